@@ -1,0 +1,221 @@
+"""The terminal adapter: the same engine driven from stdin/stdout (after errbot's text backend).
+
+One conversation per session; ``/new`` starts the next. Works interactively and with piped input, one
+user message per line, flushing output after every reply and exiting at end of input.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import sys
+import uuid
+from dataclasses import dataclass, field
+from typing import TextIO
+
+from bot.engine import Engine
+from bot.notices import PlatformHints, closure_text, ended_reminder
+from bot.types import Author, ForkRequest, IncomingMessage, Origin, ThreadRef, TurnResult, TurnStatus
+
+PLATFORM = "terminal"
+WORKSPACE = "local"
+CHANNEL = "terminal"
+
+HINTS = PlatformHints(new_conversation="type /new", fork="type /history, then /fork N <new text>")
+
+HELP = """\
+Commands:
+  /new             start a new conversation
+  /end             close this conversation
+  /fork N <text>   continue from your message N (see /history) with new text, in a new conversation
+  /feedback <text> report that the last ending was a mistake
+  /history         show this conversation's messages, numbered
+  /help            this help
+  /quit            leave (end of input works too)"""
+
+
+@dataclass
+class TerminalSession:
+    thread: ThreadRef
+    numbers: list[str] = field(default_factory=list)  # message ids of the user's messages, in order
+    counter: int = 0
+    last_ended: str | None = None
+
+
+def new_thread() -> ThreadRef:
+    return ThreadRef(PLATFORM, WORKSPACE, CHANNEL, uuid.uuid4().hex[:16])
+
+
+class TerminalConnector:
+    name = "terminal"
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        stdin: TextIO | None = None,
+        stdout: TextIO | None = None,
+        user: str | None = None,
+    ) -> None:
+        self._engine = engine
+        self._in = stdin or sys.stdin
+        self._out = stdout or sys.stdout
+        name = user or _login()
+        # Whoever holds the terminal is the operator of this local workspace.
+        self._author = Author(id=name, name=name, is_platform_admin=True)
+        self._session = TerminalSession(new_thread())
+        self._closed = False
+
+    async def connect(self) -> None:
+        if self._engine.rehearsal:
+            self._say(
+                "Haven (offline rehearsal model — set ANTHROPIC_API_KEY for Claude). /help for commands."
+            )
+        else:
+            self._say("Haven. /help for commands.")
+
+    async def disconnect(self) -> None:
+        self._closed = True
+
+    async def listen(self) -> None:
+        interactive = self._in.isatty()
+        while not self._closed:
+            if interactive:
+                self._out.write("you> ")
+                self._out.flush()
+            line = await asyncio.to_thread(self._in.readline)
+            if not line:
+                return
+            line = line.rstrip("\r\n")
+            if line.strip() in ("/quit", "/exit"):
+                return
+            await self.handle_line(line)
+
+    async def handle_line(self, line: str) -> None:
+        stripped = line.strip()
+        if not stripped:
+            return
+        if stripped.startswith("/"):
+            await self._command(stripped)
+            return
+        await self._message(stripped)
+
+    async def _message(self, text: str) -> None:
+        s = self._session
+        s.counter += 1
+        message_id = f"{s.thread.thread}:{s.counter}"
+        result = await self._engine.handle_message(
+            IncomingMessage(s.thread, self._author, text, message_id, origin=Origin.DIRECT)
+        )
+        if result.status is TurnStatus.REPLIED:
+            s.numbers.append(message_id)
+        self._render(result)
+
+    async def _command(self, line: str) -> None:
+        cmd, _, rest = line.partition(" ")
+        rest = rest.strip()
+        if cmd == "/new":
+            self._session = TerminalSession(new_thread(), last_ended=self._session.last_ended)
+            self._say("New conversation started.")
+            if rest:
+                await self._message(rest)
+        elif cmd == "/end":
+            self._render(await self._engine.end_by_command(self._session.thread, self._author))
+        elif cmd == "/fork":
+            await self._fork(rest)
+        elif cmd == "/feedback":
+            await self._feedback(rest)
+        elif cmd == "/history":
+            await self._history()
+        elif cmd == "/help":
+            self._say(HELP)
+        else:
+            self._say(f"Unknown command {cmd}. /help lists the commands.")
+
+    async def _fork(self, rest: str) -> None:
+        number, _, text = rest.partition(" ")
+        if not number.isdigit() or not text.strip():
+            self._say("Usage: /fork N <new text>   (N from /history)")
+            return
+        source = await self._engine.fork_source(self._session.thread, number=int(number))
+        if source is None:
+            self._say(f"There is no message {number} of yours in this conversation (see /history).")
+            return
+        thread = new_thread()
+        result = await self._engine.fork(
+            ForkRequest(
+                source.conversation_id,
+                source.message_id,
+                thread,
+                self._author,
+                text.strip(),
+                new_message_id=f"{thread.thread}:1",
+            )
+        )
+        if result.status is TurnStatus.IGNORED:
+            self._render(result)
+            return
+        self._session = TerminalSession(thread, counter=1, last_ended=self._session.last_ended)
+        history = await self._engine.repo.history(result.conversation_id or "", WORKSPACE)
+        self._session.numbers = [
+            m.platform_message_id or "" for m in history if m.role == "user" and m.kind == "text"
+        ]
+        self._say(f"Forked into a new conversation from your message {number}.")
+        self._render(result)
+
+    async def _feedback(self, comment: str) -> None:
+        target = self._session.last_ended
+        if target is None:
+            self._say("No ended conversation to report on in this session.")
+            return
+        await self._engine.record_feedback(PLATFORM, WORKSPACE, target, self._author.id, comment or None)
+        self._say("Thank you — your report that this ending was a mistake was recorded.")
+
+    async def _history(self) -> None:
+        conv = await self._engine.repo.find_conversation(self._session.thread)
+        if conv is None:
+            self._say("(no messages yet)")
+            return
+        n = 0
+        for m in await self._engine.repo.history(conv.id, WORKSPACE):
+            if m.kind != "text":
+                continue
+            if m.role == "user":
+                n += 1
+                self._say(f"  {n}. you: {m.text}")
+            else:
+                text = "".join(str(b.get("text", "")) for b in m.content if b.get("type") == "text")
+                self._say(f"     haven: {text}")
+
+    def _render(self, result: TurnResult) -> None:
+        if result.crisis is not None:
+            self._say("--- Crisis resources ---\n" + result.crisis.text + "\n------------------------")
+        for reply in result.replies:
+            self._say(f"haven: {reply}")
+        if result.error:
+            self._say(f"haven: {result.error}")
+        if result.closure is not None:
+            self._session.last_ended = result.closure.conversation_id
+            text = closure_text(result.closure.reason, HINTS)
+            if result.closure.crisis is not None and result.crisis is None:
+                self._say(
+                    "--- Crisis resources ---\n" + result.closure.crisis.text + "\n------------------------"
+                )
+            self._say(
+                f"*** {text.title} ***\n{text.reason}\n{text.new_conversation}\n{text.fork}\n"
+                f"{text.button}? Type /feedback <optional comment>."
+            )
+        if result.status in (TurnStatus.ENDED_REMINDER, TurnStatus.ENDED_SILENT):
+            # In a terminal there is no one else to disturb: answer every line.
+            self._say(ended_reminder(HINTS))
+
+    def _say(self, text: str) -> None:
+        self._out.write(text + "\n")
+        self._out.flush()
+
+
+def _login() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:
+        return "local"

@@ -1,0 +1,177 @@
+"""Admin operations on a workspace's settings, shared by every adapter and the CLI.
+
+Each call takes the acting person and checks permission here, in code, every time: an adapter's
+command registration (Discord ``default_permissions``, a Slack manifest) is a convenience, not a gate.
+The model never reaches this module.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import Any
+
+from bot.notices import DEFAULT_CRISIS_MESSAGE
+from bot.types import Author, WorkspaceSettings
+from storage.repository import DecisionRecord, EndingRecord, FeedbackRecord, Repository
+
+log = logging.getLogger(__name__)
+
+MAX_CRISIS_CHARS = 3000
+
+
+class NotAllowed(PermissionError):
+    """The actor is not an admin of this workspace."""
+
+
+class BadSetting(ValueError):
+    """A setting name or value an admin typed is not valid; the message says why."""
+
+
+# name → (parser, description). Parsers raise BadSetting with a message a person can act on.
+def _bool(value: str) -> bool:
+    v = value.strip().lower()
+    if v in ("on", "true", "yes", "1", "enable", "enabled"):
+        return True
+    if v in ("off", "false", "no", "0", "disable", "disabled"):
+        return False
+    raise BadSetting(f"expected on or off, got {value!r}")
+
+
+def _int_range(lo: int, hi: int) -> Any:
+    def parse(value: str) -> int:
+        try:
+            n = int(value.strip())
+        except ValueError:
+            raise BadSetting(f"expected a whole number from {lo} to {hi}, got {value!r}") from None
+        if not lo <= n <= hi:
+            raise BadSetting(f"expected a whole number from {lo} to {hi}, got {n}")
+        return n
+
+    return parse
+
+
+def _channel(value: str) -> str | None:
+    v = value.strip()
+    if v.lower() in ("", "none", "off"):
+        return None
+    # Slack "<#C123|name>", Discord "<#123>": keep the id only.
+    if v.startswith("<#") and v.endswith(">"):
+        v = v[2:-1].split("|", 1)[0]
+    if not v.replace("-", "").replace("_", "").isalnum() or len(v) > 64:
+        raise BadSetting(f"not a channel id: {value!r}")
+    return v
+
+
+def _verify(value: str) -> bool | None:
+    return None if value.strip().lower() == "default" else _bool(value)
+
+
+def _admins(value: str) -> tuple[str, ...]:
+    ids = [v.strip().strip("<@>") for v in value.replace(",", " ").split()]
+    return tuple(i for i in ids if i)
+
+
+SETTINGS: dict[str, tuple[Any, str, str]] = {
+    # name: (parser, field, help)
+    "ending": (_bool, "ending_enabled", "on|off — may Haven end conversations at all"),
+    "warnings": (
+        _int_range(1, 5),
+        "abuse_warnings_before_end",
+        "1–5 — held abuse proposals before an ending",
+    ),
+    "verify": (_verify, "verify_endings", "on|off|default — check abuse endings with a second model call"),
+    "alert-channel": (_channel, "alert_channel", "channel id or none — where admins get ending notices"),
+    "retention": (_int_range(1, 3650), "retention_days", "1–3650 — days message text is kept"),
+    "admins": (_admins, "admin_users", "user ids — extra Haven admins besides platform admins"),
+}
+
+
+def is_admin(actor: Author, settings: WorkspaceSettings) -> bool:
+    return actor.is_platform_admin or actor.id in settings.admin_users
+
+
+class Admin:
+    def __init__(self, repo: Repository) -> None:
+        self._repo = repo
+
+    async def _checked(self, actor: Author, platform: str, workspace: str) -> WorkspaceSettings:
+        settings = await self._repo.get_settings(platform, workspace)
+        if not is_admin(actor, settings):
+            log.info("admin action refused", extra={"platform": platform, "workspace": workspace})
+            raise NotAllowed("only workspace admins can do that")
+        return settings
+
+    async def settings(self, actor: Author, platform: str, workspace: str) -> WorkspaceSettings:
+        return await self._checked(actor, platform, workspace)
+
+    async def crisis_message(self, actor: Author, platform: str, workspace: str) -> str:
+        settings = await self._checked(actor, platform, workspace)
+        return settings.crisis_message or DEFAULT_CRISIS_MESSAGE
+
+    async def set_crisis_message(
+        self, actor: Author, platform: str, workspace: str, text: str, locale: str | None = None
+    ) -> WorkspaceSettings:
+        settings = await self._checked(actor, platform, workspace)
+        text = text.strip()
+        if not text:
+            raise BadSetting("the crisis message cannot be empty (use reset for the built-in default)")
+        if len(text) > MAX_CRISIS_CHARS:
+            raise BadSetting(f"the crisis message is limited to {MAX_CRISIS_CHARS} characters")
+        if locale:
+            new = dataclasses.replace(settings, crisis_locales={**settings.crisis_locales, locale: text})
+        else:
+            new = dataclasses.replace(settings, crisis_message=text)
+        log.info("crisis resources changed", extra={"platform": platform, "workspace": workspace})
+        return await self._repo.save_settings(new)
+
+    async def reset_crisis_message(self, actor: Author, platform: str, workspace: str) -> WorkspaceSettings:
+        settings = await self._checked(actor, platform, workspace)
+        log.info("crisis resources reset", extra={"platform": platform, "workspace": workspace})
+        return await self._repo.save_settings(
+            dataclasses.replace(settings, crisis_message=None, crisis_locales={})
+        )
+
+    async def change(
+        self, actor: Author, platform: str, workspace: str, name: str, value: str
+    ) -> WorkspaceSettings:
+        settings = await self._checked(actor, platform, workspace)
+        if name not in SETTINGS:
+            raise BadSetting(f"unknown setting {name!r}; known: {', '.join(SETTINGS)}")
+        parser, field_name, _ = SETTINGS[name]
+        new = dataclasses.replace(settings, **{field_name: parser(value)})
+        log.info("setting changed", extra={"platform": platform, "workspace": workspace, "setting": name})
+        return await self._repo.save_settings(new)
+
+    async def endings(
+        self, actor: Author, platform: str, workspace: str, limit: int = 20
+    ) -> list[EndingRecord]:
+        await self._checked(actor, platform, workspace)
+        return await self._repo.list_endings(platform, workspace, limit)
+
+    async def feedback(
+        self, actor: Author, platform: str, workspace: str, limit: int = 20
+    ) -> list[FeedbackRecord]:
+        await self._checked(actor, platform, workspace)
+        return await self._repo.list_feedback(platform, workspace, limit)
+
+    async def decisions(
+        self, actor: Author, platform: str, workspace: str, limit: int = 50
+    ) -> list[DecisionRecord]:
+        await self._checked(actor, platform, workspace)
+        return await self._repo.list_decisions(platform, workspace, limit)
+
+
+def describe_settings(settings: WorkspaceSettings) -> list[tuple[str, str]]:
+    """Name/value rows for showing settings in any adapter."""
+    verify = "default" if settings.verify_endings is None else ("on" if settings.verify_endings else "off")
+    return [
+        ("ending", "on" if settings.ending_enabled else "off"),
+        ("warnings", str(settings.abuse_warnings_before_end)),
+        ("verify", verify),
+        ("alert-channel", settings.alert_channel or "none"),
+        ("retention", f"{settings.retention_days} days"),
+        ("admins", ", ".join(settings.admin_users) or "platform admins only"),
+        ("crisis message", "custom" if settings.crisis_message else "built-in default"),
+        ("crisis locales", ", ".join(sorted(settings.crisis_locales)) or "none"),
+    ]

@@ -1,0 +1,97 @@
+"""Composition root: build Settings-driven services once and hand them to the connectors.
+
+Explicit lifecycle (after python-telegram-bot): ``initialize`` (database, migrations, model),
+``run`` (connect and listen on every connector in one event loop), ``shutdown`` (close everything).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from bot.admin import Admin
+from bot.config import Settings
+from bot.engine import Engine, EngineOptions
+from bot.model import AnthropicModel, ModelClient
+from bot.notices import REHEARSAL_BANNER
+from bot.ports import Connector
+from bot.rehearsal import RehearsalModel
+from storage.db import create_engine, upgrade
+from storage.repository import Repository
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    settings: Settings
+    repo: Repository
+    model: ModelClient
+    engine: Engine
+    admin: Admin
+
+    async def aclose(self) -> None:
+        await self.model.aclose()
+        await self.repo.close()
+
+
+def build_model(settings: Settings) -> ModelClient:
+    if settings.rehearsal:
+        return RehearsalModel()
+    return AnthropicModel(settings)
+
+
+async def initialize(
+    settings: Settings, *, model: ModelClient | None = None, migrate: bool = True
+) -> Services:
+    if migrate:
+        await upgrade(settings.database_url)
+    repo = Repository(create_engine(settings.database_url))
+    model = model or build_model(settings)
+    if model.rehearsal:
+        log.warning(REHEARSAL_BANNER)
+    engine = Engine(
+        repo,
+        model,
+        EngineOptions(
+            max_output_tokens=settings.max_output_tokens,
+            context_budget_tokens=settings.context_budget_tokens,
+        ),
+    )
+    log.info("haven initialized", extra={"rehearsal": model.rehearsal, "database": repo.engine.dialect.name})
+    return Services(settings, repo, model, engine, Admin(repo))
+
+
+async def run_connectors(connectors: Sequence[Connector]) -> None:
+    """Connect all, listen on all; the first to finish (or SIGINT/SIGTERM) stops the rest."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    tasks: list[asyncio.Task[None]] = []
+    try:
+        for c in connectors:
+            await c.connect()
+            log.info("connector connected", extra={"connector": c.name})
+        tasks = [asyncio.create_task(c.listen(), name=f"listen:{c.name}") for c in connectors]
+        stopper = asyncio.create_task(stop.wait())
+        done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
+        stopper.cancel()
+        for t in done:
+            if t is not stopper and (exc := t.exception()) is not None:
+                raise exc
+    finally:
+        for c in connectors:
+            with contextlib.suppress(Exception):
+                await c.disconnect()
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(sig)

@@ -1,0 +1,93 @@
+"""Haven's one Settings object, built once at start-up and passed down."""
+
+from __future__ import annotations
+
+import logging
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_MODEL = "claude-sonnet-4-6"
+DEFAULT_DATABASE_URL = "sqlite:///haven.db"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
+    )
+
+    anthropic_api_key: SecretStr | None = Field(default=None, alias="ANTHROPIC_API_KEY")
+    anthropic_base_url: str | None = Field(default=None, alias="ANTHROPIC_BASE_URL")
+    model: str = Field(default=DEFAULT_MODEL, alias="HAVEN_MODEL")
+    verifier_model: str = Field(default="claude-haiku-4-5", alias="HAVEN_VERIFIER_MODEL")
+    max_output_tokens: int = Field(default=1024, ge=64, le=64000, alias="HAVEN_MAX_OUTPUT_TOKENS")
+    # Tokens of history we send before trimming the oldest turns (well under the model's window so a
+    # long thread never earns a 400 "prompt is too long").
+    context_budget_tokens: int = Field(default=150_000, ge=2_000, alias="HAVEN_CONTEXT_BUDGET_TOKENS")
+    model_timeout_seconds: float = Field(default=60.0, gt=0, alias="HAVEN_MODEL_TIMEOUT")
+    model_attempts: int = Field(default=4, ge=1, le=10, alias="HAVEN_MODEL_ATTEMPTS")
+    retry_base_seconds: float = Field(default=1.0, ge=0, alias="HAVEN_RETRY_BASE_SECONDS")
+    retry_max_seconds: float = Field(default=20.0, ge=0, alias="HAVEN_RETRY_MAX_SECONDS")
+    stream: bool = Field(default=True, alias="HAVEN_STREAM")
+
+    database_url: str = Field(default=DEFAULT_DATABASE_URL, alias="DATABASE_URL")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", alias="HAVEN_LOG_LEVEL")
+    log_format: Literal["text", "json"] = Field(default="text", alias="HAVEN_LOG_FORMAT")
+
+    slack_bot_token: SecretStr | None = Field(default=None, alias="SLACK_BOT_TOKEN")
+    slack_app_token: SecretStr | None = Field(default=None, alias="SLACK_APP_TOKEN")
+    slack_signing_secret: SecretStr | None = Field(default=None, alias="SLACK_SIGNING_SECRET")
+    slack_api_url: str = Field(default="https://slack.com/api/", alias="SLACK_API_URL")
+    port: int = Field(default=3000, ge=1, le=65535, alias="PORT")
+
+    discord_token: SecretStr | None = Field(default=None, alias="DISCORD_TOKEN")
+    discord_shard_count: int | None = Field(default=None, ge=1, alias="DISCORD_SHARD_COUNT")
+    discord_shard_ids: str | None = Field(default=None, alias="DISCORD_SHARD_IDS")
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _trailing_slash(cls, value: str) -> str:
+        # slack_sdk joins method names onto the base URL; without the slash "api" + "chat.postMessage"
+        # becomes "apichat.postMessage".
+        return value if value.endswith("/") else value + "/"
+
+    @property
+    def rehearsal(self) -> bool:
+        return self.anthropic_api_key is None or not self.anthropic_api_key.get_secret_value().strip()
+
+    @property
+    def slack_configured(self) -> bool:
+        return self.slack_bot_token is not None and (
+            self.slack_app_token is not None or self.slack_signing_secret is not None
+        )
+
+    @property
+    def discord_configured(self) -> bool:
+        return self.discord_token is not None
+
+
+class SettingsError(Exception):
+    """A bad setting, explained in one line that names it."""
+
+
+def load_settings(**overrides: object) -> Settings:
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = first.get("loc") or ("?",)
+        name = str(loc[0]).upper()
+        raise SettingsError(f"invalid setting {name}: {first.get('msg', 'invalid value')}") from None
+
+
+def configure_logging(settings: Settings) -> None:
+    from bot.logs import setup_logging
+
+    setup_logging(settings.log_level, settings.log_format)
+    logging.getLogger(__name__).debug("logging configured")

@@ -1,0 +1,90 @@
+"""Turn stored history into a Messages API request: labels, role merging, cache breakpoints, trimming.
+
+The request for turn N+1 must extend the request for turn N byte for byte (up to the moving cache
+breakpoint), so that the prompt cache is read. That is why history is append-only, blocks are stored in
+canonical form, and trimming drops old turns in large steps instead of one message at a time.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from bot.model import ModelRequest
+from bot.prompts import SYSTEM_PROMPT, TOOLS
+from bot.types import HistoryMessage
+
+EPHEMERAL = {"type": "ephemeral"}
+# Characters per token for a conservative estimate (English prose runs ~4; JSON and code lower).
+CHARS_PER_TOKEN = 3.2
+# When trimming, drop this many stored messages at a time so the cached prefix changes rarely.
+TRIM_STEP = 24
+
+
+def label(author_name: str, text: str) -> str:
+    return f"[{author_name}] {text}"
+
+
+def user_text_block(author_name: str, text: str) -> dict[str, Any]:
+    return {"type": "text", "text": label(author_name, text)}
+
+
+def estimate_tokens(obj: Any) -> int:
+    return int(len(json.dumps(obj, ensure_ascii=False)) / CHARS_PER_TOKEN) + 1
+
+
+def _system() -> list[dict[str, Any]]:
+    return [{"type": "text", "text": SYSTEM_PROMPT, "cache_control": dict(EPHEMERAL)}]
+
+
+def _tools() -> list[dict[str, Any]]:
+    tools = copy.deepcopy(TOOLS)
+    tools[-1]["cache_control"] = dict(EPHEMERAL)
+    return tools
+
+
+def merge_roles(history: Sequence[HistoryMessage]) -> list[dict[str, Any]]:
+    """Consecutive messages of one role become one API message (several people, or a failed turn)."""
+    out: list[dict[str, Any]] = []
+    for m in history:
+        blocks = [dict(b) for b in m.content]
+        if out and out[-1]["role"] == m.role:
+            out[-1]["content"].extend(blocks)
+        else:
+            out.append({"role": m.role, "content": blocks})
+    return out
+
+
+def _valid_starts(history: Sequence[HistoryMessage]) -> list[int]:
+    """Indexes where a trimmed history may begin: a person's message, never a tool result."""
+    return [i for i, m in enumerate(history) if m.role == "user" and m.kind == "text"]
+
+
+def trim(history: Sequence[HistoryMessage], budget_tokens: int) -> Sequence[HistoryMessage]:
+    """Drop the oldest turns, in fixed steps of TRIM_STEP messages, until the history fits the budget.
+
+    Fixed steps keep the start of the window still while a thread grows, so the cached prefix is
+    invalidated once per step rather than on every turn. The newest user message is always kept.
+    """
+    fixed = estimate_tokens(SYSTEM_PROMPT) + estimate_tokens(TOOLS)
+    sizes = [estimate_tokens(list(m.content)) for m in history]
+    if fixed + sum(sizes) <= budget_tokens:
+        return history
+    starts = _valid_starts(history)
+    if not starts:
+        return history
+    for boundary in range(TRIM_STEP, len(history), TRIM_STEP):
+        start = next((s for s in starts if s >= boundary), starts[-1])
+        if fixed + sum(sizes[start:]) <= budget_tokens:
+            return history[start:]
+    return history[starts[-1] :]
+
+
+def build_request(history: Sequence[HistoryMessage], *, max_tokens: int, budget_tokens: int) -> ModelRequest:
+    messages = merge_roles(trim(history, budget_tokens))
+    if messages:
+        last = messages[-1]["content"]
+        last[-1] = {**last[-1], "cache_control": dict(EPHEMERAL)}
+    return ModelRequest(system=_system(), tools=_tools(), messages=messages, max_tokens=max_tokens)

@@ -1,0 +1,492 @@
+"""The engine: one user message in, one ``TurnResult`` out. Knows no platform.
+
+Per turn it (1) dedupes and stores the user message, (2) runs at most ``MAX_MODEL_CALLS`` model calls,
+answering every ``tool_use`` with a ``tool_result`` decided by the pure policy, and (3) stores the
+model's side of the turn together with any state change and audit record in one transaction. A model
+failure between (1) and (3) leaves the conversation exactly as it was, apart from the user's message.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from bot import prompts
+from bot.context import build_request, user_text_block
+from bot.detectors import RiskAssessment, RiskLevel, assess_risk
+from bot.model import ContextTooLong, ModelClient, ModelError, ModelReply, TextSink, transcript_for_verifier
+from bot.notices import NOT_AUTHOR, NOT_IN_CONVERSATION, REHEARSAL_LABEL, crisis_card
+from bot.policy import (
+    PolicyDecision,
+    PolicyState,
+    Proposal,
+    Verdict,
+    apply_verification,
+    decide,
+    should_show_crisis,
+    verify_enabled,
+)
+from bot.types import (
+    AdminAlert,
+    Author,
+    Closure,
+    Conversation,
+    CrisisCard,
+    Decision,
+    EndReason,
+    ForkRequest,
+    ForkSource,
+    HistoryMessage,
+    IncomingMessage,
+    NewMessage,
+    Origin,
+    StateChange,
+    ThreadRef,
+    TurnResult,
+    TurnStatus,
+    WorkspaceSettings,
+)
+from storage.repository import Repository
+
+log = logging.getLogger(__name__)
+
+MAX_MODEL_CALLS = 3
+# Longer messages are refused politely rather than sent: the model's window is shared with history.
+MAX_INPUT_CHARS = 20_000
+VERIFIER_TRANSCRIPT_MESSAGES = 24
+
+
+@dataclass(frozen=True, slots=True)
+class EngineOptions:
+    max_output_tokens: int = 1024
+    context_budget_tokens: int = 150_000
+
+
+def clean_text(text: str) -> str:
+    """Drop NULs and other control characters (keeping newlines and tabs); normalise to NFC."""
+    cleaned = "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch) not in ("Cc", "Cs"))
+    return unicodedata.normalize("NFC", cleaned).strip()
+
+
+def is_admin(author: Author, settings: WorkspaceSettings) -> bool:
+    return author.is_platform_admin or author.id in settings.admin_users
+
+
+@dataclass
+class _Turn:
+    """Mutable scratch state of one turn; nothing here is stored until the turn completes."""
+
+    conversation: Conversation
+    settings: WorkspaceSettings
+    locale: str | None
+    warnings: int
+    at_risk: bool
+    shown_turn: int | None
+    confirm_pending: bool = False
+    warned: bool = False
+    end_reason: EndReason | None = None
+    crisis: CrisisCard | None = None
+    messages: list[NewMessage] = field(default_factory=list)
+    decisions: list[Decision] = field(default_factory=list)
+
+    def show_crisis(self) -> bool:
+        if self.crisis is None and should_show_crisis(self.conversation.user_turns, self.shown_turn):
+            self.crisis = crisis_card(self.settings, self.locale)
+            self.shown_turn = self.conversation.user_turns
+            return True
+        return self.crisis is not None
+
+
+class Engine:
+    def __init__(self, repo: Repository, model: ModelClient, options: EngineOptions | None = None) -> None:
+        self._repo = repo
+        self._model = model
+        self._options = options or EngineOptions()
+
+    @property
+    def repo(self) -> Repository:
+        return self._repo
+
+    @property
+    def rehearsal(self) -> bool:
+        return self._model.rehearsal
+
+    # -- messages -------------------------------------------------------------------------------------
+
+    async def handle_message(self, msg: IncomingMessage, on_text: TextSink | None = None) -> TurnResult:
+        started = time.perf_counter()
+        text = clean_text(msg.text)
+        if not text:
+            return TurnResult(TurnStatus.IGNORED)
+        if not msg.starts_conversation and await self._repo.find_conversation(msg.thread) is None:
+            # Not our thread: no write at all, so unrelated chatter never fills the dedupe table.
+            return TurnResult(TurnStatus.IGNORED)
+        if len(text) > MAX_INPUT_CHARS:
+            return await self._refuse_oversized(msg, len(text))
+        risk = assess_risk(text)
+        async with self._repo.conversation_lock(msg.thread.key):
+            began = await self._repo.begin_turn(
+                msg.thread,
+                msg.effective_dedupe_key,
+                NewMessage(
+                    role="user",
+                    kind="text",
+                    content=(user_text_block(msg.author.name, text),),
+                    author_id=msg.author.id,
+                    author_name=msg.author.name,
+                    platform_message_id=msg.message_id,
+                    text=text,
+                ),
+                create=msg.starts_conversation,
+                started_by=msg.author.id,
+                at_risk=risk.level >= RiskLevel.POSSIBLE,
+            )
+            if began.duplicate:
+                log.info("duplicate delivery dropped", extra={"platform": msg.thread.platform})
+                return TurnResult(TurnStatus.DUPLICATE)
+            conv = began.conversation
+            if conv is None:
+                return TurnResult(TurnStatus.IGNORED)
+            if conv.ended:
+                first = await self._repo.mark_reminded(conv, msg.author.id)
+                return TurnResult(
+                    TurnStatus.ENDED_REMINDER if first else TurnStatus.ENDED_SILENT, conversation_id=conv.id
+                )
+            settings = await self._repo.get_settings(msg.thread.platform, msg.thread.workspace)
+            result = await self._model_turn(conv, settings, msg.locale, risk, on_text)
+        log.info(
+            "turn handled",
+            extra={
+                "platform": msg.thread.platform,
+                "workspace": msg.thread.workspace,
+                "conversation": conv.id,
+                "status": result.status.value,
+                "risk": risk.level.name,
+                "ms": round((time.perf_counter() - started) * 1000, 1),
+            },
+        )
+        return result
+
+    async def _refuse_oversized(self, msg: IncomingMessage, size: int) -> TurnResult:
+        if not await self._repo.claim_event(
+            msg.thread.platform, msg.thread.workspace, msg.effective_dedupe_key
+        ):
+            return TurnResult(TurnStatus.DUPLICATE)
+        return TurnResult(
+            TurnStatus.REPLIED,
+            replies=(
+                f"That message is too long for me ({size:,} characters; the limit is {MAX_INPUT_CHARS:,}). "
+                "Could you shorten it or send it in parts?",
+            ),
+        )
+
+    async def _model_turn(
+        self,
+        conv: Conversation,
+        settings: WorkspaceSettings,
+        locale: str | None,
+        risk: RiskAssessment,
+        on_text: TextSink | None,
+    ) -> TurnResult:
+        turn = _Turn(
+            conversation=conv,
+            settings=settings,
+            locale=locale,
+            warnings=conv.warnings,
+            at_risk=conv.at_risk,
+            shown_turn=conv.crisis_shown_turn,
+        )
+        if risk.level >= RiskLevel.LIKELY:
+            # Do not wait for the model: show help now.
+            turn.show_crisis()
+        history = await self._repo.history(conv.id, conv.thread.workspace)
+        budget = self._options.context_budget_tokens
+        final: ModelReply | None = None
+        for call in range(MAX_MODEL_CALLS):
+            try:
+                reply = await self._respond(history, turn.messages, budget, on_text)
+            except ModelError:
+                return TurnResult(
+                    TurnStatus.ERROR,
+                    conversation_id=conv.id,
+                    error=prompts.MODEL_ERROR_REPLY,
+                    crisis=turn.crisis,
+                    rehearsal=self.rehearsal,
+                )
+            reply = _sanitize(reply)
+            turn.messages.append(NewMessage(role="assistant", kind=_kind(reply), content=reply.content))
+            final = reply
+            if not reply.tool_uses:
+                break
+            results = [await self._run_tool(turn, history, tool) for tool in _crisis_first(reply.tool_uses)]
+            last_call = call == MAX_MODEL_CALLS - 1
+            if last_call and turn.end_reason is None:
+                results = [_with_note(r) for r in results]
+            turn.messages.append(NewMessage(role="user", kind="tool_result", content=tuple(results)))
+            if turn.end_reason is not None:
+                break
+        return await self._finish(turn, final)
+
+    async def _respond(
+        self,
+        history: Sequence[HistoryMessage],
+        pending: Sequence[NewMessage],
+        budget: int,
+        on_text: TextSink | None,
+    ) -> ModelReply:
+        full = list(history) + [
+            HistoryMessage(seq=-1, role=m.role, kind=m.kind, content=m.content) for m in pending
+        ]
+        for _ in range(3):
+            request = build_request(full, max_tokens=self._options.max_output_tokens, budget_tokens=budget)
+            try:
+                return await self._model.respond(request, on_text)
+            except ContextTooLong:
+                budget //= 2
+                log.warning("context too long; trimming harder", extra={"budget": budget})
+        raise ModelError("context too long after trimming")
+
+    async def _run_tool(
+        self, turn: _Turn, history: Sequence[HistoryMessage], tool: dict[str, Any]
+    ) -> dict[str, Any]:
+        name, data = tool.get("name"), tool.get("input") or {}
+        if name == prompts.CRISIS_TOOL:
+            turn.at_risk = True
+            fresh = turn.crisis is None and should_show_crisis(turn.conversation.user_turns, turn.shown_turn)
+            turn.show_crisis()
+            return _result(tool, prompts.CRISIS_RESULT if fresh else prompts.CRISIS_RESULT_RECENT)
+        if name != prompts.END_TOOL:
+            return _result(tool, prompts.UNKNOWN_TOOL, error=True)
+        try:
+            proposal = Proposal(EndReason(str(data.get("reason"))), str(data.get("note", ""))[:500])
+            if proposal.reason is EndReason.USER_COMMAND:
+                raise ValueError
+        except ValueError:
+            return _result(tool, prompts.BAD_TOOL_INPUT, error=True)
+        state = PolicyState(
+            warnings=turn.warnings,
+            confirm_asked=turn.conversation.confirm_pending,
+            at_risk=turn.at_risk,
+            warned_this_turn=turn.warned,
+        )
+        decision = decide(state, proposal, turn.settings)
+        verified: bool | None = None
+        if (
+            decision.ends
+            and proposal.reason is EndReason.ABUSE
+            and verify_enabled(turn.settings, rehearsal=self.rehearsal)
+        ):
+            verification = await self._model.verify(_transcript(history))
+            decision = apply_verification(decision, verification)
+            verified = decision.ends
+            if decision.verdict is Verdict.VETO_RISK:
+                turn.at_risk = True
+        self._apply(turn, proposal, decision, verified)
+        return _result(tool, prompts.TOOL_RESULTS[decision.verdict])
+
+    @staticmethod
+    def _apply(turn: _Turn, proposal: Proposal, decision: PolicyDecision, verified: bool | None) -> None:
+        turn.warnings = decision.warnings
+        turn.warned = turn.warned or decision.verdict is Verdict.HOLD_WARN
+        turn.confirm_pending = turn.confirm_pending or decision.verdict is Verdict.HOLD_CONFIRM
+        if decision.verdict is Verdict.VETO_RISK:
+            turn.show_crisis()
+        if decision.ends:
+            turn.end_reason = proposal.reason
+        signals: dict[str, object] = {
+            "at_risk": turn.at_risk,
+            "warnings_before": turn.conversation.warnings,
+            "limit": turn.settings.abuse_warnings_before_end,
+            "user_turns": turn.conversation.user_turns,
+        }
+        if verified is not None:
+            signals["verified"] = verified
+        turn.decisions.append(
+            Decision(decision.verdict.value, proposal.reason.value, proposal.note, decision.warnings, signals)
+        )
+
+    async def _finish(self, turn: _Turn, final: ModelReply | None) -> TurnResult:
+        conv = turn.conversation
+        change = StateChange(
+            warnings=turn.warnings,
+            confirm_pending=turn.confirm_pending,
+            at_risk=turn.at_risk,
+            crisis_shown_turn=turn.shown_turn,
+            end_reason=turn.end_reason.value if turn.end_reason else None,
+        )
+        updated = await self._repo.finish_turn(
+            conv.id, conv.thread.workspace, turn.messages, change, turn.decisions
+        )
+        reply = _reply_text(final)
+        if reply and self.rehearsal:
+            reply = REHEARSAL_LABEL + reply
+        closure = alert = None
+        if turn.end_reason is not None and updated.ended:
+            closure = Closure(conv.id, turn.end_reason, turn.warnings)
+            alert = _alert(turn.settings, conv, turn.end_reason.value, turn.warnings)
+            log.info(
+                "conversation ended",
+                extra={"conversation": conv.id, "reason": turn.end_reason.value, "warnings": turn.warnings},
+            )
+        return TurnResult(
+            TurnStatus.REPLIED,
+            conversation_id=conv.id,
+            replies=(reply,) if reply else (),
+            crisis=turn.crisis,
+            closure=closure,
+            alert=alert,
+            rehearsal=self.rehearsal,
+        )
+
+    # -- commands -------------------------------------------------------------------------------------
+
+    async def end_by_command(self, thread: ThreadRef, author: Author) -> TurnResult:
+        """The `end` command: no model involved, and no veto — the person chose to close it."""
+        conv = await self._repo.find_conversation(thread)
+        if conv is None:
+            return TurnResult(TurnStatus.IGNORED, replies=(NOT_IN_CONVERSATION,))
+        if conv.ended:
+            return TurnResult(TurnStatus.ENDED_SILENT, conversation_id=conv.id)
+        settings = await self._repo.get_settings(thread.platform, thread.workspace)
+        async with self._repo.conversation_lock(thread.key):
+            ended = await self._repo.end_conversation(
+                conv.id,
+                thread.workspace,
+                EndReason.USER_COMMAND.value,
+                Decision(
+                    "END", EndReason.USER_COMMAND.value, "end command", conv.warnings, {"by": "command"}
+                ),
+            )
+        if not ended:
+            return TurnResult(TurnStatus.ENDED_SILENT, conversation_id=conv.id)
+        crisis = crisis_card(settings) if conv.at_risk else None
+        return TurnResult(
+            TurnStatus.REPLIED,
+            conversation_id=conv.id,
+            closure=Closure(conv.id, EndReason.USER_COMMAND, conv.warnings, crisis=crisis),
+            alert=_alert(settings, conv, EndReason.USER_COMMAND.value, conv.warnings),
+        )
+
+    async def fork_source(
+        self, thread: ThreadRef, *, message_id: str | None = None, number: int | None = None
+    ) -> ForkSource | None:
+        conv = await self._repo.find_conversation(thread)
+        if conv is None:
+            return None
+        found = await self._repo.find_user_message(
+            conv.id, thread.workspace, platform_message_id=message_id, number=number
+        )
+        if found is None or found.author_id is None:
+            return None
+        return ForkSource(conv.id, found.platform_message_id or "", found.author_id, found.text or "", thread)
+
+    async def fork(self, request: ForkRequest, on_text: TextSink | None = None) -> TurnResult:
+        """Open a new conversation from an earlier user message with edited text, and answer it."""
+        thread = request.new_thread
+        settings = await self._repo.get_settings(thread.platform, thread.workspace)
+        source = await self._repo.get_conversation(
+            thread.platform, thread.workspace, request.source_conversation_id
+        )
+        if source is None:
+            return TurnResult(TurnStatus.IGNORED, replies=(NOT_IN_CONVERSATION,))
+        picked = await self._repo.find_user_message(
+            source.id, thread.workspace, platform_message_id=request.source_message_id
+        )
+        if picked is None:
+            return TurnResult(TurnStatus.IGNORED, replies=(NOT_IN_CONVERSATION,))
+        if picked.author_id != request.author.id and not is_admin(request.author, settings):
+            return TurnResult(TurnStatus.IGNORED, replies=(NOT_AUTHOR,))
+        forked = await self._repo.create_fork(
+            source.id,
+            thread.workspace,
+            picked.seq,
+            thread,
+            source_message_id=request.source_message_id,
+            started_by=request.author.id,
+        )
+        log.info("conversation forked", extra={"conversation": forked.id, "forked_from": source.id})
+        message_id = request.new_message_id or f"fork:{forked.id}"
+        result = await self.handle_message(
+            IncomingMessage(thread, request.author, request.text, message_id, origin=Origin.THREAD_REPLY),
+            on_text,
+        )
+        return replace(result, conversation_id=forked.id)
+
+    async def record_feedback(
+        self, platform: str, workspace: str, conversation_id: str, user_id: str, comment: str | None
+    ) -> AdminAlert | None:
+        """A "this ending was a mistake" report. Returns an alert for the admins, if they want one."""
+        conv = await self._repo.get_conversation(platform, workspace, conversation_id)
+        if conv is None:
+            raise LookupError("no such conversation in this workspace")
+        comment = clean_text(comment or "")[:3000] or None
+        await self._repo.record_feedback(conv, user_id, comment)
+        log.info(
+            "ending feedback recorded", extra={"conversation": conv.id, "with_comment": comment is not None}
+        )
+        settings = await self._repo.get_settings(platform, workspace)
+        if not settings.alert_channel:
+            return None
+        return AdminAlert(
+            settings.alert_channel, "feedback", conv.id, conv.thread, conv.end_reason or "", conv.warnings
+        )
+
+
+# -- helpers --------------------------------------------------------------------------------------------
+
+
+def _kind(reply: ModelReply) -> str:
+    return "tool_use" if reply.tool_uses else "text"
+
+
+def _crisis_first(tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    # A risk signal in the same response must veto an ending proposed beside it.
+    return sorted(tools, key=lambda t: t.get("name") != prompts.CRISIS_TOOL)
+
+
+def _result(tool: dict[str, Any], text: str, *, error: bool = False) -> dict[str, Any]:
+    block: dict[str, Any] = {"type": "tool_result", "tool_use_id": tool["id"], "content": text}
+    if error:
+        block["is_error"] = True
+    return block
+
+
+def _with_note(result: dict[str, Any]) -> dict[str, Any]:
+    return {**result, "content": f"{result['content']} {prompts.ROUNDS_EXHAUSTED}"}
+
+
+def _sanitize(reply: ModelReply) -> ModelReply:
+    """Make a reply safe to store and replay: no empty content, no half-written tool call."""
+    content = reply.content
+    if reply.stop_reason == "refusal":
+        content = ({"type": "text", "text": prompts.REFUSAL_REPLY},)
+    elif reply.stop_reason == "max_tokens":
+        text = "".join(str(b.get("text", "")) for b in content if b.get("type") == "text")
+        content = ({"type": "text", "text": (text + prompts.MAX_TOKENS_NOTE).strip()},)
+    content = tuple(b for b in content if b.get("type") != "text" or str(b.get("text", "")).strip())
+    if not content:
+        content = ({"type": "text", "text": prompts.FALLBACK_REPLY},)
+    return ModelReply(content=content, stop_reason=reply.stop_reason, usage=reply.usage)
+
+
+def _reply_text(final: ModelReply | None) -> str:
+    return final.text if final is not None else ""
+
+
+def _transcript(history: Sequence[HistoryMessage]) -> str:
+    lines = [(m.role, m.text or _blocks_text(m.content)) for m in history if m.kind == "text"]
+    return transcript_for_verifier(lines[-VERIFIER_TRANSCRIPT_MESSAGES:])
+
+
+def _blocks_text(blocks: Sequence[dict[str, object]]) -> str:
+    return "".join(str(b.get("text", "")) for b in blocks if b.get("type") == "text")
+
+
+def _alert(settings: WorkspaceSettings, conv: Conversation, reason: str, warnings: int) -> AdminAlert | None:
+    if not settings.alert_channel:
+        return None
+    return AdminAlert(settings.alert_channel, "ending", conv.id, conv.thread, reason, warnings)

@@ -1,0 +1,86 @@
+"""Platform-neutral wording of what Haven shows people: closure notices, crisis resources, reminders.
+
+Adapters supply the platform's "how" (a slash command, a shortcut name) and render the result in their
+own format (Block Kit, embeds, plain text).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.types import CrisisCard, EndReason, WorkspaceSettings
+
+DEFAULT_CRISIS_MESSAGE = """\
+*If you or someone else is in immediate danger, call your local emergency number now* (911 in the US and \
+Canada, 112 in the EU, 999 in the UK, 000 in Australia).
+
+You don't have to go through this alone. Free, confidential support is available 24/7:
+• *US:* call or text *988* (Suicide & Crisis Lifeline)
+• *UK & Ireland:* Samaritans, call *116 123*
+• *Anywhere:* find a helpline in your country at https://findahelpline.com
+
+If you can, reach out to someone you trust — a friend, a family member, a colleague."""
+
+MISTAKE_BUTTON = "This ending was a mistake"
+FEEDBACK_THANKS = "Thank you — your report was recorded and the workspace admins can review it."
+ADMIN_ONLY = "Sorry, only workspace admins can do that."
+REHEARSAL_BANNER = (
+    "Haven is running on its offline rehearsal model (no ANTHROPIC_API_KEY): replies are canned and "
+    "driven by the local detectors, for trying Haven out."
+)
+REHEARSAL_LABEL = "[rehearsal model] "
+NOT_IN_CONVERSATION = "There is no Haven conversation in this thread."
+NOT_AUTHOR = "Only the author of that message (or a workspace admin) can fork from it."
+
+
+@dataclass(frozen=True, slots=True)
+class PlatformHints:
+    """How a person does things on this platform, in that platform's words."""
+
+    new_conversation: str  # e.g. "mention @Haven or use `/haven new`"
+    fork: str  # e.g. "use the message shortcut *Edit & fork* on one of your earlier messages"
+
+
+@dataclass(frozen=True, slots=True)
+class ClosureText:
+    title: str
+    reason: str
+    new_conversation: str
+    fork: str
+    button: str = MISTAKE_BUTTON
+
+    def plain(self) -> str:
+        return "\n".join((self.title, self.reason, self.new_conversation, self.fork))
+
+
+_REASONS: dict[EndReason, str] = {
+    EndReason.USER_REQUEST: "This conversation was ended at your request.",
+    EndReason.ABUSE: "This conversation was ended after repeated warnings about abusive or harmful messages.",
+    EndReason.USER_COMMAND: "This conversation was closed with the end command.",
+}
+
+
+def closure_text(reason: EndReason, hints: PlatformHints) -> ClosureText:
+    return ClosureText(
+        title="This conversation has ended",
+        reason=_REASONS[reason],
+        new_conversation=f"You can start a new conversation right away: {hints.new_conversation}.",
+        fork=f"To continue from an earlier point, edit one of your earlier messages: {hints.fork}.",
+    )
+
+
+def ended_reminder(hints: PlatformHints) -> str:
+    return (
+        "This conversation has ended, so Haven won't reply here. "
+        f"Start a new one ({hints.new_conversation}) or fork from an earlier message ({hints.fork})."
+    )
+
+
+def crisis_card(settings: WorkspaceSettings, locale: str | None = None) -> CrisisCard:
+    """The workspace's resources, in the user's locale when an admin provided a variant for it."""
+    if locale:
+        variants = settings.crisis_locales
+        for key in (locale, locale.replace("_", "-"), locale.split("-")[0].split("_")[0]):
+            if key in variants:
+                return CrisisCard(variants[key])
+    return CrisisCard(settings.crisis_message or DEFAULT_CRISIS_MESSAGE)

@@ -1,0 +1,20 @@
+"""The contract every platform adapter fulfils (after opsdroid's connectors, without a global registry)."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class Connector(Protocol):
+    """A platform adapter's lifecycle. ``listen`` returns when the connector is done or disconnected."""
+
+    name: str
+
+    async def connect(self) -> None:
+        """Authenticate and open connections; raise a clear error if credentials are rejected."""
+
+    async def listen(self) -> None:
+        """Receive events and hand them to the engine until disconnected (or input ends)."""
+
+    async def disconnect(self) -> None:
+        """Stop receiving, finish in-flight work briefly, close connections. Safe to call twice."""

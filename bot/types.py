@@ -1,0 +1,233 @@
+"""The core's vocabulary: frozen dataclasses that adapters build and read.
+
+Platform ids are opaque strings here; only the adapter that produced them parses them.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+
+class Platform(enum.StrEnum):
+    SLACK = "slack"
+    DISCORD = "discord"
+    TERMINAL = "terminal"
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadRef:
+    """Where a conversation lives. ``workspace`` is the Slack team id, the Discord guild id or ``"dm"``."""
+
+    platform: str
+    workspace: str
+    channel: str
+    thread: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.platform}:{self.workspace}:{self.channel}:{self.thread}"
+
+
+@dataclass(frozen=True, slots=True)
+class Author:
+    id: str
+    name: str
+    # Set by the adapter only after it checked the platform permission (Slack admin/owner, Discord
+    # manage_guild). The engine also honours the workspace's configured admin list.
+    is_platform_admin: bool = False
+
+
+class Origin(enum.StrEnum):
+    """Why a message reached the engine; only the first three may start a conversation."""
+
+    MENTION = "mention"
+    DIRECT = "direct"
+    NEW_COMMAND = "new_command"
+    THREAD_REPLY = "thread_reply"
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingMessage:
+    thread: ThreadRef
+    author: Author
+    text: str
+    message_id: str
+    origin: Origin = Origin.THREAD_REPLY
+    # The key that makes a redelivery a duplicate. Defaults to the message id, so Slack's
+    # app_mention + message pair and its retries collapse onto one.
+    dedupe_key: str | None = None
+    locale: str | None = None
+
+    @property
+    def starts_conversation(self) -> bool:
+        return self.origin in (Origin.MENTION, Origin.DIRECT, Origin.NEW_COMMAND)
+
+    @property
+    def effective_dedupe_key(self) -> str:
+        return self.dedupe_key or self.message_id
+
+
+class EndReason(enum.StrEnum):
+    USER_REQUEST = "user_request"
+    ABUSE = "abuse"
+    USER_COMMAND = "user_command"
+
+
+class TurnStatus(enum.StrEnum):
+    REPLIED = "replied"
+    IGNORED = "ignored"  # not our thread, empty text, …
+    DUPLICATE = "duplicate"
+    ENDED_SILENT = "ended_silent"  # ended thread; this user was already reminded
+    ENDED_REMINDER = "ended_reminder"  # ended thread; tell this user once
+    ERROR = "error"  # model outage etc.; nothing about the conversation changed
+
+
+@dataclass(frozen=True, slots=True)
+class CrisisCard:
+    """The workspace's crisis resources (markdown), to show in the thread."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Closure:
+    conversation_id: str
+    reason: EndReason
+    warnings: int
+    # Present when the conversation was marked at risk (only possible for the `end` command).
+    crisis: CrisisCard | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AdminAlert:
+    """A content-free notice for the workspace's alert channel."""
+
+    channel: str
+    kind: str  # "ending" | "feedback"
+    conversation_id: str
+    thread: ThreadRef
+    reason: str
+    warnings: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class TurnResult:
+    status: TurnStatus
+    conversation_id: str | None = None
+    replies: tuple[str, ...] = ()
+    crisis: CrisisCard | None = None
+    closure: Closure | None = None
+    alert: AdminAlert | None = None
+    error: str | None = None
+    rehearsal: bool = False
+
+    @property
+    def has_output(self) -> bool:
+        return bool(self.replies or self.crisis or self.closure or self.error)
+
+
+@dataclass(frozen=True, slots=True)
+class ForkSource:
+    """A user message that can be forked: what the adapter prefills and checks."""
+
+    conversation_id: str
+    message_id: str
+    author_id: str
+    text: str
+    thread: ThreadRef
+
+
+@dataclass(frozen=True, slots=True)
+class ForkRequest:
+    source_conversation_id: str
+    source_message_id: str
+    new_thread: ThreadRef
+    author: Author
+    text: str
+    # Platform id of the message that carries the edited text in the new thread, if any.
+    new_message_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WorkspaceSettings:
+    platform: str
+    workspace: str
+    crisis_message: str | None = None  # None: the built-in default
+    crisis_locales: dict[str, str] = field(default_factory=dict)
+    ending_enabled: bool = True
+    abuse_warnings_before_end: int = 2
+    verify_endings: bool | None = None  # None: on with a real model, off with the rehearsal model
+    alert_channel: str | None = None
+    retention_days: int = 90
+    admin_users: tuple[str, ...] = ()
+
+
+class ConversationStatus(enum.StrEnum):
+    ACTIVE = "active"
+    ENDED = "ended"
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    id: str
+    thread: ThreadRef
+    status: ConversationStatus
+    end_reason: str | None
+    warnings: int
+    confirm_pending: bool
+    at_risk: bool
+    crisis_shown_turn: int | None
+    user_turns: int
+    forked_from: str | None = None
+    forked_from_message: str | None = None
+
+    @property
+    def ended(self) -> bool:
+        return self.status is ConversationStatus.ENDED
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryMessage:
+    """One stored message as the model sees it (Anthropic content blocks) plus who wrote it."""
+
+    seq: int
+    role: str  # "user" | "assistant"
+    kind: str  # "text" | "tool_use" | "tool_result"
+    content: tuple[dict[str, object], ...]
+    author_id: str | None = None
+    platform_message_id: str | None = None
+    text: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    """A message the engine asks storage to append."""
+
+    role: str
+    kind: str
+    content: tuple[dict[str, object], ...]
+    author_id: str | None = None
+    author_name: str | None = None
+    platform_message_id: str | None = None
+    text: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """One audit record of the ending policy."""
+
+    decision: str
+    reason: str | None
+    note: str | None
+    warnings: int
+    signals: dict[str, object]
+
+
+@dataclass(frozen=True, slots=True)
+class StateChange:
+    warnings: int | None = None
+    confirm_pending: bool | None = None
+    at_risk: bool | None = None
+    crisis_shown_turn: int | None = None
+    end_reason: str | None = None  # set → the conversation ends

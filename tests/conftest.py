@@ -1,0 +1,39 @@
+"""Shared fixtures. Keep these thin: the logic lives in tests/support/."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.postgres import PostgresServer, in_ci, postgres_available, start_postgres
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A throwaway PostgreSQL server for the whole session. Skips without binaries, except in CI."""
+    reason = postgres_available()
+    if reason:
+        if in_ci():
+            pytest.fail(f"CI must run the PostgreSQL tests, but: {reason}", pytrace=False)
+        pytest.skip(reason)
+    server = start_postgres()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(
+    params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)],
+    ids=["sqlite", "postgresql"],
+)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database per test, once on SQLite and once on PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path}/haven.db"
+        return
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    with server.temporary_database(hint=request.node.name) as url:
+        yield url

@@ -1,0 +1,40 @@
+"""Build real Haven services for tests: real storage (migrated), real SDK against the fake server."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from bot.app import Services, initialize
+from bot.config import Settings
+
+TEST_MODEL = "claude-sonnet-4-6"
+
+
+def make_settings(database_url: str, anthropic_url: str | None = None, **overrides: Any) -> Settings:
+    """Settings for a test; an ``anthropic_url`` means a real SDK client pointed at the fake server.
+
+    Retries are kept but made fast (base delay 0), so outage tests still exercise the retry loop.
+    ``_env_file=None`` keeps a developer's .env out of the tests.
+    """
+    values: dict[str, Any] = {
+        "DATABASE_URL": database_url,
+        "HAVEN_MODEL": TEST_MODEL,
+        "HAVEN_RETRY_BASE_SECONDS": 0.0,
+        "HAVEN_RETRY_MAX_SECONDS": 0.0,
+        "HAVEN_MODEL_TIMEOUT": 5.0,
+        "ANTHROPIC_API_KEY": "test-key" if anthropic_url else None,
+        "ANTHROPIC_BASE_URL": anthropic_url,
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+@asynccontextmanager
+async def services_for(settings: Settings) -> AsyncIterator[Services]:
+    services = await initialize(settings)
+    try:
+        yield services
+    finally:
+        await services.aclose()
