@@ -1,0 +1,80 @@
+"""The `haven` command: admin subcommands with --json, and one clear line for a bad setting."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def haven(
+    tmp_path: Path, *args: str, stdin: str | None = None, **env: str
+) -> subprocess.CompletedProcess[str]:
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("ANTHROPIC_", "SLACK_", "DISCORD_", "HAVEN_"))
+    }
+    base.update(DATABASE_URL=f"sqlite:///{tmp_path}/haven.db", HAVEN_LOG_LEVEL="WARNING", **env)
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=base,
+        cwd=tmp_path,
+        timeout=60,
+    )
+
+
+def test_resources_set_show_reset(tmp_path: Path) -> None:
+    ws = ["admin", "--platform", "slack", "--workspace", "T1"]
+    shown = haven(tmp_path, *ws, "--json", "resources", "show")
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["custom"] is False and "988" in json.loads(shown.stdout)["text"]
+
+    assert haven(tmp_path, *ws, "resources", "set", stdin="Call the team line: 555-0100\n").returncode == 0
+    out = json.loads(haven(tmp_path, *ws, "--json", "resources", "preview").stdout)
+    assert out == {"custom": True, "text": "Call the team line: 555-0100", "locales": []}
+    # Another workspace is untouched.
+    other = json.loads(
+        haven(
+            tmp_path, "admin", "--platform", "slack", "--workspace", "T2", "--json", "resources", "show"
+        ).stdout
+    )
+    assert other["custom"] is False
+
+    assert haven(tmp_path, *ws, "resources", "reset").returncode == 0
+    assert json.loads(haven(tmp_path, *ws, "--json", "resources", "show").stdout)["custom"] is False
+
+
+def test_settings_and_lists(tmp_path: Path) -> None:
+    assert haven(tmp_path, "admin", "settings", "set", "warnings", "3").returncode == 0
+    assert haven(tmp_path, "admin", "settings", "set", "ending", "off").returncode == 0
+    s = json.loads(haven(tmp_path, "admin", "--json", "settings", "show").stdout)
+    assert s["abuse_warnings_before_end"] == 3 and s["ending_enabled"] is False
+    for what in ("endings", "decisions", "feedback"):
+        r = haven(tmp_path, "admin", "--json", what)
+        assert r.returncode == 0 and json.loads(r.stdout) == []
+
+
+def test_bad_setting_value_is_one_clear_line(tmp_path: Path) -> None:
+    r = haven(tmp_path, "admin", "settings", "set", "warnings", "9")
+    assert r.returncode == 2 and r.stderr.strip() == "haven: expected a whole number from 1 to 5, got 9"
+
+
+@pytest.mark.parametrize(("var", "value"), [("PORT", "seventy"), ("HAVEN_LOG_LEVEL", "LOUD")])
+def test_bad_environment_fails_at_start_naming_the_setting(tmp_path: Path, var: str, value: str) -> None:
+    r = haven(tmp_path, "admin", "settings", "show", **{var: value})
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"haven: invalid setting {var}")
+
+
+def test_db_upgrade_is_idempotent(tmp_path: Path) -> None:
+    assert haven(tmp_path, "db", "upgrade").returncode == 0
+    assert haven(tmp_path, "db", "upgrade").returncode == 0
