@@ -162,6 +162,14 @@ class Admin:
         return await self._repo.list_decisions(platform, workspace, limit)
 
 
+def cache_hit_ratio(totals: dict[str, int]) -> float:
+    """Share of prompt tokens served from the prompt cache."""
+    prompt = (
+        totals["input_tokens"] + totals["cache_creation_input_tokens"] + totals["cache_read_input_tokens"]
+    )
+    return totals["cache_read_input_tokens"] / prompt if prompt else 0.0
+
+
 def describe_settings(settings: WorkspaceSettings) -> list[tuple[str, str]]:
     """Name/value rows for showing settings in any adapter."""
     verify = "default" if settings.verify_endings is None else ("on" if settings.verify_endings else "off")

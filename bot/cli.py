@@ -40,6 +40,7 @@ def _parser() -> argparse.ArgumentParser:
     st.add_argument("action", choices=["show", "set"])
     st.add_argument("name", nargs="?")
     st.add_argument("value", nargs="?")
+    what.add_parser("usage", help="model tokens used and the prompt-cache hit ratio")
     for name in ("endings", "decisions", "feedback"):
         q = what.add_parser(name, help=f"list recent {name}")
         q.add_argument("--limit", type=int, default=20)
@@ -123,6 +124,10 @@ async def _admin(args: argparse.Namespace, services: Any) -> int:
                 await admin.change(OPERATOR, plat, ws, args.name, args.value)
             s = await admin.settings(OPERATOR, plat, ws)
             out = _jsonable(s) if args.json else "\n".join(f"{k:16} {v}" for k, v in describe_settings(s))
+        elif args.what == "usage":
+            out = await admin.usage(OPERATOR, plat, ws)
+            if not args.json:
+                out = "\n".join(f"{k:30} {v}" for k, v in out.items())
         else:
             rows = await getattr(admin, args.what)(OPERATOR, plat, ws, args.limit)
             out = [_jsonable(r) for r in rows]

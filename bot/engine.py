@@ -48,6 +48,7 @@ from bot.types import (
     ThreadRef,
     TurnResult,
     TurnStatus,
+    UsageRecord,
     WorkspaceSettings,
 )
 from storage.repository import Repository
@@ -92,6 +93,8 @@ class _Turn:
     crisis: CrisisCard | None = None
     messages: list[NewMessage] = field(default_factory=list)
     decisions: list[Decision] = field(default_factory=list)
+    usage: list[UsageRecord] = field(default_factory=list)
+    texts: list[str] = field(default_factory=list)
 
     def show_crisis(self) -> bool:
         if self.crisis is None and should_show_crisis(self.conversation.user_turns, self.shown_turn):
@@ -205,11 +208,12 @@ class Engine:
             turn.show_crisis()
         history = await self._repo.history(conv.id, conv.thread.workspace)
         budget = self._options.context_budget_tokens
-        final: ModelReply | None = None
         for call in range(MAX_MODEL_CALLS):
             try:
                 reply = await self._respond(history, turn.messages, budget, on_text)
             except ModelError:
+                # Calls that succeeded before the failure were billed; nothing else of the turn is kept.
+                await self._repo.record_usage(conv, turn.usage)
                 return TurnResult(
                     TurnStatus.ERROR,
                     conversation_id=conv.id,
@@ -217,9 +221,11 @@ class Engine:
                     crisis=turn.crisis,
                     rehearsal=self.rehearsal,
                 )
+            turn.usage.append(_usage(reply))
             reply = _sanitize(reply)
             turn.messages.append(NewMessage(role="assistant", kind=_kind(reply), content=reply.content))
-            final = reply
+            if reply.text:
+                turn.texts.append(reply.text)
             if not reply.tool_uses:
                 break
             results = [await self._run_tool(turn, history, tool) for tool in _crisis_first(reply.tool_uses)]
@@ -229,7 +235,7 @@ class Engine:
             turn.messages.append(NewMessage(role="user", kind="tool_result", content=tuple(results)))
             if turn.end_reason is not None:
                 break
-        return await self._finish(turn, final)
+        return await self._finish(turn)
 
     async def _respond(
         self,
@@ -309,7 +315,7 @@ class Engine:
             Decision(decision.verdict.value, proposal.reason.value, proposal.note, decision.warnings, signals)
         )
 
-    async def _finish(self, turn: _Turn, final: ModelReply | None) -> TurnResult:
+    async def _finish(self, turn: _Turn) -> TurnResult:
         conv = turn.conversation
         change = StateChange(
             warnings=turn.warnings,
@@ -319,9 +325,10 @@ class Engine:
             end_reason=turn.end_reason.value if turn.end_reason else None,
         )
         updated = await self._repo.finish_turn(
-            conv.id, conv.thread.workspace, turn.messages, change, turn.decisions
+            conv.id, conv.thread.workspace, turn.messages, change, turn.decisions, turn.usage
         )
-        reply = _reply_text(final)
+        # Everything the model wrote this turn, in order: what a streaming client has already shown.
+        reply = "\n\n".join(turn.texts)
         if reply and self.rehearsal:
             reply = REHEARSAL_LABEL + reply
         closure = alert = None
@@ -473,8 +480,11 @@ def _sanitize(reply: ModelReply) -> ModelReply:
     return ModelReply(content=content, stop_reason=reply.stop_reason, usage=reply.usage)
 
 
-def _reply_text(final: ModelReply | None) -> str:
-    return final.text if final is not None else ""
+def _usage(reply: ModelReply) -> UsageRecord:
+    u = reply.usage
+    return UsageRecord(
+        reply.model, u.input_tokens, u.cache_creation_input_tokens, u.cache_read_input_tokens, u.output_tokens
+    )
 
 
 def _transcript(history: Sequence[HistoryMessage]) -> str:

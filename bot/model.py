@@ -43,6 +43,7 @@ class ModelReply:
     content: tuple[dict[str, Any], ...]
     stop_reason: str
     usage: Usage = field(default_factory=Usage)
+    model: str = ""
 
     @property
     def text(self) -> str:
@@ -179,6 +180,7 @@ class AnthropicModel:
             return ModelReply(
                 content=tuple(canonical_block(b) for b in message.content),
                 stop_reason=str(message.stop_reason or "end_turn"),
+                model=str(message.model or self._settings.model),
                 usage=Usage(
                     input_tokens=usage.input_tokens or 0,
                     output_tokens=usage.output_tokens or 0,

@@ -107,11 +107,14 @@ class RehearsalModel:
 
 
 def _text(text: str) -> ModelReply:
-    return ModelReply(content=({"type": "text", "text": text},) if text else (), stop_reason="end_turn")
+    return ModelReply(
+        content=({"type": "text", "text": text},) if text else (), stop_reason="end_turn", model="rehearsal"
+    )
 
 
 def _tool(name: str, data: dict[str, Any], seed: str) -> ModelReply:
     return ModelReply(
         content=({"type": "tool_use", "id": _tool_id(seed + name), "name": name, "input": data},),
         stop_reason="tool_use",
+        model="rehearsal",
     )

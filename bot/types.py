@@ -231,3 +231,15 @@ class StateChange:
     at_risk: bool | None = None
     crisis_shown_turn: int | None = None
     end_reason: str | None = None  # set → the conversation ends
+
+
+@dataclass(frozen=True, slots=True)
+class UsageRecord:
+    """Tokens one model call used; stored for cost accounting."""
+
+    model: str
+    input_tokens: int
+    cache_creation_input_tokens: int
+    cache_read_input_tokens: int
+    output_tokens: int
+    purpose: str = "turn"

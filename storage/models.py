@@ -143,3 +143,46 @@ class ReminderRow(SQLModel, table=True):
     workspace: str = Field(max_length=64)
     user_id: str = Field(max_length=64)
     created_at: datetime = _ts()
+
+
+class ModelUsageRow(SQLModel, table=True):
+    """Tokens per model call, for cost accounting (no content)."""
+
+    __tablename__ = "model_usage"
+    __table_args__ = (Index("ix_usage_workspace", "platform", "workspace", "created_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: str = Field(max_length=32, index=True)
+    platform: str = Field(max_length=16)
+    workspace: str = Field(max_length=64)
+    model: str = Field(max_length=64)
+    purpose: str = Field(default="turn", max_length=16)  # turn | verify
+    input_tokens: int = 0
+    cache_creation_input_tokens: int = 0
+    cache_read_input_tokens: int = 0
+    output_tokens: int = 0
+    created_at: datetime = _ts()
+
+
+class LeaseRow(SQLModel, table=True):
+    """A named lease (e.g. the scheduler leader); taken over when it expires."""
+
+    __tablename__ = "leases"
+
+    name: str = Field(primary_key=True, max_length=64)
+    holder: str = Field(max_length=128)
+    expires_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+class JobRunRow(SQLModel, table=True):
+    """One row per job and period, so a job runs once per period across every process."""
+
+    __tablename__ = "job_runs"
+    __table_args__ = (UniqueConstraint("job", "period", name="uq_job_period"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    job: str = Field(max_length=64)
+    period: str = Field(max_length=64)
+    holder: str = Field(max_length=128)
+    result: str | None = Field(default=None, max_length=256)
+    created_at: datetime = _ts()

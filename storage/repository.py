@@ -23,6 +23,7 @@ from bot.types import (
     NewMessage,
     StateChange,
     ThreadRef,
+    UsageRecord,
     WorkspaceSettings,
 )
 from storage.models import (
@@ -30,6 +31,7 @@ from storage.models import (
     DecisionRow,
     FeedbackRow,
     MessageRow,
+    ModelUsageRow,
     ProcessedEventRow,
     ReminderRow,
     WorkspaceRow,
@@ -356,6 +358,7 @@ class Repository:
         messages: Sequence[NewMessage],
         change: StateChange,
         decisions: Sequence[Decision] = (),
+        usage: Sequence[UsageRecord] = (),
     ) -> Conversation:
         """Append the model's side of a turn, apply the state change and write the audit — atomically."""
         async with self._tx() as session:
@@ -392,6 +395,7 @@ class Repository:
                         signals=dict(d.signals),
                     )
                 )
+            self._add_usage(session, row.id, row.platform, row.workspace, usage)
             return _conversation(row)
 
     async def create_fork(
@@ -536,6 +540,61 @@ class Repository:
                 .returning(ReminderRow.id)
             )
             return (await session.execute(stmt)).first() is not None
+
+    @staticmethod
+    def _add_usage(
+        session: AsyncSession,
+        conversation_id: str,
+        platform: str,
+        workspace: str,
+        usage: Sequence[UsageRecord],
+    ) -> None:
+        for u in usage:
+            session.add(
+                ModelUsageRow(
+                    conversation_id=conversation_id,
+                    platform=platform,
+                    workspace=workspace,
+                    model=u.model[:64],
+                    purpose=u.purpose,
+                    input_tokens=u.input_tokens,
+                    cache_creation_input_tokens=u.cache_creation_input_tokens,
+                    cache_read_input_tokens=u.cache_read_input_tokens,
+                    output_tokens=u.output_tokens,
+                )
+            )
+
+    async def record_usage(self, conversation: Conversation, usage: Sequence[UsageRecord]) -> None:
+        """Usage of calls whose turn failed later: they were billed all the same."""
+        if not usage:
+            return
+        async with self._tx() as session:
+            t = conversation.thread
+            self._add_usage(session, conversation.id, t.platform, t.workspace, usage)
+
+    async def usage_totals(self, platform: str, workspace: str) -> dict[str, int]:
+        cols = (
+            ModelUsageRow.input_tokens,
+            ModelUsageRow.cache_creation_input_tokens,
+            ModelUsageRow.cache_read_input_tokens,
+            ModelUsageRow.output_tokens,
+        )
+        async with self._sessions() as session:
+            row = (
+                await session.execute(
+                    select(func.count(), *(func.coalesce(func.sum(c), 0) for c in cols)).where(
+                        ModelUsageRow.platform == platform, ModelUsageRow.workspace == workspace
+                    )
+                )
+            ).one()
+        keys = (
+            "calls",
+            "input_tokens",
+            "cache_creation_input_tokens",
+            "cache_read_input_tokens",
+            "output_tokens",
+        )
+        return {k: int(v or 0) for k, v in zip(keys, row, strict=True)}
 
     # -- feedback and audit -------------------------------------------------------------------------
 

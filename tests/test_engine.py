@@ -385,3 +385,14 @@ async def test_workspaces_never_share_history(services: Services, server: FakeAn
     await engine.handle_message(msg(1, "hello from team two", thread=t2, start=True))
     second = server.model_requests()[-1]
     assert user_texts(second) == ["[Alice] hello from team two"]
+
+
+async def test_usage_is_recorded_per_call(services: Services, server: FakeAnthropic) -> None:
+    engine = services.engine
+    await engine.handle_message(msg(1, "first", start=True))
+    await engine.handle_message(msg(2, "second"))
+    totals = await services.repo.usage_totals("slack", "T1")
+    assert totals["calls"] == 2
+    assert totals["cache_read_input_tokens"] > 0  # the second request re-read the first one's prefix
+    assert totals["output_tokens"] > 0
+    assert (await services.repo.usage_totals("slack", "T2"))["calls"] == 0
