@@ -53,7 +53,12 @@ CASES = [
 
 @pytest.mark.parametrize(("st_", "proposal", "settings", "verdict", "warnings", "confirm"), CASES)
 def test_decision_table(
-    st_: PolicyState, proposal: Proposal, settings: WorkspaceSettings, verdict: Verdict, warnings: int, confirm: bool
+    st_: PolicyState,
+    proposal: Proposal,
+    settings: WorkspaceSettings,
+    verdict: Verdict,
+    warnings: int,
+    confirm: bool,
 ) -> None:
     assert decide(st_, proposal, settings) == PolicyDecision(verdict, warnings, confirm)
 
@@ -79,7 +84,8 @@ def test_verification_only_downgrades(verification: Verification, verdict: Verdi
 
 
 @pytest.mark.parametrize(
-    ("turns", "shown", "expected"), [(1, None, True), (3, 3, False), (5, 3, False), (6, 3, True), (10, 2, True)]
+    ("turns", "shown", "expected"),
+    [(1, None, True), (3, 3, False), (5, 3, False), (6, 3, True), (10, 2, True)],
 )
 def test_crisis_repeat_window(turns: int, shown: int | None, expected: bool) -> None:
     assert should_show_crisis(turns, shown) is expected
@@ -119,7 +125,9 @@ def test_risk_always_vetoes(s: PolicyState, p: Proposal, w: WorkspaceSettings) -
 
 
 @given(states, proposals, settings)
-def test_never_ends_without_enough_warnings_or_confirmation(s: PolicyState, p: Proposal, w: WorkspaceSettings) -> None:
+def test_never_ends_without_enough_warnings_or_confirmation(
+    s: PolicyState, p: Proposal, w: WorkspaceSettings
+) -> None:
     d = decide(s, p, w)
     if d.ends:
         assert not s.at_risk and w.ending_enabled

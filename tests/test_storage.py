@@ -33,8 +33,16 @@ async def repo(database_url: str) -> AsyncIterator[Repository]:
 async def test_migrations_create_every_table(repo: Repository) -> None:
     async with repo.engine.connect() as conn:
         tables = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
-    assert {"workspaces", "conversations", "messages", "processed_events", "decisions", "feedback",
-            "ended_reminders", "alembic_version"} <= tables
+    assert {
+        "workspaces",
+        "conversations",
+        "messages",
+        "processed_events",
+        "decisions",
+        "feedback",
+        "ended_reminders",
+        "alembic_version",
+    } <= tables
 
 
 async def test_dedupe_is_insert_or_ignore(repo: Repository) -> None:
@@ -48,7 +56,9 @@ async def test_dedupe_is_insert_or_ignore(repo: Repository) -> None:
 
 
 async def test_concurrent_duplicates_store_once(repo: Repository) -> None:
-    results = await asyncio.gather(*(repo.begin_turn(T, "same", user("hi", "m1"), create=True) for _ in range(8)))
+    results = await asyncio.gather(
+        *(repo.begin_turn(T, "same", user("hi", "m1"), create=True) for _ in range(8))
+    )
     assert sum(not r.duplicate for r in results) == 1
     conv = await repo.find_conversation(T)
     assert conv is not None and len(await repo.history(conv.id, "T1")) == 1
@@ -60,7 +70,11 @@ async def test_ending_is_atomic_with_audit_and_closes_history(repo: Repository) 
     cid = began.conversation.id
     reply = NewMessage("assistant", "text", ({"type": "text", "text": "bye"},))
     conv = await repo.finish_turn(
-        cid, "T1", [reply], StateChange(warnings=2, end_reason="abuse"), [Decision("END", "abuse", "n", 2, {})]
+        cid,
+        "T1",
+        [reply],
+        StateChange(warnings=2, end_reason="abuse"),
+        [Decision("END", "abuse", "n", 2, {})],
     )
     assert conv.ended and conv.end_reason == "abuse" and conv.warnings == 2
     assert [d.decision for d in await repo.list_decisions("slack", "T1")] == ["END"]
@@ -85,13 +99,18 @@ async def test_fork_copies_history_before_the_picked_message(repo: Repository) -
     began = await repo.begin_turn(T, "k1", user("one", "m1"), create=True)
     assert began.conversation is not None
     cid = began.conversation.id
-    await repo.finish_turn(cid, "T1", [NewMessage("assistant", "text", ({"type": "text", "text": "a1"},))],
-                           StateChange(at_risk=True, warnings=1))
+    await repo.finish_turn(
+        cid,
+        "T1",
+        [NewMessage("assistant", "text", ({"type": "text", "text": "a1"},))],
+        StateChange(at_risk=True, warnings=1),
+    )
     await repo.begin_turn(T, "k2", user("two", "m2"), create=False)
     picked = await repo.find_user_message(cid, "T1", platform_message_id="m2")
     assert picked is not None
-    fork = await repo.create_fork(cid, "T1", picked.seq, ThreadRef("slack", "T1", "C1", "2.0"),
-                                  source_message_id="m2", started_by="U1")
+    fork = await repo.create_fork(
+        cid, "T1", picked.seq, ThreadRef("slack", "T1", "C1", "2.0"), source_message_id="m2", started_by="U1"
+    )
     assert fork.at_risk and fork.warnings == 0 and fork.forked_from == cid and fork.user_turns == 1
     assert [m.text for m in await repo.history(fork.id, "T1")] == ["one", None]
 
@@ -99,8 +118,14 @@ async def test_fork_copies_history_before_the_picked_message(repo: Repository) -
 async def test_settings_round_trip(repo: Repository) -> None:
     s = await repo.get_settings("discord", "G1")
     assert s == WorkspaceSettings("discord", "G1")
-    new = dataclasses.replace(s, crisis_message="call 112", crisis_locales={"de": "Ruf 112"}, admin_users=("U7",),
-                              abuse_warnings_before_end=4, alert_channel="C9")
+    new = dataclasses.replace(
+        s,
+        crisis_message="call 112",
+        crisis_locales={"de": "Ruf 112"},
+        admin_users=("U7",),
+        abuse_warnings_before_end=4,
+        alert_channel="C9",
+    )
     await repo.save_settings(new)
     assert await repo.get_settings("discord", "G1") == new
     assert await repo.get_settings("discord", "G2") == WorkspaceSettings("discord", "G2")
