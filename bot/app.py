@@ -16,8 +16,7 @@ from dataclasses import dataclass
 from bot.admin import Admin
 from bot.config import Settings
 from bot.engine import Engine, EngineOptions
-from bot.model import AnthropicModel, ModelClient
-from bot.notices import REHEARSAL_BANNER
+from bot.model import ModelClient
 from bot.ports import Connector
 from bot.rehearsal import RehearsalModel
 from storage.db import create_engine, upgrade
@@ -42,6 +41,8 @@ class Services:
 def build_model(settings: Settings) -> ModelClient:
     if settings.rehearsal:
         return RehearsalModel()
+    from bot.claude import AnthropicModel
+
     return AnthropicModel(settings)
 
 
@@ -52,8 +53,6 @@ async def initialize(
         await upgrade(settings.database_url)
     repo = Repository(create_engine(settings.database_url))
     model = model or build_model(settings)
-    if model.rehearsal:
-        log.warning(REHEARSAL_BANNER)
     engine = Engine(
         repo,
         model,

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import dataclasses
 import json
+import logging
 import sys
 from collections.abc import Sequence
 from datetime import datetime
@@ -58,6 +59,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"haven: {exc}", file=sys.stderr)
         return 2
+    terminal = args.command == "chat" or (
+        args.command == "run" and not (settings.slack_configured or settings.discord_configured)
+    )
+    if terminal and "log_level" not in settings.model_fields_set:
+        # Someone is typing here: keep the conversation readable unless they asked for logs.
+        settings = settings.model_copy(update={"log_level": "WARNING"})
     configure_logging(settings)
     try:
         return asyncio.run(_dispatch(args, settings))
@@ -75,6 +82,10 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     from bot.app import initialize, run_connectors
 
     services = await initialize(settings)
+    if args.command in ("run", "chat") and services.model.rehearsal:
+        from bot.notices import REHEARSAL_BANNER
+
+        logging.getLogger("bot").warning(REHEARSAL_BANNER)
     try:
         if args.command == "chat":
             from adapters.terminal import TerminalConnector

@@ -1,23 +1,16 @@
-"""The one seam to the Anthropic Messages API, and the protocol the rehearsal model also implements."""
+"""The model seam: the protocol both the Claude client and the rehearsal model implement.
+
+The Anthropic SDK itself is imported only by ``bot.claude`` (it takes seconds to import), so the
+rehearsal model, the admin CLI and the terminal start fast.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import json
-import logging
-import random
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import anthropic
-import httpx2
-
-from bot.config import Settings
 from bot.policy import Verification
-from bot.prompts import VERDICT_TOOL, VERDICT_TOOLS, VERIFIER_SYSTEM
-
-log = logging.getLogger(__name__)
 
 TextSink = Callable[[str], Awaitable[None]]
 
@@ -82,133 +75,6 @@ def canonical_block(block: Any) -> dict[str, Any]:
     if kind == "tool_use":
         return {"type": "tool_use", "id": data["id"], "name": data["name"], "input": data.get("input") or {}}
     return {k: v for k, v in data.items() if v is not None}
-
-
-def _retry_after(exc: anthropic.APIStatusError) -> float | None:
-    value = exc.response.headers.get("retry-after") if exc.response is not None else None
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
-
-
-def _retryable(exc: Exception) -> bool:
-    if isinstance(exc, anthropic.APIConnectionError | anthropic.APITimeoutError):
-        return True
-    if isinstance(exc, anthropic.APIStatusError):
-        # An error event inside a 200 stream (e.g. overloaded) carries its type, not a status.
-        if exc.status_code == 200:
-            return getattr(exc, "type", None) in ("overloaded_error", "api_error", "rate_limit_error")
-        return exc.status_code in (408, 409, 429) or exc.status_code >= 500
-    # A stream cut mid-way is raised by the transport, unwrapped by the SDK.
-    return isinstance(
-        exc, httpx2.TransportError | ConnectionError | asyncio.IncompleteReadError | json.JSONDecodeError
-    )
-
-
-def _too_long(exc: Exception) -> bool:
-    return isinstance(exc, anthropic.BadRequestError) and "prompt is too long" in str(exc).lower()
-
-
-class AnthropicModel:
-    """AsyncAnthropic with Haven's own bounded retries (the SDK's are off so there is one retry layer)."""
-
-    def __init__(self, settings: Settings, client: anthropic.AsyncAnthropic | None = None) -> None:
-        self._settings = settings
-        key = settings.anthropic_api_key.get_secret_value() if settings.anthropic_api_key else None
-        self._client = client or anthropic.AsyncAnthropic(
-            api_key=key,
-            base_url=settings.anthropic_base_url,
-            timeout=settings.model_timeout_seconds,
-            max_retries=0,
-        )
-
-    @property
-    def rehearsal(self) -> bool:
-        return False
-
-    async def aclose(self) -> None:
-        await self._client.close()
-
-    async def _backoff(self, attempt: int, exc: Exception) -> None:
-        s = self._settings
-        delay = min(s.retry_max_seconds, s.retry_base_seconds * (2**attempt))
-        if isinstance(exc, anthropic.APIStatusError):
-            hinted = _retry_after(exc)
-            if hinted is not None:
-                delay = min(s.retry_max_seconds, max(delay, hinted))
-        await asyncio.sleep(delay * (0.5 + random.random() / 2))
-
-    async def _call(self, kwargs: dict[str, Any], on_text: TextSink | None) -> Any:
-        if not self._settings.stream:
-            return await self._client.messages.create(**kwargs)
-        async with self._client.messages.stream(**kwargs) as stream:
-            async for chunk in stream.text_stream:
-                if on_text is not None:
-                    await on_text(chunk)
-            return await stream.get_final_message()
-
-    async def respond(self, request: ModelRequest, on_text: TextSink | None = None) -> ModelReply:
-        kwargs: dict[str, Any] = {
-            "model": self._settings.model,
-            "max_tokens": request.max_tokens,
-            "system": request.system,
-            "tools": request.tools,
-            "messages": request.messages,
-        }
-        attempts = self._settings.model_attempts
-        for attempt in range(attempts):
-            try:
-                message = await self._call(kwargs, on_text)
-            except Exception as exc:
-                if _too_long(exc):
-                    raise ContextTooLong(str(exc)) from exc
-                if not _retryable(exc) or attempt == attempts - 1:
-                    log.warning(
-                        "model call failed",
-                        extra={
-                            "error": type(exc).__name__,
-                            "status": getattr(exc, "status_code", None),
-                            "attempt": attempt + 1,
-                        },
-                    )
-                    raise ModelError(type(exc).__name__) from exc
-                log.info("model call retry", extra={"error": type(exc).__name__, "attempt": attempt + 1})
-                await self._backoff(attempt, exc)
-                continue
-            usage = message.usage
-            return ModelReply(
-                content=tuple(canonical_block(b) for b in message.content),
-                stop_reason=str(message.stop_reason or "end_turn"),
-                model=str(message.model or self._settings.model),
-                usage=Usage(
-                    input_tokens=usage.input_tokens or 0,
-                    output_tokens=usage.output_tokens or 0,
-                    cache_creation_input_tokens=usage.cache_creation_input_tokens or 0,
-                    cache_read_input_tokens=usage.cache_read_input_tokens or 0,
-                ),
-            )
-        raise ModelError("no attempts")  # unreachable: the loop returns or raises
-
-    async def verify(self, transcript: str) -> Verification:
-        """One cheap classification call. Any failure means "do not end": an ending is a last resort."""
-        try:
-            message = await self._client.messages.create(  # type: ignore[call-overload]
-                model=self._settings.verifier_model,
-                max_tokens=200,
-                system=VERIFIER_SYSTEM,
-                tools=VERDICT_TOOLS,
-                tool_choice={"type": "tool", "name": VERDICT_TOOL},
-                messages=[{"role": "user", "content": transcript}],
-            )
-        except Exception as exc:
-            log.warning("verifier failed; holding the ending", extra={"error": type(exc).__name__})
-            return Verification(persistent_abuse=False, risk=False)
-        for block in message.content:
-            if getattr(block, "type", None) == "tool_use":
-                data = dict(getattr(block, "input", {}) or {})
-                return Verification(bool(data.get("persistent_abuse")), bool(data.get("risk", True)))
-        return Verification(persistent_abuse=False, risk=False)
 
 
 def transcript_for_verifier(lines: Sequence[tuple[str, str]]) -> str:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, runtime_checkable
+
+from bot.types import Digest
 
 
 class Connector(Protocol):
@@ -18,3 +20,10 @@ class Connector(Protocol):
 
     async def disconnect(self) -> None:
         """Stop receiving, finish in-flight work briefly, close connections. Safe to call twice."""
+
+
+@runtime_checkable
+class DigestSink(Protocol):
+    """A connector that can post the weekly digest to a workspace's alert channel."""
+
+    async def send_digest(self, digest: Digest) -> None: ...

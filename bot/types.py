@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from datetime import datetime
 
 
 class Platform(enum.StrEnum):
@@ -243,3 +244,17 @@ class UsageRecord:
     cache_read_input_tokens: int
     output_tokens: int
     purpose: str = "turn"
+
+
+@dataclass(frozen=True, slots=True)
+class Digest:
+    platform: str
+    workspace: str
+    channel: str
+    since: datetime
+    endings_by_reason: dict[str, int] = field(default_factory=dict)
+    vetoes: int = 0
+    warnings: int = 0
+    feedback: int = 0
+    # (channel, thread) of conversations whose ending was reported as a mistake, for links.
+    reported: tuple[tuple[str, str], ...] = ()

@@ -19,7 +19,7 @@ def haven(
         for k, v in os.environ.items()
         if not k.startswith(("ANTHROPIC_", "SLACK_", "DISCORD_", "HAVEN_"))
     }
-    base.update(DATABASE_URL=f"sqlite:///{tmp_path}/haven.db", HAVEN_LOG_LEVEL="WARNING", **env)
+    base.update({"DATABASE_URL": f"sqlite:///{tmp_path}/haven.db", "HAVEN_LOG_LEVEL": "WARNING", **env})
     return subprocess.run(
         [sys.executable, "-m", "bot", *args],
         input=stdin,
