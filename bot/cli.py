@@ -42,6 +42,11 @@ def _parser() -> argparse.ArgumentParser:
     st.add_argument("name", nargs="?")
     st.add_argument("value", nargs="?")
     what.add_parser("usage", help="model tokens used and the prompt-cache hit ratio")
+    fu = what.add_parser("forget-user", help="remove every message text a user wrote on a platform")
+    fu.add_argument("user_platform", metavar="platform", choices=["slack", "discord", "terminal"])
+    fu.add_argument("user_id")
+    ex = what.add_parser("export", help="print one conversation as JSON")
+    ex.add_argument("conversation_id")
     for name in ("endings", "decisions", "feedback"):
         q = what.add_parser(name, help=f"list recent {name}")
         q.add_argument("--limit", type=int, default=20)
@@ -94,8 +99,18 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             return 0
         if args.command == "run":
             from bot.connectors import build_connectors
+            from bot.ports import DigestSink
+            from bot.scheduler import JobContext, Scheduler, holder_id
+            from storage.maintenance import Maintenance
 
-            await run_connectors(build_connectors(services))
+            connectors = build_connectors(services)
+            sinks = {c.name: c for c in connectors if isinstance(c, DigestSink)}
+            scheduler = Scheduler(JobContext(Maintenance(services.repo.engine), holder_id(), sinks))
+            await scheduler.start()
+            try:
+                await run_connectors(connectors)
+            finally:
+                await scheduler.stop()
             return 0
         return await _admin(args, services)
     finally:
@@ -109,6 +124,8 @@ async def _admin(args: argparse.Namespace, services: Any) -> int:
     admin = services.admin
     plat, ws = args.platform, args.workspace
     out: Any
+    if args.what in ("forget-user", "export"):
+        return await _privacy(args, services)
     try:
         if args.what == "resources":
             if args.action == "set":
@@ -148,6 +165,25 @@ async def _admin(args: argparse.Namespace, services: Any) -> int:
         print(f"haven: {exc}", file=sys.stderr)
         return 2
     print(json.dumps(out, indent=2, default=str) if args.json else out)
+    return 0
+
+
+async def _privacy(args: argparse.Namespace, services: Any) -> int:
+    from storage.maintenance import Maintenance
+
+    maintenance = Maintenance(services.repo.engine)
+    if args.what == "forget-user":
+        removed = await maintenance.forget_user(args.user_platform, args.user_id)
+        print(json.dumps({"removed": removed}) if args.json else f"removed {removed} texts")
+        return 0
+    data = await maintenance.export_conversation(args.platform, args.workspace, args.conversation_id)
+    if data is None:
+        print(
+            f"haven: no conversation {args.conversation_id} in {args.platform}/{args.workspace}",
+            file=sys.stderr,
+        )
+        return 1
+    print(json.dumps(data, indent=2, ensure_ascii=False))
     return 0
 
 

@@ -154,10 +154,12 @@ class Maintenance:
             )
             return int(result.rowcount or 0) + int(fb.rowcount or 0)
 
-    async def export_conversation(self, conversation_id: str) -> dict[str, Any] | None:
+    async def export_conversation(
+        self, platform: str, workspace: str, conversation_id: str
+    ) -> dict[str, Any] | None:
         async with self._sessions() as session:
             conv = await session.get(ConversationRow, conversation_id)
-            if conv is None:
+            if conv is None or (conv.platform, conv.workspace) != (platform, workspace):
                 return None
             messages = (
                 await session.execute(

@@ -1,0 +1,166 @@
+"""Leader lease, once-per-period jobs, retention on a frozen clock, forget-user, export, digests."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select, update
+
+from bot.scheduler import JobContext, digest_job, renew_lease, retention_job
+from bot.types import Decision, Digest, NewMessage, StateChange, ThreadRef
+from storage.db import create_engine, upgrade
+from storage.maintenance import Maintenance
+from storage.models import FeedbackRow, MessageRow
+from storage.repository import Repository
+
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+T1 = ThreadRef("slack", "T1", "C1", "1.0")
+T2 = ThreadRef("slack", "T2", "C1", "1.0")
+
+
+def user(text: str, mid: str, author: str = "U1") -> NewMessage:
+    return NewMessage("user", "text", ({"type": "text", "text": text},), author, "Ann", mid, text)
+
+
+@pytest.fixture
+async def stores(database_url: str) -> AsyncIterator[tuple[Repository, Maintenance]]:
+    await upgrade(database_url)
+    engine = create_engine(database_url)
+    try:
+        yield Repository(engine), Maintenance(engine)
+    finally:
+        await engine.dispose()
+
+
+async def test_lease_is_exclusive_and_taken_over_after_expiry(stores: tuple[Repository, Maintenance]) -> None:
+    _, m = stores
+    ttl = timedelta(seconds=30)
+    a = JobContext(m, "proc-a", clock=lambda: NOW)
+    b = JobContext(m, "proc-b", clock=lambda: NOW)
+    await renew_lease(a, ttl)
+    await renew_lease(b, ttl)
+    assert a.leader and not b.leader
+    # proc-a dies (stops renewing). Within the lease period nobody else takes over ...
+    b.clock = lambda: NOW + timedelta(seconds=29)
+    await renew_lease(b, ttl)
+    assert not b.leader
+    # ... and right after it, proc-b does.
+    b.clock = lambda: NOW + timedelta(seconds=31)
+    await renew_lease(b, ttl)
+    assert b.leader
+    assert await m.lease_holder("scheduler", NOW + timedelta(seconds=31)) == "proc-b"
+
+
+async def test_each_job_runs_once_per_period_across_processes(stores: tuple[Repository, Maintenance]) -> None:
+    _, m = stores
+    # Two processes that both believe they lead (the overlap a lease handover can produce).
+    a = JobContext(m, "proc-a", clock=lambda: NOW, leader=True)
+    b = JobContext(m, "proc-b", clock=lambda: NOW, leader=True)
+    for _ in range(3):
+        await retention_job(a)
+        await retention_job(b)
+    next_day = JobContext(m, "proc-b", clock=lambda: NOW + timedelta(days=1), leader=True)
+    await retention_job(next_day)
+    follower = JobContext(m, "proc-c", clock=lambda: NOW + timedelta(days=2), leader=False)
+    await retention_job(follower)
+    runs = await m.runs("retention")
+    assert [p for p, _ in runs] == ["2026-11-26", "2026-11-27"]
+
+
+async def _age(repo: Repository, mid: str, days: float) -> None:
+    async with repo.engine.begin() as conn:
+        await conn.execute(
+            update(MessageRow)
+            .where(MessageRow.platform_message_id == mid)
+            .values(created_at=NOW - timedelta(days=days))
+        )
+
+
+async def test_retention_deletes_exactly_the_expired_text(stores: tuple[Repository, Maintenance]) -> None:
+    repo, m = stores
+    s1 = await repo.get_settings("slack", "T1")
+    await repo.save_settings(dataclasses.replace(s1, retention_days=7))
+    b1 = await repo.begin_turn(T1, "a", user("old one", "m1"), create=True)
+    await repo.begin_turn(T1, "b", user("fresh one", "m2"), create=False)
+    await repo.begin_turn(T2, "c", user("team two, 30 days", "m3"), create=True)
+    await repo.begin_turn(T2, "d", user("team two, 100 days", "m4"), create=True)
+    assert b1.conversation is not None
+    await repo.finish_turn(
+        b1.conversation.id, "T1", [], StateChange(end_reason="abuse"), [Decision("END", "abuse", "n", 2, {})]
+    )
+    await _age(repo, "m1", 7.01)
+    await _age(repo, "m2", 6.99)
+    await _age(repo, "m3", 30)
+    await _age(repo, "m4", 100)  # T2 has no settings row: the 90-day default applies
+
+    removed = await m.apply_retention(NOW)
+    assert removed == 2
+    async with repo.engine.connect() as conn:
+        rows = {r.platform_message_id: r for r in (await conn.execute(select(MessageRow))).all()}
+    assert rows["m1"].text is None and rows["m1"].redacted and "removed" in rows["m1"].content[0]["text"]
+    assert rows["m4"].text is None
+    assert rows["m2"].text == "fresh one" and rows["m3"].text == "team two, 30 days"
+    # Audit metadata survives without content.
+    assert [d.decision for d in await repo.list_decisions("slack", "T1")] == ["END"]
+    # The history stays replayable: every block still has text.
+    history = await repo.history(b1.conversation.id, "T1")
+    assert all(b.get("text") for h in history for b in h.content)
+
+
+async def test_forget_user_leaves_no_text_of_that_user(stores: tuple[Repository, Maintenance]) -> None:
+    repo, m = stores
+    secret = "my very private words"
+    b = await repo.begin_turn(T1, "a", user(secret, "m1", author="U7"), create=True)
+    await repo.begin_turn(T2, "b", user(secret + " again", "m2", author="U7"), create=True)
+    await repo.begin_turn(T1, "c", user("someone else", "m3", author="U8"), create=False)
+    assert b.conversation is not None
+    await repo.record_feedback(b.conversation, "U7", secret + " in feedback")
+    await m.forget_user("slack", "U7")
+    async with repo.engine.connect() as conn:
+        dump = repr((await conn.execute(select(MessageRow))).all()) + repr(
+            (await conn.execute(select(FeedbackRow))).all()
+        )
+    assert "private words" not in dump
+    assert "someone else" in dump
+
+
+async def test_export_is_scoped_and_complete(stores: tuple[Repository, Maintenance]) -> None:
+    repo, m = stores
+    b = await repo.begin_turn(T1, "a", user("hello", "m1"), create=True)
+    assert b.conversation is not None
+    data = await m.export_conversation("slack", "T1", b.conversation.id)
+    assert data is not None and data["messages"][0]["text"] == "hello"
+    assert await m.export_conversation("slack", "T2", b.conversation.id) is None
+
+
+class RecordingSink:
+    def __init__(self) -> None:
+        self.digests: list[Digest] = []
+
+    async def send_digest(self, digest: Digest) -> None:
+        self.digests.append(digest)
+
+
+async def test_weekly_digest_counts_and_links(stores: tuple[Repository, Maintenance]) -> None:
+    repo, m = stores
+    s1 = await repo.get_settings("slack", "T1")
+    await repo.save_settings(dataclasses.replace(s1, alert_channel="CALERT"))
+    b = await repo.begin_turn(T1, "a", user("x", "m1"), create=True)
+    assert b.conversation is not None
+    cid = b.conversation.id
+    await repo.finish_turn(cid, "T1", [], StateChange(), [Decision("HOLD_WARN", "abuse", "n", 1, {})])
+    await repo.finish_turn(
+        cid, "T1", [], StateChange(end_reason="abuse"), [Decision("END", "abuse", "n", 2, {})]
+    )
+    await repo.record_feedback(b.conversation, "U1", None)
+    sink = RecordingSink()
+    ctx = JobContext(m, "proc-a", sinks={"slack": sink}, clock=lambda: datetime.now(UTC), leader=True)
+    await digest_job(ctx)
+    await digest_job(ctx)  # same week: not again
+    assert len(sink.digests) == 1
+    d = sink.digests[0]
+    assert (d.channel, d.endings_by_reason, d.warnings, d.feedback) == ("CALERT", {"abuse": 1}, 1, 1)
+    assert d.reported == (("C1", "1.0"),)
