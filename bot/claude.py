@@ -12,7 +12,7 @@ import anthropic
 import httpx2
 
 from bot.config import Settings
-from bot.model import ContextTooLong, ModelError, ModelReply, ModelRequest, TextSink, Usage, canonical_block
+from bot.model import ChunkSink, ContextTooLong, ModelError, ModelReply, ModelRequest, Usage, canonical_block
 from bot.policy import Verification
 from bot.prompts import VERDICT_TOOL, VERDICT_TOOLS, VERIFIER_SYSTEM
 
@@ -74,16 +74,16 @@ class AnthropicModel:
                 delay = min(s.retry_max_seconds, max(delay, hinted))
         await asyncio.sleep(delay * (0.5 + random.random() / 2))
 
-    async def _call(self, kwargs: dict[str, Any], on_text: TextSink | None) -> Any:
+    async def _call(self, kwargs: dict[str, Any], sink: ChunkSink | None) -> Any:
         if not self._settings.stream:
             return await self._client.messages.create(**kwargs)
         async with self._client.messages.stream(**kwargs) as stream:
             async for chunk in stream.text_stream:
-                if on_text is not None:
-                    await on_text(chunk)
+                if sink is not None:
+                    await sink.chunk(chunk)
             return await stream.get_final_message()
 
-    async def respond(self, request: ModelRequest, on_text: TextSink | None = None) -> ModelReply:
+    async def respond(self, request: ModelRequest, sink: ChunkSink | None = None) -> ModelReply:
         kwargs: dict[str, Any] = {
             "model": self._settings.model,
             "max_tokens": request.max_tokens,
@@ -93,8 +93,10 @@ class AnthropicModel:
         }
         attempts = self._settings.model_attempts
         for attempt in range(attempts):
+            if attempt and sink is not None:
+                await sink.restart()
             try:
-                message = await self._call(kwargs, on_text)
+                message = await self._call(kwargs, sink)
             except Exception as exc:
                 if _too_long(exc):
                     raise ContextTooLong(str(exc)) from exc

@@ -18,7 +18,7 @@ from typing import Any
 from bot import prompts
 from bot.context import build_request, user_text_block
 from bot.detectors import RiskAssessment, RiskLevel, assess_risk
-from bot.model import ContextTooLong, ModelClient, ModelError, ModelReply, TextSink, transcript_for_verifier
+from bot.model import ContextTooLong, ModelClient, ModelError, ModelReply, transcript_for_verifier
 from bot.notices import NOT_AUTHOR, NOT_IN_CONVERSATION, REHEARSAL_LABEL, crisis_card
 from bot.policy import (
     PolicyDecision,
@@ -30,6 +30,7 @@ from bot.policy import (
     should_show_crisis,
     verify_enabled,
 )
+from bot.ports import ReplyStream
 from bot.types import (
     AdminAlert,
     Author,
@@ -77,6 +78,32 @@ def is_admin(author: Author, settings: WorkspaceSettings) -> bool:
     return author.is_platform_admin or author.id in settings.admin_users
 
 
+class _StreamBridge:
+    """Turns the model's chunks into whole-reply snapshots for an adapter's ``ReplyStream``.
+
+    Text of earlier model calls in the turn is kept; a retried call takes back only its own text.
+    """
+
+    def __init__(self, stream: ReplyStream) -> None:
+        self._stream = stream
+        self._done = ""
+        self._current = ""
+
+    def _text(self) -> str:
+        return "\n\n".join(t for t in (self._done.strip(), self._current.strip()) if t)
+
+    async def chunk(self, text: str) -> None:
+        self._current += text
+        await self._stream.update(self._text())
+
+    async def restart(self) -> None:
+        self._current = ""
+        await self._stream.update(self._text())
+
+    def end_round(self) -> None:
+        self._done, self._current = self._text(), ""
+
+
 @dataclass
 class _Turn:
     """Mutable scratch state of one turn; nothing here is stored until the turn completes."""
@@ -120,7 +147,7 @@ class Engine:
 
     # -- messages -------------------------------------------------------------------------------------
 
-    async def handle_message(self, msg: IncomingMessage, on_text: TextSink | None = None) -> TurnResult:
+    async def handle_message(self, msg: IncomingMessage, stream: ReplyStream | None = None) -> TurnResult:
         started = time.perf_counter()
         text = clean_text(msg.text)
         if not text:
@@ -160,7 +187,9 @@ class Engine:
                     TurnStatus.ENDED_REMINDER if first else TurnStatus.ENDED_SILENT, conversation_id=conv.id
                 )
             settings = await self._repo.get_settings(msg.thread.platform, msg.thread.workspace)
-            result = await self._model_turn(conv, settings, msg.locale, risk, on_text)
+            result = await self._model_turn(
+                conv, settings, msg.locale, risk, _StreamBridge(stream) if stream else None
+            )
         log.info(
             "turn handled",
             extra={
@@ -193,7 +222,7 @@ class Engine:
         settings: WorkspaceSettings,
         locale: str | None,
         risk: RiskAssessment,
-        on_text: TextSink | None,
+        sink: _StreamBridge | None,
     ) -> TurnResult:
         turn = _Turn(
             conversation=conv,
@@ -210,7 +239,7 @@ class Engine:
         budget = self._options.context_budget_tokens
         for call in range(MAX_MODEL_CALLS):
             try:
-                reply = await self._respond(history, turn.messages, budget, on_text)
+                reply = await self._respond(history, turn.messages, budget, sink)
             except ModelError:
                 # Calls that succeeded before the failure were billed; nothing else of the turn is kept.
                 await self._repo.record_usage(conv, turn.usage)
@@ -222,6 +251,8 @@ class Engine:
                     rehearsal=self.rehearsal,
                 )
             turn.usage.append(_usage(reply))
+            if sink is not None:
+                sink.end_round()
             reply = _sanitize(reply)
             turn.messages.append(NewMessage(role="assistant", kind=_kind(reply), content=reply.content))
             if reply.text:
@@ -242,7 +273,7 @@ class Engine:
         history: Sequence[HistoryMessage],
         pending: Sequence[NewMessage],
         budget: int,
-        on_text: TextSink | None,
+        sink: _StreamBridge | None,
     ) -> ModelReply:
         full = list(history) + [
             HistoryMessage(seq=-1, role=m.role, kind=m.kind, content=m.content) for m in pending
@@ -250,7 +281,7 @@ class Engine:
         for _ in range(3):
             request = build_request(full, max_tokens=self._options.max_output_tokens, budget_tokens=budget)
             try:
-                return await self._model.respond(request, on_text)
+                return await self._model.respond(request, sink)
             except ContextTooLong:
                 budget //= 2
                 log.warning("context too long; trimming harder", extra={"budget": budget})
@@ -391,7 +422,7 @@ class Engine:
             return None
         return ForkSource(conv.id, found.platform_message_id or "", found.author_id, found.text or "", thread)
 
-    async def fork(self, request: ForkRequest, on_text: TextSink | None = None) -> TurnResult:
+    async def fork(self, request: ForkRequest, stream: ReplyStream | None = None) -> TurnResult:
         """Open a new conversation from an earlier user message with edited text, and answer it."""
         thread = request.new_thread
         settings = await self._repo.get_settings(thread.platform, thread.workspace)
@@ -419,7 +450,7 @@ class Engine:
         message_id = request.new_message_id or f"fork:{forked.id}"
         result = await self.handle_message(
             IncomingMessage(thread, request.author, request.text, message_id, origin=Origin.THREAD_REPLY),
-            on_text,
+            stream,
         )
         return replace(result, conversation_id=forked.id)
 

@@ -6,13 +6,20 @@ rehearsal model, the admin CLI and the terminal start fast.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from bot.policy import Verification
 
-TextSink = Callable[[str], Awaitable[None]]
+
+class ChunkSink(Protocol):
+    """Where a streaming model call delivers text as it arrives."""
+
+    async def chunk(self, text: str) -> None: ...
+
+    async def restart(self) -> None:
+        """What this call streamed so far is void: the call is being retried from scratch."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +66,7 @@ class ModelClient(Protocol):
     @property
     def rehearsal(self) -> bool: ...
 
-    async def respond(self, request: ModelRequest, on_text: TextSink | None = None) -> ModelReply: ...
+    async def respond(self, request: ModelRequest, sink: ChunkSink | None = None) -> ModelReply: ...
 
     async def verify(self, transcript: str) -> Verification: ...
 

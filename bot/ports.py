@@ -27,3 +27,13 @@ class DigestSink(Protocol):
     """A connector that can post the weekly digest to a workspace's alert channel."""
 
     async def send_digest(self, digest: Digest) -> None: ...
+
+
+class ReplyStream(Protocol):
+    """An adapter's live view of a reply being written (a Slack stream, a Discord message being edited).
+
+    ``update`` receives the whole reply so far, never a delta, so a retried model call can take back
+    text it streamed; adapters throttle their platform calls. The final text is the turn's reply.
+    """
+
+    async def update(self, text: str) -> None: ...

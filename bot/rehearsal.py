@@ -11,7 +11,7 @@ import re
 from typing import Any
 
 from bot.detectors import RiskLevel, assess_risk, is_abusive, is_end_request
-from bot.model import ModelReply, ModelRequest, TextSink
+from bot.model import ChunkSink, ModelReply, ModelRequest
 from bot.policy import Verification
 from bot.prompts import CRISIS_TOOL, END_TOOL, TOOL_RESULTS, Verdict
 
@@ -64,10 +64,10 @@ class RehearsalModel:
         level = assess_risk(transcript).level
         return Verification(persistent_abuse=True, risk=level >= RiskLevel.POSSIBLE)
 
-    async def respond(self, request: ModelRequest, on_text: TextSink | None = None) -> ModelReply:
+    async def respond(self, request: ModelRequest, sink: ChunkSink | None = None) -> ModelReply:
         reply = self._reply(request)
-        if on_text is not None and reply.text:
-            await on_text(reply.text)
+        if sink is not None and reply.text:
+            await sink.chunk(reply.text)
         return reply
 
     def _reply(self, request: ModelRequest) -> ModelReply:

@@ -396,3 +396,39 @@ async def test_usage_is_recorded_per_call(services: Services, server: FakeAnthro
     assert totals["cache_read_input_tokens"] > 0  # the second request re-read the first one's prefix
     assert totals["output_tokens"] > 0
     assert (await services.repo.usage_totals("slack", "T2"))["calls"] == 0
+
+
+class RecordingStream:
+    def __init__(self) -> None:
+        self.snapshots: list[str] = []
+
+    async def update(self, text: str) -> None:
+        self.snapshots.append(text)
+
+
+async def test_streamed_snapshots_end_with_the_reply(tmp_path: Any, server: FakeAnthropic) -> None:
+    settings = make_settings(f"sqlite+aiosqlite:///{tmp_path}/s.db", server.url, HAVEN_STREAM=True)
+    async with services_for(settings) as s:
+        stream = RecordingStream()
+        # A stream cut mid-way is retried; the retried call's text replaces what the cut one showed.
+        server.enqueue(cut_stream(after_events=5), text("The whole answer, streamed in pieces."))
+        r = await s.engine.handle_message(msg(1, "hello", start=True), stream)
+        assert r.replies == ("The whole answer, streamed in pieces.",)
+        assert len(stream.snapshots) >= 3
+        assert stream.snapshots[-1] == r.replies[0]
+        # The cut attempt's text was taken back ("" snapshot), then the retry streamed the answer.
+        assert "" in stream.snapshots
+        after = stream.snapshots[len(stream.snapshots) - stream.snapshots[::-1].index("") :]
+        assert after and all(r.replies[0].startswith(snap) for snap in after)
+
+
+async def test_stream_keeps_earlier_rounds(tmp_path: Any, server: FakeAnthropic) -> None:
+    settings = make_settings(f"sqlite+aiosqlite:///{tmp_path}/s.db", server.url, HAVEN_STREAM=True)
+    async with services_for(settings) as s:
+        stream = RecordingStream()
+        server.enqueue(
+            tool_use(CRISIS_TOOL, {"concern": "crisis"}, text_before="I hear you."), text("You're not alone.")
+        )
+        r = await s.engine.handle_message(msg(1, "it's all too much", start=True), stream)
+        assert r.replies == ("I hear you.\n\nYou're not alone.",)
+        assert stream.snapshots[-1] == r.replies[0]
