@@ -34,6 +34,35 @@ Commands:
   /quit            leave (end of input works too)"""
 
 
+class _PrintStream:
+    """Prints a reply as it is written. Snapshots normally extend each other; a retry may rewind."""
+
+    def __init__(self, out: TextIO) -> None:
+        self._out = out
+        self.shown = ""
+
+    async def update(self, text: str) -> None:
+        if not self.shown:
+            self._out.write("haven: ")
+        if text.startswith(self.shown):
+            self._out.write(text[len(self.shown) :])
+        else:
+            self._out.write(" …(retrying)\nhaven: " + text)
+        self._out.flush()
+        self.shown = text
+
+    def finish(self, final: str) -> bool:
+        """Complete the printed line; False when nothing was streamed and the caller should print."""
+        if not self.shown:
+            return False
+        if final.startswith(self.shown):
+            self._out.write(final[len(self.shown) :] + "\n")
+        else:
+            self._out.write("\nhaven: " + final + "\n")
+        self._out.flush()
+        return True
+
+
 @dataclass
 class TerminalSession:
     thread: ThreadRef
@@ -104,12 +133,13 @@ class TerminalConnector:
         s = self._session
         s.counter += 1
         message_id = f"{s.thread.thread}:{s.counter}"
+        stream = _PrintStream(self._out)
         result = await self._engine.handle_message(
-            IncomingMessage(s.thread, self._author, text, message_id, origin=Origin.DIRECT)
+            IncomingMessage(s.thread, self._author, text, message_id, origin=Origin.DIRECT), stream
         )
         if result.status is TurnStatus.REPLIED:
             s.numbers.append(message_id)
-        self._render(result)
+        self._render(result, stream)
 
     async def _command(self, line: str) -> None:
         cmd, _, rest = line.partition(" ")
@@ -187,11 +217,17 @@ class TerminalConnector:
                 text = "".join(str(b.get("text", "")) for b in m.content if b.get("type") == "text")
                 self._say(f"     haven: {text}")
 
-    def _render(self, result: TurnResult) -> None:
+    def _render(self, result: TurnResult, stream: _PrintStream | None = None) -> None:
+        if stream is not None and stream.shown and not result.replies:
+            # A stream that failed half-way is finished with the error note, never left hanging.
+            self._out.write(" …\n")
+        replies = list(result.replies)
+        if stream is not None and replies and stream.finish(replies[0]):
+            replies = replies[1:]
+        for reply in replies:
+            self._say(f"haven: {reply}")
         if result.crisis is not None:
             self._say("--- Crisis resources ---\n" + result.crisis.text + "\n------------------------")
-        for reply in result.replies:
-            self._say(f"haven: {reply}")
         if result.error:
             self._say(f"haven: {result.error}")
         if result.closure is not None:

@@ -84,13 +84,18 @@ class _StreamBridge:
     Text of earlier model calls in the turn is kept; a retried call takes back only its own text.
     """
 
-    def __init__(self, stream: ReplyStream) -> None:
+    def __init__(self, stream: ReplyStream, prefix: str = "") -> None:
         self._stream = stream
+        self._prefix = prefix
         self._done = ""
         self._current = ""
 
-    def _text(self) -> str:
+    def _joined(self) -> str:
         return "\n\n".join(t for t in (self._done.strip(), self._current.strip()) if t)
+
+    def _text(self) -> str:
+        text = self._joined()
+        return self._prefix + text if text else ""
 
     async def chunk(self, text: str) -> None:
         self._current += text
@@ -101,7 +106,7 @@ class _StreamBridge:
         await self._stream.update(self._text())
 
     def end_round(self) -> None:
-        self._done, self._current = self._text(), ""
+        self._done, self._current = self._joined(), ""
 
 
 @dataclass
@@ -188,7 +193,11 @@ class Engine:
                 )
             settings = await self._repo.get_settings(msg.thread.platform, msg.thread.workspace)
             result = await self._model_turn(
-                conv, settings, msg.locale, risk, _StreamBridge(stream) if stream else None
+                conv,
+                settings,
+                msg.locale,
+                risk,
+                _StreamBridge(stream, REHEARSAL_LABEL if self.rehearsal else "") if stream else None,
             )
         log.info(
             "turn handled",
