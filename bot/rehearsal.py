@@ -28,14 +28,16 @@ _AFTER_RESULT: dict[str, str] = {
     ),
     TOOL_RESULTS[Verdict.VETO_RISK]: (
         "I'm staying right here with you. What you're going through matters, and you deserve support — "
-        "the crisis resources I've shared are there any time. Would you like to tell me more about what's happening?"
+        "the crisis resources I've shared are there any time. Would you like to tell me more about "
+        "what's happening?"
     ),
     TOOL_RESULTS[Verdict.DISABLED]: "Let's keep this respectful. I'm happy to help with something else.",
 }
 
 _CRISIS_REPLY = (
     "Thank you for telling me. I'm really sorry you're going through this, and I'm glad you reached out. "
-    "You don't have to face it alone — the crisis resources I've shared can help right now. I'm here to keep talking."
+    "You don't have to face it alone — the crisis resources I've shared can help right now. "
+    "I'm here to keep talking."
 )
 
 
