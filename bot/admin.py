@@ -68,7 +68,8 @@ def _verify(value: str) -> bool | None:
 
 
 def _admins(value: str) -> tuple[str, ...]:
-    ids = [v.strip().strip("<@>") for v in value.replace(",", " ").split()]
+    # Slack mentions arrive as "<@U123|name>", Discord's as "<@123>" or "<@!123>"; keep the ids.
+    ids = [v.strip().strip("<>").lstrip("@!").split("|", 1)[0] for v in value.replace(",", " ").split()]
     return tuple(i for i in ids if i)
 
 

@@ -16,10 +16,11 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bot import prompts
+from bot.admin import is_admin
 from bot.context import build_request, user_text_block
 from bot.detectors import RiskAssessment, RiskLevel, assess_risk
 from bot.model import ContextTooLong, ModelClient, ModelError, ModelReply, transcript_for_verifier
-from bot.notices import NOT_AUTHOR, NOT_IN_CONVERSATION, REHEARSAL_LABEL, crisis_card
+from bot.notices import NOT_AUTHOR, NOT_IN_CONVERSATION, NOT_PARTICIPANT, REHEARSAL_LABEL, crisis_card
 from bot.policy import (
     PolicyDecision,
     PolicyState,
@@ -72,10 +73,6 @@ def clean_text(text: str) -> str:
     """Drop NULs and other control characters (keeping newlines and tabs); normalise to NFC."""
     cleaned = "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch) not in ("Cc", "Cs"))
     return unicodedata.normalize("NFC", cleaned).strip()
-
-
-def is_admin(author: Author, settings: WorkspaceSettings) -> bool:
-    return author.is_platform_admin or author.id in settings.admin_users
 
 
 class _StreamBridge:
@@ -399,6 +396,10 @@ class Engine:
         if conv.ended:
             return TurnResult(TurnStatus.ENDED_SILENT, conversation_id=conv.id)
         settings = await self._repo.get_settings(thread.platform, thread.workspace)
+        if not is_admin(author, settings) and not await self._repo.is_participant(
+            conv.id, thread.workspace, author.id
+        ):
+            return TurnResult(TurnStatus.IGNORED, conversation_id=conv.id, replies=(NOT_PARTICIPANT,))
         async with self._repo.conversation_lock(thread.key):
             ended = await self._repo.end_conversation(
                 conv.id,

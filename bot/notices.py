@@ -30,6 +30,7 @@ REHEARSAL_BANNER = (
 )
 REHEARSAL_LABEL = "[rehearsal model] "
 NOT_IN_CONVERSATION = "There is no Haven conversation in this thread."
+NOT_PARTICIPANT = "Only people taking part in this conversation (or a workspace admin) can end it."
 NOT_AUTHOR = "Only the author of that message (or a workspace admin) can fork from it."
 
 

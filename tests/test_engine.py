@@ -432,3 +432,14 @@ async def test_stream_keeps_earlier_rounds(tmp_path: Any, server: FakeAnthropic)
         r = await s.engine.handle_message(msg(1, "it's all too much", start=True), stream)
         assert r.replies == ("I hear you.\n\nYou're not alone.",)
         assert stream.snapshots[-1] == r.replies[0]
+
+
+async def test_only_participants_or_admins_may_end(services: Services, server: FakeAnthropic) -> None:
+    engine = services.engine
+    await engine.handle_message(msg(1, "hello", start=True))
+    r = await engine.end_by_command(THREAD, BOB)
+    assert r.status is TurnStatus.IGNORED and r.closure is None and "taking part" in r.replies[0]
+    conv = await services.repo.find_conversation(THREAD)
+    assert conv is not None and not conv.ended
+    r = await engine.end_by_command(THREAD, Author("U9", "Admin", is_platform_admin=True))
+    assert r.closure is not None

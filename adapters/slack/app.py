@@ -1,0 +1,868 @@
+"""Haven's Slack app: one Bolt ``AsyncApp`` whose listeners translate Slack ⇄ engine and nothing else.
+
+Policy lives in the engine and ``bot.admin``; this module parses Slack payloads (via ``translate``),
+asks the core, and renders the answer with Block Kit (via ``blocks``). Every listener acknowledges
+first, so in HTTP mode Slack gets its 200 long before a model call finishes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+import weakref
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.async_context import AsyncBoltContext
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.web.async_slack_response import AsyncSlackResponse
+
+from adapters.slack import blocks as bk
+from adapters.slack.translate import (
+    PLATFORM,
+    edit_from_event,
+    escape,
+    ids_in,
+    is_workspace_admin,
+    markdown_to_mrkdwn,
+    message_from_event,
+    parse_command,
+    quote,
+    slack_to_text,
+    split_link_and_text,
+    split_message,
+    thread_ref,
+    user_display,
+)
+from bot.admin import MAX_CRISIS_CHARS, SETTINGS, BadSetting, NotAllowed, describe_settings, is_admin
+from bot.notices import (
+    ADMIN_ONLY,
+    DEFAULT_CRISIS_MESSAGE,
+    FEEDBACK_THANKS,
+    NOT_AUTHOR,
+    PlatformHints,
+    closure_text,
+    ended_reminder,
+)
+from bot.types import (
+    AdminAlert,
+    Author,
+    CrisisCard,
+    ForkRequest,
+    ForkSource,
+    IncomingMessage,
+    Origin,
+    ThreadRef,
+    TurnResult,
+    TurnStatus,
+)
+
+if TYPE_CHECKING:
+    from bot.app import Services
+
+log = logging.getLogger(__name__)
+
+# What the app registers; manifest.yml must declare the same (a test checks both directions).
+COMMAND = "/haven"
+SHORTCUT_EDIT_FORK = "haven_edit_fork"
+EVENTS = ("app_mention", "message")
+
+USER_CACHE_SECONDS = 60.0
+_USER_CACHE_MAX = 5000
+
+HINTS = PlatformHints(
+    new_conversation="mention @Haven in a channel, send Haven a direct message, or use `/haven new`",
+    fork="open the ⋯ menu on the message and choose *Edit & fork*",
+)
+
+HELP = """\
+*Haven* talks with you in threads.
+• *Start:* mention @Haven in a channel (it answers in a thread under your message), send it a direct \
+message, or `/haven new <message>`. Reply in the thread to continue; no mention needed.
+• *End:* `/haven end <thread link>` closes a conversation (⋯ → *Copy link* on any message in the thread; \
+Slack doesn't tell apps which thread a command was typed in).
+• *Fork:* ⋯ → *Edit & fork* on one of your earlier messages, or `/haven fork <message link> <new text>`, \
+continues from that point with new text in a new thread.
+• *Admins:* `/haven resources show|set|reset|preview [locale]`, `/haven settings [name value]`, \
+`/haven endings`, `/haven feedback`."""
+
+NOT_FORKABLE = "Only your own messages in a Haven conversation can be forked."
+CANNOT_POST = (
+    "Haven can't post in this conversation. Invite it first (`/invite @Haven`), or send it a direct message."
+)
+END_USAGE = (
+    "Usage: `/haven end <thread link>` — use ⋯ → *Copy link* on any message in the Haven thread you want "
+    "to close. You can also just ask Haven in the thread to end the conversation."
+)
+FORK_USAGE = (
+    "Usage: `/haven fork <message link> <new text>` — ⋯ → *Copy link* on your message. Or use ⋯ → "
+    "*Edit & fork* on the message itself."
+)
+EMPTY_MENTION = "Hi! Write your message after @Haven and I'll answer in a thread."
+
+_REASONS = MappingProxyType(
+    {
+        "user_request": "at the user's request",
+        "abuse": "after repeated warnings about abuse",
+        "user_command": "with the end command",
+    }
+)
+
+Private = Callable[[str], Awaitable[None]]
+
+
+class _NoPayloads(logging.Filter):
+    """Bolt puts request bodies (people's words) into a few log lines; keep only what happened."""
+
+    _REWRITES = (
+        ("Invalid request signature", "Invalid request signature detected (request refused)"),
+        ("Unhandled request", "Unhandled request (no listener matched; payload not logged)"),
+    )
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = str(record.msg)
+        if "`token` will be unused" in message:
+            return False  # Bolt reads SLACK_BOT_TOKEN itself; we hand it the client that uses it
+        for start, replacement in self._REWRITES:
+            if message.startswith(start):
+                record.msg, record.args = replacement, ()
+        return True
+
+
+def bolt_logger() -> logging.Logger:
+    """The base logger Bolt derives its component loggers from (they copy its filters)."""
+    logger = logging.getLogger("adapters.slack.bolt")
+    if not any(isinstance(f, _NoPayloads) for f in logger.filters):
+        logger.addFilter(_NoPayloads())
+    return logger
+
+
+@dataclass(frozen=True, slots=True)
+class _Person:
+    author: Author
+    locale: str | None
+
+
+def build_app(
+    services: Services,
+    client: AsyncWebClient,
+    *,
+    signing_secret: str = "",
+    process_before_response: bool = False,
+    user_cache_seconds: float = USER_CACHE_SECONDS,
+) -> AsyncApp:
+    """The Bolt app for ``services``; ``client`` decides where Web API calls go (Slack, GovSlack, a mock)."""
+    return SlackBot(
+        services,
+        client,
+        signing_secret=signing_secret,
+        process_before_response=process_before_response,
+        user_cache_seconds=user_cache_seconds,
+    ).app
+
+
+class SlackBot:
+    def __init__(
+        self,
+        services: Services,
+        client: AsyncWebClient,
+        *,
+        signing_secret: str = "",
+        process_before_response: bool = False,
+        user_cache_seconds: float = USER_CACHE_SECONDS,
+    ) -> None:
+        self._services = services
+        self._engine = services.engine
+        self._client = client
+        self._cache_seconds = user_cache_seconds
+        self._people: dict[tuple[str, str], tuple[float, _Person]] = {}
+        self._inflight: set[asyncio.Task[Any]] = set()
+        # Slack delivers events concurrently; a lock per thread keeps them (and our replies) in arrival
+        # order even when one needs a users.info round trip and the next does not.
+        self._threads: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        self.app = AsyncApp(
+            name="haven",
+            logger=bolt_logger(),
+            client=client,
+            signing_secret=signing_secret,
+            process_before_response=process_before_response,
+        )
+        self._register(self.app)
+
+    def _register(self, app: AsyncApp) -> None:
+        app.event("app_mention")(self._on_mention)
+        # One listener for every message subtype: we decide what to ignore, and Bolt never logs an
+        # "unhandled request" with the payload in it.
+        app.event("message")(self._on_message)
+        app.command(COMMAND)(self._on_command)
+        app.shortcut(SHORTCUT_EDIT_FORK)(self._on_edit_fork_shortcut)
+        app.action(bk.ACTION_MISTAKE)(self._on_mistake)
+        app.action(bk.ACTION_FORK_EDIT)(self._on_fork_edit)
+        app.view(bk.VIEW_FEEDBACK)(self._on_feedback_submit)
+        app.view(bk.VIEW_FORK)(self._on_fork_submit)
+        app.view(bk.VIEW_NEW)(self._on_new_submit)
+        app.view(bk.VIEW_RESOURCES)(self._on_resources_submit)
+
+    # -- lifecycle ------------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _track(self) -> Iterator[None]:
+        """Remember the running listener, so shutdown can let it finish its reply."""
+        task = asyncio.current_task()
+        if task is not None:
+            self._inflight.add(task)
+        try:
+            yield
+        finally:
+            if task is not None:
+                self._inflight.discard(task)
+
+    def _thread_lock(self, key: str) -> asyncio.Lock:
+        lock = self._threads.get(key)
+        if lock is None:
+            lock = self._threads[key] = asyncio.Lock()
+        return lock
+
+    async def drain(self, seconds: float) -> None:
+        pending = [t for t in self._inflight if t is not asyncio.current_task()]
+        if pending:
+            await asyncio.wait(pending, timeout=seconds)
+
+    # -- Slack calls ----------------------------------------------------------------------------------
+
+    async def _safe(self, what: str, call: Awaitable[AsyncSlackResponse]) -> AsyncSlackResponse | None:
+        """One Web API call; a failure is logged (the error code only) and reported as None."""
+        try:
+            return await call
+        except SlackApiError as exc:
+            log.warning("slack call failed", extra={"call": what, "error": exc.response.get("error")})
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            log.warning("slack call failed", extra={"call": what, "error": type(exc).__name__})
+        return None
+
+    async def _post(
+        self, channel: str, text: str, *, thread_ts: str | None = None, blocks: bk.Blocks | None = None
+    ) -> str | None:
+        kwargs: dict[str, Any] = {
+            "channel": channel,
+            "text": text,
+            "unfurl_links": False,
+            "unfurl_media": False,
+        }
+        if thread_ts:
+            kwargs["thread_ts"] = thread_ts
+        if blocks:
+            kwargs["blocks"] = blocks
+        resp = await self._safe("chat.postMessage", self._client.chat_postMessage(**kwargs))
+        return str(resp["ts"]) if resp is not None and resp.get("ts") else None
+
+    async def _ephemeral(
+        self,
+        channel: str,
+        user: str,
+        text: str,
+        thread_ts: str | None = None,
+        blocks: bk.Blocks | None = None,
+    ) -> bool:
+        kwargs: dict[str, Any] = {"channel": channel, "user": user, "text": text}
+        if thread_ts:
+            kwargs["thread_ts"] = thread_ts
+        if blocks:
+            kwargs["blocks"] = blocks
+        return await self._safe("chat.postEphemeral", self._client.chat_postEphemeral(**kwargs)) is not None
+
+    async def _tell(self, user: str, channel: str | None, text: str) -> None:
+        """Tell one person something privately: in the channel if Haven is there, else by DM."""
+        if channel and await self._ephemeral(channel, user, text):
+            return
+        opened = await self._safe("conversations.open", self._client.conversations_open(users=user))
+        dm = (opened.get("channel") or {}).get("id") if opened is not None else None
+        if dm:
+            await self._post(dm, text)
+
+    async def _permalink(self, channel: str, ts: str) -> str | None:
+        resp = await self._safe(
+            "chat.getPermalink", self._client.chat_getPermalink(channel=channel, message_ts=ts)
+        )
+        return str(resp["permalink"]) if resp is not None and resp.get("permalink") else None
+
+    async def _open(self, trigger_id: str, view: dict[str, Any]) -> None:
+        await self._safe("views.open", self._client.views_open(trigger_id=trigger_id, view=view))
+
+    async def _person(self, team: str, user_id: str, *, fresh: bool = False) -> _Person:
+        """Who wrote this, and are they an admin of this workspace?
+
+        Cached briefly per (team, user) for conversation turns; ``fresh`` (admin commands) always asks
+        Slack, so a demoted admin loses access at once.
+        """
+        key, now = (team, user_id), time.monotonic()
+        hit = self._people.get(key)
+        if hit is not None and hit[0] > now and not fresh:
+            return hit[1]
+        resp = await self._safe("users.info", self._client.users_info(user=user_id, include_locale=True))
+        user = resp.get("user") if resp is not None else None
+        if not isinstance(user, dict):
+            # Not cached: a passing failure must not refuse an admin for the whole TTL.
+            return _Person(Author(user_id, user_id), None)
+        locale = user.get("locale")
+        person = _Person(
+            Author(user_id, user_display(user), is_workspace_admin(user, team)),
+            str(locale) if locale else None,
+        )
+        if len(self._people) >= _USER_CACHE_MAX:
+            live = [(k, v) for k, v in self._people.items() if v[0] > now]
+            self._people = dict(live[-_USER_CACHE_MAX // 2 :])
+        self._people[key] = (now + self._cache_seconds, person)
+        return person
+
+    @staticmethod
+    def _team(context: AsyncBoltContext, body: Mapping[str, Any]) -> str:
+        # The installation's workspace, not the clicker's: a Slack Connect guest acts in ours.
+        auth = context.authorize_result
+        team = (auth.team_id if auth is not None else None) or context.team_id or body.get("team_id")
+        return str(team or (body.get("team") or {}).get("id") or "")
+
+    # -- rendering ------------------------------------------------------------------------------------
+
+    async def _render(
+        self,
+        result: TurnResult,
+        *,
+        channel: str,
+        thread_ts: str,
+        user_id: str,
+        private: Private | None = None,
+    ) -> None:
+        async def ephemeral(text: str) -> None:
+            await self._ephemeral(channel, user_id, text, thread_ts)
+
+        tell = private or ephemeral
+        if result.status is TurnStatus.ENDED_REMINDER:
+            await tell(ended_reminder(HINTS))
+            return
+        if result.status in (TurnStatus.DUPLICATE, TurnStatus.ENDED_SILENT):
+            return
+        if result.status is TurnStatus.IGNORED:
+            for reply in result.replies:
+                await tell(reply)
+            return
+        if result.crisis is not None:
+            await self._post_crisis(channel, thread_ts, result.crisis)
+        for reply in result.replies:
+            for part in split_message(markdown_to_mrkdwn(reply)):
+                await self._post(channel, part, thread_ts=thread_ts)
+        if result.error:
+            await self._post(channel, escape(result.error), thread_ts=thread_ts)
+        if result.closure is not None:
+            if result.closure.crisis is not None and result.crisis is None:
+                await self._post_crisis(channel, thread_ts, result.closure.crisis)
+            text = closure_text(result.closure.reason, HINTS)
+            await self._post(
+                channel,
+                text.plain(),
+                thread_ts=thread_ts,
+                blocks=bk.closure_blocks(result.closure.conversation_id, text),
+            )
+        if result.alert is not None:
+            await self._alert(result.alert)
+
+    async def _post_crisis(self, channel: str, thread_ts: str | None, card: CrisisCard) -> None:
+        await self._post(channel, card.text, thread_ts=thread_ts, blocks=bk.crisis_blocks(card))
+
+    async def _alert(self, alert: AdminAlert) -> None:
+        """A content-free notice for the admins: where, why, how many warnings."""
+        link = await self._permalink(alert.thread.channel, alert.thread.thread)
+        where = f"<{link}|this thread>" if link else f"a thread in <#{alert.thread.channel}>"
+        reason = _REASONS.get(alert.reason, alert.reason or "for an unknown reason")
+        warnings = f"{alert.warnings} warning{'s' if alert.warnings != 1 else ''}"
+        if alert.kind == "feedback":
+            text = (
+                f":speech_balloon: Someone reported that Haven's ending of {where} was a mistake "
+                f"(it ended {reason}, {warnings}). `/haven feedback` lists the reports."
+            )
+        else:
+            text = (
+                f":no_entry_sign: Haven ended a conversation in {where} {reason} ({warnings}). "
+                "`/haven endings` lists recent endings."
+            )
+        await self._post(alert.channel, text)
+
+    # -- events ---------------------------------------------------------------------------------------
+
+    async def _on_mention(
+        self, event: dict[str, Any], body: dict[str, Any], context: AsyncBoltContext
+    ) -> None:
+        with self._track():
+            await self._on_words(event, "app_mention", self._team(context, body), context.bot_user_id)
+
+    async def _on_message(
+        self, event: dict[str, Any], body: dict[str, Any], context: AsyncBoltContext
+    ) -> None:
+        with self._track():
+            team = self._team(context, body)
+            if event.get("subtype") == "message_changed":
+                await self._on_edit(event, team, context.bot_user_id)
+            else:
+                await self._on_words(event, "message", team, context.bot_user_id)
+
+    async def _on_words(
+        self, event: Mapping[str, Any], event_type: str, team: str, bot_user_id: str | None
+    ) -> None:
+        msg = message_from_event(event, event_type=event_type, team_id=team, bot_user_id=bot_user_id)
+        if msg is None:
+            return
+        if not msg.text:
+            if msg.origin in (Origin.MENTION, Origin.DIRECT):
+                in_thread = msg.thread.thread if msg.thread.thread != msg.ts else None
+                await self._ephemeral(msg.thread.channel, msg.user_id, EMPTY_MENTION, in_thread)
+            return
+        # Most thread replies in a busy channel are not ours: settle that before asking Slack who wrote it.
+        if (
+            msg.origin is Origin.THREAD_REPLY
+            and await self._engine.repo.find_conversation(msg.thread) is None
+        ):
+            return
+        async with self._thread_lock(msg.thread.key):
+            person = await self._person(team, msg.user_id)
+            result = await self._engine.handle_message(msg.incoming(person.author, person.locale))
+            log.info(
+                "slack message handled",
+                extra={"workspace": team, "origin": msg.origin.value, "status": result.status.value},
+            )
+            await self._render(
+                result, channel=msg.thread.channel, thread_ts=msg.thread.thread, user_id=msg.user_id
+            )
+
+    async def _on_edit(self, event: Mapping[str, Any], team: str, bot_user_id: str | None) -> None:
+        """An author edited a message in an ended thread: offer to continue from the edit elsewhere."""
+        edit = edit_from_event(event, team_id=team, bot_user_id=bot_user_id)
+        if edit is None:
+            return
+        conversation = await self._engine.repo.find_conversation(edit.thread)
+        if conversation is None or not conversation.ended:
+            return
+        source = await self._engine.fork_source(edit.thread, message_id=edit.ts)
+        if source is None or source.author_id != edit.user_id:
+            return
+        # Slack retries deliveries; one offer per edit.
+        if not await self._engine.repo.claim_event(PLATFORM, team, edit.edit_key):
+            return
+        value: str | None = json.dumps(
+            {"c": edit.thread.channel, "t": edit.thread.thread, "m": edit.ts, "x": edit.raw_text},
+            separators=(",", ":"),
+        )
+        if value is not None and len(value) > bk.BUTTON_VALUE_CHARS:
+            value = None
+        await self._ephemeral(
+            edit.thread.channel,
+            edit.user_id,
+            "This conversation has ended. Continue from your edited message in a new thread?",
+            edit.thread.thread,
+            blocks=bk.fork_offer_blocks(value),
+        )
+
+    # -- fork -----------------------------------------------------------------------------------------
+
+    async def _may_fork(self, source: ForkSource, author: Author) -> bool:
+        if source.author_id == author.id:
+            return True
+        return is_admin(author, await self._engine.repo.get_settings(PLATFORM, source.thread.workspace))
+
+    async def _fork(
+        self,
+        team: str,
+        user_id: str,
+        thread: ThreadRef,
+        message_ts: str,
+        *,
+        model_text: str,
+        shown_text: str,
+        private: Private,
+    ) -> bool:
+        """Post "Forked from … by …" at the top level, then let the engine open and answer its thread."""
+        source = await self._engine.fork_source(thread, message_id=message_ts)
+        if source is None:
+            await private(NOT_FORKABLE)
+            return False
+        person = await self._person(team, user_id)
+        if not await self._may_fork(source, person.author):
+            await private(NOT_AUTHOR)
+            return False
+        if not model_text.strip():
+            await private("The new text is empty; nothing to fork.")
+            return False
+        link = await self._permalink(thread.channel, message_ts)
+        origin = f"<{link}|this message>" if link else "an earlier message"
+        ts = await self._post(thread.channel, f"Forked from {origin} by <@{user_id}>:\n{quote(shown_text)}")
+        if ts is None:
+            await private(CANNOT_POST)
+            return False
+        request = ForkRequest(
+            source.conversation_id,
+            source.message_id,
+            thread_ref(team, thread.channel, ts),
+            person.author,
+            model_text,
+            new_message_id=ts,
+        )
+        result = await self._engine.fork(request)
+        if result.status is TurnStatus.IGNORED:
+            # Refused after all (e.g. the rights changed meanwhile): take the header back.
+            await self._safe("chat.delete", self._client.chat_delete(channel=thread.channel, ts=ts))
+            for reply in result.replies:
+                await private(reply)
+            return False
+        log.info("slack fork", extra={"workspace": team, "status": result.status.value})
+        await self._render(result, channel=thread.channel, thread_ts=ts, user_id=user_id, private=private)
+        return True
+
+    async def _on_edit_fork_shortcut(
+        self, ack: Any, shortcut: dict[str, Any], context: AsyncBoltContext
+    ) -> None:
+        await ack()
+        with self._track():
+            team, user = self._team(context, shortcut), shortcut["user"]["id"]
+            channel, message = shortcut["channel"]["id"], shortcut.get("message") or {}
+            ts = str(message.get("ts") or "")
+            thread_ts = str(message.get("thread_ts") or ts)
+            source = await self._engine.fork_source(thread_ref(team, channel, thread_ts), message_id=ts)
+            if source is None:
+                await self._tell(user, channel, NOT_FORKABLE)
+                return
+            person = await self._person(team, user)
+            if not await self._may_fork(source, person.author):
+                await self._tell(user, channel, NOT_AUTHOR)
+                return
+            meta = {"c": channel, "t": thread_ts, "m": ts}
+            await self._open(shortcut["trigger_id"], bk.fork_modal(source.text, meta))
+
+    async def _on_fork_submit(
+        self, ack: Any, body: dict[str, Any], view: dict[str, Any], context: AsyncBoltContext
+    ) -> None:
+        text = _input_value(view)
+        if not text.strip():
+            await ack(response_action="errors", errors={bk.INPUT: "Write the message to continue from."})
+            return
+        await ack()
+        with self._track():
+            meta = json.loads(view.get("private_metadata") or "{}")
+            team, user = self._team(context, body), body["user"]["id"]
+
+            async def private(message: str) -> None:
+                await self._tell(user, meta["c"], message)
+
+            await self._fork(
+                team,
+                user,
+                thread_ref(team, meta["c"], meta["t"]),
+                meta["m"],
+                model_text=text,
+                shown_text=escape(text),
+                private=private,
+            )
+
+    async def _on_fork_edit(
+        self, ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Any, context: AsyncBoltContext
+    ) -> None:
+        await ack()
+        with self._track():
+            data = json.loads(action.get("value") or "{}")
+            team, user = self._team(context, body), body["user"]["id"]
+
+            async def private(message: str) -> None:
+                await respond(text=message, replace_original=False)
+
+            forked = await self._fork(
+                team,
+                user,
+                thread_ref(team, data["c"], data["t"]),
+                data["m"],
+                model_text=slack_to_text(data["x"], context.bot_user_id),
+                shown_text=data["x"],
+                private=private,
+            )
+            if forked:
+                await respond(delete_original=True)
+
+    # -- feedback -------------------------------------------------------------------------------------
+
+    async def _on_mistake(self, ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
+        await ack()
+        with self._track():
+            message = body.get("message") or {}
+            container = body.get("container") or {}
+            thread_ts = message.get("thread_ts") or container.get("thread_ts") or message.get("ts")
+            meta = {"v": action.get("value"), "c": (body.get("channel") or {}).get("id"), "t": thread_ts}
+            await self._open(body["trigger_id"], bk.feedback_modal(meta))
+
+    async def _on_feedback_submit(
+        self, ack: Any, body: dict[str, Any], view: dict[str, Any], context: AsyncBoltContext
+    ) -> None:
+        await ack()
+        with self._track():
+            meta = json.loads(view.get("private_metadata") or "{}")
+            team, user = self._team(context, body), body["user"]["id"]
+            comment = _input_value(view).strip() or None
+            try:
+                alert = await self._engine.record_feedback(PLATFORM, team, str(meta.get("v")), user, comment)
+            except LookupError:
+                await self._tell(user, meta.get("c"), "Haven couldn't find that conversation any more.")
+                return
+            if meta.get("c"):
+                await self._ephemeral(meta["c"], user, FEEDBACK_THANKS, meta.get("t"))
+            if alert is not None:
+                await self._alert(alert)
+
+    # -- the /haven command ---------------------------------------------------------------------------
+
+    async def _on_command(
+        self, ack: Any, command: dict[str, Any], respond: Any, context: AsyncBoltContext
+    ) -> None:
+        await ack()
+        with self._track():
+            team, user, channel = self._team(context, command), command["user_id"], command["channel_id"]
+            sub, rest = parse_command(command.get("text") or "")
+
+            async def private(text: str) -> None:
+                await respond(text=text)
+
+            log.info("slack command", extra={"workspace": team, "subcommand": sub or "help"})
+            if sub in ("", "help"):
+                await private(HELP)
+            elif sub == "new":
+                if rest:
+                    await self._start(
+                        team,
+                        user,
+                        channel,
+                        slack_to_text(rest, context.bot_user_id),
+                        rest,
+                        private,
+                    )
+                else:
+                    await self._open(command["trigger_id"], bk.new_conversation_modal({"c": channel}))
+            elif sub == "end":
+                await self._cmd_end(team, user, rest, private)
+            elif sub == "fork":
+                await self._cmd_fork(team, user, rest, context.bot_user_id, private)
+            elif sub in ("resources", "settings", "endings", "feedback"):
+                await self._cmd_admin(team, user, channel, sub, rest, command["trigger_id"], respond)
+            else:
+                await private(f"Unknown subcommand `{escape(sub)}`.\n\n{HELP}")
+
+    async def _start(
+        self, team: str, user: str, channel: str, model_text: str, shown_text: str, private: Private
+    ) -> None:
+        """``/haven new``: a top-level message carries the person's words; the conversation is its thread."""
+        if not model_text.strip():
+            await private("Write your message after `/haven new`.")
+            return
+        person = await self._person(team, user)
+        ts = await self._post(channel, f"<@{user}> started a conversation with Haven:\n{quote(shown_text)}")
+        if ts is None:
+            await private(CANNOT_POST)
+            return
+        msg = IncomingMessage(
+            thread_ref(team, channel, ts),
+            person.author,
+            model_text,
+            ts,
+            origin=Origin.NEW_COMMAND,
+            dedupe_key=f"{channel}:{ts}",
+            locale=person.locale,
+        )
+        result = await self._engine.handle_message(msg)
+        await self._render(result, channel=channel, thread_ts=ts, user_id=user, private=private)
+
+    async def _on_new_submit(
+        self, ack: Any, body: dict[str, Any], view: dict[str, Any], context: AsyncBoltContext
+    ) -> None:
+        text = _input_value(view)
+        if not text.strip():
+            await ack(response_action="errors", errors={bk.INPUT: "Write your message to Haven."})
+            return
+        await ack()
+        with self._track():
+            meta = json.loads(view.get("private_metadata") or "{}")
+            team, user = self._team(context, body), body["user"]["id"]
+
+            async def private(message: str) -> None:
+                await self._tell(user, meta.get("c"), message)
+
+            await self._start(team, user, meta["c"], text, escape(text), private)
+
+    async def _cmd_end(self, team: str, user: str, rest: str, private: Private) -> None:
+        link, _ = split_link_and_text(rest)
+        if link is None:
+            await private(END_USAGE)
+            return
+        person = await self._person(team, user)
+        thread = thread_ref(team, link.channel, link.thread)
+        result = await self._engine.end_by_command(thread, person.author)
+        if result.status is TurnStatus.IGNORED:
+            for reply in result.replies:
+                await private(reply)
+            return
+        if result.status is TurnStatus.ENDED_SILENT:
+            await private("That conversation has already ended.")
+            return
+        await self._render(
+            result, channel=thread.channel, thread_ts=thread.thread, user_id=user, private=private
+        )
+        await private("Closed. Start a new conversation any time.")
+
+    async def _cmd_fork(
+        self, team: str, user: str, rest: str, bot_user_id: str | None, private: Private
+    ) -> None:
+        link, text = split_link_and_text(rest)
+        if link is None or not text:
+            await private(FORK_USAGE)
+            return
+        await self._fork(
+            team,
+            user,
+            thread_ref(team, link.channel, link.thread),
+            link.ts,
+            model_text=slack_to_text(text, bot_user_id),
+            shown_text=text,
+            private=private,
+        )
+
+    # -- admin ----------------------------------------------------------------------------------------
+
+    async def _cmd_admin(
+        self, team: str, user: str, channel: str, sub: str, rest: str, trigger_id: str, respond: Any
+    ) -> None:
+        """Admin subcommands; ``bot.admin.Admin`` checks the permission on every call."""
+        admin = self._services.admin
+        actor = (await self._person(team, user, fresh=True)).author
+        action, _, arg = rest.partition(" ")
+        action, arg = action.lower(), arg.strip()
+        try:
+            if sub == "resources":
+                await self._cmd_resources(actor, team, channel, action, arg, trigger_id, respond)
+            elif sub == "settings":
+                if action and action != "help":
+                    name, _, value = rest.partition(" ")
+                    if not value.strip():
+                        await respond(text=f"Usage: `/haven settings <name> <value>`\n{_settings_help()}")
+                        return
+                    await admin.change(actor, PLATFORM, team, name.lower(), ids_in(value).strip())
+                settings = await admin.settings(actor, PLATFORM, team)
+                rows = "\n".join(f"• *{k}*: {escape(v)}" for k, v in describe_settings(settings))
+                note = f"\n\n{_settings_help()}" if action == "help" else ""
+                head = "Saved. " if action and action != "help" else ""
+                await respond(text=f"{head}Haven settings for this workspace:\n{rows}{note}")
+            elif sub == "endings":
+                endings = await admin.endings(actor, PLATFORM, team, 15)
+                links = await asyncio.gather(
+                    *(self._permalink(e.thread.channel, e.thread.thread) for e in endings)
+                )
+                lines = [
+                    f"• {_when(e.ended_at)} — ended {_REASONS.get(e.reason or '', e.reason)}, {e.warnings} "
+                    f"warning(s){' (a fork)' if e.forked_from else ''} — {_thread_link(link, e.thread)}"
+                    for e, link in zip(endings, links, strict=True)
+                ]
+                await respond(text="Recent endings:\n" + "\n".join(lines) if lines else "No endings yet.")
+            else:
+                reports = await admin.feedback(actor, PLATFORM, team, 15)
+                links = await asyncio.gather(
+                    *(self._permalink(r.thread.channel, r.thread.thread) for r in reports)
+                )
+                lines = [
+                    f"• {_when(r.created_at)} — <@{r.user_id}> on {_thread_link(link, r.thread)}"
+                    + (f": “{escape(_clip(r.comment, 300))}”" if r.comment else "")
+                    for r, link in zip(reports, links, strict=True)
+                ]
+                await respond(
+                    text="Endings reported as mistakes:\n" + "\n".join(lines) if lines else "No reports."
+                )
+        except NotAllowed:
+            await respond(text=ADMIN_ONLY)
+        except BadSetting as exc:
+            await respond(text=f"That didn't work: {escape(str(exc))}")
+
+    async def _cmd_resources(
+        self, actor: Author, team: str, channel: str, action: str, locale: str, trigger_id: str, respond: Any
+    ) -> None:
+        admin = self._services.admin
+        settings = await admin.settings(actor, PLATFORM, team)
+        current = settings.crisis_locales.get(locale) if locale else settings.crisis_message
+        text = current or (settings.crisis_message if locale else None) or DEFAULT_CRISIS_MESSAGE
+        if action == "set":
+            meta = {"c": channel, "l": locale or None}
+            await self._open(trigger_id, bk.resources_modal(text, locale or None, meta, MAX_CRISIS_CHARS))
+        elif action == "reset":
+            await admin.reset_crisis_message(actor, PLATFORM, team)
+            await respond(
+                text="Crisis resources reset to Haven's built-in default (locale variants removed)."
+            )
+        elif action == "preview":
+            card = CrisisCard(text)
+            await respond(text=card.text, blocks=bk.crisis_blocks(card))
+        elif action in ("", "show"):
+            kind = "custom" if current else "built-in default"
+            locales = ", ".join(sorted(settings.crisis_locales)) or "none"
+            which = f"{kind}, {locale}" if locale else kind
+            await respond(
+                text=f"Crisis resources ({which}; locale variants: {locales}):\n```\n{escape(text)}\n```\n"
+                "`/haven resources set` changes them, `preview` shows them."
+            )
+        else:
+            await respond(text="Usage: `/haven resources show|set|reset|preview [locale]`")
+
+    async def _on_resources_submit(
+        self, ack: Any, body: dict[str, Any], view: dict[str, Any], context: AsyncBoltContext
+    ) -> None:
+        with self._track():
+            meta = json.loads(view.get("private_metadata") or "{}")
+            team, user = self._team(context, body), body["user"]["id"]
+            actor = (await self._person(team, user, fresh=True)).author
+            try:
+                await self._services.admin.set_crisis_message(
+                    actor, PLATFORM, team, _input_value(view), meta.get("l")
+                )
+            except NotAllowed:
+                await ack(response_action="errors", errors={bk.INPUT: ADMIN_ONLY})
+                return
+            except BadSetting as exc:
+                await ack(response_action="errors", errors={bk.INPUT: str(exc)})
+                return
+            await ack()
+            await self._tell(
+                user,
+                meta.get("c"),
+                "Crisis resources saved. `/haven resources preview` shows them as people will.",
+            )
+
+
+# -- helpers --------------------------------------------------------------------------------------------
+
+
+def _input_value(view: Mapping[str, Any]) -> str:
+    values = ((view.get("state") or {}).get("values") or {}).get(bk.INPUT) or {}
+    return str((values.get(bk.INPUT) or {}).get("value") or "")
+
+
+def _settings_help() -> str:
+    return "\n".join(f"• `{name}` — {escape(help_)}" for name, (_, _, help_) in SETTINGS.items())
+
+
+def _when(at: Any) -> str:
+    return at.strftime("%Y-%m-%d %H:%M UTC") if at is not None else "?"
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _thread_link(link: str | None, thread: ThreadRef) -> str:
+    return f"<{link}|thread>" if link else f"a thread in <#{thread.channel}>"

@@ -1,0 +1,207 @@
+"""Block Kit messages and modals, built with slack_sdk's models so Slack's limits are checked here."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    ContextBlock,
+    HeaderBlock,
+    InputBlock,
+    MarkdownTextObject,
+    PlainTextInputElement,
+    PlainTextObject,
+    SectionBlock,
+)
+from slack_sdk.models.views import View
+
+from adapters.slack.translate import MAX_INPUT_CHARS, split_message
+from bot.notices import ClosureText
+from bot.types import CrisisCard
+
+ACTION_MISTAKE = "haven_mistake"
+ACTION_FORK_EDIT = "haven_fork_edit"
+VIEW_FEEDBACK = "haven_feedback"
+VIEW_FORK = "haven_fork"
+VIEW_RESOURCES = "haven_resources"
+VIEW_NEW = "haven_new"
+# block_id / action_id of the single text input in each modal
+INPUT = "text"
+
+# Section text is limited to 3,000 characters; a button value to 2,000.
+_SECTION_CHARS = 3000
+BUTTON_VALUE_CHARS = 2000
+
+Blocks = list[dict[str, Any]]
+
+
+def _dicts(blocks: Sequence[Block]) -> Blocks:
+    return [b.to_dict() for b in blocks]
+
+
+def _md(text: str) -> MarkdownTextObject:
+    return MarkdownTextObject(text=text)
+
+
+def _sections(text: str) -> list[Block]:
+    return [SectionBlock(text=_md(part)) for part in split_message(text, _SECTION_CHARS)]
+
+
+def closure_blocks(conversation_id: str, text: ClosureText) -> Blocks:
+    return _dicts(
+        [
+            HeaderBlock(text=PlainTextObject(text=text.title, emoji=False)),
+            SectionBlock(text=_md(text.reason)),
+            ContextBlock(elements=[_md(text.new_conversation), _md(text.fork)]),
+            ActionsBlock(
+                block_id="haven_closure",
+                elements=[ButtonElement(text=text.button, action_id=ACTION_MISTAKE, value=conversation_id)],
+            ),
+        ]
+    )
+
+
+def crisis_blocks(card: CrisisCard) -> Blocks:
+    """The workspace's own resources, verbatim (admins write them in Slack's markup)."""
+    return _dicts(
+        [HeaderBlock(text=PlainTextObject(text="Support is available", emoji=False)), *_sections(card.text)]
+    )
+
+
+def fork_offer_blocks(value: str | None) -> Blocks:
+    """Shown (ephemerally) to someone who edited a message in an ended thread."""
+    intro = "This conversation has ended, so Haven won't answer your edit here."
+    if value is None:
+        # The edit is too long to carry in a button; the shortcut reads it from the message itself.
+        return _dicts(
+            [
+                SectionBlock(
+                    text=_md(
+                        f"{intro} To continue from your edited message in a new thread, open the ⋯ menu "
+                        "on it and choose *Edit & fork*."
+                    )
+                )
+            ]
+        )
+    return _dicts(
+        [
+            SectionBlock(text=_md(f"{intro} Continue from your edited message in a new thread?")),
+            ActionsBlock(
+                elements=[
+                    ButtonElement(
+                        text="Fork from this edit", action_id=ACTION_FORK_EDIT, value=value, style="primary"
+                    )
+                ]
+            ),
+        ]
+    )
+
+
+def _text_input(
+    label: str, initial: str | None, *, optional: bool, hint: str | None, max_chars: int
+) -> InputBlock:
+    return InputBlock(
+        block_id=INPUT,
+        label=label,
+        optional=optional,
+        hint=hint,
+        element=PlainTextInputElement(
+            action_id=INPUT,
+            multiline=True,
+            initial_value=(initial or "")[:max_chars] or None,
+            max_length=max_chars,
+            focus_on_load=True,
+        ),
+    )
+
+
+def _modal(
+    callback_id: str, title: str, submit: str, metadata: Mapping[str, Any], blocks: Sequence[Block]
+) -> dict[str, Any]:
+    return View(
+        type="modal",
+        callback_id=callback_id,
+        title=title,
+        submit=submit,
+        close="Cancel",
+        private_metadata=json.dumps(dict(metadata), separators=(",", ":")),
+        blocks=list(blocks),
+    ).to_dict()
+
+
+def feedback_modal(metadata: Mapping[str, Any]) -> dict[str, Any]:
+    return _modal(
+        VIEW_FEEDBACK,
+        "Report this ending",
+        "Send report",
+        metadata,
+        [
+            SectionBlock(
+                text=_md(
+                    "Tell the workspace admins that Haven should not have ended this conversation. "
+                    "They see a link to the thread and your comment."
+                )
+            ),
+            _text_input(
+                "What went wrong? (optional)", None, optional=True, hint=None, max_chars=MAX_INPUT_CHARS
+            ),
+        ],
+    )
+
+
+def fork_modal(prefill: str, metadata: Mapping[str, Any]) -> dict[str, Any]:
+    return _modal(
+        VIEW_FORK,
+        "Edit & fork",
+        "Fork",
+        metadata,
+        [
+            SectionBlock(
+                text=_md(
+                    "Haven starts a new thread from this point: everything before this message, "
+                    "then your edited text."
+                )
+            ),
+            _text_input("Your message", prefill, optional=False, hint=None, max_chars=MAX_INPUT_CHARS),
+        ],
+    )
+
+
+def new_conversation_modal(metadata: Mapping[str, Any]) -> dict[str, Any]:
+    return _modal(
+        VIEW_NEW,
+        "New conversation",
+        "Start",
+        metadata,
+        [_text_input("Your message to Haven", None, optional=False, hint=None, max_chars=MAX_INPUT_CHARS)],
+    )
+
+
+def resources_modal(
+    current: str, locale: str | None, metadata: Mapping[str, Any], max_chars: int
+) -> dict[str, Any]:
+    label = f"Crisis resources ({locale})" if locale else "Crisis resources"
+    return _modal(
+        VIEW_RESOURCES,
+        "Crisis resources",
+        "Save",
+        metadata,
+        [
+            SectionBlock(
+                text=_md(
+                    "Haven shows this message when someone may be at risk. Use Slack formatting "
+                    "(*bold*, • bullets, links). `/haven resources preview` shows how it looks."
+                )
+            ),
+            _text_input(label, current, optional=False, hint=None, max_chars=max_chars),
+        ],
+    )
+
+
+def text_blocks(text: str) -> Blocks:
+    return _dicts(_sections(text))

@@ -1,0 +1,119 @@
+"""SlackConnector: Haven on Slack via Socket Mode (SLACK_APP_TOKEN) or HTTP (SLACK_SIGNING_SECRET)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
+from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters.slack.app import SlackBot
+
+if TYPE_CHECKING:
+    from bot.app import Services
+
+log = logging.getLogger(__name__)
+
+EVENTS_PATH = "/slack/events"
+HEALTH_PATH = "/healthz"
+# In-flight turns get this long to post their replies when Haven stops.
+DRAIN_SECONDS = 10.0
+
+
+class SlackConfigError(RuntimeError):
+    """Slack credentials are missing or rejected; the message says which."""
+
+
+class SlackConnector:
+    name = "slack"
+
+    def __init__(
+        self,
+        services: Services,
+        *,
+        client: AsyncWebClient | None = None,
+        host: str = "0.0.0.0",
+        port: int | None = None,
+    ) -> None:
+        settings = services.settings
+        if settings.slack_bot_token is None:
+            raise SlackConfigError("SLACK_BOT_TOKEN is not set")
+        self._app_token = settings.slack_app_token.get_secret_value() if settings.slack_app_token else None
+        secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else ""
+        if self._app_token is None and not secret:
+            raise SlackConfigError("set SLACK_APP_TOKEN (Socket Mode) or SLACK_SIGNING_SECRET (HTTP mode)")
+        self._client = client or AsyncWebClient(
+            token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url
+        )
+        self._client.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=2))
+        self._host = host
+        self._port = port if port is not None else settings.port
+        # Socket Mode requests carry no signature; HTTP requests must, so the secret is required there.
+        self.bot = SlackBot(services, self._client, signing_secret=secret)
+        self._socket: AsyncSocketModeHandler | None = None
+        self._runner: web.AppRunner | None = None
+        self._stopped: asyncio.Event | None = None
+        self._closed = False
+
+    @property
+    def mode(self) -> str:
+        return "socket" if self._app_token else "http"
+
+    async def connect(self) -> None:
+        self._stopped = asyncio.Event()
+        try:
+            auth = await self._client.auth_test()
+        except SlackApiError as exc:
+            raise SlackConfigError(f"Slack rejected SLACK_BOT_TOKEN ({exc.response.get('error')})") from None
+        if self._app_token is not None:
+            await self._connect_socket()
+        else:
+            await self._serve_http()
+        log.info(
+            "slack connected",
+            extra={"workspace": auth.get("team_id"), "mode": self.mode, "api": self._client.base_url},
+        )
+
+    async def _connect_socket(self) -> None:
+        assert self._app_token is not None
+        try:
+            # The Socket Mode client retries a rejected token forever; check it once, loudly.
+            await self._client.apps_connections_open(app_token=self._app_token)
+        except SlackApiError as exc:
+            raise SlackConfigError(f"Slack rejected SLACK_APP_TOKEN ({exc.response.get('error')})") from None
+        self._socket = AsyncSocketModeHandler(self.bot.app, self._app_token, web_client=self._client)
+        await self._socket.connect_async()
+
+    async def _serve_http(self) -> None:
+        web_app = self.bot.app.web_app(path=EVENTS_PATH, port=self._port)
+        web_app.router.add_get(HEALTH_PATH, _health)
+        self._runner = web.AppRunner(web_app, access_log=None, shutdown_timeout=2.0)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, self._host, self._port).start()
+        log.info("slack http mode listening", extra={"port": self._port, "path": EVENTS_PATH})
+
+    async def listen(self) -> None:
+        assert self._stopped is not None, "connect() first"
+        await self._stopped.wait()
+
+    async def disconnect(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._stopped is not None:
+            self._stopped.set()
+        if self._socket is not None:
+            await self._socket.close_async()
+        if self._runner is not None:
+            await self._runner.cleanup()
+        await self.bot.drain(DRAIN_SECONDS)
+        log.info("slack disconnected")
+
+
+async def _health(_: web.Request) -> web.Response:
+    return web.json_response({"ok": True})

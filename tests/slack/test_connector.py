@@ -1,0 +1,175 @@
+"""SlackConnector in both modes, in-process: Socket Mode against the mock's WebSocket, HTTP over real TCP."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from adapters.slack import SlackConnector
+from adapters.slack.connector import SlackConfigError
+from tests.slack.conftest import ALICE, BOT, BOT_TOKEN, CHANNEL, SIGNING_SECRET, SlackHarness, signed_headers
+from tests.support.fake_anthropic import FakeAnthropic, delay, text
+from tests.support.harness import make_settings, services_for
+from tests.support.mock_slack import TEAM_ID, MockSlack
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def eventually(check: Callable[[], Any], seconds: float = 10.0) -> Any:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if result := check():
+            return result
+        await asyncio.sleep(0.02)
+    raise AssertionError("condition not met in time")
+
+
+def mention_envelope(ts: str, words: str = "hello") -> dict[str, Any]:
+    event = SlackHarness.message(f"<@{BOT}> {words}", ts=ts, kind="app_mention")
+    return SlackHarness.envelope(event)
+
+
+async def test_socket_mode_receives_events_and_commands(
+    tmp_path: Path, slack_mock: MockSlack, anthropic: FakeAnthropic
+) -> None:
+    settings = make_settings(
+        f"sqlite+aiosqlite:///{tmp_path}/haven.db",
+        anthropic.url,
+        SLACK_BOT_TOKEN=BOT_TOKEN,
+        SLACK_APP_TOKEN="xapp-1-A0-test",
+        SLACK_API_URL=slack_mock.api_url,
+    )
+    anthropic.enqueue(text("Hello over Socket Mode."))
+    async with services_for(settings) as services:
+        connector = SlackConnector(services)
+        assert connector.mode == "socket"
+        await connector.connect()
+        listening = asyncio.create_task(connector.listen())
+        try:
+            await slack_mock.wait_connected()
+            ack = await slack_mock.wait_ack(
+                await slack_mock.push("events_api", mention_envelope("1700000100.000001"))
+            )
+            assert "payload" not in ack or not ack["payload"]
+            post = await eventually(lambda: slack_mock.calls_to("chat.postMessage"))
+            assert post[0]["thread_ts"] == "1700000100.000001"
+            assert post[0]["text"] == "Hello over Socket Mode."
+
+            command = {
+                "team_id": TEAM_ID,
+                "channel_id": CHANNEL,
+                "user_id": ALICE,
+                "command": "/haven",
+                "text": "help",
+                "response_url": slack_mock.response_url("socket-cmd"),
+                "trigger_id": "t.1",
+            }
+            await slack_mock.wait_ack(await slack_mock.push("slash_commands", command))
+            reply = await eventually(lambda: slack_mock.responses)
+            assert "/haven new" in reply[0].args["text"]
+        finally:
+            await connector.disconnect()
+            await asyncio.wait_for(listening, 5)
+        await connector.disconnect()  # twice is fine
+    # The app token was checked once up front, then used for the socket.
+    assert slack_mock.count("apps.connections.open") >= 2
+
+
+async def test_http_mode_acks_before_the_model_answers_and_verifies_signatures(
+    tmp_path: Path, slack_mock: MockSlack, anthropic: FakeAnthropic
+) -> None:
+    port = free_port()
+    settings = make_settings(
+        f"sqlite+aiosqlite:///{tmp_path}/haven.db",
+        anthropic.url,
+        SLACK_BOT_TOKEN=BOT_TOKEN,
+        SLACK_SIGNING_SECRET=SIGNING_SECRET,
+        SLACK_API_URL=slack_mock.api_url.rstrip("/"),  # the setting adds the slash slack_sdk needs
+        PORT=port,
+    )
+    anthropic.enqueue(delay(1.5, text("Slow but sure.")))
+    async with services_for(settings) as services:
+        connector = SlackConnector(services, host="127.0.0.1")
+        assert connector.mode == "http"
+        await connector.connect()
+        url = f"http://127.0.0.1:{port}/slack/events"
+        try:
+            async with aiohttp.ClientSession() as http:
+                body = json.dumps(mention_envelope("1700000200.000001", "take your time"))
+                started = time.monotonic()
+                async with http.post(url, data=body, headers=signed_headers(body)) as resp:
+                    assert resp.status == 200
+                assert time.monotonic() - started < 1.0  # Slack wants its 200 within 3 s
+                assert slack_mock.calls_to("chat.postMessage") == []
+
+                async with http.post(url, data=body, headers=signed_headers(body, secret="wrong")) as resp:
+                    assert resp.status == 401
+                async with http.get(f"http://127.0.0.1:{port}/healthz") as resp:
+                    assert resp.status == 200
+
+                post = await eventually(lambda: slack_mock.calls_to("chat.postMessage"))
+                assert post[0]["text"] == "Slow but sure."
+        finally:
+            await connector.disconnect()
+    assert len([r for r in anthropic.model_requests() if not r.get("tool_choice")]) == 1
+
+
+async def test_disconnect_lets_an_in_flight_turn_post_its_reply(
+    tmp_path: Path, slack_mock: MockSlack, anthropic: FakeAnthropic
+) -> None:
+    port = free_port()
+    settings = make_settings(
+        f"sqlite+aiosqlite:///{tmp_path}/haven.db",
+        anthropic.url,
+        SLACK_BOT_TOKEN=BOT_TOKEN,
+        SLACK_SIGNING_SECRET=SIGNING_SECRET,
+        SLACK_API_URL=slack_mock.api_url,
+        PORT=port,
+    )
+    anthropic.enqueue(delay(0.5, text("Finished before shutdown.")))
+    async with services_for(settings) as services:
+        connector = SlackConnector(services, host="127.0.0.1")
+        await connector.connect()
+        async with aiohttp.ClientSession() as http:
+            body = json.dumps(mention_envelope("1700000300.000001"))
+            async with http.post(
+                f"http://127.0.0.1:{port}/slack/events", data=body, headers=signed_headers(body)
+            ):
+                pass
+        # Disconnect while the model is still answering (its request has arrived, its reply has not).
+        for _ in range(100):
+            if anthropic.model_requests():
+                break
+            await asyncio.sleep(0.02)
+        assert anthropic.model_requests() and not slack_mock.calls_to("chat.postMessage")
+        await connector.disconnect()
+        assert [p["text"] for p in slack_mock.calls_to("chat.postMessage")] == ["Finished before shutdown."]
+
+
+async def test_rejected_credentials_fail_connect_with_a_clear_error(
+    tmp_path: Path, slack_mock: MockSlack, anthropic: FakeAnthropic
+) -> None:
+    base = {"SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_API_URL": slack_mock.api_url}
+    db = f"sqlite+aiosqlite:///{tmp_path}/haven.db"
+    async with services_for(make_settings(db, anthropic.url, SLACK_APP_TOKEN="xapp-bad", **base)) as services:
+        slack_mock.fail("apps.connections.open", "invalid_auth")
+        with pytest.raises(SlackConfigError, match="SLACK_APP_TOKEN"):
+            await SlackConnector(services).connect()
+        slack_mock.fail("auth.test", "invalid_auth")
+        with pytest.raises(SlackConfigError, match="SLACK_BOT_TOKEN"):
+            await SlackConnector(services).connect()
+    async with services_for(make_settings(db, anthropic.url, SLACK_BOT_TOKEN=BOT_TOKEN)) as services:
+        with pytest.raises(SlackConfigError, match="SLACK_APP_TOKEN"):
+            SlackConnector(services)

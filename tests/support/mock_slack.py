@@ -1,0 +1,302 @@
+"""A local mock of the Slack Web API that records every call (aiohttp, 127.0.0.1, ephemeral port).
+
+    async with MockSlack() as slack:
+        client = AsyncWebClient(token="xoxb-test", base_url=slack.api_url)   # trailing slash included
+        ...
+        assert slack.calls_to("chat.postMessage")[0]["thread_ts"] == "1700000000.000100"
+
+``/api/<method>`` accepts GET and POST with query parameters, form bodies or JSON bodies (slack_sdk uses
+all three) and answers ``{"ok": true, ...}`` as ``application/json``, like Slack. ``fail(method, error)``
+makes a method answer ``{"ok": false, "error": error}``. ``/respond/<id>`` records what Bolt's
+``respond()`` posts to a ``response_url``. Socket Mode: ``apps.connections.open`` hands out a
+``ws://`` URL on this server, ``push(...)`` sends an envelope to the connected client, and the client's
+acknowledgements land in ``socket_acks``. ``start_in_thread()`` runs it on its own loop for subprocess
+tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import threading
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl
+
+from aiohttp import WSMsgType, web
+
+TEAM_ID = "T0HAVEN01"
+TEAM_DOMAIN = "haven-test"
+BOT_USER_ID = "UHAVENBOT"
+BOT_ID = "BHAVENBOT"
+APP_ID = "AHAVEN001"
+
+
+@dataclass
+class Call:
+    method: str
+    args: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+    result: dict[str, Any] = field(default_factory=dict)
+
+
+class MockSlack:
+    def __init__(
+        self,
+        *,
+        team_id: str = TEAM_ID,
+        team_domain: str = TEAM_DOMAIN,
+        bot_user_id: str = BOT_USER_ID,
+        bot_id: str = BOT_ID,
+    ) -> None:
+        self.team_id = team_id
+        self.team_domain = team_domain
+        self.bot_user_id = bot_user_id
+        self.bot_id = bot_id
+        self.calls: list[Call] = []
+        self.responses: list[Call] = []  # posts to response_url
+        self.users: dict[str, dict[str, Any]] = {}
+        self.errors: dict[str, str] = {}
+        self.delays: dict[str, float] = {}  # method → seconds to wait before answering
+        self.socket_acks: dict[str, dict[str, Any]] = {}
+        self.url = ""
+        self._ts = itertools.count(1)
+        self._epoch = int(time.time())
+        self._sockets: list[web.WebSocketResponse] = []
+        self._runner: web.AppRunner | None = None
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._connected: asyncio.Event | None = None
+
+    # -- configuration and inspection
+    @property
+    def api_url(self) -> str:
+        return f"{self.url}/api/"
+
+    def response_url(self, name: str | None = None) -> str:
+        return f"{self.url}/respond/{name or uuid.uuid4().hex[:12]}"
+
+    def add_user(
+        self,
+        user_id: str,
+        name: str | None = None,
+        *,
+        is_admin: bool = False,
+        is_owner: bool = False,
+        team_id: str | None = None,
+        locale: str = "en-US",
+    ) -> dict[str, Any]:
+        name = name or user_id.lower()
+        user = {
+            "id": user_id,
+            "team_id": team_id or self.team_id,
+            "name": name,
+            "real_name": name.title(),
+            "is_admin": is_admin,
+            "is_owner": is_owner,
+            "is_primary_owner": False,
+            "is_bot": False,
+            "deleted": False,
+            "locale": locale,
+            "profile": {"display_name": name, "real_name": name.title()},
+        }
+        self.users[user_id] = user
+        return user
+
+    def fail(self, method: str, error: str) -> None:
+        self.errors[method] = error
+
+    def calls_to(self, method: str) -> list[dict[str, Any]]:
+        return [c.args for c in self.calls if c.method == method]
+
+    def ts_of(self, args: Mapping[str, Any]) -> str:
+        """The ts this mock answered for one recorded call (e.g. a chat.postMessage)."""
+        for call in self.calls:
+            if call.args is args:
+                return str(call.result.get("ts") or call.result.get("message_ts"))
+        raise KeyError("not a recorded call")
+
+    def count(self, method: str) -> int:
+        return sum(1 for c in self.calls if c.method == method)
+
+    def reset(self) -> None:
+        self.calls.clear()
+        self.responses.clear()
+
+    def next_ts(self) -> str:
+        return f"{self._epoch}.{next(self._ts):06d}"
+
+    def permalink(self, channel: str, ts: str, thread_ts: str | None = None) -> str:
+        link = f"https://{self.team_domain}.slack.com/archives/{channel}/p{ts.replace('.', '')}"
+        if thread_ts and thread_ts != ts:
+            link += f"?thread_ts={thread_ts}&cid={channel}"
+        return link
+
+    # -- lifecycle
+    async def __aenter__(self) -> MockSlack:
+        self._connected = asyncio.Event()
+        app = web.Application()
+        app.router.add_route("*", "/api/{method}", self._api)
+        app.router.add_post("/respond/{name}", self._respond)
+        app.router.add_get("/socket", self._socket)
+        self._runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=0.5, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.url = f"http://127.0.0.1:{self._runner.addresses[0][1]}"
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        for ws in list(self._sockets):
+            await ws.close()
+        if self._runner:
+            await self._runner.cleanup()
+            self._runner = None
+
+    def start_in_thread(self) -> MockSlack:
+        ready, failed = threading.Event(), []
+
+        def run() -> None:
+            loop = self._loop = asyncio.new_event_loop()
+            try:
+                loop.run_until_complete(self.__aenter__())
+            except Exception as e:
+                failed.append(e)
+                loop.close()
+                return
+            finally:
+                ready.set()
+            loop.run_forever()
+            loop.run_until_complete(self.__aexit__())
+            loop.close()
+
+        self._thread = threading.Thread(target=run, name="mock-slack", daemon=True)
+        self._thread.start()
+        if not ready.wait(10) or failed:
+            raise RuntimeError("mock Slack server did not start") from (failed[0] if failed else None)
+        return self
+
+    def stop_thread(self) -> None:
+        if self._loop and self._thread:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
+            self._loop = self._thread = None
+
+    # -- Socket Mode
+    async def wait_connected(self, seconds: float = 5.0) -> None:
+        assert self._connected is not None
+        await asyncio.wait_for(self._connected.wait(), seconds)
+
+    async def push(self, kind: str, payload: Mapping[str, Any], *, retry_attempt: int = 0) -> str:
+        """Send one Socket Mode envelope (``events_api``, ``slash_commands`` or ``interactive``)."""
+        envelope_id = uuid.uuid4().hex
+        envelope = {
+            "envelope_id": envelope_id,
+            "type": kind,
+            "payload": dict(payload),
+            "accepts_response_payload": kind != "events_api",
+            "retry_attempt": retry_attempt,
+            "retry_reason": "timeout" if retry_attempt else "",
+        }
+        await self._sockets[-1].send_str(json.dumps(envelope))
+        return envelope_id
+
+    async def wait_ack(self, envelope_id: str, seconds: float = 5.0) -> dict[str, Any]:
+        deadline = time.monotonic() + seconds
+        while envelope_id not in self.socket_acks:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no ack for envelope {envelope_id}")
+            await asyncio.sleep(0.01)
+        return self.socket_acks[envelope_id]
+
+    async def _socket(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(autoping=True)
+        await ws.prepare(request)
+        self._sockets.append(ws)
+        await ws.send_str(
+            json.dumps({"type": "hello", "num_connections": 1, "connection_info": {"app_id": APP_ID}})
+        )
+        assert self._connected is not None
+        self._connected.set()
+        try:
+            async for msg in ws:
+                if msg.type == WSMsgType.TEXT:
+                    data = json.loads(msg.data)
+                    if "envelope_id" in data:
+                        self.socket_acks[data["envelope_id"]] = data
+        finally:
+            self._sockets.remove(ws)
+        return ws
+
+    # -- Web API
+    async def _respond(self, request: web.Request) -> web.Response:
+        body = await request.json() if request.can_read_body else {}
+        self.responses.append(Call(request.match_info["name"], body, dict(request.headers)))
+        return web.Response(text="ok")
+
+    async def _api(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        args: dict[str, Any] = dict(request.query)
+        if request.can_read_body:
+            raw = await request.read()
+            if request.content_type == "application/json":
+                args.update(json.loads(raw or b"{}"))
+            else:
+                args.update(parse_qsl(raw.decode(), keep_blank_values=True))
+        for key in ("blocks", "view", "attachments"):
+            if isinstance(args.get(key), str):
+                args[key] = json.loads(args[key])
+        call = Call(method, args, dict(request.headers))
+        self.calls.append(call)
+        if method in self.delays:
+            await asyncio.sleep(self.delays[method])
+        if method in self.errors:
+            call.result = {"ok": False, "error": self.errors[method]}
+        elif not request.headers.get("Authorization", "").startswith("Bearer ") and "token" not in args:
+            call.result = {"ok": False, "error": "not_authed"}
+        else:
+            call.result = {"ok": True, **self._answer(method, args)}
+        return self._json(call.result)
+
+    def _answer(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
+        channel = str(args.get("channel", ""))
+        if method == "auth.test":
+            return {
+                "url": f"https://{self.team_domain}.slack.com/",
+                "team": "Haven Test",
+                "user": "haven",
+                "team_id": self.team_id,
+                "user_id": self.bot_user_id,
+                "bot_id": self.bot_id,
+                "is_enterprise_install": False,
+            }
+        if method == "chat.postMessage":
+            ts = self.next_ts()
+            message = {"type": "message", "user": self.bot_user_id, "bot_id": self.bot_id, "ts": ts}
+            message.update({k: args[k] for k in ("text", "blocks", "thread_ts") if k in args})
+            return {"channel": channel, "ts": ts, "message": message}
+        if method == "chat.postEphemeral":
+            return {"message_ts": self.next_ts()}
+        if method in ("chat.update", "chat.delete"):
+            return {"channel": channel, "ts": args.get("ts")}
+        if method == "chat.getPermalink":
+            return {"channel": channel, "permalink": self.permalink(channel, str(args.get("message_ts")))}
+        if method == "users.info":
+            user_id = str(args.get("user"))
+            return {"user": self.users.get(user_id) or self.add_user(user_id)}
+        if method in ("views.open", "views.update", "views.push"):
+            view = args.get("view") or {}
+            return {"view": {"id": "V" + uuid.uuid4().hex[:10].upper(), **view}}
+        if method == "conversations.open":
+            return {"channel": {"id": "D" + str(args.get("users", "X")).split(",")[0]}}
+        if method == "apps.connections.open":
+            return {"url": self.url.replace("http://", "ws://") + "/socket"}
+        return {}
+
+    @staticmethod
+    def _json(data: Any) -> web.Response:
+        return web.Response(body=json.dumps(data).encode(), content_type="application/json")
