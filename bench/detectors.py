@@ -1,0 +1,122 @@
+"""Latency of the local detectors, per message, over every row of the evaluation data, plus the eval table.
+
+Run from the repository root:  python bench/detectors.py [--data DIR] [--repeat N]
+
+Each message is timed ``--repeat`` times and the fastest run is kept, which filters out scheduler noise
+from other processes; the machine description at the top says what the figures were measured on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # runnable as a plain script, without installing the package
+    sys.path.insert(0, str(ROOT))
+
+from bot.detectors import assess_risk, is_abusive, is_end_request  # noqa: E402
+from bot.eval import ENV_VAR, default_data_dir, evaluate, format_table, iter_messages  # noqa: E402
+
+
+def _cpu_model() -> str:
+    name = platform.processor() or platform.uname().processor
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            models = [line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")]
+        name = models[0] if models else name
+    except OSError:
+        pass
+    return name or "unknown"
+
+
+def describe_machine() -> str:
+    uname = platform.uname()
+    lines = [
+        f"machine:   {uname.system} {uname.release} {uname.machine} ({uname.node})",
+        f"processor: {_cpu_model()} (platform.processor(): {platform.processor() or 'n/a'})",
+        f"cpus:      {os.cpu_count()}",
+        f"python:    {platform.python_implementation()} {platform.python_version()}",
+    ]
+    if hasattr(os, "getloadavg"):
+        one, five, fifteen = os.getloadavg()
+        lines.append(f"load avg:  {one:.2f} {five:.2f} {fifteen:.2f} (other processes share the CPUs)")
+    return "\n".join(lines)
+
+
+def percentile(sorted_values: Sequence[float], q: float) -> float:
+    if not sorted_values:
+        return 0.0
+    index = min(len(sorted_values) - 1, max(0, round(q * (len(sorted_values) - 1))))
+    return sorted_values[index]
+
+
+def time_detector(detector: Callable[[str], object], messages: Sequence[str], repeat: int) -> list[float]:
+    """Per-message latency in microseconds (best of ``repeat`` runs), sorted."""
+    out: list[float] = []
+    clock = time.perf_counter
+    for message in messages:
+        best = float("inf")
+        for _ in range(repeat):
+            start = clock()
+            detector(message)
+            best = min(best, clock() - start)
+        out.append(best * 1e6)
+    out.sort()
+    return out
+
+
+def latency_table(messages: Sequence[str], repeat: int) -> str:
+    detectors: list[tuple[str, Callable[[str], object]]] = [
+        ("assess_risk", assess_risk),
+        ("is_end_request", is_end_request),
+        ("is_abusive", is_abusive),
+    ]
+    for _, detector in detectors:  # warm up: imports, regex caches, branch predictors
+        for message in messages[:200]:
+            detector(message)
+    lengths = sorted(len(m) for m in messages)
+    header = f"{'detector':<16}{'n':>7}{'p50 µs':>10}{'p90 µs':>10}{'p99 µs':>10}{'max µs':>11}"
+    rows = [header, "-" * len(header)]
+    for name, detector in detectors:
+        t = time_detector(detector, messages, repeat)
+        rows.append(
+            f"{name:<16}{len(t):>7}{percentile(t, 0.5):>10.0f}{percentile(t, 0.9):>10.0f}"
+            f"{percentile(t, 0.99):>10.0f}{t[-1]:>11.0f}"
+        )
+    rows.append(
+        f"message length (chars): p50 {percentile(lengths, 0.5):.0f}, p90 {percentile(lengths, 0.9):.0f}, "
+        f"p99 {percentile(lengths, 0.99):.0f}, max {lengths[-1] if lengths else 0}"
+    )
+    return "\n".join(rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=None, help="evaluation data directory")
+    parser.add_argument("--repeat", type=int, default=3, help="timed runs per message (best is kept)")
+    args = parser.parse_args(argv)
+    data_dir: Path = args.data or default_data_dir()
+    if not data_dir.is_dir():
+        fallback = ROOT.parent / "shared" / "eval-data"
+        data_dir = fallback if fallback.is_dir() else data_dir
+    if not data_dir.is_dir():
+        print(f"evaluation data not found: {data_dir} (use --data DIR or set {ENV_VAR})", file=sys.stderr)
+        return 2
+    messages = list(iter_messages(data_dir))
+    print(describe_machine())
+    print(f"data:      {data_dir} ({len(messages)} messages)")
+    print()
+    print(latency_table(messages, max(1, args.repeat)))
+    print()
+    print(format_table(evaluate(data_dir)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
