@@ -25,6 +25,8 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("chat", help="talk to Haven in this terminal")
     db = sub.add_parser("db", help="database maintenance")
     db.add_argument("action", choices=["upgrade"])
+    dc = sub.add_parser("discord", help="Discord maintenance")
+    dc.add_argument("action", choices=["sync"], help="sync: push the application commands to Discord now")
     ev = sub.add_parser("eval", help="measure the local detectors on the evaluation data")
     ev.add_argument("--data", help="directory with the eval .jsonl files")
 
@@ -97,6 +99,10 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
             await run_connectors([TerminalConnector(services.engine)])
             return 0
+        if args.command == "discord":
+            from adapters.discord import sync_command
+
+            return await sync_command(services)
         if args.command == "run":
             from bot.connectors import build_connectors
             from bot.ports import DigestSink

@@ -1,0 +1,200 @@
+"""The application commands: ``/haven …``, ``/haven-admin …`` and the message menu **Edit & fork**.
+
+Commands only parse options and call the handler. ``default_permissions`` on ``/haven-admin`` hides it
+from members without Manage Server, but the real check runs in ``bot.admin`` on every call.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from typing import Any, Literal, Protocol
+
+import discord
+from discord import app_commands
+
+from adapters.discord.embeds import HELP
+from adapters.discord.handler import DiscordHandler
+
+log = logging.getLogger(__name__)
+
+FORK_MENU = "Edit & fork"
+_EVERYWHERE = app_commands.AppCommandContext(guild=True, dm_channel=True, private_channel=False)
+_GUILD_ONLY = app_commands.AppCommandContext(guild=True, dm_channel=False, private_channel=False)
+_GUILD_INSTALL = app_commands.AppInstallationType(guild=True, user=False)
+_PROMPT_LIMIT = 4000
+
+
+class _HasHandler(Protocol):
+    haven: DiscordHandler
+
+
+def handler_of(interaction: discord.Interaction[Any]) -> DiscordHandler:
+    client: _HasHandler = interaction.client  # type: ignore[assignment]
+    return client.haven
+
+
+class HavenCommands(app_commands.Group, name="haven", description="Talk with Haven"):
+    def __init__(self, handler: DiscordHandler) -> None:
+        super().__init__(allowed_contexts=_EVERYWHERE, allowed_installs=_GUILD_INSTALL)
+        self.handler = handler
+
+    @app_commands.command(
+        name="new", description="Start a new conversation (a new thread, or the next DM one)"
+    )
+    @app_commands.describe(prompt="Your first message (leave empty to type it in a form)")
+    async def new(
+        self,
+        interaction: discord.Interaction[Any],
+        prompt: app_commands.Range[str, 1, _PROMPT_LIMIT] | None = None,
+    ) -> None:
+        await self.handler.new_conversation(interaction, prompt)
+
+    @app_commands.command(name="end", description="Close this conversation for good")
+    async def end(self, interaction: discord.Interaction[Any]) -> None:
+        await self.handler.end_conversation(interaction)
+
+    @app_commands.command(
+        name="fork", description="Continue from one of your messages with new text, in a new thread"
+    )
+    @app_commands.describe(
+        message="Link to your message (message menu → Copy Message Link)",
+        text="The new text (leave empty to edit it in a form)",
+    )
+    async def fork(
+        self,
+        interaction: discord.Interaction[Any],
+        message: str,
+        text: app_commands.Range[str, 1, _PROMPT_LIMIT] | None = None,
+    ) -> None:
+        await self.handler.fork_from_link(interaction, message, text or "")
+
+    @app_commands.command(name="help", description="How Haven works")
+    async def help(self, interaction: discord.Interaction[Any]) -> None:
+        await interaction.response.send_message(HELP, ephemeral=True)
+
+
+class AdminCommands(
+    app_commands.Group,
+    name="haven-admin",
+    description="Haven settings for this server (Manage Server)",
+    guild_only=True,
+    default_permissions=discord.Permissions(manage_guild=True),
+):
+    resources = app_commands.Group(name="resources", description="The crisis resources Haven shows")
+
+    def __init__(self, handler: DiscordHandler) -> None:
+        super().__init__(allowed_contexts=_GUILD_ONLY, allowed_installs=_GUILD_INSTALL)
+        self.handler = handler
+
+    @resources.command(name="show", description="Show the current crisis resources")
+    async def resources_show(self, interaction: discord.Interaction[Any]) -> None:
+        await self.handler.resources_show(interaction)
+
+    @resources.command(name="set", description="Edit the crisis resources (opens a form)")
+    @app_commands.describe(locale="Set a variant for one locale only, e.g. de or pt-BR")
+    async def resources_set(
+        self, interaction: discord.Interaction[Any], locale: app_commands.Range[str, 2, 10] | None = None
+    ) -> None:
+        await self.handler.resources_set(interaction, locale)
+
+    @resources.command(name="reset", description="Go back to the built-in crisis resources")
+    async def resources_reset(self, interaction: discord.Interaction[Any]) -> None:
+        await self.handler.resources_reset(interaction)
+
+    @resources.command(name="preview", description="See the crisis resources card as people see it")
+    @app_commands.describe(locale="Preview one locale's variant")
+    async def resources_preview(
+        self, interaction: discord.Interaction[Any], locale: app_commands.Range[str, 2, 10] | None = None
+    ) -> None:
+        await self.handler.resources_preview(interaction, locale)
+
+    @app_commands.command(name="settings", description="Show or change Haven's settings here")
+    @app_commands.describe(
+        ending="May Haven end conversations at all",
+        warnings="Warnings (held abuse proposals) before an ending, 1–5",
+        verify="Check abuse endings with a second model call",
+        alert_channel="Where admins get content-free notices of endings and reports",
+        alerts_off="Stop sending those notices",
+        retention="Days message text is kept, 1–3650",
+    )
+    async def settings(
+        self,
+        interaction: discord.Interaction[Any],
+        ending: Literal["on", "off"] | None = None,
+        warnings: app_commands.Range[int, 1, 5] | None = None,
+        verify: Literal["on", "off", "default"] | None = None,
+        alert_channel: discord.TextChannel | None = None,
+        alerts_off: bool | None = None,
+        retention: app_commands.Range[int, 1, 3650] | None = None,
+    ) -> None:
+        changes: dict[str, str] = {}
+        if ending is not None:
+            changes["ending"] = ending
+        if warnings is not None:
+            changes["warnings"] = str(warnings)
+        if verify is not None:
+            changes["verify"] = verify
+        if alert_channel is not None:
+            changes["alert-channel"] = str(alert_channel.id)
+        if alerts_off:
+            changes["alert-channel"] = "none"
+        if retention is not None:
+            changes["retention"] = str(retention)
+        await self.handler.settings(interaction, changes)
+
+    @app_commands.command(name="endings", description="Recently ended conversations")
+    async def endings(
+        self, interaction: discord.Interaction[Any], limit: app_commands.Range[int, 1, 25] = 10
+    ) -> None:
+        await self.handler.endings(interaction, limit)
+
+    @app_commands.command(name="feedback", description="Recent “this ending was a mistake” reports")
+    async def feedback(
+        self, interaction: discord.Interaction[Any], limit: app_commands.Range[int, 1, 25] = 10
+    ) -> None:
+        await self.handler.feedback(interaction, limit)
+
+
+async def edit_and_fork(interaction: discord.Interaction[Any], message: discord.Message) -> None:
+    await handler_of(interaction).fork_from_menu(interaction, message)
+
+
+async def _on_tree_error(interaction: discord.Interaction[Any], error: app_commands.AppCommandError) -> None:
+    name = interaction.command.qualified_name if interaction.command else None
+    log.error("app command failed", extra={"command": name}, exc_info=error)
+    text = "Sorry — something went wrong. Please try again."
+    try:
+        if interaction.response.is_done():
+            await interaction.followup.send(text, ephemeral=True)
+        else:
+            await interaction.response.send_message(text, ephemeral=True)
+    except discord.HTTPException:
+        pass
+
+
+def build_tree(client: discord.Client, handler: DiscordHandler) -> app_commands.CommandTree[Any]:
+    tree: app_commands.CommandTree[Any] = app_commands.CommandTree(client)
+    tree.add_command(HavenCommands(handler))
+    tree.add_command(AdminCommands(handler))
+    tree.add_command(
+        app_commands.ContextMenu(
+            name=FORK_MENU,
+            callback=edit_and_fork,
+            allowed_contexts=_EVERYWHERE,
+            allowed_installs=_GUILD_INSTALL,
+        )
+    )
+    tree.error(_on_tree_error)
+    return tree
+
+
+def command_payload(tree: app_commands.CommandTree[Any]) -> list[dict[str, Any]]:
+    """Exactly what ``tree.sync()`` sends for the global commands."""
+    return [command.to_dict(tree) for command in tree.get_commands()]
+
+
+def payload_hash(payload: list[dict[str, Any]]) -> str:
+    canonical = json.dumps(sorted(payload, key=lambda c: (c.get("type", 1), c["name"])), sort_keys=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()

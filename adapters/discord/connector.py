@@ -1,0 +1,210 @@
+"""``DiscordConnector``: the Connector lifecycle (connect, listen, disconnect) around a discord.py client.
+
+Application commands are synced at start-up only when their payload changed since the last sync
+(Discord limits daily command creates); the payload's hash is kept in a small file under the working
+directory. ``haven discord sync`` forces a sync.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import discord
+
+from adapters.discord.client import HavenClient, HavenShardedClient, make_client
+from adapters.discord.commands import command_payload, payload_hash
+from adapters.discord.handler import DiscordHandler
+
+if TYPE_CHECKING:
+    from bot.app import Services
+    from bot.types import Digest
+
+log = logging.getLogger(__name__)
+
+DEFAULT_STATE_DIR = Path(".haven")
+TOKEN_MISSING = "DISCORD_TOKEN is not set."
+TOKEN_REJECTED = (
+    "Discord rejected DISCORD_TOKEN (401 Unauthorized). Copy the bot token again from the Developer "
+    "Portal (your application → Bot → Reset Token) — see docs/discord.md."
+)
+INTENT_MISSING = (
+    "Discord closed the gateway with code 4014 (disallowed intent): the Message Content intent is not "
+    "enabled for this bot. Enable it in the Developer Portal (your application → Bot → Privileged Gateway "
+    "Intents → Message Content Intent) and start Haven again — without it Haven cannot read what people "
+    "write. See docs/discord.md."
+)
+
+
+class DiscordStartupError(RuntimeError):
+    """Discord refused us in a way a person must fix (token, intents); the message says how."""
+
+
+def _explain(exc: BaseException) -> BaseException:
+    if isinstance(exc, discord.PrivilegedIntentsRequired):
+        return DiscordStartupError(INTENT_MISSING)
+    if isinstance(exc, discord.LoginFailure):
+        return DiscordStartupError(TOKEN_REJECTED)
+    if isinstance(exc, discord.ConnectionClosed):
+        if exc.code == 4004:
+            return DiscordStartupError(TOKEN_REJECTED)
+        if exc.code == 4014:
+            return DiscordStartupError(INTENT_MISSING)
+    return exc
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except OSError:
+        return None
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text + "\n", encoding="utf-8")
+
+
+class DiscordConnector:
+    name = "discord"
+
+    def __init__(
+        self,
+        services: Services,
+        *,
+        state_dir: Path | None = None,
+        guild_ready_timeout: float = 2.0,
+        connect_timeout: float = 30.0,
+        drain_seconds: float = 5.0,
+    ) -> None:
+        self._services = services
+        self._state_dir = state_dir or DEFAULT_STATE_DIR
+        self._guild_ready_timeout = guild_ready_timeout
+        self._connect_timeout = connect_timeout
+        self._drain_seconds = drain_seconds
+        self.handler = DiscordHandler(services)
+        self._client: HavenClient | HavenShardedClient | None = None
+        self._gateway: asyncio.Task[None] | None = None
+
+    @property
+    def client(self) -> HavenClient | HavenShardedClient:
+        if self._client is None:
+            raise RuntimeError("the Discord connector is not connected")
+        return self._client
+
+    async def login(self) -> None:
+        """Check the token and learn the application id (no gateway yet)."""
+        settings = self._services.settings
+        token = settings.discord_token.get_secret_value().strip() if settings.discord_token else ""
+        if not token:
+            raise DiscordStartupError(TOKEN_MISSING)
+        try:
+            self._client = make_client(
+                self.handler,
+                shard_count=settings.discord_shard_count,
+                shard_ids=settings.discord_shard_ids,
+                guild_ready_timeout=self._guild_ready_timeout,
+            )
+        except ValueError as exc:
+            raise DiscordStartupError(str(exc)) from None
+        try:
+            await self._client.login(token)
+        except discord.LoginFailure:
+            await self._client.close()
+            raise DiscordStartupError(TOKEN_REJECTED) from None
+        log.info("discord login ok", extra={"application": self._client.application_id})
+
+    async def connect(self) -> None:
+        await self.login()
+        try:
+            await self.sync_commands()
+        except discord.HTTPException as exc:
+            # Commands from the last sync still work; a later start (or `haven discord sync`) retries.
+            log.warning("app command sync failed", extra={"status": exc.status, "code": exc.code})
+        client = self.client
+        self._gateway = asyncio.create_task(client.connect(reconnect=True), name="discord-gateway")
+        identified = asyncio.ensure_future(client.wait_for("connect"))
+        try:
+            done, _ = await asyncio.wait(
+                {self._gateway, identified},
+                timeout=self._connect_timeout,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+        finally:
+            identified.cancel()
+        if self._gateway.done():
+            # Closed right after IDENTIFY: a bad token (4004) or the message-content intent (4014).
+            failure = self._gateway.exception()
+            await self.disconnect()
+            if failure is not None:
+                raise _explain(failure) from failure
+            raise DiscordStartupError("the Discord gateway closed during start-up")
+        if identified not in done:
+            log.warning(
+                "discord gateway slow to connect; continuing", extra={"seconds": self._connect_timeout}
+            )
+
+    async def listen(self) -> None:
+        if self._gateway is None:
+            raise RuntimeError("connect() first")
+        try:
+            await self._gateway
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            raise _explain(exc) from exc
+
+    async def disconnect(self) -> None:
+        client = self._client
+        if client is not None and not client.is_closed():
+            # Replies being written get a moment to be posted; the model call has its own timeout.
+            await self.handler.drain(self._drain_seconds)
+            await client.close()
+        gateway = self._gateway
+        if gateway is not None and not gateway.done():
+            gateway.cancel()
+            with contextlib.suppress(BaseException):
+                await gateway
+
+    async def send_digest(self, digest: Digest) -> None:
+        """The scheduler's weekly summary for a guild's alert channel (``bot.ports.DigestSink``)."""
+        await self.handler.send_digest(digest)
+
+    async def wait_until_ready(self) -> None:
+        await self.client.wait_until_ready()
+
+    def _hash_file(self) -> Path:
+        return self._state_dir / f"discord-commands-{self.client.application_id}.sha256"
+
+    async def sync_commands(self, *, force: bool = False) -> bool:
+        """Sync the global commands when their payload changed (or ``force``); True when synced."""
+        client = self.client
+        payload = command_payload(client.tree)
+        fingerprint = payload_hash(payload)
+        path = self._hash_file()
+        if not force and await asyncio.to_thread(_read, path) == fingerprint:
+            log.info("app commands unchanged; not syncing", extra={"commands": len(payload)})
+            return False
+        await client.tree.sync()
+        await asyncio.to_thread(_write, path, fingerprint)
+        log.info("app commands synced", extra={"commands": len(payload)})
+        return True
+
+
+async def sync_command(services: Services, *, state_dir: Path | None = None) -> int:
+    """``haven discord sync``: push the application commands to Discord now."""
+    connector = DiscordConnector(services, state_dir=state_dir)
+    try:
+        await connector.login()
+        await connector.sync_commands(force=True)
+    except (DiscordStartupError, discord.HTTPException) as exc:
+        print(f"haven: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        await connector.disconnect()
+    print("Discord application commands synced.")
+    return 0

@@ -1,0 +1,137 @@
+"""Discord renderings of the core's platform-neutral notices. Wording lives in ``bot.notices``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+import discord
+
+from adapters.discord.translate import jump_url, truncate
+from bot.admin import describe_settings
+from bot.notices import PlatformHints, closure_text
+from bot.types import AdminAlert, Closure, CrisisCard, Digest, EndReason, WorkspaceSettings
+from storage.repository import EndingRecord, FeedbackRecord
+
+FORK_HINT = (
+    "right-click (long-press on mobile) one of your earlier messages → **Apps** → **Edit & fork**, "
+    "or use `/haven fork`"
+)
+GUILD_HINTS = PlatformHints(
+    new_conversation="mention @Haven in a channel or use `/haven new`", fork=FORK_HINT
+)
+DM_HINTS = PlatformHints(new_conversation="use `/haven new` here", fork=FORK_HINT)
+
+CLOSURE_COLOUR = discord.Colour.dark_grey()
+CRISIS_COLOUR = discord.Colour.from_rgb(46, 134, 222)
+ADMIN_COLOUR = discord.Colour.blurple()
+
+_EMBED_DESCRIPTION = 4096
+_FIELD_VALUE = 1024
+
+HELP = """\
+**Talking with Haven**
+• Mention @Haven in a channel: Haven opens a thread from your message and answers there. Keep writing \
+in that thread — no mention needed.
+• In a direct message, just write. `/haven new` starts the next conversation.
+• `/haven new [prompt]` — start a new conversation (a new thread, or the next DM conversation).
+• `/haven end` — close this conversation for good.
+• **Edit & fork** (message menu → Apps) or `/haven fork message:<link> text:<new text>` — continue from \
+one of your earlier messages with new text, in a new thread.
+
+Haven may end a conversation as a last resort, after repeated warnings, or when you ask it to. It never \
+ends one with someone who may be at risk; it stays and shows the crisis resources your server configured.
+Admins (Manage Server): `/haven-admin`."""
+
+_REASON_SHORT = {
+    EndReason.USER_REQUEST.value: "at the user's request",
+    EndReason.ABUSE.value: "after repeated warnings",
+    EndReason.USER_COMMAND.value: "with the end command",
+}
+
+
+def closure_embed(closure: Closure, hints: PlatformHints) -> discord.Embed:
+    text = closure_text(closure.reason, hints)
+    embed = discord.Embed(title=text.title, description=text.reason, colour=CLOSURE_COLOUR)
+    embed.add_field(name="Start anew", value=truncate(text.new_conversation, _FIELD_VALUE), inline=False)
+    embed.add_field(name="Continue differently", value=truncate(text.fork, _FIELD_VALUE), inline=False)
+    embed.set_footer(
+        text=f"Was this ending a mistake? Report it with the button below. · Ref {closure.conversation_id}"
+    )
+    return embed
+
+
+def crisis_embed(card: CrisisCard, *, preview: bool = False) -> discord.Embed:
+    title = "You're not alone — support is available"
+    embed = discord.Embed(
+        title=title, description=truncate(card.text, _EMBED_DESCRIPTION), colour=CRISIS_COLOUR
+    )
+    if preview:
+        embed.set_footer(text="Preview: this is what people see when Haven shares crisis resources.")
+    return embed
+
+
+def alert_text(alert: AdminAlert) -> str:
+    """Content-free: where, why, how many warnings — never what was said."""
+    reason = _REASON_SHORT.get(alert.reason, alert.reason or "unknown")
+    link = jump_url(alert.thread)
+    if alert.kind == "feedback":
+        return f"An ending was reported as a mistake — {link} (ended {reason}, {alert.warnings} warnings)"
+    return f"Haven ended a conversation {reason} — {link} ({alert.warnings} warnings)."
+
+
+def digest_text(digest: Digest) -> str:
+    """The weekly summary for admins: counts and links, no message content."""
+    endings = ", ".join(
+        f"{count} {_REASON_SHORT.get(reason, reason)}"
+        for reason, count in sorted(digest.endings_by_reason.items())
+    )
+    lines = [
+        f"**Haven — weekly summary** (since <t:{int(digest.since.timestamp())}:D>)",
+        f"Endings: {endings or 'none'}",
+        f"Endings vetoed because someone may be at risk: {digest.vetoes}",
+        f"Warnings given: {digest.warnings}",
+        f"“This ending was a mistake” reports: {digest.feedback}",
+    ]
+    links = [f"https://discord.com/channels/{digest.workspace}/{thread}" for _, thread in digest.reported]
+    if links:
+        lines.append("Reported: " + " · ".join(links))
+    return "\n".join(lines)
+
+
+def settings_embed(settings: WorkspaceSettings, title: str = "Haven settings") -> discord.Embed:
+    embed = discord.Embed(title=title, colour=ADMIN_COLOUR)
+    for name, value in describe_settings(settings):
+        if name == "alert-channel" and settings.alert_channel:
+            value = f"<#{settings.alert_channel}>"
+        embed.add_field(name=name, value=truncate(value, _FIELD_VALUE) or "—", inline=True)
+    return embed
+
+
+def _when(moment: datetime | None) -> str:
+    return f"<t:{int(moment.timestamp())}:R>" if moment else "—"
+
+
+def endings_embed(rows: Sequence[EndingRecord]) -> discord.Embed:
+    lines = [
+        f"{_when(r.ended_at)} · {_REASON_SHORT.get(r.reason or '', r.reason or '?')} · "
+        f"{r.warnings} warnings · [thread]({jump_url(r.thread)})" + (" · fork" if r.forked_from else "")
+        for r in rows
+    ]
+    body = "\n".join(lines) or "No conversations have been ended here."
+    return discord.Embed(
+        title="Recent endings", description=truncate(body, _EMBED_DESCRIPTION), colour=ADMIN_COLOUR
+    )
+
+
+def feedback_embed(rows: Sequence[FeedbackRecord]) -> discord.Embed:
+    lines = []
+    for r in rows:
+        comment = f" — “{truncate(' '.join(r.comment.split()), 200)}”" if r.comment else ""
+        lines.append(f"{_when(r.created_at)} · <@{r.user_id}> · [thread]({jump_url(r.thread)}){comment}")
+    body = "\n".join(lines) or "No endings have been reported as mistakes."
+    return discord.Embed(
+        title="“This ending was a mistake” reports",
+        description=truncate(body, _EMBED_DESCRIPTION),
+        colour=ADMIN_COLOUR,
+    )

@@ -1,0 +1,254 @@
+"""Pure translations between discord.py objects and the core's vocabulary. No I/O here.
+
+Discord ids are opaque to the core; this module is the only place that builds or parses them:
+
+* guild conversation: ``ThreadRef("discord", guild_id, parent_channel_id, thread_id)``. A thread started
+  from a message has that message's id, so a mention's conversation key is known before the thread exists.
+* DM conversation: ``ThreadRef("discord", "dm", dm_channel_id, f"{dm_channel_id}:{n}")``, n = 1, 2, …
+  numbered contiguously, so the current one is the highest n the repository knows (see ``handler``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+
+import discord
+
+from bot.types import Author, IncomingMessage, Origin, ThreadRef
+
+PLATFORM = "discord"
+DM_WORKSPACE = "dm"
+MESSAGE_LIMIT = 2000
+# Discord caps a nonce at 25 characters.
+NONCE_LENGTH = 25
+MODAL_TITLE_LIMIT = 45
+TEXT_INPUT_LIMIT = 4000
+THREAD_NAME_LIMIT = 100
+FENCE = "```"
+# A reopened fence keeps the language tag only when it is short; a long "tag" is probably prose.
+_MAX_OPENER = 16
+# Room kept free in every chunk for closing a fence and reopening it in the next one.
+_FENCE_ROOM = len("\n" + FENCE) + _MAX_OPENER + 1
+
+_USER_MENTION = re.compile(r"<@!?(\d+)>")
+_ROLE_MENTION = re.compile(r"<@&(\d+)>")
+_MESSAGE_LINK = re.compile(
+    r"https?://(?:(?:ptb|canary)\.)?discord(?:app)?\.com/channels/(\d+|@me)/(\d+)/(\d+)", re.IGNORECASE
+)
+_DM_THREAD = re.compile(r"^(\d+):(\d+)$")
+
+# What a person can write in: text channels start threads, our threads continue, DMs hold one at a time.
+_SYSTEM_OK = (discord.MessageType.default, discord.MessageType.reply)
+
+
+# -- thread references ------------------------------------------------------------------------------------
+
+
+def guild_thread(guild_id: int, parent_id: int, thread_id: int) -> ThreadRef:
+    return ThreadRef(PLATFORM, str(guild_id), str(parent_id), str(thread_id))
+
+
+def dm_thread(channel_id: int, number: int) -> ThreadRef:
+    return ThreadRef(PLATFORM, DM_WORKSPACE, str(channel_id), f"{channel_id}:{number}")
+
+
+def is_dm(ref: ThreadRef) -> bool:
+    return ref.workspace == DM_WORKSPACE
+
+
+def dm_number(ref: ThreadRef) -> int | None:
+    match = _DM_THREAD.match(ref.thread)
+    return int(match.group(2)) if match else None
+
+
+def target_channel_id(ref: ThreadRef) -> int:
+    """The Discord channel a conversation's messages go to: the thread, or the DM channel."""
+    return int(ref.channel if is_dm(ref) else ref.thread)
+
+
+def jump_url(ref: ThreadRef) -> str:
+    if is_dm(ref):
+        return f"https://discord.com/channels/@me/{ref.channel}"
+    return f"https://discord.com/channels/{ref.workspace}/{ref.thread}"
+
+
+@dataclass(frozen=True, slots=True)
+class MessageLink:
+    guild_id: int | None  # None for a DM link (".../channels/@me/...")
+    channel_id: int
+    message_id: int
+
+
+def parse_message_link(text: str) -> MessageLink | None:
+    match = _MESSAGE_LINK.search(text.strip())
+    if match is None:
+        return None
+    guild, channel, message = match.groups()
+    return MessageLink(None if guild == "@me" else int(guild), int(channel), int(message))
+
+
+# -- incoming messages ---------------------------------------------------------------------------------
+
+
+def author_of(user: discord.abc.User, *, permissions: discord.Permissions | None = None) -> Author:
+    """``is_platform_admin`` is Discord's manage_guild: from the interaction's resolved permissions when
+    given, else from the member's roles (which discord.py resolves against the guild's cached roles)."""
+    if permissions is not None:
+        admin = permissions.manage_guild
+    else:
+        admin = isinstance(user, discord.Member) and user.guild_permissions.manage_guild
+    return Author(id=str(user.id), name=user.display_name, is_platform_admin=admin)
+
+
+def mentions_bot(message: discord.Message, bot_id: int) -> bool:
+    if any(user.id == bot_id for user in message.mentions):
+        return True
+    # Picking the bot from the autocomplete sometimes inserts its managed role instead of the user.
+    return any(role.tags is not None and role.tags.bot_id == bot_id for role in message.role_mentions)
+
+
+def message_text(message: discord.Message, bot_id: int) -> str:
+    """The message as the model should read it: the bot's mention removed, other mentions named."""
+    names = {user.id: user.display_name for user in message.mentions}
+    bot_roles = {
+        role.id for role in message.role_mentions if role.tags is not None and role.tags.bot_id == bot_id
+    }
+
+    def user(match: re.Match[str]) -> str:
+        uid = int(match.group(1))
+        if uid == bot_id:
+            return ""
+        return f"@{names[uid]}" if uid in names else match.group(0)
+
+    def role(match: re.Match[str]) -> str:
+        return "" if int(match.group(1)) in bot_roles else match.group(0)
+
+    text = _ROLE_MENTION.sub(role, _USER_MENTION.sub(user, message.content))
+    return re.sub(r"[ \t]{2,}", " ", text).strip()
+
+
+def is_ignored(message: discord.Message, bot_id: int) -> bool:
+    """Our own messages, other bots, webhooks and system messages never reach the engine."""
+    return (
+        message.author.id == bot_id
+        or message.author.bot
+        or message.webhook_id is not None
+        or message.type not in _SYSTEM_OK
+    )
+
+
+def incoming_from_message(
+    message: discord.Message, bot_id: int, *, dm_conversation: int | None = None
+) -> IncomingMessage | None:
+    """A gateway message as the engine's input, or None when Haven should not look at it.
+
+    ``dm_conversation`` is the number of the DM conversation the caller resolved (required for DMs).
+    A mention in a text channel is keyed by the thread that the adapter then starts from the message.
+    """
+    if is_ignored(message, bot_id):
+        return None
+    text = message_text(message, bot_id)
+    if not text:
+        return None
+    channel = message.channel
+    key = str(message.id)
+    if isinstance(channel, discord.DMChannel):
+        if dm_conversation is None:
+            return None
+        ref = dm_thread(channel.id, dm_conversation)
+        return IncomingMessage(ref, author_of(message.author), text, key, Origin.DIRECT, dedupe_key=key)
+    guild = message.guild
+    if guild is None:
+        return None
+    if isinstance(channel, discord.Thread):
+        if channel.owner_id != bot_id or channel.parent_id is None:
+            return None  # threads Haven did not start are none of its business
+        ref = guild_thread(guild.id, channel.parent_id, channel.id)
+        return IncomingMessage(ref, author_of(message.author), text, key, Origin.THREAD_REPLY, dedupe_key=key)
+    if isinstance(channel, discord.TextChannel) and mentions_bot(message, bot_id):
+        ref = guild_thread(guild.id, channel.id, message.id)
+        return IncomingMessage(ref, author_of(message.author), text, key, Origin.MENTION, dedupe_key=key)
+    return None
+
+
+# -- outgoing text ---------------------------------------------------------------------------------------
+
+
+def thread_name(text: str, fallback: str = "Haven") -> str:
+    line = " ".join(text.split())
+    if not line:
+        return fallback
+    return line if len(line) <= 80 else line[:79].rstrip() + "…"
+
+
+def truncate(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def nonce_for(source: str, kind: str, index: int = 0) -> str:
+    """A stable nonce per (event, output): a send that discord.py retries is posted only once."""
+    return hashlib.sha256(f"{source}|{kind}|{index}".encode()).hexdigest()[:NONCE_LENGTH]
+
+
+def _opener(line: str) -> str:
+    tail = line.strip()
+    return tail if tail.startswith(FENCE) and len(tail) <= _MAX_OPENER else FENCE
+
+
+def _pieces(line: str, width: int) -> list[str]:
+    """A line cut into pieces no longer than ``width``, at a space where there is one."""
+    out: list[str] = []
+    while len(line) > width:
+        cut = line.rfind(" ", width // 2, width)
+        cut = cut if cut > 0 else width
+        # Never cut inside a run of backticks: the halves would not read as a fence.
+        while 0 < cut < len(line) and line[cut - 1] == "`" and line[cut] == "`":
+            cut -= 1
+        cut = cut or width
+        out.append(line[:cut])
+        line = line[cut:]
+    out.append(line)
+    return out
+
+
+def split_message(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
+    """Split a reply into messages of at most ``limit`` characters, at line breaks where possible.
+
+    A chunk that ends inside a code block is closed with a fence, and the next chunk reopens it with the
+    same opener (language tag included), so every message renders on its own.
+    """
+    text = text.strip("\n")
+    if len(text) <= limit:
+        return [text] if text.strip() else []
+    width = limit - _FENCE_ROOM
+    chunks: list[str] = []
+    parts: list[str] = []
+    size = 0
+    fence: str | None = None  # the opener while inside a code block
+
+    def flush() -> None:
+        body = "".join(parts)
+        if fence is not None:
+            body += "\n" + FENCE
+        if body.strip():
+            chunks.append(body)
+
+    for line in text.split("\n"):
+        for i, piece in enumerate(_pieces(line, width)):
+            glue = "\n" if parts and i == 0 else ""
+            after = fence
+            if piece.count(FENCE) % 2 == 1:
+                after = None if fence is not None else _opener(piece)
+            need = size + len(glue) + len(piece) + (len("\n" + FENCE) if after is not None else 0)
+            if parts and need > limit:
+                flush()
+                parts = [fence + "\n"] if fence is not None else []
+                size = len(parts[0]) if parts else 0
+                glue = ""
+            parts.append(glue + piece)
+            size += len(glue) + len(piece)
+            fence = after
+    flush()
+    return chunks

@@ -1,0 +1,154 @@
+"""discord.ui pieces: the persistent "mistake" button and the modals. They collect input and hand it on.
+
+The button is a ``DynamicItem``: its ``custom_id`` carries the conversation id, so a click on a closure
+notice posted before a restart still reaches the handler of whichever client is running now. Modals are
+short-lived (they exist between a click and its submit) and keep their state on the instance.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+import discord
+from discord import ui
+
+from adapters.discord.translate import MODAL_TITLE_LIMIT, TEXT_INPUT_LIMIT, truncate
+from bot.admin import MAX_CRISIS_CHARS
+from bot.notices import MISTAKE_BUTTON
+
+log = logging.getLogger(__name__)
+
+MISTAKE_PREFIX = "haven:mistake:"
+# Our conversation ids are uuid4 hex; anything else in a custom_id is not ours.
+MISTAKE_TEMPLATE = re.compile(r"^haven:mistake:(?P<conversation>[0-9a-f]{32})$")
+FEEDBACK_COMMENT_LIMIT = 1000
+
+Submit = Callable[[discord.Interaction[Any], str], Awaitable[None]]
+
+
+class FeedbackTarget(Protocol):
+    async def feedback_clicked(self, interaction: discord.Interaction[Any], conversation_id: str) -> None: ...
+
+
+def _target(interaction: discord.Interaction[Any]) -> FeedbackTarget | None:
+    # The client carries the handler; no module-level registry needed.
+    return getattr(interaction.client, "haven", None)
+
+
+class MistakeButton(ui.DynamicItem[ui.Button[Any]], template=MISTAKE_TEMPLATE):
+    def __init__(self, conversation_id: str) -> None:
+        super().__init__(
+            ui.Button(
+                label=MISTAKE_BUTTON,
+                style=discord.ButtonStyle.secondary,
+                custom_id=MISTAKE_PREFIX + conversation_id,
+            )
+        )
+        self.conversation_id = conversation_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction[Any], item: ui.Item[Any], match: re.Match[str], /
+    ) -> MistakeButton:
+        return cls(match["conversation"])
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        target = _target(interaction)
+        if target is None:
+            log.warning("mistake button clicked on a client without a Haven handler")
+            return
+        await target.feedback_clicked(interaction, self.conversation_id)
+
+
+def closure_view(conversation_id: str) -> ui.View:
+    view = ui.View(timeout=None)
+    view.add_item(MistakeButton(conversation_id))
+    return view
+
+
+class _TextModal(ui.Modal):
+    """One paragraph field; the submitted value goes to ``submit``."""
+
+    def __init__(
+        self,
+        *,
+        title: str,
+        label: str,
+        submit: Submit,
+        default: str | None = None,
+        placeholder: str | None = None,
+        required: bool = True,
+        max_length: int = TEXT_INPUT_LIMIT,
+        description: str | None = None,
+    ) -> None:
+        super().__init__(title=truncate(title, MODAL_TITLE_LIMIT), timeout=900)
+        self.field: ui.TextInput[Any] = ui.TextInput(
+            style=discord.TextStyle.paragraph,
+            default=truncate(default, max_length) if default else None,
+            placeholder=placeholder,
+            required=required,
+            max_length=max_length,
+        )
+        self.add_item(ui.Label(text=truncate(label, 45), component=self.field, description=description))
+        self._submit = submit
+
+    async def on_submit(self, interaction: discord.Interaction[Any], /) -> None:
+        await self._submit(interaction, self.field.value or "")
+
+    async def on_error(  # type: ignore[override]  # Modal's hook has no ``item`` argument
+        self, interaction: discord.Interaction[Any], error: Exception, /
+    ) -> None:
+        log.error("modal failed", extra={"modal": type(self).__name__}, exc_info=error)
+        message = "Sorry — something went wrong. Please try again."
+        if interaction.response.is_done():
+            await interaction.followup.send(message, ephemeral=True)
+        else:
+            await interaction.response.send_message(message, ephemeral=True)
+
+
+class FeedbackModal(_TextModal):
+    def __init__(self, submit: Submit) -> None:
+        super().__init__(
+            title="Report a mistaken ending",
+            label="What went wrong? (optional)",
+            submit=submit,
+            required=False,
+            max_length=FEEDBACK_COMMENT_LIMIT,
+            placeholder="Anything that helps the admins understand — or leave it empty.",
+        )
+
+
+class ForkModal(_TextModal):
+    def __init__(self, text: str, submit: Submit) -> None:
+        super().__init__(
+            title="Edit & fork",
+            label="Your message, edited",
+            default=text,
+            submit=submit,
+            description="Haven continues from here in a new thread; the original stays as it is.",
+        )
+
+
+class NewConversationModal(_TextModal):
+    def __init__(self, submit: Submit) -> None:
+        super().__init__(
+            title="New conversation with Haven",
+            label="Your first message",
+            submit=submit,
+            placeholder="What would you like to talk about?",
+        )
+
+
+class ResourcesModal(_TextModal):
+    def __init__(self, current: str, submit: Submit, locale: str | None = None) -> None:
+        super().__init__(
+            title=f"Crisis resources ({locale})" if locale else "Crisis resources",
+            label="Message shown to people who may be at risk",
+            default=current,
+            submit=submit,
+            max_length=MAX_CRISIS_CHARS,
+            description="Markdown. Keep emergency numbers and a helpline directory.",
+        )

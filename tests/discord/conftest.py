@@ -1,0 +1,123 @@
+"""Fixtures for the Discord adapter: a fake Discord (REST + gateway), the fake Anthropic API, real storage,
+and Haven's real ``DiscordConnector`` running discord.py against them.
+
+``db_url`` is SQLite here; a test module that overrides it with ``database_url`` runs on PostgreSQL too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from adapters.discord import DiscordConnector
+from bot.app import Services
+from bot.prompts import END_TOOL, VERDICT_TOOL
+from tests.support.fake_anthropic import FakeAnthropic, Reply, text, tool_use
+from tests.support.fake_discord import FakeDiscord, FakeGuild, FakeUser
+from tests.support.harness import make_settings, services_for
+
+
+@dataclass
+class World:
+    api: FakeDiscord
+    guild: FakeGuild
+    channel: int
+    alice: FakeUser
+    bob: FakeUser
+    admin: FakeUser
+
+
+@pytest.fixture
+async def anthropic() -> AsyncIterator[FakeAnthropic]:
+    async with FakeAnthropic(default=text("Happy to help.")) as server:
+        yield server
+
+
+@pytest.fixture
+async def world() -> AsyncIterator[World]:
+    async with FakeDiscord() as api:
+        guild = api.add_guild("Guild A")
+        channel = api.add_text_channel(guild, "general")
+        yield World(
+            api,
+            guild,
+            channel,
+            api.add_member(guild, "alice"),
+            api.add_member(guild, "bob"),
+            api.add_member(guild, "ada", admin=True),
+        )
+
+
+@pytest.fixture
+def db_url(tmp_path: Path) -> str:
+    return f"sqlite+aiosqlite:///{tmp_path}/haven.db"
+
+
+@pytest.fixture
+async def services(db_url: str, anthropic: FakeAnthropic, world: World) -> AsyncIterator[Services]:
+    settings = make_settings(db_url, anthropic.url, DISCORD_TOKEN=world.api.token)
+    async with services_for(settings) as s:
+        yield s
+
+
+@asynccontextmanager
+async def running(services: Services, state_dir: Path, **options: Any) -> AsyncIterator[DiscordConnector]:
+    """Haven's connector, connected and ready, listening in the background; disconnected on exit."""
+    connector = DiscordConnector(services, state_dir=state_dir, guild_ready_timeout=0.01, **options)
+    await connector.connect()
+    listening = asyncio.create_task(connector.listen())
+    try:
+        await asyncio.wait_for(connector.wait_until_ready(), 5)
+        yield connector
+    finally:
+        await connector.disconnect()
+        listening.cancel()
+        await asyncio.gather(listening, return_exceptions=True)
+
+
+@pytest.fixture
+async def bot(services: Services, tmp_path: Path) -> AsyncIterator[DiscordConnector]:
+    async with running(services, tmp_path / "state") as connector:
+        yield connector
+
+
+# -- scripted model steps ----------------------------------------------------------------------------
+
+
+def abuse_proposal(text_before: str | None = None) -> Reply:
+    return tool_use(END_TOOL, {"reason": "abuse", "note": "insults after warnings"}, text_before=text_before)
+
+
+def verdict(persistent_abuse: bool = True, risk: bool = False) -> Reply:
+    return tool_use(VERDICT_TOOL, {"persistent_abuse": persistent_abuse, "risk": risk})
+
+
+def user_texts(body: dict[str, Any]) -> list[str]:
+    """The person-written text blocks of one model request, in order."""
+    return [
+        b["text"]
+        for m in body["messages"]
+        if m["role"] == "user"
+        for b in m["content"]
+        if b.get("type") == "text"
+    ]
+
+
+def chat_requests(server: FakeAnthropic) -> list[dict[str, Any]]:
+    """Model requests of conversation turns (not the verifier's classification calls)."""
+    return [b for b in server.model_requests() if not b.get("tool_choice")]
+
+
+def closure_messages(api: FakeDiscord, channel: int) -> list[dict[str, Any]]:
+    """The closure notices the bot posted in ``channel``."""
+    return [
+        m
+        for m in api.bot_messages(channel)
+        if any("has ended" in (e.get("title") or "") for e in m.get("embeds", []))
+    ]
