@@ -73,8 +73,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Someone is typing here: keep the conversation readable unless they asked for logs.
         settings = settings.model_copy(update={"log_level": "WARNING"})
     configure_logging(settings)
+    from bot.ports import StartupError
+
     try:
         return asyncio.run(_dispatch(args, settings))
+    except StartupError as exc:
+        print(f"haven: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
 

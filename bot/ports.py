@@ -37,3 +37,7 @@ class ReplyStream(Protocol):
     """
 
     async def update(self, text: str) -> None: ...
+
+
+class StartupError(RuntimeError):
+    """A connector cannot start (rejected credentials, a missing intent); the message says how to fix it."""

@@ -19,6 +19,7 @@ import discord
 from adapters.discord.client import HavenClient, HavenShardedClient, make_client
 from adapters.discord.commands import command_payload, payload_hash
 from adapters.discord.handler import DiscordHandler
+from bot.ports import StartupError
 
 if TYPE_CHECKING:
     from bot.app import Services
@@ -40,7 +41,7 @@ INTENT_MISSING = (
 )
 
 
-class DiscordStartupError(RuntimeError):
+class DiscordStartupError(StartupError):
     """Discord refused us in a way a person must fix (token, intents); the message says how."""
 
 
