@@ -35,6 +35,23 @@ def estimate_tokens(obj: Any) -> int:
     return int(len(json.dumps(obj, ensure_ascii=False)) / CHARS_PER_TOKEN) + 1
 
 
+def _block_chars(block: dict[str, Any]) -> int:
+    # Cheaper than serialising every stored block on every turn; close enough for a budget check.
+    size = 24 + len(str(block.get("text") or ""))
+    if "input" in block:
+        size += len(str(block["input"]))
+    if "content" in block:
+        size += len(str(block["content"]))
+    return size
+
+
+def message_tokens(message: HistoryMessage) -> int:
+    return int(sum(_block_chars(b) for b in message.content) / CHARS_PER_TOKEN) + 4
+
+
+_FIXED_TOKENS = estimate_tokens(SYSTEM_PROMPT) + estimate_tokens(TOOLS)
+
+
 def _system() -> list[dict[str, Any]]:
     return [{"type": "text", "text": SYSTEM_PROMPT, "cache_control": dict(EPHEMERAL)}]
 
@@ -68,8 +85,8 @@ def trim(history: Sequence[HistoryMessage], budget_tokens: int) -> Sequence[Hist
     Fixed steps keep the start of the window still while a thread grows, so the cached prefix is
     invalidated once per step rather than on every turn. The newest user message is always kept.
     """
-    fixed = estimate_tokens(SYSTEM_PROMPT) + estimate_tokens(TOOLS)
-    sizes = [estimate_tokens(list(m.content)) for m in history]
+    fixed = _FIXED_TOKENS
+    sizes = [message_tokens(m) for m in history]
     if fixed + sum(sizes) <= budget_tokens:
         return history
     starts = _valid_starts(history)

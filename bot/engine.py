@@ -154,13 +154,11 @@ class Engine:
         text = clean_text(msg.text)
         if not text:
             return TurnResult(TurnStatus.IGNORED)
-        if not msg.starts_conversation and await self._repo.find_conversation(msg.thread) is None:
-            # Not our thread: no write at all, so unrelated chatter never fills the dedupe table.
-            return TurnResult(TurnStatus.IGNORED)
-        if len(text) > MAX_INPUT_CHARS:
-            return await self._refuse_oversized(msg, len(text))
-        risk = assess_risk(text)
+        # The lock comes before any other await, so one thread's messages are handled in arrival order.
         async with self._repo.conversation_lock(msg.thread.key):
+            if len(text) > MAX_INPUT_CHARS:
+                return await self._refuse_oversized(msg, len(text))
+            risk = assess_risk(text)
             began = await self._repo.begin_turn(
                 msg.thread,
                 msg.effective_dedupe_key,
@@ -210,6 +208,8 @@ class Engine:
         return result
 
     async def _refuse_oversized(self, msg: IncomingMessage, size: int) -> TurnResult:
+        if not msg.starts_conversation and await self._repo.find_conversation(msg.thread) is None:
+            return TurnResult(TurnStatus.IGNORED)
         if not await self._repo.claim_event(
             msg.thread.platform, msg.thread.workspace, msg.effective_dedupe_key
         ):

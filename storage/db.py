@@ -1,30 +1,56 @@
-"""Database engines and migrations.
+"""Database engines, the worker threads that drive them, and migrations.
 
-SQLite gets WAL, a busy timeout and ``BEGIN IMMEDIATE`` so that concurrent writers queue instead of
-failing with "database is locked" halfway through a transaction. PostgreSQL runs through psycopg 3.
+Haven talks to its database through a *synchronous* SQLAlchemy engine (pysqlite, psycopg 3). Each public
+storage call is one synchronous function that runs on a worker thread owned by the ``Database`` — one
+thread hop per call, where an asyncio driver costs a hop per statement, ``BEGIN``, ``COMMIT`` and pool
+checkout.
+
+SQLite gets WAL, a busy timeout, foreign keys and ``synchronous=NORMAL``. Write transactions start with
+``BEGIN IMMEDIATE`` so that concurrent writers queue instead of failing with "database is locked" halfway
+through a transaction; within one process they queue on a lock first, which wakes faster than SQLite's
+busy sleeps. Reads run without a transaction (or, when they need one snapshot, a plain deferred
+``BEGIN``) and never take the write lock. PostgreSQL runs through psycopg 3 with ``pool_pre_ping`` (a
+restarted server is survived); its reads run in autocommit mode (one statement, one round trip).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
+import itertools
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
+import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import event
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.engine import Connection, Dialect, Result, make_url
+from sqlalchemy.pool import StaticPool
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
+# Execution option for reads on SQLite: AUTOCOMMIT (no transaction) or SNAPSHOT (a deferred BEGIN).
+READ_MODE = "haven_read_mode"
+AUTOCOMMIT = "autocommit"
+SNAPSHOT = "snapshot"
+SQLITE_WORKERS = 4
+POSTGRES_WORKERS = 8
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
 
 def normalize_url(url: str) -> str:
-    """Map the plain URLs people write onto the async drivers Haven ships with."""
+    """Map the plain URLs people write onto the (synchronous) drivers Haven ships with."""
     parsed = make_url(url)
     driver = parsed.drivername
     if driver in ("sqlite", "sqlite+pysqlite", "sqlite+aiosqlite"):
-        parsed = parsed.set(drivername="sqlite+aiosqlite")
+        parsed = parsed.set(drivername="sqlite+pysqlite")
     elif driver in (
         "postgres",
         "postgresql",
@@ -42,23 +68,33 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
-def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
+def _sqlite_in_memory(url: str) -> bool:
+    db = make_url(url).database
+    return not db or db == ":memory:" or "mode=memory" in db
+
+
+def create_sync_engine(url: str, **kwargs: Any) -> sa.Engine:
+    """The synchronous SQLAlchemy engine, with Haven's SQLite set-up (used by migrations too)."""
     url = normalize_url(url)
-    if is_sqlite(url):
+    if not is_sqlite(url):
+        kwargs.setdefault("pool_pre_ping", True)
+        return sa.create_engine(url, **kwargs)
+    if _sqlite_in_memory(url):
+        # One shared connection, or every thread would see a database of its own.
+        kwargs.setdefault("poolclass", StaticPool)
+    else:
         db = make_url(url).database
-        if db and db != ":memory:":
-            Path(db).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
-        _sqlite_pragmas(engine)
-        return engine
-    kwargs.setdefault("pool_pre_ping", True)
-    kwargs.setdefault("pool_size", 10)
-    kwargs.setdefault("max_overflow", 20)
-    return create_async_engine(url, **kwargs)
+        assert db
+        Path(db).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
+    # Pooled connections move between worker threads (never used by two at once).
+    connect_args = {"timeout": 30, "check_same_thread": False, **kwargs.pop("connect_args", {})}
+    engine = sa.create_engine(url, connect_args=connect_args, **kwargs)
+    _sqlite_pragmas(engine)
+    return engine
 
 
-def _sqlite_pragmas(engine: AsyncEngine) -> None:
-    @event.listens_for(engine.sync_engine, "connect")
+def _sqlite_pragmas(engine: sa.Engine) -> None:
+    @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Take transaction control from the driver so that "begin" below really is the first statement.
         dbapi_connection.isolation_level = None
@@ -69,9 +105,180 @@ def _sqlite_pragmas(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
-    def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        mode = conn.get_execution_options().get(READ_MODE)
+        if mode == AUTOCOMMIT:
+            return  # each statement is its own transaction
+        # Straight to the driver: a statement through SQLAlchemy costs ten times more, per transaction.
+        conn.connection.dbapi_connection.execute(  # type: ignore[union-attr]
+            "BEGIN" if mode == SNAPSHOT else "BEGIN IMMEDIATE"
+        )
+
+
+def create_engine(url: str, *, workers: int | None = None, **kwargs: Any) -> Database:
+    """A ``Database`` for ``url``: a synchronous engine plus ``workers`` threads to run calls on.
+
+    The pool holds a connection per worker, one for each repository's advisory-lock session and a few
+    for direct use (migrations, tests), so a worker never waits for a connection: many concurrent turns
+    in several processes cannot starve each other of connections.
+    """
+    url = normalize_url(url)
+    sqlite = is_sqlite(url)
+    if sqlite and _sqlite_in_memory(url):
+        workers = 1  # a single shared connection: one thread at a time
+    else:
+        workers = workers or (SQLITE_WORKERS if sqlite else POSTGRES_WORKERS)
+        kwargs.setdefault("pool_size", workers + 2)
+        kwargs.setdefault("max_overflow", workers)
+        kwargs.setdefault("pool_timeout", 30)
+    return Database(create_sync_engine(url, **kwargs), workers=workers)
+
+
+class Database:
+    """A synchronous SQLAlchemy engine and the threads that call it.
+
+    ``run(fn, ...)`` runs one synchronous storage call on a worker thread; inside it, ``read()`` and
+    ``write()`` open a transaction. ``connect()``/``begin()`` offer an ``AsyncConnection``-like view for
+    tests and one-off scripts. ``dispose()`` stops the threads and closes every pooled connection; the
+    object stays usable (threads and connections are recreated on demand), like an engine.
+    """
+
+    def __init__(self, engine: sa.Engine, *, workers: int) -> None:
+        self._engine = engine
+        self._workers = max(1, workers)
+        self._executor: ThreadPoolExecutor | None = None
+        self._executor_lock = threading.Lock()
+        self._sqlite = engine.dialect.name == "sqlite"
+        self._read_engine: sa.Engine
+        self._snapshot_engine: sa.Engine
+        if self._sqlite:
+            self._read_engine = engine.execution_options(**{READ_MODE: AUTOCOMMIT})
+            self._snapshot_engine = engine.execution_options(**{READ_MODE: SNAPSHOT})
+        else:
+            self._read_engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+            self._snapshot_engine = engine
+        # SQLite has one writer at a time; queue this process's writers here rather than in busy sleeps.
+        self._write_lock: contextlib.AbstractContextManager[Any] = (
+            threading.Lock() if self._sqlite else contextlib.nullcontext()
+        )
+        self._generation = itertools.count(1)
+        self.generation = 0
+        self._closers: list[Callable[[], None]] = []
+
+    @property
+    def sync_engine(self) -> sa.Engine:
+        return self._engine
+
+    @property
+    def dialect(self) -> Dialect:
+        return self._engine.dialect
+
+    @property
+    def url(self) -> sa.URL:
+        return self._engine.url
+
+    def bump_generation(self) -> None:
+        """Stored messages were rewritten in bulk (redaction): in-process caches must read them again."""
+        self.generation = next(self._generation)
+
+    def on_dispose(self, closer: Callable[[], None]) -> None:
+        """Run ``closer`` (on a thread) when disposing, before the pool closes: e.g. a held session."""
+        self._closers.append(closer)
+
+    # -- worker threads --------------------------------------------------------------------------------
+
+    def _pool(self) -> ThreadPoolExecutor:
+        executor = self._executor
+        if executor is None:
+            with self._executor_lock:
+                executor = self._executor
+                if executor is None:
+                    executor = ThreadPoolExecutor(self._workers, thread_name_prefix="haven-db")
+                    self._executor = executor
+        return executor
+
+    async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run ``fn`` on a worker thread: the one thread hop of a storage call."""
+        call = functools.partial(fn, *args, **kwargs)
+        return await asyncio.get_running_loop().run_in_executor(self._pool(), call)
+
+    @contextlib.contextmanager
+    def read(self, *, snapshot: bool = False) -> Iterator[Connection]:
+        """A connection for reading (worker thread only); it never takes SQLite's write lock.
+
+        Each statement sees the latest committed data (autocommit). ``snapshot=True`` puts the statements
+        in one transaction: a deferred ``BEGIN`` on SQLite (one consistent snapshot), read committed on
+        PostgreSQL.
+        """
+        with (self._snapshot_engine if snapshot else self._read_engine).connect() as conn:
+            yield conn
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A write transaction (worker thread only): ``BEGIN IMMEDIATE`` on SQLite; commits on success."""
+        with self._write_lock, self._engine.begin() as conn:
+            yield conn
+
+    async def dispose(self) -> None:
+        """Wait for running calls, stop the threads and close every connection."""
+        with self._executor_lock:
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            await asyncio.to_thread(executor.shutdown, True)
+        for closer in self._closers:
+            await asyncio.to_thread(closer)
+        await asyncio.to_thread(self._engine.dispose)
+
+    # -- an AsyncConnection-like view, for tests and scripts ----------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def connect(self) -> AsyncIterator[AsyncConnectionView]:
+        # Not on the worker threads: a view may hold a transaction across awaits, and workers must never
+        # wait for it.
+        conn = await asyncio.to_thread(self._engine.connect)
+        try:
+            yield AsyncConnectionView(conn)
+        finally:
+            await asyncio.to_thread(conn.close)
+
+    @contextlib.asynccontextmanager
+    async def begin(self) -> AsyncIterator[AsyncConnectionView]:
+        async with self.connect() as view:
+            await asyncio.to_thread(view.sync_connection.begin)
+            try:
+                yield view
+            except BaseException:
+                await view.rollback()
+                raise
+            await view.commit()
+
+
+class AsyncConnectionView:
+    """Just enough of ``AsyncConnection``: ``execute``, ``run_sync``, ``commit``, ``rollback``."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.sync_connection = conn
+
+    async def execute(self, statement: Any, parameters: Any = None) -> Result[Any]:
+        return await asyncio.to_thread(self._execute, statement, parameters)
+
+    def _execute(self, statement: Any, parameters: Any) -> Result[Any]:
+        result = self.sync_connection.execute(statement, parameters)
+        # Buffer rows in the thread, so the caller never touches the cursor.
+        return result.freeze()() if result.returns_rows else result
+
+    async def run_sync(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        return await asyncio.to_thread(fn, self.sync_connection, *args, **kwargs)
+
+    async def commit(self) -> None:
+        await asyncio.to_thread(self.sync_connection.commit)
+
+    async def rollback(self) -> None:
+        await asyncio.to_thread(self.sync_connection.rollback)
+
+
+# -- migrations ---------------------------------------------------------------------------------------
 
 
 def alembic_config(url: str) -> Config:
@@ -87,5 +294,5 @@ def upgrade_sync(url: str, revision: str = "head") -> None:
 
 
 async def upgrade(url: str, revision: str = "head") -> None:
-    """Apply migrations. Alembic's env runs its own event loop, so it gets a thread of its own."""
+    """Apply migrations (synchronous Alembic) on a thread of their own."""
     await asyncio.to_thread(upgrade_sync, url, revision)

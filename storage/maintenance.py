@@ -8,9 +8,11 @@ from typing import Any
 
 from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session
 
 from bot.types import Digest
+from storage.db import Database
 from storage.models import (
     ConversationRow,
     DecisionRow,
@@ -32,11 +34,13 @@ def redacted_content(reason: str) -> list[dict[str, Any]]:
 
 
 class Maintenance:
-    """Every ``now``/``since`` argument is a timezone-aware UTC datetime (SQLite stores them naive)."""
+    """Every ``now``/``since`` argument is a timezone-aware UTC datetime (SQLite stores them naive).
 
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
-        self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+    Like the repository, each method is one synchronous function on a ``Database`` worker thread.
+    """
+
+    def __init__(self, engine: Database) -> None:
+        self._db = engine
         self._dialect = engine.dialect.name
 
     def _insert(self, model: Any) -> Any:
@@ -52,17 +56,30 @@ class Maintenance:
             set_={"holder": holder, "expires_at": now + ttl},
             where=or_(LeaseRow.expires_at < now, LeaseRow.holder == holder),
         ).returning(LeaseRow.holder)
-        async with self._sessions() as session, session.begin():
-            return (await session.execute(stmt)).first() is not None
+        return await self._db.run(self._write_returns_row, stmt)
+
+    def _write_returns_row(self, stmt: Any) -> bool:
+        with self._db.write() as conn:
+            return conn.execute(stmt).first() is not None
+
+    def _write_rowcount(self, stmt: Any) -> int:
+        with self._db.write() as conn:
+            return int(conn.execute(stmt).rowcount or 0)
 
     async def release_lease(self, name: str, holder: str) -> None:
-        async with self._sessions() as session, session.begin():
-            await session.execute(delete(LeaseRow).where(LeaseRow.name == name, LeaseRow.holder == holder))
+        await self._db.run(
+            self._write_rowcount, delete(LeaseRow).where(LeaseRow.name == name, LeaseRow.holder == holder)
+        )
 
     async def lease_holder(self, name: str, now: datetime) -> str | None:
-        async with self._sessions() as session:
-            row = await session.get(LeaseRow, name)
-            return row.holder if row is not None and _aware(row.expires_at) >= now else None
+        return await self._db.run(self._lease_holder, name, now)
+
+    def _lease_holder(self, name: str, now: datetime) -> str | None:
+        with self._db.read() as conn:
+            row = conn.execute(
+                select(LeaseRow.holder, LeaseRow.expires_at).where(LeaseRow.name == name)
+            ).first()
+        return row.holder if row is not None and _aware(row.expires_at) >= now else None
 
     async def claim_run(self, job: str, period: str, holder: str) -> bool:
         """True for exactly one caller per (job, period), across every process."""
@@ -72,35 +89,40 @@ class Maintenance:
             .on_conflict_do_nothing()
             .returning(JobRunRow.id)
         )
-        async with self._sessions() as session, session.begin():
-            return (await session.execute(stmt)).first() is not None
+        return await self._db.run(self._write_returns_row, stmt)
 
     async def finish_run(self, job: str, period: str, result: str) -> None:
-        async with self._sessions() as session, session.begin():
-            await session.execute(
-                update(JobRunRow)
-                .where(JobRunRow.job == job, JobRunRow.period == period)
-                .values(result=result[:256])
-            )
+        await self._db.run(
+            self._write_rowcount,
+            update(JobRunRow)
+            .where(JobRunRow.job == job, JobRunRow.period == period)
+            .values(result=result[:256]),
+        )
 
     async def runs(self, job: str) -> list[tuple[str, str]]:
-        async with self._sessions() as session:
-            rows = (
-                await session.execute(select(JobRunRow).where(JobRunRow.job == job).order_by(JobRunRow.id))
-            ).scalars()
-            return [(r.period, r.holder) for r in rows]
+        return await self._db.run(self._runs, job)
+
+    def _runs(self, job: str) -> list[tuple[str, str]]:
+        stmt = select(JobRunRow.period, JobRunRow.holder).where(JobRunRow.job == job).order_by(JobRunRow.id)
+        with self._db.read() as conn:
+            return [(r.period, r.holder) for r in conn.execute(stmt)]
 
     # -- privacy ------------------------------------------------------------------------------------
 
     async def apply_retention(self, now: datetime) -> int:
         """Remove message text older than each workspace's retention; keep the audit metadata."""
-        async with self._sessions() as session, session.begin():
-            workspaces = (await session.execute(select(WorkspaceRow))).scalars().all()
+        return await self._db.run(self._apply_retention, now)
+
+    def _apply_retention(self, now: datetime) -> int:
+        with self._db.write() as conn:
+            workspaces = conn.execute(
+                select(WorkspaceRow.platform, WorkspaceRow.workspace, WorkspaceRow.retention_days)
+            ).all()
             custom = {(w.platform, w.workspace): w.retention_days for w in workspaces}
             total = 0
             for (platform, workspace), days in custom.items():
-                total += await self._redact_before(
-                    session,
+                total += self._redact_before(
+                    conn,
                     and_(MessageRow.platform == platform, MessageRow.workspace == workspace),
                     now - timedelta(days=days),
                     f"older than {days} days",
@@ -108,17 +130,18 @@ class Maintenance:
             # Workspaces without a settings row get the default.
             others = [and_(MessageRow.platform == p, MessageRow.workspace == w) for p, w in custom]
             scope = ~or_(*others) if others else MessageRow.id.is_not(None)  # type: ignore[union-attr]
-            total += await self._redact_before(
-                session,
+            total += self._redact_before(
+                conn,
                 scope,
                 now - timedelta(days=DEFAULT_RETENTION_DAYS),
                 f"older than {DEFAULT_RETENTION_DAYS} days",
             )
-            return total
+        self._db.bump_generation()  # cached histories must be read again
+        return total
 
     @staticmethod
-    async def _redact_before(session: Any, scope: Any, cutoff: datetime, reason: str) -> int:
-        result = await session.execute(
+    def _redact_before(conn: Connection, scope: Any, cutoff: datetime, reason: str) -> int:
+        result = conn.execute(
             update(MessageRow)
             .where(
                 scope,
@@ -132,8 +155,11 @@ class Maintenance:
 
     async def forget_user(self, platform: str, user_id: str) -> int:
         """Remove every text that user wrote, in every workspace of the platform."""
-        async with self._sessions() as session, session.begin():
-            result = await session.execute(
+        return await self._db.run(self._forget_user, platform, user_id)
+
+    def _forget_user(self, platform: str, user_id: str) -> int:
+        with self._db.write() as conn:
+            result = conn.execute(
                 update(MessageRow)
                 .where(
                     MessageRow.platform == platform,
@@ -147,34 +173,35 @@ class Maintenance:
                     redacted=True,
                 )
             )
-            fb = await session.execute(
+            fb = conn.execute(
                 update(FeedbackRow)
                 .where(FeedbackRow.platform == platform, FeedbackRow.user_id == user_id)
                 .values(comment=None)
             )
-            return int(result.rowcount or 0) + int(fb.rowcount or 0)
+            count = int(result.rowcount or 0) + int(fb.rowcount or 0)
+        self._db.bump_generation()  # cached histories must be read again
+        return count
 
     async def export_conversation(
         self, platform: str, workspace: str, conversation_id: str
     ) -> dict[str, Any] | None:
-        async with self._sessions() as session:
-            conv = await session.get(ConversationRow, conversation_id)
+        return await self._db.run(self._export_conversation, platform, workspace, conversation_id)
+
+    def _export_conversation(
+        self, platform: str, workspace: str, conversation_id: str
+    ) -> dict[str, Any] | None:
+        with self._db.read(snapshot=True) as conn, Session(bind=conn) as session:
+            conv = session.get(ConversationRow, conversation_id)
             if conv is None or (conv.platform, conv.workspace) != (platform, workspace):
                 return None
-            messages = (
-                await session.execute(
-                    select(MessageRow).where(MessageRow.conversation_id == conv.id).order_by(MessageRow.seq)
-                )
+            messages = session.execute(
+                select(MessageRow).where(MessageRow.conversation_id == conv.id).order_by(MessageRow.seq)
             ).scalars()
-            decisions = (
-                await session.execute(
-                    select(DecisionRow).where(DecisionRow.conversation_id == conv.id).order_by(DecisionRow.id)
-                )
+            decisions = session.execute(
+                select(DecisionRow).where(DecisionRow.conversation_id == conv.id).order_by(DecisionRow.id)
             ).scalars()
-            feedback = (
-                await session.execute(
-                    select(FeedbackRow).where(FeedbackRow.conversation_id == conv.id).order_by(FeedbackRow.id)
-                )
+            feedback = session.execute(
+                select(FeedbackRow).where(FeedbackRow.conversation_id == conv.id).order_by(FeedbackRow.id)
             ).scalars()
             return {
                 "conversation": conv.model_dump(mode="json"),
@@ -184,41 +211,40 @@ class Maintenance:
             }
 
     async def delete_processed_events_before(self, cutoff: datetime) -> int:
-        async with self._sessions() as session, session.begin():
-            result = await session.execute(
-                delete(ProcessedEventRow).where(ProcessedEventRow.created_at < cutoff)
-            )
-            return int(result.rowcount or 0)
+        return await self._db.run(
+            self._write_rowcount, delete(ProcessedEventRow).where(ProcessedEventRow.created_at < cutoff)
+        )
 
     # -- digests ------------------------------------------------------------------------------------
 
     async def digests(self, since: datetime) -> list[Digest]:
         """Per workspace with an alert channel: what happened since ``since`` (counts and links only)."""
+        return await self._db.run(self._digests, since)
+
+    def _digests(self, since: datetime) -> list[Digest]:
         out: list[Digest] = []
-        async with self._sessions() as session:
-            workspaces = (
-                await session.execute(select(WorkspaceRow).where(WorkspaceRow.alert_channel.is_not(None)))  # type: ignore[union-attr]
-            ).scalars()
+        with self._db.read(snapshot=True) as conn:
+            workspaces = conn.execute(
+                select(WorkspaceRow.platform, WorkspaceRow.workspace, WorkspaceRow.alert_channel).where(
+                    WorkspaceRow.alert_channel.is_not(None)  # type: ignore[union-attr]
+                )
+            ).all()
             for w in workspaces:
-                decisions = (
-                    await session.execute(
-                        select(DecisionRow.decision, DecisionRow.reason).where(
-                            DecisionRow.platform == w.platform,
-                            DecisionRow.workspace == w.workspace,
-                            DecisionRow.created_at >= since,
-                        )
+                decisions = conn.execute(
+                    select(DecisionRow.decision, DecisionRow.reason).where(
+                        DecisionRow.platform == w.platform,
+                        DecisionRow.workspace == w.workspace,
+                        DecisionRow.created_at >= since,
                     )
                 ).all()
                 endings = Counter(reason or "unknown" for decision, reason in decisions if decision == "END")
-                reported = (
-                    await session.execute(
-                        select(ConversationRow.channel, ConversationRow.thread)
-                        .join(FeedbackRow, FeedbackRow.conversation_id == ConversationRow.id)
-                        .where(
-                            FeedbackRow.platform == w.platform,
-                            FeedbackRow.workspace == w.workspace,
-                            FeedbackRow.created_at >= since,
-                        )
+                reported = conn.execute(
+                    select(ConversationRow.channel, ConversationRow.thread)
+                    .join(FeedbackRow, FeedbackRow.conversation_id == ConversationRow.id)
+                    .where(
+                        FeedbackRow.platform == w.platform,
+                        FeedbackRow.workspace == w.workspace,
+                        FeedbackRow.created_at >= since,
                     )
                 ).all()
                 out.append(

@@ -71,6 +71,8 @@ class MessageRow(SQLModel, table=True):
         Index("ix_messages_platform_msg", "conversation_id", "platform_message_id"),
         Index("ix_messages_author", "platform", "author_id"),
         Index("ix_messages_created", "workspace", "created_at"),
+        # The history cache's freshness check counts redactions per conversation on every turn.
+        Index("ix_messages_redacted", "conversation_id", "redacted"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

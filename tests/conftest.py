@@ -32,7 +32,7 @@ def postgres_server() -> Iterator[PostgresServer]:
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh, empty database per test, once on SQLite and once on PostgreSQL."""
     if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path}/haven.db"
+        yield f"sqlite:///{tmp_path}/haven.db"
         return
     server: PostgresServer = request.getfixturevalue("postgres_server")
     with server.temporary_database(hint=request.node.name) as url:

@@ -251,7 +251,7 @@ async def test_outage_leaves_conversation_unchanged(
     tmp_path: Any, server: FakeAnthropic, failure: Any, stream: bool
 ) -> None:
     settings = make_settings(
-        f"sqlite+aiosqlite:///{tmp_path}/h.db",
+        f"sqlite:///{tmp_path}/h.db",
         server.url,
         HAVEN_MODEL_ATTEMPTS=2,
         HAVEN_MODEL_TIMEOUT=1.0,
@@ -407,7 +407,7 @@ class RecordingStream:
 
 
 async def test_streamed_snapshots_end_with_the_reply(tmp_path: Any, server: FakeAnthropic) -> None:
-    settings = make_settings(f"sqlite+aiosqlite:///{tmp_path}/s.db", server.url, HAVEN_STREAM=True)
+    settings = make_settings(f"sqlite:///{tmp_path}/s.db", server.url, HAVEN_STREAM=True)
     async with services_for(settings) as s:
         stream = RecordingStream()
         # A stream cut mid-way is retried; the retried call's text replaces what the cut one showed.
@@ -423,7 +423,7 @@ async def test_streamed_snapshots_end_with_the_reply(tmp_path: Any, server: Fake
 
 
 async def test_stream_keeps_earlier_rounds(tmp_path: Any, server: FakeAnthropic) -> None:
-    settings = make_settings(f"sqlite+aiosqlite:///{tmp_path}/s.db", server.url, HAVEN_STREAM=True)
+    settings = make_settings(f"sqlite:///{tmp_path}/s.db", server.url, HAVEN_STREAM=True)
     async with services_for(settings) as s:
         stream = RecordingStream()
         server.enqueue(

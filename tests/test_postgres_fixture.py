@@ -64,7 +64,7 @@ def test_temporary_database_survives_a_stopped_server(postgres_server: PostgresS
 
 def test_database_url_is_fresh(database_url: str) -> None:
     if database_url.startswith("sqlite"):
-        path = database_url.removeprefix("sqlite+aiosqlite:///")
+        path = database_url.removeprefix("sqlite:///")
         with sqlite3.connect(path) as conn:
             tables = conn.execute("select name from sqlite_master where type = 'table'").fetchall()
         assert tables == []

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import AsyncIterator
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 from bot.types import Decision, NewMessage, StateChange, ThreadRef, WorkspaceSettings
-from storage.db import create_engine, normalize_url, upgrade
+from storage.db import Database, create_engine, normalize_url, upgrade
+from storage.maintenance import Maintenance
 from storage.repository import Repository
+from tests.support.postgres import PostgresServer
 
 T = ThreadRef("slack", "T1", "C1", "1.0")
 
@@ -147,7 +153,8 @@ async def test_conversation_lock_serialises_turns(repo: Repository) -> None:
 @pytest.mark.parametrize(
     ("given", "expected"),
     [
-        ("sqlite:///haven.db", "sqlite+aiosqlite:///haven.db"),
+        ("sqlite:///haven.db", "sqlite+pysqlite:///haven.db"),
+        ("sqlite+aiosqlite:///haven.db", "sqlite+pysqlite:///haven.db"),
         ("postgresql://u:p@h/db", "postgresql+psycopg://u:p@h/db"),
         ("postgres://u@h/db", "postgresql+psycopg://u@h/db"),
     ],
@@ -159,3 +166,316 @@ def test_url_normalisation(given: str, expected: str) -> None:
 def test_unknown_driver_is_refused() -> None:
     with pytest.raises(ValueError, match="unsupported"):
         normalize_url("mysql://x/y")
+
+
+# -- one thread hop per call, caches, locks ---------------------------------------------------------------
+
+
+def reply(text_: str) -> NewMessage:
+    return NewMessage("assistant", "text", ({"type": "text", "text": text_},))
+
+
+class HopCounter:
+    """Counts ``Database.run`` calls: each is one hop to a worker thread."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, db: Database) -> None:
+        self.count = 0
+        run = db.run
+
+        async def counting(fn: Any, *args: Any, **kwargs: Any) -> Any:
+            self.count += 1
+            return await run(fn, *args, **kwargs)
+
+        monkeypatch.setattr(db, "run", counting)
+
+    def take(self) -> int:
+        count, self.count = self.count, 0
+        return count
+
+
+@pytest.fixture
+async def other(database_url: str, repo: Repository) -> AsyncIterator[Repository]:
+    """A second repository on the same database, with its own engine: another process, as far as
+    connections, caches and locks go."""
+    r = Repository(create_engine(database_url))
+    try:
+        yield r
+    finally:
+        await r.close()
+
+
+async def test_each_call_is_one_thread_hop(repo: Repository, monkeypatch: pytest.MonkeyPatch) -> None:
+    hops = HopCounter(monkeypatch, repo.engine)
+    began = await repo.begin_turn(T, "k1", user("hi", "m1"), create=True)
+    assert began.conversation is not None and hops.take() == 1
+    cid = began.conversation.id
+    assert await repo.find_conversation(T) is not None and hops.take() == 1
+    assert await repo.get_settings("slack", "T1") == WorkspaceSettings("slack", "T1") and hops.take() == 1
+    assert len(await repo.history(cid, "T1")) == 1 and hops.take() == 1
+    await repo.finish_turn(cid, "T1", [reply("a1")], StateChange(warnings=0))
+    assert hops.take() == 1
+    assert await repo.claim_event("slack", "T1", "x") and hops.take() == 1
+
+
+async def test_turn_reads_come_from_begin_turn(
+    repo: Repository, other: Repository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Inside the conversation lock, begin_turn's own reads answer get_settings and history: no hop."""
+    first = await repo.begin_turn(T, "k1", user("one", "m1"), create=True)
+    assert first.conversation is not None
+    cid = first.conversation.id
+    await repo.finish_turn(cid, "T1", [reply("a1")], StateChange())
+    await other.save_settings(WorkspaceSettings("slack", "T1", alert_channel="C9"))
+    hops = HopCounter(monkeypatch, repo.engine)
+    async with repo.conversation_lock(T.key):
+        hops.take()
+        began = await repo.begin_turn(T, "k2", user("two", "m2"), create=False)
+        assert began.stored and hops.take() == 1
+        assert await repo.get_settings("slack", "T1") == await other.get_settings("slack", "T1")
+        assert await repo.history(cid, "T1") == await other.history(cid, "T1")
+        assert [m.text for m in await repo.history(cid, "T1")] == ["one", None, "two"]
+        assert hops.take() == 1  # only the second history() read the database
+        # Saving settings in this process drops the prefetched copy.
+        began = await repo.begin_turn(T, "k3", user("three", "m3"), create=False)
+        await repo.save_settings(WorkspaceSettings("slack", "T1", alert_channel="C10"))
+        assert (await repo.get_settings("slack", "T1")).alert_channel == "C10"
+    # Outside the lock (or in another task) every read goes to the database.
+    await asyncio.sleep(0.05)  # PostgreSQL: the advisory unlock runs in the background
+    hops.take()
+    assert len(await repo.history(cid, "T1")) == 4 and hops.take() == 1
+
+
+async def test_history_cache_sees_other_processes(repo: Repository, other: Repository) -> None:
+    began = await repo.begin_turn(T, "k1", user("mine", "m1"), create=True)
+    assert began.conversation is not None
+    cid = began.conversation.id
+    assert [m.text for m in await repo.history(cid, "T1")] == ["mine"]
+    # Another process appends a turn ...
+    await other.begin_turn(
+        T,
+        "k2",
+        user(
+            "yours",
+            "m2",
+        ),
+        create=False,
+    )
+    await other.finish_turn(cid, "T1", [reply("a2")], StateChange())
+    assert await repo.history(cid, "T1") == await other.history(cid, "T1")
+    assert [m.text for m in await repo.history(cid, "T1")] == ["mine", "yours", None]
+    # ... and then forgets the user: the cached text must not come back.
+    await Maintenance(other.engine).forget_user("slack", "U1")
+    history = await repo.history(cid, "T1")
+    assert history == await other.history(cid, "T1")
+    assert all(m.text is None for m in history if m.role == "user")
+    assert "mine" not in repr(history) and "yours" not in repr(history)
+    # Scoping holds for cached conversations too.
+    assert await repo.history(cid, "T2") == []
+
+
+async def test_redacting_again_in_this_process_refreshes_the_cache(repo: Repository) -> None:
+    began = await repo.begin_turn(T, "k1", user("old words", "m1"), create=True)
+    assert began.conversation is not None
+    cid = began.conversation.id
+    await repo.history(cid, "T1")
+    maintenance = Maintenance(repo.engine)
+    async with repo.engine.begin() as conn:
+        await conn.execute(text("UPDATE messages SET created_at = '2000-01-01 00:00:00'"))
+    assert await maintenance.apply_retention(time_now()) == 1
+    assert "older than" in str((await repo.history(cid, "T1"))[0].content)
+    # Forgetting the author redacts the (already redacted) message again: same count, new placeholder.
+    await maintenance.forget_user("slack", "U1")
+    assert "author's request" in str((await repo.history(cid, "T1"))[0].content)
+
+
+async def test_cache_never_holds_a_rolled_back_message(
+    repo: Repository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    began = await repo.begin_turn(T, "k1", user("one", "m1"), create=True)
+    assert began.conversation is not None
+    cid = began.conversation.id
+    await repo.history(cid, "T1")
+
+    def fail(*args: Any) -> None:
+        raise RuntimeError("boom")
+
+    with monkeypatch.context() as m:  # fails after the messages were inserted: the turn rolls back
+        m.setattr(repo, "_add_usage", fail)
+        with pytest.raises(RuntimeError):
+            await repo.finish_turn(cid, "T1", [reply("phantom")], StateChange())
+        m.setattr(repo, "_settings_in", fail)
+        with pytest.raises(RuntimeError):
+            async with repo.conversation_lock(T.key):
+                await repo.begin_turn(T, "k2", user("phantom too", "m2"), create=False)
+    await repo.finish_turn(cid, "T1", [reply("real")], StateChange())
+    async with repo.conversation_lock(T.key):
+        await repo.begin_turn(T, "k3", user("real too", "m3"), create=False)
+        texts = [str(h.content) for h in await repo.history(cid, "T1")]
+    assert "phantom" not in repr(texts) and len(texts) == 3 and "real too" in texts[-1]
+    assert [str(h.content) for h in await repo.history(cid, "T1")] == texts
+
+
+def time_now() -> Any:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC)
+
+
+async def test_is_participant(repo: Repository) -> None:
+    began = await repo.begin_turn(T, "k1", user("hi", "m1"), create=True, started_by="U0")
+    assert began.conversation is not None
+    cid = began.conversation.id
+    assert await repo.is_participant(cid, "T1", "U0")  # started it
+    assert await repo.is_participant(cid, "T1", "U1")  # wrote in it
+    assert not await repo.is_participant(cid, "T1", "U2")
+    assert not await repo.is_participant(cid, "T2", "U1")
+
+
+async def test_sqlite_reads_do_not_wait_for_a_writer(tmp_path: Path) -> None:
+    """Reads take no lock; writes start with BEGIN IMMEDIATE and queue behind another writer."""
+    url = f"sqlite:///{tmp_path}/haven.db"
+    await upgrade(url)
+    repo = Repository(create_engine(url))
+    try:
+        began = await repo.begin_turn(T, "k1", user("hi", "m1"), create=True)
+        assert began.conversation is not None
+        writer = sqlite3.connect(tmp_path / "haven.db", isolation_level=None)
+        writer.execute("BEGIN IMMEDIATE")
+        try:
+            t0 = time.perf_counter()
+            assert await repo.find_conversation(T) is not None
+            assert len(await repo.history(began.conversation.id, "T1")) == 1
+            await repo.get_settings("slack", "T1")
+            assert time.perf_counter() - t0 < 1.0
+            write = asyncio.ensure_future(repo.claim_event("slack", "T1", "k2"))
+            await asyncio.sleep(0.3)
+            assert not write.done()  # waiting for the other writer
+        finally:
+            writer.execute("COMMIT")
+            writer.close()
+        assert await asyncio.wait_for(write, 10)
+    finally:
+        await repo.close()
+
+
+# -- PostgreSQL: advisory locks across processes, restarts ---------------------------------------------
+
+
+@pytest.fixture
+def postgres_url(request: pytest.FixtureRequest, postgres_server: PostgresServer) -> Iterator[str]:
+    with postgres_server.temporary_database(hint=request.node.name) as url:
+        yield url
+
+
+async def advisory_locks(repo: Repository) -> int:
+    async with repo.engine.connect() as conn:
+        result = await conn.execute(text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"))
+        return int(result.scalar_one())
+
+
+@pytest.mark.postgres
+async def test_advisory_lock_spans_processes(postgres_url: str) -> None:
+    await upgrade(postgres_url)
+    a, b = Repository(create_engine(postgres_url)), Repository(create_engine(postgres_url))
+    try:
+        order: list[str] = []
+        entered = asyncio.Event()
+        release = asyncio.Event()
+
+        async def holder() -> None:
+            async with a.conversation_lock(T.key):
+                order.append("a-in")
+                entered.set()
+                await release.wait()
+                order.append("a-out")
+
+        async def waiter() -> None:
+            await entered.wait()
+            async with b.conversation_lock(T.key):
+                order.append("b-in")
+
+        task_a, task_b = asyncio.ensure_future(holder()), asyncio.ensure_future(waiter())
+        await entered.wait()
+        # A third "process" gives up while waiting: it must not leave the lock behind.
+        c = Repository(create_engine(postgres_url))
+        try:
+
+            async def gives_up() -> None:
+                async with c.conversation_lock(T.key):
+                    order.append("c-in")
+
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(gives_up(), 0.2)
+        finally:
+            await c.close()
+        await asyncio.sleep(0.1)
+        assert order == ["a-in"]
+        release.set()
+        await asyncio.wait_for(asyncio.gather(task_a, task_b), 10)
+        assert order == ["a-in", "a-out", "b-in"]
+        # Other keys never wait; every lock is given back.
+        async with a.conversation_lock("another"), b.conversation_lock("a third"):
+            pass
+        await asyncio.sleep(0.1)
+        assert await advisory_locks(a) == 0
+    finally:
+        await a.close()
+        await b.close()
+
+
+@pytest.mark.postgres
+async def test_many_concurrent_turns_in_two_processes(postgres_url: str) -> None:
+    """Far more turns at once than pooled connections: locks live on one session per process."""
+    await upgrade(postgres_url)
+    procs = [Repository(create_engine(postgres_url)) for _ in range(2)]
+    try:
+
+        async def turn(repo: Repository, n: int) -> None:
+            thread = ThreadRef("slack", "T1", "C1", f"t{n % 40}")
+            async with repo.conversation_lock(thread.key):
+                began = await repo.begin_turn(thread, f"k{n}", user(f"m{n}", f"m{n}"), create=True)
+                assert began.conversation is not None
+                await asyncio.sleep(0.01)  # the model call
+                await repo.finish_turn(began.conversation.id, "T1", [reply(f"a{n}")], StateChange())
+
+        await asyncio.wait_for(asyncio.gather(*(turn(procs[n % 2], n) for n in range(160))), 60)
+        for n in range(40):
+            conv = await procs[0].find_conversation(ThreadRef("slack", "T1", "C1", f"t{n}"))
+            assert conv is not None and conv.user_turns == 4
+            assert len(await procs[n % 2].history(conv.id, "T1")) == 8
+    finally:
+        for repo in procs:
+            await repo.close()
+
+
+@pytest.mark.postgres
+async def test_survives_a_postgres_restart(postgres_url: str, postgres_server: PostgresServer) -> None:
+    await upgrade(postgres_url)
+    repo = Repository(create_engine(postgres_url))
+    try:
+        async with repo.conversation_lock(T.key):
+            began = await repo.begin_turn(T, "k1", user("hi", "m1"), create=True)
+        assert began.conversation is not None
+        postgres_server.restart()
+        assert await repo.find_conversation(T) is not None  # pool_pre_ping
+        async with repo.conversation_lock(T.key):  # a new lock session
+            again = await repo.begin_turn(T, "k2", user("again", "m2"), create=False)
+        assert again.stored
+        assert len(await repo.history(began.conversation.id, "T1")) == 2
+    finally:
+        await repo.close()
+
+
+def test_migrations_match_the_models(tmp_path: Path) -> None:
+    """Schema changes go through Alembic: the migrated schema must equal what the models declare."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlalchemy import create_engine as sa_engine
+    from sqlmodel import SQLModel
+
+    from storage.db import upgrade_sync
+
+    url = f"sqlite:///{tmp_path}/schema.db"
+    upgrade_sync(url)
+    with sa_engine(url).connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), SQLModel.metadata) == []

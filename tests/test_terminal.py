@@ -52,7 +52,7 @@ def test_piped_chat_runs_an_abusive_script_to_an_ending(tmp_path: Path) -> None:
 
 
 async def _session(tmp_path: Path, lines: list[str]) -> str:
-    settings = make_settings(f"sqlite+aiosqlite:///{tmp_path}/t.db")
+    settings = make_settings(f"sqlite:///{tmp_path}/t.db")
     services = await initialize(settings)
     out = io.StringIO()
     try:

@@ -1,15 +1,13 @@
-"""Alembic environment: runs migrations through the same async engine Haven uses."""
+"""Alembic environment: runs migrations through the same (synchronous) engine set-up Haven uses."""
 
 from __future__ import annotations
-
-import asyncio
 
 from alembic import context
 from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
 import storage.models  # noqa: F401  (registers the tables on SQLModel.metadata)
-from storage.db import create_engine
+from storage.db import create_sync_engine
 
 target_metadata = SQLModel.metadata
 
@@ -24,16 +22,16 @@ def _run(connection: Connection) -> None:
         context.run_migrations()
 
 
-async def _run_async() -> None:
+def _run_online() -> None:
     url = context.config.get_main_option("sqlalchemy.url")
     assert url
-    engine = create_engine(url)
+    engine = create_sync_engine(url)
     try:
-        async with engine.connect() as connection:
-            await connection.run_sync(_run)
-            await connection.commit()
+        with engine.connect() as connection:
+            _run(connection)
+            connection.commit()
     finally:
-        await engine.dispose()
+        engine.dispose()
 
 
 if context.is_offline_mode():
@@ -41,4 +39,4 @@ if context.is_offline_mode():
     with context.begin_transaction():
         context.run_migrations()
 else:
-    asyncio.run(_run_async())
+    _run_online()
