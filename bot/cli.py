@@ -10,10 +10,12 @@ import logging
 import sys
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from bot.config import Settings, SettingsError, configure_logging, load_settings
 from bot.types import Author
+
+if TYPE_CHECKING:
+    from bot.config import Settings
 
 OPERATOR = Author(id="cli", name="operator", is_platform_admin=True)  # shell access is admin access
 
@@ -57,6 +59,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    # pydantic is imported only now, so `haven --help` and argument errors answer at once.
+    from bot.config import SettingsError, configure_logging, load_settings
+
     if args.command == "eval":
         from bot.eval import main as eval_main
 
