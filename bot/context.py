@@ -7,8 +7,8 @@ canonical form, and trimming drops old turns in large steps instead of one messa
 
 from __future__ import annotations
 
-import copy
 import json
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
@@ -57,16 +57,15 @@ def _system() -> list[dict[str, Any]]:
 
 
 def _tools() -> list[dict[str, Any]]:
-    tools = copy.deepcopy(TOOLS)
-    tools[-1]["cache_control"] = dict(EPHEMERAL)
-    return tools
+    # The schemas are never mutated downstream; only the breakpoint marker needs a fresh dict.
+    return [*TOOLS[:-1], {**TOOLS[-1], "cache_control": dict(EPHEMERAL)}]
 
 
 def merge_roles(history: Sequence[HistoryMessage]) -> list[dict[str, Any]]:
     """Consecutive messages of one role become one API message (several people, or a failed turn)."""
     out: list[dict[str, Any]] = []
     for m in history:
-        blocks = [dict(b) for b in m.content]
+        blocks = list(m.content)  # blocks are shared, never mutated: build_request replaces the last
         if out and out[-1]["role"] == m.role:
             out[-1]["content"].extend(blocks)
         else:
@@ -99,8 +98,34 @@ def trim(history: Sequence[HistoryMessage], budget_tokens: int) -> Sequence[Hist
     return history[starts[-1] :]
 
 
-def build_request(history: Sequence[HistoryMessage], *, max_tokens: int, budget_tokens: int) -> ModelRequest:
-    messages = merge_roles(trim(history, budget_tokens))
+class TokenTally:
+    """Running token estimates per conversation, so a turn sizes only the messages added since the last.
+
+    History is append-only, so the tally for the first N messages stays valid; a redaction only makes
+    it an overestimate, which errs on the safe side of the budget.
+    """
+
+    def __init__(self, max_conversations: int = 10_000) -> None:
+        self._max = max_conversations
+        self._entries: OrderedDict[str, tuple[int, int]] = OrderedDict()
+
+    def total(self, key: str, history: Sequence[HistoryMessage]) -> int:
+        counted, total = self._entries.pop(key, (0, 0))
+        if counted > len(history):
+            counted, total = 0, 0
+        total += sum(message_tokens(m) for m in history[counted:])
+        self._entries[key] = (len(history), total)
+        if len(self._entries) > self._max:
+            self._entries.popitem(last=False)
+        return total
+
+
+def build_request(
+    history: Sequence[HistoryMessage], *, max_tokens: int, budget_tokens: int, known_tokens: int | None = None
+) -> ModelRequest:
+    """``known_tokens``, when given, is the history's estimate; under budget, trimming is skipped."""
+    within = known_tokens is not None and _FIXED_TOKENS + known_tokens <= budget_tokens
+    messages = merge_roles(history if within else trim(history, budget_tokens))
     if messages:
         last = messages[-1]["content"]
         last[-1] = {**last[-1], "cache_control": dict(EPHEMERAL)}

@@ -17,7 +17,7 @@ from typing import Any
 
 from bot import prompts
 from bot.admin import is_admin
-from bot.context import build_request, user_text_block
+from bot.context import TokenTally, build_request, message_tokens, user_text_block
 from bot.detectors import RiskAssessment, RiskLevel, assess_risk
 from bot.model import ContextTooLong, ModelClient, ModelError, ModelReply, transcript_for_verifier
 from bot.notices import NOT_AUTHOR, NOT_IN_CONVERSATION, NOT_PARTICIPANT, REHEARSAL_LABEL, crisis_card
@@ -138,6 +138,7 @@ class Engine:
         self._repo = repo
         self._model = model
         self._options = options or EngineOptions()
+        self._tally = TokenTally()
 
     @property
     def repo(self) -> Repository:
@@ -245,7 +246,7 @@ class Engine:
         budget = self._options.context_budget_tokens
         for call in range(MAX_MODEL_CALLS):
             try:
-                reply = await self._respond(history, turn.messages, budget, sink)
+                reply = await self._respond(conv.id, history, turn.messages, budget, sink)
             except ModelError:
                 # Calls that succeeded before the failure were billed; nothing else of the turn is kept.
                 await self._repo.record_usage(conv, turn.usage)
@@ -276,16 +277,22 @@ class Engine:
 
     async def _respond(
         self,
+        conversation_id: str,
         history: Sequence[HistoryMessage],
         pending: Sequence[NewMessage],
         budget: int,
         sink: _StreamBridge | None,
     ) -> ModelReply:
-        full = list(history) + [
-            HistoryMessage(seq=-1, role=m.role, kind=m.kind, content=m.content) for m in pending
-        ]
-        for _ in range(3):
-            request = build_request(full, max_tokens=self._options.max_output_tokens, budget_tokens=budget)
+        extra = [HistoryMessage(seq=-1, role=m.role, kind=m.kind, content=m.content) for m in pending]
+        full = [*history, *extra]
+        known = self._tally.total(conversation_id, history) + sum(message_tokens(m) for m in extra)
+        for attempt in range(3):
+            request = build_request(
+                full,
+                max_tokens=self._options.max_output_tokens,
+                budget_tokens=budget,
+                known_tokens=known if attempt == 0 else None,
+            )
             try:
                 return await self._model.respond(request, sink)
             except ContextTooLong:

@@ -42,3 +42,23 @@ def test_trimming_drops_old_turns_in_fixed_steps_and_starts_at_a_person() -> Non
 def test_small_history_is_untouched() -> None:
     history = turn(0)
     assert trim(history, 100_000) is history
+
+
+def test_token_tally_counts_only_new_messages_and_matches_a_recount() -> None:
+    from bot.context import TokenTally, message_tokens
+
+    tally = TokenTally(max_conversations=2)
+    history = [m for i in range(10) for m in turn(i)]
+    assert tally.total("c1", history[:6]) == sum(message_tokens(m) for m in history[:6])
+    assert tally.total("c1", history) == sum(message_tokens(m) for m in history)
+    tally.total("c2", history[:2])
+    tally.total("c3", history[:2])  # evicts c1, the least recently used
+    assert tally.total("c1", history[:4]) == sum(message_tokens(m) for m in history[:4])
+
+
+def test_known_tokens_skip_trimming_only_when_under_budget() -> None:
+    history = [m for i in range(100) for m in turn(i, size=400)]
+    full = build_request(history, max_tokens=10, budget_tokens=12_000, known_tokens=10)
+    assert len(full.messages) == len(history)
+    honest = build_request(history, max_tokens=10, budget_tokens=12_000, known_tokens=10**6)
+    assert len(honest.messages) < len(history)
