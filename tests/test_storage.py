@@ -479,3 +479,19 @@ def test_migrations_match_the_models(tmp_path: Path) -> None:
     upgrade_sync(url)
     with sa_engine(url).connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), SQLModel.metadata) == []
+
+
+@pytest.mark.postgres
+def test_processes_starting_together_migrate_once(postgres_server: PostgresServer) -> None:
+    import subprocess
+    import sys
+
+    url = postgres_server.create_database("concurrent_migrations")
+    code = "import sys; from storage.db import upgrade_sync; upgrade_sync(sys.argv[1])"
+    # Separate processes, as in a deployment (Alembic's context is per process, not per thread).
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code, url], stderr=subprocess.PIPE, text=True)
+        for _ in range(3)
+    ]
+    results = [(p.wait(timeout=120), p.stderr.read() if p.stderr else "") for p in procs]
+    assert [rc for rc, _ in results] == [0, 0, 0], [err for _, err in results]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from alembic import context
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
@@ -10,6 +11,7 @@ import storage.models  # noqa: F401  (registers the tables on SQLModel.metadata)
 from storage.db import create_sync_engine
 
 target_metadata = SQLModel.metadata
+MIGRATION_LOCK = 0x4861_7665_6E00  # "Haven\0": any constant shared by every process
 
 
 def _run(connection: Connection) -> None:
@@ -19,6 +21,9 @@ def _run(connection: Connection) -> None:
         render_as_batch=connection.dialect.name == "sqlite",
     )
     with context.begin_transaction():
+        if connection.dialect.name == "postgresql":
+            # Several Haven processes may start at once; the second waits, then finds nothing to do.
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         context.run_migrations()
 
 
