@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -56,6 +56,9 @@ from bot.types import (
 from storage.repository import Repository
 
 log = logging.getLogger(__name__)
+
+# Posts a turn's result on the platform (see Engine.handle_message).
+Deliver = Callable[[TurnResult], Awaitable[None]]
 
 MAX_MODEL_CALLS = 3
 # Longer messages are refused politely rather than sent: the model's window is shared with history.
@@ -150,63 +153,70 @@ class Engine:
 
     # -- messages -------------------------------------------------------------------------------------
 
-    async def handle_message(self, msg: IncomingMessage, stream: ReplyStream | None = None) -> TurnResult:
+    async def handle_message(
+        self, msg: IncomingMessage, stream: ReplyStream | None = None, deliver: Deliver | None = None
+    ) -> TurnResult:
+        """Handle one user message; ``deliver``, if given, posts the result while the turn still holds
+        the conversation's lock, so replies of one thread reach the platform in turn order even when
+        several processes take turns."""
         started = time.perf_counter()
         text = clean_text(msg.text)
         if not text:
             return TurnResult(TurnStatus.IGNORED)
         # The lock comes before any other await, so one thread's messages are handled in arrival order.
         async with self._repo.conversation_lock(msg.thread.key):
-            if len(text) > MAX_INPUT_CHARS:
-                return await self._refuse_oversized(msg, len(text))
-            risk = assess_risk(text)
-            began = await self._repo.begin_turn(
-                msg.thread,
-                msg.effective_dedupe_key,
-                NewMessage(
-                    role="user",
-                    kind="text",
-                    content=(user_text_block(msg.author.name, text),),
-                    author_id=msg.author.id,
-                    author_name=msg.author.name,
-                    platform_message_id=msg.message_id,
-                    text=text,
-                ),
-                create=msg.starts_conversation,
-                started_by=msg.author.id,
-                at_risk=risk.level >= RiskLevel.POSSIBLE,
+            result, risk = await self._locked_turn(msg, text, stream)
+            if deliver is not None and result.status not in (TurnStatus.IGNORED, TurnStatus.DUPLICATE):
+                await deliver(result)
+        if result.conversation_id is not None and result.status is not TurnStatus.DUPLICATE:
+            log.info(
+                "turn handled",
+                extra={
+                    "platform": msg.thread.platform,
+                    "workspace": msg.thread.workspace,
+                    "conversation": result.conversation_id,
+                    "status": result.status.value,
+                    "risk": risk.name,
+                    "ms": round((time.perf_counter() - started) * 1000, 1),
+                },
             )
-            if began.duplicate:
-                log.info("duplicate delivery dropped", extra={"platform": msg.thread.platform})
-                return TurnResult(TurnStatus.DUPLICATE)
-            conv = began.conversation
-            if conv is None:
-                return TurnResult(TurnStatus.IGNORED)
-            if conv.ended:
-                first = await self._repo.mark_reminded(conv, msg.author.id)
-                return TurnResult(
-                    TurnStatus.ENDED_REMINDER if first else TurnStatus.ENDED_SILENT, conversation_id=conv.id
-                )
-            settings = await self._repo.get_settings(msg.thread.platform, msg.thread.workspace)
-            result = await self._model_turn(
-                conv,
-                settings,
-                msg.locale,
-                risk,
-                _StreamBridge(stream, REHEARSAL_LABEL if self.rehearsal else "") if stream else None,
-            )
-        log.info(
-            "turn handled",
-            extra={
-                "platform": msg.thread.platform,
-                "workspace": msg.thread.workspace,
-                "conversation": conv.id,
-                "status": result.status.value,
-                "risk": risk.level.name,
-                "ms": round((time.perf_counter() - started) * 1000, 1),
-            },
-        )
         return result
+
+    async def _locked_turn(
+        self, msg: IncomingMessage, text: str, stream: ReplyStream | None
+    ) -> tuple[TurnResult, RiskLevel]:
+        if len(text) > MAX_INPUT_CHARS:
+            return await self._refuse_oversized(msg, len(text)), RiskLevel.NONE
+        risk = assess_risk(text)
+        began = await self._repo.begin_turn(
+            msg.thread,
+            msg.effective_dedupe_key,
+            NewMessage(
+                role="user",
+                kind="text",
+                content=(user_text_block(msg.author.name, text),),
+                author_id=msg.author.id,
+                author_name=msg.author.name,
+                platform_message_id=msg.message_id,
+                text=text,
+            ),
+            create=msg.starts_conversation,
+            started_by=msg.author.id,
+            at_risk=risk.level >= RiskLevel.POSSIBLE,
+        )
+        if began.duplicate:
+            log.info("duplicate delivery dropped", extra={"platform": msg.thread.platform})
+            return TurnResult(TurnStatus.DUPLICATE), risk.level
+        conv = began.conversation
+        if conv is None:
+            return TurnResult(TurnStatus.IGNORED), risk.level
+        if conv.ended:
+            first = await self._repo.mark_reminded(conv, msg.author.id)
+            status = TurnStatus.ENDED_REMINDER if first else TurnStatus.ENDED_SILENT
+            return TurnResult(status, conversation_id=conv.id), risk.level
+        settings = await self._repo.get_settings(msg.thread.platform, msg.thread.workspace)
+        bridge = _StreamBridge(stream, REHEARSAL_LABEL if self.rehearsal else "") if stream else None
+        return await self._model_turn(conv, settings, msg.locale, risk, bridge), risk.level
 
     async def _refuse_oversized(self, msg: IncomingMessage, size: int) -> TurnResult:
         if not msg.starts_conversation and await self._repo.find_conversation(msg.thread) is None:
@@ -439,7 +449,9 @@ class Engine:
             return None
         return ForkSource(conv.id, found.platform_message_id or "", found.author_id, found.text or "", thread)
 
-    async def fork(self, request: ForkRequest, stream: ReplyStream | None = None) -> TurnResult:
+    async def fork(
+        self, request: ForkRequest, stream: ReplyStream | None = None, deliver: Deliver | None = None
+    ) -> TurnResult:
         """Open a new conversation from an earlier user message with edited text, and answer it."""
         thread = request.new_thread
         settings = await self._repo.get_settings(thread.platform, thread.workspace)
@@ -468,6 +480,7 @@ class Engine:
         result = await self.handle_message(
             IncomingMessage(thread, request.author, request.text, message_id, origin=Origin.THREAD_REPLY),
             stream,
+            deliver,
         )
         return replace(result, conversation_id=forked.id)
 

@@ -76,6 +76,8 @@ def _sqlite_in_memory(url: str) -> bool:
 def create_sync_engine(url: str, **kwargs: Any) -> sa.Engine:
     """The synchronous SQLAlchemy engine, with Haven's SQLite set-up (used by migrations too)."""
     url = normalize_url(url)
+    # Driver errors quote their statement parameters, which can be people's words: keep them out of logs.
+    kwargs.setdefault("hide_parameters", True)
     if not is_sqlite(url):
         kwargs.setdefault("pool_pre_ping", True)
         return sa.create_engine(url, **kwargs)

@@ -19,7 +19,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     BigInteger,
@@ -36,7 +36,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import DBAPIError, NoResultFound
+from sqlalchemy.exc import DBAPIError, NoResultFound, OperationalError
 
 from bot.types import (
     Conversation,
@@ -64,6 +64,10 @@ from storage.models import (
 )
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+# Waits between attempts of a write that must not be lost; a PostgreSQL restart takes about a second.
+RETRY_DELAYS = (0.25, 0.5, 1.0, 2.0, 4.0)
 
 CONVERSATIONS: Table = ConversationRow.__table__
 MESSAGES: Table = MessageRow.__table__
@@ -907,6 +911,22 @@ class Repository:
             row["seq"] = seq
         return row
 
+    async def _retry_transient(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run a write again when the database connection dropped under it (e.g. a server restart).
+
+        Only for writes whose inputs are already in memory (a finished model turn): losing them would
+        lose a reply, and the redelivered event would be dropped as a duplicate.
+        """
+        for delay in RETRY_DELAYS:
+            try:
+                return await self._db.run(fn, *args)
+            except DBAPIError as exc:
+                if not (exc.connection_invalidated or isinstance(exc, OperationalError)):
+                    raise
+                log.warning("database write failed; retrying", extra={"error": type(exc.orig).__name__})
+                await asyncio.sleep(delay)
+        return await self._db.run(fn, *args)
+
     async def finish_turn(
         self,
         conversation_id: str,
@@ -920,7 +940,7 @@ class Repository:
         reads = self._take_turn_reads()
         if reads is not None and reads.conversation_id == conversation_id:
             reads.history = None  # no longer the whole history
-        return await self._db.run(
+        return await self._retry_transient(
             self._finish_turn, conversation_id, workspace, messages, change, decisions, usage
         )
 

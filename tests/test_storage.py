@@ -495,3 +495,28 @@ def test_processes_starting_together_migrate_once(postgres_server: PostgresServe
     ]
     results = [(p.wait(timeout=120), p.stderr.read() if p.stderr else "") for p in procs]
     assert [rc for rc, _ in results] == [0, 0, 0], [err for _, err in results]
+
+
+@pytest.mark.postgres
+async def test_a_finished_turn_survives_a_database_outage(postgres_server: PostgresServer) -> None:
+    """The model answered; the server is down for a moment: the reply is stored, not lost."""
+    import threading
+
+    url = postgres_server.create_database("outage_finish")
+    await upgrade(url)
+    repo = Repository(create_engine(url))
+    try:
+        began = await repo.begin_turn(T, "k1", user("hello", "m1"), create=True)
+        assert began.conversation is not None
+        postgres_server.shutdown()
+        timer = threading.Timer(0.6, postgres_server.start)
+        timer.start()
+        reply = NewMessage("assistant", "text", ({"type": "text", "text": "the answer"},))
+        conv = await repo.finish_turn(began.conversation.id, "T1", [reply], StateChange(warnings=0))
+        timer.join()
+        assert conv.id == began.conversation.id
+        history = await repo.history(conv.id, "T1")
+        assert [m.role for m in history] == ["user", "assistant"]
+    finally:
+        postgres_server.start()
+        await repo.close()
