@@ -12,9 +12,11 @@ import contextlib
 import json
 import logging
 import time
+import traceback
 import weakref
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
@@ -26,8 +28,11 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from adapters.slack import blocks as bk
+from adapters.slack.reply import LiveReply
+from adapters.slack.retry import install_retry_handlers
 from adapters.slack.translate import (
     PLATFORM,
+    SlackMessage,
     edit_from_event,
     escape,
     ids_in,
@@ -56,6 +61,7 @@ from bot.types import (
     AdminAlert,
     Author,
     CrisisCard,
+    Digest,
     ForkRequest,
     ForkSource,
     IncomingMessage,
@@ -77,6 +83,12 @@ EVENTS = ("app_mention", "message")
 
 USER_CACHE_SECONDS = 60.0
 _USER_CACHE_MAX = 5000
+# A workspace whose chat.startStream said "not available" is asked again after this long.
+NO_STREAM_SECONDS = 3600.0
+DIGEST_LINKS = 20  # reported threads linked in one digest; the rest are counted
+TURN_FAILED = "Sorry — something went wrong while I was answering. Please send your message again."
+# A turn that failed on a passing fault (database restarting, connection reset) runs again after these.
+TURN_RETRY_DELAYS = (0.25, 0.5, 1.0, 2.0)
 
 HINTS = PlatformHints(
     new_conversation="mention @Haven in a channel, send Haven a direct message, or use `/haven new`",
@@ -134,6 +146,13 @@ class _NoPayloads(logging.Filter):
         for start, replacement in self._REWRITES:
             if message.startswith(start):
                 record.msg, record.args = replacement, ()
+        if message.startswith("Failed to run listener function") and record.exc_info:
+            # An exception's text can carry people's words (a database error quotes its parameters):
+            # keep its type and where it happened, not its message.
+            exc = record.exc_info[1]
+            if exc is not None:
+                record.msg, record.args = f"listener failed: {type(exc).__name__} at {_where(exc)}", ()
+                record.exc_info, record.exc_text = None, None
         return True
 
 
@@ -158,6 +177,7 @@ def build_app(
     signing_secret: str = "",
     process_before_response: bool = False,
     user_cache_seconds: float = USER_CACHE_SECONDS,
+    streaming: bool = True,
 ) -> AsyncApp:
     """The Bolt app for ``services``; ``client`` decides where Web API calls go (Slack, GovSlack, a mock)."""
     return SlackBot(
@@ -166,6 +186,7 @@ def build_app(
         signing_secret=signing_secret,
         process_before_response=process_before_response,
         user_cache_seconds=user_cache_seconds,
+        streaming=streaming,
     ).app
 
 
@@ -178,11 +199,16 @@ class SlackBot:
         signing_secret: str = "",
         process_before_response: bool = False,
         user_cache_seconds: float = USER_CACHE_SECONDS,
+        streaming: bool = True,
     ) -> None:
         self._services = services
         self._engine = services.engine
-        self._client = client
+        # 429s (after Retry-After), 5xx and dropped connections are retried where that cannot post twice.
+        self._client = install_retry_handlers(client)
         self._cache_seconds = user_cache_seconds
+        self._streaming = streaming
+        self._no_stream: dict[str, float] = {}  # workspace → until when it is not asked to stream
+        self.workspace_url: str | None = None  # from auth.test, for links without chat.getPermalink
         self._people: dict[tuple[str, str], tuple[float, _Person]] = {}
         self._inflight: set[asyncio.Task[Any]] = set()
         # Slack delivers events concurrently; a lock per thread keeps them (and our replies) in arrival
@@ -332,6 +358,40 @@ class SlackBot:
 
     # -- rendering ------------------------------------------------------------------------------------
 
+    # -- replies while the model writes ----------------------------------------------------------------
+
+    def _live(self, channel: str, thread_ts: str, team: str, user_id: str) -> LiveReply:
+        until = self._no_stream.get(team)
+        stream = self._streaming and (until is None or until <= time.monotonic())
+
+        def unavailable(error: str) -> None:
+            log.info("slack streaming unavailable in workspace", extra={"workspace": team, "error": error})
+            self._no_stream[team] = time.monotonic() + NO_STREAM_SECONDS
+
+        return LiveReply(
+            self._client,
+            channel=channel,
+            thread_ts=thread_ts,
+            team=team,
+            user=user_id,
+            stream=stream,
+            on_stream_unavailable=unavailable,
+        )
+
+    async def _answer(self, live: LiveReply, turn: Awaitable[TurnResult]) -> TurnResult:
+        """Run one engine turn that writes into ``live``; a shown reply is never left unfinished."""
+        try:
+            return await turn
+        except BaseException as exc:
+            if live.has_text:
+                # The model answered, so this process owned the turn and the message is stored: a
+                # redelivery would be a duplicate. Say so in the thread instead of going silent.
+                exc.haven_reply_shown = True  # type: ignore[attr-defined]  # do not run the turn again
+                await asyncio.shield(live.fail(TURN_FAILED))
+            raise
+
+    # -- rendering ------------------------------------------------------------------------------------
+
     async def _render(
         self,
         result: TurnResult,
@@ -340,11 +400,19 @@ class SlackBot:
         thread_ts: str,
         user_id: str,
         private: Private | None = None,
+        live: LiveReply | None = None,
     ) -> None:
         async def ephemeral(text: str) -> None:
             await self._ephemeral(channel, user_id, text, thread_ts)
 
         tell = private or ephemeral
+        streamed = live is not None and live.started
+        if live is not None and streamed:
+            # The reply is already in the thread: finish it; the cards and notices come after it.
+            if result.status is TurnStatus.ERROR:
+                await live.fail(result.error or TURN_FAILED)
+            else:
+                await live.finish("\n\n".join(result.replies) if result.status is TurnStatus.REPLIED else "")
         if result.status is TurnStatus.ENDED_REMINDER:
             await tell(ended_reminder(HINTS))
             return
@@ -354,16 +422,18 @@ class SlackBot:
             for reply in result.replies:
                 await tell(reply)
             return
-        if result.crisis is not None:
-            await self._post_crisis(channel, thread_ts, result.crisis)
-        for reply in result.replies:
-            for part in split_message(markdown_to_mrkdwn(reply)):
-                await self._post(channel, part, thread_ts=thread_ts)
-        if result.error:
-            await self._post(channel, escape(result.error), thread_ts=thread_ts)
+        crisis = result.crisis or (result.closure.crisis if result.closure is not None else None)
+        if crisis is not None and not streamed:
+            await self._post_crisis(channel, thread_ts, crisis)  # help first, when nothing is shown yet
+        if not streamed:
+            for reply in result.replies:
+                for part in split_message(markdown_to_mrkdwn(reply)):
+                    await self._post(channel, part, thread_ts=thread_ts)
+            if result.error:
+                await self._post(channel, escape(result.error), thread_ts=thread_ts)
+        elif crisis is not None:
+            await self._post_crisis(channel, thread_ts, crisis)
         if result.closure is not None:
-            if result.closure.crisis is not None and result.crisis is None:
-                await self._post_crisis(channel, thread_ts, result.closure.crisis)
             text = closure_text(result.closure.reason, HINTS)
             await self._post(
                 channel,
@@ -395,6 +465,44 @@ class SlackBot:
             )
         await self._post(alert.channel, text)
 
+    async def send_digest(self, digest: Digest) -> None:
+        """The weekly digest for a workspace's alert channel: counts and links only, never content.
+
+        One ``chat.postMessage``. Links to reported threads are built from the workspace URL that
+        ``auth.test`` gave (no call per link); without it each link costs a ``chat.getPermalink``.
+        """
+        total = sum(digest.endings_by_reason.values())
+        reasons = ", ".join(
+            f"{n} {_REASONS.get(reason, reason or 'for another reason')}"
+            for reason, n in sorted(digest.endings_by_reason.items(), key=lambda kv: (-kv[1], kv[0]))
+            if n
+        )
+        lines = [
+            f":bar_chart: *Haven weekly digest* (since {digest.since.strftime('%Y-%m-%d')})",
+            f"• Conversations ended: *{total}*" + (f" ({reasons})" if reasons else ""),
+            f"• Endings held back because someone may be at risk: *{digest.vetoes}*",
+            f"• Warnings given before an ending: *{digest.warnings}*",
+            f"• Endings reported as a mistake: *{digest.feedback}*",
+        ]
+        reported = list(dict.fromkeys(digest.reported))
+        if reported:
+            shown = reported[:DIGEST_LINKS]
+            links = [await self._thread_link(channel, ts) for channel, ts in shown]
+            more = f" and {len(reported) - len(shown)} more" if len(reported) > len(shown) else ""
+            lines.append("• Reported threads: " + ", ".join(links) + more)
+        lines.append("`/haven endings` and `/haven feedback` list the details.")
+        text = "\n".join(lines)
+        if await self._post(digest.channel, text) is None:
+            raise RuntimeError("the Slack digest could not be posted")
+        log.info("slack digest posted", extra={"workspace": digest.workspace, "endings": total})
+
+    async def _thread_link(self, channel: str, ts: str) -> str:
+        if self.workspace_url:
+            link: str | None = f"{self.workspace_url.rstrip('/')}/archives/{channel}/p{ts.replace('.', '')}"
+        else:
+            link = await self._permalink(channel, ts)
+        return _thread_link(link, thread_ref("", channel, ts))
+
     # -- events ---------------------------------------------------------------------------------------
 
     async def _on_mention(
@@ -424,22 +532,64 @@ class SlackBot:
                 in_thread = msg.thread.thread if msg.thread.thread != msg.ts else None
                 await self._ephemeral(msg.thread.channel, msg.user_id, EMPTY_MENTION, in_thread)
             return
-        # Most thread replies in a busy channel are not ours: settle that before asking Slack who wrote it.
+        # Taken before the first await, so this process handles a thread's messages in arrival order.
+        async with self._thread_lock(msg.thread.key):
+            for attempt, pause in enumerate((*TURN_RETRY_DELAYS, None)):
+                try:
+                    await self._turn(msg, team, attempt)
+                    return
+                except Exception as exc:
+                    # Slack got its 200 long ago and will not deliver this again: a passing outage
+                    # (the database restarting) is waited out here. A turn that already stored the
+                    # message comes back as a duplicate and stays silent (see docs/slack.md).
+                    if pause is None or getattr(exc, "haven_reply_shown", False) or not _transient(exc):
+                        # Type and place only: the exception's text may quote people's words.
+                        log.error(
+                            "slack turn failed",
+                            extra={"workspace": team, "error": type(exc).__name__, "where": _where(exc)},
+                        )
+                        return
+                    log.warning(
+                        "slack turn failed; trying again",
+                        extra={
+                            "workspace": team,
+                            "attempt": attempt + 1,
+                            "error": type(exc).__name__,
+                            "where": _where(exc),
+                        },
+                    )
+                    await asyncio.sleep(pause)
+
+    async def _turn(self, msg: SlackMessage, team: str, attempt: int = 0) -> None:
+        # Most thread replies in a busy channel are not ours: settle that before asking who wrote it.
         if (
             msg.origin is Origin.THREAD_REPLY
             and await self._engine.repo.find_conversation(msg.thread) is None
         ):
             return
-        async with self._thread_lock(msg.thread.key):
-            person = await self._person(team, msg.user_id)
-            result = await self._engine.handle_message(msg.incoming(person.author, person.locale))
-            log.info(
-                "slack message handled",
-                extra={"workspace": team, "origin": msg.origin.value, "status": result.status.value},
-            )
-            await self._render(
-                result, channel=msg.thread.channel, thread_ts=msg.thread.thread, user_id=msg.user_id
-            )
+        person = await self._person(team, msg.user_id)
+        channel, thread_ts = msg.thread.channel, msg.thread.thread
+        live = self._live(channel, thread_ts, team, msg.user_id)
+
+        async def deliver(result: TurnResult) -> None:
+            # Called by the engine while it still holds the thread's lock: replies keep turn order
+            # even when another process takes the thread's next turn.
+            await self._render(result, channel=channel, thread_ts=thread_ts, user_id=msg.user_id, live=live)
+
+        result = await self._answer(
+            live, self._engine.handle_message(msg.incoming(person.author, person.locale), live, deliver)
+        )
+        log.log(
+            logging.WARNING if attempt else logging.INFO,
+            "slack message handled" + (" on a later attempt" if attempt else ""),
+            extra={
+                "workspace": team,
+                "origin": msg.origin.value,
+                "status": result.status.value,
+                "reply": live.mode or "post",
+                "attempt": attempt + 1,
+            },
+        )
 
     async def _on_edit(self, event: Mapping[str, Any], team: str, bot_user_id: str | None) -> None:
         """An author edited a message in an ended thread: offer to continue from the edit elsewhere."""
@@ -513,7 +663,8 @@ class SlackBot:
             model_text,
             new_message_id=ts,
         )
-        result = await self._engine.fork(request)
+        live = self._live(thread.channel, ts, team, user_id)
+        result = await self._answer(live, self._engine.fork(request, live))
         if result.status is TurnStatus.IGNORED:
             # Refused after all (e.g. the rights changed meanwhile): take the header back.
             await self._safe("chat.delete", self._client.chat_delete(channel=thread.channel, ts=ts))
@@ -521,7 +672,9 @@ class SlackBot:
                 await private(reply)
             return False
         log.info("slack fork", extra={"workspace": team, "status": result.status.value})
-        await self._render(result, channel=thread.channel, thread_ts=ts, user_id=user_id, private=private)
+        await self._render(
+            result, channel=thread.channel, thread_ts=ts, user_id=user_id, private=private, live=live
+        )
         return True
 
     async def _on_edit_fork_shortcut(
@@ -679,8 +832,9 @@ class SlackBot:
             dedupe_key=f"{channel}:{ts}",
             locale=person.locale,
         )
-        result = await self._engine.handle_message(msg)
-        await self._render(result, channel=channel, thread_ts=ts, user_id=user, private=private)
+        live = self._live(channel, ts, team, user)
+        result = await self._answer(live, self._engine.handle_message(msg, live))
+        await self._render(result, channel=channel, thread_ts=ts, user_id=user, private=private, live=live)
 
     async def _on_new_submit(
         self, ack: Any, body: dict[str, Any], view: dict[str, Any], context: AsyncBoltContext
@@ -845,6 +999,29 @@ class SlackBot:
 
 
 # -- helpers --------------------------------------------------------------------------------------------
+
+
+def _transient(exc: BaseException) -> bool:
+    """A fault that may pass by itself: a lost connection or a database that is (re)starting.
+
+    Recognised by name, so the adapter stays independent of the storage driver (SQLAlchemy's
+    ``OperationalError``/``InterfaceError``, psycopg's ``OperationalError``/``AdminShutdown``).
+    """
+    if isinstance(exc, ConnectionError | TimeoutError):
+        return True
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    return bool(names & {"OperationalError", "InterfaceError", "DisconnectionError", "AdminShutdown"})
+
+
+def _where(exc: BaseException) -> str:
+    """The innermost Haven frames an exception passed through (``repository.py:_finish_turn < …``)."""
+    root = str(Path(__file__).resolve().parents[2])
+    frames = [
+        f
+        for f in traceback.extract_tb(exc.__traceback__)
+        if f.filename.startswith(root) and "site-packages" not in f.filename
+    ]
+    return " < ".join(f"{Path(f.filename).name}:{f.name}" for f in reversed(frames[-3:])) or "?"
 
 
 def _input_value(view: Mapping[str, Any]) -> str:

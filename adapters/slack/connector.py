@@ -9,10 +9,11 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_sdk.errors import SlackApiError
-from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.app import SlackBot
+from bot.ports import StartupError
+from bot.types import Digest
 
 if TYPE_CHECKING:
     from bot.app import Services
@@ -25,7 +26,7 @@ HEALTH_PATH = "/healthz"
 DRAIN_SECONDS = 10.0
 
 
-class SlackConfigError(RuntimeError):
+class SlackConfigError(StartupError):
     """Slack credentials are missing or rejected; the message says which."""
 
 
@@ -50,10 +51,10 @@ class SlackConnector:
         self._client = client or AsyncWebClient(
             token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url
         )
-        self._client.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=2))
         self._host = host
         self._port = port if port is not None else settings.port
         # Socket Mode requests carry no signature; HTTP requests must, so the secret is required there.
+        # SlackBot installs Haven's retry handlers (429 / 5xx / connection errors) on the client.
         self.bot = SlackBot(services, self._client, signing_secret=secret)
         self._socket: AsyncSocketModeHandler | None = None
         self._runner: web.AppRunner | None = None
@@ -70,6 +71,7 @@ class SlackConnector:
             auth = await self._client.auth_test()
         except SlackApiError as exc:
             raise SlackConfigError(f"Slack rejected SLACK_BOT_TOKEN ({exc.response.get('error')})") from None
+        self.bot.workspace_url = str(auth.get("url") or "") or None
         if self._app_token is not None:
             await self._connect_socket()
         else:
@@ -113,6 +115,10 @@ class SlackConnector:
             await self._runner.cleanup()
         await self.bot.drain(DRAIN_SECONDS)
         log.info("slack disconnected")
+
+    async def send_digest(self, digest: Digest) -> None:
+        """``bot.ports.DigestSink``: the scheduler's weekly digest, posted to the alert channel."""
+        await self.bot.send_digest(digest)
 
 
 async def _health(_: web.Request) -> web.Response:

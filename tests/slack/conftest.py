@@ -27,7 +27,7 @@ from bot.app import Services
 from bot.prompts import VERDICT_TOOL
 from tests.support.fake_anthropic import FakeAnthropic, Step, tool_use
 from tests.support.harness import make_settings, services_for
-from tests.support.mock_slack import BOT_USER_ID, TEAM_ID, MockSlack
+from tests.support.mock_slack import BOT_USER_ID, HISTORY_METHODS, TEAM_ID, MockSlack
 
 SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 BOT_TOKEN = "xoxb-0000-haven-test"
@@ -252,6 +252,13 @@ class SlackHarness:
     def last_view(self) -> dict[str, Any]:
         return self.slack.calls_to("views.open")[-1]["view"]
 
+    def shown(self, thread_ts: str, channel: str = CHANNEL) -> list[dict[str, Any]]:
+        """The bot's messages in a thread as people see them now (posted or streamed, then edited)."""
+        return self.slack.thread(channel, thread_ts)
+
+    def history_reads(self) -> int:
+        return sum(self.slack.count(m) for m in HISTORY_METHODS)
+
 
 def block_types(post: dict[str, Any]) -> list[str]:
     return [b["type"] for b in post.get("blocks") or []]
@@ -286,9 +293,9 @@ async def anthropic() -> AsyncIterator[FakeAnthropic]:
 
 
 async def _harness(
-    database_url: str, slack: MockSlack, anthropic: FakeAnthropic
+    database_url: str, slack: MockSlack, anthropic: FakeAnthropic, **overrides: Any
 ) -> AsyncIterator[SlackHarness]:
-    settings = make_settings(database_url, anthropic.url)
+    settings = make_settings(database_url, anthropic.url, **overrides)
     async with services_for(settings) as services:
         client = AsyncWebClient(token=BOT_TOKEN, base_url=slack.api_url)
         app = build_app(services, client, signing_secret=SIGNING_SECRET, process_before_response=True)
@@ -309,5 +316,5 @@ async def lite(
     tmp_path: Path, slack_mock: MockSlack, anthropic: FakeAnthropic
 ) -> AsyncIterator[SlackHarness]:
     """The same harness on SQLite only, for the many edge cases."""
-    async for h in _harness(f"sqlite+aiosqlite:///{tmp_path}/haven.db", slack_mock, anthropic):
+    async for h in _harness(f"sqlite:///{tmp_path}/haven.db", slack_mock, anthropic):
         yield h

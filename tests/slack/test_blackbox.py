@@ -86,7 +86,7 @@ def haven(tmp_path: Path, servers: tuple[FakeAnthropic, MockSlack]) -> Iterator[
         PORT=str(port),
         ANTHROPIC_BASE_URL=anthropic.url,
         ANTHROPIC_API_KEY="sk-ant-test-key",
-        DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/haven.db",
+        DATABASE_URL=f"sqlite:///{tmp_path}/haven.db",
         HAVEN_RETRY_BASE_SECONDS="0",
         HAVEN_LOG_LEVEL="INFO",
     )

@@ -45,7 +45,7 @@ async def test_socket_mode_receives_events_and_commands(
     tmp_path: Path, slack_mock: MockSlack, anthropic: FakeAnthropic
 ) -> None:
     settings = make_settings(
-        f"sqlite+aiosqlite:///{tmp_path}/haven.db",
+        f"sqlite:///{tmp_path}/haven.db",
         anthropic.url,
         SLACK_BOT_TOKEN=BOT_TOKEN,
         SLACK_APP_TOKEN="xapp-1-A0-test",
@@ -92,7 +92,7 @@ async def test_http_mode_acks_before_the_model_answers_and_verifies_signatures(
 ) -> None:
     port = free_port()
     settings = make_settings(
-        f"sqlite+aiosqlite:///{tmp_path}/haven.db",
+        f"sqlite:///{tmp_path}/haven.db",
         anthropic.url,
         SLACK_BOT_TOKEN=BOT_TOKEN,
         SLACK_SIGNING_SECRET=SIGNING_SECRET,
@@ -131,7 +131,7 @@ async def test_disconnect_lets_an_in_flight_turn_post_its_reply(
 ) -> None:
     port = free_port()
     settings = make_settings(
-        f"sqlite+aiosqlite:///{tmp_path}/haven.db",
+        f"sqlite:///{tmp_path}/haven.db",
         anthropic.url,
         SLACK_BOT_TOKEN=BOT_TOKEN,
         SLACK_SIGNING_SECRET=SIGNING_SECRET,
@@ -162,7 +162,7 @@ async def test_rejected_credentials_fail_connect_with_a_clear_error(
     tmp_path: Path, slack_mock: MockSlack, anthropic: FakeAnthropic
 ) -> None:
     base = {"SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_API_URL": slack_mock.api_url}
-    db = f"sqlite+aiosqlite:///{tmp_path}/haven.db"
+    db = f"sqlite:///{tmp_path}/haven.db"
     async with services_for(make_settings(db, anthropic.url, SLACK_APP_TOKEN="xapp-bad", **base)) as services:
         slack_mock.fail("apps.connections.open", "invalid_auth")
         with pytest.raises(SlackConfigError, match="SLACK_APP_TOKEN"):

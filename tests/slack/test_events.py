@@ -171,17 +171,19 @@ async def test_model_outage_gives_one_short_error_and_the_next_message_works(lit
 
 
 async def test_long_reply_is_split_without_breaking_code_blocks(lite: SlackHarness) -> None:
+    """Without streaming: one post updated while the model writes, the overflow in further posts."""
+    lite.slack.refuse_streaming()
     code = "\n".join(f"line_{i} = {i}  # some commentary to make this longer" for i in range(150))
     lite.anthropic.enqueue(text(f"Here you go:\n\n```python\n{code}\n```\n\nDone."))
     root = lite.ts()
     await lite.mention("write code", ts=root)
 
-    posts = lite.posts(thread_ts=root)
-    assert len(posts) >= 2
-    for p in posts:
-        assert len(p["text"]) <= 4000
-        assert p["text"].count("```") % 2 == 0
-    joined = "".join(p["text"] for p in posts)
+    shown = lite.slack.thread(CHANNEL, root)
+    assert len(shown) >= 2
+    for m in shown:
+        assert len(m["text"]) <= 4000
+        assert m["text"].count("```") % 2 == 0
+    joined = "".join(m["text"] for m in shown)
     assert "line_0 = 0" in joined and "line_149 = 149" in joined
 
 

@@ -7,11 +7,18 @@
 
 ``/api/<method>`` accepts GET and POST with query parameters, form bodies or JSON bodies (slack_sdk uses
 all three) and answers ``{"ok": true, ...}`` as ``application/json``, like Slack. ``fail(method, error)``
-makes a method answer ``{"ok": false, "error": error}``. ``/respond/<id>`` records what Bolt's
-``respond()`` posts to a ``response_url``. Socket Mode: ``apps.connections.open`` hands out a
-``ws://`` URL on this server, ``push(...)`` sends an envelope to the connected client, and the client's
-acknowledgements land in ``socket_acks``. ``start_in_thread()`` runs it on its own loop for subprocess
-tests.
+makes a method answer ``{"ok": false, "error": error}``; ``fail_http(method, status, times=…)`` makes its
+next calls fail at the HTTP level (429 with ``Retry-After``, 500/503 with an HTML body), recorded in
+``rejected``, not ``calls``. ``/respond/<id>`` records what Bolt's ``respond()`` posts to a
+``response_url``. Socket Mode: ``apps.connections.open`` hands out a ``ws://`` URL on this server,
+``push(...)`` sends an envelope to the connected client, and the client's acknowledgements land in
+``socket_acks``. ``start_in_thread()`` runs it on its own loop for subprocess tests.
+
+The mock also keeps what a thread would *show*: ``messages`` holds every message the bot created
+(``chat.postMessage`` or ``chat.startStream``) with its current text, changed by ``chat.update``,
+``chat.appendStream``/``chat.stopStream`` and ``chat.delete``; ``thread(channel, ts)`` lists one thread's.
+Streamed text is Markdown (``markdown_text`` chunks), posted text is mrkdwn; ``format`` says which.
+``refuse_streaming(error)`` makes ``chat.startStream`` fail like a workspace without the feature.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ import json
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,6 +50,18 @@ class Call:
     args: dict[str, Any]
     headers: dict[str, str] = field(default_factory=dict)
     result: dict[str, Any] = field(default_factory=dict)
+    at: float = field(default_factory=time.monotonic)  # when the request arrived
+
+
+@dataclass
+class HttpFault:
+    status: int
+    retry_after: int | None = None
+
+
+# Methods that read a channel's history: Haven must never need them per turn.
+HISTORY_METHODS = ("conversations.history", "conversations.replies")
+STREAM_METHODS = ("chat.startStream", "chat.appendStream", "chat.stopStream")
 
 
 class MockSlack:
@@ -63,6 +83,11 @@ class MockSlack:
         self.errors: dict[str, str] = {}
         self.delays: dict[str, float] = {}  # method → seconds to wait before answering
         self.socket_acks: dict[str, dict[str, Any]] = {}
+        self.rejected: list[Call] = []  # calls answered with an HTTP-level fault
+        self.http_faults: dict[str, deque[HttpFault]] = {}
+        self.streaming_error: str | None = None  # set: chat.startStream fails with this error
+        # What the bot's messages show now, in creation order (see the module docstring).
+        self.messages: list[dict[str, Any]] = []
         self.url = ""
         self._ts = itertools.count(1)
         self._epoch = int(time.time())
@@ -110,6 +135,29 @@ class MockSlack:
     def fail(self, method: str, error: str) -> None:
         self.errors[method] = error
 
+    def fail_http(self, method: str, status: int, *, times: int = 1, retry_after: int | None = None) -> None:
+        """The next ``times`` calls of ``method`` fail with HTTP ``status`` (429: ``Retry-After``)."""
+        faults = self.http_faults.setdefault(method, deque())
+        faults.extend(HttpFault(status, retry_after) for _ in range(times))
+
+    def refuse_streaming(self, error: str = "unknown_method") -> None:
+        """``chat.startStream`` answers ``{"ok": false, "error": error}`` (None: streaming works again)."""
+        self.streaming_error = error
+
+    def thread(self, channel: str, thread_ts: str) -> list[dict[str, Any]]:
+        """The bot's messages in one thread as they look now (deleted ones left out)."""
+        return [
+            m
+            for m in self.messages
+            if m["channel"] == channel and m.get("thread_ts") == thread_ts and not m.get("deleted")
+        ]
+
+    def message(self, channel: str, ts: str) -> dict[str, Any] | None:
+        for m in self.messages:
+            if m["channel"] == channel and m["ts"] == ts:
+                return m
+        return None
+
     def calls_to(self, method: str) -> list[dict[str, Any]]:
         return [c.args for c in self.calls if c.method == method]
 
@@ -126,6 +174,8 @@ class MockSlack:
     def reset(self) -> None:
         self.calls.clear()
         self.responses.clear()
+        self.rejected.clear()
+        self.messages.clear()
 
     def next_ts(self) -> str:
         return f"{self._epoch}.{next(self._ts):06d}"
@@ -251,16 +301,71 @@ class MockSlack:
             if isinstance(args.get(key), str):
                 args[key] = json.loads(args[key])
         call = Call(method, args, dict(request.headers))
+        faults = self.http_faults.get(method)
+        if faults:
+            fault = faults.popleft()
+            self.rejected.append(call)
+            return self._http_fault(fault)
         self.calls.append(call)
         if method in self.delays:
             await asyncio.sleep(self.delays[method])
         if method in self.errors:
             call.result = {"ok": False, "error": self.errors[method]}
+        elif method == "chat.startStream" and self.streaming_error:
+            call.result = {"ok": False, "error": self.streaming_error}
         elif not request.headers.get("Authorization", "").startswith("Bearer ") and "token" not in args:
             call.result = {"ok": False, "error": "not_authed"}
         else:
-            call.result = {"ok": True, **self._answer(method, args)}
+            try:
+                call.result = {"ok": True, **self._answer(method, args)}
+            except _Refused as refused:
+                call.result = {"ok": False, "error": str(refused)}
         return self._json(call.result)
+
+    @staticmethod
+    def _http_fault(fault: HttpFault) -> web.Response:
+        if fault.status == 429:
+            headers = {"Retry-After": str(fault.retry_after if fault.retry_after is not None else 1)}
+            body = json.dumps({"ok": False, "error": "ratelimited"}).encode()
+            return web.Response(body=body, status=429, content_type="application/json", headers=headers)
+        page = f"<html><body><h1>{fault.status}</h1>Slack is having trouble.</body></html>"
+        return web.Response(text=page, status=fault.status, content_type="text/html")
+
+    # -- what the bot's messages show
+    def _create(
+        self, channel: str, ts: str, args: Mapping[str, Any], fmt: str, text: str, *, streaming: bool = False
+    ) -> None:
+        message: dict[str, Any] = {
+            "channel": channel,
+            "ts": ts,
+            "thread_ts": args.get("thread_ts"),
+            "text": text,
+            "format": fmt,
+            "blocks": args.get("blocks"),
+            "streaming": streaming,
+            "updates": 0,
+            "at": time.monotonic(),  # when it became visible
+        }
+        self.messages.append(message)
+
+    @staticmethod
+    def _markdown_of(args: Mapping[str, Any]) -> str:
+        text = str(args.get("markdown_text") or "")
+        chunks = args.get("chunks")
+        if isinstance(chunks, str):
+            chunks = json.loads(chunks)
+        for chunk in chunks or []:
+            if isinstance(chunk, dict) and chunk.get("type") == "markdown_text":
+                text += str(chunk.get("text") or "")
+        return text
+
+    def _live(self, channel: str, ts: str, *, streaming: bool | None = None) -> dict[str, Any]:
+        message = self.message(channel, ts)
+        if message is None or message.get("deleted"):
+            raise _Refused("message_not_found")
+        if streaming is not None and bool(message.get("streaming")) != streaming:
+            raise _Refused("message_not_in_streaming_state" if streaming else "cant_update_message")
+        return message
 
     def _answer(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
         channel = str(args.get("channel", ""))
@@ -278,11 +383,50 @@ class MockSlack:
             ts = self.next_ts()
             message = {"type": "message", "user": self.bot_user_id, "bot_id": self.bot_id, "ts": ts}
             message.update({k: args[k] for k in ("text", "blocks", "thread_ts") if k in args})
+            if args.get("markdown_text"):
+                self._create(channel, ts, args, "markdown", str(args["markdown_text"]))
+            else:
+                self._create(channel, ts, args, "mrkdwn", str(args.get("text") or ""))
             return {"channel": channel, "ts": ts, "message": message}
         if method == "chat.postEphemeral":
             return {"message_ts": self.next_ts()}
-        if method in ("chat.update", "chat.delete"):
+        if method == "chat.startStream":
+            if not args.get("thread_ts"):
+                raise _Refused("invalid_arguments")
+            if not channel.startswith("D") and not (
+                args.get("recipient_user_id") and args.get("recipient_team_id")
+            ):
+                raise _Refused("missing_recipient_user_id")  # required outside DMs
+            ts = self.next_ts()
+            self._create(channel, ts, args, "markdown", self._markdown_of(args), streaming=True)
+            return {"channel": channel, "ts": ts}
+        if method == "chat.appendStream":
+            shown = self._live(channel, str(args.get("ts")), streaming=True)
+            shown["text"] += self._markdown_of(args)
+            return {"channel": channel, "ts": shown["ts"]}
+        if method == "chat.stopStream":
+            shown = self._live(channel, str(args.get("ts")), streaming=True)
+            shown["text"] += self._markdown_of(args)
+            shown["streaming"] = False
+            if args.get("blocks"):
+                shown["blocks"] = args["blocks"]
+            return {"channel": channel, "ts": shown["ts"], "message": {"ts": shown["ts"]}}
+        if method == "chat.update":
+            shown = self._live(channel, str(args.get("ts")), streaming=False)
+            if args.get("markdown_text"):
+                shown["text"], shown["format"] = str(args["markdown_text"]), "markdown"
+            elif "text" in args:
+                shown["text"], shown["format"] = str(args["text"]), "mrkdwn"
+            if "blocks" in args:
+                shown["blocks"] = args["blocks"]
+            shown["updates"] += 1
             return {"channel": channel, "ts": args.get("ts")}
+        if method == "chat.delete":
+            shown = self._live(channel, str(args.get("ts")))
+            shown["deleted"] = True
+            return {"channel": channel, "ts": args.get("ts")}
+        if method in HISTORY_METHODS:
+            return {"messages": [], "has_more": False}
         if method == "chat.getPermalink":
             return {"channel": channel, "permalink": self.permalink(channel, str(args.get("message_ts")))}
         if method == "users.info":
@@ -300,3 +444,7 @@ class MockSlack:
     @staticmethod
     def _json(data: Any) -> web.Response:
         return web.Response(body=json.dumps(data).encode(), content_type="application/json")
+
+
+class _Refused(Exception):
+    """A method call Slack would answer with ``{"ok": false, "error": <message>}``."""

@@ -1,0 +1,188 @@
+"""Retries for Slack Web API faults (429, 5xx, dropped connections), without posting anything twice.
+
+slack_sdk retries through handlers on the ``AsyncWebClient``; Haven installs three, each of which knows
+which methods are safe to repeat:
+
+- **429 Too Many Requests** — always retried (up to ``RATE_LIMIT_RETRIES`` times), after the
+  ``Retry-After`` Slack sent. Slack did nothing with a rate-limited request, so a retry cannot
+  duplicate it. A wait longer than ``MAX_RETRY_AFTER`` is not sat out: the call fails instead.
+- **Connection errors** — a connection that never opened (``ClientConnectorError``: refused, DNS,
+  unreachable) is retried for every method: the request was never sent. A connection that broke
+  *after* the request went out (server disconnected, reset by peer) is retried only for methods that
+  are safe to repeat (reads, ``chat.update``, ``chat.delete``, …), since Slack may have done the work.
+- **500 / 503** — retried for the methods that are safe to repeat, and *once* for ``chat.postMessage``
+  and ``chat.postEphemeral``. Slack has no idempotency key: if Slack stored the message and then
+  failed to answer, the retry posts it a second time. Haven accepts that rare duplicate rather than
+  leaving a person without their reply. The streaming methods are never retried on a 5xx: a repeated
+  ``chat.appendStream`` would show text twice, so the reply switches to ``chat.update`` instead, which
+  rewrites the whole message and so repairs whatever state Slack is in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import ClientConnectorError, ClientOSError, ServerConnectionError
+from slack_sdk.http_retry.async_handler import AsyncRetryHandler
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+    AsyncServerErrorRetryHandler,
+)
+from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryIntervalCalculator
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
+from slack_sdk.http_retry.state import RetryState
+from slack_sdk.web.async_client import AsyncWebClient
+
+RATE_LIMIT_RETRIES = 2
+SERVER_ERROR_RETRIES = 2
+CONNECTION_RETRIES = 2
+MAX_RETRY_AFTER = 30.0
+
+# Repeating these cannot change what people see twice: reads, and writes that set a final state.
+SAFE_TO_REPEAT = frozenset(
+    {
+        "auth.test",
+        "apps.connections.open",
+        "users.info",
+        "chat.getPermalink",
+        "chat.update",
+        "chat.delete",
+        "conversations.open",
+        "views.open",  # a trigger_id works once: a repeat fails instead of opening a second modal
+        "chat.stopStream",  # a second stop fails (the stream is no longer open) instead of adding text
+    }
+)
+# Retried once on 500/503 although a duplicate is possible (see the module docstring).
+POST_ONCE = frozenset({"chat.postMessage", "chat.postEphemeral"})
+
+Sleep = Callable[[float], Awaitable[Any]]
+
+
+def method_of(request: HttpRequest) -> str:
+    """``https://slack.com/api/chat.postMessage?x=1`` → ``chat.postMessage``."""
+    return request.url.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
+
+
+def retry_after(response: HttpResponse | None) -> float | None:
+    if response is None:
+        return None
+    for key, values in response.headers.items():
+        if key.lower() == "retry-after":
+            value = values[0] if isinstance(values, list) else values
+            try:
+                return max(0.0, float(value))
+            except (TypeError, ValueError):
+                return None
+    return None
+
+
+class _Sleeps(AsyncRetryHandler):
+    """A handler whose waits go through ``self.sleep`` (tests make it instant and record it)."""
+
+    sleep: Sleep = staticmethod(asyncio.sleep)  # type: ignore[assignment]
+
+    def _delay(self, state: RetryState, response: HttpResponse | None) -> float:
+        return float(self.interval_calculator.calculate_sleep_duration(state.current_attempt))
+
+    async def prepare_for_next_attempt_async(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> None:
+        state.next_attempt_requested = True
+        await self.sleep(self._delay(state, response))
+        state.increment_current_attempt()
+
+
+class RateLimitRetry(_Sleeps, AsyncRateLimitErrorRetryHandler):
+    def __init__(self, max_retry_count: int = RATE_LIMIT_RETRIES, max_wait: float = MAX_RETRY_AFTER) -> None:
+        super().__init__(max_retry_count=max_retry_count)
+        self.max_wait = max_wait
+
+    async def _can_retry_async(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        if response is None or response.status_code != 429:
+            return False
+        wait = retry_after(response)
+        return wait is None or wait <= self.max_wait
+
+    def _delay(self, state: RetryState, response: HttpResponse | None) -> float:
+        wait = retry_after(response)
+        # A little jitter, so the workers Slack throttled together do not come back together.
+        return (1.0 if wait is None else wait) + random.uniform(0.0, 0.25)
+
+
+class ServerErrorRetry(_Sleeps, AsyncServerErrorRetryHandler):
+    def __init__(self, max_retry_count: int = SERVER_ERROR_RETRIES) -> None:
+        super().__init__(
+            max_retry_count=max_retry_count,
+            interval_calculator=BackoffRetryIntervalCalculator(backoff_factor=0.5),
+        )
+
+    async def _can_retry_async(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        if response is None or response.status_code not in (500, 503):
+            return False
+        method = method_of(request)
+        if method in SAFE_TO_REPEAT:
+            return True
+        return method in POST_ONCE and state.current_attempt == 0
+
+
+class ConnectionRetry(_Sleeps, AsyncConnectionErrorRetryHandler):
+    def __init__(self, max_retry_count: int = CONNECTION_RETRIES) -> None:
+        super().__init__(
+            max_retry_count=max_retry_count,
+            interval_calculator=BackoffRetryIntervalCalculator(backoff_factor=0.5),
+        )
+
+    async def _can_retry_async(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        if error is None:
+            return False
+        if isinstance(error, ClientConnectorError):
+            return True  # never connected: nothing was sent
+        return (
+            isinstance(error, ServerConnectionError | ClientOSError) and method_of(request) in SAFE_TO_REPEAT
+        )
+
+
+HAVEN_HANDLERS = (RateLimitRetry, ServerErrorRetry, ConnectionRetry)
+_REPLACED = (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+    AsyncServerErrorRetryHandler,
+)
+
+
+def install_retry_handlers(client: AsyncWebClient) -> AsyncWebClient:
+    """Give ``client`` Haven's handlers in place of slack_sdk's built-in ones (idempotent)."""
+    kept = [h for h in client.retry_handlers if not isinstance(h, _REPLACED)]
+    client.retry_handlers = [*kept, RateLimitRetry(), ServerErrorRetry(), ConnectionRetry()]
+    return client

@@ -1,0 +1,157 @@
+"""Slack Web API calls per user turn: the real Bolt ``AsyncApp``, the mock Web API, the scripted model.
+
+Used by ``bench/run.py``; runs alone too::
+
+    .venv/bin/python bench/slack_calls.py --turns 20
+
+One conversation of ``turns`` turns (a mention, then thread replies) in three settings: long replies
+(~900 characters, so they stream) where the workspace can stream, the same where it cannot (one post
+updated while the model writes), and short replies. It counts what the app asked Slack for, per user
+turn: new messages posted, updates, streaming calls, and history reads (``conversations.history`` /
+``conversations.replies``), which must stay at zero: the history lives in Haven's database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+if __package__ in (None, ""):  # run as a script: make the repository importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters.slack.app import build_app
+from adapters.slack.reply import MIN_CHARS
+from adapters.slack.translate import markdown_to_mrkdwn
+from tests.slack.conftest import ALICE, BOB, BOT_TOKEN, CHANNEL, SIGNING_SECRET, SlackHarness, verdict
+from tests.support.fake_anthropic import FakeAnthropic, text
+from tests.support.harness import make_settings, services_for
+from tests.support.mock_slack import HISTORY_METHODS, STREAM_METHODS, MockSlack
+
+LONG = "\n\n".join(
+    f"**{i}.** Here is a careful, reasonably detailed part of the answer, with `code` and a few "
+    f"practical suggestions that make it longer than a quick reply would be (part {i})."
+    for i in range(1, 6)
+)
+SHORT = "Sure — here is a short answer."
+
+
+class Reporter(Protocol):
+    def add(
+        self, benchmark: str, setting: str, result: str, target: str = "", ok: bool | None = None
+    ) -> None: ...
+
+
+@dataclass
+class Calls:
+    turns: int
+    posts: int
+    updates: int
+    stream: int
+    history: int
+    streamed_turns: int
+    exact: bool
+
+    def per_turn(self, n: int) -> float:
+        return n / self.turns
+
+
+async def conversation(tmp: Path, turns: int, *, reply: str, can_stream: bool, tag: str) -> Calls:
+    async with MockSlack() as slack, FakeAnthropic(default=text(reply)) as anthropic:
+        anthropic.responder = verdict
+        slack.add_user(ALICE, "alice")
+        slack.add_user(BOB, "bob")
+        if not can_stream:
+            slack.refuse_streaming("unknown_method")
+        settings = make_settings(f"sqlite:///{tmp}/slack_calls_{tag}.db", anthropic.url)
+        async with services_for(settings) as services:
+            client = AsyncWebClient(token=BOT_TOKEN, base_url=slack.api_url)
+            app = build_app(services, client, signing_secret=SIGNING_SECRET, process_before_response=True)
+            h = SlackHarness(app, slack, anthropic, services)
+            root = h.ts()
+            await h.mention("Question 0: how should I plan the release?", ts=root)
+            for n in range(1, turns):
+                await h.reply(
+                    f"Question {n}: and what about the next step?", thread_ts=root, user=(ALICE, BOB)[n % 2]
+                )
+            shown = slack.thread(CHANNEL, root)
+            # Streamed replies are Markdown (Slack renders it); posted ones are converted to mrkdwn.
+            want = reply if can_stream and len(reply) >= MIN_CHARS else markdown_to_mrkdwn(reply)
+            exact = len(shown) == turns and all(m["text"] == want for m in shown)
+            return Calls(
+                turns=turns,
+                posts=slack.count("chat.postMessage"),
+                updates=slack.count("chat.update"),
+                stream=sum(slack.count(m) for m in STREAM_METHODS),
+                history=sum(slack.count(m) for m in HISTORY_METHODS),
+                streamed_turns=slack.count("chat.startStream") - (0 if can_stream else 1),
+                exact=exact,
+            )
+
+
+async def slack_calls(report: Reporter, tmp: Path, turns: int) -> None:
+    settings: list[tuple[str, str, bool, Callable[[Calls], bool]]] = [
+        (
+            "long replies (~900 chars), streaming",
+            LONG,
+            True,
+            lambda c: c.posts == 0 and c.streamed_turns == c.turns and c.exact,
+        ),
+        (
+            "long replies, workspace cannot stream",
+            LONG,
+            False,
+            lambda c: c.posts == c.turns and c.updates <= 3 * c.turns and c.exact,
+        ),
+        (
+            "short replies",
+            SHORT,
+            True,
+            lambda c: c.posts == c.turns and c.updates == 0 and c.stream == 0 and c.exact,
+        ),
+    ]
+    for i, (label, reply, can_stream, shape_ok) in enumerate(settings):
+        c = await conversation(tmp, turns, reply=reply, can_stream=can_stream, tag=str(i))
+        result = (
+            f"posts {c.per_turn(c.posts):.2f}, updates {c.per_turn(c.updates):.2f}, "
+            f"stream calls {c.per_turn(c.stream):.2f} (streamed replies {c.streamed_turns}/{c.turns}), "
+            f"history reads {c.per_turn(c.history):.2f}"
+        )
+        report.add(
+            "Slack calls per user turn",
+            f"{turns}-turn conversation, {label}",
+            result,
+            "0 history reads; one post or one stream per reply",
+            c.history == 0 and shape_ok(c),
+        )
+
+
+class _Print:
+    def add(
+        self, benchmark: str, setting: str, result: str, target: str = "", ok: bool | None = None
+    ) -> None:
+        mark = "" if ok is None else (" ok" if ok else " NOT MET")
+        print(f"{benchmark} [{setting}]: {result}  (target {target}){mark}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+    import logging
+
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--turns", type=int, default=20)
+    args = p.parse_args(argv)
+    logging.disable(logging.INFO)
+    with tempfile.TemporaryDirectory() as tmp:
+        asyncio.run(slack_calls(_Print(), Path(tmp), args.turns))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
