@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import discord
@@ -61,13 +62,40 @@ class HavenShardedClient(discord.AutoShardedClient):
         await self.haven.on_message(message)
 
 
-def parse_shard_ids(value: str | None) -> list[int] | None:
-    if not value or not value.strip():
+_SHARD_PART = re.compile(r"^(\d+)(?:-(\d+))?$")
+
+
+def parse_shard_ids(value: str | None, shard_count: int | None = None) -> list[int] | None:
+    """``DISCORD_SHARD_IDS``: shard numbers and ranges, e.g. ``0,1`` or ``0-3`` or ``0-3,8``.
+
+    None when unset (every shard). Raises ``ValueError`` with a readable message for anything else than
+    distinct shard numbers below ``shard_count``.
+    """
+    if value is None or not value.strip():
         return None
-    try:
-        return [int(part) for part in value.replace(" ", "").split(",") if part]
-    except ValueError:
-        raise ValueError(f"DISCORD_SHARD_IDS must be comma-separated numbers, got {value!r}") from None
+    ids: list[int] = []
+    parts = [part for part in value.replace(" ", "").split(",") if part]
+    if not parts:
+        raise ValueError(f"DISCORD_SHARD_IDS lists no shard: {value!r}")
+    for part in parts:
+        match = _SHARD_PART.match(part)
+        if match is None:
+            raise ValueError(
+                f"DISCORD_SHARD_IDS must be shard numbers or ranges like 0,1 or 0-3; got {value!r}"
+            )
+        first = int(match.group(1))
+        last = int(match.group(2)) if match.group(2) is not None else first
+        if last < first:
+            raise ValueError(f"DISCORD_SHARD_IDS has a backwards range {part!r}; write it as {last}-{first}")
+        ids.extend(range(first, last + 1))
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"DISCORD_SHARD_IDS lists a shard twice: {value!r}")
+    if shard_count is not None and max(ids) >= shard_count:
+        raise ValueError(
+            f"DISCORD_SHARD_IDS {value!r} names shard {max(ids)}, but DISCORD_SHARD_COUNT={shard_count} "
+            f"means shards 0 to {shard_count - 1}"
+        )
+    return ids
 
 
 def make_client(
@@ -77,11 +105,17 @@ def make_client(
     shard_ids: str | None = None,
     guild_ready_timeout: float = 2.0,
 ) -> HavenClient | HavenShardedClient:
-    ids = parse_shard_ids(shard_ids)
+    """One client for the process: unsharded by default; with DISCORD_SHARD_COUNT an
+    ``AutoShardedClient`` running every shard, or only DISCORD_SHARD_IDS (the rest run elsewhere)."""
+    if shard_count is not None and shard_count < 1:
+        raise ValueError(f"DISCORD_SHARD_COUNT must be 1 or more, got {shard_count}")
+    ids = parse_shard_ids(shard_ids, shard_count)
     if shard_count is None and ids is None:
         return HavenClient(handler, guild_ready_timeout=guild_ready_timeout)
     if ids is not None and shard_count is None:
-        raise ValueError("DISCORD_SHARD_IDS needs DISCORD_SHARD_COUNT")
+        raise ValueError(
+            "DISCORD_SHARD_IDS needs DISCORD_SHARD_COUNT (the total number of shards across all processes)"
+        )
     return HavenShardedClient(
         handler, shard_count=shard_count, shard_ids=ids, guild_ready_timeout=guild_ready_timeout
     )

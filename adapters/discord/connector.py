@@ -19,6 +19,7 @@ import discord
 from adapters.discord.client import HavenClient, HavenShardedClient, make_client
 from adapters.discord.commands import command_payload, payload_hash
 from adapters.discord.handler import DiscordHandler
+from adapters.discord.stream import StreamTiming
 from bot.ports import StartupError
 
 if TYPE_CHECKING:
@@ -81,13 +82,14 @@ class DiscordConnector:
         guild_ready_timeout: float = 2.0,
         connect_timeout: float = 30.0,
         drain_seconds: float = 5.0,
+        stream_timing: StreamTiming | None = None,
     ) -> None:
         self._services = services
         self._state_dir = state_dir or DEFAULT_STATE_DIR
         self._guild_ready_timeout = guild_ready_timeout
         self._connect_timeout = connect_timeout
         self._drain_seconds = drain_seconds
-        self.handler = DiscordHandler(services)
+        self.handler = DiscordHandler(services, stream_timing=stream_timing)
         self._client: HavenClient | HavenShardedClient | None = None
         self._gateway: asyncio.Task[None] | None = None
 
@@ -112,6 +114,9 @@ class DiscordConnector:
             )
         except ValueError as exc:
             raise DiscordStartupError(str(exc)) from None
+        if settings.discord_shard_ids and settings.database_url.startswith("sqlite"):
+            # Other processes run the other shards; they must share one database.
+            log.warning("DISCORD_SHARD_IDS is set but DATABASE_URL is SQLite: use one shared PostgreSQL")
         try:
             await self._client.login(token)
         except discord.LoginFailure:

@@ -21,6 +21,7 @@ from typing import Any
 import discord
 
 from adapters.discord import embeds
+from adapters.discord.stream import DiscordReplyStream, StreamTiming
 from adapters.discord.translate import (
     DM_WORKSPACE,
     PLATFORM,
@@ -85,19 +86,27 @@ _DM_HINTS_MAX = 10_000
 _NO_MENTIONS = discord.AllowedMentions.none()
 
 
-@contextlib.asynccontextmanager
-async def typing(channel: discord.abc.Messageable) -> AsyncIterator[None]:
-    """The typing indicator while the model works; failing to show it must never fail the turn."""
-    indicator = channel.typing()
-    try:
-        await indicator.__aenter__()
-    except (discord.HTTPException, discord.ClientException):
-        yield
-        return
-    try:
-        yield
-    finally:
-        await indicator.__aexit__(None, None, None)
+class TypingIndicator:
+    """The typing indicator while the model works, until the reply's first message is posted.
+
+    Failing to show it must never fail the turn; ``stop`` may be called any number of times.
+    """
+
+    def __init__(self, channel: discord.abc.Messageable) -> None:
+        self._indicator = channel.typing()
+        self._active = False
+
+    async def start(self) -> None:
+        try:
+            await self._indicator.__aenter__()
+        except (discord.HTTPException, discord.ClientException):
+            return
+        self._active = True
+
+    async def stop(self) -> None:
+        if self._active:
+            self._active = False
+            await self._indicator.__aexit__(None, None, None)
 
 
 def workspace_of(interaction: discord.Interaction[Any]) -> str:
@@ -122,8 +131,9 @@ async def _ephemeral(interaction: discord.Interaction[Any], content: str | None,
 
 
 class DiscordHandler:
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, *, stream_timing: StreamTiming | None = None) -> None:
         self._engine = services.engine
+        self._timing = stream_timing or StreamTiming()
         self._admin = services.admin
         self._repo = services.repo
         self._client: discord.Client | None = None
@@ -243,40 +253,64 @@ class DiscordHandler:
             )
             return None
 
+    def _stream(
+        self,
+        target: discord.abc.Messageable,
+        source: str,
+        on_shown: Callable[[], Awaitable[None]] | None = None,
+    ) -> DiscordReplyStream:
+        return DiscordReplyStream(self._send, target, source=source, timing=self._timing, on_shown=on_shown)
+
     async def _turn(
         self, target: discord.abc.Messageable, incoming: IncomingMessage, *, fork: ForkRequest | None = None
     ) -> TurnResult:
+        """One model turn, its reply streamed into ``target`` as it is written, then the rest rendered."""
+        indicator = TypingIndicator(target)
+        stream = self._stream(target, incoming.message_id, on_shown=indicator.stop)
         try:
-            async with self._working(), typing(target):
-                if fork is not None:
-                    result = await self._engine.fork(fork)
-                else:
-                    result = await self._engine.handle_message(incoming)
-        except Exception:
-            log.exception("engine failed", extra={"workspace": incoming.thread.workspace})
-            result = TurnResult(TurnStatus.ERROR, error=INTERNAL_ERROR)
-        async with self._working():
-            await self.render(target, result, source=incoming.message_id, ref=incoming.thread)
+            async with self._working():
+                await indicator.start()
+                try:
+                    if fork is not None:
+                        result = await self._engine.fork(fork, stream)
+                    else:
+                        result = await self._engine.handle_message(incoming, stream)
+                except Exception:
+                    log.exception("engine failed", extra={"workspace": incoming.thread.workspace})
+                    result = TurnResult(TurnStatus.ERROR, error=INTERNAL_ERROR)
+                finally:
+                    await indicator.stop()
+            async with self._working():
+                await self.render(
+                    target, result, source=incoming.message_id, ref=incoming.thread, stream=stream
+                )
+        finally:
+            stream.stop()  # a no-op after render; stops the background flushes if the turn was cancelled
         return result
 
     # -- rendering -------------------------------------------------------------------------------------
 
     async def render(
-        self, target: discord.abc.Messageable, result: TurnResult, *, source: str, ref: ThreadRef
+        self,
+        target: discord.abc.Messageable,
+        result: TurnResult,
+        *,
+        source: str,
+        ref: ThreadRef,
+        stream: DiscordReplyStream | None = None,
     ) -> None:
-        """Post a turn's output. Ended threads stay silent: locked, and the closure notice says it all."""
+        """Post a turn's output: the reply (finishing its stream), then crisis resources, then a closure.
+
+        Ended threads stay silent: locked, and the closure notice says it all. The reply comes first in
+        both paths, so a streamed and a non-streamed turn end in the same layout.
+        """
         if result.status in (TurnStatus.DUPLICATE, TurnStatus.ENDED_SILENT, TurnStatus.ENDED_REMINDER):
             return
+        stream = stream or self._stream(target, source)
+        await stream.finish("\n\n".join(r for r in result.replies if r.strip()), result.error)
         crisis = result.crisis or (result.closure.crisis if result.closure else None)
         if crisis is not None:
             await self._send(target, embed=embeds.crisis_embed(crisis), nonce=nonce_for(source, "crisis"))
-        index = 0
-        for reply in result.replies:
-            for chunk in split_message(reply):
-                await self._send(target, content=chunk, nonce=nonce_for(source, "reply", index))
-                index += 1
-        if result.error:
-            await self._send(target, content=result.error, nonce=nonce_for(source, "error"))
         if result.closure is not None:
             hints = embeds.DM_HINTS if is_dm(ref) else embeds.GUILD_HINTS
             await self._send(
@@ -347,11 +381,24 @@ class DiscordHandler:
             channel, content=embeds.alert_text(alert), nonce=nonce_for(source, f"alert:{alert.kind}")
         )
 
+    async def _channel_in(self, workspace: str, channel_id: str) -> Any:
+        """A guild's channel from the cache or, when another process runs that guild's shard, by REST."""
+        if not (workspace.isdigit() and channel_id.isdigit()):
+            return None
+        guild = self.client.get_guild(int(workspace))
+        if guild is not None:
+            return guild.get_channel_or_thread(int(channel_id))
+        try:
+            channel = await self.client.fetch_channel(int(channel_id))
+        except discord.HTTPException:
+            return None
+        # Only ever the workspace's own channel.
+        guild_id = getattr(getattr(channel, "guild", None), "id", None)
+        return channel if guild_id == int(workspace) else None
+
     async def send_digest(self, digest: Digest) -> None:
-        guild = self.client.get_guild(int(digest.workspace)) if digest.workspace.isdigit() else None
-        channel = (
-            guild.get_channel_or_thread(int(digest.channel)) if guild and digest.channel.isdigit() else None
-        )
+        # The scheduler runs in one process per deployment, which need not run this guild's shard.
+        channel = await self._channel_in(digest.workspace, digest.channel)
         if not isinstance(channel, discord.TextChannel | discord.Thread):
             log.warning("digest channel not found", extra={"guild": digest.workspace})
             return

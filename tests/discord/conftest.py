@@ -7,6 +7,8 @@ and Haven's real ``DiscordConnector`` running discord.py against them.
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -14,11 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 
 from adapters.discord import DiscordConnector
 from bot.app import Services
 from bot.prompts import END_TOOL, VERDICT_TOOL
-from tests.support.fake_anthropic import FakeAnthropic, Reply, text, tool_use
+from tests.support.fake_anthropic import CutStream, FakeAnthropic, Reply, text, tool_use
 from tests.support.fake_discord import FakeDiscord, FakeGuild, FakeUser
 from tests.support.harness import make_settings, services_for
 
@@ -33,9 +36,61 @@ class World:
     admin: FakeUser
 
 
+class PacedAnthropic(FakeAnthropic):
+    """The fake Anthropic API, but with ``pace`` > 0 a streamed reply's text comes word by word (or in
+    pieces of ``piece_chars`` characters), ``pace`` seconds apart, as from a real model. HAVEN_STREAM is
+    on by default, so every turn in these tests streams."""
+
+    pace = 0.0
+    piece_chars = 0
+
+    def _events(self, message: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:  # type: ignore[override]
+        events = FakeAnthropic._events(message)
+        if not self.pace:
+            return events
+        out: list[tuple[str, dict[str, Any]]] = []
+        for name, data in events:
+            delta = data.get("delta") or {}
+            if name != "content_block_delta" or delta.get("type") != "text_delta":
+                out.append((name, data))
+                continue
+            whole, n = delta["text"], self.piece_chars
+            pieces = (
+                [whole[i : i + n] for i in range(0, len(whole), n)]
+                if n
+                else re.findall(r"\s*\S+\s*|\s+", whole)
+            )
+            out += [(name, {**data, "delta": {**delta, "text": piece}}) for piece in pieces]
+        return out
+
+    async def _stream(
+        self, request: web.Request, message: dict[str, Any], cut: CutStream | None
+    ) -> web.StreamResponse:
+        if not self.pace:
+            return await super()._stream(request, message, cut)
+        resp = web.StreamResponse(headers={"Cache-Control": "no-cache"})
+        resp.content_type = "text/event-stream"
+        await resp.prepare(request)
+        events = self._events(message)
+        if cut:
+            events = events[: cut.after_events]
+            if cut.error_event:
+                events.append(("error", {"type": "error", "error": cut.error_event}))
+        for name, data in events:
+            if name == "content_block_delta":
+                await asyncio.sleep(self.pace)
+            await resp.write(f"event: {name}\ndata: {json.dumps(data)}\n\n".encode())
+        if cut and not cut.error_event:
+            assert request.transport is not None
+            request.transport.abort()
+            return resp
+        await resp.write_eof()
+        return resp
+
+
 @pytest.fixture
-async def anthropic() -> AsyncIterator[FakeAnthropic]:
-    async with FakeAnthropic(default=text("Happy to help.")) as server:
+async def anthropic() -> AsyncIterator[PacedAnthropic]:
+    async with PacedAnthropic(default=text("Happy to help.")) as server:
         yield server
 
 
@@ -56,7 +111,7 @@ async def world() -> AsyncIterator[World]:
 
 @pytest.fixture
 def db_url(tmp_path: Path) -> str:
-    return f"sqlite+aiosqlite:///{tmp_path}/haven.db"
+    return f"sqlite:///{tmp_path}/haven.db"
 
 
 @pytest.fixture

@@ -62,11 +62,12 @@ async def test_crisis_shows_resources_and_never_ends(
         world.channel, world.alice, "I want to end my life. I have the pills ready tonight.", mention_bot=True
     )
     thread = int(mention["id"])
-    await api.wait_until(lambda: len(api.bot_messages(thread)) >= 2, what="crisis card and reply")
-    first, reply = api.bot_messages(thread)[:2]
-    assert "support" in first["embeds"][0]["title"].lower()
-    assert "988" in first["embeds"][0]["description"] and "116 123" in first["embeds"][0]["description"]
+    await api.wait_until(lambda: len(api.bot_messages(thread)) >= 2, what="reply and crisis card")
+    reply, card = api.bot_messages(thread)[:2]
+    # The reply (streamed as it is written) comes first, the resources right after it.
     assert reply["content"] == "I'm really glad you told me. I'm here with you."
+    assert "support" in card["embeds"][0]["title"].lower()
+    assert "988" in card["embeds"][0]["description"] and "116 123" in card["embeds"][0]["description"]
 
     await api.post_message(thread, world.alice, "whatever, you useless bot, leave me alone")
     await api.wait_until(lambda: len(api.bot_messages(thread)) >= 3, what="the answer after the veto")

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
+import discord.http
 import pytest
 
 from bot.prompts import MODEL_ERROR_REPLY
-from tests.discord.conftest import World, chat_requests, closure_messages, user_texts
+from tests.discord.conftest import PacedAnthropic, World, chat_requests, closure_messages, user_texts
 from tests.support.fake_anthropic import FakeAnthropic, error, text
 from tests.support.fake_discord import BOT_PERMISSIONS, CREATE_PUBLIC_THREADS, MANAGE_THREADS
 
@@ -36,20 +38,77 @@ async def test_a_long_reply_with_code_is_split_with_balanced_fences(
     assert body == reply.replace("\n\n", "\n")
 
 
-async def test_a_retried_send_is_posted_once(world: World, bot: Any, anthropic: FakeAnthropic) -> None:
-    """Discord stored the message but the response was lost; discord.py retries with the same nonce."""
+class _QuickRetries:
+    """``asyncio`` as discord.http sees it, with its sleeps 20 times shorter (a 5xx retry waits 1 s)."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(asyncio, name)
+
+    @staticmethod
+    async def sleep(delay: float) -> None:
+        await asyncio.sleep(delay / 20)
+
+
+@pytest.fixture
+def quick_discord_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(discord.http, "asyncio", _QuickRetries())
+
+
+@pytest.mark.usefixtures("quick_discord_retries")
+@pytest.mark.parametrize(
+    ("status", "after_effect", "streamed"),
+    [
+        # Discord stored the message but the response was lost: the retry must not post it again.
+        (500, True, False),
+        (502, True, True),
+        # Discord failed before storing it: the retry posts it.
+        (502, False, True),
+    ],
+    ids=["500-stored", "502-stored-streamed", "502-not-stored-streamed"],
+)
+async def test_a_discord_server_error_on_a_post_never_posts_twice(
+    world: World, bot: Any, anthropic: PacedAnthropic, status: int, after_effect: bool, streamed: bool
+) -> None:
+    """discord.py retries a 5xx (after a second, shortened here) with the same body; its nonce (with
+    ``enforce_nonce``) makes Discord return the stored message instead of posting another. A streamed
+    reply is posted while the model is still writing (the turn's end then waits for that post); a short,
+    quick one when the turn ends."""
+    reply = "Only once, please, even when Discord stumbles on the way back." if streamed else "Only once."
+    anthropic.pace = 0.02 if streamed else 0.0
     api = world.api
     message_id = api.next_id()
-    anthropic.enqueue(text("Only once, please."))
-    api.fail_next("POST", rf"/channels/{message_id}/messages", 500, after_effect=True)
+    anthropic.enqueue(text(reply))
+    api.fail_next("POST", rf"/channels/{message_id}/messages", status, after_effect=after_effect)
     await api.post_message(world.channel, world.alice, "hi", mention_bot=True, message_id=message_id)
-    posts = await api.wait_until(
-        lambda: api.calls_to("POST", rf"/channels/{message_id}/messages")[1:], within=8, what="the retry"
+    await api.wait_until(
+        lambda: api.calls_to("POST", rf"/channels/{message_id}/messages")[1:], what="the retry"
     )
+    await api.wait_until(
+        lambda: [m["content"] for m in api.bot_messages(message_id)] == [reply], what="the reply"
+    )
+    await api.settle(0.2)
     first, retry = api.calls_to("POST", rf"/channels/{message_id}/messages")
-    assert posts and first.json["nonce"] == retry.json["nonce"] and retry.json["enforce_nonce"] is True
-    assert len(first.json["nonce"]) <= 25
-    assert [m["content"] for m in api.bot_messages(message_id)] == ["Only once, please."]
+    assert first.json["nonce"] == retry.json["nonce"] and len(first.json["nonce"]) <= 25
+    assert first.json["enforce_nonce"] is True and retry.json["enforce_nonce"] is True
+    if streamed:  # posted with the first words, then edited to the whole reply
+        assert reply.startswith(first.json["content"]) and first.json["content"] != reply
+    assert [m["content"] for m in api.bot_messages(message_id)] == [reply]
+
+
+async def test_a_rate_limited_post_is_posted_once_after_the_wait(
+    world: World, bot: Any, anthropic: FakeAnthropic
+) -> None:
+    api = world.api
+    message_id = api.next_id()
+    anthropic.enqueue(text("Patience is a virtue."))
+    api.fail_next("POST", rf"/channels/{message_id}/messages", 429, retry_after=0.2)
+    await api.post_message(world.channel, world.alice, "hi", mention_bot=True, message_id=message_id)
+    await api.wait_until(lambda: api.bot_messages(message_id), what="the reply")
+    await api.settle(0.2)
+    first, retry = api.calls_to("POST", rf"/channels/{message_id}/messages")
+    assert retry.at - first.at >= 0.2  # discord.py waited as told
+    assert first.json["nonce"] == retry.json["nonce"]
+    assert [m["content"] for m in api.bot_messages(message_id)] == ["Patience is a virtue."]
 
 
 async def test_a_model_outage_gives_one_short_error_and_the_next_message_works(

@@ -5,20 +5,25 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from adapters.discord import DiscordConnector, DiscordStartupError, sync_command
-from adapters.discord.client import HavenShardedClient
+from adapters.discord.client import HavenShardedClient, parse_shard_ids
+from adapters.discord.translate import dm_thread, guild_thread
 from bot.app import Services, run_connectors
 from bot.connectors import build_connectors
 from bot.types import Digest
 from tests.discord.conftest import World, running
 from tests.support.fake_anthropic import FakeAnthropic
-from tests.support.fake_discord import FakeDiscord
+from tests.support.fake_discord import FakeDiscord, FakeGuild
 from tests.support.harness import make_settings, services_for
+from tests.support.postgres import PostgresServer
 
 
 def command_syncs(api: FakeDiscord) -> int:
@@ -119,6 +124,130 @@ async def test_sharded_client_serves_its_guilds(
             assert api.shards == [(0, 2)]
             mention = await api.post_message(channel, alice, "hello shard", mention_bot=True)
             await api.wait_until(lambda: api.bot_messages(int(mention["id"])), what="the reply")
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("0,1", [0, 1]), ("0-3", [0, 1, 2, 3]), (" 0-1, 3 ", [0, 1, 3]), ("2,", [2]), ("", None), (None, None)],
+)
+def test_shard_ids_are_numbers_and_ranges(value: str | None, expected: list[int] | None) -> None:
+    assert parse_shard_ids(value, 4) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("a", "must be shard numbers or ranges like 0,1 or 0-3"),
+        ("-1", "must be shard numbers or ranges"),
+        ("0;1", "must be shard numbers or ranges"),
+        ("3-1", "backwards range '3-1'"),
+        ("0,0-1", "lists a shard twice"),
+        (",", "lists no shard"),
+        ("4", "names shard 4, but DISCORD_SHARD_COUNT=4 means shards 0 to 3"),
+    ],
+)
+def test_bad_shard_ids_are_explained(value: str, problem: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(problem)):
+        parse_shard_ids(value, 4)
+
+
+@pytest.mark.parametrize(
+    ("count", "ids", "problem"),
+    [(None, "0", "DISCORD_SHARD_IDS needs DISCORD_SHARD_COUNT"), (2, "0-2", "names shard 2")],
+)
+async def test_bad_shard_settings_stop_start_up_with_a_clear_error(
+    world: World,
+    db_url: str,
+    anthropic: FakeAnthropic,
+    tmp_path: Path,
+    count: int | None,
+    ids: str,
+    problem: str,
+) -> None:
+    settings = make_settings(
+        db_url, anthropic.url, DISCORD_TOKEN=world.api.token, DISCORD_SHARD_COUNT=count, DISCORD_SHARD_IDS=ids
+    )
+    async with services_for(settings) as services:
+        connector = DiscordConnector(services, state_dir=tmp_path)
+        with pytest.raises(DiscordStartupError, match=problem):
+            await connector.connect()
+        await connector.disconnect()
+    assert world.api.calls == [] and world.api.connected == 0
+
+
+@pytest.fixture
+def postgres_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    with server.temporary_database(hint=request.node.name) as url:
+        yield url
+
+
+def guild_on_shard(api: FakeDiscord, shard: int, count: int, name: str) -> FakeGuild:
+    guild_id = api.next_id()
+    guild_id += (1 << 22) * ((shard - (guild_id >> 22)) % count)
+    return api.add_guild(name, guild_id=guild_id)
+
+
+@pytest.mark.postgres
+async def test_two_processes_split_the_shards_over_one_postgresql(
+    postgres_url: str, anthropic: FakeAnthropic, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two Haven processes (two connectors with their own services) run shards 0-1 and 2-3 of 4 against
+    one database: each answers its own servers, DMs go to shard 0, and the leader's weekly summary
+    reaches a server whose shard the other process runs."""
+
+    async def identify_now(self: Any, shard_id: int | None, *, initial: bool = False) -> None:
+        """discord.py waits 5 s before each further shard's IDENTIFY (Discord's limit); not here."""
+
+    monkeypatch.setattr(HavenShardedClient, "before_identify_hook", identify_now)
+    async with FakeDiscord() as api:
+        guilds = [guild_on_shard(api, shard, 4, f"Guild {shard}") for shard in range(4)]
+        channels = [api.add_text_channel(g, "general") for g in guilds]
+        alice = api.add_user("alice")
+        for guild in guilds:
+            api.add_member(guild, alice)
+
+        def settings(ids: str) -> Any:
+            return make_settings(
+                postgres_url,
+                anthropic.url,
+                DISCORD_TOKEN=api.token,
+                DISCORD_SHARD_COUNT=4,
+                DISCORD_SHARD_IDS=ids,
+            )
+
+        async with (
+            services_for(settings("0-1")) as first,
+            services_for(settings("2,3")) as second,
+            running(first, tmp_path / "a") as a,
+            running(second, tmp_path / "b") as b,
+        ):
+            assert isinstance(a.client, HavenShardedClient) and isinstance(b.client, HavenShardedClient)
+            assert sorted(s for s in api.shards if s) == [(0, 4), (1, 4), (2, 4), (3, 4)]
+            assert {g.id for g in a.client.guilds} == {guilds[0].id, guilds[1].id}
+            assert {g.id for g in b.client.guilds} == {guilds[2].id, guilds[3].id}
+            refs = []
+            for guild, channel in zip(guilds, channels, strict=True):
+                mention = await api.post_message(channel, alice, f"hello {guild.name}", mention_bot=True)
+                await api.wait_until(lambda m=mention: api.bot_messages(int(m["id"])), what="a reply")
+                refs.append(guild_thread(guild.id, channel, int(mention["id"])))
+            dm = api.dm_channel(alice)
+            await api.post_message(dm, alice, "hello in a DM")
+            await api.wait_until(lambda: api.bot_messages(dm), what="the DM reply")
+            refs.append(dm_thread(dm, 1))
+            await api.settle(0.2)
+            assert len(anthropic.model_requests()) == 5  # every message answered once, by one process
+            for ref in refs:  # one database: each process sees every conversation
+                assert await first.repo.find_conversation(ref) is not None
+                assert await second.repo.find_conversation(ref) is not None
+
+            digest = Digest("discord", str(guilds[3].id), str(channels[3]), datetime(2026, 1, 1, tzinfo=UTC))
+            await a.send_digest(digest)  # process A runs the scheduler; guild 3 is on B's shard
+            [posted] = api.bot_messages(channels[3])
+            assert "summary" in posted["content"].lower()
+            wrong = Digest("discord", str(guilds[0].id), str(channels[3]), datetime(2026, 1, 1, tzinfo=UTC))
+            await b.send_digest(wrong)  # never into another server's channel
+            assert len(api.bot_messages(channels[3])) == 1
 
 
 async def test_haven_run_starts_discord_beside_other_connectors(

@@ -15,12 +15,14 @@ discord.py resolves permissions), heartbeat ACKs, RESUME → RESUMED (+ optional
 code 4004 for a wrong token and 4014 when the message-content intent is requested but "not enabled".
 Tests inject MESSAGE_CREATE, MESSAGE_UPDATE and INTERACTION_CREATE.
 
-REST: every call is recorded in ``calls``. JSON answers use the content type ``application/json``
-exactly — discord.py only parses JSON when the header matches it byte for byte. The endpoints are the ones
-a bot uses: users/@me, applications/@me, gateway/bot, application commands, create message (with
-``enforce_nonce`` dedupe), start thread from a message / without one, modify and delete channel, typing,
-interaction callbacks, webhook follow-ups and the original response. Anything else answers 404 and is
-recorded, so an unexpected call shows up in a test.
+REST: every call is recorded in ``calls`` (with the time it arrived). JSON answers use the content type
+``application/json`` exactly — discord.py only parses JSON when the header matches it byte for byte. The
+endpoints are the ones a bot uses: users/@me, applications/@me, gateway/bot, application commands, create
+message (with ``enforce_nonce`` dedupe), edit and delete its messages, start thread from a message /
+without one, modify and delete channel, typing, interaction callbacks, webhook follow-ups and the
+original response. Anything else answers 404 and is recorded, so an unexpected call shows up in a test.
+``fail_next`` injects 5xx answers (optionally after doing the work, as when a response is lost) and 429
+rate limits with ``retry_after``.
 """
 
 from __future__ import annotations
@@ -95,6 +97,7 @@ class Call:
     path: str  # without the /api/v10 prefix
     json: Any
     query: dict[str, str]
+    at: float = field(default_factory=time.monotonic)
 
 
 @dataclass(frozen=True)
@@ -187,9 +190,11 @@ class _Session:
 
 
 class _Failure:
-    def __init__(self, method: str, pattern: str, status: int, times: int, after_effect: bool) -> None:
+    def __init__(
+        self, method: str, pattern: str, status: int, times: int, after_effect: bool, retry_after: float
+    ) -> None:
         self.method, self.pattern, self.status = method, re.compile(pattern), status
-        self.times, self.after_effect = times, after_effect
+        self.times, self.after_effect, self.retry_after = times, after_effect, retry_after
 
 
 class FakeDiscord:
@@ -211,6 +216,8 @@ class FakeDiscord:
         self._replay: list[tuple[str, dict[str, Any]]] = []
         self.resumes = 0
         self._nonces: dict[tuple[int, str], int] = {}
+        # Every edit of a bot message: (message id, time.monotonic(), content after the edit).
+        self.edit_log: list[tuple[int, float, str]] = []
         self._failures: list[_Failure] = []
         self._runner: web.AppRunner | None = None
         self._saved: tuple[str, yarl.URL] | None = None
@@ -819,11 +826,19 @@ class FakeDiscord:
         return [c for c in self.calls if c.method == method and rx.fullmatch(c.path)]
 
     def fail_next(
-        self, method: str, pattern: str, status: int = 500, *, times: int = 1, after_effect: bool = False
+        self,
+        method: str,
+        pattern: str,
+        status: int = 500,
+        *,
+        times: int = 1,
+        after_effect: bool = False,
+        retry_after: float = 0.05,
     ) -> None:
         """Answer the next matching call(s) with ``status``; ``after_effect``: do the work first (a
-        response lost on the way back), so a retry sees the effect of the first attempt."""
-        self._failures.append(_Failure(method, pattern, status, times, after_effect))
+        response lost on the way back), so a retry sees the effect of the first attempt. A 429 is a
+        per-route rate limit as Discord sends it (``retry_after`` seconds, in the body and headers)."""
+        self._failures.append(_Failure(method, pattern, status, times, after_effect, retry_after))
 
     # -------------------------------------------------------------------------------------------- REST
     @staticmethod
@@ -832,6 +847,24 @@ class FakeDiscord:
 
     def _error(self, status: int, code: int, message: str) -> web.Response:
         return self._json({"message": message, "code": code}, status)
+
+    def _failure_response(self, failure: _Failure, message: str) -> web.Response:
+        if failure.status != 429:
+            return self._error(failure.status, 0, message)
+        body = {"message": "You are being rate limited.", "retry_after": failure.retry_after, "global": False}
+        response = self._json(body, 429)
+        # discord.py treats a 429 without ``Via`` as a Cloudflare ban and gives up.
+        response.headers.update(
+            {
+                "Via": "1.1 google",
+                "Retry-After": str(max(1, round(failure.retry_after))),
+                "X-RateLimit-Limit": "5",
+                "X-RateLimit-Remaining": "0",
+                "X-RateLimit-Reset-After": str(failure.retry_after),
+                "X-RateLimit-Scope": "user",
+            }
+        )
+        return response
 
     def _failure_for(self, method: str, path: str) -> _Failure | None:
         for failure in self._failures:
@@ -856,10 +889,10 @@ class FakeDiscord:
             return self._error(401, 0, "401: Unauthorized")
         failure = self._failure_for(request.method, path)
         if failure is not None and not failure.after_effect:
-            return self._error(failure.status, 0, "injected failure")
+            return self._failure_response(failure, "injected failure")
         response = await self._route(request.method, path, body, request.query)
         if failure is not None:
-            return self._error(failure.status, 0, "injected failure after effect")
+            return self._failure_response(failure, "injected failure after effect")
         return response
 
     async def _route(self, method: str, path: str, body: Any, query: Any) -> web.Response:
@@ -871,6 +904,8 @@ class FakeDiscord:
             ("GET", r"/applications/(\d+)/commands", self._get_commands),
             ("POST", r"/channels/(\d+)/messages", self._create_message),
             ("GET", r"/channels/(\d+)/messages/(\d+)", self._get_message),
+            ("PATCH", r"/channels/(\d+)/messages/(\d+)", self._edit_bot_message),
+            ("DELETE", r"/channels/(\d+)/messages/(\d+)", self._delete_message),
             ("POST", r"/channels/(\d+)/messages/(\d+)/threads", self._thread_from_message),
             ("POST", r"/channels/(\d+)/threads", self._thread_without_message),
             ("PATCH", r"/channels/(\d+)", self._modify_channel),
@@ -984,7 +1019,7 @@ class FakeDiscord:
         if len(body.get("content") or "") > 2000:
             return self._error(400, 50035, "Invalid Form Body: content must be 2000 or fewer in length.")
         nonce = body.get("nonce")
-        if nonce and body.get("enforce_nonce") and (cid, nonce) in self._nonces:
+        if nonce and body.get("enforce_nonce") and self._nonces.get((cid, nonce)) in self.messages:
             return self._json(self.messages[self._nonces[(cid, nonce)]])
         msg = self._store_bot_message(cid, body)
         if nonce:
@@ -998,6 +1033,35 @@ class FakeDiscord:
         if msg is None or msg["channel_id"] != channel:
             return self._error(404, 10008, "Unknown Message")
         return self._json(msg)
+
+    async def _edit_bot_message(self, channel: str, message: str, *, body: Any, **_: Any) -> web.Response:
+        msg = self.messages.get(int(message))
+        if msg is None or msg["channel_id"] != channel:
+            return self._error(404, 10008, "Unknown Message")
+        if msg["author"]["id"] != str(self.bot.id):
+            return self._error(403, 50005, "Cannot edit a message authored by another user")
+        if len(body.get("content") or "") > 2000:
+            return self._error(400, 50035, "Invalid Form Body: content must be 2000 or fewer in length.")
+        for key in ("content", "embeds", "components"):
+            if key in body:
+                msg[key] = body[key] if body[key] is not None else ([] if key != "content" else "")
+        msg["edited_timestamp"] = _now_iso()
+        self.edit_log.append((int(message), time.monotonic(), msg["content"]))
+        guild = self.guild_of(int(channel))
+        await self.dispatch("MESSAGE_UPDATE", msg, guild_id=guild.id if guild else None)
+        return self._json(msg)
+
+    async def _delete_message(self, channel: str, message: str, **_: Any) -> web.Response:
+        msg = self.messages.get(int(message))
+        if msg is None or msg["channel_id"] != channel:
+            return self._error(404, 10008, "Unknown Message")
+        if msg["author"]["id"] != str(self.bot.id):
+            return self._error(403, 50013, "Missing Permissions")
+        del self.messages[int(message)]
+        guild = self.guild_of(int(channel))
+        event = {"id": message, "channel_id": channel, **({"guild_id": str(guild.id)} if guild else {})}
+        await self.dispatch("MESSAGE_DELETE", event, guild_id=guild.id if guild else None)
+        return web.Response(status=204)
 
     async def _new_thread(self, parent: int, tid: int, name: str, kind: int) -> web.Response:
         guild = self.guild_of(parent)
