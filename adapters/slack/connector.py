@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_bolt.app.async_server import AsyncSlackAppServer
+from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -92,8 +94,7 @@ class SlackConnector:
         await self._socket.connect_async()
 
     async def _serve_http(self) -> None:
-        web_app = self.bot.app.web_app(path=EVENTS_PATH, port=self._port)
-        web_app.router.add_get(HEALTH_PATH, _health)
+        web_app = http_app(self.bot.app, self._port)
         self._runner = web.AppRunner(web_app, access_log=None, shutdown_timeout=2.0)
         await self._runner.setup()
         await web.TCPSite(self._runner, self._host, self._port).start()
@@ -119,6 +120,29 @@ class SlackConnector:
     async def send_digest(self, digest: Digest) -> None:
         """``bot.ports.DigestSink``: the scheduler's weekly digest, posted to the alert channel."""
         await self.bot.send_digest(digest)
+
+
+def http_app(app: AsyncApp, port: int) -> web.Application:
+    """Bolt's aiohttp app for ``/slack/events``, plus a health check and a guard against bad payloads."""
+    bolt = AsyncSlackAppServer(port=port, path=EVENTS_PATH, app=app)  # Bolt's own request handling
+    web_app = web.Application(middlewares=[_reject_unparseable])
+    web_app.router.add_post(EVENTS_PATH, bolt.handle_post_requests)
+    web_app.router.add_get(HEALTH_PATH, _health)
+    return web_app
+
+
+@web.middleware
+async def _reject_unparseable(request: web.Request, handler: Any) -> web.StreamResponse:
+    # Bolt parses the body before it checks the signature, and a field of an unexpected type makes that
+    # parsing raise: answer 400 and log the error's type only (the body may hold people's words).
+    try:
+        response: web.StreamResponse = await handler(request)
+        return response
+    except web.HTTPException:
+        raise
+    except Exception as exc:
+        log.warning("slack request rejected", extra={"error": type(exc).__name__, "path": request.path})
+        return web.json_response({"ok": False, "error": "bad_request"}, status=400)
 
 
 async def _health(_: web.Request) -> web.Response:

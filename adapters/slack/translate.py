@@ -107,12 +107,17 @@ def message_from_event(
     return SlackMessage(thread_ref(team_id, channel, str(thread)), str(user), str(ts), text, origin)
 
 
+def _mapping(value: object) -> Mapping[str, Any]:
+    """A nested payload object, or an empty one when Slack (or a forger) sent something else."""
+    return value if isinstance(value, Mapping) else {}
+
+
 def edit_from_event(event: Mapping[str, Any], *, team_id: str, bot_user_id: str | None) -> SlackEdit | None:
     """A ``message_changed`` event that is a person editing their own words, else None."""
     if event.get("subtype") != "message_changed":
         return None
-    new: Mapping[str, Any] = event.get("message") or {}
-    old: Mapping[str, Any] = event.get("previous_message") or {}
+    new = _mapping(event.get("message"))
+    old = _mapping(event.get("previous_message"))
     user, ts, channel = new.get("user"), new.get("ts"), event.get("channel")
     if new.get("bot_id") or new.get("subtype") not in _PERSON_SUBTYPES or not user or not ts or not channel:
         return None
@@ -122,7 +127,7 @@ def edit_from_event(event: Mapping[str, Any], *, team_id: str, bot_user_id: str 
     # Unfurls and reactions also arrive as message_changed with the words unchanged.
     if not text.strip() or text == old.get("text"):
         return None
-    edited = (new.get("edited") or {}).get("ts") or event.get("event_ts") or event.get("ts") or ""
+    edited = _mapping(new.get("edited")).get("ts") or event.get("event_ts") or event.get("ts") or ""
     thread = str(new.get("thread_ts") or ts)
     return SlackEdit(
         thread_ref(team_id, str(channel), thread), str(user), str(ts), text, f"edit:{channel}:{ts}:{edited}"
