@@ -164,3 +164,39 @@ async def test_weekly_digest_counts_and_links(stores: tuple[Repository, Maintena
     d = sink.digests[0]
     assert (d.channel, d.endings_by_reason, d.warnings, d.feedback) == ("CALERT", {"abuse": 1}, 1, 1)
     assert d.reported == (("C1", "1.0"),)
+
+
+async def test_a_dead_leaders_jobs_are_taken_over_within_one_lease(
+    stores: tuple[Repository, Maintenance],
+) -> None:
+    """Real APScheduler instances: the leader stops renewing (a crash), a follower takes over."""
+    import asyncio
+
+    from bot.scheduler import Scheduler
+
+    _, m = stores
+    lease = 1.5
+    leader = Scheduler(JobContext(m, "proc-a"), lease_seconds=lease)
+    follower = Scheduler(JobContext(m, "proc-b"), lease_seconds=lease)
+    await leader.start()
+    await follower.start()
+    try:
+        assert leader.ctx.leader and not follower.ctx.leader
+        # A crash: renewals stop and the lease is never released.
+        assert leader._aps is not None
+        leader._aps.shutdown(wait=False)
+        leader._aps = None
+        died = asyncio.get_running_loop().time()
+        # Polling the follower's view is the observable behaviour under test.
+        while not follower.ctx.leader and asyncio.get_running_loop().time() - died < 3 * lease:  # noqa: ASYNC110
+            await asyncio.sleep(0.1)
+        took = asyncio.get_running_loop().time() - died
+        assert follower.ctx.leader
+        # Within one lease period plus one renewal interval of the follower.
+        assert took <= lease + max(1.0, lease / 3) + 0.5
+        await retention_job(follower.ctx)
+        await retention_job(leader.ctx)  # the dead leader's stale belief cannot run it again
+        assert len(await m.runs("retention")) == 1
+    finally:
+        await follower.stop()
+        await leader.stop()
