@@ -77,6 +77,9 @@ class InstantModel:
             model="instant",
         )
 
+    async def count_tokens(self, request: ModelRequest) -> int | None:
+        return None  # the estimate is all there is offline
+
     async def verify(self, transcript: str) -> Verification:
         return Verification(persistent_abuse=True, risk=False)
 

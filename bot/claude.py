@@ -127,6 +127,19 @@ class AnthropicModel:
             )
         raise ModelError("no attempts")  # unreachable: the loop returns or raises
 
+    async def count_tokens(self, request: ModelRequest) -> int | None:
+        try:
+            counted = await self._client.messages.count_tokens(
+                model=self._settings.model,
+                system=request.system,  # type: ignore[arg-type]
+                tools=request.tools,  # type: ignore[arg-type]
+                messages=request.messages,  # type: ignore[arg-type]
+            )
+        except Exception as exc:
+            log.warning("token count failed; using the estimate", extra={"error": type(exc).__name__})
+            return None
+        return int(counted.input_tokens)
+
     async def verify(self, transcript: str) -> Verification:
         """One cheap classification call. Any failure means "do not end": an ending is a last resort."""
         try:

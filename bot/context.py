@@ -49,7 +49,7 @@ def message_tokens(message: HistoryMessage) -> int:
     return int(sum(_block_chars(b) for b in message.content) / CHARS_PER_TOKEN) + 4
 
 
-_FIXED_TOKENS = estimate_tokens(SYSTEM_PROMPT) + estimate_tokens(TOOLS)
+FIXED_TOKENS = estimate_tokens(SYSTEM_PROMPT) + estimate_tokens(TOOLS)
 
 
 def _system() -> list[dict[str, Any]]:
@@ -84,7 +84,7 @@ def trim(history: Sequence[HistoryMessage], budget_tokens: int) -> Sequence[Hist
     Fixed steps keep the start of the window still while a thread grows, so the cached prefix is
     invalidated once per step rather than on every turn. The newest user message is always kept.
     """
-    fixed = _FIXED_TOKENS
+    fixed = FIXED_TOKENS
     sizes = [message_tokens(m) for m in history]
     if fixed + sum(sizes) <= budget_tokens:
         return history
@@ -124,7 +124,7 @@ def build_request(
     history: Sequence[HistoryMessage], *, max_tokens: int, budget_tokens: int, known_tokens: int | None = None
 ) -> ModelRequest:
     """``known_tokens``, when given, is the history's estimate; under budget, trimming is skipped."""
-    within = known_tokens is not None and _FIXED_TOKENS + known_tokens <= budget_tokens
+    within = known_tokens is not None and FIXED_TOKENS + known_tokens <= budget_tokens
     messages = merge_roles(history if within else trim(history, budget_tokens))
     if messages:
         last = messages[-1]["content"]

@@ -17,7 +17,7 @@ from typing import Any
 
 from bot import prompts
 from bot.admin import is_admin
-from bot.context import TokenTally, build_request, message_tokens, user_text_block
+from bot.context import FIXED_TOKENS, TokenTally, build_request, message_tokens, user_text_block
 from bot.detectors import RiskAssessment, RiskLevel, assess_risk
 from bot.model import ContextTooLong, ModelClient, ModelError, ModelReply, transcript_for_verifier
 from bot.notices import NOT_AUTHOR, NOT_IN_CONVERSATION, NOT_PARTICIPANT, REHEARSAL_LABEL, crisis_card
@@ -64,6 +64,8 @@ MAX_MODEL_CALLS = 3
 # Longer messages are refused politely rather than sent: the model's window is shared with history.
 MAX_INPUT_CHARS = 20_000
 VERIFIER_TRANSCRIPT_MESSAGES = 24
+# Above this share of the context budget (by estimate), the exact count comes from the API.
+COUNT_ABOVE = 0.8
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,6 +298,14 @@ class Engine:
         extra = [HistoryMessage(seq=-1, role=m.role, kind=m.kind, content=m.content) for m in pending]
         full = [*history, *extra]
         known = self._tally.total(conversation_id, history) + sum(message_tokens(m) for m in extra)
+        if FIXED_TOKENS + known > COUNT_ABOVE * budget:
+            # Near the budget the estimate decides whether old turns are dropped: ask the API instead.
+            whole = build_request(
+                full, max_tokens=self._options.max_output_tokens, budget_tokens=budget, known_tokens=0
+            )
+            exact = await self._model.count_tokens(whole)
+            if exact is not None:
+                known = exact - FIXED_TOKENS
         for attempt in range(3):
             request = build_request(
                 full,

@@ -70,6 +70,9 @@ class ModelClient(Protocol):
 
     async def verify(self, transcript: str) -> Verification: ...
 
+    async def count_tokens(self, request: ModelRequest) -> int | None:
+        """The request's exact input tokens, or None when the model cannot say (or the call failed)."""
+
     async def aclose(self) -> None: ...
 
 

@@ -62,6 +62,9 @@ class RehearsalModel:
     async def aclose(self) -> None:
         return None
 
+    async def count_tokens(self, request: ModelRequest) -> int | None:
+        return None  # the estimate is all there is offline
+
     async def verify(self, transcript: str) -> Verification:
         level = assess_risk(transcript).level
         return Verification(persistent_abuse=True, risk=level >= RiskLevel.POSSIBLE)

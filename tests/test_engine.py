@@ -443,3 +443,22 @@ async def test_only_participants_or_admins_may_end(services: Services, server: F
     assert conv is not None and not conv.ended
     r = await engine.end_by_command(THREAD, Author("U9", "Admin", is_platform_admin=True))
     assert r.closure is not None
+
+
+async def test_near_the_budget_the_api_counts_tokens(tmp_path: Any, server: FakeAnthropic) -> None:
+    settings = make_settings(f"sqlite:///{tmp_path}/b.db", server.url, HAVEN_CONTEXT_BUDGET_TOKENS=2_400)
+    async with services_for(settings) as s:
+        sizes: list[tuple[int, int]] = []  # (count requests so far, messages sent) per turn
+        for n in range(1, 16):
+            server.enqueue(text(f"answer {n} " + "words " * 40))
+            await s.engine.handle_message(msg(n, f"question {n} " + "more " * 40, start=n == 1))
+            counts = sum(r.path.endswith("count_tokens") for r in server.requests)
+            sizes.append((counts, len(server.model_requests()[-1]["messages"])))
+        # Early turns are far from the budget: no count requests, nothing trimmed.
+        assert sizes[0] == (0, 1)
+        # Near the budget the API is asked; while its count fits, the whole history is sent.
+        first_count = next(i for i, (c, _) in enumerate(sizes) if c)
+        assert sizes[first_count][1] == 2 * first_count + 1
+        # Once the exact count is over the budget, old turns are dropped and the newest message stays.
+        assert sizes[-1][1] < 2 * 15 - 1
+        assert user_texts(server.model_requests()[-1])[-1].startswith("[Alice] question 15")
