@@ -156,6 +156,11 @@ class Admin:
         await self._checked(actor, platform, workspace)
         return await self._repo.list_feedback(platform, workspace, limit)
 
+    async def usage(self, actor: Author, platform: str, workspace: str) -> dict[str, float]:
+        await self._checked(actor, platform, workspace)
+        totals = await self._repo.usage_totals(platform, workspace)
+        return {**totals, "cache_hit_ratio": round(cache_hit_ratio(totals), 4)}
+
     async def decisions(
         self, actor: Author, platform: str, workspace: str, limit: int = 50
     ) -> list[DecisionRecord]:

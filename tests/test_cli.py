@@ -78,3 +78,33 @@ def test_bad_environment_fails_at_start_naming_the_setting(tmp_path: Path, var: 
 def test_db_upgrade_is_idempotent(tmp_path: Path) -> None:
     assert haven(tmp_path, "db", "upgrade").returncode == 0
     assert haven(tmp_path, "db", "upgrade").returncode == 0
+
+
+def test_usage_forget_user_and_export(tmp_path: Path) -> None:
+    usage = haven(tmp_path, "admin", "--json", "usage")
+    assert usage.returncode == 0, usage.stderr
+    assert json.loads(usage.stdout) == {
+        "calls": 0,
+        "input_tokens": 0,
+        "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": 0,
+        "output_tokens": 0,
+        "cache_hit_ratio": 0.0,
+    }
+    # A terminal conversation, then forget its author and export what is left.
+    chat = haven(
+        tmp_path, "chat", stdin="remember my secret phrase: blue heron\n/end\n", USER="pat", LOGNAME="pat"
+    )
+    assert chat.returncode == 0, chat.stderr
+    endings = json.loads(haven(tmp_path, "admin", "--json", "endings").stdout)
+    assert len(endings) == 1
+    conversation = endings[0]["conversation_id"]
+    exported = haven(tmp_path, "admin", "export", conversation)
+    assert exported.returncode == 0 and "blue heron" in exported.stdout
+    forgot = haven(tmp_path, "admin", "--json", "forget-user", "terminal", "pat")
+    assert forgot.returncode == 0 and json.loads(forgot.stdout)["removed"] >= 1
+    exported = haven(tmp_path, "admin", "export", conversation)
+    assert exported.returncode == 0 and "blue heron" not in exported.stdout
+    assert json.loads(exported.stdout)["conversation"]["id"] == conversation
+    missing = haven(tmp_path, "admin", "export", "no-such-id")
+    assert missing.returncode == 1 and missing.stderr.strip().startswith("haven: no conversation no-such-id")
