@@ -39,5 +39,9 @@ class ReplyStream(Protocol):
     async def update(self, text: str) -> None: ...
 
 
+class StorageUnavailable(RuntimeError):
+    """The database could not be reached (a restart, a dropped connection); retrying may succeed."""
+
+
 class StartupError(RuntimeError):
     """A connector cannot start (rejected credentials, a missing intent); the message says how to fix it."""

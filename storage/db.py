@@ -30,7 +30,10 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Dialect, Result, make_url
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.pool import StaticPool
+
+from bot.ports import StorageUnavailable
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -203,7 +206,13 @@ class Database:
     async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run ``fn`` on a worker thread: the one thread hop of a storage call."""
         call = functools.partial(fn, *args, **kwargs)
-        return await asyncio.get_running_loop().run_in_executor(self._pool(), call)
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._pool(), call)
+        except DBAPIError as exc:
+            if exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError):
+                # Callers above storage need to know "try again later", not which driver said so.
+                raise StorageUnavailable(type(exc.orig).__name__) from exc
+            raise
 
     @contextlib.contextmanager
     def read(self, *, snapshot: bool = False) -> Iterator[Connection]:

@@ -25,7 +25,6 @@ from sqlalchemy import (
     BigInteger,
     Table,
     bindparam,
-    delete,
     exists,
     func,
     insert,
@@ -36,8 +35,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import DBAPIError, NoResultFound, OperationalError
+from sqlalchemy.exc import DBAPIError, NoResultFound
 
+from bot.ports import StorageUnavailable
 from bot.types import (
     Conversation,
     ConversationStatus,
@@ -266,7 +266,6 @@ class _Statements:
             _C.workspace == bindparam("workspace"),
             _C.id == bindparam("id"),
         )
-        self.by_id = select(*_CONVERSATION_COLUMNS).where(_C.id == bindparam("id"))
         # The conversation and its last message number. PostgreSQL: lock the row, so that concurrent
         # finishes of one conversation apply one after the other.
         last_seq = select(func.max(_M.seq)).where(_M.conversation_id == _C.id).scalar_subquery()
@@ -648,14 +647,6 @@ class Repository:
         with self._db.write() as conn:
             conn.execute(stmt)
 
-    async def list_workspaces(self) -> list[WorkspaceSettings]:
-        return await self._db.run(self._list_workspaces)
-
-    def _list_workspaces(self) -> list[WorkspaceSettings]:
-        with self._db.read() as conn:
-            rows = conn.execute(select(_W.platform, _W.workspace, *_SETTINGS_COLUMNS)).all()
-        return [_settings(r.platform, r.workspace, r) for r in rows]
-
     # -- conversations ------------------------------------------------------------------------------
 
     async def find_conversation(self, thread: ThreadRef) -> Conversation | None:
@@ -676,18 +667,6 @@ class Repository:
         with self._db.read() as conn:
             row = conn.execute(self._sql.get, params).first()
         return _conversation(row) if row else None
-
-    async def find_conversation_by_id(self, platform: str, conversation_id: str) -> Conversation | None:
-        """For callbacks that carry only our own conversation id (e.g. a persistent button).
-
-        The caller must still check that the returned thread's workspace is the one the click came from.
-        """
-        return await self._db.run(self._find_conversation_by_id, platform, conversation_id)
-
-    def _find_conversation_by_id(self, platform: str, conversation_id: str) -> Conversation | None:
-        with self._db.read() as conn:
-            row = conn.execute(self._sql.by_id, {"id": conversation_id}).first()
-        return _conversation(row) if row and row.platform == platform else None
 
     async def history(self, conversation_id: str, workspace: str) -> list[HistoryMessage]:
         """The conversation's messages in order. They are shared with an in-process cache: read-only
@@ -920,10 +899,8 @@ class Repository:
         for delay in RETRY_DELAYS:
             try:
                 return await self._db.run(fn, *args)
-            except DBAPIError as exc:
-                if not (exc.connection_invalidated or isinstance(exc, OperationalError)):
-                    raise
-                log.warning("database write failed; retrying", extra={"error": type(exc.orig).__name__})
+            except StorageUnavailable as exc:
+                log.warning("database write failed; retrying", extra={"error": str(exc)})
                 await asyncio.sleep(delay)
         return await self._db.run(fn, *args)
 
@@ -1375,11 +1352,3 @@ class Repository:
             )
             for r in rows
         ]
-
-    async def delete_processed_events_before(self, cutoff: datetime) -> int:
-        return await self._db.run(self._delete_processed_events_before, cutoff)
-
-    def _delete_processed_events_before(self, cutoff: datetime) -> int:
-        with self._db.write() as conn:
-            result = conn.execute(delete(EVENTS).where(EVENTS.c.created_at < cutoff))
-            return int(result.rowcount or 0)

@@ -57,6 +57,7 @@ from bot.notices import (
     closure_text,
     ended_reminder,
 )
+from bot.ports import StorageUnavailable
 from bot.types import (
     AdminAlert,
     Author,
@@ -1002,15 +1003,8 @@ class SlackBot:
 
 
 def _transient(exc: BaseException) -> bool:
-    """A fault that may pass by itself: a lost connection or a database that is (re)starting.
-
-    Recognised by name, so the adapter stays independent of the storage driver (SQLAlchemy's
-    ``OperationalError``/``InterfaceError``, psycopg's ``OperationalError``/``AdminShutdown``).
-    """
-    if isinstance(exc, ConnectionError | TimeoutError):
-        return True
-    names = {cls.__name__ for cls in type(exc).__mro__}
-    return bool(names & {"OperationalError", "InterfaceError", "DisconnectionError", "AdminShutdown"})
+    """A fault that may pass by itself: a lost connection, or the database (re)starting."""
+    return isinstance(exc, ConnectionError | TimeoutError | StorageUnavailable)
 
 
 def _where(exc: BaseException) -> str:

@@ -173,7 +173,6 @@ class ConnectionRetry(_Sleeps, AsyncConnectionErrorRetryHandler):
         )
 
 
-HAVEN_HANDLERS = (RateLimitRetry, ServerErrorRetry, ConnectionRetry)
 _REPLACED = (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,

@@ -181,9 +181,9 @@ async def test_the_connector_installs_them_on_its_own_client(tmp_path: Any, slac
 
 
 def _db_down() -> Exception:
-    from sqlalchemy.exc import OperationalError
+    from bot.ports import StorageUnavailable
 
-    return OperationalError("SELECT 1", {}, ConnectionError("the database system is shutting down"))
+    return StorageUnavailable("AdminShutdown")
 
 
 async def test_a_turn_that_failed_on_a_passing_database_fault_runs_again(
