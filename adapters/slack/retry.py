@@ -126,12 +126,20 @@ class RateLimitRetry(_Sleeps, AsyncRateLimitErrorRetryHandler):
         return (1.0 if wait is None else wait) + random.uniform(0.0, 0.25)
 
 
-class ServerErrorRetry(_Sleeps, AsyncServerErrorRetryHandler):
-    def __init__(self, max_retry_count: int = SERVER_ERROR_RETRIES) -> None:
+class _Backoff(_Sleeps):
+    """Exponential backoff from half a second, shared by the 5xx and connection handlers."""
+
+    default_retries = 2
+
+    def __init__(self, max_retry_count: int | None = None) -> None:
         super().__init__(
-            max_retry_count=max_retry_count,
+            max_retry_count=self.default_retries if max_retry_count is None else max_retry_count,
             interval_calculator=BackoffRetryIntervalCalculator(backoff_factor=0.5),
         )
+
+
+class ServerErrorRetry(_Backoff, AsyncServerErrorRetryHandler):
+    default_retries = SERVER_ERROR_RETRIES
 
     async def _can_retry_async(
         self,
@@ -149,12 +157,8 @@ class ServerErrorRetry(_Sleeps, AsyncServerErrorRetryHandler):
         return method in POST_ONCE and state.current_attempt == 0
 
 
-class ConnectionRetry(_Sleeps, AsyncConnectionErrorRetryHandler):
-    def __init__(self, max_retry_count: int = CONNECTION_RETRIES) -> None:
-        super().__init__(
-            max_retry_count=max_retry_count,
-            interval_calculator=BackoffRetryIntervalCalculator(backoff_factor=0.5),
-        )
+class ConnectionRetry(_Backoff, AsyncConnectionErrorRetryHandler):
+    default_retries = CONNECTION_RETRIES
 
     async def _can_retry_async(
         self,
