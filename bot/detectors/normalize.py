@@ -1,0 +1,462 @@
+"""Text normalisation shared by every detector: one linear pass from raw chat text to clauses of tokens.
+
+People dodge filters with look-alike letters, invisible characters, spacing and leetspeak, and write in
+every script. Normalising once, before any rule runs, lets each rule be written in plain lower-case
+words and keeps every rule immune to the same evasions. Each step is bounded per character or per
+token, so the whole pass is linear in the length of the message: every regular expression here either
+has no nested repetition or starts only at a word boundary, each distinct token is repaired once per
+call (and memoised across calls), and repairing a token is a few table look-ups whatever its shape.
+
+Steps, in order:
+
+1. NFKC (full-width and stylised letters become plain ones), then every format character (Unicode
+   category Cf: zero-width spaces and joiners, U+2063, U+180E, ...) and other default-ignorable
+   characters (U+034F, variation selectors, Hangul fillers) are dropped; every Unicode space becomes
+   a space and every line separator (U+0085, U+2028, U+2029, CR, VT, FF) a line break.
+2. Look-alike letters are folded to Latin with Unicode's confusables data (as shipped by the
+   ``confusable_homoglyphs`` package) — only inside words that mix Latin with other letters, or in
+   messages written mostly in Latin letters, so Russian or Greek text stays Russian or Greek.
+3. Latin letters lose their accents; everything is casefolded; typographic quotes become ASCII.
+4. Words are split into clauses at sentence punctuation; a single line break or a hyphen between words
+   does not end a clause.
+5. Per token: leetspeak inside words (``k1ll``, ``d13``, ``k!ll``) and stretched letters (``dieeee``,
+   every run read as one or two letters) are looked up in an index of the rules' vocabulary;
+   letter-spaced runs (``k i l l``) and words broken by a hyphen or line break (``ki-ll``) are joined
+   when the result is a vocabulary word; contractions and chat spellings are expanded (``im`` →
+   ``i am``, ``wanna`` → ``want to``).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+import unicodedata
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from importlib import resources
+from types import MappingProxyType
+
+__all__ = ["Clause", "Normalizer", "fold_text"]
+
+# Characters that render as nothing but are not category Cf (Unicode's Default_Ignorable_Code_Point).
+_IGNORABLE_EXTRA = frozenset(
+    [0x034F, 0x115F, 0x1160, 0x17B4, 0x17B5, 0x3164, 0xFFA0, *range(0xFE00, 0xFE10), *range(0xE0100, 0xE01F0)]
+)
+_QUOTES = MappingProxyType(
+    str.maketrans(
+        {
+            "\u2018": "'",
+            "\u2019": "'",
+            "\u201b": "'",
+            "\u02bc": "'",
+            "\u00b4": "'",
+            "`": "'",
+            "\u201c": '"',
+            "\u201d": '"',
+            "\u201e": '"',
+            "\u201f": '"',
+            "\u00ab": '"',
+            "\u00bb": '"',
+            "\u2033": '"',
+            "\u300c": '"',
+            "\u300d": '"',
+            "\u300e": '"',
+            "\u300f": '"',
+            "\u2010": "-",
+            "\u2011": "-",
+            "\u2012": "-",
+            "\u2013": "-",
+            "\u2014": "-",
+            "\u2212": "-",
+        }
+    )
+)
+# Sentence ends in the scripts we read. A line break alone is not one ("kill\nmyself"), a blank line is.
+_CLAUSE_END = re.compile(
+    r"[.!?;:,\u3002\uff01\uff1f\uff1b\uff0c\u3001\u061f\u060c\u061b\u0964\u0965\u2026]+|\n[ \n]*\n"
+)
+# "!" between two letters is a leet letter ("k!ll"), not an exclamation: it becomes U+01C3, the letter
+# that looks like "!", before clauses are split. The pattern starts with the literal, so it scans fast.
+_INNER_BANG = re.compile(r"!(?<=[^\W\d_]!)(?=[^\W\d_])")
+_BANG_LETTER = "\u01c3"
+# A word, then a hyphen or a single line break, then another word: perhaps one word broken in two. The
+# left word starts at a word boundary and is taken possessively, so each word is scanned at most twice.
+_HYPHEN_BREAK = re.compile(r"(?<!\w)(\w++)(?:-[ \t]*\n?[ \t]*|[ \t]*\n[ \t]*)(?=(\w+))")
+_LEET: Mapping[str, str] = MappingProxyType(
+    {
+        "0": "o",
+        "1": "il",
+        "2": "z",
+        "3": "e",
+        "4": "a",
+        "5": "s",
+        "6": "g",
+        "7": "t",
+        "8": "b",
+        "9": "g",
+        "@": "a",
+        "$": "s",
+        "!": "il",
+        _BANG_LETTER: "il",
+        "|": "li",
+        "+": "t",
+        "€": "e",
+        "(": "c",
+    }
+)
+_LEET_CHARS = "".join(re.escape(c) for c in _LEET)
+# A token is a run of letters/marks/digits, optionally with leet symbols and inner apostrophes.
+_TOKEN = re.compile(rf"[\w{_LEET_CHARS}'*]+")
+_BLANKS = re.compile(r"[^\S\n]+")
+_HAS_LETTER = re.compile(r"[^\W\d_]")
+_RUN2 = re.compile(r"(.)\1+")
+_RUNS = re.compile(r"(.)\1*")
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
+_SINGLES = re.compile(r"s{3,}")
+_MAX_TOKEN = 40  # longer "words" are not words; they are kept but never rewritten
+_MAX_SPACED = 200  # longest run of letter-spaced single letters that is rejoined
+_MEMO_SIZE = 50_000  # tokens and clauses remembered across calls (each table is cleared when full)
+_CJK_PIECE = 32  # characters per token when a run of CJK text without spaces is cut up
+_UNSEEN = object()
+
+# A token's *shape*: each leet symbol read as its letter (the ambiguous ``1 ! |`` and the letters they
+# stand for, ``i`` and ``l``, as one class), then every run of one character read once. A token and
+# the vocabulary words it may spell share a shape, so one dictionary look-up finds the candidates.
+_SHAPE_TABLE = MappingProxyType(
+    str.maketrans({**{k: (v if len(v) == 1 else "1") for k, v in _LEET.items()}, "i": "1", "l": "1"})
+)
+
+
+def _shape(word: str) -> str:
+    return _RUN2.sub(r"\1", word.translate(_SHAPE_TABLE))
+
+
+# Line separators become "\n" (one is a possible broken word, two end a clause); every other Unicode
+# space (NBSP, U+3000, U+1680 ...) becomes " ". Whitespace lies below U+3001, so the scan is short.
+_LINE_BREAKS = "\n\v\f\r\x1c\x1d\x1e\x85\u2028\u2029"
+_SPACES: Mapping[int, str] = MappingProxyType(
+    {
+        cp: ("\n" if chr(cp) in _LINE_BREAKS else " ")
+        for cp in range(0x3001)
+        if chr(cp).isspace() and cp != 0x0A
+    }
+)
+_ASCII_TABLE = MappingProxyType({**_SPACES, **_QUOTES})
+# Planes where Unicode assigns format characters (0, 1 and 14). Scanning only those keeps start-up
+# short; a test checks the result against a scan of every code point.
+_CF_PLANES = (range(0x0000, 0x20000), range(0xE0000, 0xF0000))
+
+
+@functools.cache
+def _confusables() -> Mapping[str, str]:
+    """Unicode confusables → ASCII letter, from the data file the ``confusable_homoglyphs`` package ships."""
+    data = json.loads(
+        resources.files("confusable_homoglyphs").joinpath("confusables.json").read_text("utf-8")
+    )
+
+    def ascii_of(ch: str) -> str | None:
+        for glyph in data.get(ch, ()):
+            c = glyph["c"]
+            if len(c) == 1 and c.isascii() and c.isalpha():
+                return c.lower()
+        return None
+
+    table: dict[str, str] = {}
+    for ch in data:
+        if len(ch) != 1 or ch.isascii():
+            continue
+        # Lower-case look-alikes are often mapped to small capitals; their capital maps to ASCII.
+        target = ascii_of(ch) or (ascii_of(ch.upper()) if len(ch.upper()) == 1 else None)
+        if target:
+            table[ch] = target
+    return MappingProxyType(table)
+
+
+def format_characters() -> frozenset[int]:
+    """Every code point of category Cf, plus the other default-ignorables that render as nothing."""
+    category = unicodedata.category
+    cf = (cp for plane in _CF_PLANES for cp in plane if category(chr(cp)) == "Cf")
+    return frozenset(cf) | _IGNORABLE_EXTRA
+
+
+@functools.cache
+def _full_table() -> Mapping[int, str | None]:
+    """One ``str.translate`` table for non-ASCII text: format characters out, spaces, quotes."""
+    return MappingProxyType({**dict.fromkeys(format_characters()), **_SPACES, **_QUOTES})
+
+
+@functools.cache
+def _fold_table() -> Mapping[int, str]:
+    return MappingProxyType(str.maketrans(dict(_confusables())))
+
+
+_ASCII_LETTERS = re.compile(r"[a-zA-Z]+")
+_ASCII_LETTER = re.compile(r"[a-zA-Z]")
+_OTHER_LETTERS = re.compile(r"[^\W\d_\x00-\x7f]+")
+# A word holding an ASCII letter and a non-ASCII word character (with only digits or "_" between them).
+_MIXED = re.compile(r"[a-zA-Z][0-9_]*+[^\W\x00-\x7f]|[^\W\x00-\x7f][0-9_]*+[a-zA-Z]")
+# A whole word containing a non-ASCII character, started only at a word boundary (linear).
+_NON_ASCII_WORD = re.compile(r"(?<!\w)[0-9A-Za-z_]*+[^\W\x00-\x7f]\w*+")
+# Accents on Latin letters (after NFD); marks in other scripts, such as Devanagari vowel signs, stay.
+_LATIN_ACCENT = re.compile(r"(?<=[a-zA-Z])[\u0300-\u036f]+")
+
+
+def _fold_word(m: re.Match[str]) -> str:
+    word = m.group(0)
+    return word.translate(_fold_table()) if _ASCII_LETTER.search(word) else word
+
+
+def fold_text(text: str) -> str:
+    """Steps 1–3 on the whole text: invisible characters out, look-alikes folded, accents off, casefolded."""
+    t = text.replace("\r\n", "\n")
+    if t.isascii():
+        return t.translate(_ASCII_TABLE).casefold()
+    t = unicodedata.normalize("NFKC", t).translate(_full_table())
+    ascii_letters = len(t) - len(_ASCII_LETTERS.sub("", t))
+    other_letters = len(t) - len(_OTHER_LETTERS.sub("", t))
+    if ascii_letters > other_letters:
+        t = t.translate(_fold_table())  # mostly Latin: every look-alike is a disguised Latin letter
+    elif _MIXED.search(t):
+        t = _NON_ASCII_WORD.sub(_fold_word, t)  # only words that mix Latin with other letters
+    decomposed = unicodedata.normalize("NFD", t)
+    stripped = _LATIN_ACCENT.sub("", decomposed)
+    if stripped != decomposed:
+        t = unicodedata.normalize("NFC", stripped)
+    return t.casefold()
+
+
+@dataclass(frozen=True, slots=True)
+class Clause:
+    """One clause: its tokens, and the same tokens as one space-delimited string for the rules' patterns.
+
+    ``text`` is ``" " + " ".join(tokens) + " "`` so that every word, first and last included, is
+    delimited by spaces; ``quoted`` marks tokens that stood inside quotation marks.
+    """
+
+    tokens: tuple[str, ...]
+    quoted: tuple[bool, ...]
+    cjk: bool  # written (partly) without spaces between words: rules then match substrings
+
+    @property
+    def text(self) -> str:
+        return " " + " ".join(self.tokens) + " "
+
+    @property
+    def compact(self) -> str:
+        """The clause without spaces, for scripts that do not separate words."""
+        return "".join(self.tokens)
+
+
+class Normalizer:
+    """Turns text into clauses. ``vocabulary`` holds every word the rules know (for repairing evasions);
+    ``expansions`` maps a token to its canonical words (``im`` → ``i am``)."""
+
+    def __init__(
+        self,
+        vocabulary: frozenset[str],
+        expansions: Mapping[str, str],
+        symbols: Mapping[str, str] | None = None,
+    ) -> None:
+        self._vocab = vocabulary
+        self._expansions = expansions
+        # Emoji that carry a word ("😂" is laughter) become that word, set apart by spaces.
+        self._symbols = MappingProxyType(str.maketrans({k: f" {v} " for k, v in (symbols or {}).items()}))
+        known = sorted(vocabulary | set(expansions))
+        self._prefixes = frozenset(w[:n] for w in known for n in range(1, len(w) + 1))
+        shapes: dict[str, list[str]] = {}
+        for w in known:
+            shapes.setdefault(_shape(w), []).append(w)
+        # Longest first: a stretched word is read as the longest word it may spell ("kiill" → "kill").
+        self._by_shape = MappingProxyType(
+            {k: tuple(sorted(v, key=lambda w: (-len(w), w))) for k, v in shapes.items()}
+        )
+        self._memo: dict[str, tuple[str, ...]] = {}
+        self._clauses: dict[str, Clause | None] = {}
+
+    def clear_cache(self) -> None:
+        """Forget the memoised tokens and clauses (for measuring a first reading of a text)."""
+        self._memo.clear()
+        self._clauses.clear()
+
+    # -- tokens -------------------------------------------------------------------------------------
+
+    def _known(self, word: str) -> bool:
+        return word in self._vocab or word in self._expansions
+
+    def _repair(self, token: str) -> str:
+        """Leet and stretched letters: the vocabulary word ``token`` spells, or ``token`` unchanged.
+
+        Each run of one character is read as one or two letters, and each leet symbol as one of the
+        letters it stands for; the candidates come from the shape index, so the cost is linear in the
+        token's length whatever mix of leet and runs it holds.
+        """
+        token = token.strip("'*")
+        if not token or len(token) > _MAX_TOKEN or self._known(token):
+            return token
+        if token.isalpha() and not _RUN2.search(token):
+            return token  # an ordinary word that the rules do not know
+        if not _HAS_LETTER.search(token):
+            return token  # numbers and symbols alone ("404", "-9") are not leet
+        candidates = self._by_shape.get(_shape(token))
+        if not candidates:
+            return token
+        pieces = []
+        for run in _RUNS.finditer(token):
+            ch = run.group(1)
+            letters = _LEET.get(ch, ch)
+            cls = re.escape(letters) if len(letters) == 1 else f"[{re.escape(letters)}]"
+            pieces.append(cls + ("{1,2}" if len(run.group(0)) > 1 else ""))
+        spelled = re.compile("".join(pieces))
+        for word in candidates:
+            if spelled.fullmatch(word):
+                return word
+        return token
+
+    def _words(self, raw: str) -> tuple[str, ...]:
+        """The canonical words of one raw token (repaired, then expanded), memoised."""
+        words = self._memo.get(raw)
+        if words is None:
+            token = self._repair(raw)
+            expanded = self._expansions.get(token)
+            words = tuple(expanded.split()) if expanded else (token,) if token else ()
+            if len(self._memo) >= _MEMO_SIZE:
+                self._memo.clear()
+            self._memo[raw] = words
+        return words
+
+    def _segmented(self, letters: str) -> tuple[str, ...] | None:
+        key = " " + letters  # a space keeps these apart from tokens in the shared memo
+        found = self._memo.get(key)
+        if found is None:
+            words = self._segment(letters)
+            found = tuple(words) if words is not None else ()
+            self._memo[key] = found
+        return found or None
+
+    def _segment(self, letters: str) -> list[str] | None:
+        """Split a run of joined single letters into vocabulary words, or None ("iwanttodie").
+
+        Each start position extends only while the letters are a prefix of some known word, so the
+        cost is at most the run's length times the longest word, and usually a few steps per letter.
+        """
+        n = len(letters)
+        best: list[int | None] = [None] * (n + 1)
+        best[0] = 0
+        for start in range(n):
+            if best[start] is None:
+                continue
+            for end in range(start + 1, n + 1):
+                piece = letters[start:end]
+                if piece not in self._prefixes:
+                    break
+                if best[end] is None and self._known(piece):
+                    best[end] = start
+        if best[n] is None:
+            return None
+        words: list[str] = []
+        end = n
+        while end > 0:
+            begin = best[end]
+            assert begin is not None
+            words.append(letters[begin:end])
+            end = begin
+        return words[::-1]
+
+    def _join_spaced(self, tokens: list[str]) -> list[str] | None:
+        """``k i l l myself`` → ``kill myself``: runs of three or more single letters are rejoined.
+        None when nothing changed."""
+        shape = "".join("s" if len(t) == 1 and t.isalpha() else "w" for t in tokens)
+        out: list[str] = []
+        last = 0
+        changed = False
+        for run in _SINGLES.finditer(shape):
+            i, j = run.span()
+            words = self._segmented("".join(tokens[i:j])) if j - i <= _MAX_SPACED else None
+            if words is not None and len(words) != j - i:
+                out.extend(tokens[last:i])
+                out.extend(words)
+                last = j
+                changed = True
+        if not changed:
+            return None
+        out.extend(tokens[last:])
+        return out
+
+    def flat(self, text: str) -> str:
+        """The normalised text as one string, punctuation kept: for detectors that read whole lines."""
+        folded = _HYPHEN_BREAK.sub(self._break, fold_text(text))
+        return _BLANKS.sub(" ", _TOKEN.sub(lambda m: " ".join(self._words(m.group(0))), folded)).strip()
+
+    # -- clauses ------------------------------------------------------------------------------------
+
+    def clauses(self, text: str) -> Iterator[Clause]:
+        folded = fold_text(text)
+        if not folded.isascii():
+            folded = folded.translate(self._symbols)
+        # A word broken by a hyphen or a line break is rejoined when the halves are not words but the
+        # whole is ("ki-\nll"); otherwise the break becomes a space ("kill-myself", "kill\nmyself").
+        if "-" in folded or "\n" in folded:
+            folded = _HYPHEN_BREAK.sub(self._break, folded)
+        if "!" in folded:
+            folded = _INNER_BANG.sub(_BANG_LETTER, folded)
+        for part in _CLAUSE_END.split(folded):
+            clause = self._clause(part)
+            if clause is not None:
+                yield clause
+
+    def _break(self, m: re.Match[str]) -> str:
+        left, right = m.group(1), m.group(2)
+        if (
+            len(left) <= _MAX_TOKEN
+            and len(right) <= _MAX_TOKEN
+            and not self._known(left)
+            and not self._known(right)
+            and self._known(left + right)
+        ):
+            return left
+        return left + " "
+
+    def _clause(self, part: str) -> Clause | None:
+        """One clause, or None when it holds no letter at all ("404", "!?", "|1"): no rule reads it."""
+        clause = self._clauses.get(part, _UNSEEN)
+        if clause is _UNSEEN:
+            clause = self._build_clause(part) if _HAS_LETTER.search(part) else None
+            if len(self._clauses) >= _MEMO_SIZE:
+                self._clauses.clear()
+            self._clauses[part] = clause
+        return clause  # type: ignore[return-value]
+
+    def _build_clause(self, part: str) -> Clause | None:
+        words = self._words
+        if '"' not in part:
+            tokens = [w for raw in _TOKEN.findall(part) for w in words(raw)]
+            quoted = [False] * len(tokens)
+        else:
+            tokens, quoted = [], []
+            inside = False
+            pos = 0
+            for m in _TOKEN.finditer(part):
+                inside ^= part.count('"', pos, m.start()) % 2 == 1
+                pos = m.end()
+                for word in words(m.group(0)):
+                    tokens.append(word)
+                    quoted.append(inside)
+        if not tokens:
+            return None
+        joined = self._join_spaced(tokens)
+        if joined is not None:
+            quoted = [any(quoted)] * len(joined)
+            tokens = joined
+        cjk = not part.isascii() and _CJK.search(part) is not None
+        if cjk and any(len(t) > _CJK_PIECE for t in tokens):
+            # A long run without spaces is cut into pieces so that long clauses are read in windows of
+            # tokens like any other; compact rules read the pieces joined again.
+            pieces: list[str] = []
+            flags: list[bool] = []
+            for t, q in zip(tokens, quoted, strict=True):
+                cut = [t[i : i + _CJK_PIECE] for i in range(0, len(t), _CJK_PIECE)]
+                pieces.extend(cut)
+                flags.extend([q] * len(cut))
+            tokens, quoted = pieces, flags
+        return Clause(tuple(tokens), tuple(quoted), cjk)

@@ -1,0 +1,324 @@
+"""Rule tables: load the TOML files under ``bot/detectors/data``, compile their patterns, match clauses.
+
+The language lives in the data files; this module is the mechanism. A rule file holds one ``kind``
+(``self_harm``, ``harm_to_others`` ...) for one language, a few ``[macros]`` and a list of rules:
+
+.. code-block:: toml
+
+    lang = "en"
+    kind = "self_harm"
+
+    [macros]
+    want = ["want", "wanna", "wish", "need"]
+
+    [[rule]]
+    id = "wish_to_die"
+    family = "explicit wish to die (C-SSRS ideation)"
+    level = "likely"
+    patterns = ["{I} {want} to die"]
+    examples = ["i want to die"]
+    counter = ["i don't want to die", "this bug makes me want to die lol"]
+
+Patterns are sequences of words, matched on normalised clauses (see ``normalize.py``):
+
+* ``word`` a word; ``word*`` any word starting so (inflection: ``kill*`` = kill, kills, killing);
+  ``*ly`` any longer word ending so (adverbs);
+* ``{name}`` any phrase of a macro (the file's own, or the language's ``lang.<xx>.toml``);
+* ``(a b|c)`` one of several phrases; ``[a b|c]`` the same, optional;
+* ``_`` any one word; ``...3`` up to three words of anything; ``$`` the end of the clause.
+
+Rule files with ``compact = true`` (Chinese, Japanese) match the same syntax without spaces between the
+pieces, on the clause's characters; there ``...3`` is up to three characters.
+
+Every compiled pattern is a regular expression with bounded repetition only, run on one clause (or one
+window of a long clause), and each rule is tried only on clauses that contain one of its anchor words,
+so the cost grows linearly with the message.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+
+__all__ = ["Rule", "RuleFile", "RuleSet", "load_rule_files"]
+
+LEVELS = ("possible", "likely")
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    id: str  # "<kind>.<lang>.<id>": a cue name that may appear in audit logs (never user text)
+    kind: str
+    lang: str
+    family: str
+    level: str  # "possible" | "likely"
+    regex: re.Pattern[str]
+    compact: bool
+    anchors: frozenset[str] | None  # the clause must contain one of these words; None = always try
+    negatable: bool
+    quotable: bool  # inside quotation marks the rule does not apply to the writer
+    unless: re.Pattern[str] | None  # an idiom in the same clause that cancels the rule
+    examples: tuple[str, ...]
+    counter: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RuleFile:
+    name: str
+    lang: str
+    kind: str
+    rules: tuple[Rule, ...]
+    vocabulary: frozenset[str]
+
+
+@dataclass(frozen=True)
+class LanguageData:
+    """``lang.<xx>.toml``: macros shared by a language's rule files, plus its context words."""
+
+    lang: str
+    macros: Mapping[str, Sequence[str]]
+    expansions: Mapping[str, str]
+    negators: frozenset[str]
+    scope_breaks: frozenset[str]  # conjunctions that end a negation's reach ("but", "and")
+    jokes: frozenset[str]
+    conditionals: frozenset[str]
+    reporters: frozenset[str]
+    symbols: Mapping[str, str] = field(default_factory=dict)
+
+
+# -- pattern compiler ---------------------------------------------------------------------------------
+
+_PIECE = re.compile(r"\s*(\.\.\.\d+|\{[\w.]+\}|[()\[\]|$]|[^\s()\[\]|{}$]+)")
+
+
+class PatternError(ValueError):
+    pass
+
+
+@dataclass
+class _Node:
+    regex: str
+    anchors: frozenset[str] | None  # None: not required / unknown
+    words: frozenset[str]
+
+
+class _Compiler:
+    def __init__(self, macros: Mapping[str, Sequence[str]], compact: bool) -> None:
+        self._macros = macros
+        self._compact = compact
+        self._depth = 0
+
+    def compile(self, pattern: str) -> _Node:
+        pieces = [m.group(1) for m in _PIECE.finditer(pattern)]
+        if "".join(pieces) != "".join(pattern.split()):
+            raise PatternError(f"cannot read pattern {pattern!r}")
+        node, rest = self._alternatives(pieces, closing=None)
+        if rest:
+            raise PatternError(f"unbalanced brackets in {pattern!r}")
+        return node
+
+    def _alternatives(self, pieces: list[str], closing: str | None) -> tuple[_Node, list[str]]:
+        alts: list[_Node] = []
+        while True:
+            seq, pieces = self._sequence(pieces)
+            alts.append(seq)
+            if pieces and pieces[0] == "|":
+                pieces = pieces[1:]
+                continue
+            break
+        if closing is not None:
+            if not pieces or pieces[0] != closing:
+                raise PatternError(f"missing {closing!r}")
+            pieces = pieces[1:]
+        return _union(alts), pieces
+
+    def _sequence(self, pieces: list[str]) -> tuple[_Node, list[str]]:
+        parts: list[_Node] = []
+        while pieces and pieces[0] not in ("|", ")", "]"):
+            head, pieces = pieces[0], pieces[1:]
+            if head == "(":
+                node, pieces = self._alternatives(pieces, ")")
+            elif head == "[":
+                inner, pieces = self._alternatives(pieces, "]")
+                node = _Node(f"(?:{inner.regex})?", None, inner.words)
+            elif head.startswith("{"):
+                node = self._macro(head[1:-1])
+            elif head.startswith("..."):
+                n = int(head[3:])
+                node = _Node(f".{{0,{n}}}" if self._compact else f"(?:[^ ]+ ){{0,{n}}}", None, frozenset())
+            elif head == "$":
+                node = _Node("$", None, frozenset())
+            elif head == "_":
+                node = _Node("." if self._compact else "[^ ]+ ", None, frozenset())
+            else:
+                node = self._word(head)
+            parts.append(node)
+        if not parts:
+            return _Node("", None, frozenset()), pieces
+        required = [p.anchors for p in parts if p.anchors is not None]
+        # The most selective required element: the one whose shortest word is longest.
+        anchors = max(required, key=lambda a: min((len(w) for w in a), default=0), default=None)
+        return _Node(
+            "".join(p.regex for p in parts), anchors, frozenset().union(*(p.words for p in parts))
+        ), pieces
+
+    def _word(self, word: str) -> _Node:
+        sep = "" if self._compact else " "
+        if word.startswith("*") and len(word) > 1 and not self._compact:
+            # "*ly": any word ending so (adverbs); never an anchor, and it must be more than the suffix.
+            return _Node(r"[^ ]+" + re.escape(word[1:]) + sep, None, frozenset())
+        if word.endswith("*") and len(word) > 1:
+            stem = word[:-1]
+            rest = r"[^ ]*?" if self._compact else r"[^ ]*"
+            anchors = None if self._compact else frozenset({stem})
+            return _Node(re.escape(stem) + ("" if self._compact else rest) + sep, anchors, frozenset({stem}))
+        anchors = None if self._compact else frozenset({word})
+        return _Node(re.escape(word) + sep, anchors, frozenset({word}))
+
+    def _macro(self, name: str) -> _Node:
+        if name not in self._macros:
+            raise PatternError(f"unknown macro {{{name}}}")
+        self._depth += 1
+        if self._depth > 8:
+            raise PatternError(f"macro {{{name}}} refers to itself")
+        try:
+            return _union([self.compile(phrase) for phrase in self._macros[name]])
+        finally:
+            self._depth -= 1
+
+
+def _union(alts: list[_Node]) -> _Node:
+    if len(alts) == 1:
+        return alts[0]
+    anchors: frozenset[str] | None = frozenset()
+    for alt in alts:
+        if alt.anchors is None or anchors is None:
+            anchors = None
+        else:
+            anchors = anchors | alt.anchors
+    # An empty alternative makes the whole group optional: then nothing in it is required.
+    if any(not alt.regex for alt in alts):
+        anchors = None
+    return _Node(
+        "(?:" + "|".join(a.regex for a in alts) + ")", anchors, frozenset().union(*(a.words for a in alts))
+    )
+
+
+# -- loading ------------------------------------------------------------------------------------------
+
+
+def _data_files() -> list[tuple[str, str]]:
+    root = resources.files("bot.detectors").joinpath("data")
+    return sorted(
+        (entry.name, entry.read_text("utf-8")) for entry in root.iterdir() if entry.name.endswith(".toml")
+    )
+
+
+def _language(name: str, data: Mapping[str, object]) -> LanguageData:
+    def words(key: str) -> frozenset[str]:
+        return frozenset(str(w) for w in data.get(key, ()))  # type: ignore[attr-defined]
+
+    macros = {str(k): [str(p) for p in v] for k, v in dict(data.get("macros", {})).items()}  # type: ignore[call-overload]
+    return LanguageData(
+        lang=str(data.get("lang", name)),
+        macros=macros,
+        expansions={str(k): str(v) for k, v in dict(data.get("expansions", {})).items()},  # type: ignore[call-overload]
+        negators=words("negators"),
+        scope_breaks=words("scope_breaks"),
+        jokes=words("jokes"),
+        conditionals=words("conditionals"),
+        reporters=words("reporters"),
+        symbols={str(k): str(v) for k, v in dict(data.get("symbols", {})).items()},  # type: ignore[call-overload]
+    )
+
+
+def _rule_file(name: str, data: Mapping[str, object], languages: Mapping[str, LanguageData]) -> RuleFile:
+    lang, kind = str(data["lang"]), str(data["kind"])
+    compact = bool(data.get("compact", False))
+    shared = languages.get(lang)
+    macros: dict[str, Sequence[str]] = dict(shared.macros) if shared else {}
+    macros.update({str(k): [str(p) for p in v] for k, v in dict(data.get("macros", {})).items()})  # type: ignore[call-overload]
+    compiler = _Compiler(macros, compact)
+    rules: list[Rule] = []
+    vocabulary: set[str] = set()
+    for raw in data.get("rule", ()):  # type: ignore[attr-defined]
+        rid = f"{kind}.{lang}.{raw['id']}"
+        level = str(raw.get("level", "possible"))
+        if level not in LEVELS:
+            raise PatternError(f"{name}: rule {rid}: level must be one of {LEVELS}")
+        if not raw.get("examples"):
+            raise PatternError(f"{name}: rule {rid} has no examples")
+        nodes = [compiler.compile(p) for p in raw["patterns"]]
+        whole = _union(nodes)
+        unless_nodes = [compiler.compile(p) for p in raw.get("unless", ())]
+        for node in (*nodes, *unless_nodes):
+            vocabulary |= {w for w in node.words if w.isalpha()}
+        lead = "" if compact else "(?<= )"
+        rules.append(
+            Rule(
+                id=rid,
+                kind=kind,
+                lang=lang,
+                family=str(raw.get("family", "")),
+                level=level,
+                regex=re.compile(lead + whole.regex),
+                compact=compact,
+                anchors=whole.anchors,
+                negatable=bool(raw.get("negatable", True)),
+                quotable=bool(raw.get("quotable", True)),
+                unless=re.compile(lead + _union(unless_nodes).regex) if unless_nodes else None,
+                examples=tuple(str(x) for x in raw.get("examples", ())),
+                counter=tuple(str(x) for x in raw.get("counter", ())),
+            )
+        )
+    return RuleFile(name, lang, kind, tuple(rules), frozenset(vocabulary))
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    files: tuple[RuleFile, ...]
+    languages: Mapping[str, LanguageData]
+    by_anchor: Mapping[str, tuple[Rule, ...]]
+    always: tuple[Rule, ...]  # rules without anchor words (prefix-only or compact)
+    vocabulary: frozenset[str]
+
+    @property
+    def rules(self) -> Iterable[Rule]:
+        for f in self.files:
+            yield from f.rules
+
+
+def load_rule_files(files: Iterable[tuple[str, str]] | None = None) -> RuleSet:
+    """Parse every ``*.toml`` under ``bot/detectors/data`` (or the given ``(name, text)`` pairs)."""
+    parsed = [(name, tomllib.loads(text)) for name, text in (files if files is not None else _data_files())]
+    languages = {str(d.get("lang")): _language(name, d) for name, d in parsed if name.startswith("lang.")}
+    rule_files = tuple(
+        _rule_file(name, d, languages) for name, d in parsed if not name.startswith("lang.") and "rule" in d
+    )
+    by_anchor: dict[str, list[Rule]] = {}
+    always: list[Rule] = []
+    for f in rule_files:
+        for rule in f.rules:
+            if rule.anchors:
+                for word in rule.anchors:
+                    by_anchor.setdefault(word, []).append(rule)
+            else:
+                always.append(rule)
+    vocabulary: set[str] = set()
+    for f in rule_files:
+        vocabulary |= f.vocabulary
+    for lang in languages.values():
+        for phrases in lang.macros.values():
+            for phrase in phrases:
+                vocabulary |= {w.rstrip("*") for w in re.findall(r"[^\s()\[\]|{}]+", phrase) if w.isalpha()}
+        vocabulary |= lang.negators | lang.jokes
+    return RuleSet(
+        rule_files,
+        languages,
+        {k: tuple(v) for k, v in by_anchor.items()},
+        tuple(always),
+        frozenset(vocabulary),
+    )

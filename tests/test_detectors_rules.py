@@ -1,0 +1,105 @@
+"""The rule tables under ``bot/detectors/data``: every rule carries its own examples, and this runs them.
+
+Each example must reach its rule's level through the whole detector (normalisation, context and all);
+each counter-example must stay below it. The pattern compiler and the anchor prefilter are tested on
+their own too: the prefilter is an optimisation and may never hide a match.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bot.detectors.risk import RiskLevel, default_detector
+from bot.detectors.rules import PatternError, Rule, load_rule_files
+
+DETECTOR = default_detector()
+RULES: list[Rule] = list(DETECTOR._rules.rules)  # noqa: SLF001 - the shipped tables themselves
+
+
+def _level(rule: Rule) -> RiskLevel:
+    return RiskLevel.LIKELY if rule.level == "likely" else RiskLevel.POSSIBLE
+
+
+def _rule_level(rule: Rule, text: str) -> RiskLevel:
+    return max((h.level for h in DETECTOR.hits(text) if h.rule.id == rule.id), default=RiskLevel.NONE)
+
+
+EXAMPLES = [(r, ex) for r in RULES for ex in r.examples]
+COUNTERS = [(r, ex) for r in RULES for ex in r.counter]
+
+
+def test_every_language_and_kind_has_rules() -> None:
+    kinds = {(r.kind, r.lang) for r in RULES}
+    assert ("self_harm", "en") in kinds
+    assert ("harm_to_others", "en") in kinds
+    assert len({lang for _, lang in kinds}) >= 10
+
+
+@pytest.mark.parametrize(("rule", "text"), EXAMPLES, ids=lambda x: x.id if isinstance(x, Rule) else x[:40])
+def test_examples_reach_their_rules_level(rule: Rule, text: str) -> None:
+    assert _rule_level(rule, text) >= _level(rule), f"{rule.id}: {text!r}"
+
+
+@pytest.mark.parametrize(("rule", "text"), COUNTERS, ids=lambda x: x.id if isinstance(x, Rule) else x[:40])
+def test_counter_examples_stay_below_their_rules_level(rule: Rule, text: str) -> None:
+    assert _rule_level(rule, text) < _level(rule), f"{rule.id}: {text!r}"
+
+
+def test_every_rule_names_its_family_and_has_examples() -> None:
+    for rule in RULES:
+        assert rule.family.strip(), rule.id
+        assert rule.examples, rule.id
+        assert re.fullmatch(r"[a-z_]+\.[a-z]{2}\.[a-z0-9_]+", rule.id), rule.id
+
+
+def _file(body: str) -> list[tuple[str, str]]:
+    return [("lang.xx.toml", 'lang = "xx"\n[macros]\nme = ["i", "i really"]\n'), ("t.xx.toml", body)]
+
+
+def test_pattern_syntax_compiles_to_word_bounded_regexes() -> None:
+    rules = load_rule_files(
+        _file(
+            'lang = "xx"\nkind = "self_harm"\n[[rule]]\nid = "a"\nlevel = "likely"\n'
+            'patterns = ["{me} (want|wish) to [just] die ...1 now $", "kill* myself", "_ ends"]\n'
+            'examples = ["x"]\n'
+        )
+    )
+    (rule,) = rules.rules
+    assert rule.regex.search(" i really want to just die right now ")
+    assert rule.regex.search(" i wish to die now ")
+    assert not rule.regex.search(" i want to die now please ")  # "$": the clause must end there
+    assert not rule.regex.search(" hi want to die now ")  # words, not substrings
+    assert rule.regex.search(" killing myself ")
+    assert rule.regex.search(" it ends ")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        'lang = "xx"\nkind = "self_harm"\n[[rule]]\nid = "a"\npatterns = ["(open"]\nexamples = ["x"]\n',
+        'lang = "xx"\nkind = "self_harm"\n[[rule]]\nid = "a"\npatterns = ["{nope}"]\nexamples = ["x"]\n',
+        'lang = "xx"\nkind = "self_harm"\n[[rule]]\nid = "a"\npatterns = ["die"]\n',
+        'lang = "xx"\nkind = "self_harm"\n[[rule]]\nid = "a"\nlevel = "maybe"\npatterns = ["die"]\n'
+        'examples = ["x"]\n',
+    ],
+)
+def test_bad_rule_files_fail_loudly(body: str) -> None:
+    with pytest.raises(PatternError):
+        load_rule_files(_file(body))
+
+
+_WORDS = sorted({w for r in RULES if not r.compact for ex in (*r.examples, *r.counter) for w in ex.split()})
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(_WORDS), min_size=1, max_size=30))
+def test_the_anchor_prefilter_never_hides_a_match(words: list[str]) -> None:
+    for clause in DETECTOR.normalizer.clauses(" ".join(words)):
+        tried = {r.id for r in DETECTOR.candidates(clause)}
+        for rule in RULES:
+            if rule.kind in ("self_harm", "harm_to_others") and not rule.compact and rule.regex.search(clause.text):
+                assert rule.id in tried, rule.id
