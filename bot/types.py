@@ -96,7 +96,7 @@ class Closure:
     conversation_id: str
     reason: EndReason
     warnings: int
-    # Present when the conversation was marked at risk (only possible for the `end` command).
+    # Present when the conversation was marked at risk, hard or soft (only possible for the `end` command).
     crisis: CrisisCard | None = None
 
 
@@ -182,10 +182,18 @@ class Conversation:
     user_turns: int
     forked_from: str | None = None
     forked_from_message: str | None = None
+    # The local detector's cue names (never text) of every POSSIBLE-level user message: a soft mark.
+    soft_cues: tuple[str, ...] = ()
+    # What first set ``at_risk`` (the hard mark): "detector" | "crisis_tool" | "verifier".
+    risk_source: str | None = None
 
     @property
     def ended(self) -> bool:
         return self.status is ConversationStatus.ENDED
+
+    @property
+    def soft_risk(self) -> bool:
+        return bool(self.soft_cues)
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,7 +237,9 @@ class Decision:
 class StateChange:
     warnings: int | None = None
     confirm_pending: bool | None = None
-    at_risk: bool | None = None
+    at_risk: bool | None = None  # True sets the hard mark; marks are never cleared
+    risk_source: str | None = None  # what set the hard mark, kept only if none was recorded yet
+    soft_cues: tuple[str, ...] = ()  # added to the conversation's soft mark
     crisis_shown_turn: int | None = None
     end_reason: str | None = None  # set → the conversation ends
 

@@ -54,7 +54,11 @@ class ConversationRow(SQLModel, table=True):
     ended_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
     warnings: int = 0
     confirm_pending: bool = False
-    at_risk: bool = False
+    at_risk: bool = False  # a hard risk signal: nothing ends, ever
+    # What first set at_risk: detector | crisis_tool | verifier (NULL: not at risk, or not recorded).
+    risk_source: str | None = Field(default=None, max_length=16)
+    # Comma-separated cue names of the local detector at "possible" (a soft mark); NULL: none.
+    soft_risk_cues: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     # Turn number (count of user messages) when crisis resources were last shown.
     crisis_shown_turn: int | None = None
     user_turns: int = 0

@@ -13,6 +13,7 @@ import dataclasses
 import hashlib
 import json
 import logging
+import re
 import threading
 import weakref
 from collections import OrderedDict
@@ -79,6 +80,8 @@ FEEDBACK: Table = FeedbackRow.__table__
 REMINDERS: Table = ReminderRow.__table__
 
 ENDED = ConversationStatus.ENDED.value
+# The risk_source of a hard mark set by the local detector (the engine names the others).
+DETECTOR = "detector"
 # The in-process history cache: conversations kept, and stored messages kept over all of them.
 HISTORY_CACHE_CONVERSATIONS = 256
 HISTORY_CACHE_MESSAGES = 50_000
@@ -145,6 +148,8 @@ _CONVERSATION_COLUMNS = (
     _C.user_turns,
     _C.forked_from,
     _C.forked_from_message,
+    _C.soft_risk_cues,
+    _C.risk_source,
 )
 # The columns a ``HistoryMessage`` is made of, in ``_history``'s order.
 _HISTORY_COLUMNS = (_M.seq, _M.role, _M.kind, _M.content, _M.author_id, _M.platform_message_id, _M.text)
@@ -176,6 +181,8 @@ def _conversation(row: Sequence[Any]) -> Conversation:
         user_turns,
         forked_from,
         forked_from_message,
+        soft_risk_cues,
+        risk_source,
     ) = row
     return Conversation(
         id=id_,
@@ -189,7 +196,26 @@ def _conversation(row: Sequence[Any]) -> Conversation:
         user_turns=user_turns,
         forked_from=forked_from,
         forked_from_message=forked_from_message,
+        soft_cues=_decode_cues(soft_risk_cues),
+        risk_source=risk_source,
     )
+
+
+_CUE = re.compile(r"[^A-Za-z0-9_:.\-]")
+
+
+def _decode_cues(stored: str | None) -> tuple[str, ...]:
+    return tuple(c for c in (stored or "").split(",") if c)
+
+
+def _encode_cues(cues: Sequence[str]) -> str | None:
+    """Cue names as stored: sorted, unique, comma-separated; None when there are none."""
+    clean = {_CUE.sub("", c)[:64] for c in cues} - {""}
+    return ",".join(sorted(clean)) or None
+
+
+def _merge_cues(old: Sequence[str], new: Sequence[str]) -> tuple[str, ...]:
+    return _decode_cues(_encode_cues([*old, *new]))
 
 
 def _history(row: Sequence[Any]) -> HistoryMessage:
@@ -300,12 +326,23 @@ class _Statements:
             .returning(*_CONVERSATION_COLUMNS)
         )
         self.bump = bump.values(user_turns=_C.user_turns + 1)
-        self.bump_at_risk = bump.values(user_turns=_C.user_turns + 1, at_risk=True)
+        self.bump_at_risk = bump.values(
+            user_turns=_C.user_turns + 1,
+            at_risk=True,
+            risk_source=func.coalesce(_C.risk_source, DETECTOR),
+        )
+        self.set_soft_cues = (
+            update(CONVERSATIONS)
+            .where(_C.id == bindparam("conv_id"))
+            .values(soft_risk_cues=bindparam("new_soft_risk_cues"))
+        )
         # (Update statements may not reuse column names for their parameters.)
         state: dict[str, Any] = {
             "warnings": bindparam("new_warnings"),
             "confirm_pending": bindparam("new_confirm_pending"),
             "at_risk": bindparam("new_at_risk"),
+            "risk_source": bindparam("new_risk_source"),
+            "soft_risk_cues": bindparam("new_soft_risk_cues"),
             "crisis_shown_turn": bindparam("new_crisis_shown_turn"),
         }
         by_id = update(CONVERSATIONS).where(_C.id == bindparam("conv_id"))
@@ -766,15 +803,17 @@ class Repository:
         create: bool,
         started_by: str | None = None,
         at_risk: bool = False,
+        soft_cues: Sequence[str] = (),
     ) -> BeganTurn:
         """Dedupe, find or create the conversation, and append the user message — one transaction.
 
+        ``at_risk`` sets the hard mark (source "detector"); ``soft_cues`` are added to the soft mark.
         Nothing is appended to an ended conversation: an ended thread's history is closed.
         """
         task = asyncio.current_task()
         in_turn = task is not None and self._holders.get(thread.key) is task
         began, reads = await self._db.run(
-            self._begin_turn, thread, dedupe_key, message, create, started_by, at_risk, in_turn
+            self._begin_turn, thread, dedupe_key, message, create, started_by, at_risk, soft_cues, in_turn
         )
         if reads is not None and task is not None:
             self._turn_reads[task] = reads
@@ -788,6 +827,7 @@ class Repository:
         create: bool,
         started_by: str | None,
         at_risk: bool,
+        soft_cues: Sequence[str],
         in_turn: bool,
     ) -> tuple[BeganTurn, _TurnReads | None]:
         generation = self._db.generation
@@ -812,6 +852,13 @@ class Repository:
                     return BeganTurn(duplicate=False, conversation=_conversation(row), stored=False), None
             if updated is not None:
                 conv = _conversation(updated)
+                merged = _merge_cues(conv.soft_cues, soft_cues)
+                if merged != conv.soft_cues:  # the row is locked (PostgreSQL) by the update above
+                    conn.execute(
+                        self._sql.set_soft_cues,
+                        {"conv_id": conv.id, "new_soft_risk_cues": _encode_cues(merged)},
+                    )
+                    conv = dataclasses.replace(conv, soft_cues=merged)
                 params = self._message_row(conv, message, None)
                 seq = conn.execute(self._sql.append_next, {**params, "seq_of": conv.id}).scalar_one()
                 if in_turn:
@@ -830,6 +877,8 @@ class Repository:
                     at_risk=at_risk,
                     crisis_shown_turn=None,
                     user_turns=1,
+                    soft_cues=_merge_cues((), soft_cues),
+                    risk_source=DETECTOR if at_risk else None,
                 )
                 conn.execute(self._sql.create, self._new_conversation(conv, started_by))
                 params = self._message_row(conv, message, 1)
@@ -862,6 +911,8 @@ class Repository:
             "warnings": conv.warnings,
             "confirm_pending": conv.confirm_pending,
             "at_risk": conv.at_risk,
+            "risk_source": conv.risk_source,
+            "soft_risk_cues": _encode_cues(conv.soft_cues),
             "crisis_shown_turn": conv.crisis_shown_turn,
             "user_turns": conv.user_turns,
             "forked_from": conv.forked_from,
@@ -948,7 +999,11 @@ class Repository:
             if change.confirm_pending is not None:
                 conv = dataclasses.replace(conv, confirm_pending=change.confirm_pending)
             if change.at_risk:
-                conv = dataclasses.replace(conv, at_risk=True)
+                conv = dataclasses.replace(
+                    conv, at_risk=True, risk_source=conv.risk_source or change.risk_source
+                )
+            if change.soft_cues:
+                conv = dataclasses.replace(conv, soft_cues=_merge_cues(conv.soft_cues, change.soft_cues))
             if change.crisis_shown_turn is not None:
                 conv = dataclasses.replace(conv, crisis_shown_turn=change.crisis_shown_turn)
             state: dict[str, Any] = {
@@ -956,6 +1011,8 @@ class Repository:
                 "new_warnings": conv.warnings,
                 "new_confirm_pending": conv.confirm_pending,
                 "new_at_risk": conv.at_risk,
+                "new_risk_source": conv.risk_source,
+                "new_soft_risk_cues": _encode_cues(conv.soft_cues),
                 "new_crisis_shown_turn": conv.crisis_shown_turn,
             }
             if change.end_reason is not None and not conv.ended:
@@ -1003,7 +1060,8 @@ class Repository:
     ) -> Conversation:
         """A new conversation holding every message of the source before ``before_seq``.
 
-        Warnings start at zero; a risk mark is inherited, so a fork can never dodge the veto.
+        Warnings start at zero; both risk marks (hard and soft) are inherited, so a fork can never
+        dodge the veto or the verifier.
         """
         return await self._db.run(
             self._create_fork, source_id, workspace, before_seq, new_thread, source_message_id, started_by
@@ -1020,7 +1078,9 @@ class Repository:
     ) -> Conversation:
         with self._db.write() as conn:
             src = conn.execute(
-                select(_C.id, _C.at_risk).where(_C.id == source_id, _C.workspace == workspace)
+                select(_C.id, _C.at_risk, _C.risk_source, _C.soft_risk_cues).where(
+                    _C.id == source_id, _C.workspace == workspace
+                )
             ).one()
             earlier = conn.execute(
                 select(
@@ -1045,6 +1105,8 @@ class Repository:
                 warnings=0,
                 confirm_pending=False,
                 at_risk=src.at_risk,
+                risk_source=src.risk_source,
+                soft_cues=_decode_cues(src.soft_risk_cues),
                 crisis_shown_turn=None,
                 user_turns=sum(m.role == "user" and m.kind == "text" for m in earlier),
                 forked_from=src.id,

@@ -121,6 +121,101 @@ async def test_fork_copies_history_before_the_picked_message(repo: Repository) -
     assert [m.text for m in await repo.history(fork.id, "T1")] == ["one", None]
 
 
+async def test_soft_and_hard_risk_marks_accumulate_and_forks_inherit_them(repo: Repository) -> None:
+    began = await repo.begin_turn(T, "k1", user("one", "m1"), create=True, soft_cues=("loneliness",))
+    conv = began.conversation
+    assert conv is not None and conv.soft_cues == ("loneliness",) and conv.soft_risk
+    assert not conv.at_risk and conv.risk_source is None
+    cid = conv.id
+    # Soft cues are a set: merged, sorted, never lost; a turn without any keeps them.
+    again = await repo.begin_turn(
+        T, "k2", user("two", "m2"), create=False, soft_cues=("hopelessness", "loneliness")
+    )
+    assert again.conversation is not None and again.conversation.soft_cues == ("hopelessness", "loneliness")
+    plain = await repo.begin_turn(T, "k3", user("three", "m3"), create=False)
+    assert plain.conversation is not None and plain.conversation.soft_cues == ("hopelessness", "loneliness")
+    found = await repo.find_conversation(T)
+    assert found is not None and found.soft_cues == ("hopelessness", "loneliness") and not found.at_risk
+    # The first hard signal is recorded as the mark's source; later ones do not overwrite it.
+    hard = await repo.begin_turn(T, "k4", user("four", "m4"), create=False, at_risk=True)
+    assert hard.conversation is not None and hard.conversation.at_risk
+    assert hard.conversation.risk_source == "detector"
+    after = await repo.finish_turn(cid, "T1", [], StateChange(at_risk=True, risk_source="crisis_tool"))
+    assert after.at_risk and after.risk_source == "detector"
+    assert after.soft_cues == ("hopelessness", "loneliness")
+    picked = await repo.find_user_message(cid, "T1", platform_message_id="m4")
+    assert picked is not None
+    fork = await repo.create_fork(
+        cid, "T1", picked.seq, ThreadRef("slack", "T1", "C1", "3.0"), source_message_id="m4", started_by="U1"
+    )
+    assert (
+        fork.at_risk and fork.risk_source == "detector" and fork.soft_cues == ("hopelessness", "loneliness")
+    )
+    stored = await repo.get_conversation("slack", "T1", fork.id)
+    assert stored == fork
+
+
+async def test_a_soft_mark_alone_is_inherited_and_state_changes_set_marks(repo: Repository) -> None:
+    began = await repo.begin_turn(T, "k1", user("one", "m1"), create=True)
+    assert began.conversation is not None and not began.conversation.soft_risk
+    cid = began.conversation.id
+    changed = await repo.finish_turn(
+        cid, "T1", [], StateChange(soft_cues=("cannot_cope",), at_risk=True, risk_source="verifier")
+    )
+    assert changed.soft_cues == ("cannot_cope",) and changed.at_risk and changed.risk_source == "verifier"
+    # The detector does not overwrite the recorded source either.
+    later = await repo.begin_turn(T, "k2", user("two", "m2"), create=False, at_risk=True)
+    assert later.conversation is not None and later.conversation.risk_source == "verifier"
+
+    soft_only = ThreadRef("slack", "T1", "C1", "4.0")
+    b = await repo.begin_turn(soft_only, "k3", user("x", "m3"), create=True, soft_cues=("loneliness",))
+    await repo.begin_turn(soft_only, "k4", user("y", "m4"), create=False)
+    assert b.conversation is not None
+    picked = await repo.find_user_message(b.conversation.id, "T1", platform_message_id="m4")
+    assert picked is not None
+    fork = await repo.create_fork(
+        b.conversation.id,
+        "T1",
+        picked.seq,
+        ThreadRef("slack", "T1", "C1", "5.0"),
+        source_message_id="m4",
+        started_by="U1",
+    )
+    assert fork.soft_cues == ("loneliness",) and not fork.at_risk and fork.risk_source is None
+
+
+def test_migration_0004_keeps_old_marks_hard_and_its_downgrade_keeps_soft_ones(database_url: str) -> None:
+    from alembic import command
+    from sqlalchemy import text as sql
+
+    from storage.db import alembic_config, create_sync_engine, upgrade_sync
+
+    upgrade_sync(database_url, "0003")
+    engine = create_sync_engine(database_url)
+    row = (
+        "INSERT INTO conversations (id, platform, workspace, channel, thread, status, warnings, "
+        "confirm_pending, at_risk, user_turns, created_at) "
+        "VALUES (:id, 'slack', 'T1', 'C1', :id, 'active', 0, :f, :risk, 1, CURRENT_TIMESTAMP)"
+    )
+    try:
+        with engine.begin() as conn:
+            conn.execute(sql(row), {"id": "old", "f": False, "risk": True})
+            conn.execute(sql(row), {"id": "new", "f": False, "risk": False})
+        upgrade_sync(database_url)
+        with engine.begin() as conn:
+            old = conn.execute(
+                sql("SELECT at_risk, risk_source, soft_risk_cues FROM conversations WHERE id = 'old'")
+            )
+            assert tuple(old.one()) == (True, None, None)  # a mark of the old schema stays hard
+            conn.execute(sql("UPDATE conversations SET soft_risk_cues = 'loneliness' WHERE id = 'new'"))
+        command.downgrade(alembic_config(database_url), "0003")
+        with engine.begin() as conn:
+            marks = dict(conn.execute(sql("SELECT id, at_risk FROM conversations")).all())
+        assert {k: bool(v) for k, v in marks.items()} == {"old": True, "new": True}
+    finally:
+        engine.dispose()
+
+
 async def test_settings_round_trip(repo: Repository) -> None:
     s = await repo.get_settings("discord", "G1")
     assert s == WorkspaceSettings("discord", "G1")
