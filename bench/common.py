@@ -80,7 +80,7 @@ class InstantModel:
     async def count_tokens(self, request: ModelRequest) -> int | None:
         return None  # the estimate is all there is offline
 
-    async def verify(self, transcript: str) -> Verification:
+    async def verify(self, transcript: str, cues: Sequence[str]) -> Verification:
         return Verification(persistent_abuse=True, risk=False)
 
     async def aclose(self) -> None:

@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import random
+from collections.abc import Sequence
 from typing import Any
 
 import anthropic
@@ -14,7 +15,7 @@ import httpx2
 from bot.config import Settings
 from bot.model import ChunkSink, ContextTooLong, ModelError, ModelReply, ModelRequest, Usage, canonical_block
 from bot.policy import Verification
-from bot.prompts import VERDICT_TOOL, VERDICT_TOOLS, VERIFIER_SYSTEM
+from bot.prompts import VERDICT_TOOL, VERDICT_TOOLS, VERIFIER_SYSTEM, verifier_request
 
 log = logging.getLogger(__name__)
 
@@ -140,8 +141,9 @@ class AnthropicModel:
             return None
         return int(counted.input_tokens)
 
-    async def verify(self, transcript: str) -> Verification:
-        """One cheap classification call. Any failure means "do not end": an ending is a last resort."""
+    async def verify(self, transcript: str, cues: Sequence[str]) -> Verification:
+        """One cheap classification call. Any failure or unclear answer is no answer (``risk=None``):
+        the policy then does not end, since an ending is a last resort."""
         try:
             message = await self._client.messages.create(  # type: ignore[call-overload]
                 model=self._settings.verifier_model,
@@ -149,13 +151,22 @@ class AnthropicModel:
                 system=VERIFIER_SYSTEM,
                 tools=VERDICT_TOOLS,
                 tool_choice={"type": "tool", "name": VERDICT_TOOL},
-                messages=[{"role": "user", "content": transcript}],
+                messages=[{"role": "user", "content": verifier_request(transcript, cues)}],
             )
         except Exception as exc:
-            log.warning("verifier failed; holding the ending", extra={"error": type(exc).__name__})
-            return Verification(persistent_abuse=False, risk=False)
-        for block in message.content:
-            if getattr(block, "type", None) == "tool_use":
-                data = dict(getattr(block, "input", {}) or {})
-                return Verification(bool(data.get("persistent_abuse")), bool(data.get("risk", True)))
-        return Verification(persistent_abuse=False, risk=False)
+            log.warning("verifier failed; no answer", extra={"error": type(exc).__name__})
+            return Verification(persistent_abuse=False, risk=None)
+        return parse_verdict(message.content)
+
+
+def parse_verdict(content: Any) -> Verification:
+    """The verifier's ``record_verdict`` answer, read strictly: only a JSON boolean counts as an answer."""
+    for block in content or ():
+        if getattr(block, "type", None) == "tool_use" and getattr(block, "name", None) == VERDICT_TOOL:
+            data = getattr(block, "input", None)
+            if not isinstance(data, dict):
+                break
+            abuse, risk = data.get("persistent_abuse"), data.get("risk")
+            return Verification(persistent_abuse=abuse is True, risk=risk if isinstance(risk, bool) else None)
+    log.warning("verifier answered without a verdict; no answer")
+    return Verification(persistent_abuse=False, risk=None)

@@ -26,8 +26,10 @@ from bot.policy import (
     PolicyState,
     Proposal,
     Verdict,
+    Verification,
     apply_verification,
     decide,
+    risk_signal,
     should_show_crisis,
     verify_enabled,
 )
@@ -66,6 +68,10 @@ MAX_INPUT_CHARS = 20_000
 VERIFIER_TRANSCRIPT_MESSAGES = 24
 # Above this share of the context budget (by estimate), the exact count comes from the API.
 COUNT_ABOVE = 0.8
+# What set a conversation's hard risk mark (storage names the detector's).
+CRISIS_TOOL_SOURCE = "crisis_tool"
+VERIFIER_SOURCE = "verifier"
+_ANSWER: dict[bool | None, str] = {True: "risk", False: "no_risk", None: "unclear"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,8 +125,10 @@ class _Turn:
     settings: WorkspaceSettings
     locale: str | None
     warnings: int
-    at_risk: bool
+    at_risk: bool  # the hard mark
     shown_turn: int | None
+    soft_cues: tuple[str, ...] = ()  # the soft mark (stored by begin_turn)
+    risk_source: str | None = None  # what set the hard mark
     confirm_pending: bool = False
     warned: bool = False
     end_reason: EndReason | None = None
@@ -204,7 +212,8 @@ class Engine:
             ),
             create=msg.starts_conversation,
             started_by=msg.author.id,
-            at_risk=risk.level >= RiskLevel.POSSIBLE,
+            at_risk=risk.level >= RiskLevel.LIKELY,
+            soft_cues=_soft_cues(risk),
         )
         if began.duplicate:
             log.info("duplicate delivery dropped", extra={"platform": msg.thread.platform})
@@ -250,6 +259,8 @@ class Engine:
             warnings=conv.warnings,
             at_risk=conv.at_risk,
             shown_turn=conv.crisis_shown_turn,
+            soft_cues=conv.soft_cues,
+            risk_source=conv.risk_source,
         )
         if risk.level >= RiskLevel.LIKELY:
             # Do not wait for the model: show help now.
@@ -326,6 +337,7 @@ class Engine:
         name, data = tool.get("name"), tool.get("input") or {}
         if name == prompts.CRISIS_TOOL:
             turn.at_risk = True
+            turn.risk_source = turn.risk_source or CRISIS_TOOL_SOURCE
             fresh = turn.crisis is None and should_show_crisis(turn.conversation.user_turns, turn.shown_turn)
             turn.show_crisis()
             return _result(tool, prompts.CRISIS_RESULT if fresh else prompts.CRISIS_RESULT_RECENT)
@@ -342,24 +354,36 @@ class Engine:
             confirm_asked=turn.conversation.confirm_pending,
             at_risk=turn.at_risk,
             warned_this_turn=turn.warned,
+            soft_risk=bool(turn.soft_cues),
         )
-        decision = decide(state, proposal, turn.settings)
-        verified: bool | None = None
-        if (
-            decision.ends
+        hard_source = turn.risk_source
+        proposed = decide(state, proposal, turn.settings)
+        # The verify_endings check of an abuse ending; a soft mark is checked whatever that setting says.
+        check_abuse = (
+            proposed.verdict is Verdict.END
             and proposal.reason is EndReason.ABUSE
             and verify_enabled(turn.settings, rehearsal=self.rehearsal)
-        ):
-            verification = await self._model.verify(_transcript(history))
-            decision = apply_verification(decision, verification)
-            verified = decision.ends
-            if decision.verdict is Verdict.VETO_RISK:
+        )
+        verification: Verification | None = None
+        decision = proposed
+        if proposed.needs_risk_check or check_abuse:
+            verification = await self._model.verify(_transcript(history), turn.soft_cues)
+            decision = apply_verification(proposed, verification, check_abuse=check_abuse)
+            if verification.risk is True:
+                # An explicit "risk" is a hard signal; a failed or unclear check only vetoes this proposal.
                 turn.at_risk = True
-        self._apply(turn, proposal, decision, verified)
+                turn.risk_source = turn.risk_source or VERIFIER_SOURCE
+        signals: dict[str, object] = {"risk_signal": risk_signal(state, proposed, verification, hard_source)}
+        if turn.soft_cues:
+            signals["soft_cues"] = list(turn.soft_cues)
+        if verification is not None:
+            signals["verified"] = decision.ends
+            signals["verifier_risk"] = _ANSWER[verification.risk]
+        self._apply(turn, proposal, decision, signals)
         return _result(tool, prompts.TOOL_RESULTS[decision.verdict])
 
     @staticmethod
-    def _apply(turn: _Turn, proposal: Proposal, decision: PolicyDecision, verified: bool | None) -> None:
+    def _apply(turn: _Turn, proposal: Proposal, decision: PolicyDecision, extra: dict[str, object]) -> None:
         turn.warnings = decision.warnings
         turn.warned = turn.warned or decision.verdict is Verdict.HOLD_WARN
         turn.confirm_pending = turn.confirm_pending or decision.verdict is Verdict.HOLD_CONFIRM
@@ -369,12 +393,12 @@ class Engine:
             turn.end_reason = proposal.reason
         signals: dict[str, object] = {
             "at_risk": turn.at_risk,
+            "soft_risk": bool(turn.soft_cues),
             "warnings_before": turn.conversation.warnings,
             "limit": turn.settings.abuse_warnings_before_end,
             "user_turns": turn.conversation.user_turns,
+            **extra,
         }
-        if verified is not None:
-            signals["verified"] = verified
         turn.decisions.append(
             Decision(decision.verdict.value, proposal.reason.value, proposal.note, decision.warnings, signals)
         )
@@ -385,6 +409,7 @@ class Engine:
             warnings=turn.warnings,
             confirm_pending=turn.confirm_pending,
             at_risk=turn.at_risk,
+            risk_source=turn.risk_source,
             crisis_shown_turn=turn.shown_turn,
             end_reason=turn.end_reason.value if turn.end_reason else None,
         )
@@ -433,12 +458,17 @@ class Engine:
                 thread.workspace,
                 EndReason.USER_COMMAND.value,
                 Decision(
-                    "END", EndReason.USER_COMMAND.value, "end command", conv.warnings, {"by": "command"}
+                    "END",
+                    EndReason.USER_COMMAND.value,
+                    "end command",
+                    conv.warnings,
+                    {"by": "command", "at_risk": conv.at_risk, "soft_risk": conv.soft_risk},
                 ),
             )
         if not ended:
             return TurnResult(TurnStatus.ENDED_SILENT, conversation_id=conv.id)
-        crisis = crisis_card(settings) if conv.at_risk else None
+        # No veto for the person's own choice, but help on the way out if there was any sign of risk.
+        crisis = crisis_card(settings) if conv.at_risk or conv.soft_risk else None
         return TurnResult(
             TurnStatus.REPLIED,
             conversation_id=conv.id,
@@ -515,6 +545,13 @@ class Engine:
 
 
 # -- helpers --------------------------------------------------------------------------------------------
+
+
+def _soft_cues(risk: RiskAssessment) -> tuple[str, ...]:
+    """The cue names of a POSSIBLE assessment (a soft mark); never empty for one, never text."""
+    if not RiskLevel.POSSIBLE <= risk.level < RiskLevel.LIKELY:
+        return ()
+    return tuple(risk.cues) or (risk.kind or "possible",)
 
 
 def _kind(reply: ModelReply) -> str:

@@ -68,7 +68,12 @@ class ModelClient(Protocol):
 
     async def respond(self, request: ModelRequest, sink: ChunkSink | None = None) -> ModelReply: ...
 
-    async def verify(self, transcript: str) -> Verification: ...
+    async def verify(self, transcript: str, cues: Sequence[str]) -> Verification:
+        """The independent check of a proposed ending: is there persistent abuse, and any sign of risk?
+
+        ``cues`` are the local risk detector's cue names that soft-marked the conversation (never text).
+        ``risk`` is None when there is no clear answer; failures must not raise.
+        """
 
     async def count_tokens(self, request: ModelRequest) -> int | None:
         """The request's exact input tokens, or None when the model cannot say (or the call failed)."""

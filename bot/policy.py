@@ -7,7 +7,7 @@ every branch is covered by table-driven and property-based tests.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from bot.types import EndReason, WorkspaceSettings
 
@@ -34,8 +34,12 @@ class PolicyState:
     warnings: int  # abuse proposals held so far (each counted as a warning)
     # The model asked the user to confirm an ending in the previous turn.
     confirm_asked: bool
-    at_risk: bool  # any risk signal in this conversation so far, this turn included
+    # A hard risk signal in this conversation so far, this turn included: the local detector at
+    # LIKELY, the model's share_crisis_resources, or the verifier answering risk. Vetoes for good.
+    at_risk: bool
     warned_this_turn: bool = False
+    # A soft mark (the local detector at POSSIBLE): an ending needs the verifier's explicit "no risk".
+    soft_risk: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,21 +47,35 @@ class PolicyDecision:
     verdict: Verdict
     warnings: int
     confirm_pending: bool
+    # END, but only once the verifier explicitly answered "no risk" (see ``apply_verification``).
+    needs_risk_check: bool = False
 
     @property
     def ends(self) -> bool:
-        return self.verdict is Verdict.END
+        """The conversation ends now: an END that needs no further check."""
+        return self.verdict is Verdict.END and not self.needs_risk_check
 
 
 @dataclass(frozen=True, slots=True)
 class Verification:
-    """The separate classifier's view of an abuse ending."""
+    """The separate classifier's view of a proposed ending.
+
+    ``risk`` is None when there is no clear answer (the call failed, timed out, or its answer was
+    malformed): never evidence of risk, never evidence of its absence.
+    """
 
     persistent_abuse: bool
-    risk: bool
+    risk: bool | None
 
 
 def decide(state: PolicyState, proposal: Proposal, settings: WorkspaceSettings) -> PolicyDecision:
+    decision = _decide(state, proposal, settings)
+    if decision.verdict is Verdict.END and state.soft_risk:
+        return replace(decision, needs_risk_check=True)
+    return decision
+
+
+def _decide(state: PolicyState, proposal: Proposal, settings: WorkspaceSettings) -> PolicyDecision:
     if state.at_risk:
         return PolicyDecision(Verdict.VETO_RISK, state.warnings, False)
     if not settings.ending_enabled:
@@ -77,15 +95,48 @@ def decide(state: PolicyState, proposal: Proposal, settings: WorkspaceSettings) 
     raise ValueError(f"the model cannot propose an ending for {proposal.reason!r}")
 
 
-def apply_verification(decision: PolicyDecision, verification: Verification) -> PolicyDecision:
-    """Downgrade an abuse END when the independent check disagrees; never upgrade anything."""
-    if not decision.ends:
+def apply_verification(
+    decision: PolicyDecision, verification: Verification, *, check_abuse: bool
+) -> PolicyDecision:
+    """Fold the independent check into an END; only ever downgrade, never upgrade anything.
+
+    - an explicit "risk" vetoes any END;
+    - a soft-marked END (``needs_risk_check``) goes ahead only on an explicit "no risk": no clear
+      answer vetoes it;
+    - with ``check_abuse`` (the ``verify_endings`` check of an abuse ending), "not persistent abuse"
+      or no clear answer about risk holds it as a warning instead.
+    """
+    if decision.verdict is not Verdict.END:
         return decision
-    if verification.risk:
+    if verification.risk is True or (decision.needs_risk_check and verification.risk is not False):
         return PolicyDecision(Verdict.VETO_RISK, decision.warnings, False)
-    if not verification.persistent_abuse:
+    if check_abuse and (not verification.persistent_abuse or verification.risk is None):
         return PolicyDecision(Verdict.HOLD_WARN, decision.warnings + 1, decision.confirm_pending)
-    return decision
+    return replace(decision, needs_risk_check=False)
+
+
+def risk_signal(
+    state: PolicyState,
+    decision: PolicyDecision,
+    verification: Verification | None,
+    hard_source: str | None = None,
+) -> str:
+    """Which risk signal decided ``decision`` (what ``decide`` returned), for the audit log.
+
+    "hard:<source>" (detector | crisis_tool | verifier), "soft:verifier_no_risk" | "soft:verifier_risk"
+    | "soft:verifier_unclear" when a soft mark sent the ending to the verifier, "soft:unchecked" when a
+    soft mark was present but nothing was about to end, "none" otherwise.
+    """
+    if decision.needs_risk_check and verification is not None:
+        answer = {True: "risk", False: "no_risk", None: "unclear"}[verification.risk]
+        return f"soft:verifier_{answer}"
+    if state.at_risk:
+        return f"hard:{hard_source or 'unrecorded'}"
+    if verification is not None and verification.risk is True:
+        return "hard:verifier"
+    if state.soft_risk:
+        return "soft:unchecked"
+    return "none"
 
 
 def should_show_crisis(user_turns: int, shown_turn: int | None) -> bool:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from bot.detectors import RiskLevel, assess_risk, is_abusive, is_end_request
@@ -16,6 +17,7 @@ from bot.policy import Verification
 from bot.prompts import CRISIS_TOOL, END_TOOL, TOOL_RESULTS, Verdict
 
 _LABEL = re.compile(r"^\[[^\]]*\]\s?")
+_USER, _ASSISTANT = "USER: ", "ASSISTANT: "
 
 _AFTER_RESULT: dict[str, str] = {
     TOOL_RESULTS[Verdict.HOLD_WARN]: (
@@ -65,9 +67,10 @@ class RehearsalModel:
     async def count_tokens(self, request: ModelRequest) -> int | None:
         return None  # the estimate is all there is offline
 
-    async def verify(self, transcript: str) -> Verification:
-        level = assess_risk(transcript).level
-        return Verification(persistent_abuse=True, risk=level >= RiskLevel.POSSIBLE)
+    async def verify(self, transcript: str, cues: Sequence[str]) -> Verification:
+        """Risk when the local detector marks any user line at POSSIBLE or above; else an explicit no."""
+        risk = any(assess_risk(line).level >= RiskLevel.POSSIBLE for line in _user_lines(transcript))
+        return Verification(persistent_abuse=True, risk=risk)
 
     async def respond(self, request: ModelRequest, sink: ChunkSink | None = None) -> ModelReply:
         reply = self._reply(request)
@@ -109,6 +112,16 @@ class RehearsalModel:
         if content == TOOL_RESULTS[Verdict.END]:
             return ""
         return _CRISIS_REPLY
+
+
+def _user_lines(transcript: str) -> list[str]:
+    """The lines of a ``transcript_for_verifier`` transcript that are not the assistant's.
+
+    A user message may span lines; a line of it that itself starts with "ASSISTANT: " is read as the
+    assistant's. To err towards risk, only lines starting so are skipped: a continuation line of an
+    assistant message (the rehearsal model writes none) would count as the user's.
+    """
+    return [line.removeprefix(_USER) for line in transcript.splitlines() if not line.startswith(_ASSISTANT)]
 
 
 def _text(text: str) -> ModelReply:
