@@ -1,9 +1,13 @@
 """Latency of the local detectors, per message, over every row of the evaluation data, plus the eval table.
 
-Run from the repository root:  python bench/detectors.py [--data DIR] [--repeat N]
+Run from the repository root:  python bench/detectors.py [--data DIR] [--repeat N] [--no-eval]
 
 Each message is timed ``--repeat`` times and the fastest run is kept, which filters out scheduler noise
 from other processes; the machine description at the top says what the figures were measured on.
+
+A second table times crafted worst-case inputs up to the engine's 20,000-character cap (issue 9: every
+call ≤ 20 ms there, ≤ 5 ms p99 on the data). Those are timed *cold*: the normaliser's memo of tokens and
+clauses is cleared before each run, so a repeated phrase is measured as a first reading.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ if str(ROOT) not in sys.path:  # runnable as a plain script, without installing 
     sys.path.insert(0, str(ROOT))
 
 from bot.detectors import assess_risk, is_abusive, is_end_request  # noqa: E402
+from bot.detectors.risk import default_detector  # noqa: E402
 from bot.eval import ENV_VAR, default_data_dir, evaluate, format_table, iter_messages  # noqa: E402
 
 
@@ -72,11 +77,7 @@ def time_detector(detector: Callable[[str], object], messages: Sequence[str], re
 
 
 def latency_table(messages: Sequence[str], repeat: int) -> str:
-    detectors: list[tuple[str, Callable[[str], object]]] = [
-        ("assess_risk", assess_risk),
-        ("is_end_request", is_end_request),
-        ("is_abusive", is_abusive),
-    ]
+    detectors = DETECTORS
     for _, detector in detectors:  # warm up: imports, regex caches, branch predictors
         for message in messages[:200]:
             detector(message)
@@ -96,10 +97,89 @@ def latency_table(messages: Sequence[str], repeat: int) -> str:
     return "\n".join(rows)
 
 
+CAP = 20_000  # bot/engine.py MAX_INPUT_CHARS: longer messages are refused before any detector runs
+CRAFTED_LIMIT_MS = 20.0
+DETECTORS: list[tuple[str, Callable[[str], object]]] = [
+    ("assess_risk", assess_risk),
+    ("is_end_request", is_end_request),
+    ("is_abusive", is_abusive),
+]
+
+
+def _fill(unit: str, size: int = CAP) -> str:
+    return (unit * (size // len(unit) + 1))[:size]
+
+
+def crafted_inputs() -> list[tuple[str, str]]:
+    """Named adversarial inputs: repeated phrases, whitespace runs, one huge word, punctuation, leet,
+    letter spacing, scripts without spaces, emoji, invisible and combining characters."""
+    return [
+        ("'i want to kill myself ' x n", _fill("i want to kill myself ")),
+        ("'i do not want to kill myself ' x n", _fill("i do not want to kill myself ")),
+        ("'dumb ' x n", _fill("dumb ")),
+        ("'kill them all ' x n", _fill("kill them all ")),
+        ("'you are a worthless idiot ' x n", _fill("you are a worthless idiot ")),
+        ("'please end this chat ' x n", _fill("please end this chat ")),
+        ("U+0085 run between letters", _fill("a\u0085")),
+        ("U+2028 run", _fill("\u2028")),
+        ("mixed Unicode whitespace", _fill("\u0085\u2028\u2029\u3000\t\n \u00a0")),
+        ("'\\n' x n (one clause)", _fill("kill\n")),
+        ("20,000 chars, no space", _fill("a")),
+        ("100,000 chars, no space (over cap)", _fill("a", 100_000)),
+        ("'!?' x n", _fill("!?")),
+        ("'...' x n", _fill("...")),
+        ("'-' x n", _fill("-")),
+        ("quotes '\"a\" ' x n", _fill('"a" ')),
+        ("'k i l l ' x n", _fill("k i l l ")),
+        ("'k i l l myself ' x n", _fill("k i l l myself ")),
+        ("leet run '1!|' x n", _fill("1!|")),
+        ("leet words 'k1!| ' x n", _fill("k1!| ")),
+        ("stretched 'dieeee...' x n", _fill("dieeeeeeeeeeeeeeeeeee ")),
+        ("hyphen breaks 'ki-\\nll ' x n", _fill("ki-\nll ")),
+        ("CJK '我想死了' x n", _fill("我想死了")),
+        ("CJK spaced '我 不 想 死 ' x n", _fill("我 不 想 死 ")),
+        ("emoji run", _fill("\U0001f602")),
+        ("mixed scripts", _fill("кill мyself 我 😂 d13 ")),
+        ("zero-width inside words", _fill("k\u200bi\u200bl\u200bl ")),
+        ("combining strikethrough", _fill("k\u0336")),
+        (
+            "distinct short clauses",
+            ". ".join(f"{chr(0x430 + i % 32)}{chr(0x61 + i // 32 % 26)}" for i in range(5000))[:CAP],
+        ),
+    ]
+
+
+def crafted_table(repeat: int) -> str:
+    normalizer = default_detector().normalizer
+    clock = time.perf_counter
+    header = f"{'crafted input':<38}{'chars':>8}" + "".join(f"{name + ' ms':>19}" for name, _ in DETECTORS)
+    rows = [header, "-" * len(header)]
+    worst = 0.0
+    for label, text in crafted_inputs():
+        cells = []
+        for _, detector in DETECTORS:
+            best = float("inf")
+            for _ in range(repeat):
+                normalizer.clear_cache()
+                start = clock()
+                detector(text)
+                best = min(best, clock() - start)
+            ms = best * 1e3
+            if len(text) <= CAP:
+                worst = max(worst, ms)
+            cells.append(f"{ms:>17.2f}{' !' if ms > CRAFTED_LIMIT_MS else '  '}")
+        rows.append(f"{label[:37]:<38}{len(text):>8}" + "".join(cells))
+    rows.append(
+        f"worst call up to {CAP:,} chars: {worst:.2f} ms (! marks calls over {CRAFTED_LIMIT_MS:.0f} ms)"
+    )
+    return "\n".join(rows)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=None, help="evaluation data directory")
     parser.add_argument("--repeat", type=int, default=3, help="timed runs per message (best is kept)")
+    parser.add_argument("--no-eval", action="store_true", help="skip the evaluation table")
     args = parser.parse_args(argv)
     data_dir: Path = args.data or default_data_dir()
     if not data_dir.is_dir():
@@ -114,7 +194,10 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(latency_table(messages, max(1, args.repeat)))
     print()
-    print(format_table(evaluate(data_dir)))
+    print(crafted_table(max(1, args.repeat)))
+    if not args.no_eval:
+        print()
+        print(format_table(evaluate(data_dir)))
     return 0
 
 

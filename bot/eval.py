@@ -6,10 +6,10 @@ Every ``*.jsonl`` file in the folder is measured, whatever its name. Each row is
 
 Figures are per file and per label group (``label_name``, and the language when rows carry
 ``meta.lang``), never pooled: the risk detector's ``possible`` and ``likely`` rates (recall on label 1,
-false alarms on label 0: the "marked" share of each group). A few subsets get their own line: HateCheck's quoting/denouncing contrasts,
-DiaSafety's rows that state suicide or self-harm explicitly (``meta.si_keyword_heuristic``), and for
-multi-turn rows the share of conversations in which any user turn is marked. ConvAbuse also measures the
-abuse detector.
+false alarms on label 0: the "marked" share of each group). A few subsets get their own line:
+HateCheck's quoting/denouncing contrasts, DiaSafety's rows that state suicide or self-harm explicitly
+(``meta.si_keyword_heuristic``), and for multi-turn rows the share of conversations in which any user
+turn is marked. ConvAbuse also measures the abuse detector.
 """
 
 from __future__ import annotations
@@ -118,11 +118,11 @@ def evaluate_file(path: Path) -> list[EvalRow]:
         if len(user_turns) > 1:
             turns[(_group(row), label)].append(max(assess_risk(t).level for t in user_turns))
     out: list[EvalRow] = []
-    for (group, label), subset in sorted(groups.items()):
+    for (group, _label), subset in sorted(groups.items()):
         out.extend(_rates(file, group, "marked", subset))
-    for (group, label), subset in sorted(subsets.items()):
+    for (group, _label), subset in sorted(subsets.items()):
         out.extend(_rates(file, group, "marked", subset))
-    for (group, label), subset in sorted(turns.items()):
+    for (group, _label), subset in sorted(turns.items()):
         out.extend(_rates(file, group, "any_turn_marked", subset))
     if file == CONVABUSE:
         out.extend(_abuse(file, rows))

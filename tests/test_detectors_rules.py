@@ -17,7 +17,7 @@ from bot.detectors.risk import RiskLevel, default_detector
 from bot.detectors.rules import PatternError, Rule, load_rule_files
 
 DETECTOR = default_detector()
-RULES: list[Rule] = list(DETECTOR._rules.rules)  # noqa: SLF001 - the shipped tables themselves
+RULES: list[Rule] = list(DETECTOR._rules.rules)
 
 
 def _level(rule: Rule) -> RiskLevel:
@@ -101,5 +101,9 @@ def test_the_anchor_prefilter_never_hides_a_match(words: list[str]) -> None:
     for clause in DETECTOR.normalizer.clauses(" ".join(words)):
         tried = {r.id for r in DETECTOR.candidates(clause)}
         for rule in RULES:
-            if rule.kind in ("self_harm", "harm_to_others") and not rule.compact and rule.regex.search(clause.text):
+            if (
+                rule.kind in ("self_harm", "harm_to_others")
+                and not rule.compact
+                and rule.regex.search(clause.text)
+            ):
                 assert rule.id in tried, rule.id

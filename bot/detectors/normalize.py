@@ -107,7 +107,13 @@ _LEET: Mapping[str, str] = MappingProxyType(
 )
 _LEET_CHARS = "".join(re.escape(c) for c in _LEET)
 # A token is a run of letters/marks/digits, optionally with leet symbols and inner apostrophes.
-_TOKEN = re.compile(rf"[\w{_LEET_CHARS}'*]+")
+# Combining marks are part of words: Python's \w leaves out the vowel signs of Indic scripts and the
+# harakat of Arabic, which would cut "मरना" or "أموت" into pieces.
+_MARKS = (
+    "\u0300-\u036f\u0591-\u05c7\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed"
+    "\u0900-\u0dff\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff"
+)
+_TOKEN = re.compile(rf"[\w{_MARKS}{_LEET_CHARS}'*]+")
 _BLANKS = re.compile(r"[^\S\n]+")
 _HAS_LETTER = re.compile(r"[^\W\d_]")
 _RUN2 = re.compile(r"(.)\1+")

@@ -140,7 +140,9 @@ class RiskDetector:
                 conditional_before=conditional_before,
             )
             if verdict.level is not None:
-                return Hit(rule, RiskLevel.LIKELY if verdict.level == "likely" else RiskLevel.POSSIBLE, verdict.why)
+                return Hit(
+                    rule, RiskLevel.LIKELY if verdict.level == "likely" else RiskLevel.POSSIBLE, verdict.why
+                )
         return None
 
 

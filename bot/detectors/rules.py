@@ -195,10 +195,7 @@ def _union(alts: list[_Node]) -> _Node:
         return alts[0]
     anchors: frozenset[str] | None = frozenset()
     for alt in alts:
-        if alt.anchors is None or anchors is None:
-            anchors = None
-        else:
-            anchors = anchors | alt.anchors
+        anchors = None if alt.anchors is None or anchors is None else anchors | alt.anchors
     # An empty alternative makes the whole group optional: then nothing in it is required.
     if any(not alt.regex for alt in alts):
         anchors = None
