@@ -1,15 +1,19 @@
-"""Context around a rule's match, scoped to its own clause: negation, quotation, joking, conditionals.
+"""Context around a rule's match, scoped to its own clause: idiom, negation, quotation, joking, conditionals.
 
 A message can joke in one sentence and mean it in the next ("lol my cat knocked my coffee over. anyway.
 i want to kill myself tonight"), so nothing here looks beyond the clause of the match, except a clause
 made only of laughter right after it ("i want to die. lol") and a conditional clause right before it
 ("if this deploy fails, i'll kill myself"). A negated explicit wish to die keeps a soft mark; every
 other negated match counts for nothing.
+
+Context words belong to a language: Spanish "no" negates a Spanish rule, Polish "w" ("in") is not
+Japanese laughter. Only laughter crosses languages, through the English list (``lol``, ``haha``, ``xd``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from bot.detectors.normalize import Clause
@@ -18,27 +22,49 @@ from bot.detectors.rules import LanguageData, Rule
 __all__ = ["ContextWords", "Verdict", "judge"]
 
 NEGATION_REACH = 3  # words before the match that a negator may stand in ("i would never ...")
-COMPACT_NEGATION_REACH = 2
-ABILITY = frozenset({"can", "could"})  # characters, for scripts without spaces ("不想死")
+COMPACT_NEGATION_REACH = 2  # characters, for scripts without spaces ("不想死")
+ABILITY = frozenset({"can", "could"})
+UNIVERSAL = "en"  # whose laughter counts in every language
+
+
+def _substrings(words: frozenset[str]) -> re.Pattern[str] | None:
+    """One alternation for the words a script without spaces carries inside its clauses."""
+    inner = sorted((w for w in words if not w.isascii()), key=len, reverse=True)
+    return re.compile("|".join(map(re.escape, inner))) if inner else None
 
 
 @dataclass(frozen=True, slots=True)
 class ContextWords:
-    """The context words of every language at once: a message may mix languages."""
+    """The context words of one language (plus the universal laughter)."""
 
     negators: frozenset[str]
     scope_breaks: frozenset[str]
     jokes: frozenset[str]
     conditionals: frozenset[str]
+    negator_re: re.Pattern[str] | None  # for compact rules: negators as substrings
+    joke_re: re.Pattern[str] | None
+    conditional_re: re.Pattern[str] | None
 
     @classmethod
-    def of(cls, languages: Sequence[LanguageData]) -> ContextWords:
+    def of(cls, lang: LanguageData | None, universal: LanguageData | None) -> ContextWords:
+        own_jokes = lang.jokes if lang else frozenset()
+        jokes = own_jokes | (universal.jokes if universal else frozenset())
+        negators = lang.negators if lang else frozenset()
+        conditionals = lang.conditionals if lang else frozenset()
         return cls(
-            frozenset().union(*(lang.negators for lang in languages)),
-            frozenset().union(*(lang.scope_breaks for lang in languages)),
-            frozenset().union(*(lang.jokes for lang in languages)),
-            frozenset().union(*(lang.conditionals for lang in languages)),
+            negators,
+            lang.scope_breaks if lang else frozenset(),
+            jokes,
+            conditionals,
+            _substrings(negators),
+            _substrings(own_jokes),
+            _substrings(conditionals),
         )
+
+    @classmethod
+    def per_language(cls, languages: Mapping[str, LanguageData]) -> dict[str, ContextWords]:
+        universal = languages.get(UNIVERSAL)
+        return {code: cls.of(lang, universal) for code, lang in languages.items()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,8 +88,9 @@ def _negated(tokens: Sequence[str], first: int, words: ContextWords) -> bool:
 
 
 def _compact_negated(compact: str, start: int, words: ContextWords) -> bool:
-    before = compact[max(0, start - COMPACT_NEGATION_REACH) : start]
-    return any(neg in before for neg in words.negators if not neg.isascii())
+    if words.negator_re is None:
+        return False
+    return words.negator_re.search(compact, max(0, start - COMPACT_NEGATION_REACH), start) is not None
 
 
 def _negated_verdict(rule: Rule) -> Verdict:
@@ -74,8 +101,14 @@ def _negated_verdict(rule: Rule) -> Verdict:
     return Verdict(None, "negated")
 
 
-def is_laughter(clause: Clause, words: ContextWords) -> bool:
-    return all(t in words.jokes for t in clause.tokens)
+def is_laughter(clause: Clause | None, words: ContextWords) -> bool:
+    return clause is not None and all(t in words.jokes for t in clause.tokens)
+
+
+def _has(clause: Clause, vocabulary: frozenset[str], pattern: re.Pattern[str] | None) -> bool:
+    if any(t in vocabulary for t in clause.tokens):
+        return True
+    return clause.cjk and pattern is not None and pattern.search(clause.compact) is not None
 
 
 def judge(
@@ -85,13 +118,14 @@ def judge(
     end: int,
     words: ContextWords,
     *,
-    laughter_next: bool,
-    conditional_before: bool,
+    before: Clause | None = None,
+    after: Clause | None = None,
 ) -> Verdict:
     """How one match of ``rule`` in ``clause`` (``start``/``end`` offsets in ``clause.text`` or
-    ``clause.compact``) counts in its context."""
+    ``clause.compact``) counts in its context; ``before``/``after`` are the neighbouring clauses."""
     tokens = clause.tokens
-    level: str = rule.level
+    if rule.unless is not None and rule.unless.search(clause.compact if rule.compact else clause.text):
+        return Verdict(None, "idiom")
     if rule.compact:
         if rule.negatable and _compact_negated(clause.compact, start, words):
             return _negated_verdict(rule)
@@ -101,19 +135,18 @@ def judge(
         last = max(first + 1, _start_token(clause.text, end))
         if rule.negatable and _negated(tokens, first, words):
             return _negated_verdict(rule)
-    if rule.unless is not None:
-        hay = clause.compact if rule.compact else clause.text
-        if rule.unless.search(hay):
-            return Verdict(None, "idiom")
     if rule.quotable and any(clause.quoted[first:last]) and all(clause.quoted[first:last]):
         # Someone else's words: a quoted or denounced threat is not the writer's, a quoted wish to die
         # may still be about the writer, so it keeps a soft mark.
         if rule.kind != "self_harm":
             return Verdict(None, "quoted")
         return Verdict("possible", "quoted")
-    if level == "likely":
-        if laughter_next or any(t in words.jokes for t in tokens):
+    if rule.level == "likely":
+        if is_laughter(after, words) or _has(clause, words.jokes, words.joke_re):
             return Verdict("possible", "joke")
-        if conditional_before or any(t in words.conditionals for t in tokens):
+        conditional_before = (
+            before is not None and bool(before.tokens) and before.tokens[0] in words.conditionals
+        )
+        if conditional_before or _has(clause, words.conditionals, words.conditional_re):
             return Verdict("possible", "conditional")
-    return Verdict(level)
+    return Verdict(rule.level)

@@ -21,7 +21,7 @@ import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from bot.detectors.context import ContextWords, is_laughter, judge
+from bot.detectors.context import ContextWords, judge
 from bot.detectors.normalize import Clause, Normalizer
 from bot.detectors.rules import Rule, RuleSet, load_rule_files
 
@@ -42,7 +42,7 @@ RISK_KINDS = (SELF_HARM, HARM_TO_OTHERS)
 WINDOW = 64  # long clauses are read in overlapping windows of this many words
 STEP = 48
 MAX_CUES = 4
-PREFIX_LENGTHS = range(2, 13)
+MAX_MATCHES = 8
 
 
 class RiskLevel(enum.IntEnum):
@@ -75,7 +75,8 @@ class RiskDetector:
         self._rules = rules
         symbols = {k: v for lang in rules.languages.values() for k, v in lang.symbols.items()}
         self._normalizer = Normalizer(rules.vocabulary, _expansions(rules), symbols)
-        self._words = ContextWords.of(list(rules.languages.values()))
+        self._words = ContextWords.per_language(rules.languages)
+        self._no_words = ContextWords.of(None, rules.languages.get("en"))
         self._prefix_lengths = sorted({len(a) for a in rules.by_anchor})
 
     @property
@@ -99,16 +100,18 @@ class RiskDetector:
 
     def hits(self, text: str) -> Iterator[Hit]:
         clauses = list(self._normalizer.clauses(text))
-        seen: set[str] = set()
+        seen: set[tuple[str, str, str]] = set()
         for i, clause in enumerate(clauses):
-            laughter_next = i + 1 < len(clauses) and is_laughter(clauses[i + 1], self._words)
-            conditional_before = i > 0 and clauses[i - 1].tokens[0] in self._words.conditionals
+            before = clauses[i - 1] if i > 0 else None
+            after = clauses[i + 1] if i + 1 < len(clauses) else None
             for window in _windows(clause):
-                if window.text in seen:
-                    continue  # a repeated phrase is read once
-                seen.add(window.text)
+                # A repeated phrase is read once (with the same neighbours it would judge the same).
+                key = (window.text, before.text if before else "", after.text if after else "")
+                if key in seen:
+                    continue
+                seen.add(key)
                 for rule in self.candidates(window):
-                    hit = self._match(rule, window, laughter_next, conditional_before)
+                    hit = self._match(rule, window, before, after)
                     if hit is not None:
                         yield hit
 
@@ -127,18 +130,13 @@ class RiskDetector:
                 found[rule.id] = rule
         return [r for r in found.values() if r.kind in RISK_KINDS]
 
-    def _match(self, rule: Rule, clause: Clause, laughter_next: bool, conditional_before: bool) -> Hit | None:
+    def _match(self, rule: Rule, clause: Clause, before: Clause | None, after: Clause | None) -> Hit | None:
         hay = clause.compact if rule.compact else clause.text
-        for m in rule.regex.finditer(hay):
-            verdict = judge(
-                rule,
-                clause,
-                m.start(),
-                m.end(),
-                self._words,
-                laughter_next=laughter_next,
-                conditional_before=conditional_before,
-            )
+        words = self._words.get(rule.lang, self._no_words)
+        for k, m in enumerate(rule.regex.finditer(hay)):
+            if k >= MAX_MATCHES:
+                break  # more matches of one rule in one window are repeats that context judged already
+            verdict = judge(rule, clause, m.start(), m.end(), words, before=before, after=after)
             if verdict.level is not None:
                 return Hit(
                     rule, RiskLevel.LIKELY if verdict.level == "likely" else RiskLevel.POSSIBLE, verdict.why
@@ -147,13 +145,18 @@ class RiskDetector:
 
 
 def _windows(clause: Clause) -> Iterator[Clause]:
+    """The clause itself, or overlapping windows that together cover every word of a long clause."""
     n = len(clause.tokens)
     if n <= WINDOW:
         yield clause
         return
-    for start in range(0, n - STEP, STEP):
+    start = 0
+    while True:
         end = min(n, start + WINDOW)
         yield Clause(clause.tokens[start:end], clause.quoted[start:end], clause.cjk)
+        if end >= n:
+            return
+        start += STEP
 
 
 def _expansions(rules: RuleSet) -> dict[str, str]:

@@ -39,13 +39,39 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 
 __all__ = ["Rule", "RuleFile", "RuleSet", "load_rule_files"]
 
 LEVELS = ("possible", "likely")
+
+
+class LazyRegex:
+    """A regular expression compiled on first use.
+
+    Lexicons inlined into patterns make some rules' expressions long, and compiling all of them takes
+    seconds; a process compiles only the rules its messages reach (``RuleSet.compile_all`` warms up).
+    Compiling twice from two threads is harmless: both get equal patterns.
+    """
+
+    __slots__ = ("_compiled", "pattern")
+
+    def __init__(self, pattern: str) -> None:
+        self.pattern = pattern
+        self._compiled: re.Pattern[str] | None = None
+
+    def compiled(self) -> re.Pattern[str]:
+        if self._compiled is None:
+            self._compiled = re.compile(self.pattern)
+        return self._compiled
+
+    def search(self, text: str) -> re.Match[str] | None:
+        return self.compiled().search(text)
+
+    def finditer(self, text: str) -> Iterator[re.Match[str]]:
+        return self.compiled().finditer(text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,12 +81,12 @@ class Rule:
     lang: str
     family: str
     level: str  # "possible" | "likely"
-    regex: re.Pattern[str]
+    regex: LazyRegex
     compact: bool
     anchors: frozenset[str] | None  # the clause must contain one of these words; None = always try
     negatable: bool
     quotable: bool  # inside quotation marks the rule does not apply to the writer
-    unless: re.Pattern[str] | None  # an idiom in the same clause that cancels the rule
+    unless: LazyRegex | None  # an idiom in the same clause that cancels the rule
     examples: tuple[str, ...]
     counter: tuple[str, ...]
 
@@ -110,6 +136,7 @@ class _Compiler:
         self._macros = macros
         self._compact = compact
         self._depth = 0
+        self._cache: dict[str, _Node] = {}  # a macro compiles once per file
 
     def compile(self, pattern: str) -> _Node:
         pieces = [m.group(1) for m in _PIECE.finditer(pattern)]
@@ -166,6 +193,9 @@ class _Compiler:
         ), pieces
 
     def _word(self, word: str) -> _Node:
+        if "?" in word or "..." in word or "\\" in word:
+            # Regular-expression habits ("(so )?", "x...3", "\\w") would silently match nothing.
+            raise PatternError(f"{word!r} is not pattern syntax: use [optional] and a spaced ...N")
         sep = "" if self._compact else " "
         if word.startswith("*") and len(word) > 1 and not self._compact:
             # "*ly": any word ending so (adverbs); never an anchor, and it must be more than the suffix.
@@ -179,15 +209,19 @@ class _Compiler:
         return _Node(re.escape(word) + sep, anchors, frozenset({word}))
 
     def _macro(self, name: str) -> _Node:
+        if name in self._cache:
+            return self._cache[name]
         if name not in self._macros:
             raise PatternError(f"unknown macro {{{name}}}")
         self._depth += 1
         if self._depth > 8:
             raise PatternError(f"macro {{{name}}} refers to itself")
         try:
-            return _union([self.compile(phrase) for phrase in self._macros[name]])
+            node = _union([self.compile(phrase) for phrase in self._macros[name]])
         finally:
             self._depth -= 1
+        self._cache[name] = node
+        return node
 
 
 def _union(alts: list[_Node]) -> _Node:
@@ -199,9 +233,8 @@ def _union(alts: list[_Node]) -> _Node:
     # An empty alternative makes the whole group optional: then nothing in it is required.
     if any(not alt.regex for alt in alts):
         anchors = None
-    return _Node(
-        "(?:" + "|".join(a.regex for a in alts) + ")", anchors, frozenset().union(*(a.words for a in alts))
-    )
+    words = frozenset().union(*(a.words for a in alts))
+    return _Node("(?:" + "|".join(a.regex for a in alts) + ")", anchors, words)
 
 
 # -- loading ------------------------------------------------------------------------------------------
@@ -248,9 +281,12 @@ def _rule_file(name: str, data: Mapping[str, object], languages: Mapping[str, La
             raise PatternError(f"{name}: rule {rid}: level must be one of {LEVELS}")
         if not raw.get("examples"):
             raise PatternError(f"{name}: rule {rid} has no examples")
-        nodes = [compiler.compile(p) for p in raw["patterns"]]
+        try:
+            nodes = [compiler.compile(p) for p in raw["patterns"]]
+            unless_nodes = [compiler.compile(p) for p in raw.get("unless", ())]
+        except PatternError as exc:
+            raise PatternError(f"{name}: rule {rid}: {exc}") from None
         whole = _union(nodes)
-        unless_nodes = [compiler.compile(p) for p in raw.get("unless", ())]
         for node in (*nodes, *unless_nodes):
             vocabulary |= {w for w in node.words if w.isalpha()}
         lead = "" if compact else "(?<= )"
@@ -261,12 +297,12 @@ def _rule_file(name: str, data: Mapping[str, object], languages: Mapping[str, La
                 lang=lang,
                 family=str(raw.get("family", "")),
                 level=level,
-                regex=re.compile(lead + whole.regex),
+                regex=LazyRegex(lead + whole.regex),
                 compact=compact,
                 anchors=whole.anchors,
                 negatable=bool(raw.get("negatable", True)),
                 quotable=bool(raw.get("quotable", True)),
-                unless=re.compile(lead + _union(unless_nodes).regex) if unless_nodes else None,
+                unless=LazyRegex(lead + _union(unless_nodes).regex) if unless_nodes else None,
                 examples=tuple(str(x) for x in raw.get("examples", ())),
                 counter=tuple(str(x) for x in raw.get("counter", ())),
             )
@@ -286,6 +322,13 @@ class RuleSet:
     def rules(self) -> Iterable[Rule]:
         for f in self.files:
             yield from f.rules
+
+    def compile_all(self) -> None:
+        """Compile every pattern now (start-up warm-up, tests), instead of on first use."""
+        for rule in self.rules:
+            rule.regex.compiled()
+            if rule.unless is not None:
+                rule.unless.compiled()
 
 
 def load_rule_files(files: Iterable[tuple[str, str]] | None = None) -> RuleSet:
