@@ -8,6 +8,7 @@ failure between (1) and (3) leaves the conversation exactly as it was, apart fro
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import unicodedata
@@ -18,7 +19,6 @@ from typing import Any
 from bot import prompts
 from bot.admin import is_admin
 from bot.context import FIXED_TOKENS, TokenTally, build_request, message_tokens, user_text_block
-from bot.detectors import RiskAssessment, RiskLevel, assess_risk
 from bot.model import ContextTooLong, ModelClient, ModelError, ModelReply, transcript_for_verifier
 from bot.notices import NOT_AUTHOR, NOT_IN_CONVERSATION, NOT_PARTICIPANT, REHEARSAL_LABEL, crisis_card
 from bot.policy import (
@@ -48,6 +48,8 @@ from bot.types import (
     IncomingMessage,
     NewMessage,
     Origin,
+    RiskAssessment,
+    RiskLevel,
     StateChange,
     ThreadRef,
     TurnResult,
@@ -197,7 +199,9 @@ class Engine:
     ) -> tuple[TurnResult, RiskLevel]:
         if len(text) > MAX_INPUT_CHARS:
             return await self._refuse_oversized(msg, len(text)), RiskLevel.NONE
-        risk = assess_risk(text)
+        # Off the event loop: a long message (or the first one, which compiles rule tables) may take
+        # milliseconds, and every other conversation of the process would wait for it.
+        risk = await asyncio.to_thread(assess_risk, text)
         began = await self._repo.begin_turn(
             msg.thread,
             msg.effective_dedupe_key,
@@ -608,3 +612,10 @@ def _alert(settings: WorkspaceSettings, conv: Conversation, reason: str, warning
     if not settings.alert_channel:
         return None
     return AdminAlert(settings.alert_channel, "ending", conv.id, conv.thread, reason, warnings)
+
+
+def assess_risk(text: str) -> RiskAssessment:
+    """The local risk detector; imported on first use so that admin commands never load its tables."""
+    from bot.detectors.risk import assess_risk as detect
+
+    return detect(text)

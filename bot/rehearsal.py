@@ -6,15 +6,16 @@ so the engine path — tools, policy, notices — is exactly the one a real mode
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 from collections.abc import Sequence
 from typing import Any
 
-from bot.detectors import RiskLevel, assess_risk, is_abusive, is_end_request
 from bot.model import ChunkSink, ModelReply, ModelRequest
 from bot.policy import Verification
 from bot.prompts import CRISIS_TOOL, END_TOOL, TOOL_RESULTS, Verdict
+from bot.types import RiskAssessment, RiskLevel
 
 _LABEL = re.compile(r"^\[[^\]]*\]\s?")
 _USER, _ASSISTANT = "USER: ", "ASSISTANT: "
@@ -69,11 +70,13 @@ class RehearsalModel:
 
     async def verify(self, transcript: str, cues: Sequence[str]) -> Verification:
         """Risk when the local detector marks any user line at POSSIBLE or above; else an explicit no."""
-        risk = any(assess_risk(line).level >= RiskLevel.POSSIBLE for line in _user_lines(transcript))
+        lines = _user_lines(transcript)
+        risk = await asyncio.to_thread(lambda: any(_risk(line).level >= RiskLevel.POSSIBLE for line in lines))
         return Verification(persistent_abuse=True, risk=risk)
 
     async def respond(self, request: ModelRequest, sink: ChunkSink | None = None) -> ModelReply:
-        reply = self._reply(request)
+        # The detectors read the message off the event loop, as the engine does.
+        reply = await asyncio.to_thread(self._reply, request)
         if sink is not None and reply.text:
             await sink.chunk(reply.text)
         return reply
@@ -86,7 +89,9 @@ class RehearsalModel:
             return _text(self._after_tool(results[-1]))
         text = _LABEL.sub("", texts[-1] if texts else "")
         seed = f"{len(request.messages)}:{text}"
-        risk = assess_risk(text)
+        from bot.detectors import is_abusive, is_end_request
+
+        risk = _risk(text)
         if risk.level >= RiskLevel.POSSIBLE:
             concern = risk.kind or "crisis"
             return _tool(CRISIS_TOOL, {"concern": concern}, seed)
@@ -136,3 +141,9 @@ def _tool(name: str, data: dict[str, Any], seed: str) -> ModelReply:
         stop_reason="tool_use",
         model="rehearsal",
     )
+
+
+def _risk(text: str) -> RiskAssessment:
+    from bot.detectors.risk import assess_risk  # on first use: the CLI's other commands never load it
+
+    return assess_risk(text)

@@ -268,3 +268,18 @@ class Digest:
     feedback: int = 0
     # (channel, thread) of conversations whose ending was reported as a mistake, for links.
     reported: tuple[tuple[str, str], ...] = ()
+
+
+class RiskLevel(enum.IntEnum):
+    """The local risk detector's answer for one message."""
+
+    NONE = 0
+    POSSIBLE = 1  # soft mark: an ending needs the verifier's explicit "no risk"
+    LIKELY = 2  # hard signal: vetoes endings and shows crisis resources at once
+
+
+@dataclass(frozen=True)
+class RiskAssessment:
+    level: RiskLevel
+    kind: str | None  # "self_harm" | "harm_to_others" | None
+    cues: tuple[str, ...]  # rule ids such as "self_harm.en.wish_to_die", never the user's text

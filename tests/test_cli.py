@@ -108,3 +108,19 @@ def test_usage_forget_user_and_export(tmp_path: Path) -> None:
     assert json.loads(exported.stdout)["conversation"]["id"] == conversation
     missing = haven(tmp_path, "admin", "export", "no-such-id")
     assert missing.returncode == 1 and missing.stderr.strip().startswith("haven: no conversation no-such-id")
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["admin", "settings", "show"]])
+def test_help_and_admin_do_not_load_the_detectors(argv: list[str], tmp_path: Path) -> None:
+    """The rule tables are for reading messages; commands that never read one must not pay for them."""
+    code = (
+        "import sys\nfrom bot import cli\n"
+        f"try:\n    cli.main({argv!r})\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in sys.modules if m.startswith('bot.detectors')))"
+    )
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'h.db'}"}
+    env.pop("ANTHROPIC_API_KEY", None)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120, check=True
+    )
+    assert out.stdout.strip().splitlines()[-1] == "[]"

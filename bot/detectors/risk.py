@@ -16,7 +16,6 @@ quotation, joking). Everything is a pure function of the text.
 
 from __future__ import annotations
 
-import enum
 import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from dataclasses import dataclass
 from bot.detectors.context import ContextWords, judge
 from bot.detectors.normalize import Clause, Normalizer
 from bot.detectors.rules import Rule, RuleSet, load_rule_files
+from bot.types import RiskAssessment, RiskLevel
 
 __all__ = [
     "HARM_TO_OTHERS",
@@ -43,19 +43,6 @@ WINDOW = 64  # long clauses are read in overlapping windows of this many words
 STEP = 48
 MAX_CUES = 4
 MAX_MATCHES = 8
-
-
-class RiskLevel(enum.IntEnum):
-    NONE = 0
-    POSSIBLE = 1  # soft mark: an ending needs the verifier's explicit "no risk"
-    LIKELY = 2  # hard signal: vetoes endings and shows crisis resources at once
-
-
-@dataclass(frozen=True)
-class RiskAssessment:
-    level: RiskLevel
-    kind: str | None  # "self_harm" | "harm_to_others" | None
-    cues: tuple[str, ...]  # rule ids such as "self_harm.en.wish_to_die", never the user's text
 
 
 NO_RISK = RiskAssessment(RiskLevel.NONE, None, ())
