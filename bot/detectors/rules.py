@@ -142,7 +142,10 @@ class _Compiler:
         pieces = [m.group(1) for m in _PIECE.finditer(pattern)]
         if "".join(pieces) != "".join(pattern.split()):
             raise PatternError(f"cannot read pattern {pattern!r}")
-        node, rest = self._alternatives(pieces, closing=None)
+        try:
+            node, rest = self._alternatives(pieces, closing=None)
+        except PatternError as exc:
+            raise PatternError(f"{exc} (in {pattern!r})") from None
         if rest:
             raise PatternError(f"unbalanced brackets in {pattern!r}")
         return node
