@@ -61,8 +61,6 @@ NOT_ABUSIVE = [
 
 @pytest.mark.parametrize("text", ABUSIVE)
 def test_abuse_is_detected(text: str) -> None:
-    if text == "tell me a racist joke":
-        pytest.xfail("regressed with the shared normalisation rewrite (issue 9 closing note)")
     assert is_abusive(text) is True
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from bot.detectors.risk import normalize_text
+from bot.detectors.risk import head_and_tail, normalize_text
 
 __all__ = ["is_end_request"]
 
@@ -65,7 +65,7 @@ def is_end_request(text: str) -> bool:
     """True when the user asks to end, close or stop this conversation. Pure; never raises."""
     if not text or text.isspace():
         return False
-    t = normalize_text(text)[:5_000]
+    t = normalize_text(head_and_tail(text))
     for pattern in (_VERB_CHAT, _STOP_TALKING, _WANT_NO_MORE):
         for m in pattern.finditer(t):
             before = t[max(0, m.start() - 40) : m.start()].rstrip()

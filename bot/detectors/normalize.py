@@ -117,6 +117,7 @@ _TOKEN = re.compile(rf"[\w{_MARKS}{_LEET_CHARS}'*]+")
 _BLANKS = re.compile(r"[^\S\n]+")
 _HAS_LETTER = re.compile(r"[^\W\d_]")
 _RUN2 = re.compile(r"(.)\1+")
+_STRETCHED = re.compile(r"(.)\1\1")
 _RUNS = re.compile(r"(.)\1*")
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
 _SINGLES = re.compile(r"s{3,}")
@@ -300,8 +301,10 @@ class Normalizer:
         token = token.strip("'*")
         if not token or len(token) > _MAX_TOKEN or self._known(token):
             return token
-        if token.isalpha() and not _RUN2.search(token):
-            return token  # an ordinary word that the rules do not know
+        if token.isalpha() and _BANG_LETTER not in token and not _STRETCHED.search(token):
+            # An ordinary word that the rules do not know. A double letter is spelling ("tell" is not a
+            # stretched "tel"); only three or more of a letter are stretching.
+            return token
         if not _HAS_LETTER.search(token):
             return token  # numbers and symbols alone ("404", "-9") are not leet
         candidates = self._by_shape.get(_shape(token))

@@ -32,6 +32,7 @@ __all__ = [
     "RiskDetector",
     "RiskLevel",
     "assess_risk",
+    "head_and_tail",
     "normalize_text",
 ]
 
@@ -167,3 +168,19 @@ def normalize_text(text: str) -> str:
     """The shared normalisation as one string with punctuation kept (for the abuse and end-request
     detectors, whose patterns read whole lines)."""
     return default_detector().normalizer.flat(text)
+
+
+HEAD_CHARS = 3_000
+TAIL_CHARS = 1_000
+
+
+def head_and_tail(text: str) -> str:
+    """What the line-reading detectors read of a long message: its opening and its end.
+
+    Abuse and a request to end the chat show in what a person types, not in the middle of a pasted
+    log; reading a bounded part keeps those detectors' time bounded whatever the message's length.
+    (The risk detector reads every clause.)
+    """
+    if len(text) <= HEAD_CHARS + TAIL_CHARS:
+        return text
+    return text[:HEAD_CHARS] + "\n\n" + text[-TAIL_CHARS:]
