@@ -131,7 +131,8 @@ _INSULT_ADJ = (
 )
 _MODIFIERS = (
     r"(?:(?:a|an|the|such a|such an|so|very|really|fucking|freaking|bloody|just|one|total|complete|absolute|"
-    r"utter|real|big|little|stupid|dumb|useless|pretty|quite|rather|kind of|a bit|too|damn|super|the most) ){0,4}"
+    r"utter|real|big|little|stupid|dumb|useless|pretty|quite|rather|kind of|a bit|too|damn|super|"
+    r"the most) ){0,4}"
 )
 _YOU_ARE = (
     r"(?:you are|you were|you is|you r|your|youre|you sound|you seem|you look|you act|you must be|"
@@ -164,7 +165,8 @@ _THREAT_AT_YOU = re.compile(
 _INSULT_AT_YOU = re.compile(rf"\b{_YOU_ARE} {_MODIFIERS}(?:{_INSULT_NOUNS}|{_INSULT_ADJ})\b")
 _INSULT_VOCATIVE = re.compile(
     rf"\b(?:you|ya|stupid|dumb|useless|fucking|retarded|worthless|pathetic|idiot|dumbass|silly) "
-    rf"(?:(?:stupid|dumb|useless|fucking|little|fat|ugly|worthless|pathetic|annoying|retarded|silly|lazy) ){{0,4}}"
+    rf"(?:(?:stupid|dumb|useless|fucking|little|fat|ugly|worthless|pathetic|annoying|retarded|silly|"
+    rf"lazy) ){{0,4}}"
     rf"(?:{_INSULT_NOUNS}|{_BOT_WORDS})\b"
 )
 _STRONG_INSULT = re.compile(rf"\b(?:{_STRONG_INSULTS})s?\b")
