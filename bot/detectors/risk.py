@@ -44,6 +44,7 @@ WINDOW = 64  # long clauses are read in overlapping windows of this many words
 STEP = 48
 MAX_CUES = 4
 MAX_MATCHES = 8
+TOKEN_MEMO = 50_000
 
 
 NO_RISK = RiskAssessment(RiskLevel.NONE, None, ())
@@ -66,6 +67,9 @@ class RiskDetector:
         self._words = ContextWords.per_language(rules.languages)
         self._no_words = ContextWords.of(None, rules.languages.get("en"))
         self._prefix_lengths = sorted({len(a) for a in rules.by_anchor})
+        self._always = tuple(r for r in rules.always if r.kind in RISK_KINDS)
+        # token -> the rules it anchors; a cache of a pure function of the immutable tables.
+        self._by_token: dict[str, tuple[Rule, ...]] = {}
 
     @property
     def normalizer(self) -> Normalizer:
@@ -105,18 +109,32 @@ class RiskDetector:
 
     def candidates(self, clause: Clause) -> list[Rule]:
         """The rules worth trying on ``clause``: those with an anchor word in it, and the anchorless."""
-        by_anchor = self._rules.by_anchor
         found: dict[str, Rule] = {}
         for token in set(clause.tokens):
+            for rule in self._anchored(token):
+                found[rule.id] = rule
+        for rule in self._always:
+            if not rule.compact or clause.cjk:
+                found[rule.id] = rule
+        return list(found.values())
+
+    def _anchored(self, token: str) -> tuple[Rule, ...]:
+        """The rules one of whose anchors (a word or a word's beginning) is ``token``, memoised."""
+        rules = self._by_token.get(token)
+        if rules is None:
+            by_anchor = self._rules.by_anchor
+            hits: dict[str, Rule] = {}
             for n in self._prefix_lengths:
                 if n > len(token):
                     break
                 for rule in by_anchor.get(token[:n], ()):
-                    found[rule.id] = rule
-        for rule in self._rules.always:
-            if not rule.compact or clause.cjk:
-                found[rule.id] = rule
-        return [r for r in found.values() if r.kind in RISK_KINDS]
+                    if rule.kind in RISK_KINDS:
+                        hits[rule.id] = rule
+            rules = tuple(hits.values())
+            if len(self._by_token) >= TOKEN_MEMO:
+                self._by_token.clear()
+            self._by_token[token] = rules
+        return rules
 
     def _match(self, rule: Rule, clause: Clause, before: Clause | None, after: Clause | None) -> Hit | None:
         hay = clause.compact if rule.compact else clause.text
