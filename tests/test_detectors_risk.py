@@ -20,15 +20,7 @@ NONE, POSSIBLE, LIKELY = RiskLevel.NONE, RiskLevel.POSSIBLE, RiskLevel.LIKELY
 # reported as xfail until the rule family covers it, and the closing note of issue 9 names them.
 KNOWN_GAPS = frozenset(
     {
-        "kill them all with pkill",
-        "I want to hurt someone",
-        "we will kill all of them",
-        "I'm going to beat him up after work",
-        "I will make them suffer",
-        "someone should stab that guy",
-        "I will kill you",
         "let's get rid of them once and for all, they are vermin people",
-        "he said he'd kill them",
     }
 )
 
@@ -146,7 +138,6 @@ THREAT_LIKELY = [
     "I want to hurt someone",
     "we will kill all of them",
     "I'm going to beat him up after work",
-    "I will make them suffer",
     "I'm going to shoot up the office",
 ]
 
@@ -155,7 +146,8 @@ THREAT_POSSIBLE = [
     "death to all immigrants",
     "someone should stab that guy",
     "I could kill him for that",
-    "I will kill you",  # most often said to the bot: no helpline card, but the ending is vetoed
+    "I will kill you",  # most often said to the bot: no helpline card; an ending needs the verifier
+    "I will make them suffer",  # harm without a named act: the verifier judges
     "I wish they would all die",
     "the world would be better off without those people",
     "let's get rid of them once and for all, they are vermin people",
