@@ -41,6 +41,8 @@ class ContextWords:
     scope_breaks: frozenset[str]
     jokes: frozenset[str]
     conditionals: frozenset[str]
+    subjects: frozenset[str]
+    neg_raisers: frozenset[str]
     negator_re: re.Pattern[str] | None  # for compact rules: negators as substrings
     joke_re: re.Pattern[str] | None
     conditional_re: re.Pattern[str] | None
@@ -56,6 +58,8 @@ class ContextWords:
             lang.scope_breaks if lang else frozenset(),
             jokes,
             conditionals,
+            lang.subjects if lang else frozenset(),
+            lang.neg_raisers if lang else frozenset(),
             _substrings(negators),
             _substrings(own_jokes),
             _substrings(conditionals),
@@ -78,6 +82,11 @@ def _start_token(clause_text: str, start: int) -> int:
 
 
 def _negated(tokens: Sequence[str], first: int, words: ContextWords) -> bool:
+    if first < len(tokens) and tokens[first] in words.subjects:
+        # "i can not sleep, i just want to die": the match has its own subject, so an earlier negator
+        # negates an earlier verb; only a neg-raising verb carries it over ("i do not think i want to").
+        before = tokens[max(0, first - NEGATION_REACH) : first]
+        return bool(before) and before[-1] in words.neg_raisers and any(t in words.negators for t in before)
     for i in range(first - 1, max(-1, first - 1 - NEGATION_REACH), -1):
         if tokens[i] in words.scope_breaks:
             return False

@@ -139,15 +139,20 @@ class RiskDetector:
     def _match(self, rule: Rule, clause: Clause, before: Clause | None, after: Clause | None) -> Hit | None:
         hay = clause.compact if rule.compact else clause.text
         words = self._words.get(rule.lang, self._no_words)
+        best: Hit | None = None
         for k, m in enumerate(rule.regex.finditer(hay)):
             if k >= MAX_MATCHES:
                 break  # more matches of one rule in one window are repeats that context judged already
             verdict = judge(rule, clause, m.start(), m.end(), words, before=before, after=after)
-            if verdict.level is not None:
-                return Hit(
-                    rule, RiskLevel.LIKELY if verdict.level == "likely" else RiskLevel.POSSIBLE, verdict.why
-                )
-        return None
+            if verdict.level is None:
+                continue
+            hit = Hit(
+                rule, RiskLevel.LIKELY if verdict.level == "likely" else RiskLevel.POSSIBLE, verdict.why
+            )
+            if hit.level is RiskLevel.LIKELY:
+                return hit  # a later match cannot rank higher
+            best = best or hit  # a softened match; a later, unsoftened one may still count in full
+        return best
 
 
 def _windows(clause: Clause) -> Iterator[Clause]:

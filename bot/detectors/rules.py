@@ -113,6 +113,10 @@ class LanguageData:
     conditionals: frozenset[str]
     reporters: frozenset[str]
     symbols: Mapping[str, str] = field(default_factory=dict)
+    # A match that opens with its own subject ("i want to die") starts a new predicate: a negator
+    # before it belongs to the previous one, unless it negates a neg-raising verb ("i do not think").
+    subjects: frozenset[str] = frozenset()
+    neg_raisers: frozenset[str] = frozenset()
 
 
 # -- pattern compiler ---------------------------------------------------------------------------------
@@ -298,6 +302,8 @@ def _language(name: str, data: Mapping[str, object]) -> LanguageData:
         conditionals=words("conditionals"),
         reporters=words("reporters"),
         symbols={str(k): str(v) for k, v in dict(data.get("symbols", {})).items()},  # type: ignore[call-overload]
+        subjects=words("subjects"),
+        neg_raisers=words("neg_raisers"),
     )
 
 
