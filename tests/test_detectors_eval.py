@@ -65,7 +65,7 @@ FLOORS: dict[Key, float] = {
     ): 0.77,  # [0.791] target 0.85
     risk(F, "threat_or_incitement/en"): 0.80,  # [0.811] target 0.80
     risk(F, "call_for_violence_group/en"): 0.39,  # [0.413] target 0.80: gap
-    risk(F, "threat_or_incitement/de"): 0.57,  # [0.591] target 0.60: gap
+    risk(F, "threat_or_incitement/de"): 0.60,  # [0.609] target 0.60
     risk(G, "suicidal_intent/es"): 0.86,  # [0.890] target 0.80
     risk(G, "suicidal_ideation/zh"): 0.81,  # [0.833] target 0.80
     (CONVABUSE, "all", "abuse", "-", "precision"): 0.95,  # [0.984]
