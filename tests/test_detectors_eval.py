@@ -64,7 +64,7 @@ FLOORS: dict[Key, float] = {
         DIASAFETY, "mental_health_risk_context[si_keyword_heuristic]", "likely"
     ): 0.77,  # [0.791] target 0.85
     risk(F, "threat_or_incitement/en"): 0.80,  # [0.811] target 0.80
-    risk(F, "call_for_violence_group/en"): 0.39,  # [0.413] target 0.80: gap
+    risk(F, "call_for_violence_group/en"): 0.44,  # [0.465] target 0.80: gap
     risk(F, "threat_or_incitement/de"): 0.60,  # [0.609] target 0.60
     risk(G, "suicidal_intent/es"): 0.86,  # [0.890] target 0.80
     risk(G, "suicidal_ideation/zh"): 0.81,  # [0.833] target 0.80
@@ -85,8 +85,8 @@ CEILINGS: dict[Key, float] = {
     risk(E, "offensive_addressed_tweet/en"): 0.03,  # [0.005] target 0.03
     risk(E, "insult_at_person/en", "likely"): 0.0,
     risk(F, "hateful_not_violent/en"): 0.10,  # [0.009] target 0.10
-    risk(F, "no_threat_hostile_context/en"): 0.10,  # [0.044] target 0.10
-    risk(F, "violent_word_not_threat/en"): 0.10,  # [0.064] target 0.10
+    risk(F, "no_threat_hostile_context/en"): 0.10,  # [0.050] target 0.10
+    risk(F, "violent_word_not_threat/en"): 0.10,  # [0.073] target 0.10
     risk(F, "violent_word_not_threat/de"): 0.10,  # [0.000] target 0.10
     risk(F, "no_threat/de"): 0.10,  # [0.000] target 0.10
     risk(STRUDEL, "benign_tech_violent_word", "likely"): 0.0,  # target 0
