@@ -381,3 +381,18 @@ def test_explicit_risk_stays_likely_among_benign_sentences(
     assume(phrase not in KNOWN_GAPS)
     text = " ".join([*before, phrase + ".", *after])
     assert assess_risk(text).level is LIKELY
+
+
+@pytest.mark.parametrize(
+    ("text", "level"),
+    [
+        ("i can't sleep again", NONE),  # one symptom is an ordinary day
+        ("i'm so lonely", POSSIBLE),  # (a first-person statement of loneliness is its own family)
+        ("i can't sleep and i cried for an hour", POSSIBLE),  # two symptom families
+        ("i can't sleep. i slept all day yesterday", NONE),  # one family twice
+        ("i'm drunk again lol and i can't sleep", NONE),  # a symptom said laughing does not count
+        ("i'm tired after the deploy and sad that the build failed", NONE),  # work, not symptoms
+    ],
+)
+def test_symptoms_count_only_in_clusters(text: str, level: RiskLevel) -> None:
+    assert assess_risk(text).level is level, assess_risk(text)

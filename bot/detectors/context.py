@@ -150,6 +150,8 @@ def judge(
         if rule.kind != "self_harm":
             return Verdict(None, "quoted")
         return Verdict("possible", "quoted")
+    if rule.level == "weak" and _has(clause, words.jokes, words.joke_re):
+        return Verdict(None, "joke")  # a symptom said laughing is not counted towards a cluster
     if rule.level == "likely":
         if is_laughter(after, words) or _has(clause, words.jokes, words.joke_re):
             return Verdict("possible", "joke")

@@ -44,6 +44,7 @@ WINDOW = 64  # long clauses are read in overlapping windows of this many words
 STEP = 48
 MAX_CUES = 4
 MAX_MATCHES = 8
+WEAK_CLUSTER = 2  # weak rules (symptom families) that together make a soft mark
 TOKEN_MEMO = 50_000
 
 
@@ -55,6 +56,10 @@ class Hit:
     rule: Rule
     level: RiskLevel
     why: str
+
+    @property
+    def weak(self) -> bool:
+        return self.rule.level == "weak"
 
 
 class RiskDetector:
@@ -77,10 +82,20 @@ class RiskDetector:
 
     def assess(self, text: str) -> RiskAssessment:
         best: dict[RiskLevel, list[Hit]] = {}
+        weak: dict[str, Hit] = {}
         for hit in self.hits(text):
+            if hit.weak:
+                weak.setdefault(hit.rule.id, hit)
+                continue
             best.setdefault(hit.level, []).append(hit)
             if hit.level is RiskLevel.LIKELY:
                 break  # nothing ranks higher; the rest of a long message need not be read
+        by_kind: dict[str, list[Hit]] = {}
+        for hit in weak.values():
+            by_kind.setdefault(hit.rule.kind, []).append(hit)
+        for hits in by_kind.values():
+            if len(hits) >= WEAK_CLUSTER:
+                best.setdefault(RiskLevel.POSSIBLE, []).extend(hits)
         if not best:
             return NO_RISK
         level = max(best)

@@ -45,7 +45,9 @@ from importlib import resources
 
 __all__ = ["Rule", "RuleFile", "RuleSet", "load_rule_files"]
 
-LEVELS = ("possible", "likely")
+# "weak": a symptom that marks nothing alone; two weak rules of different families in one message make a
+# "possible" (screening questionnaires count symptoms the same way).
+LEVELS = ("weak", "possible", "likely")
 
 
 class LazyRegex:
