@@ -33,7 +33,7 @@ import json
 import re
 import unicodedata
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from types import MappingProxyType
 
@@ -244,15 +244,13 @@ class Clause:
     tokens: tuple[str, ...]
     quoted: tuple[bool, ...]
     cjk: bool  # written (partly) without spaces between words: rules then match substrings
+    # Both strings are read by every rule tried on the clause, so they are built once.
+    text: str = field(init=False)
+    compact: str = field(init=False)  # the clause without spaces, for scripts that do not separate words
 
-    @property
-    def text(self) -> str:
-        return " " + " ".join(self.tokens) + " "
-
-    @property
-    def compact(self) -> str:
-        """The clause without spaces, for scripts that do not separate words."""
-        return "".join(self.tokens)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "text", " " + " ".join(self.tokens) + " ")
+        object.__setattr__(self, "compact", "".join(self.tokens))
 
 
 class Normalizer:
