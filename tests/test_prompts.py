@@ -22,6 +22,8 @@ def test_system_prompt_states_the_policy() -> None:
         "never mention ending",
         "respond with care",
         "write nothing more",
+        "independent check",  # the soft mark: an ending then needs the verifier's "no risk"
+        "never ended",  # share_crisis_resources is a hard signal
     ):
         assert rule in p, rule
     assert END_TOOL in SYSTEM_PROMPT and CRISIS_TOOL in SYSTEM_PROMPT
