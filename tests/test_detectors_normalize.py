@@ -90,6 +90,10 @@ EVASIONS: list[tuple[str, str]] = [
     (HATE, "i haaaate myselfff"),
     (HATE, "i h a t e myself"),
     (HATE, "\u0456 hate\u200b myself"),
+    # hashtags run words together by convention
+    (DIE, "#IWantToDie"),
+    (DIE, "#iwanttodie"),
+    (KILL, "#IWantToKillMyself"),
 ]
 
 

@@ -123,6 +123,8 @@ _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-
 _SINGLES = re.compile(r"s{3,}")
 _MAX_TOKEN = 40  # longer "words" are not words; they are kept but never rewritten
 _MAX_SPACED = 200  # longest run of letter-spaced single letters that is rejoined
+_HASHTAG = re.compile(r"#([^\W\d_]{4,40})\b")
+_CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])")
 _MEMO_SIZE = 50_000  # tokens and clauses remembered across calls (each table is cleared when full)
 _CJK_PIECE = 32  # characters per token when a run of CJK text without spaces is cut up
 _UNSEEN = object()
@@ -397,7 +399,18 @@ class Normalizer:
 
     # -- clauses ------------------------------------------------------------------------------------
 
+    def _hashtag(self, m: re.Match[str]) -> str:
+        """``#HangTheTraitors`` / ``#hangthetraitors`` → ``hang the traitors``: a hashtag is words run
+        together by convention, so its words are read as words (CamelCase first, else the vocabulary)."""
+        tag = m.group(1)
+        if _CAMEL.search(tag):
+            return " " + _CAMEL.sub(" ", tag) + " "
+        words = self._segmented(tag.lower()) if tag.isascii() and tag.isalpha() else None
+        return " " + " ".join(words) + " " if words else m.group(0)
+
     def clauses(self, text: str) -> Iterator[Clause]:
+        if "#" in text:
+            text = _HASHTAG.sub(self._hashtag, text)
         folded = fold_text(text)
         if not folded.isascii():
             folded = folded.translate(self._symbols)
