@@ -124,7 +124,7 @@ _SINGLES = re.compile(r"s{3,}")
 _MAX_TOKEN = 40  # longer "words" are not words; they are kept but never rewritten
 _MAX_SPACED = 200  # longest run of letter-spaced single letters that is rejoined
 _HASHTAG = re.compile(r"#([^\W\d_]{4,40})\b")
-_CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])")
+_CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 _MEMO_SIZE = 50_000  # tokens and clauses remembered across calls (each table is cleared when full)
 _CJK_PIECE = 32  # characters per token when a run of CJK text without spaces is cut up
 _UNSEEN = object()
