@@ -16,19 +16,6 @@ from bot.detectors import HARM_TO_OTHERS, SELF_HARM, RiskAssessment, RiskLevel, 
 
 NONE, POSSIBLE, LIKELY = RiskLevel.NONE, RiskLevel.POSSIBLE, RiskLevel.LIKELY
 
-# Cases the rewritten threat rules (issue 9) do not yet reach; listed, not hidden: each runs and is
-# reported as xfail until the rule family covers it, and the closing note of issue 9 names them.
-KNOWN_GAPS = frozenset(
-    {
-        "let's get rid of them once and for all, they are vermin people",
-    }
-)
-
-
-def _gap(text: str) -> None:
-    if text in KNOWN_GAPS:
-        pytest.xfail("known gap of the threat rules (issue 9 closing note)")
-
 
 # Everyday team chat with violent words. None of these may raise any risk signal.
 WORKPLACE_IDIOMS = [
@@ -192,7 +179,6 @@ HEALTH_QUESTIONS = [
 
 @pytest.mark.parametrize("text", WORKPLACE_IDIOMS)
 def test_workplace_idioms_raise_nothing(text: str) -> None:
-    _gap(text)
     assert assess_risk(text) == RiskAssessment(NONE, None, ())
 
 
@@ -212,7 +198,6 @@ def test_plain_words_distress_is_at_least_possible(text: str) -> None:
 
 @pytest.mark.parametrize("text", THREAT_LIKELY)
 def test_explicit_threats_are_likely(text: str) -> None:
-    _gap(text)
     result = assess_risk(text)
     assert result.level is LIKELY
     assert result.kind == HARM_TO_OTHERS
@@ -220,7 +205,6 @@ def test_explicit_threats_are_likely(text: str) -> None:
 
 @pytest.mark.parametrize("text", THREAT_POSSIBLE)
 def test_wishes_calls_and_second_person_threats_are_possible(text: str) -> None:
-    _gap(text)
     result = assess_risk(text)
     assert result.level is POSSIBLE
     assert result.kind == HARM_TO_OTHERS
@@ -228,7 +212,6 @@ def test_wishes_calls_and_second_person_threats_are_possible(text: str) -> None:
 
 @pytest.mark.parametrize("text", NOT_A_THREAT)
 def test_negated_quoted_and_reported_threats_are_not_flagged(text: str) -> None:
-    _gap(text)
     assert assess_risk(text).level is NONE
 
 
@@ -364,7 +347,6 @@ def test_case_does_not_change_the_level_on_ascii_noise(text: str) -> None:
 def test_benign_idiom_stays_benign_among_benign_sentences(
     idiom: str, before: list[str], after: list[str]
 ) -> None:
-    assume(idiom not in KNOWN_GAPS)
     text = " ".join([*before, idiom + ".", *after])
     assert assess_risk(text).level is NONE
 
@@ -378,7 +360,6 @@ def test_benign_idiom_stays_benign_among_benign_sentences(
 def test_explicit_risk_stays_likely_among_benign_sentences(
     phrase: str, before: list[str], after: list[str]
 ) -> None:
-    assume(phrase not in KNOWN_GAPS)
     text = " ".join([*before, phrase + ".", *after])
     assert assess_risk(text).level is LIKELY
 
