@@ -11,7 +11,6 @@ import dataclasses
 import logging
 from typing import Any
 
-from bot.notices import DEFAULT_CRISIS_MESSAGE
 from bot.types import Author, WorkspaceSettings
 from storage.repository import DecisionRecord, EndingRecord, FeedbackRecord, Repository
 
@@ -105,10 +104,6 @@ class Admin:
 
     async def settings(self, actor: Author, platform: str, workspace: str) -> WorkspaceSettings:
         return await self._checked(actor, platform, workspace)
-
-    async def crisis_message(self, actor: Author, platform: str, workspace: str) -> str:
-        settings = await self._checked(actor, platform, workspace)
-        return settings.crisis_message or DEFAULT_CRISIS_MESSAGE
 
     async def set_crisis_message(
         self, actor: Author, platform: str, workspace: str, text: str, locale: str | None = None

@@ -282,7 +282,6 @@ class Engine:
                     conversation_id=conv.id,
                     error=prompts.MODEL_ERROR_REPLY,
                     crisis=turn.crisis,
-                    rehearsal=self.rehearsal,
                 )
             turn.usage.append(_usage(reply))
             if sink is not None:
@@ -439,7 +438,6 @@ class Engine:
             crisis=turn.crisis,
             closure=closure,
             alert=alert,
-            rehearsal=self.rehearsal,
         )
 
     # -- commands -------------------------------------------------------------------------------------

@@ -121,11 +121,6 @@ class TurnResult:
     closure: Closure | None = None
     alert: AdminAlert | None = None
     error: str | None = None
-    rehearsal: bool = False
-
-    @property
-    def has_output(self) -> bool:
-        return bool(self.replies or self.crisis or self.closure or self.error)
 
 
 @dataclass(frozen=True, slots=True)

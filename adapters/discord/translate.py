@@ -25,7 +25,6 @@ MESSAGE_LIMIT = 2000
 NONCE_LENGTH = 25
 MODAL_TITLE_LIMIT = 45
 TEXT_INPUT_LIMIT = 4000
-THREAD_NAME_LIMIT = 100
 FENCE = "```"
 # A reopened fence keeps the language tag only when it is short; a long "tag" is probably prose.
 _MAX_OPENER = 16

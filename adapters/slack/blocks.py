@@ -201,7 +201,3 @@ def resources_modal(
             _text_input(label, current, optional=False, hint=None, max_chars=max_chars),
         ],
     )
-
-
-def text_blocks(text: str) -> Blocks:
-    return _dicts(_sections(text))
