@@ -11,8 +11,8 @@ import dataclasses
 import logging
 from typing import Any
 
-from bot.types import Author, WorkspaceSettings
-from storage.repository import DecisionRecord, EndingRecord, FeedbackRecord, Repository
+from bot.ports import AdminStore
+from bot.types import Author, DecisionRecord, EndingRecord, FeedbackRecord, WorkspaceSettings
 
 log = logging.getLogger(__name__)
 
@@ -92,8 +92,8 @@ def is_admin(actor: Author, settings: WorkspaceSettings) -> bool:
 
 
 class Admin:
-    def __init__(self, repo: Repository) -> None:
-        self._repo = repo
+    def __init__(self, store: AdminStore) -> None:
+        self._repo = store
 
     async def _checked(self, actor: Author, platform: str, workspace: str) -> WorkspaceSettings:
         settings = await self._repo.get_settings(platform, workspace)

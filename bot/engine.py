@@ -33,7 +33,7 @@ from bot.policy import (
     should_show_crisis,
     verify_enabled,
 )
-from bot.ports import ReplyStream
+from bot.ports import ConversationStore, ReplyStream
 from bot.types import (
     AdminAlert,
     Author,
@@ -57,7 +57,6 @@ from bot.types import (
     UsageRecord,
     WorkspaceSettings,
 )
-from storage.repository import Repository
 
 log = logging.getLogger(__name__)
 
@@ -149,14 +148,16 @@ class _Turn:
 
 
 class Engine:
-    def __init__(self, repo: Repository, model: ModelClient, options: EngineOptions | None = None) -> None:
-        self._repo = repo
+    def __init__(
+        self, store: ConversationStore, model: ModelClient, options: EngineOptions | None = None
+    ) -> None:
+        self._repo = store
         self._model = model
         self._options = options or EngineOptions()
         self._tally = TokenTally()
 
     @property
-    def repo(self) -> Repository:
+    def repo(self) -> ConversationStore:
         return self._repo
 
     @property
@@ -229,9 +230,14 @@ class Engine:
             first = await self._repo.mark_reminded(conv, msg.author.id)
             status = TurnStatus.ENDED_REMINDER if first else TurnStatus.ENDED_SILENT
             return TurnResult(status, conversation_id=conv.id), risk.level
-        settings = await self._repo.get_settings(msg.thread.platform, msg.thread.workspace)
+        # Read by begin_turn in its transaction (the fallback serves a store that left them out); under
+        # the lock they stay current for the whole turn.
+        settings = began.settings or await self._repo.get_settings(
+            conv.thread.platform, conv.thread.workspace
+        )
+        history = began.history or tuple(await self._repo.history(conv.id, conv.thread.workspace))
         bridge = _StreamBridge(stream, REHEARSAL_LABEL if self.rehearsal else "") if stream else None
-        return await self._model_turn(conv, settings, msg.locale, risk, bridge), risk.level
+        return await self._model_turn(conv, settings, history, msg.locale, risk, bridge), risk.level
 
     async def _refuse_oversized(self, msg: IncomingMessage, size: int) -> TurnResult:
         if not msg.starts_conversation and await self._repo.find_conversation(msg.thread) is None:
@@ -252,6 +258,7 @@ class Engine:
         self,
         conv: Conversation,
         settings: WorkspaceSettings,
+        history: Sequence[HistoryMessage],
         locale: str | None,
         risk: RiskAssessment,
         sink: _StreamBridge | None,
@@ -269,7 +276,6 @@ class Engine:
         if risk.level >= RiskLevel.LIKELY:
             # Do not wait for the model: show help now.
             turn.show_crisis()
-        history = await self._repo.history(conv.id, conv.thread.workspace)
         budget = self._options.context_budget_tokens
         for call in range(MAX_MODEL_CALLS):
             try:

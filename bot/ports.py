@@ -1,10 +1,28 @@
-"""The contract every platform adapter fulfils (after opsdroid's connectors, without a global registry)."""
+"""The core's ports: what every platform adapter fulfils (after opsdroid's connectors, without a global
+registry), and what the core needs from storage (implemented by ``storage.repository.Repository``).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from typing import Protocol, runtime_checkable
 
-from bot.types import Digest
+from bot.types import (
+    BeganTurn,
+    Conversation,
+    Decision,
+    DecisionRecord,
+    Digest,
+    EndingRecord,
+    FeedbackRecord,
+    HistoryMessage,
+    NewMessage,
+    StateChange,
+    ThreadRef,
+    UsageRecord,
+    WorkspaceSettings,
+)
 
 
 class Connector(Protocol):
@@ -37,6 +55,153 @@ class ReplyStream(Protocol):
     """
 
     async def update(self, text: str) -> None: ...
+
+
+class ConversationStore(Protocol):
+    """What the engine needs from storage: conversations, their messages, state and audit.
+
+    Every call is scoped by workspace (and platform where an id alone is not enough): a conversation id
+    from another workspace finds nothing. A call raises ``StorageUnavailable`` when the database cannot
+    be reached; nothing of a failed call is kept. State only moves forward: risk marks are never
+    cleared, and an ended conversation stays ended and gets no more messages.
+    """
+
+    async def get_settings(self, platform: str, workspace: str) -> WorkspaceSettings:
+        """The workspace's settings; the defaults for a workspace never configured."""
+        ...
+
+    def conversation_lock(self, key: str) -> AbstractAsyncContextManager[None]:
+        """Serialise the turns of one conversation (``ThreadRef.key``): in this process always, and
+        across processes where the store is shared by several. Held for a whole turn, model call
+        included; waiting for it never blocks the event loop."""
+        ...
+
+    async def begin_turn(
+        self,
+        thread: ThreadRef,
+        dedupe_key: str,
+        message: NewMessage,
+        *,
+        create: bool,
+        started_by: str | None = None,
+        at_risk: bool = False,
+        soft_cues: Sequence[str] = (),
+    ) -> BeganTurn:
+        """In one transaction: claim ``dedupe_key`` (a duplicate changes nothing), find the thread's
+        conversation or, with ``create``, start one, count the user turn and append ``message``.
+
+        A thread that is not a conversation (and ``create`` false) claims no key. An ended conversation
+        is returned unchanged, with nothing appended. ``at_risk`` sets the hard mark (source
+        "detector"); ``soft_cues`` are added to the soft mark. When the message was stored, the result
+        carries the workspace's settings and the whole history ending with it, read in the same
+        transaction: under the conversation lock they are current for the rest of the turn.
+        """
+        ...
+
+    async def finish_turn(
+        self,
+        conversation_id: str,
+        workspace: str,
+        messages: Sequence[NewMessage],
+        change: StateChange,
+        decisions: Sequence[Decision] = (),
+        usage: Sequence[UsageRecord] = (),
+    ) -> Conversation:
+        """Append the model's side of a turn, apply ``change`` and write the audit records and usage,
+        atomically; returns the conversation as stored. A passing outage is retried: the inputs exist
+        only in memory."""
+        ...
+
+    async def find_conversation(self, thread: ThreadRef) -> Conversation | None:
+        """The conversation living in ``thread``, ended or not; None when the thread is not Haven's."""
+        ...
+
+    async def get_conversation(
+        self, platform: str, workspace: str, conversation_id: str
+    ) -> Conversation | None: ...
+
+    async def history(self, conversation_id: str, workspace: str) -> list[HistoryMessage]:
+        """The conversation's messages in order (read-only: they may be shared with a cache)."""
+        ...
+
+    async def claim_event(self, platform: str, workspace: str, key: str) -> bool:
+        """Insert-or-ignore a dedupe key; True only for the first delivery, in any process."""
+        ...
+
+    async def mark_reminded(self, conversation: Conversation, user_id: str) -> bool:
+        """True the first time this user is told this thread has ended."""
+        ...
+
+    async def is_participant(self, conversation_id: str, workspace: str, user_id: str) -> bool:
+        """Whether the user started the conversation or wrote in it (forks count copied messages)."""
+        ...
+
+    async def find_user_message(
+        self,
+        conversation_id: str,
+        workspace: str,
+        *,
+        platform_message_id: str | None = None,
+        number: int | None = None,
+    ) -> HistoryMessage | None:
+        """A person's text message by platform id, or by its 1-based number among them."""
+        ...
+
+    async def end_conversation(
+        self, conversation_id: str, workspace: str, reason: str, decision: Decision
+    ) -> bool:
+        """End by command and audit it; False when it had already ended (another process was first)."""
+        ...
+
+    async def create_fork(
+        self,
+        source_id: str,
+        workspace: str,
+        before_seq: int,
+        new_thread: ThreadRef,
+        *,
+        source_message_id: str,
+        started_by: str,
+    ) -> Conversation:
+        """A new conversation in ``new_thread`` holding every message of the source before
+        ``before_seq``. Warnings start at zero; both risk marks are inherited."""
+        ...
+
+    async def record_usage(self, conversation: Conversation, usage: Sequence[UsageRecord]) -> None:
+        """Usage of model calls whose turn failed later: they were billed all the same."""
+        ...
+
+    async def record_feedback(self, conversation: Conversation, user_id: str, comment: str | None) -> None:
+        """A "this ending was a mistake" report."""
+        ...
+
+
+class AdminStore(Protocol):
+    """What admin operations need from storage: one workspace's settings and read-only views of it.
+
+    Lists are newest first and at most ``limit`` long; nothing from another workspace is ever listed.
+    """
+
+    async def get_settings(self, platform: str, workspace: str) -> WorkspaceSettings:
+        """The workspace's settings; the defaults for a workspace never configured."""
+        ...
+
+    async def save_settings(self, settings: WorkspaceSettings) -> WorkspaceSettings:
+        """Store every field of ``settings`` for its workspace; returns them."""
+        ...
+
+    async def list_endings(self, platform: str, workspace: str, limit: int = 20) -> list[EndingRecord]: ...
+
+    async def list_feedback(self, platform: str, workspace: str, limit: int = 20) -> list[FeedbackRecord]: ...
+
+    async def list_decisions(
+        self, platform: str, workspace: str, limit: int = 50, conversation_id: str | None = None
+    ) -> list[DecisionRecord]: ...
+
+    async def usage_totals(self, platform: str, workspace: str) -> dict[str, int]:
+        """Model calls and token sums: ``calls``, ``input_tokens``, ``cache_creation_input_tokens``,
+        ``cache_read_input_tokens``, ``output_tokens``."""
+        ...
 
 
 class StorageUnavailable(RuntimeError):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 
 class Platform(enum.StrEnum):
@@ -237,6 +238,57 @@ class StateChange:
     soft_cues: tuple[str, ...] = ()  # added to the conversation's soft mark
     crisis_shown_turn: int | None = None
     end_reason: str | None = None  # set → the conversation ends
+
+
+@dataclass(frozen=True, slots=True)
+class BeganTurn:
+    """What storage's ``begin_turn`` found: the conversation (if any) and whether the event was new.
+
+    When the user message was stored, ``settings`` and ``history`` were read in the same transaction:
+    the workspace's settings, and the conversation's whole history ending with that message.
+    """
+
+    duplicate: bool
+    conversation: Conversation | None
+    stored: bool  # the user message was appended to the history
+    settings: WorkspaceSettings | None = None
+    history: tuple[HistoryMessage, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class EndingRecord:
+    """An ended conversation, as admins list them."""
+
+    conversation_id: str
+    thread: ThreadRef
+    reason: str | None
+    warnings: int
+    ended_at: datetime | None
+    forked_from: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class FeedbackRecord:
+    """A "this ending was a mistake" report, as admins list them."""
+
+    conversation_id: str
+    thread: ThreadRef
+    user_id: str
+    comment: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionRecord:
+    """A stored audit record of the ending policy (see ``Decision``)."""
+
+    conversation_id: str
+    decision: str
+    reason: str | None
+    note: str | None
+    warnings: int
+    signals: dict[str, Any]
+    created_at: datetime
 
 
 @dataclass(frozen=True, slots=True)

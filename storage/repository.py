@@ -19,7 +19,6 @@ import weakref
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import (
@@ -40,9 +39,13 @@ from sqlalchemy.exc import DBAPIError, NoResultFound
 
 from bot.ports import StorageUnavailable
 from bot.types import (
+    BeganTurn,
     Conversation,
     ConversationStatus,
     Decision,
+    DecisionRecord,
+    EndingRecord,
+    FeedbackRecord,
     HistoryMessage,
     NewMessage,
     StateChange,
@@ -88,45 +91,6 @@ HISTORY_CACHE_MESSAGES = 50_000
 # Polling an advisory lock another process holds: first wait, and the longest wait between tries.
 LOCK_POLL_FIRST = 0.002
 LOCK_POLL_MAX = 0.1
-
-
-@dataclass(frozen=True, slots=True)
-class BeganTurn:
-    """What ``begin_turn`` found: the conversation (if any) and whether the event was new."""
-
-    duplicate: bool
-    conversation: Conversation | None
-    stored: bool  # the user message was appended to the history
-
-
-@dataclass(frozen=True, slots=True)
-class EndingRecord:
-    conversation_id: str
-    thread: ThreadRef
-    reason: str | None
-    warnings: int
-    ended_at: datetime | None
-    forked_from: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class FeedbackRecord:
-    conversation_id: str
-    thread: ThreadRef
-    user_id: str
-    comment: str | None
-    created_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class DecisionRecord:
-    conversation_id: str
-    decision: str
-    reason: str | None
-    note: str | None
-    warnings: int
-    signals: dict[str, Any]
-    created_at: datetime
 
 
 _C = CONVERSATIONS.c
@@ -395,25 +359,6 @@ class _CachedHistory:
     messages: tuple[HistoryMessage, ...]
 
 
-@dataclass(slots=True)
-class _TurnReads:
-    """What ``begin_turn`` read for the task holding the conversation lock: served to it once each.
-
-    Inside the lock no other turn of the conversation runs, in any process (PostgreSQL; SQLite is
-    single-process), so the settings and the history read in ``begin_turn``'s transaction are what
-    ``get_settings``/``history`` would read a moment later — and they cost no thread hop. Anything that
-    could change them in this process (saving settings, finishing the turn, a redaction) drops them.
-    """
-
-    key: str  # the conversation lock's key
-    conversation_id: str
-    platform: str
-    workspace: str
-    generation: int  # ``Database.generation`` when read
-    settings: WorkspaceSettings | None
-    history: tuple[HistoryMessage, ...] | None
-
-
 class _HistoryCache:
     """The history of recently active conversations, re-validated against the database on every read.
 
@@ -472,9 +417,6 @@ class Repository:
         self._lock_epoch = 0
         engine.on_dispose(self._close_lock_session)
         self._background: set[asyncio.Future[Any]] = set()
-        # Which task holds each conversation lock, and what begin_turn read for it.
-        self._holders: dict[str, asyncio.Task[Any]] = {}
-        self._turn_reads: dict[asyncio.Task[Any], _TurnReads] = {}
 
     @property
     def engine(self) -> Database:
@@ -510,17 +452,9 @@ class Repository:
         async with lock:
             lock_id = _lock_id(key) if self._dialect == "postgresql" else None
             epoch = await self._acquire_advisory(lock_id) if lock_id is not None else None
-            task = asyncio.current_task()
-            if task is not None:
-                self._holders[key] = task
             try:
                 yield
             finally:
-                if task is not None:
-                    self._holders.pop(key, None)
-                    reads = self._turn_reads.get(task)
-                    if reads is not None and reads.key == key:
-                        del self._turn_reads[task]
                 if lock_id is not None and epoch is not None:
                     self._unlock_later(lock_id, epoch)
 
@@ -621,17 +555,6 @@ class Repository:
                 self._drop_lock_session()
                 raise
 
-    def _take_turn_reads(self) -> _TurnReads | None:
-        """The current task's turn reads, while it still holds that conversation's lock."""
-        task = asyncio.current_task()
-        reads = self._turn_reads.get(task) if task is not None else None
-        if reads is None:
-            return None
-        if self._holders.get(reads.key) is not task or reads.generation != self._db.generation:
-            del self._turn_reads[task]  # type: ignore[arg-type]
-            return None
-        return reads
-
     def _close_lock_session(self) -> None:
         with self._lock_conn_mutex:
             self._drop_lock_session()
@@ -639,14 +562,6 @@ class Repository:
     # -- workspace settings -------------------------------------------------------------------------
 
     async def get_settings(self, platform: str, workspace: str) -> WorkspaceSettings:
-        reads = self._take_turn_reads()
-        if (
-            reads is not None
-            and reads.settings is not None
-            and (reads.platform, reads.workspace) == (platform, workspace)
-        ):
-            settings, reads.settings = reads.settings, None
-            return settings
         return await self._db.run(self._get_settings, platform, workspace)
 
     def _get_settings(self, platform: str, workspace: str) -> WorkspaceSettings:
@@ -658,8 +573,6 @@ class Repository:
         return _settings(platform, workspace, row)
 
     async def save_settings(self, settings: WorkspaceSettings) -> WorkspaceSettings:
-        for reads in self._turn_reads.values():
-            reads.settings = None
         await self._db.run(self._save_settings, settings)
         return settings
 
@@ -708,14 +621,6 @@ class Repository:
     async def history(self, conversation_id: str, workspace: str) -> list[HistoryMessage]:
         """The conversation's messages in order. They are shared with an in-process cache: read-only
         (``HistoryMessage`` is frozen; do not modify its content blocks either)."""
-        reads = self._take_turn_reads()
-        if (
-            reads is not None
-            and reads.history is not None
-            and (reads.conversation_id, reads.workspace) == (conversation_id, workspace)
-        ):
-            history, reads.history = reads.history, None
-            return list(history)
         return await self._db.run(self._history, conversation_id, workspace)
 
     def _history(self, conversation_id: str, workspace: str) -> list[HistoryMessage]:
@@ -808,16 +713,13 @@ class Repository:
         """Dedupe, find or create the conversation, and append the user message — one transaction.
 
         ``at_risk`` sets the hard mark (source "detector"); ``soft_cues`` are added to the soft mark.
-        Nothing is appended to an ended conversation: an ended thread's history is closed.
+        Nothing is appended to an ended conversation: an ended thread's history is closed. A stored
+        message comes back with the workspace's settings and the history ending with it, read in the
+        same transaction, so the turn needs no further thread hop to start.
         """
-        task = asyncio.current_task()
-        in_turn = task is not None and self._holders.get(thread.key) is task
-        began, reads = await self._db.run(
-            self._begin_turn, thread, dedupe_key, message, create, started_by, at_risk, soft_cues, in_turn
+        return await self._db.run(
+            self._begin_turn, thread, dedupe_key, message, create, started_by, at_risk, soft_cues
         )
-        if reads is not None and task is not None:
-            self._turn_reads[task] = reads
-        return began
 
     def _begin_turn(
         self,
@@ -828,17 +730,15 @@ class Repository:
         started_by: str | None,
         at_risk: bool,
         soft_cues: Sequence[str],
-        in_turn: bool,
-    ) -> tuple[BeganTurn, _TurnReads | None]:
+    ) -> BeganTurn:
         generation = self._db.generation
         cached: _CachedHistory | None = None  # to cache once committed
-        reads: _TurnReads | None = None
         with self._db.write() as conn:
             if not create and conn.execute(self._sql.find, _thread_params(thread)).first() is None:
                 # Not our thread: no dedupe key either, so unrelated chatter never fills that table.
-                return BeganTurn(duplicate=False, conversation=None, stored=False), None
+                return BeganTurn(duplicate=False, conversation=None, stored=False)
             if not self._claim(conn, thread.platform, thread.workspace, dedupe_key):
-                return BeganTurn(duplicate=True, conversation=None, stored=False), None
+                return BeganTurn(duplicate=True, conversation=None, stored=False)
             bump = self._sql.bump_at_risk if at_risk else self._sql.bump
             updated = conn.execute(bump, _thread_params(thread)).first()
             if updated is None:
@@ -849,7 +749,7 @@ class Repository:
                     if updated is None:  # ... and ended since
                         row = conn.execute(self._sql.find, _thread_params(thread)).one()
                 if updated is None and row is not None:  # ended: its history is closed
-                    return BeganTurn(duplicate=False, conversation=_conversation(row), stored=False), None
+                    return BeganTurn(duplicate=False, conversation=_conversation(row), stored=False)
             if updated is not None:
                 conv = _conversation(updated)
                 merged = _merge_cues(conv.soft_cues, soft_cues)
@@ -861,11 +761,8 @@ class Repository:
                     conv = dataclasses.replace(conv, soft_cues=merged)
                 params = self._message_row(conv, message, None)
                 seq = conn.execute(self._sql.append_next, {**params, "seq_of": conv.id}).scalar_one()
-                if in_turn:
-                    appended = _stored(seq, message, params)
-                    history, cached = self._current_history(
-                        conn, conv.id, thread.workspace, generation, appended
-                    )
+                appended = _stored(seq, message, params)
+                history, cached = self._current_history(conn, conv.id, thread.workspace, generation, appended)
             elif create:
                 conv = Conversation(
                     id=new_id(),
@@ -886,15 +783,11 @@ class Repository:
                 history = (_stored(1, message, params),)
                 cached = _CachedHistory(generation, 1, 0, history)
             else:
-                return BeganTurn(duplicate=False, conversation=None, stored=False), None
-            if in_turn:
-                settings = self._settings_in(conn, thread.platform, thread.workspace)
-                reads = _TurnReads(
-                    thread.key, conv.id, thread.platform, thread.workspace, generation, settings, history
-                )
+                return BeganTurn(duplicate=False, conversation=None, stored=False)
+            settings = self._settings_in(conn, thread.platform, thread.workspace)
         if cached is not None:
             self._history_cache.put((conv.id, thread.workspace), cached)
-        return BeganTurn(duplicate=False, conversation=conv, stored=True), reads
+        return BeganTurn(duplicate=False, conversation=conv, stored=True, settings=settings, history=history)
 
     @staticmethod
     def _new_conversation(conv: Conversation, started_by: str | None) -> dict[str, Any]:
@@ -965,9 +858,6 @@ class Repository:
         usage: Sequence[UsageRecord] = (),
     ) -> Conversation:
         """Append the model's side of a turn, apply the state change and write the audit — atomically."""
-        reads = self._take_turn_reads()
-        if reads is not None and reads.conversation_id == conversation_id:
-            reads.history = None  # no longer the whole history
         return await self._retry_transient(
             self._finish_turn, conversation_id, workspace, messages, change, decisions, usage
         )

@@ -312,12 +312,14 @@ async def test_each_call_is_one_thread_hop(repo: Repository, monkeypatch: pytest
     assert await repo.claim_event("slack", "T1", "x") and hops.take() == 1
 
 
-async def test_turn_reads_come_from_begin_turn(
+async def test_begin_turn_returns_settings_and_history(
     repo: Repository, other: Repository, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Inside the conversation lock, begin_turn's own reads answer get_settings and history: no hop."""
+    """begin_turn reads the workspace's settings and the whole history in its own transaction: the
+    engine starts a turn with one thread hop, and nothing is kept aside for later calls."""
     first = await repo.begin_turn(T, "k1", user("one", "m1"), create=True)
     assert first.conversation is not None
+    assert first.settings == WorkspaceSettings("slack", "T1") and [m.text for m in first.history] == ["one"]
     cid = first.conversation.id
     await repo.finish_turn(cid, "T1", [reply("a1")], StateChange())
     await other.save_settings(WorkspaceSettings("slack", "T1", alert_channel="C9"))
@@ -326,18 +328,24 @@ async def test_turn_reads_come_from_begin_turn(
         hops.take()
         began = await repo.begin_turn(T, "k2", user("two", "m2"), create=False)
         assert began.stored and hops.take() == 1
-        assert await repo.get_settings("slack", "T1") == await other.get_settings("slack", "T1")
-        assert await repo.history(cid, "T1") == await other.history(cid, "T1")
-        assert [m.text for m in await repo.history(cid, "T1")] == ["one", None, "two"]
-        assert hops.take() == 1  # only the second history() read the database
-        # Saving settings in this process drops the prefetched copy.
-        began = await repo.begin_turn(T, "k3", user("three", "m3"), create=False)
-        await repo.save_settings(WorkspaceSettings("slack", "T1", alert_channel="C10"))
-        assert (await repo.get_settings("slack", "T1")).alert_channel == "C10"
-    # Outside the lock (or in another task) every read goes to the database.
-    await asyncio.sleep(0.05)  # PostgreSQL: the advisory unlock runs in the background
+    assert began.settings == await other.get_settings("slack", "T1")
+    assert list(began.history) == await other.history(cid, "T1")
+    assert [m.text for m in began.history] == ["one", None, "two"]
+    # The same outside the lock; and later reads go to the database (a change since is seen).
+    began = await repo.begin_turn(T, "k3", user("three", "m3"), create=False)
+    assert [m.text for m in began.history] == ["one", None, "two", "three"]
+    await repo.save_settings(WorkspaceSettings("slack", "T1", alert_channel="C10"))
     hops.take()
+    assert (await repo.get_settings("slack", "T1")).alert_channel == "C10" and hops.take() == 1
     assert len(await repo.history(cid, "T1")) == 4 and hops.take() == 1
+    # A duplicate, a thread that is not Haven's and an ended conversation carry neither.
+    duplicate = await repo.begin_turn(T, "k3", user("three", "m3"), create=False)
+    elsewhere = dataclasses.replace(T, thread="9.9")
+    stranger = await repo.begin_turn(elsewhere, "k4", user("x", "m4"), create=False)
+    await repo.finish_turn(cid, "T1", [], StateChange(end_reason="abuse"))
+    ended = await repo.begin_turn(T, "k5", user("five", "m5"), create=False)
+    for b in (duplicate, stranger, ended):
+        assert not b.stored and b.settings is None and b.history == ()
 
 
 async def test_history_cache_sees_other_processes(repo: Repository, other: Repository) -> None:

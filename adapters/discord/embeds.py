@@ -10,8 +10,16 @@ import discord
 from adapters.discord.translate import jump_url, truncate
 from bot.admin import describe_settings
 from bot.notices import PlatformHints, closure_text
-from bot.types import AdminAlert, Closure, CrisisCard, Digest, EndReason, WorkspaceSettings
-from storage.repository import EndingRecord, FeedbackRecord
+from bot.types import (
+    AdminAlert,
+    Closure,
+    CrisisCard,
+    Digest,
+    EndingRecord,
+    EndReason,
+    FeedbackRecord,
+    WorkspaceSettings,
+)
 
 FORK_HINT = (
     "right-click (long-press on mobile) one of your earlier messages → **Apps** → **Edit & fork**, "
