@@ -186,7 +186,7 @@ class TerminalConnector:
             self._render(result)
             return
         self._session = TerminalSession(thread, counter=1, last_ended=self._session.last_ended)
-        history = await self._engine.repo.history(result.conversation_id or "", WORKSPACE)
+        history = await self._engine.history(thread)
         self._session.numbers = [
             m.platform_message_id or "" for m in history if m.role == "user" and m.kind == "text"
         ]
@@ -202,12 +202,12 @@ class TerminalConnector:
         self._say("Thank you — your report that this ending was a mistake was recorded.")
 
     async def _history(self) -> None:
-        conv = await self._engine.repo.find_conversation(self._session.thread)
-        if conv is None:
+        history = await self._engine.history(self._session.thread)
+        if not history:
             self._say("(no messages yet)")
             return
         n = 0
-        for m in await self._engine.repo.history(conv.id, WORKSPACE):
+        for m in history:
             if m.kind != "text":
                 continue
             if m.role == "user":

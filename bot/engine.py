@@ -39,6 +39,7 @@ from bot.types import (
     Author,
     Closure,
     Conversation,
+    ConversationStatus,
     CrisisCard,
     Decision,
     EndReason,
@@ -148,6 +149,10 @@ class _Turn:
 
 
 class Engine:
+    """The core's one entry point for adapters: turns, commands, forks, feedback and the few questions
+    about threads an adapter must ask before it can translate an event. Adapters reach storage only
+    through these methods."""
+
     def __init__(
         self, store: ConversationStore, model: ModelClient, options: EngineOptions | None = None
     ) -> None:
@@ -157,12 +162,55 @@ class Engine:
         self._tally = TokenTally()
 
     @property
-    def repo(self) -> ConversationStore:
-        return self._repo
-
-    @property
     def rehearsal(self) -> bool:
         return self._model.rehearsal
+
+    # -- threads --------------------------------------------------------------------------------------
+
+    async def owns_thread(self, thread: ThreadRef) -> bool:
+        """Whether a Haven conversation (ended or not) lives in ``thread``; most platform threads are
+        not Haven's, and an adapter may drop their messages before asking who wrote them."""
+        return await self._repo.find_conversation(thread) is not None
+
+    async def thread_status(self, thread: ThreadRef) -> ConversationStatus | None:
+        """The status of the conversation in ``thread``; None when the thread is not Haven's."""
+        conv = await self._repo.find_conversation(thread)
+        return conv.status if conv is not None else None
+
+    async def latest_numbered(self, thread_for: Callable[[int], ThreadRef], hint: int = 0) -> int:
+        """The highest ``n`` such that ``thread_for(1)`` … ``thread_for(n)`` are all Haven conversations;
+        0 when ``thread_for(1)`` is not one.
+
+        For adapters that number successive conversations in one place (Discord DMs): the core never
+        parses the ids, the adapter's ``thread_for`` makes them. Numbers are contiguous, so the answer
+        takes a few look-ups (galloping, then bisecting); a correct ``hint`` (the number last seen)
+        makes it two. Survives restarts and several processes: nothing is kept here.
+        """
+
+        async def exists(n: int) -> bool:
+            return await self.owns_thread(thread_for(n))
+
+        if hint and await exists(hint) and not await exists(hint + 1):
+            return hint
+        if not await exists(1):
+            return 0
+        low, high = 1, 2
+        while await exists(high):
+            low, high = high, high * 2
+        while high - low > 1:
+            middle = (low + high) // 2
+            if await exists(middle):
+                low = middle
+            else:
+                high = middle
+        return low
+
+    async def history(self, thread: ThreadRef) -> list[HistoryMessage]:
+        """The messages of the conversation in ``thread``, in order; empty when there is none."""
+        conv = await self._repo.find_conversation(thread)
+        if conv is None:
+            return []
+        return await self._repo.history(conv.id, thread.workspace)
 
     # -- messages -------------------------------------------------------------------------------------
 
@@ -495,7 +543,33 @@ class Engine:
         )
         if found is None or found.author_id is None:
             return None
-        return ForkSource(conv.id, found.platform_message_id or "", found.author_id, found.text or "", thread)
+        return _fork_source(conv, found)
+
+    async def may_fork(self, author: Author, source: ForkSource) -> bool:
+        """Who may fork: the author of the picked message, or an admin of its workspace. ``fork``
+        decides with the same rule; adapters ask this before they show a fork form."""
+        if source.author_id == author.id:
+            return True
+        settings = await self._repo.get_settings(source.thread.platform, source.thread.workspace)
+        return _may_fork(author, source.author_id, settings)
+
+    async def fork_offer(
+        self, thread: ThreadRef, message_id: str, editor_id: str, key: str
+    ) -> ForkSource | None:
+        """The message to offer a fork from when someone edited it in an ended conversation.
+
+        Only the message's author is offered one, and only once per ``key`` (the platform's id of the
+        edit: platforms redeliver events). None when there is nothing to offer.
+        """
+        conv = await self._repo.find_conversation(thread)
+        if conv is None or not conv.ended:
+            return None
+        found = await self._repo.find_user_message(conv.id, thread.workspace, platform_message_id=message_id)
+        if found is None or found.author_id is None or found.author_id != editor_id:
+            return None
+        if not await self._repo.claim_event(thread.platform, thread.workspace, key):
+            return None
+        return _fork_source(conv, found)
 
     async def fork(
         self, request: ForkRequest, stream: ReplyStream | None = None, deliver: Deliver | None = None
@@ -513,7 +587,7 @@ class Engine:
         )
         if picked is None:
             return TurnResult(TurnStatus.IGNORED, replies=(NOT_IN_CONVERSATION,))
-        if picked.author_id != request.author.id and not is_admin(request.author, settings):
+        if not _may_fork(request.author, picked.author_id, settings):
             return TurnResult(TurnStatus.IGNORED, replies=(NOT_AUTHOR,))
         forked = await self._repo.create_fork(
             source.id,
@@ -553,6 +627,16 @@ class Engine:
 
 
 # -- helpers --------------------------------------------------------------------------------------------
+
+
+def _fork_source(conv: Conversation, found: HistoryMessage) -> ForkSource:
+    return ForkSource(
+        conv.id, found.platform_message_id or "", found.author_id or "", found.text or "", conv.thread
+    )
+
+
+def _may_fork(author: Author, message_author_id: str | None, settings: WorkspaceSettings) -> bool:
+    return message_author_id == author.id or is_admin(author, settings)
 
 
 def _soft_cues(risk: RiskAssessment) -> tuple[str, ...]:

@@ -12,7 +12,15 @@ import pytest
 from bot.app import Services
 from bot.notices import DEFAULT_CRISIS_MESSAGE
 from bot.prompts import CRISIS_TOOL, END_TOOL, MODEL_ERROR_REPLY
-from bot.types import Author, ForkRequest, IncomingMessage, Origin, ThreadRef, TurnStatus
+from bot.types import (
+    Author,
+    ConversationStatus,
+    ForkRequest,
+    IncomingMessage,
+    Origin,
+    ThreadRef,
+    TurnStatus,
+)
 from tests.support.fake_anthropic import (
     FakeAnthropic,
     cut_stream,
@@ -218,6 +226,74 @@ async def test_only_author_or_admin_may_fork(services: Services, server: FakeAnt
     other = ThreadRef("slack", "T2", "C1", "400.1")
     r = await engine.fork(ForkRequest(source.conversation_id, source.message_id, other, admin, "x"))
     assert r.status is TurnStatus.IGNORED
+
+
+async def test_may_fork_is_the_rule_fork_applies(services: Services, server: FakeAnthropic) -> None:
+    """Adapters ask ``may_fork`` before showing a fork form; ``fork`` decides with the same rule."""
+    engine = services.engine
+    await engine.handle_message(msg(1, "my question", start=True))
+    source = await engine.fork_source(THREAD, number=1)
+    assert source is not None
+    carol = Author("U3", "Carol")
+    assert await engine.may_fork(ALICE, source)
+    assert await engine.may_fork(Author("U9", "Admin", is_platform_admin=True), source)
+    assert not await engine.may_fork(BOB, source) and not await engine.may_fork(carol, source)
+    settings = await services.repo.get_settings("slack", "T1")
+    from dataclasses import replace
+
+    await services.repo.save_settings(replace(settings, admin_users=(carol.id,)))
+    assert await engine.may_fork(carol, source) and not await engine.may_fork(BOB, source)
+    for n, author in enumerate((BOB, carol)):
+        new = ThreadRef("slack", "T1", "C1", f"50{n}.1")
+        r = await engine.fork(ForkRequest(source.conversation_id, source.message_id, new, author, "again"))
+        assert (r.status is TurnStatus.REPLIED) is await engine.may_fork(author, source)
+
+
+async def test_what_adapters_ask_about_threads(services: Services, server: FakeAnthropic) -> None:
+    engine = services.engine
+    assert not await engine.owns_thread(THREAD) and await engine.thread_status(THREAD) is None
+    assert await engine.history(THREAD) == []
+    server.enqueue(text("hi there"))
+    await engine.handle_message(msg(1, "hello", start=True))
+    assert await engine.owns_thread(THREAD)
+    assert await engine.thread_status(THREAD) is ConversationStatus.ACTIVE
+    assert [m.text for m in await engine.history(THREAD) if m.role == "user"] == ["hello"]
+    await engine.end_by_command(THREAD, ALICE)
+    assert await engine.owns_thread(THREAD) and await engine.thread_status(THREAD) is ConversationStatus.ENDED
+    # Another workspace's thread with the same channel and ts is not Haven's.
+    assert not await engine.owns_thread(ThreadRef("slack", "T2", "C1", "100.1"))
+
+
+async def test_latest_numbered_finds_the_last_of_a_run(services: Services, server: FakeAnthropic) -> None:
+    engine = services.engine
+
+    def numbered(n: int) -> ThreadRef:
+        return ThreadRef("discord", "dm", "D1", f"D1:{n}")
+
+    assert await engine.latest_numbered(numbered) == 0
+    for n in range(1, 7):
+        await engine.handle_message(msg(1, f"conversation {n}", thread=numbered(n), start=True))
+        for hint in (0, 1, n - 1, n, n + 3):
+            assert await engine.latest_numbered(numbered, hint) == n, (n, hint)
+
+
+async def test_fork_offer_once_to_the_author_of_an_edit_in_an_ended_thread(
+    services: Services, server: FakeAnthropic
+) -> None:
+    engine = services.engine
+    await engine.handle_message(msg(1, "first", start=True))
+    await engine.handle_message(msg(2, "second"))
+    message_id = f"{THREAD.thread}.2"
+    # Not while the conversation goes on.
+    assert await engine.fork_offer(THREAD, message_id, ALICE.id, "edit:1") is None
+    await engine.end_by_command(THREAD, ALICE)
+    assert await engine.fork_offer(THREAD, message_id, BOB.id, "edit:2") is None  # not the author
+    assert await engine.fork_offer(THREAD, "no-such-message", ALICE.id, "edit:3") is None
+    offer = await engine.fork_offer(THREAD, message_id, ALICE.id, "edit:4")
+    assert offer is not None and offer.text == "second" and offer.author_id == ALICE.id
+    assert offer == await engine.fork_source(THREAD, message_id=message_id)
+    assert await engine.fork_offer(THREAD, message_id, ALICE.id, "edit:4") is None  # redelivered
+    assert await engine.fork_offer(ThreadRef("slack", "T1", "C1", "999.1"), message_id, ALICE.id, "e") is None
 
 
 async def test_duplicate_delivery_and_restart(database_url: str, server: FakeAnthropic) -> None:

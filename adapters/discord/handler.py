@@ -4,15 +4,16 @@ Translation only: who may end, warn or fork is decided by the engine and ``bot.a
 the right ``ThreadRef``, calls the core, and renders its result (threads, embeds, modals, lock/archive).
 
 DM conversations are numbered per DM channel (``translate.dm_thread``). The current one is the highest
-number the repository knows; because numbers are contiguous it is found with a few ``find_conversation``
-look-ups (galloping, then bisecting), and a per-process hint makes the usual case two look-ups. This needs
-nothing from the core but ``find_conversation`` and survives restarts and several processes.
+number the core knows (``Engine.latest_numbered``: a few look-ups, as numbers are contiguous), and a
+per-process hint makes the usual case two look-ups. Nothing else is kept, so it survives restarts and
+several processes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -44,7 +45,7 @@ from adapters.discord.views import (
     ResourcesModal,
     closure_view,
 )
-from bot.admin import BadSetting, NotAllowed, is_admin
+from bot.admin import BadSetting, NotAllowed
 from bot.app import Services
 from bot.notices import (
     ADMIN_ONLY,
@@ -57,6 +58,7 @@ from bot.notices import (
 from bot.types import (
     AdminAlert,
     Author,
+    ConversationStatus,
     CrisisCard,
     Digest,
     ForkRequest,
@@ -135,7 +137,6 @@ class DiscordHandler:
         self._engine = services.engine
         self._timing = stream_timing or StreamTiming()
         self._admin = services.admin
-        self._repo = services.repo
         self._client: discord.Client | None = None
         # Per-conversation FIFO locks: taken before the first await, so replies keep arrival order.
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
@@ -408,31 +409,13 @@ class DiscordHandler:
 
     # -- DM conversations ------------------------------------------------------------------------------
 
-    async def _dm_exists(self, channel_id: int, number: int) -> bool:
-        return await self._repo.find_conversation(dm_thread(channel_id, number)) is not None
-
     async def current_dm(self, channel_id: int) -> int:
         """The number of this DM channel's current conversation, 0 when there is none yet."""
         hint = self._dm_hints.get(channel_id, 0)
-        if (
-            hint
-            and await self._dm_exists(channel_id, hint)
-            and not await self._dm_exists(channel_id, hint + 1)
-        ):
-            return hint
-        if not await self._dm_exists(channel_id, 1):
-            return 0
-        low, high = 1, 2
-        while await self._dm_exists(channel_id, high):
-            low, high = high, high * 2
-        while high - low > 1:
-            middle = (low + high) // 2
-            if await self._dm_exists(channel_id, middle):
-                low = middle
-            else:
-                high = middle
-        self._remember_dm(channel_id, low)
-        return low
+        number = await self._engine.latest_numbered(functools.partial(dm_thread, channel_id), hint)
+        if number and number != hint:
+            self._remember_dm(channel_id, number)
+        return number
 
     def _remember_dm(self, channel_id: int, number: int) -> None:
         if len(self._dm_hints) >= _DM_HINTS_MAX:
@@ -552,11 +535,11 @@ class DiscordHandler:
 
     async def end_conversation(self, interaction: discord.Interaction[Any]) -> None:
         ref = await self._interaction_ref(interaction)
-        conversation = await self._repo.find_conversation(ref) if ref else None
-        if ref is None or conversation is None:
+        status = await self._engine.thread_status(ref) if ref else None
+        if ref is None or status is None:
             await _ephemeral(interaction, NOT_IN_CONVERSATION)
             return
-        if conversation.ended:
+        if status is ConversationStatus.ENDED:
             await _ephemeral(interaction, ALREADY_ENDED)
             return
         # The engine may wait for a model turn in this thread to finish; Discord wants an answer in 3 s.
@@ -594,12 +577,6 @@ class DiscordHandler:
             return None
         return await self._engine.fork_source(ref, message_id=str(message_id))
 
-    async def _may_fork(self, author: Author, source: ForkSource) -> bool:
-        if source.author_id == author.id:
-            return True
-        settings = await self._repo.get_settings(PLATFORM, source.thread.workspace)
-        return is_admin(author, settings)
-
     async def fork_from_menu(self, interaction: discord.Interaction[Any], message: discord.Message) -> None:
         channel = interaction.channel if interaction.channel is not None else message.channel
         source = await self._fork_source(interaction.guild_id, channel, message.id)
@@ -634,7 +611,7 @@ class DiscordHandler:
         if source is None:
             await _ephemeral(interaction, NOT_FORKABLE)
             return
-        if not await self._may_fork(interaction_author(interaction), source):
+        if not await self._engine.may_fork(interaction_author(interaction), source):
             await _ephemeral(interaction, NOT_AUTHOR)
             return
         await self.fork(interaction, source, text)
@@ -643,7 +620,7 @@ class DiscordHandler:
         if source is None:
             await _ephemeral(interaction, NOT_FORKABLE)
             return
-        if not await self._may_fork(interaction_author(interaction), source):
+        if not await self._engine.may_fork(interaction_author(interaction), source):
             await _ephemeral(interaction, NOT_AUTHOR)
             return
 

@@ -47,7 +47,7 @@ from adapters.slack.translate import (
     thread_ref,
     user_display,
 )
-from bot.admin import MAX_CRISIS_CHARS, SETTINGS, BadSetting, NotAllowed, describe_settings, is_admin
+from bot.admin import MAX_CRISIS_CHARS, SETTINGS, BadSetting, NotAllowed, describe_settings
 from bot.notices import (
     ADMIN_ONLY,
     DEFAULT_CRISIS_MESSAGE,
@@ -64,7 +64,6 @@ from bot.types import (
     CrisisCard,
     Digest,
     ForkRequest,
-    ForkSource,
     IncomingMessage,
     Origin,
     ThreadRef,
@@ -563,10 +562,7 @@ class SlackBot:
 
     async def _turn(self, msg: SlackMessage, team: str, attempt: int = 0) -> None:
         # Most thread replies in a busy channel are not ours: settle that before asking who wrote it.
-        if (
-            msg.origin is Origin.THREAD_REPLY
-            and await self._engine.repo.find_conversation(msg.thread) is None
-        ):
+        if msg.origin is Origin.THREAD_REPLY and not await self._engine.owns_thread(msg.thread):
             return
         person = await self._person(team, msg.user_id)
         channel, thread_ts = msg.thread.channel, msg.thread.thread
@@ -597,14 +593,8 @@ class SlackBot:
         edit = edit_from_event(event, team_id=team, bot_user_id=bot_user_id)
         if edit is None:
             return
-        conversation = await self._engine.repo.find_conversation(edit.thread)
-        if conversation is None or not conversation.ended:
-            return
-        source = await self._engine.fork_source(edit.thread, message_id=edit.ts)
-        if source is None or source.author_id != edit.user_id:
-            return
-        # Slack retries deliveries; one offer per edit.
-        if not await self._engine.repo.claim_event(PLATFORM, team, edit.edit_key):
+        # Slack retries deliveries; the engine makes it one offer per edit.
+        if await self._engine.fork_offer(edit.thread, edit.ts, edit.user_id, edit.edit_key) is None:
             return
         value: str | None = json.dumps(
             {"c": edit.thread.channel, "t": edit.thread.thread, "m": edit.ts, "x": edit.raw_text},
@@ -621,11 +611,6 @@ class SlackBot:
         )
 
     # -- fork -----------------------------------------------------------------------------------------
-
-    async def _may_fork(self, source: ForkSource, author: Author) -> bool:
-        if source.author_id == author.id:
-            return True
-        return is_admin(author, await self._engine.repo.get_settings(PLATFORM, source.thread.workspace))
 
     async def _fork(
         self,
@@ -644,7 +629,7 @@ class SlackBot:
             await private(NOT_FORKABLE)
             return False
         person = await self._person(team, user_id)
-        if not await self._may_fork(source, person.author):
+        if not await self._engine.may_fork(person.author, source):
             await private(NOT_AUTHOR)
             return False
         if not model_text.strip():
@@ -692,7 +677,7 @@ class SlackBot:
                 await self._tell(user, channel, NOT_FORKABLE)
                 return
             person = await self._person(team, user)
-            if not await self._may_fork(source, person.author):
+            if not await self._engine.may_fork(person.author, source):
                 await self._tell(user, channel, NOT_AUTHOR)
                 return
             meta = {"c": channel, "t": thread_ts, "m": ts}
