@@ -1,5 +1,8 @@
 """Composition root: build Settings-driven services once and hand them to the connectors.
 
+With ``cli``, ``connectors`` and ``scheduler``, the only modules of ``bot/`` that may import ``storage``
+and ``adapters``; the rest of ``bot/`` is the core (``tests/test_import_rules.py``).
+
 Explicit lifecycle (after python-telegram-bot): ``initialize`` (database, migrations, model),
 ``run`` (connect and listen on every connector in one event loop), ``shutdown`` (close everything).
 """

@@ -1,4 +1,7 @@
-"""The ``haven`` command. Platform libraries are imported only by the subcommands that need them."""
+"""The ``haven`` command. Platform libraries are imported only by the subcommands that need them.
+
+Composition root (see ``bot.app``): may import ``storage`` and ``adapters``.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Choose the connectors ``haven run`` starts, from the Settings. Adapters are imported lazily."""
+"""Choose the connectors ``haven run`` starts, from the Settings. Adapters are imported lazily.
+
+Composition root (see ``bot.app``): may import ``adapters``.
+"""
 
 from __future__ import annotations
 

@@ -4,6 +4,8 @@ APScheduler 3's ``AsyncIOScheduler`` runs in the bot's own event loop in every p
 holder of the database lease ``scheduler`` does the work, and each run first claims its period in the
 ``job_runs`` table, so even a brief overlap of two leaders cannot run a job twice. A leader that dies
 stops renewing; another process takes over when the lease expires.
+
+Composition root (see ``bot.app``): the jobs work on ``storage.maintenance`` directly.
 """
 
 from __future__ import annotations
