@@ -68,3 +68,42 @@ def test_explicit_statements_are_likely_self_harm(lang: str, text: str) -> None:
 @pytest.mark.parametrize(("lang", "text"), sorted(IDIOMS.items()))
 def test_idioms_are_not_marked(lang: str, text: str) -> None:
     assert assess_risk(text).level is RiskLevel.NONE, (lang, text)
+
+
+# Threats against others: an explicit first-person intent against a third person is a crisis card; a
+# threat at the addressee ("I'll kill you") is most often said to the bot, so it is a soft mark; a call
+# for violence against a group is a soft mark; the language's idiom with "kill" is nothing.
+THREATS = {
+    "es": ("voy a matar a mi jefe", "te voy a matar", "hay que matarlos a todos", "matar el tiempo"),
+    "pt": ("vou matar o meu chefe", "vou te matar", "tem que matar todos eles", "matar a saudade"),
+    "fr": ("je vais tuer mon voisin", "je vais te tuer", "il faut tous les pendre", "tuer le temps"),
+    "it": ("ammazzerò il mio capo", "ti ammazzo", "bisogna impiccarli tutti", "ammazzare il tempo"),
+    "nl": ("ik ga mijn baas vermoorden", "ik ga je vermoorden", "we moeten ze ophangen", "ik lach me dood"),
+    "pl": ("ja zabiję mojego szefa", "zabiję cię", "trzeba ich wszystkich powiesić", "umieram ze śmiechu"),
+    "de": (
+        "ich bringe meinen chef um",
+        "ich bring dich um",
+        "man sollte sie alle erschießen",
+        "ich lach mich tot",
+    ),
+}
+THREAT_CASES = [
+    (lang, text, level)
+    for lang, (intent, addressee, call, idiom) in THREATS.items()
+    for text, level in (
+        (intent, RiskLevel.LIKELY),
+        (addressee, RiskLevel.POSSIBLE),
+        (call, RiskLevel.POSSIBLE),
+        (idiom, RiskLevel.NONE),
+    )
+]
+
+
+@pytest.mark.parametrize(
+    ("lang", "text", "level"), THREAT_CASES, ids=[f"{c[0]}:{c[1]}" for c in THREAT_CASES]
+)
+def test_threats_to_others(lang: str, text: str, level: RiskLevel) -> None:
+    result = assess_risk(text)
+    assert result.level is level, (lang, text, result)
+    if level is not RiskLevel.NONE:
+        assert result.kind == "harm_to_others"

@@ -107,3 +107,16 @@ def test_the_anchor_prefilter_never_hides_a_match(words: list[str]) -> None:
                 and rule.regex.search(clause.text)
             ):
                 assert rule.id in tried, rule.id
+
+
+def test_pattern_words_are_folded_like_the_text() -> None:
+    rules = load_rule_files(
+        _file(
+            'lang = "xx"\nkind = "self_harm"\n[[rule]]\nid = "a"\nlevel = "likely"\n'
+            'patterns = ["ich will mich TÖTEN", "zasługują na śmierć", "Straße"]\nexamples = ["x"]\n'
+        )
+    )
+    (rule,) = rules.rules
+    assert rule.regex.search(" ich will mich toten ")
+    assert rule.regex.search(" zasługuja na smierc ")  # accents off, "ł" is a letter of its own
+    assert rule.regex.search(" strasse ")

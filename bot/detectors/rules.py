@@ -43,6 +43,8 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 
+from bot.detectors.normalize import fold_text
+
 __all__ = ["Rule", "RuleFile", "RuleSet", "load_rule_files"]
 
 # "weak": a symptom that marks nothing alone; two weak rules of different families in one message make a
@@ -232,6 +234,9 @@ class _Compiler:
         if "?" in word or "..." in word or "\\" in word:
             # Regular-expression habits ("(so )?", "x...3", "\\w") would silently match nothing.
             raise PatternError(f"{word!r} is not pattern syntax: use [optional] and a spaced ...N")
+        # Pattern words are folded as the text is (casefolded, Latin accents off, "ß" -> "ss"), so
+        # "zasługują" or "Töten" in a rule matches what the normaliser makes of the message.
+        word = fold_text(word)
         sep = "" if self._compact else " "
         if word.startswith("*") and len(word) > 1 and not self._compact:
             # "*ly": any word ending so (adverbs); never an anchor, and it must be more than the suffix.
