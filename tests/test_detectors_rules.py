@@ -120,3 +120,19 @@ def test_pattern_words_are_folded_like_the_text() -> None:
     assert rule.regex.search(" ich will mich toten ")
     assert rule.regex.search(" zasługuja na smierc ")  # accents off, "ł" is a letter of its own
     assert rule.regex.search(" strasse ")
+
+
+def test_another_languages_contractions_do_not_hide_this_languages_words() -> None:
+    """English "im" is expanded to "i am" in every message; a German rule's "im" ("in the") still matches."""
+    files = [
+        ("lang.en.toml", 'lang = "en"\n[expansions]\n"im" = "i am"\n'),
+        ("lang.de.toml", 'lang = "de"\n'),
+        (
+            "t.de.toml",
+            'lang = "de"\nkind = "self_harm"\n[[rule]]\nid = "a"\nlevel = "likely"\n'
+            'patterns = ["nur noch schmerz im kopf"]\nexamples = ["x"]\n',
+        ),
+    ]
+    (rule,) = load_rule_files(files).rules
+    assert rule.regex.search(" nur noch schmerz i am kopf ")  # what the normaliser makes of "im"
+    assert rule.regex.search(" nur noch schmerz im kopf ")

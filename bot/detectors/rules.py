@@ -167,9 +167,17 @@ def _trie(words: Iterable[str]) -> str:
 
 
 class _Compiler:
-    def __init__(self, macros: Mapping[str, Sequence[str]], compact: bool) -> None:
+    def __init__(
+        self,
+        macros: Mapping[str, Sequence[str]],
+        compact: bool,
+        foreign_expansions: Mapping[str, str] | None = None,
+    ) -> None:
         self._macros = macros
         self._compact = compact
+        # Another language's contractions are expanded in every message ("im" -> "i am"), so this
+        # file's word "im" (German "in the", Polish "to them") must also match its expansion.
+        self._foreign = foreign_expansions or {}
         self._depth = 0
         self._cache: dict[str, _Node] = {}  # a macro compiles once per file
 
@@ -247,7 +255,10 @@ class _Compiler:
             anchors = None if self._compact else frozenset({stem})
             return _Node(re.escape(stem) + ("" if self._compact else rest) + sep, anchors, frozenset({stem}))
         anchors = None if self._compact else frozenset({word})
-        return _Node(re.escape(word) + sep, anchors, frozenset({word}), word)
+        node = _Node(re.escape(word) + sep, anchors, frozenset({word}), word)
+        if not self._compact and word in self._foreign:
+            return _union([node, self.compile(self._foreign[word])])
+        return node
 
     def _macro(self, name: str) -> _Node:
         if name in self._cache:
@@ -320,7 +331,8 @@ def _rule_file(name: str, data: Mapping[str, object], languages: Mapping[str, La
     shared = languages.get(lang)
     macros: dict[str, Sequence[str]] = dict(shared.macros) if shared else {}
     macros.update({str(k): [str(p) for p in v] for k, v in dict(data.get("macros", {})).items()})  # type: ignore[call-overload]
-    compiler = _Compiler(macros, compact)
+    foreign = {k: v for code, other in languages.items() if code != lang for k, v in other.expansions.items()}
+    compiler = _Compiler(macros, compact, foreign)
     rules: list[Rule] = []
     vocabulary: set[str] = set()
     for raw in data.get("rule", ()):  # type: ignore[attr-defined]
