@@ -93,20 +93,39 @@ def test_bad_rule_files_fail_loudly(body: str) -> None:
 
 
 _WORDS = sorted({w for r in RULES if not r.compact for ex in (*r.examples, *r.counter) for w in ex.split()})
+# Scripts without spaces: pieces of the compact rules' own examples, joined in random orders.
+_PIECES = sorted(
+    {ex[i : i + n] for r in RULES if r.compact for ex in r.examples for n in (2, 3) for i in range(len(ex))}
+)
+
+
+def _prefilter_holds(text: str) -> None:
+    for clause in DETECTOR.normalizer.clauses(text):
+        tried = {r.id for r in DETECTOR.candidates(clause)}
+        for rule in RULES:
+            if rule.kind not in ("self_harm", "harm_to_others"):
+                continue
+            if rule.regex.search(clause.compact if rule.compact else clause.text):
+                assert rule.id in tried, rule.id
 
 
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.sampled_from(_WORDS), min_size=1, max_size=30))
 def test_the_anchor_prefilter_never_hides_a_match(words: list[str]) -> None:
-    for clause in DETECTOR.normalizer.clauses(" ".join(words)):
-        tried = {r.id for r in DETECTOR.candidates(clause)}
-        for rule in RULES:
-            if (
-                rule.kind in ("self_harm", "harm_to_others")
-                and not rule.compact
-                and rule.regex.search(clause.text)
-            ):
-                assert rule.id in tried, rule.id
+    _prefilter_holds(" ".join(words))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(_PIECES), min_size=1, max_size=20))
+def test_the_anchor_prefilter_never_hides_a_match_without_spaces(pieces: list[str]) -> None:
+    _prefilter_holds("".join(pieces))
+
+
+def test_every_compact_example_is_found_through_its_anchors() -> None:
+    for rule in RULES:
+        if rule.compact:
+            for example in rule.examples:
+                _prefilter_holds(example)
 
 
 def test_pattern_words_are_folded_like_the_text() -> None:

@@ -17,6 +17,7 @@ quotation, joking). Everything is a pure function of the text.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -44,6 +45,7 @@ WINDOW = 64  # long clauses are read in overlapping windows of this many words
 STEP = 48
 MAX_CUES = 4
 MAX_MATCHES = 8
+_WITHOUT_SPACES = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
 WEAK_CLUSTER = 2  # weak rules (symptom families) that together make a soft mark
 TOKEN_MEMO = 50_000
 
@@ -128,6 +130,13 @@ class RiskDetector:
         for token in set(clause.tokens):
             for rule in self._anchored(token):
                 found[rule.id] = rule
+        if clause.cjk:
+            compact = clause.compact
+            index = self._rules.compact_by_char
+            for ch in set(compact).intersection(index):
+                for word, rule in index[ch]:
+                    if rule.id not in found and rule.kind in RISK_KINDS and word in compact:
+                        found[rule.id] = rule
         for rule in self._always:
             if not rule.compact or clause.cjk:
                 found[rule.id] = rule
@@ -136,6 +145,8 @@ class RiskDetector:
     def _anchored(self, token: str) -> tuple[Rule, ...]:
         """The rules one of whose anchors (a word or a word's beginning) is ``token``, memoised."""
         rules = self._by_token.get(token)
+        if rules is None and _WITHOUT_SPACES.match(token):
+            return ()  # Chinese, Japanese, Korean pieces: only the compact index can anchor them
         if rules is None:
             by_anchor = self._rules.by_anchor
             hits: dict[str, Rule] = {}

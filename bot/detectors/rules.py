@@ -172,12 +172,18 @@ class _Compiler:
         macros: Mapping[str, Sequence[str]],
         compact: bool,
         foreign_expansions: Mapping[str, str] | None = None,
+        negators: Iterable[str] | None = None,
     ) -> None:
         self._macros = macros
         self._compact = compact
         # Another language's contractions are expanded in every message ("im" -> "i am"), so this
         # file's word "im" (German "in the", Polish "to them") must also match its expansion.
         self._foreign = foreign_expansions or {}
+        # A wildcard never stands for a negator: "no trans person deserves to die" must not match
+        # "_ _ deserves to die" with the "no" swallowed, out of sight of the negation check.
+        words = sorted(negators or (), key=len, reverse=True)
+        not_negator = "(?!(?:" + "|".join(map(re.escape, words)) + ") )" if words else ""
+        self._any_word = not_negator + "[^ ]+ "
         self._depth = 0
         self._cache: dict[str, _Node] = {}  # a macro compiles once per file
 
@@ -221,11 +227,12 @@ class _Compiler:
                 node = self._macro(head[1:-1])
             elif head.startswith("..."):
                 n = int(head[3:])
-                node = _Node(f".{{0,{n}}}" if self._compact else f"(?:[^ ]+ ){{0,{n}}}", None, frozenset())
+                gap = f".{{0,{n}}}" if self._compact else f"(?:{self._any_word}){{0,{n}}}"
+                node = _Node(gap, None, frozenset())
             elif head == "$":
                 node = _Node("$", None, frozenset())
             elif head == "_":
-                node = _Node("." if self._compact else "[^ ]+ ", None, frozenset())
+                node = _Node("." if self._compact else self._any_word, None, frozenset())
             else:
                 node = self._word(head)
             parts.append(node)
@@ -252,9 +259,10 @@ class _Compiler:
         if word.endswith("*") and len(word) > 1:
             stem = word[:-1]
             rest = r"[^ ]*?" if self._compact else r"[^ ]*"
-            anchors = None if self._compact else frozenset({stem})
+            anchors = frozenset({stem})
             return _Node(re.escape(stem) + ("" if self._compact else rest) + sep, anchors, frozenset({stem}))
-        anchors = None if self._compact else frozenset({word})
+        # In scripts without spaces an anchor is a substring that must occur in the clause.
+        anchors = frozenset({word})
         node = _Node(re.escape(word) + sep, anchors, frozenset({word}), word)
         if not self._compact and word in self._foreign:
             return _union([node, self.compile(self._foreign[word])])
@@ -332,7 +340,7 @@ def _rule_file(name: str, data: Mapping[str, object], languages: Mapping[str, La
     macros: dict[str, Sequence[str]] = dict(shared.macros) if shared else {}
     macros.update({str(k): [str(p) for p in v] for k, v in dict(data.get("macros", {})).items()})  # type: ignore[call-overload]
     foreign = {k: v for code, other in languages.items() if code != lang for k, v in other.expansions.items()}
-    compiler = _Compiler(macros, compact, foreign)
+    compiler = _Compiler(macros, compact, foreign, shared.negators if shared else None)
     rules: list[Rule] = []
     vocabulary: set[str] = set()
     for raw in data.get("rule", ()):  # type: ignore[attr-defined]
@@ -375,8 +383,10 @@ def _rule_file(name: str, data: Mapping[str, object], languages: Mapping[str, La
 class RuleSet:
     files: tuple[RuleFile, ...]
     languages: Mapping[str, LanguageData]
-    by_anchor: Mapping[str, tuple[Rule, ...]]
-    always: tuple[Rule, ...]  # rules without anchor words (prefix-only or compact)
+    by_anchor: Mapping[str, tuple[Rule, ...]]  # word (or word beginning) -> rules of spaced scripts
+    # first character -> (anchor substring, rule) for rules of scripts written without spaces
+    compact_by_char: Mapping[str, tuple[tuple[str, Rule], ...]]
+    always: tuple[Rule, ...]  # rules without any anchor
     vocabulary: frozenset[str]
 
     @property
@@ -400,14 +410,18 @@ def load_rule_files(files: Iterable[tuple[str, str]] | None = None) -> RuleSet:
         _rule_file(name, d, languages) for name, d in parsed if not name.startswith("lang.") and "rule" in d
     )
     by_anchor: dict[str, list[Rule]] = {}
+    compact_by_char: dict[str, list[tuple[str, Rule]]] = {}
     always: list[Rule] = []
     for f in rule_files:
         for rule in f.rules:
-            if rule.anchors:
+            if not rule.anchors:
+                always.append(rule)
+            elif rule.compact:
+                for word in rule.anchors:
+                    compact_by_char.setdefault(word[0], []).append((word, rule))
+            else:
                 for word in rule.anchors:
                     by_anchor.setdefault(word, []).append(rule)
-            else:
-                always.append(rule)
     vocabulary: set[str] = set()
     for f in rule_files:
         vocabulary |= f.vocabulary
@@ -420,6 +434,7 @@ def load_rule_files(files: Iterable[tuple[str, str]] | None = None) -> RuleSet:
         rule_files,
         languages,
         {k: tuple(v) for k, v in by_anchor.items()},
+        {k: tuple(v) for k, v in compact_by_char.items()},
         tuple(always),
         frozenset(vocabulary),
     )
