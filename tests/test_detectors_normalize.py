@@ -198,3 +198,18 @@ def test_repeated_text_gives_identical_clauses() -> None:
     first = list(n.clauses("i want to d13. ok"))
     n.clear_cache()
     assert list(n.clauses("i want to d13. ok")) == first
+
+
+@pytest.mark.parametrize(
+    ("plain", "variant"),
+    [
+        ("أريد أن أموت", "أُرِيدُ أَنْ أَمُوتَ"),  # Arabic short vowels are optional
+        ("أريد أن أموت", "اريد ان اموت"),  # hamza seats left off, as often typed
+        ("أريد أن أموت", "أريـــد أن أمـــوت"),  # tatweel stretching
+        ("मैं मरना चाहता हूँ", "मैं मरना चाहता हूं"),  # candrabindu and anusvara
+    ],
+)
+def test_optional_script_spellings_reach_the_same_level(plain: str, variant: str) -> None:
+    expected = assess_risk(plain)
+    assert expected.level is RiskLevel.LIKELY
+    assert assess_risk(variant).level is expected.level

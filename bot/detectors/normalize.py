@@ -191,8 +191,29 @@ def format_characters() -> frozenset[int]:
 
 @functools.cache
 def _full_table() -> Mapping[int, str | None]:
-    """One ``str.translate`` table for non-ASCII text: format characters out, spaces, quotes."""
-    return MappingProxyType({**dict.fromkeys(format_characters()), **_SPACES, **_QUOTES})
+    """One ``str.translate`` table for non-ASCII text: format characters out, spaces, quotes, and the
+    optional marks of Arabic and Devanagari spelling."""
+    return MappingProxyType({**dict.fromkeys(format_characters()), **_SPACES, **_QUOTES, **_SCRIPT_SPELLING})
+
+
+# Spellings that writers of a script use interchangeably, folded to one: Arabic short vowels and the
+# tatweel are optional ("مَوْت" = "موت", "مـوت"), hamza seats on alef vary ("أ", "إ", "آ" -> "ا"), final
+# alef maqsura / ya and taa marbuta / ha are mixed up; Devanagari candrabindu and anusvara both mark
+# nasalisation ("डालूँगा" = "डालूंगा").
+_SCRIPT_SPELLING: Mapping[int, str | None] = MappingProxyType(
+    {
+        **dict.fromkeys(range(0x064B, 0x0653)),  # fathatan ... sukun, maddah
+        0x0670: None,  # superscript alef
+        0x0640: None,  # tatweel
+        0x0623: "\u0627",
+        0x0625: "\u0627",
+        0x0622: "\u0627",
+        0x0671: "\u0627",
+        0x0649: "\u064a",
+        0x0629: "\u0647",
+        0x0901: "\u0902",
+    }
+)
 
 
 @functools.cache
