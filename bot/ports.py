@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from bot.types import (
     BeganTurn,
@@ -23,6 +23,26 @@ from bot.types import (
     UsageRecord,
     WorkspaceSettings,
 )
+
+if TYPE_CHECKING:
+    from bot.admin import Admin
+    from bot.config import Settings
+    from bot.engine import Engine
+
+
+class CoreServices(Protocol):
+    """What the composition root hands a platform adapter: the engine for everything about
+    conversations, admin operations, and the settings. Storage is not among them: an adapter reaches it
+    only through the engine."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def engine(self) -> Engine: ...
+
+    @property
+    def admin(self) -> Admin: ...
 
 
 class Connector(Protocol):

@@ -20,10 +20,9 @@ from adapters.discord.client import HavenClient, HavenShardedClient, make_client
 from adapters.discord.commands import command_payload, payload_hash
 from adapters.discord.handler import DiscordHandler
 from adapters.discord.stream import StreamTiming
-from bot.ports import StartupError
+from bot.ports import CoreServices, StartupError
 
 if TYPE_CHECKING:
-    from bot.app import Services
     from bot.types import Digest
 
 log = logging.getLogger(__name__)
@@ -76,7 +75,7 @@ class DiscordConnector:
 
     def __init__(
         self,
-        services: Services,
+        services: CoreServices,
         *,
         state_dir: Path | None = None,
         guild_ready_timeout: float = 2.0,
@@ -201,7 +200,7 @@ class DiscordConnector:
         return True
 
 
-async def sync_command(services: Services, *, state_dir: Path | None = None) -> int:
+async def sync_command(services: CoreServices, *, state_dir: Path | None = None) -> int:
     """``haven discord sync``: push the application commands to Discord now."""
     connector = DiscordConnector(services, state_dir=state_dir)
     try:

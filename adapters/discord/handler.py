@@ -46,7 +46,6 @@ from adapters.discord.views import (
     closure_view,
 )
 from bot.admin import BadSetting, NotAllowed
-from bot.app import Services
 from bot.notices import (
     ADMIN_ONLY,
     DEFAULT_CRISIS_MESSAGE,
@@ -55,6 +54,7 @@ from bot.notices import (
     NOT_IN_CONVERSATION,
     crisis_card,
 )
+from bot.ports import CoreServices
 from bot.types import (
     AdminAlert,
     Author,
@@ -133,7 +133,7 @@ async def _ephemeral(interaction: discord.Interaction[Any], content: str | None,
 
 
 class DiscordHandler:
-    def __init__(self, services: Services, *, stream_timing: StreamTiming | None = None) -> None:
+    def __init__(self, services: CoreServices, *, stream_timing: StreamTiming | None = None) -> None:
         self._engine = services.engine
         self._timing = stream_timing or StreamTiming()
         self._admin = services.admin

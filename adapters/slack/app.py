@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import aiohttp
 from slack_bolt.async_app import AsyncApp
@@ -57,7 +57,7 @@ from bot.notices import (
     closure_text,
     ended_reminder,
 )
-from bot.ports import StorageUnavailable
+from bot.ports import CoreServices, StorageUnavailable
 from bot.types import (
     AdminAlert,
     Author,
@@ -70,9 +70,6 @@ from bot.types import (
     TurnResult,
     TurnStatus,
 )
-
-if TYPE_CHECKING:
-    from bot.app import Services
 
 log = logging.getLogger(__name__)
 
@@ -171,7 +168,7 @@ class _Person:
 
 
 def build_app(
-    services: Services,
+    services: CoreServices,
     client: AsyncWebClient,
     *,
     signing_secret: str = "",
@@ -193,7 +190,7 @@ def build_app(
 class SlackBot:
     def __init__(
         self,
-        services: Services,
+        services: CoreServices,
         client: AsyncWebClient,
         *,
         signing_secret: str = "",

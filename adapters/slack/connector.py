@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
@@ -14,11 +14,8 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.app import SlackBot
-from bot.ports import StartupError
+from bot.ports import CoreServices, StartupError
 from bot.types import Digest
-
-if TYPE_CHECKING:
-    from bot.app import Services
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +34,7 @@ class SlackConnector:
 
     def __init__(
         self,
-        services: Services,
+        services: CoreServices,
         *,
         client: AsyncWebClient | None = None,
         host: str = "0.0.0.0",
