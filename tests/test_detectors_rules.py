@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.detectors.risk import RiskLevel, default_detector
+from bot.detectors.risk import RiskDetector, RiskLevel, default_detector
 from bot.detectors.rules import PatternError, Rule, load_rule_files
 
 DETECTOR = default_detector()
@@ -155,3 +155,27 @@ def test_another_languages_contractions_do_not_hide_this_languages_words() -> No
     (rule,) = load_rule_files(files).rules
     assert rule.regex.search(" nur noch schmerz i am kopf ")  # what the normaliser makes of "im"
     assert rule.regex.search(" nur noch schmerz im kopf ")
+
+
+def test_an_exception_of_the_clauses_language_holds_for_the_same_rule_in_other_languages() -> None:
+    """Spanish and Italian share "suicidio"; Spanish "es un suicidio" (a reckless act) is an idiom, and the
+    Italian rule that matches the same word in that Spanish clause must not mark it either."""
+
+    def rule_file(lang: str, unless: str) -> tuple[str, str]:
+        return (
+            f"t.{lang}.toml",
+            f'lang = "{lang}"\nkind = "self_harm"\n[[rule]]\nid = "mention"\nlevel = "possible"\n'
+            f'patterns = ["suicidio"]\nunless = [{unless}]\nexamples = ["x"]\n',
+        )
+
+    tables = load_rule_files(
+        [
+            ("lang.es.toml", 'lang = "es"\n'),
+            ("lang.it.toml", 'lang = "it"\n'),
+            rule_file("es", '"es un suicidio"'),
+            rule_file("it", '"squadra suicida"'),
+        ]
+    )
+    detector = RiskDetector(tables)
+    assert detector.assess("salir sin casco es un suicidio").level is RiskLevel.NONE
+    assert detector.assess("pienso en el suicidio").level is RiskLevel.POSSIBLE

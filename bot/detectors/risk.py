@@ -75,6 +75,17 @@ class RiskDetector:
         self._no_words = ContextWords.of(None, rules.languages.get("en"))
         self._prefix_lengths = sorted({len(a) for a in rules.by_anchor})
         self._always = tuple(r for r in rules.always if r.kind in RISK_KINDS)
+        # The same rule in other languages ("self_harm.es.suicide_mention_self" for the Italian one).
+        # Spanish, Italian and Portuguese share words such as "suicidio"; where a sibling matches the
+        # same clause, the exception written for that language holds for every sibling's match.
+        family: dict[tuple[str, str], list[Rule]] = {}
+        for rule in rules.rules:
+            family.setdefault((rule.kind, rule.id.rsplit(".", 1)[-1]), []).append(rule)
+        self._siblings: dict[str, tuple[Rule, ...]] = {
+            r.id: tuple(o for o in group if o.id != r.id and o.unless is not None and o.compact == r.compact)
+            for group in family.values()
+            for r in group
+        }
         # token -> the rules it anchors; a cache of a pure function of the immutable tables.
         self._by_token: dict[str, tuple[Rule, ...]] = {}
 
@@ -166,6 +177,11 @@ class RiskDetector:
         hay = clause.compact if rule.compact else clause.text
         words = self._words.get(rule.lang, self._no_words)
         best: Hit | None = None
+        for sibling in self._siblings.get(rule.id, ()):
+            # The sibling reads the same words here (its own pattern matches) and its language's
+            # exception applies: "no es un suicidio" cancels the Italian rule's "suicidio" too.
+            if sibling.unless is not None and sibling.regex.search(hay) and sibling.unless.search(hay):
+                return None
         for k, m in enumerate(rule.regex.finditer(hay)):
             if k >= MAX_MATCHES:
                 break  # more matches of one rule in one window are repeats that context judged already
