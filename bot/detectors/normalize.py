@@ -123,6 +123,7 @@ _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-
 _SINGLES = re.compile(r"s{3,}")
 _MAX_TOKEN = 40  # longer "words" are not words; they are kept but never rewritten
 _MAX_SPACED = 200  # longest run of letter-spaced single letters that is rejoined
+_SYMBOL_RUN = re.compile(r"([^\w\s\x00-\x7f])\1{3,}")
 _HASHTAG = re.compile(r"#([^\W\d_]{4,40})\b")
 _CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 _MEMO_SIZE = 50_000  # tokens and clauses remembered across calls (each table is cleared when full)
@@ -434,7 +435,9 @@ class Normalizer:
             text = _HASHTAG.sub(self._hashtag, text)
         folded = fold_text(text)
         if not folded.isascii():
-            folded = folded.translate(self._symbols)
+            # A run of one emoji or symbol says what three of them say ("😂😂😂😂😂" is laughter);
+            # cutting it keeps a page of emoji from becoming a page of tokens.
+            folded = _SYMBOL_RUN.sub(r"\1\1\1", folded).translate(self._symbols)
         # A word broken by a hyphen or a line break is rejoined when the halves are not words but the
         # whole is ("ki-\nll"); otherwise the break becomes a space ("kill-myself", "kill\nmyself").
         if "-" in folded or "\n" in folded:
