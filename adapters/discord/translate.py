@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import discord
 
+from bot.text import split
 from bot.types import Author, IncomingMessage, Origin, ThreadRef
 
 PLATFORM = "discord"
@@ -26,10 +27,6 @@ NONCE_LENGTH = 25
 MODAL_TITLE_LIMIT = 45
 TEXT_INPUT_LIMIT = 4000
 FENCE = "```"
-# A reopened fence keeps the language tag only when it is short; a long "tag" is probably prose.
-_MAX_OPENER = 16
-# Room kept free in every chunk for closing a fence and reopening it in the next one.
-_FENCE_ROOM = len("\n" + FENCE) + _MAX_OPENER + 1
 
 _USER_MENTION = re.compile(r"<@!?(\d+)>")
 _ROLE_MENTION = re.compile(r"<@&(\d+)>")
@@ -191,63 +188,6 @@ def nonce_for(source: str, kind: str, index: int = 0) -> str:
     return hashlib.sha256(f"{source}|{kind}|{index}".encode()).hexdigest()[:NONCE_LENGTH]
 
 
-def _opener(line: str) -> str:
-    tail = line.strip()
-    return tail if tail.startswith(FENCE) and len(tail) <= _MAX_OPENER else FENCE
-
-
-def _pieces(line: str, width: int) -> list[str]:
-    """A line cut into pieces no longer than ``width``, at a space where there is one."""
-    out: list[str] = []
-    while len(line) > width:
-        cut = line.rfind(" ", width // 2, width)
-        cut = cut if cut > 0 else width
-        # Never cut inside a run of backticks: the halves would not read as a fence.
-        while 0 < cut < len(line) and line[cut - 1] == "`" and line[cut] == "`":
-            cut -= 1
-        cut = cut or width
-        out.append(line[:cut])
-        line = line[cut:]
-    out.append(line)
-    return out
-
-
 def split_message(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
-    """Split a reply into messages of at most ``limit`` characters, at line breaks where possible.
-
-    A chunk that ends inside a code block is closed with a fence, and the next chunk reopens it with the
-    same opener (language tag included), so every message renders on its own.
-    """
-    text = text.strip("\n")
-    if len(text) <= limit:
-        return [text] if text.strip() else []
-    width = limit - _FENCE_ROOM
-    chunks: list[str] = []
-    parts: list[str] = []
-    size = 0
-    fence: str | None = None  # the opener while inside a code block
-
-    def flush() -> None:
-        body = "".join(parts)
-        if fence is not None:
-            body += "\n" + FENCE
-        if body.strip():
-            chunks.append(body)
-
-    for line in text.split("\n"):
-        for i, piece in enumerate(_pieces(line, width)):
-            glue = "\n" if parts and i == 0 else ""
-            after = fence
-            if piece.count(FENCE) % 2 == 1:
-                after = None if fence is not None else _opener(piece)
-            need = size + len(glue) + len(piece) + (len("\n" + FENCE) if after is not None else 0)
-            if parts and need > limit:
-                flush()
-                parts = [fence + "\n"] if fence is not None else []
-                size = len(parts[0]) if parts else 0
-                glue = ""
-            parts.append(glue + piece)
-            size += len(glue) + len(piece)
-            fence = after
-    flush()
-    return chunks
+    """A reply as Discord messages: the core's one splitter (``bot.text.split``) at Discord's limit."""
+    return split(text, limit)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
+from bot.text import split
 from bot.types import Author, IncomingMessage, Origin, Platform, ThreadRef
 
 PLATFORM = Platform.SLACK.value
@@ -263,54 +264,10 @@ def _tables_to_code(text: str) -> str:
 
 # -- splitting -------------------------------------------------------------------------------------------
 
-_FENCE_TOKEN = "```"
-
 
 def split_message(text: str, limit: int = MAX_MESSAGE_CHARS) -> list[str]:
-    """Split mrkdwn into messages of at most ``limit`` characters.
-
-    Prefers paragraph, then line, then word boundaries. A code block cut in two is closed at the end of
-    one part and reopened at the start of the next, so both render as code.
-    """
-    if limit < 32:
-        raise ValueError("limit too small")
-    parts: list[str] = []
-    rest = text.strip()
-    while rest:
-        if len(rest) <= limit:
-            parts.append(rest)
-            break
-        room = limit - len("\n" + _FENCE_TOKEN)
-        cut = _cut_point(rest, room)
-        head, rest = rest[:cut].rstrip(), rest[cut:]
-        if head.count(_FENCE_TOKEN) % 2:
-            head += "\n" + _FENCE_TOKEN
-            rest = _FENCE_TOKEN + "\n" + rest.lstrip("\n")
-        else:
-            rest = rest.lstrip()
-        if head.strip() and head.strip() != _FENCE_TOKEN * 2:
-            parts.append(head)
-    return parts
-
-
-def _cut_point(text: str, room: int) -> int:
-    window = text[:room]
-    floor = room // 3
-    for sep in ("\n\n", "\n", " "):
-        at = window.rfind(sep)
-        if at >= floor:
-            return at + (len(sep) if sep == " " else 0)
-    cut = room
-    # Never cut through a code fence, an entity (&amp;) or a link (<url|label>).
-    while cut > floor and text[cut - 1] == "`" and text[cut] == "`":
-        cut -= 1
-    amp = window.rfind("&", max(0, cut - 8))
-    if amp != -1 and ";" not in window[amp:cut]:
-        cut = amp
-    lt = window.rfind("<", max(0, cut - 400))
-    if lt != -1 and ">" not in window[lt:cut] and lt > floor:
-        cut = lt
-    return cut
+    """mrkdwn as Slack messages: the core's one splitter (``bot.text.split``) at Slack's limit."""
+    return split(text, limit)
 
 
 # -- links and commands -------------------------------------------------------------------------------
