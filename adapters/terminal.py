@@ -10,11 +10,13 @@ import asyncio
 import getpass
 import sys
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TextIO
 
 from bot.engine import Engine
-from bot.notices import PlatformHints, closure_text, ended_reminder
+from bot.notices import PlatformHints, reason_phrase
+from bot.presentation import AlertNotice, ClosureNotice, CrisisResources, PrivateNotice, Reply, render
 from bot.types import Author, ForkRequest, IncomingMessage, Origin, ThreadRef, TurnResult, TurnStatus
 
 PLATFORM = "terminal"
@@ -61,6 +63,61 @@ class _PrintStream:
             self._out.write("\nhaven: " + final + "\n")
         self._out.flush()
         return True
+
+
+@dataclass
+class TerminalRenderer:
+    """The plain reference ``bot.ports.Renderer``: every item as lines of text, in the order given.
+
+    A terminal has one reader, so a private notice is just printed; the closure's feedback action is
+    the ``/feedback`` command. ``stream`` is the turn's reply as it was printed while written, if any.
+    """
+
+    def __init__(
+        self,
+        out: TextIO,
+        stream: _PrintStream | None = None,
+        *,
+        on_closure: Callable[[str], None] | None = None,
+    ) -> None:
+        self._out = out
+        self._stream = stream
+        self._on_closure = on_closure
+
+    async def reply(self, item: Reply) -> None:
+        stream = self._stream
+        if stream is not None and stream.shown and (item.failed or not item.text):
+            # A stream that failed half-way (or was taken back) is finished, never left hanging.
+            self._say(" …")
+        elif stream is not None and stream.finish(item.text):
+            return
+        if item.text:
+            self._say(f"haven: {item.text}")
+
+    async def crisis_card(self, item: CrisisResources) -> None:
+        self._say("--- Crisis resources ---\n" + item.card.text + "\n------------------------")
+
+    async def closure(self, item: ClosureNotice) -> None:
+        if self._on_closure is not None:
+            self._on_closure(item.conversation_id)
+        text = item.text
+        self._say(
+            f"*** {text.title} ***\n{text.reason}\n{text.new_conversation}\n{text.fork}\n"
+            f"{text.button}? Type /feedback <optional comment>."
+        )
+
+    async def private_notice(self, item: PrivateNotice) -> None:
+        self._say(item.text)
+
+    async def admin_alert(self, item: AlertNotice) -> None:
+        alert = item.alert
+        self._say(
+            f"(admin alert: {alert.kind}, ended {reason_phrase(alert.reason)}, {alert.warnings} warnings)"
+        )
+
+    def _say(self, text: str) -> None:
+        self._out.write(text + "\n")
+        self._out.flush()
 
 
 @dataclass
@@ -139,7 +196,7 @@ class TerminalConnector:
         )
         if result.status is TurnStatus.REPLIED:
             s.numbers.append(message_id)
-        self._render(result, stream)
+        await self._render(result, stream)
 
     async def _command(self, line: str) -> None:
         cmd, _, rest = line.partition(" ")
@@ -150,7 +207,7 @@ class TerminalConnector:
             if rest:
                 await self._message(rest)
         elif cmd == "/end":
-            self._render(await self._engine.end_by_command(self._session.thread, self._author))
+            await self._render(await self._engine.end_by_command(self._session.thread, self._author))
         elif cmd == "/fork":
             await self._fork(rest)
         elif cmd == "/feedback":
@@ -183,7 +240,7 @@ class TerminalConnector:
             )
         )
         if result.status is TurnStatus.IGNORED:
-            self._render(result)
+            await self._render(result)
             return
         self._session = TerminalSession(thread, counter=1, last_ended=self._session.last_ended)
         history = await self._engine.history(thread)
@@ -191,7 +248,7 @@ class TerminalConnector:
             m.platform_message_id or "" for m in history if m.role == "user" and m.kind == "text"
         ]
         self._say(f"Forked into a new conversation from your message {number}.")
-        self._render(result)
+        await self._render(result)
 
     async def _feedback(self, comment: str) -> None:
         target = self._session.last_ended
@@ -217,33 +274,13 @@ class TerminalConnector:
                 text = "".join(str(b.get("text", "")) for b in m.content if b.get("type") == "text")
                 self._say(f"     haven: {text}")
 
-    def _render(self, result: TurnResult, stream: _PrintStream | None = None) -> None:
-        if stream is not None and stream.shown and not result.replies:
-            # A stream that failed half-way is finished with the error note, never left hanging.
-            self._out.write(" …\n")
-        replies = list(result.replies)
-        if stream is not None and replies and stream.finish(replies[0]):
-            replies = replies[1:]
-        for reply in replies:
-            self._say(f"haven: {reply}")
-        if result.crisis is not None:
-            self._say("--- Crisis resources ---\n" + result.crisis.text + "\n------------------------")
-        if result.error:
-            self._say(f"haven: {result.error}")
-        if result.closure is not None:
-            self._session.last_ended = result.closure.conversation_id
-            text = closure_text(result.closure.reason, HINTS)
-            if result.closure.crisis is not None and result.crisis is None:
-                self._say(
-                    "--- Crisis resources ---\n" + result.closure.crisis.text + "\n------------------------"
-                )
-            self._say(
-                f"*** {text.title} ***\n{text.reason}\n{text.new_conversation}\n{text.fork}\n"
-                f"{text.button}? Type /feedback <optional comment>."
-            )
-        if result.status in (TurnStatus.ENDED_REMINDER, TurnStatus.ENDED_SILENT):
-            # In a terminal there is no one else to disturb: answer every line.
-            self._say(ended_reminder(HINTS))
+    async def _render(self, result: TurnResult, stream: _PrintStream | None = None) -> None:
+        renderer = TerminalRenderer(self._out, stream, on_closure=self._ended)
+        shown = stream is not None and bool(stream.shown)
+        await render(renderer, result, user_id=self._author.id, hints=HINTS, reply_shown=shown)
+
+    def _ended(self, conversation_id: str) -> None:
+        self._session.last_ended = conversation_id
 
     def _say(self, text: str) -> None:
         self._out.write(text + "\n")

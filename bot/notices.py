@@ -61,6 +61,21 @@ _REASONS: dict[EndReason, str] = {
 }
 
 
+# Why a conversation ended, as a phrase after "ended" (alerts, admin lists, digests).
+_REASON_PHRASES: dict[str, str] = {
+    EndReason.USER_REQUEST.value: "at the user's request",
+    EndReason.ABUSE.value: "after repeated warnings about abuse",
+    EndReason.USER_COMMAND.value: "with the end command",
+}
+
+
+def reason_phrase(reason: str | None, unknown: str = "for an unknown reason") -> str:
+    """``"ended " + reason_phrase(r)`` reads as a sentence; unknown reasons are named as stored."""
+    if not reason:
+        return unknown
+    return _REASON_PHRASES.get(reason, reason)
+
+
 def closure_text(reason: EndReason, hints: PlatformHints) -> ClosureText:
     return ClosureText(
         title="This conversation has ended",

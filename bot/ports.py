@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from bot.admin import Admin
     from bot.config import Settings
     from bot.engine import Engine
+    from bot.presentation import AlertNotice, ClosureNotice, CrisisResources, PrivateNotice, Reply
 
 
 class CoreServices(Protocol):
@@ -75,6 +76,31 @@ class ReplyStream(Protocol):
     """
 
     async def update(self, text: str) -> None: ...
+
+
+class Renderer(Protocol):
+    """How an adapter draws the core's presentation items (``bot.presentation``) in its platform's idiom.
+
+    ``bot.presentation.present`` decides what is shown, in which order and to whom; a renderer draws one
+    item at a time and decides nothing else. The terminal's is the plain reference
+    (``adapters.terminal.TerminalRenderer``).
+    """
+
+    async def reply(self, item: Reply) -> None:
+        """Haven's reply in the conversation (finishing a stream that showed part of it), split at the
+        platform's message limit without breaking a code block (``bot.text.split``)."""
+
+    async def crisis_card(self, item: CrisisResources) -> None:
+        """The crisis resources, as a card in the conversation."""
+
+    async def closure(self, item: ClosureNotice) -> None:
+        """The closure notice with its feedback action ("this ending was a mistake")."""
+
+    async def private_notice(self, item: PrivateNotice) -> None:
+        """Text for ``item.user_id`` only, where the platform can; else one short line."""
+
+    async def admin_alert(self, item: AlertNotice) -> None:
+        """A content-free notice in the workspace's alert channel."""
 
 
 class ConversationStore(Protocol):

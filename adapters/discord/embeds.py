@@ -9,14 +9,12 @@ import discord
 
 from adapters.discord.translate import jump_url, truncate
 from bot.admin import describe_settings
-from bot.notices import PlatformHints, closure_text
+from bot.notices import ClosureText, PlatformHints, reason_phrase
 from bot.types import (
     AdminAlert,
-    Closure,
     CrisisCard,
     Digest,
     EndingRecord,
-    EndReason,
     FeedbackRecord,
     WorkspaceSettings,
 )
@@ -51,20 +49,13 @@ Haven may end a conversation as a last resort, after repeated warnings, or when 
 ends one with someone who may be at risk; it stays and shows the crisis resources your server configured.
 Admins (Manage Server): `/haven-admin`."""
 
-_REASON_SHORT = {
-    EndReason.USER_REQUEST.value: "at the user's request",
-    EndReason.ABUSE.value: "after repeated warnings",
-    EndReason.USER_COMMAND.value: "with the end command",
-}
 
-
-def closure_embed(closure: Closure, hints: PlatformHints) -> discord.Embed:
-    text = closure_text(closure.reason, hints)
+def closure_embed(conversation_id: str, text: ClosureText) -> discord.Embed:
     embed = discord.Embed(title=text.title, description=text.reason, colour=CLOSURE_COLOUR)
     embed.add_field(name="Start anew", value=truncate(text.new_conversation, _FIELD_VALUE), inline=False)
     embed.add_field(name="Continue differently", value=truncate(text.fork, _FIELD_VALUE), inline=False)
     embed.set_footer(
-        text=f"Was this ending a mistake? Report it with the button below. · Ref {closure.conversation_id}"
+        text=f"Was this ending a mistake? Report it with the button below. · Ref {conversation_id}"
     )
     return embed
 
@@ -81,7 +72,7 @@ def crisis_embed(card: CrisisCard, *, preview: bool = False) -> discord.Embed:
 
 def alert_text(alert: AdminAlert) -> str:
     """Content-free: where, why, how many warnings — never what was said."""
-    reason = _REASON_SHORT.get(alert.reason, alert.reason or "unknown")
+    reason = reason_phrase(alert.reason, "unknown")
     link = jump_url(alert.thread)
     if alert.kind == "feedback":
         return f"An ending was reported as a mistake — {link} (ended {reason}, {alert.warnings} warnings)"
@@ -91,8 +82,7 @@ def alert_text(alert: AdminAlert) -> str:
 def digest_text(digest: Digest) -> str:
     """The weekly summary for admins: counts and links, no message content."""
     endings = ", ".join(
-        f"{count} {_REASON_SHORT.get(reason, reason)}"
-        for reason, count in sorted(digest.endings_by_reason.items())
+        f"{count} {reason_phrase(reason)}" for reason, count in sorted(digest.endings_by_reason.items())
     )
     lines = [
         f"**Haven — weekly summary** (since <t:{int(digest.since.timestamp())}:D>)",
@@ -122,7 +112,7 @@ def _when(moment: datetime | None) -> str:
 
 def endings_embed(rows: Sequence[EndingRecord]) -> discord.Embed:
     lines = [
-        f"{_when(r.ended_at)} · {_REASON_SHORT.get(r.reason or '', r.reason or '?')} · "
+        f"{_when(r.ended_at)} · {reason_phrase(r.reason, '?')} · "
         f"{r.warnings} warnings · [thread]({jump_url(r.thread)})" + (" · fork" if r.forked_from else "")
         for r in rows
     ]

@@ -22,6 +22,7 @@ from typing import Any
 import discord
 
 from adapters.discord import embeds
+from adapters.discord.render import DiscordRenderer
 from adapters.discord.stream import DiscordReplyStream, StreamTiming
 from adapters.discord.translate import (
     DM_WORKSPACE,
@@ -43,7 +44,6 @@ from adapters.discord.views import (
     ForkModal,
     NewConversationModal,
     ResourcesModal,
-    closure_view,
 )
 from bot.admin import BadSetting, NotAllowed
 from bot.notices import (
@@ -55,6 +55,7 @@ from bot.notices import (
     crisis_card,
 )
 from bot.ports import CoreServices
+from bot.presentation import render
 from bot.types import (
     AdminAlert,
     Author,
@@ -263,7 +264,12 @@ class DiscordHandler:
         return DiscordReplyStream(self._send, target, source=source, timing=self._timing, on_shown=on_shown)
 
     async def _turn(
-        self, target: discord.abc.Messageable, incoming: IncomingMessage, *, fork: ForkRequest | None = None
+        self,
+        target: discord.abc.Messageable,
+        incoming: IncomingMessage,
+        *,
+        fork: ForkRequest | None = None,
+        private: Callable[[str], Awaitable[None]] | None = None,
     ) -> TurnResult:
         """One model turn, its reply streamed into ``target`` as it is written, then the rest rendered."""
         indicator = TypingIndicator(target)
@@ -283,7 +289,13 @@ class DiscordHandler:
                     await indicator.stop()
             async with self._working():
                 await self.render(
-                    target, result, source=incoming.message_id, ref=incoming.thread, stream=stream
+                    target,
+                    result,
+                    source=incoming.message_id,
+                    ref=incoming.thread,
+                    stream=stream,
+                    user_id=incoming.author.id,
+                    private=private,
                 )
         finally:
             stream.stop()  # a no-op after render; stops the background flushes if the turn was cancelled
@@ -299,31 +311,25 @@ class DiscordHandler:
         source: str,
         ref: ThreadRef,
         stream: DiscordReplyStream | None = None,
+        user_id: str = "",
+        private: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
-        """Post a turn's output: the reply (finishing its stream), then crisis resources, then a closure.
-
-        Ended threads stay silent: locked, and the closure notice says it all. The reply comes first in
-        both paths, so a streamed and a non-streamed turn end in the same layout.
-        """
-        if result.status in (TurnStatus.DUPLICATE, TurnStatus.ENDED_SILENT, TurnStatus.ENDED_REMINDER):
-            return
+        """Draw a turn's result with the core's presentation (``bot.presentation``); an ended guild
+        thread is then locked and archived."""
         stream = stream or self._stream(target, source)
-        await stream.finish("\n\n".join(r for r in result.replies if r.strip()), result.error)
-        crisis = result.crisis or (result.closure.crisis if result.closure else None)
-        if crisis is not None:
-            await self._send(target, embed=embeds.crisis_embed(crisis), nonce=nonce_for(source, "crisis"))
-        if result.closure is not None:
-            hints = embeds.DM_HINTS if is_dm(ref) else embeds.GUILD_HINTS
-            await self._send(
-                target,
-                embed=embeds.closure_embed(result.closure, hints),
-                view=closure_view(result.closure.conversation_id),
-                nonce=nonce_for(source, "closure"),
-            )
+
+        async def alert(alert: AdminAlert) -> None:
+            await self.send_alert(alert, source=source)
+
+        async def ended() -> None:
             if isinstance(target, discord.Thread):
                 await self.lock_and_archive(target)
-        if result.alert is not None:
-            await self.send_alert(result.alert, source=source)
+
+        renderer = DiscordRenderer(
+            self._send, target, stream, source=source, alert=alert, private=private, ended=ended
+        )
+        hints = embeds.DM_HINTS if is_dm(ref) else embeds.GUILD_HINTS
+        await render(renderer, result, user_id=user_id, hints=hints, reply_shown=stream.shown)
 
     async def _send(
         self,
@@ -553,7 +559,13 @@ class DiscordHandler:
                 )
                 return
             # The notice itself is an ordinary message in the conversation, like any other ending.
-            await self.render(self._messageable(interaction), result, source=str(interaction.id), ref=ref)
+            await self.render(
+                self._messageable(interaction),
+                result,
+                source=str(interaction.id),
+                ref=ref,
+                user_id=str(interaction.user.id),
+            )
             await interaction.followup.send("Conversation ended.", ephemeral=True)
 
     # -- fork ------------------------------------------------------------------------------------------
@@ -689,10 +701,11 @@ class DiscordHandler:
             source.conversation_id, source.message_id, ref, author, text, new_message_id=message_id
         )
         incoming = IncomingMessage(ref, author, text, message_id, Origin.THREAD_REPLY)
-        result = await self._turn(target, incoming, fork=request)
-        if result.status is TurnStatus.IGNORED and result.replies:
-            await interaction.followup.send(result.replies[0], ephemeral=True)
-        return result
+
+        async def private(text: str) -> None:
+            await interaction.followup.send(text, ephemeral=True)
+
+        return await self._turn(target, incoming, fork=request, private=private)
 
     # -- feedback --------------------------------------------------------------------------------------
 

@@ -17,17 +17,15 @@ import weakref
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any
 
-import aiohttp
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.async_context import AsyncBoltContext
-from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
-from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from adapters.slack import blocks as bk
+from adapters.slack.api import SlackApi
+from adapters.slack.render import HINTS, SlackRenderer, send_alert
 from adapters.slack.reply import LiveReply
 from adapters.slack.retry import install_retry_handlers
 from adapters.slack.translate import (
@@ -37,13 +35,11 @@ from adapters.slack.translate import (
     escape,
     ids_in,
     is_workspace_admin,
-    markdown_to_mrkdwn,
     message_from_event,
     parse_command,
     quote,
     slack_to_text,
     split_link_and_text,
-    split_message,
     thread_ref,
     user_display,
 )
@@ -53,11 +49,10 @@ from bot.notices import (
     DEFAULT_CRISIS_MESSAGE,
     FEEDBACK_THANKS,
     NOT_AUTHOR,
-    PlatformHints,
-    closure_text,
-    ended_reminder,
+    reason_phrase,
 )
 from bot.ports import CoreServices, StorageUnavailable
+from bot.presentation import render
 from bot.types import (
     AdminAlert,
     Author,
@@ -87,11 +82,6 @@ TURN_FAILED = "Sorry — something went wrong while I was answering. Please send
 # A turn that failed on a passing fault (database restarting, connection reset) runs again after these.
 TURN_RETRY_DELAYS = (0.25, 0.5, 1.0, 2.0)
 
-HINTS = PlatformHints(
-    new_conversation="mention @Haven in a channel, send Haven a direct message, or use `/haven new`",
-    fork="open the ⋯ menu on the message and choose *Edit & fork*",
-)
-
 HELP = """\
 *Haven* talks with you in threads.
 • *Start:* mention @Haven in a channel (it answers in a thread under your message), send it a direct \
@@ -116,14 +106,6 @@ FORK_USAGE = (
     "*Edit & fork* on the message itself."
 )
 EMPTY_MENTION = "Hi! Write your message after @Haven and I'll answer in a thread."
-
-_REASONS = MappingProxyType(
-    {
-        "user_request": "at the user's request",
-        "abuse": "after repeated warnings about abuse",
-        "user_command": "with the end command",
-    }
-)
 
 Private = Callable[[str], Awaitable[None]]
 
@@ -202,6 +184,9 @@ class SlackBot:
         self._engine = services.engine
         # 429s (after Retry-After), 5xx and dropped connections are retried where that cannot post twice.
         self._client = install_retry_handlers(client)
+        self.api = SlackApi(self._client)
+        self._safe, self._post, self._ephemeral = self.api.safe, self.api.post, self.api.ephemeral
+        self._tell, self._permalink, self._open = self.api.tell, self.api.permalink, self.api.open
         self._cache_seconds = user_cache_seconds
         self._streaming = streaming
         self._no_stream: dict[str, float] = {}  # workspace → until when it is not asked to stream
@@ -260,65 +245,6 @@ class SlackBot:
             await asyncio.wait(pending, timeout=seconds)
 
     # -- Slack calls ----------------------------------------------------------------------------------
-
-    async def _safe(self, what: str, call: Awaitable[AsyncSlackResponse]) -> AsyncSlackResponse | None:
-        """One Web API call; a failure is logged (the error code only) and reported as None."""
-        try:
-            return await call
-        except SlackApiError as exc:
-            log.warning("slack call failed", extra={"call": what, "error": exc.response.get("error")})
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            log.warning("slack call failed", extra={"call": what, "error": type(exc).__name__})
-        return None
-
-    async def _post(
-        self, channel: str, text: str, *, thread_ts: str | None = None, blocks: bk.Blocks | None = None
-    ) -> str | None:
-        kwargs: dict[str, Any] = {
-            "channel": channel,
-            "text": text,
-            "unfurl_links": False,
-            "unfurl_media": False,
-        }
-        if thread_ts:
-            kwargs["thread_ts"] = thread_ts
-        if blocks:
-            kwargs["blocks"] = blocks
-        resp = await self._safe("chat.postMessage", self._client.chat_postMessage(**kwargs))
-        return str(resp["ts"]) if resp is not None and resp.get("ts") else None
-
-    async def _ephemeral(
-        self,
-        channel: str,
-        user: str,
-        text: str,
-        thread_ts: str | None = None,
-        blocks: bk.Blocks | None = None,
-    ) -> bool:
-        kwargs: dict[str, Any] = {"channel": channel, "user": user, "text": text}
-        if thread_ts:
-            kwargs["thread_ts"] = thread_ts
-        if blocks:
-            kwargs["blocks"] = blocks
-        return await self._safe("chat.postEphemeral", self._client.chat_postEphemeral(**kwargs)) is not None
-
-    async def _tell(self, user: str, channel: str | None, text: str) -> None:
-        """Tell one person something privately: in the channel if Haven is there, else by DM."""
-        if channel and await self._ephemeral(channel, user, text):
-            return
-        opened = await self._safe("conversations.open", self._client.conversations_open(users=user))
-        dm = (opened.get("channel") or {}).get("id") if opened is not None else None
-        if dm:
-            await self._post(dm, text)
-
-    async def _permalink(self, channel: str, ts: str) -> str | None:
-        resp = await self._safe(
-            "chat.getPermalink", self._client.chat_getPermalink(channel=channel, message_ts=ts)
-        )
-        return str(resp["permalink"]) if resp is not None and resp.get("permalink") else None
-
-    async def _open(self, trigger_id: str, view: dict[str, Any]) -> None:
-        await self._safe("views.open", self._client.views_open(trigger_id=trigger_id, view=view))
 
     async def _person(self, team: str, user_id: str, *, fresh: bool = False) -> _Person:
         """Who wrote this, and are they an admin of this workspace?
@@ -399,68 +325,13 @@ class SlackBot:
         private: Private | None = None,
         live: LiveReply | None = None,
     ) -> None:
-        async def ephemeral(text: str) -> None:
-            await self._ephemeral(channel, user_id, text, thread_ts)
-
-        tell = private or ephemeral
-        streamed = live is not None and live.started
-        if live is not None and streamed:
-            # The reply is already in the thread: finish it; the cards and notices come after it.
-            if result.status is TurnStatus.ERROR:
-                await live.fail(result.error or TURN_FAILED)
-            else:
-                await live.finish("\n\n".join(result.replies) if result.status is TurnStatus.REPLIED else "")
-        if result.status is TurnStatus.ENDED_REMINDER:
-            await tell(ended_reminder(HINTS))
-            return
-        if result.status in (TurnStatus.DUPLICATE, TurnStatus.ENDED_SILENT):
-            return
-        if result.status is TurnStatus.IGNORED:
-            for reply in result.replies:
-                await tell(reply)
-            return
-        crisis = result.crisis or (result.closure.crisis if result.closure is not None else None)
-        if crisis is not None and not streamed:
-            await self._post_crisis(channel, thread_ts, crisis)  # help first, when nothing is shown yet
-        if not streamed:
-            for reply in result.replies:
-                for part in split_message(markdown_to_mrkdwn(reply)):
-                    await self._post(channel, part, thread_ts=thread_ts)
-            if result.error:
-                await self._post(channel, escape(result.error), thread_ts=thread_ts)
-        elif crisis is not None:
-            await self._post_crisis(channel, thread_ts, crisis)
-        if result.closure is not None:
-            text = closure_text(result.closure.reason, HINTS)
-            await self._post(
-                channel,
-                text.plain(),
-                thread_ts=thread_ts,
-                blocks=bk.closure_blocks(result.closure.conversation_id, text),
-            )
-        if result.alert is not None:
-            await self._alert(result.alert)
-
-    async def _post_crisis(self, channel: str, thread_ts: str | None, card: CrisisCard) -> None:
-        await self._post(channel, card.text, thread_ts=thread_ts, blocks=bk.crisis_blocks(card))
+        """Draw a result with the core's presentation (``bot.presentation``): nothing decided here."""
+        renderer = SlackRenderer(self.api, channel=channel, thread_ts=thread_ts, private=private, live=live)
+        shown = live is not None and live.started
+        await render(renderer, result, user_id=user_id, hints=HINTS, reply_shown=shown)
 
     async def _alert(self, alert: AdminAlert) -> None:
-        """A content-free notice for the admins: where, why, how many warnings."""
-        link = await self._permalink(alert.thread.channel, alert.thread.thread)
-        where = f"<{link}|this thread>" if link else f"a thread in <#{alert.thread.channel}>"
-        reason = _REASONS.get(alert.reason, alert.reason or "for an unknown reason")
-        warnings = f"{alert.warnings} warning{'s' if alert.warnings != 1 else ''}"
-        if alert.kind == "feedback":
-            text = (
-                f":speech_balloon: Someone reported that Haven's ending of {where} was a mistake "
-                f"(it ended {reason}, {warnings}). `/haven feedback` lists the reports."
-            )
-        else:
-            text = (
-                f":no_entry_sign: Haven ended a conversation in {where} {reason} ({warnings}). "
-                "`/haven endings` lists recent endings."
-            )
-        await self._post(alert.channel, text)
+        await send_alert(self.api, alert)
 
     async def send_digest(self, digest: Digest) -> None:
         """The weekly digest for a workspace's alert channel: counts and links only, never content.
@@ -470,7 +341,7 @@ class SlackBot:
         """
         total = sum(digest.endings_by_reason.values())
         reasons = ", ".join(
-            f"{n} {_REASONS.get(reason, reason or 'for another reason')}"
+            f"{n} {reason_phrase(reason, 'for another reason')}"
             for reason, n in sorted(digest.endings_by_reason.items(), key=lambda kv: (-kv[1], kv[0]))
             if n
         )
@@ -904,7 +775,7 @@ class SlackBot:
                     *(self._permalink(e.thread.channel, e.thread.thread) for e in endings)
                 )
                 lines = [
-                    f"• {_when(e.ended_at)} — ended {_REASONS.get(e.reason or '', e.reason)}, {e.warnings} "
+                    f"• {_when(e.ended_at)} — ended {reason_phrase(e.reason)}, {e.warnings} "
                     f"warning(s){' (a fork)' if e.forked_from else ''} — {_thread_link(link, e.thread)}"
                     for e, link in zip(endings, links, strict=True)
                 ]

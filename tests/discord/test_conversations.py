@@ -55,7 +55,7 @@ async def test_mention_starts_a_thread_and_the_thread_continues(
     assert [m["role"] for m in second["messages"]] == ["user", "assistant", "user"]
 
 
-async def test_abuse_is_warned_twice_then_ended_locked_and_silent(
+async def test_abuse_is_warned_twice_then_ended_locked_and_reminds_once(
     world: World, bot: Any, services: Services, anthropic: FakeAnthropic
 ) -> None:
     api = world.api
@@ -91,13 +91,17 @@ async def test_abuse_is_warned_twice_then_ended_locked_and_silent(
     decisions = await services.repo.list_decisions("discord", str(world.guild.id))
     assert [d.decision for d in reversed(decisions)] == ["HOLD_WARN", "HOLD_WARN", "END"]
 
-    # A moderator writes in the locked thread: no model call, no reply.
+    # People write in the locked thread (a moderator can): no model call; each is told once how to go
+    # on (bot.presentation: an ended thread answers once), then silence.
     calls = len(anthropic.model_requests())
     await api.post_message(thread, world.admin, "hello? anyone?")
     await api.post_message(thread, world.alice, "sorry")
+    await api.post_message(thread, world.alice, "sorry again")
+    await api.wait_until(lambda: len(api.bot_messages(thread)) >= 6, what="one reminder each")
     await api.settle(0.4)
     assert len(anthropic.model_requests()) == calls
-    assert len(api.bot_messages(thread)) == 4
+    reminders = [m["content"] for m in api.bot_messages(thread)[4:]]
+    assert len(reminders) == 2 and all("won't reply here" in r and "/haven new" in r for r in reminders)
 
 
 async def test_edit_and_fork_from_the_context_menu(world: World, bot: Any, anthropic: FakeAnthropic) -> None:
@@ -213,8 +217,11 @@ async def test_direct_messages_hold_one_conversation_at_a_time(
     assert ended.callbacks[0]["type"] == 5
     before = len(api.bot_messages(dm))
     await api.post_message(dm, world.alice, "hello?")
+    await api.post_message(dm, world.alice, "hello??")
     await api.settle(0.3)
-    assert len(chat_requests(anthropic)) == 3 and len(api.bot_messages(dm)) == before
+    # No model call; the ended conversation says once how to start the next one.
+    assert len(chat_requests(anthropic)) == 3 and len(api.bot_messages(dm)) == before + 1
+    assert "`/haven new` here" in api.bot_messages(dm)[-1]["content"]
 
     await api.slash(world.alice, dm, "haven", "new", prompt="third time")
     await api.wait_until(lambda: len(chat_requests(anthropic)) == 4, what="the next conversation")

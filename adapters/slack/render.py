@@ -1,0 +1,90 @@
+"""Slack's ``bot.ports.Renderer``: the core's presentation items as Block Kit messages in one thread.
+
+What is shown, in which order and to whom is decided by ``bot.presentation``; this module only draws.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from adapters.slack import blocks as bk
+from adapters.slack.api import SlackApi
+from adapters.slack.reply import LiveReply
+from adapters.slack.translate import MAX_MESSAGE_CHARS, escape, markdown_to_mrkdwn
+from bot.notices import PlatformHints, reason_phrase
+from bot.presentation import AlertNotice, ClosureNotice, CrisisResources, PrivateNotice, Reply
+from bot.text import split
+from bot.types import AdminAlert
+
+HINTS = PlatformHints(
+    new_conversation="mention @Haven in a channel, send Haven a direct message, or use `/haven new`",
+    fork="open the ⋯ menu on the message and choose *Edit & fork*",
+)
+
+Private = Callable[[str], Awaitable[None]]
+
+
+class SlackRenderer:
+    """Draws into ``channel``/``thread_ts``. ``live`` is the turn's reply as it was streamed, if any;
+    ``private`` answers the person who acted (a command's ``respond``), else private notices are
+    ephemeral messages in the thread."""
+
+    def __init__(
+        self,
+        api: SlackApi,
+        *,
+        channel: str,
+        thread_ts: str,
+        private: Private | None = None,
+        live: LiveReply | None = None,
+    ) -> None:
+        self._api = api
+        self._channel = channel
+        self._thread_ts = thread_ts
+        self._private = private
+        self._live = live
+
+    async def reply(self, item: Reply) -> None:
+        live = self._live
+        if live is not None and live.started:
+            await (live.fail(item.text) if item.failed else live.finish(item.text))
+            return
+        text = escape(item.text) if item.failed else markdown_to_mrkdwn(item.text)
+        for part in split(text, MAX_MESSAGE_CHARS):
+            await self._api.post(self._channel, part, thread_ts=self._thread_ts)
+
+    async def crisis_card(self, item: CrisisResources) -> None:
+        blocks = bk.crisis_blocks(item.card)
+        await self._api.post(self._channel, item.card.text, thread_ts=self._thread_ts, blocks=blocks)
+
+    async def closure(self, item: ClosureNotice) -> None:
+        blocks = bk.closure_blocks(item.conversation_id, item.text)
+        await self._api.post(self._channel, item.text.plain(), thread_ts=self._thread_ts, blocks=blocks)
+
+    async def private_notice(self, item: PrivateNotice) -> None:
+        if self._private is not None:
+            await self._private(item.text)
+        else:
+            await self._api.ephemeral(self._channel, item.user_id, item.text, self._thread_ts)
+
+    async def admin_alert(self, item: AlertNotice) -> None:
+        await send_alert(self._api, item.alert)
+
+
+async def send_alert(api: SlackApi, alert: AdminAlert) -> None:
+    """A content-free notice for the admins: where, why, how many warnings."""
+    link = await api.permalink(alert.thread.channel, alert.thread.thread)
+    where = f"<{link}|this thread>" if link else f"a thread in <#{alert.thread.channel}>"
+    reason = reason_phrase(alert.reason)
+    warnings = f"{alert.warnings} warning{'s' if alert.warnings != 1 else ''}"
+    if alert.kind == "feedback":
+        text = (
+            f":speech_balloon: Someone reported that Haven's ending of {where} was a mistake "
+            f"(it ended {reason}, {warnings}). `/haven feedback` lists the reports."
+        )
+    else:
+        text = (
+            f":no_entry_sign: Haven ended a conversation in {where} {reason} ({warnings}). "
+            "`/haven endings` lists recent endings."
+        )
+    await api.post(alert.channel, text)
