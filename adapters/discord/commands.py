@@ -16,6 +16,7 @@ from discord import app_commands
 
 from adapters.discord.embeds import HELP
 from adapters.discord.handler import DiscordHandler
+from bot.failures import log_failure
 
 log = logging.getLogger(__name__)
 
@@ -163,7 +164,8 @@ async def edit_and_fork(interaction: discord.Interaction[Any], message: discord.
 
 async def _on_tree_error(interaction: discord.Interaction[Any], error: app_commands.AppCommandError) -> None:
     name = interaction.command.qualified_name if interaction.command else None
-    log.error("app command failed", extra={"command": name}, exc_info=error)
+    cause = getattr(error, "original", None) or error  # an invoke error wraps what the command raised
+    log_failure(log, "app command failed", cause, command=name)
     text = "Sorry — something went wrong. Please try again."
     try:
         if interaction.response.is_done():

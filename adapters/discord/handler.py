@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import functools
 import logging
-import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -46,6 +45,8 @@ from adapters.discord.views import (
     ResourcesModal,
 )
 from bot.admin import BadSetting, NotAllowed
+from bot.failures import log_failure, retry_turn
+from bot.locks import KeyedLocks
 from bot.notices import (
     ADMIN_ONLY,
     DEFAULT_CRISIS_MESSAGE,
@@ -140,7 +141,7 @@ class DiscordHandler:
         self._admin = services.admin
         self._client: discord.Client | None = None
         # Per-conversation FIFO locks: taken before the first await, so replies keep arrival order.
-        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        self._lock = KeyedLocks()
         self._dm_hints: dict[int, int] = {}
         self._warned_no_manage_threads: set[int] = set()
         self._busy = 0
@@ -178,13 +179,6 @@ class DiscordHandler:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._idle.wait(), within)
 
-    def _lock(self, key: str) -> asyncio.Lock:
-        lock = self._locks.get(key)
-        if lock is None:
-            lock = asyncio.Lock()
-            self._locks[key] = lock
-        return lock
-
     # -- gateway messages ------------------------------------------------------------------------------
 
     async def on_message(self, message: discord.Message) -> None:
@@ -200,8 +194,8 @@ class DiscordHandler:
         async with self._working(), self._lock(key):
             try:
                 await self._on_message(message)
-            except Exception:
-                log.exception("discord message failed", extra={"message_id": message.id})
+            except Exception as exc:
+                log_failure(log, "discord message failed", exc, message_id=message.id)
 
     async def _on_message(self, message: discord.Message) -> None:
         if isinstance(message.channel, discord.PartialMessageable) and message.guild is not None:
@@ -279,11 +273,18 @@ class DiscordHandler:
                 await indicator.start()
                 try:
                     if fork is not None:
+                        # Not retried: the fork may exist already, and its turn is then a new message.
                         result = await self._engine.fork(fork, stream)
                     else:
-                        result = await self._engine.handle_message(incoming, stream)
-                except Exception:
-                    log.exception("engine failed", extra={"workspace": incoming.thread.workspace})
+                        result = await retry_turn(
+                            lambda _: self._engine.handle_message(incoming, stream),
+                            shown=lambda _: stream.shown,
+                            logger=log,
+                            event="engine failed",
+                            workspace=incoming.thread.workspace,
+                        )
+                except Exception as exc:
+                    log_failure(log, "engine failed", exc, workspace=incoming.thread.workspace)
                     result = TurnResult(TurnStatus.ERROR, error=INTERNAL_ERROR)
                 finally:
                     await indicator.stop()

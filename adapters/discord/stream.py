@@ -31,6 +31,7 @@ from typing import Any, Protocol
 import discord
 
 from adapters.discord.translate import FENCE, MESSAGE_LIMIT, nonce_for, split_message
+from bot.failures import log_failure
 
 log = logging.getLogger(__name__)
 
@@ -162,9 +163,9 @@ class DiscordReplyStream:
                         return
                     self._dirty = False
                     await self._show(interim_chunks(self._latest), final=False)
-        except Exception:
+        except Exception as exc:
             self._broken = True
-            log.exception("discord reply stream failed; the reply is posted when the turn ends")
+            log_failure(log, "discord reply stream failed; the reply is posted when the turn ends", exc)
 
     # -- the adapter's side ---------------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ from discord import ui
 
 from adapters.discord.translate import MODAL_TITLE_LIMIT, TEXT_INPUT_LIMIT, truncate
 from bot.admin import MAX_CRISIS_CHARS
+from bot.failures import log_failure
 from bot.notices import MISTAKE_BUTTON
 
 log = logging.getLogger(__name__)
@@ -101,7 +102,7 @@ class _TextModal(ui.Modal):
     async def on_error(  # type: ignore[override]  # Modal's hook has no ``item`` argument
         self, interaction: discord.Interaction[Any], error: Exception, /
     ) -> None:
-        log.error("modal failed", extra={"modal": type(self).__name__}, exc_info=error)
+        log_failure(log, "modal failed", error, modal=type(self).__name__)
         message = "Sorry — something went wrong. Please try again."
         if interaction.response.is_done():
             await interaction.followup.send(message, ephemeral=True)

@@ -12,11 +12,8 @@ import contextlib
 import json
 import logging
 import time
-import traceback
-import weakref
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -44,6 +41,8 @@ from adapters.slack.translate import (
     user_display,
 )
 from bot.admin import MAX_CRISIS_CHARS, SETTINGS, BadSetting, NotAllowed, describe_settings
+from bot.failures import log_failure, retry_turn, where
+from bot.locks import KeyedLocks
 from bot.notices import (
     ADMIN_ONLY,
     DEFAULT_CRISIS_MESSAGE,
@@ -51,7 +50,7 @@ from bot.notices import (
     NOT_AUTHOR,
     reason_phrase,
 )
-from bot.ports import CoreServices, StorageUnavailable
+from bot.ports import CoreServices
 from bot.presentation import render
 from bot.types import (
     AdminAlert,
@@ -79,8 +78,6 @@ _USER_CACHE_MAX = 5000
 NO_STREAM_SECONDS = 3600.0
 DIGEST_LINKS = 20  # reported threads linked in one digest; the rest are counted
 TURN_FAILED = "Sorry — something went wrong while I was answering. Please send your message again."
-# A turn that failed on a passing fault (database restarting, connection reset) runs again after these.
-TURN_RETRY_DELAYS = (0.25, 0.5, 1.0, 2.0)
 
 HELP = """\
 *Haven* talks with you in threads.
@@ -130,7 +127,7 @@ class _NoPayloads(logging.Filter):
             # keep its type and where it happened, not its message.
             exc = record.exc_info[1]
             if exc is not None:
-                record.msg, record.args = f"listener failed: {type(exc).__name__} at {_where(exc)}", ()
+                record.msg, record.args = f"listener failed: {type(exc).__name__} at {where(exc)}", ()
                 record.exc_info, record.exc_text = None, None
         return True
 
@@ -195,7 +192,7 @@ class SlackBot:
         self._inflight: set[asyncio.Task[Any]] = set()
         # Slack delivers events concurrently; a lock per thread keeps them (and our replies) in arrival
         # order even when one needs a users.info round trip and the next does not.
-        self._threads: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        self._thread_lock = KeyedLocks()
         self.app = AsyncApp(
             name="haven",
             logger=bolt_logger(),
@@ -232,12 +229,6 @@ class SlackBot:
         finally:
             if task is not None:
                 self._inflight.discard(task)
-
-    def _thread_lock(self, key: str) -> asyncio.Lock:
-        lock = self._threads.get(key)
-        if lock is None:
-            lock = self._threads[key] = asyncio.Lock()
-        return lock
 
     async def drain(self, seconds: float) -> None:
         pending = [t for t in self._inflight if t is not asyncio.current_task()]
@@ -402,31 +393,19 @@ class SlackBot:
             return
         # Taken before the first await, so this process handles a thread's messages in arrival order.
         async with self._thread_lock(msg.thread.key):
-            for attempt, pause in enumerate((*TURN_RETRY_DELAYS, None)):
-                try:
-                    await self._turn(msg, team, attempt)
-                    return
-                except Exception as exc:
-                    # Slack got its 200 long ago and will not deliver this again: a passing outage
-                    # (the database restarting) is waited out here. A turn that already stored the
-                    # message comes back as a duplicate and stays silent (see docs/slack.md).
-                    if pause is None or getattr(exc, "haven_reply_shown", False) or not _transient(exc):
-                        # Type and place only: the exception's text may quote people's words.
-                        log.error(
-                            "slack turn failed",
-                            extra={"workspace": team, "error": type(exc).__name__, "where": _where(exc)},
-                        )
-                        return
-                    log.warning(
-                        "slack turn failed; trying again",
-                        extra={
-                            "workspace": team,
-                            "attempt": attempt + 1,
-                            "error": type(exc).__name__,
-                            "where": _where(exc),
-                        },
-                    )
-                    await asyncio.sleep(pause)
+            # Slack got its 200 long ago and will not deliver this again: a passing outage (the database
+            # restarting) is waited out (bot.failures.retry_turn). A turn that already stored the message
+            # comes back as a duplicate and stays silent (see docs/slack.md).
+            try:
+                await retry_turn(
+                    lambda attempt: self._turn(msg, team, attempt),
+                    shown=lambda exc: getattr(exc, "haven_reply_shown", False),
+                    logger=log,
+                    event="slack turn failed",
+                    workspace=team,
+                )
+            except Exception as exc:
+                log_failure(log, "slack turn failed", exc, workspace=team)
 
     async def _turn(self, msg: SlackMessage, team: str, attempt: int = 0) -> None:
         # Most thread replies in a busy channel are not ours: settle that before asking who wrote it.
@@ -853,22 +832,6 @@ class SlackBot:
 
 
 # -- helpers --------------------------------------------------------------------------------------------
-
-
-def _transient(exc: BaseException) -> bool:
-    """A fault that may pass by itself: a lost connection, or the database (re)starting."""
-    return isinstance(exc, ConnectionError | TimeoutError | StorageUnavailable)
-
-
-def _where(exc: BaseException) -> str:
-    """The innermost Haven frames an exception passed through (``repository.py:_finish_turn < …``)."""
-    root = str(Path(__file__).resolve().parents[2])
-    frames = [
-        f
-        for f in traceback.extract_tb(exc.__traceback__)
-        if f.filename.startswith(root) and "site-packages" not in f.filename
-    ]
-    return " < ".join(f"{Path(f.filename).name}:{f.name}" for f in reversed(frames[-3:])) or "?"
 
 
 def _input_value(view: Mapping[str, Any]) -> str:

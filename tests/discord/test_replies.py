@@ -169,3 +169,50 @@ async def test_without_create_threads_a_mention_gets_a_hint_in_the_channel(
     [hint] = await api.wait_until(lambda: api.bot_messages(world.channel), what="the hint")
     assert "Create Public Threads" in hint["content"]
     assert api.threads() == [] and anthropic.model_requests() == []
+
+
+async def test_a_turn_that_failed_on_a_passing_database_fault_runs_again(
+    world: World, bot: Any, anthropic: FakeAnthropic, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The one retry rule (bot.failures.retry_turn), as on Slack."""
+    from bot.ports import StorageUnavailable
+
+    engine = bot.handler._engine
+    real = engine.handle_message
+    failures = [StorageUnavailable("AdminShutdown")]
+
+    async def flaky(msg: Any, stream: Any = None, deliver: Any = None) -> Any:
+        if failures:
+            raise failures.pop()
+        return await real(msg, stream, deliver)
+
+    monkeypatch.setattr(engine, "handle_message", flaky)
+    anthropic.enqueue(text("Answered on the second attempt."))
+    mention = await api_post(world, "hello")
+    thread = int(mention["id"])
+    await world.api.wait_until(lambda: world.api.bot_messages(thread), what="the answer")
+    assert [m["content"] for m in world.api.bot_messages(thread)] == ["Answered on the second attempt."]
+    assert len(chat_requests(anthropic)) == 1
+
+
+async def test_a_programming_error_gets_a_note_and_its_text_is_not_logged(
+    world: World, bot: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    calls: list[int] = []
+
+    async def broken(msg: Any, stream: Any = None, deliver: Any = None) -> Any:
+        calls.append(1)
+        raise KeyError("my very private words")
+
+    monkeypatch.setattr(bot.handler._engine, "handle_message", broken)
+    mention = await api_post(world, "hello")
+    thread = int(mention["id"])
+    await world.api.wait_until(lambda: world.api.bot_messages(thread), what="the note")
+    assert calls == [1]
+    [failed] = [r for r in caplog.records if r.getMessage() == "engine failed"]
+    assert failed.levelname == "ERROR" and failed.error == "KeyError"  # type: ignore[attr-defined]
+    assert "private words" not in caplog.text
+
+
+async def api_post(world: World, words: str) -> dict[str, Any]:
+    return await world.api.post_message(world.channel, world.alice, words, mention_bot=True)
