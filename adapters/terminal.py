@@ -17,7 +17,16 @@ from typing import TextIO
 from bot.engine import Engine
 from bot.notices import PlatformHints, reason_phrase
 from bot.presentation import AlertNotice, ClosureNotice, CrisisResources, PrivateNotice, Reply, render
-from bot.types import Author, ForkRequest, IncomingMessage, Origin, ThreadRef, TurnResult, TurnStatus
+from bot.types import (
+    Author,
+    CrisisCard,
+    ForkRequest,
+    IncomingMessage,
+    Origin,
+    ThreadRef,
+    TurnResult,
+    TurnStatus,
+)
 
 PLATFORM = "terminal"
 WORKSPACE = "local"
@@ -52,6 +61,13 @@ class _PrintStream:
             self._out.write(" …(retrying)\nhaven: " + text)
         self._out.flush()
         self.shown = text
+
+    async def crisis_card(self, card: CrisisCard) -> bool:
+        if self.shown:
+            return False
+        self._out.write(_framed(card) + "\n")
+        self._out.flush()
+        return True
 
     def finish(self, final: str) -> bool:
         """Complete the printed line; False when nothing was streamed and the caller should print."""
@@ -95,7 +111,7 @@ class TerminalRenderer:
             self._say(f"haven: {item.text}")
 
     async def crisis_card(self, item: CrisisResources) -> None:
-        self._say("--- Crisis resources ---\n" + item.card.text + "\n------------------------")
+        self._say(_framed(item.card))
 
     async def closure(self, item: ClosureNotice) -> None:
         if self._on_closure is not None:
@@ -285,6 +301,10 @@ class TerminalConnector:
     def _say(self, text: str) -> None:
         self._out.write(text + "\n")
         self._out.flush()
+
+
+def _framed(card: CrisisCard) -> str:
+    return "--- Crisis resources ---\n" + card.text + "\n------------------------"
 
 
 def _login() -> str:

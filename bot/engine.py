@@ -33,7 +33,7 @@ from bot.policy import (
     should_show_crisis,
     verify_enabled,
 )
-from bot.ports import ConversationStore, ReplyStream
+from bot.ports import ConversationStore, HelpFirst, ReplyStream
 from bot.types import (
     AdminAlert,
     Author,
@@ -99,6 +99,13 @@ class _StreamBridge:
         self._prefix = prefix
         self._done = ""
         self._current = ""
+        self._wrote = False
+
+    async def help_first(self, card: CrisisCard) -> bool:
+        """Show ``card`` before the reply, if none of the reply was handed to the stream yet."""
+        if self._wrote or not isinstance(self._stream, HelpFirst):
+            return False
+        return await self._stream.crisis_card(card)
 
     def _joined(self) -> str:
         return "\n\n".join(t for t in (self._done.strip(), self._current.strip()) if t)
@@ -109,6 +116,7 @@ class _StreamBridge:
 
     async def chunk(self, text: str) -> None:
         self._current += text
+        self._wrote = self._wrote or bool(self._text())
         await self._stream.update(self._text())
 
     async def restart(self) -> None:
@@ -135,6 +143,7 @@ class _Turn:
     warned: bool = False
     end_reason: EndReason | None = None
     crisis: CrisisCard | None = None
+    crisis_shown: bool = False  # drawn by the stream before the reply
     messages: list[NewMessage] = field(default_factory=list)
     decisions: list[Decision] = field(default_factory=list)
     usage: list[UsageRecord] = field(default_factory=list)
@@ -326,6 +335,9 @@ class Engine:
             turn.show_crisis()
         budget = self._options.context_budget_tokens
         for call in range(MAX_MODEL_CALLS):
+            if sink is not None and turn.crisis is not None and not turn.crisis_shown:
+                # Help first: before the reply's first words whenever the risk is known that early.
+                turn.crisis_shown = await sink.help_first(turn.crisis)
             try:
                 reply = await self._respond(conv.id, history, turn.messages, budget, sink)
             except ModelError:
@@ -336,6 +348,7 @@ class Engine:
                     conversation_id=conv.id,
                     error=prompts.MODEL_ERROR_REPLY,
                     crisis=turn.crisis,
+                    crisis_shown=turn.crisis_shown,
                 )
             turn.usage.append(_usage(reply))
             if sink is not None:
@@ -492,6 +505,7 @@ class Engine:
             crisis=turn.crisis,
             closure=closure,
             alert=alert,
+            crisis_shown=turn.crisis_shown,
         )
 
     # -- commands -------------------------------------------------------------------------------------

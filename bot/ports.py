@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 from bot.types import (
     BeganTurn,
     Conversation,
+    CrisisCard,
     Decision,
     DecisionRecord,
     Digest,
@@ -101,6 +102,19 @@ class Renderer(Protocol):
 
     async def admin_alert(self, item: AlertNotice) -> None:
         """A content-free notice in the workspace's alert channel."""
+
+
+@runtime_checkable
+class HelpFirst(Protocol):
+    """A ``ReplyStream`` that can show the crisis resources before the reply's first words.
+
+    The engine calls ``crisis_card`` once, before a model call, when it knows the card and none of the
+    reply has been handed to ``update`` yet (the detector flagged the message; the model called the
+    crisis tool before writing). True when the card is now in the conversation; the turn's result then
+    says so (``TurnResult.crisis_shown``) and presentation does not draw it again.
+    """
+
+    async def crisis_card(self, card: CrisisCard) -> bool: ...
 
 
 class ConversationStore(Protocol):

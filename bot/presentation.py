@@ -3,9 +3,10 @@
 Adapters draw the items in order with their ``bot.ports.Renderer`` (Block Kit, embeds, plain text) and
 decide nothing themselves. The rules that live here and nowhere else:
 
-- **Help first.** When a turn carries crisis resources, the card comes before the reply. Only when the
-  reply was already on screen before the risk was known (a streamed reply whose text came before the
-  crisis tool call) does the card follow it, directly.
+- **Help first.** When a turn carries crisis resources, the card comes before the reply. A streaming
+  adapter shows it before the reply's first words (``bot.ports.HelpFirst``) whenever the risk is known
+  that early: the detector flagged the message, or the model called the crisis tool before writing.
+  Only a reply already on screen before the risk was known stays first, the card directly after it.
 - **Refusals are private.** A command refused (not your conversation, not your message) is a private
   notice to the person who asked; a renderer draws it privately where its platform can (Slack ephemeral,
   Discord ephemeral interaction reply) and as a short line where it cannot.
@@ -100,7 +101,7 @@ def present(
         if text or reply_shown:
             reply = Reply(text)
     crisis = result.crisis or (result.closure.crisis if result.closure is not None else None)
-    card = CrisisResources(crisis) if crisis is not None else None
+    card = CrisisResources(crisis) if crisis is not None and not result.crisis_shown else None
     first, second = (reply, card) if reply_shown else (card, reply)
     items.extend(i for i in (first, second) if i is not None)
     if result.closure is not None:

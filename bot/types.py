@@ -122,6 +122,8 @@ class TurnResult:
     closure: Closure | None = None
     alert: AdminAlert | None = None
     error: str | None = None
+    # ``crisis`` is already in the conversation, shown before the reply (``bot.ports.HelpFirst``).
+    crisis_shown: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -510,6 +510,44 @@ async def test_stream_keeps_earlier_rounds(tmp_path: Any, server: FakeAnthropic)
         assert stream.snapshots[-1] == r.replies[0]
 
 
+class HelpFirstStream(RecordingStream):
+    """A stream that shows the crisis card before the reply (bot.ports.HelpFirst)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.events: list[str] = []
+
+    async def crisis_card(self, card: Any) -> bool:
+        self.events.append("card")
+        return True
+
+    async def update(self, text: str) -> None:
+        await super().update(text)
+        if text and (not self.events or self.events[-1] != "text"):
+            self.events.append("text")
+
+
+async def test_help_first_the_card_precedes_the_reply_when_risk_is_known_early(
+    tmp_path: Any, server: FakeAnthropic
+) -> None:
+    settings = make_settings(f"sqlite:///{tmp_path}/h.db", server.url, HAVEN_STREAM=True)
+    async with services_for(settings) as s:
+        # The detector flags the message: the card is shown before the model is even asked.
+        stream = HelpFirstStream()
+        server.enqueue(text("I'm really glad you told me."))
+        r = await s.engine.handle_message(msg(1, "I want to kill myself tonight", start=True), stream)
+        assert stream.events == ["card", "text"] and r.crisis is not None and r.crisis_shown
+        # The model writes before calling the crisis tool: the words stay first, the card follows them.
+        stream = HelpFirstStream()
+        server.enqueue(
+            tool_use(CRISIS_TOOL, {"concern": "crisis"}, text_before="I hear you."), text("You're not alone.")
+        )
+        thread = ThreadRef("slack", "T1", "C1", "other")
+        first = IncomingMessage(thread, ALICE, "it's all too much", "m-other", origin=Origin.MENTION)
+        r = await s.engine.handle_message(first, stream)
+        assert stream.events == ["text"] and r.crisis is not None and not r.crisis_shown
+
+
 async def test_only_participants_or_admins_may_end(services: Services, server: FakeAnthropic) -> None:
     engine = services.engine
     await engine.handle_message(msg(1, "hello", start=True))

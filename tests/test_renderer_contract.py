@@ -288,6 +288,11 @@ async def test_a_streamed_reply_stays_first_and_help_follows_it_directly(drawn: 
     assert kinds(await draw(drawn, result, reply_shown=True)) == [("reply", "thread"), ("crisis", "thread")]
 
 
+async def test_a_card_the_stream_showed_before_the_reply_is_not_drawn_again(drawn: Drawn) -> None:
+    result = TurnResult(TurnStatus.REPLIED, CONVERSATION, replies=(REPLY,), crisis=CARD, crisis_shown=True)
+    assert kinds(await draw(drawn, result)) == [("reply", "thread")]
+
+
 async def test_the_closure_reports_on_its_own_conversation(drawn: Drawn) -> None:
     result = TurnResult(TurnStatus.REPLIED, CONVERSATION, closure=Closure(CONVERSATION, EndReason.ABUSE, 2))
     [closure] = await draw(drawn, result)

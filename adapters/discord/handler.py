@@ -255,7 +255,12 @@ class DiscordHandler:
         source: str,
         on_shown: Callable[[], Awaitable[None]] | None = None,
     ) -> DiscordReplyStream:
-        return DiscordReplyStream(self._send, target, source=source, timing=self._timing, on_shown=on_shown)
+        async def help_first(card: CrisisCard) -> None:
+            await self._send(target, embed=embeds.crisis_embed(card), nonce=nonce_for(source, "crisis"))
+
+        return DiscordReplyStream(
+            self._send, target, source=source, timing=self._timing, on_shown=on_shown, help_first=help_first
+        )
 
     async def _turn(
         self,

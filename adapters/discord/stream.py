@@ -32,6 +32,7 @@ import discord
 
 from adapters.discord.translate import FENCE, MESSAGE_LIMIT, nonce_for, split_message
 from bot.failures import log_failure
+from bot.types import CrisisCard
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +91,9 @@ class DiscordReplyStream:
         timing: StreamTiming | None = None,
         on_shown: Callable[[], Awaitable[None]] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        help_first: Callable[[CrisisCard], Awaitable[None]] | None = None,
     ) -> None:
+        self._help_first = help_first
         self._send = send
         self._target = target
         self._source = source
@@ -116,6 +119,13 @@ class DiscordReplyStream:
         return bool(self._messages)
 
     # -- the engine's side ----------------------------------------------------------------------------
+
+    async def crisis_card(self, card: CrisisCard) -> bool:
+        """The crisis resources before the reply (``bot.ports.HelpFirst``), while nothing is shown."""
+        if self._help_first is None or self._messages:
+            return False
+        await self._help_first(card)
+        return True
 
     async def update(self, text: str) -> None:
         if self._closed:

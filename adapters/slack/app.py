@@ -51,7 +51,7 @@ from bot.notices import (
     reason_phrase,
 )
 from bot.ports import CoreServices
-from bot.presentation import render
+from bot.presentation import CrisisResources, render
 from bot.types import (
     AdminAlert,
     Author,
@@ -282,8 +282,13 @@ class SlackBot:
             log.info("slack streaming unavailable in workspace", extra={"workspace": team, "error": error})
             self._no_stream[team] = time.monotonic() + NO_STREAM_SECONDS
 
+        async def help_first(card: CrisisCard) -> None:
+            renderer = SlackRenderer(self.api, channel=channel, thread_ts=thread_ts)
+            await renderer.crisis_card(CrisisResources(card))
+
         return LiveReply(
             self._client,
+            help_first=help_first,
             channel=channel,
             thread_ts=thread_ts,
             team=team,

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +33,7 @@ from slack_sdk.web.async_chat_stream import AsyncChatStream
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.translate import MAX_MESSAGE_CHARS, escape, markdown_to_mrkdwn, split_message
+from bot.types import CrisisCard
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +122,9 @@ class LiveReply:
         on_stream_unavailable: Callable[[str], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
         max_markdown: int | None = None,
+        help_first: Callable[[CrisisCard], Awaitable[None]] | None = None,
     ) -> None:
+        self._help_first = help_first
         self._client = client
         self._channel = channel
         self._thread_ts = thread_ts
@@ -153,6 +156,13 @@ class LiveReply:
         return self._head.mode if self._head else None
 
     # -- while the model writes ---------------------------------------------------------------------
+
+    async def crisis_card(self, card: CrisisCard) -> bool:
+        """The crisis resources before the reply (``bot.ports.HelpFirst``), while nothing is shown."""
+        if self._help_first is None or self._head is not None:
+            return False
+        await self._help_first(card)
+        return True
 
     async def update(self, text: str) -> None:
         if self._done:

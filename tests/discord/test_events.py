@@ -63,8 +63,8 @@ async def test_crisis_shows_resources_and_never_ends(
     )
     thread = int(mention["id"])
     await api.wait_until(lambda: len(api.bot_messages(thread)) >= 2, what="reply and crisis card")
-    reply, card = api.bot_messages(thread)[:2]
-    # The reply (streamed as it is written) comes first, the resources right after it.
+    card, reply = api.bot_messages(thread)[:2]
+    # Help first: the resources, then the reply (streamed as it is written).
     assert reply["content"] == "I'm really glad you told me. I'm here with you."
     assert "support" in card["embeds"][0]["title"].lower()
     assert "988" in card["embeds"][0]["description"] and "116 123" in card["embeds"][0]["description"]

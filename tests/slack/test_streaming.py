@@ -192,15 +192,29 @@ async def test_the_closure_is_posted_after_the_streamed_goodbye(lite: SlackHarne
     assert float(shown[2]["ts"]) > float(shown[1]["ts"])
 
 
-async def test_the_crisis_card_comes_after_a_streamed_reply(lite: SlackHarness) -> None:
+async def test_the_crisis_card_comes_before_a_streamed_reply(lite: SlackHarness) -> None:
+    """Help first: the model called the crisis tool before writing, so the card precedes the stream."""
     care = long_reply(3, tag=" (care)")
     lite.anthropic.enqueue(tool_use("share_crisis_resources", {"concern": "crisis"}), text(care))
     root = lite.ts()
     await lite.mention("everything is too much lately", ts=root)
 
     shown = lite.shown(root)
-    assert [m["text"] for m in shown[:1]] == [care]
-    assert is_crisis(shown[1]) and len(shown) == 2
+    assert is_crisis(shown[0]) and len(shown) == 2
+    assert shown[1]["text"] == care and shown[1]["format"] == "markdown"  # streamed
+    assert float(shown[1]["ts"]) > float(shown[0]["ts"])
+
+
+async def test_a_reply_streamed_before_the_risk_was_known_keeps_its_place(lite: SlackHarness) -> None:
+    care = long_reply(3, tag=" (care)")
+    lite.anthropic.enqueue(
+        tool_use("share_crisis_resources", {"concern": "crisis"}, text_before=care), text("I'm here.")
+    )
+    root = lite.ts()
+    await lite.mention("everything is too much lately", ts=root)
+
+    shown = lite.shown(root)
+    assert shown[0]["text"].startswith(care) and is_crisis(shown[1]) and len(shown) == 2
 
 
 async def test_direct_messages_stream_too(lite: SlackHarness) -> None:
