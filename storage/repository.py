@@ -15,7 +15,6 @@ import json
 import logging
 import re
 import threading
-import weakref
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
@@ -37,6 +36,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, NoResultFound
 
+from bot.locks import KeyedLocks
 from bot.ports import StorageUnavailable
 from bot.types import (
     BeganTurn,
@@ -410,7 +410,7 @@ class Repository:
         self._sql = _Statements(self._dialect)
         self._history_cache = _HistoryCache(HISTORY_CACHE_CONVERSATIONS, HISTORY_CACHE_MESSAGES)
         # In-process per-conversation locks; cross-process exclusion comes from the database below.
-        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        self._locks = KeyedLocks()
         # PostgreSQL: one autocommit session holds this process's advisory locks (see conversation_lock).
         self._lock_conn: Connection | None = None
         self._lock_conn_mutex = threading.Lock()
@@ -445,11 +445,7 @@ class Repository:
         and while another process holds it, sleep with a growing backoff and try again. Same-key turns
         of one process queue on the asyncio lock first, so the session never takes one key twice.
         """
-        lock = self._locks.get(key)
-        if lock is None:
-            lock = asyncio.Lock()
-            self._locks[key] = lock
-        async with lock:
+        async with self._locks(key):
             lock_id = _lock_id(key) if self._dialect == "postgresql" else None
             epoch = await self._acquire_advisory(lock_id) if lock_id is not None else None
             try:
