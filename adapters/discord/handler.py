@@ -53,6 +53,7 @@ from bot.notices import (
     FEEDBACK_THANKS,
     NOT_AUTHOR,
     NOT_IN_CONVERSATION,
+    TURN_FAILED,
     crisis_card,
 )
 from bot.ports import CoreServices
@@ -76,7 +77,6 @@ log = logging.getLogger(__name__)
 
 # A thread started from a message that already has one (a replayed MESSAGE_CREATE).
 THREAD_ALREADY_EXISTS = 160004
-INTERNAL_ERROR = "Sorry — something went wrong on my side. Please try again in a moment."
 ALREADY_ENDED = "This conversation has already ended."
 NOT_FORKABLE = "I can only fork messages that are part of a Haven conversation in this server or DM."
 NO_THREADS_HERE = "Use this in a text channel (or one of my threads there), or in a DM with me."
@@ -290,7 +290,7 @@ class DiscordHandler:
                         )
                 except Exception as exc:
                     log_failure(log, "engine failed", exc, workspace=incoming.thread.workspace)
-                    result = TurnResult(TurnStatus.ERROR, error=INTERNAL_ERROR)
+                    result = TurnResult(TurnStatus.ERROR, error=TURN_FAILED)
                 finally:
                     await indicator.stop()
             async with self._working():

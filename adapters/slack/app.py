@@ -48,6 +48,7 @@ from bot.notices import (
     DEFAULT_CRISIS_MESSAGE,
     FEEDBACK_THANKS,
     NOT_AUTHOR,
+    TURN_FAILED,
     reason_phrase,
 )
 from bot.ports import CoreServices
@@ -77,7 +78,6 @@ _USER_CACHE_MAX = 5000
 # A workspace whose chat.startStream said "not available" is asked again after this long.
 NO_STREAM_SECONDS = 3600.0
 DIGEST_LINKS = 20  # reported threads linked in one digest; the rest are counted
-TURN_FAILED = "Sorry — something went wrong while I was answering. Please send your message again."
 
 HELP = """\
 *Haven* talks with you in threads.
@@ -411,11 +411,21 @@ class SlackBot:
                 )
             except Exception as exc:
                 log_failure(log, "slack turn failed", exc, workspace=team)
+                if getattr(exc, "haven_ours", False) and not getattr(exc, "haven_reply_shown", False):
+                    # A message of Haven's conversation that cannot be answered gets a note, not silence.
+                    await self._post(msg.thread.channel, escape(TURN_FAILED), thread_ts=msg.thread.thread)
 
     async def _turn(self, msg: SlackMessage, team: str, attempt: int = 0) -> None:
         # Most thread replies in a busy channel are not ours: settle that before asking who wrote it.
         if msg.origin is Origin.THREAD_REPLY and not await self._engine.owns_thread(msg.thread):
             return
+        try:
+            await self._answer_message(msg, team, attempt)
+        except Exception as exc:
+            exc.haven_ours = True  # type: ignore[attr-defined]  # Haven's conversation: answer the failure
+            raise
+
+    async def _answer_message(self, msg: SlackMessage, team: str, attempt: int) -> None:
         person = await self._person(team, msg.user_id)
         channel, thread_ts = msg.thread.channel, msg.thread.thread
         live = self._live(channel, thread_ts, team, msg.user_id)

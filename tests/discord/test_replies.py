@@ -9,6 +9,7 @@ from typing import Any
 import discord.http
 import pytest
 
+from bot.notices import TURN_FAILED
 from bot.prompts import MODEL_ERROR_REPLY
 from tests.discord.conftest import PacedAnthropic, World, chat_requests, closure_messages, user_texts
 from tests.support.fake_anthropic import FakeAnthropic, error, text
@@ -209,6 +210,7 @@ async def test_a_programming_error_gets_a_note_and_its_text_is_not_logged(
     thread = int(mention["id"])
     await world.api.wait_until(lambda: world.api.bot_messages(thread), what="the note")
     assert calls == [1]
+    assert [m["content"] for m in world.api.bot_messages(thread)] == [TURN_FAILED]
     [failed] = [r for r in caplog.records if r.getMessage() == "engine failed"]
     assert failed.levelname == "ERROR" and failed.error == "KeyError"  # type: ignore[attr-defined]
     assert "private words" not in caplog.text

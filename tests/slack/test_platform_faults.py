@@ -234,7 +234,7 @@ async def test_a_failure_after_the_reply_started_is_not_run_again_and_the_messag
     )
 
 
-async def test_a_programming_error_is_not_retried_and_its_text_is_not_logged(
+async def test_a_programming_error_is_not_retried_gets_a_note_and_its_text_is_not_logged(
     lite: SlackHarness, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     calls: list[int] = []
@@ -244,9 +244,14 @@ async def test_a_programming_error_is_not_retried_and_its_text_is_not_logged(
         raise KeyError("my very private words")
 
     monkeypatch.setattr(lite.services.engine, "handle_message", broken)
-    await lite.mention("hello", ts=lite.ts())
+    root = lite.ts()
+    await lite.mention("hello", ts=root)
     assert calls == [1]
-    assert lite.posts() == []
+    # Never silence (as on Discord): the person is told to send the message again.
+    assert [p["text"] for p in lite.posts()] == [
+        "Sorry — something went wrong while I was answering. Please send your message again."
+    ]
+    assert lite.posts(thread_ts=root)
     [failed] = [r for r in caplog.records if r.getMessage() == "slack turn failed"]
     assert failed.levelname == "ERROR" and failed.error == "KeyError"  # type: ignore[attr-defined]
     assert "test_platform_faults.py:broken" in failed.where  # type: ignore[attr-defined]
