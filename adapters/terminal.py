@@ -223,7 +223,9 @@ class TerminalConnector:
             if rest:
                 await self._message(rest)
         elif cmd == "/end":
-            await self._render(await self._engine.end_by_command(self._session.thread, self._author))
+            await self._render(
+                await self._engine.end_by_command(self._session.thread, self._author), end_command=True
+            )
         elif cmd == "/fork":
             await self._fork(rest)
         elif cmd == "/feedback":
@@ -290,10 +292,19 @@ class TerminalConnector:
                 text = "".join(str(b.get("text", "")) for b in m.content if b.get("type") == "text")
                 self._say(f"     haven: {text}")
 
-    async def _render(self, result: TurnResult, stream: _PrintStream | None = None) -> None:
+    async def _render(
+        self, result: TurnResult, stream: _PrintStream | None = None, *, end_command: bool = False
+    ) -> None:
         renderer = TerminalRenderer(self._out, stream, on_closure=self._ended)
         shown = stream is not None and bool(stream.shown)
-        await render(renderer, result, user_id=self._author.id, hints=HINTS, reply_shown=shown)
+        await render(
+            renderer,
+            result,
+            user_id=self._author.id,
+            hints=HINTS,
+            reply_shown=shown,
+            end_command=end_command,
+        )
 
     def _ended(self, conversation_id: str) -> None:
         self._session.last_ended = conversation_id

@@ -15,6 +15,8 @@ decide nothing themselves. The rules that live here and nowhere else:
 - **A failed turn is never silent.** The failure note is the reply (``Reply.failed``), after whatever of
   the reply was already shown.
 - **Admins get content-free alerts** (``AlertNotice``): where, why, how many warnings.
+- **The end command answers the person who used it**, privately: refused (why), already ended, or
+  closed (after the closure notice everyone sees).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from bot.notices import ClosureText, PlatformHints, closure_text, ended_reminder
+from bot.notices import ALREADY_ENDED, CLOSED, ClosureText, PlatformHints, closure_text, ended_reminder
 from bot.types import AdminAlert, CrisisCard, TurnResult, TurnStatus
 
 if TYPE_CHECKING:
@@ -77,14 +79,25 @@ Item = Reply | CrisisResources | ClosureNotice | PrivateNotice | AlertNotice
 
 
 def present(
-    result: TurnResult, *, user_id: str, hints: PlatformHints, reply_shown: bool = False
+    result: TurnResult,
+    *,
+    user_id: str,
+    hints: PlatformHints,
+    reply_shown: bool = False,
+    end_command: bool = False,
 ) -> tuple[Item, ...]:
     """The items to draw for ``result``, in order.
 
     ``user_id`` is the person the turn answers (private notices go to them); ``hints`` say how things
     are done on the platform; ``reply_shown`` is true when part of the reply is already on screen (a
-    stream that has shown text), so it stays where it is.
+    stream that has shown text), so it stays where it is; ``end_command``: ``result`` answers the end
+    command (``Engine.end_by_command``) of ``user_id``.
     """
+    if end_command:
+        if result.status is TurnStatus.ENDED_SILENT:
+            return (PrivateNotice(user_id, ALREADY_ENDED),)
+        shown = present(result, user_id=user_id, hints=hints)
+        return shown + ((PrivateNotice(user_id, CLOSED),) if result.closure is not None else ())
     status = result.status
     if status in (TurnStatus.DUPLICATE, TurnStatus.ENDED_SILENT):
         return ()
@@ -136,8 +149,9 @@ async def render(
     user_id: str,
     hints: PlatformHints,
     reply_shown: bool = False,
+    end_command: bool = False,
 ) -> tuple[Item, ...]:
     """``present`` then ``draw``: what adapters call with a turn's result. Returns the items drawn."""
-    items = present(result, user_id=user_id, hints=hints, reply_shown=reply_shown)
+    items = present(result, user_id=user_id, hints=hints, reply_shown=reply_shown, end_command=end_command)
     await draw(renderer, items)
     return items

@@ -283,6 +283,23 @@ async def test_the_same_items_in_the_same_order(drawn: Drawn, scenario: str) -> 
     assert kinds(await draw(drawn, result)) == expected
 
 
+async def test_the_end_command_answers_the_person_who_used_it_privately(drawn: Drawn) -> None:
+    closed = TurnResult(
+        TurnStatus.REPLIED,
+        CONVERSATION,
+        closure=Closure(CONVERSATION, EndReason.USER_COMMAND, 0),
+        alert=ALERT,
+    )
+    for result, expected in (
+        (closed, [("closure", "thread"), ("alert", "alerts"), ("private", "private")]),
+        (TurnResult(TurnStatus.ENDED_SILENT, CONVERSATION), [("private", "private")]),
+        (TurnResult(TurnStatus.IGNORED, CONVERSATION, replies=(REFUSAL,)), [("private", "private")]),
+    ):
+        d = PLATFORMS[drawn.name]()
+        await render(d.renderer, result, user_id=USER, hints=d.hints, end_command=True)
+        assert kinds(d.read()) == expected
+
+
 async def test_a_streamed_reply_stays_first_and_help_follows_it_directly(drawn: Drawn) -> None:
     result = TurnResult(TurnStatus.REPLIED, CONVERSATION, replies=(REPLY,), crisis=CARD)
     assert kinds(await draw(drawn, result, reply_shown=True)) == [("reply", "thread"), ("crisis", "thread")]

@@ -49,6 +49,7 @@ from bot.failures import log_failure, retry_turn
 from bot.locks import KeyedLocks
 from bot.notices import (
     ADMIN_ONLY,
+    ALREADY_ENDED,
     DEFAULT_CRISIS_MESSAGE,
     FEEDBACK_THANKS,
     NOT_AUTHOR,
@@ -77,7 +78,6 @@ log = logging.getLogger(__name__)
 
 # A thread started from a message that already has one (a replayed MESSAGE_CREATE).
 THREAD_ALREADY_EXISTS = 160004
-ALREADY_ENDED = "This conversation has already ended."
 NOT_FORKABLE = "I can only fork messages that are part of a Haven conversation in this server or DM."
 NO_THREADS_HERE = "Use this in a text channel (or one of my threads there), or in a DM with me."
 CANNOT_CREATE_THREAD = (
@@ -319,6 +319,7 @@ class DiscordHandler:
         stream: DiscordReplyStream | None = None,
         user_id: str = "",
         private: Callable[[str], Awaitable[None]] | None = None,
+        end_command: bool = False,
     ) -> None:
         """Draw a turn's result with the core's presentation (``bot.presentation``); an ended guild
         thread is then locked and archived."""
@@ -335,7 +336,9 @@ class DiscordHandler:
             self._send, target, stream, source=source, alert=alert, private=private, ended=ended
         )
         hints = embeds.DM_HINTS if is_dm(ref) else embeds.GUILD_HINTS
-        await render(renderer, result, user_id=user_id, hints=hints, reply_shown=stream.shown)
+        await render(
+            renderer, result, user_id=user_id, hints=hints, reply_shown=stream.shown, end_command=end_command
+        )
 
     async def _send(
         self,
@@ -559,20 +562,21 @@ class DiscordHandler:
         await interaction.response.defer(ephemeral=True, thinking=True)
         async with self._working():
             result = await self._engine.end_by_command(ref, interaction_author(interaction))
-            if result.closure is None:
-                await interaction.followup.send(
-                    result.replies[0] if result.replies else ALREADY_ENDED, ephemeral=True
-                )
-                return
-            # The notice itself is an ordinary message in the conversation, like any other ending.
+
+            async def private(text: str) -> None:
+                await interaction.followup.send(text, ephemeral=True)
+
+            # The notice itself is an ordinary message in the conversation, like any other ending; what
+            # the person who asked is told (refused, already ended, closed) is for them only.
             await self.render(
                 self._messageable(interaction),
                 result,
                 source=str(interaction.id),
                 ref=ref,
                 user_id=str(interaction.user.id),
+                private=private,
+                end_command=True,
             )
-            await interaction.followup.send("Conversation ended.", ephemeral=True)
 
     # -- fork ------------------------------------------------------------------------------------------
 

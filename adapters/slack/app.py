@@ -320,11 +320,14 @@ class SlackBot:
         user_id: str,
         private: Private | None = None,
         live: LiveReply | None = None,
+        end_command: bool = False,
     ) -> None:
         """Draw a result with the core's presentation (``bot.presentation``): nothing decided here."""
         renderer = SlackRenderer(self.api, channel=channel, thread_ts=thread_ts, private=private, live=live)
         shown = live is not None and live.started
-        await render(renderer, result, user_id=user_id, hints=HINTS, reply_shown=shown)
+        await render(
+            renderer, result, user_id=user_id, hints=HINTS, reply_shown=shown, end_command=end_command
+        )
 
     async def _alert(self, alert: AdminAlert) -> None:
         await send_alert(self.api, alert)
@@ -709,17 +712,14 @@ class SlackBot:
         person = await self._person(team, user)
         thread = thread_ref(team, link.channel, link.thread)
         result = await self._engine.end_by_command(thread, person.author)
-        if result.status is TurnStatus.IGNORED:
-            for reply in result.replies:
-                await private(reply)
-            return
-        if result.status is TurnStatus.ENDED_SILENT:
-            await private("That conversation has already ended.")
-            return
         await self._render(
-            result, channel=thread.channel, thread_ts=thread.thread, user_id=user, private=private
+            result,
+            channel=thread.channel,
+            thread_ts=thread.thread,
+            user_id=user,
+            private=private,
+            end_command=True,
         )
-        await private("Closed. Start a new conversation any time.")
 
     async def _cmd_fork(
         self, team: str, user: str, rest: str, bot_user_id: str | None, private: Private
