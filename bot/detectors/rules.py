@@ -115,7 +115,6 @@ class LanguageData:
     scope_breaks: frozenset[str]  # conjunctions that end a negation's reach ("but", "and")
     jokes: frozenset[str]
     conditionals: frozenset[str]
-    reporters: frozenset[str]
     symbols: Mapping[str, str] = field(default_factory=dict)
     # A match that opens with its own subject ("i want to die") starts a new predicate: a negator
     # before it belongs to the previous one, unless it negates a neg-raising verb ("i do not think").
@@ -326,7 +325,6 @@ def _language(name: str, data: Mapping[str, object]) -> LanguageData:
         scope_breaks=words("scope_breaks"),
         jokes=words("jokes"),
         conditionals=words("conditionals"),
-        reporters=words("reporters"),
         symbols={str(k): str(v) for k, v in dict(data.get("symbols", {})).items()},  # type: ignore[call-overload]
         subjects=words("subjects"),
         neg_raisers=words("neg_raisers"),
