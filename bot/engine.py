@@ -287,12 +287,11 @@ class Engine:
             first = await self._repo.mark_reminded(conv, msg.author.id)
             status = TurnStatus.ENDED_REMINDER if first else TurnStatus.ENDED_SILENT
             return TurnResult(status, conversation_id=conv.id), risk.level
-        # Read by begin_turn in its transaction (the fallback serves a store that left them out); under
-        # the lock they stay current for the whole turn.
-        settings = began.settings or await self._repo.get_settings(
-            conv.thread.platform, conv.thread.workspace
-        )
-        history = began.history or tuple(await self._repo.history(conv.id, conv.thread.workspace))
+        # Read by begin_turn in the transaction that stored the message (the port's contract); under the
+        # lock they stay current for the whole turn.
+        settings, history = began.settings, began.history
+        if settings is None:
+            raise RuntimeError("the store's begin_turn stored a message but returned no settings")
         bridge = _StreamBridge(stream, REHEARSAL_LABEL if self.rehearsal else "") if stream else None
         return await self._model_turn(conv, settings, history, msg.locale, risk, bridge), risk.level
 
