@@ -22,6 +22,7 @@ from bot.context import FIXED_TOKENS, TokenTally, build_request, message_tokens,
 from bot.model import ContextTooLong, ModelClient, ModelError, ModelReply, transcript_for_verifier
 from bot.notices import NOT_AUTHOR, NOT_IN_CONVERSATION, NOT_PARTICIPANT, REHEARSAL_LABEL, crisis_card
 from bot.policy import (
+    VERIFIER_ANSWER,
     PolicyDecision,
     PolicyState,
     Proposal,
@@ -73,7 +74,6 @@ COUNT_ABOVE = 0.8
 # What set a conversation's hard risk mark (storage names the detector's).
 CRISIS_TOOL_SOURCE = "crisis_tool"
 VERIFIER_SOURCE = "verifier"
-_ANSWER: dict[bool | None, str] = {True: "risk", False: "no_risk", None: "unclear"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -447,7 +447,7 @@ class Engine:
             signals["soft_cues"] = list(turn.soft_cues)
         if verification is not None:
             signals["verified"] = decision.ends
-            signals["verifier_risk"] = _ANSWER[verification.risk]
+            signals["verifier_risk"] = VERIFIER_ANSWER[verification.risk]
         self._apply(turn, proposal, decision, signals)
         return _result(tool, prompts.TOOL_RESULTS[decision.verdict])
 

@@ -115,6 +115,10 @@ def apply_verification(
     return replace(decision, needs_risk_check=False)
 
 
+# The verifier's answer about risk, as the audit log names it.
+VERIFIER_ANSWER: dict[bool | None, str] = {True: "risk", False: "no_risk", None: "unclear"}
+
+
 def risk_signal(
     state: PolicyState,
     decision: PolicyDecision,
@@ -128,8 +132,7 @@ def risk_signal(
     soft mark was present but nothing was about to end, "none" otherwise.
     """
     if decision.needs_risk_check and verification is not None:
-        answer = {True: "risk", False: "no_risk", None: "unclear"}[verification.risk]
-        return f"soft:verifier_{answer}"
+        return f"soft:verifier_{VERIFIER_ANSWER[verification.risk]}"
     if state.at_risk:
         return f"hard:{hard_source or 'unrecorded'}"
     if verification is not None and verification.risk is True:
