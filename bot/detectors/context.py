@@ -23,7 +23,6 @@ __all__ = ["ContextWords", "Verdict", "judge"]
 
 NEGATION_REACH = 3  # words before the match that a negator may stand in ("i would never ...")
 COMPACT_NEGATION_REACH = 2  # characters, for scripts without spaces ("不想死")
-ABILITY = frozenset({"can", "could"})
 UNIVERSAL = "en"  # whose laughter counts in every language
 
 
@@ -43,6 +42,7 @@ class ContextWords:
     conditionals: frozenset[str]
     subjects: frozenset[str]
     neg_raisers: frozenset[str]
+    ability: frozenset[str]
     negator_re: re.Pattern[str] | None  # for compact rules: negators as substrings
     joke_re: re.Pattern[str] | None
     conditional_re: re.Pattern[str] | None
@@ -60,6 +60,7 @@ class ContextWords:
             conditionals,
             lang.subjects if lang else frozenset(),
             lang.neg_raisers if lang else frozenset(),
+            lang.ability if lang else frozenset(),
             _substrings(negators),
             _substrings(own_jokes),
             _substrings(conditionals),
@@ -92,7 +93,7 @@ def _negated(tokens: Sequence[str], first: int, words: ContextWords) -> bool:
             return False
         if tokens[i] in words.negators:
             # "i can not kill myself" denies the ability, not the wish: it does not cancel the match.
-            return not (i > 0 and tokens[i - 1] in ABILITY and i == first - 1)
+            return not (i > 0 and tokens[i - 1] in words.ability and i == first - 1)
     return False
 
 

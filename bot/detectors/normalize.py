@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from types import MappingProxyType
 
-__all__ = ["Clause", "Normalizer", "fold_text"]
+__all__ = ["WITHOUT_SPACES", "Clause", "Normalizer", "fold_text"]
 
 # Characters that render as nothing but are not category Cf (Unicode's Default_Ignorable_Code_Point).
 _IGNORABLE_EXTRA = frozenset(
@@ -119,7 +119,8 @@ _HAS_LETTER = re.compile(r"[^\W\d_]")
 _RUN2 = re.compile(r"(.)\1+")
 _STRETCHED = re.compile(r"(.)\1\1")
 _RUNS = re.compile(r"(.)\1*")
-_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
+# Scripts written without spaces between words (kana, CJK ideographs, Hangul syllables).
+WITHOUT_SPACES = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
 _SINGLES = re.compile(r"s{3,}")
 _MAX_TOKEN = 40  # longer "words" are not words; they are kept but never rewritten
 _MAX_SPACED = 200  # longest run of letter-spaced single letters that is rejoined
@@ -492,7 +493,7 @@ class Normalizer:
         if joined is not None:
             quoted = [any(quoted)] * len(joined)
             tokens = joined
-        cjk = not part.isascii() and _CJK.search(part) is not None
+        cjk = not part.isascii() and WITHOUT_SPACES.search(part) is not None
         if cjk and any(len(t) > _CJK_PIECE for t in tokens):
             # A long run without spaces is cut into pieces so that long clauses are read in windows of
             # tokens like any other; compact rules read the pieces joined again.

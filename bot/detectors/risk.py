@@ -17,12 +17,11 @@ quotation, joking). Everything is a pure function of the text.
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 from bot.detectors.context import ContextWords, judge
-from bot.detectors.normalize import Clause, Normalizer
+from bot.detectors.normalize import WITHOUT_SPACES, Clause, Normalizer
 from bot.detectors.rules import Rule, RuleSet, load_rule_files
 from bot.types import RiskAssessment, RiskLevel
 
@@ -45,7 +44,6 @@ WINDOW = 64  # long clauses are read in overlapping windows of this many words
 STEP = 48
 MAX_CUES = 4
 MAX_MATCHES = 8
-_WITHOUT_SPACES = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
 WEAK_CLUSTER = 2  # weak rules (symptom families) that together make a soft mark
 TOKEN_MEMO = 50_000
 
@@ -156,7 +154,7 @@ class RiskDetector:
     def _anchored(self, token: str) -> tuple[Rule, ...]:
         """The rules one of whose anchors (a word or a word's beginning) is ``token``, memoised."""
         rules = self._by_token.get(token)
-        if rules is None and _WITHOUT_SPACES.match(token):
+        if rules is None and WITHOUT_SPACES.match(token):
             return ()  # Chinese, Japanese, Korean pieces: only the compact index can anchor them
         if rules is None:
             by_anchor = self._rules.by_anchor

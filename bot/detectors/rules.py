@@ -120,6 +120,9 @@ class LanguageData:
     # before it belongs to the previous one, unless it negates a neg-raising verb ("i do not think").
     subjects: frozenset[str] = frozenset()
     neg_raisers: frozenset[str] = frozenset()
+    # "i can not kill myself" denies an ability, not the wish: a negator right after these verbs does not
+    # cancel the match that follows it.
+    ability: frozenset[str] = frozenset()
 
 
 # -- pattern compiler ---------------------------------------------------------------------------------
@@ -328,6 +331,7 @@ def _language(name: str, data: Mapping[str, object]) -> LanguageData:
         symbols={str(k): str(v) for k, v in dict(data.get("symbols", {})).items()},  # type: ignore[call-overload]
         subjects=words("subjects"),
         neg_raisers=words("neg_raisers"),
+        ability=words("ability"),
     )
 
 
