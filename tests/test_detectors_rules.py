@@ -179,3 +179,31 @@ def test_an_exception_of_the_clauses_language_holds_for_the_same_rule_in_other_l
     detector = RiskDetector(tables)
     assert detector.assess("salir sin casco es un suicidio").level is RiskLevel.NONE
     assert detector.assess("pienso en el suicidio").level is RiskLevel.POSSIBLE
+
+
+def test_concurrent_first_uses_compile_a_pattern_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The detector runs in worker threads and a process's first messages arrive together: one thread
+    compiles a rule's pattern, the others wait for it (compiling in each once cost seconds of CPU)."""
+    import threading
+    import time
+    from types import SimpleNamespace
+
+    from bot.detectors import rules as rules_module
+
+    calls: list[str] = []
+
+    def slow_compile(pattern: str) -> re.Pattern[str]:
+        calls.append(pattern)
+        time.sleep(0.05)  # long enough for every thread to arrive while the first compiles
+        return re.compile(pattern)
+
+    monkeypatch.setattr(rules_module, "re", SimpleNamespace(compile=slow_compile))
+    lazy = rules_module.LazyRegex(r"(?<= )die ")
+    results: list[re.Pattern[str]] = []
+    threads = [threading.Thread(target=lambda: results.append(lazy.compiled())) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(calls) == 1
+    assert len(results) == 8 and all(r is results[0] for r in results)

@@ -17,6 +17,7 @@ quotation, joking). Everything is a pure function of the text.
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -217,9 +218,21 @@ def _expansions(rules: RuleSet) -> dict[str, str]:
     return table
 
 
-@functools.cache
 def default_detector() -> RiskDetector:
-    """The detector over the shipped rule tables, built once on first use (it is immutable)."""
+    """The detector over the shipped rule tables, built once on first use (it is immutable).
+
+    Several worker threads may ask at once for the first messages of a process; one builds, the rest
+    wait for it.
+    """
+    with _BUILDING:
+        return _build_default()
+
+
+_BUILDING = threading.Lock()
+
+
+@functools.cache
+def _build_default() -> RiskDetector:
     return RiskDetector(load_rule_files())
 
 

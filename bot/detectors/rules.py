@@ -38,6 +38,7 @@ so the cost grows linearly with the message.
 from __future__ import annotations
 
 import re
+import threading
 import tomllib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -57,19 +58,25 @@ class LazyRegex:
 
     Lexicons inlined into patterns make some rules' expressions long, and compiling all of them takes
     seconds; a process compiles only the rules its messages reach (``RuleSet.compile_all`` warms up).
-    Compiling twice from two threads is harmless: both get equal patterns.
+    The detector runs in worker threads, and several first messages arrive at once: one thread
+    compiles, the others wait for it, instead of each burning the same second of CPU.
     """
 
-    __slots__ = ("_compiled", "pattern")
+    __slots__ = ("_compiled", "_lock", "pattern")
 
     def __init__(self, pattern: str) -> None:
         self.pattern = pattern
         self._compiled: re.Pattern[str] | None = None
+        self._lock = threading.Lock()
 
     def compiled(self) -> re.Pattern[str]:
-        if self._compiled is None:
-            self._compiled = re.compile(self.pattern)
-        return self._compiled
+        compiled = self._compiled
+        if compiled is None:
+            with self._lock:
+                compiled = self._compiled
+                if compiled is None:
+                    compiled = self._compiled = re.compile(self.pattern)
+        return compiled
 
     def search(self, text: str) -> re.Match[str] | None:
         return self.compiled().search(text)
