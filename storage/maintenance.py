@@ -129,7 +129,7 @@ class Maintenance:
                 )
             # Workspaces without a settings row get the default.
             others = [and_(MessageRow.platform == p, MessageRow.workspace == w) for p, w in custom]
-            scope = ~or_(*others) if others else MessageRow.id.is_not(None)  # type: ignore[union-attr]
+            scope = ~or_(*others) if others else MessageRow.id.is_not(None)
             total += self._redact_before(
                 conn,
                 scope,
@@ -148,7 +148,7 @@ class Maintenance:
                 MessageRow.created_at < cutoff,
                 MessageRow.redacted.is_(False),
                 MessageRow.kind == "text",
-            )  # type: ignore[attr-defined]
+            )
             .values(text=None, author_name=None, content=redacted_content(reason), redacted=True)
         )
         return int(result.rowcount or 0)
@@ -204,10 +204,10 @@ class Maintenance:
                 select(FeedbackRow).where(FeedbackRow.conversation_id == conv.id).order_by(FeedbackRow.id)
             ).scalars()
             return {
-                "conversation": conv.model_dump(mode="json"),
-                "messages": [m.model_dump(mode="json", exclude={"id"}) for m in messages],
-                "decisions": [d.model_dump(mode="json", exclude={"id"}) for d in decisions],
-                "feedback": [f.model_dump(mode="json", exclude={"id"}) for f in feedback],
+                "conversation": conv.as_json(),
+                "messages": [m.as_json(exclude={"id"}) for m in messages],
+                "decisions": [d.as_json(exclude={"id"}) for d in decisions],
+                "feedback": [f.as_json(exclude={"id"}) for f in feedback],
             }
 
     async def delete_processed_events_before(self, cutoff: datetime) -> int:
@@ -226,7 +226,7 @@ class Maintenance:
         with self._db.read(snapshot=True) as conn:
             workspaces = conn.execute(
                 select(WorkspaceRow.platform, WorkspaceRow.workspace, WorkspaceRow.alert_channel).where(
-                    WorkspaceRow.alert_channel.is_not(None)  # type: ignore[union-attr]
+                    WorkspaceRow.alert_channel.is_not(None)
                 )
             ).all()
             for w in workspaces:

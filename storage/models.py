@@ -1,13 +1,33 @@
-"""SQLModel tables. Every row carries its platform and workspace, so tenants never mix."""
+"""The tables, as SQLAlchemy 2 declarative classes. Every row carries its platform and workspace, so
+tenants never mix.
+
+Alembic's migrations (``storage/migrations/versions``) create the schema; these declarations must match
+them exactly (``tests/test_storage.py`` compares the two). Column types are spelled out rather than
+inferred from the annotations, so that the schema is visible here. Python-side defaults apply to inserts
+that leave a column out; there are no server defaults.
+"""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
-from sqlalchemy import JSON, Column, DateTime, Index, Text, UniqueConstraint
-from sqlmodel import Field, SQLModel
+from pydantic_core import to_jsonable_python
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, MappedColumn, mapped_column
 
 
 def utcnow() -> datetime:
@@ -18,57 +38,79 @@ def new_id() -> str:
     return uuid.uuid4().hex
 
 
-def _ts(**kw: Any) -> Any:
-    return Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False, **kw))
+class Base(DeclarativeBase):
+    # Every table here is a ``Table`` (no joined or selectable mappings).
+    __table__: ClassVar[Table]
+
+    def as_json(self, *, exclude: Collection[str] = ()) -> dict[str, Any]:
+        """The row's columns as JSON values (datetimes in ISO 8601), in column order."""
+        return {
+            c.key: to_jsonable_python(getattr(self, c.key))
+            for c in self.__table__.columns
+            if c.key not in exclude
+        }
 
 
-class WorkspaceRow(SQLModel, table=True):
+def _ts(*, nullable: bool = False, index: bool = False) -> MappedColumn[Any]:
+    return mapped_column(DateTime(timezone=True), nullable=nullable, index=index)
+
+
+def _conversation_fk(*, index: bool = False) -> MappedColumn[Any]:
+    return mapped_column(String(32), ForeignKey("conversations.id"), nullable=False, index=index)
+
+
+def _serial_id() -> MappedColumn[Any]:
+    return mapped_column(Integer, primary_key=True)
+
+
+class WorkspaceRow(Base):
     __tablename__ = "workspaces"
 
-    platform: str = Field(primary_key=True, max_length=16)
-    workspace: str = Field(primary_key=True, max_length=64)
-    crisis_message: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
-    crisis_locales: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
-    ending_enabled: bool = True
-    abuse_warnings_before_end: int = 2
-    verify_endings: bool | None = None
-    alert_channel: str | None = Field(default=None, max_length=64)
-    retention_days: int = 90
-    admin_users: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
-    updated_at: datetime = _ts()
+    platform: Mapped[str] = mapped_column(String(16), primary_key=True)
+    workspace: Mapped[str] = mapped_column(String(64), primary_key=True)
+    crisis_message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    crisis_locales: Mapped[dict[str, str]] = mapped_column(JSON, nullable=False)
+    ending_enabled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+    abuse_warnings_before_end: Mapped[int] = mapped_column(Integer, nullable=False, default=2)
+    verify_endings: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    alert_channel: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    retention_days: Mapped[int] = mapped_column(Integer, nullable=False, default=90)
+    admin_users: Mapped[list[str]] = mapped_column(JSON, nullable=False)
+    updated_at: Mapped[datetime] = _ts()
 
 
-class ConversationRow(SQLModel, table=True):
+class ConversationRow(Base):
     __tablename__ = "conversations"
     __table_args__ = (
         UniqueConstraint("platform", "workspace", "channel", "thread", name="uq_conversation_thread"),
     )
 
-    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
-    platform: str = Field(max_length=16)
-    workspace: str = Field(max_length=64)
-    channel: str = Field(max_length=64)
-    thread: str = Field(max_length=64)
-    status: str = Field(default="active", max_length=16)  # active | ended
-    end_reason: str | None = Field(default=None, max_length=32)
-    ended_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
-    warnings: int = 0
-    confirm_pending: bool = False
-    at_risk: bool = False  # a hard risk signal: nothing ends, ever
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    platform: Mapped[str] = mapped_column(String(16), nullable=False)
+    workspace: Mapped[str] = mapped_column(String(64), nullable=False)
+    channel: Mapped[str] = mapped_column(String(64), nullable=False)
+    thread: Mapped[str] = mapped_column(String(64), nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default="active")  # active | ended
+    end_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    ended_at: Mapped[datetime | None] = _ts(nullable=True)
+    warnings: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    confirm_pending: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    # A hard risk signal: nothing ends, ever.
+    at_risk: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     # What first set at_risk: detector | crisis_tool | verifier (NULL: not at risk, or not recorded).
-    risk_source: str | None = Field(default=None, max_length=16)
+    risk_source: Mapped[str | None] = mapped_column(String(16), nullable=True)
     # Comma-separated cue names of the local detector at "possible" (a soft mark); NULL: none.
-    soft_risk_cues: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    soft_risk_cues: Mapped[str | None] = mapped_column(Text, nullable=True)
     # Turn number (count of user messages) when crisis resources were last shown.
-    crisis_shown_turn: int | None = None
-    user_turns: int = 0
-    forked_from: str | None = Field(default=None, max_length=32)
-    forked_from_message: str | None = Field(default=None, max_length=64)
-    started_by: str | None = Field(default=None, max_length=64)
-    created_at: datetime = _ts()
+    crisis_shown_turn: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    user_turns: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    forked_from: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    forked_from_message: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    started_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[datetime] = _ts()
 
 
-class MessageRow(SQLModel, table=True):
+class MessageRow(Base):
     __tablename__ = "messages"
     __table_args__ = (
         UniqueConstraint("conversation_id", "seq", name="uq_message_seq"),
@@ -79,116 +121,116 @@ class MessageRow(SQLModel, table=True):
         Index("ix_messages_redacted", "conversation_id", "redacted"),
     )
 
-    id: int | None = Field(default=None, primary_key=True)
-    conversation_id: str = Field(foreign_key="conversations.id", max_length=32)
-    platform: str = Field(max_length=16)
-    workspace: str = Field(max_length=64)
-    seq: int
-    role: str = Field(max_length=16)  # user | assistant
+    id: Mapped[int] = _serial_id()
+    conversation_id: Mapped[str] = _conversation_fk()
+    platform: Mapped[str] = mapped_column(String(16), nullable=False)
+    workspace: Mapped[str] = mapped_column(String(64), nullable=False)
+    seq: Mapped[int] = mapped_column(Integer, nullable=False)
+    role: Mapped[str] = mapped_column(String(16), nullable=False)  # user | assistant
     # "text": a person's message; "tool_use"/"tool_result": model plumbing, never shown or forked.
-    kind: str = Field(default="text", max_length=16)
-    author_id: str | None = Field(default=None, max_length=64)
-    author_name: str | None = Field(default=None, max_length=128)
-    platform_message_id: str | None = Field(default=None, max_length=64)
-    text: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    kind: Mapped[str] = mapped_column(String(16), nullable=False, default="text")
+    author_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    author_name: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    platform_message_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    text: Mapped[str | None] = mapped_column(Text, nullable=True)
     # Anthropic content blocks exactly as sent/received, so the history replays byte for byte.
-    content: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
-    redacted: bool = False
-    created_at: datetime = _ts()
+    content: Mapped[list[dict[str, Any]]] = mapped_column(JSON, nullable=False)
+    redacted: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    created_at: Mapped[datetime] = _ts()
 
 
-class ProcessedEventRow(SQLModel, table=True):
+class ProcessedEventRow(Base):
     __tablename__ = "processed_events"
     __table_args__ = (UniqueConstraint("platform", "workspace", "dedupe_key", name="uq_processed_event"),)
 
-    id: int | None = Field(default=None, primary_key=True)
-    platform: str = Field(max_length=16)
-    workspace: str = Field(max_length=64)
-    dedupe_key: str = Field(max_length=128)
-    created_at: datetime = _ts(index=True)
+    id: Mapped[int] = _serial_id()
+    platform: Mapped[str] = mapped_column(String(16), nullable=False)
+    workspace: Mapped[str] = mapped_column(String(64), nullable=False)
+    dedupe_key: Mapped[str] = mapped_column(String(128), nullable=False)
+    created_at: Mapped[datetime] = _ts(index=True)
 
 
-class DecisionRow(SQLModel, table=True):
+class DecisionRow(Base):
     """The audit log: every ending decision, with the model's note and the signals, no message text."""
 
     __tablename__ = "decisions"
 
-    id: int | None = Field(default=None, primary_key=True)
-    conversation_id: str = Field(foreign_key="conversations.id", max_length=32, index=True)
-    platform: str = Field(max_length=16)
-    workspace: str = Field(max_length=64, index=True)
-    decision: str = Field(max_length=16)
-    reason: str | None = Field(default=None, max_length=32)
-    note: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
-    warnings: int = 0
-    signals: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
-    created_at: datetime = _ts()
+    id: Mapped[int] = _serial_id()
+    conversation_id: Mapped[str] = _conversation_fk(index=True)
+    platform: Mapped[str] = mapped_column(String(16), nullable=False)
+    workspace: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    decision: Mapped[str] = mapped_column(String(16), nullable=False)
+    reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    warnings: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    signals: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+    created_at: Mapped[datetime] = _ts()
 
 
-class FeedbackRow(SQLModel, table=True):
+class FeedbackRow(Base):
     __tablename__ = "feedback"
 
-    id: int | None = Field(default=None, primary_key=True)
-    conversation_id: str = Field(foreign_key="conversations.id", max_length=32, index=True)
-    platform: str = Field(max_length=16)
-    workspace: str = Field(max_length=64, index=True)
-    user_id: str = Field(max_length=64)
-    comment: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
-    created_at: datetime = _ts()
+    id: Mapped[int] = _serial_id()
+    conversation_id: Mapped[str] = _conversation_fk(index=True)
+    platform: Mapped[str] = mapped_column(String(16), nullable=False)
+    workspace: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    user_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    comment: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = _ts()
 
 
-class ReminderRow(SQLModel, table=True):
+class ReminderRow(Base):
     """Who has been told that an ended thread is ended (Slack: one ephemeral per user per thread)."""
 
     __tablename__ = "ended_reminders"
     __table_args__ = (UniqueConstraint("conversation_id", "user_id", name="uq_reminder"),)
 
-    id: int | None = Field(default=None, primary_key=True)
-    conversation_id: str = Field(foreign_key="conversations.id", max_length=32)
-    platform: str = Field(max_length=16)
-    workspace: str = Field(max_length=64)
-    user_id: str = Field(max_length=64)
-    created_at: datetime = _ts()
+    id: Mapped[int] = _serial_id()
+    conversation_id: Mapped[str] = _conversation_fk()
+    platform: Mapped[str] = mapped_column(String(16), nullable=False)
+    workspace: Mapped[str] = mapped_column(String(64), nullable=False)
+    user_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    created_at: Mapped[datetime] = _ts()
 
 
-class ModelUsageRow(SQLModel, table=True):
+class ModelUsageRow(Base):
     """Tokens per model call, for cost accounting (no content)."""
 
     __tablename__ = "model_usage"
     __table_args__ = (Index("ix_usage_workspace", "platform", "workspace", "created_at"),)
 
-    id: int | None = Field(default=None, primary_key=True)
-    conversation_id: str = Field(max_length=32, index=True)
-    platform: str = Field(max_length=16)
-    workspace: str = Field(max_length=64)
-    model: str = Field(max_length=64)
-    purpose: str = Field(default="turn", max_length=16)  # turn | verify
-    input_tokens: int = 0
-    cache_creation_input_tokens: int = 0
-    cache_read_input_tokens: int = 0
-    output_tokens: int = 0
-    created_at: datetime = _ts()
+    id: Mapped[int] = _serial_id()
+    conversation_id: Mapped[str] = mapped_column(String(32), nullable=False, index=True)
+    platform: Mapped[str] = mapped_column(String(16), nullable=False)
+    workspace: Mapped[str] = mapped_column(String(64), nullable=False)
+    model: Mapped[str] = mapped_column(String(64), nullable=False)
+    purpose: Mapped[str] = mapped_column(String(16), nullable=False, default="turn")  # turn | verify
+    input_tokens: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    cache_creation_input_tokens: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    cache_read_input_tokens: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    output_tokens: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    created_at: Mapped[datetime] = _ts()
 
 
-class LeaseRow(SQLModel, table=True):
+class LeaseRow(Base):
     """A named lease (e.g. the scheduler leader); taken over when it expires."""
 
     __tablename__ = "leases"
 
-    name: str = Field(primary_key=True, max_length=64)
-    holder: str = Field(max_length=128)
-    expires_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(128), nullable=False)
+    expires_at: Mapped[datetime] = _ts()
 
 
-class JobRunRow(SQLModel, table=True):
+class JobRunRow(Base):
     """One row per job and period, so a job runs once per period across every process."""
 
     __tablename__ = "job_runs"
     __table_args__ = (UniqueConstraint("job", "period", name="uq_job_period"),)
 
-    id: int | None = Field(default=None, primary_key=True)
-    job: str = Field(max_length=64)
-    period: str = Field(max_length=64)
-    holder: str = Field(max_length=128)
-    result: str | None = Field(default=None, max_length=256)
-    created_at: datetime = _ts()
+    id: Mapped[int] = _serial_id()
+    job: Mapped[str] = mapped_column(String(64), nullable=False)
+    period: Mapped[str] = mapped_column(String(64), nullable=False)
+    holder: Mapped[str] = mapped_column(String(128), nullable=False)
+    result: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    created_at: Mapped[datetime] = _ts()

@@ -569,19 +569,25 @@ async def test_survives_a_postgres_restart(postgres_url: str, postgres_server: P
         await repo.close()
 
 
-def test_migrations_match_the_models(tmp_path: Path) -> None:
-    """Schema changes go through Alembic: the migrated schema must equal what the models declare."""
+def test_migrations_match_the_models(database_url: str) -> None:
+    """Schema changes go through Alembic: the migrated schema must equal what the models declare,
+    column types, nullability, server defaults, indexes and constraints included, on both backends."""
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
-    from sqlalchemy import create_engine as sa_engine
-    from sqlmodel import SQLModel
 
-    from storage.db import upgrade_sync
+    from storage.db import create_sync_engine, upgrade_sync
+    from storage.models import Base
 
-    url = f"sqlite:///{tmp_path}/schema.db"
-    upgrade_sync(url)
-    with sa_engine(url).connect() as conn:
-        assert compare_metadata(MigrationContext.configure(conn), SQLModel.metadata) == []
+    upgrade_sync(database_url)
+    engine = create_sync_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            context = MigrationContext.configure(
+                conn, opts={"compare_type": True, "compare_server_default": True}
+            )
+            assert compare_metadata(context, Base.metadata) == []
+    finally:
+        engine.dispose()
 
 
 @pytest.mark.postgres

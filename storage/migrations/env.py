@@ -5,12 +5,11 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
-from sqlmodel import SQLModel
 
-import storage.models  # noqa: F401  (registers the tables on SQLModel.metadata)
 from storage.db import create_sync_engine
+from storage.models import Base
 
-target_metadata = SQLModel.metadata
+target_metadata = Base.metadata
 MIGRATION_LOCK = 0x4861_7665_6E00  # "Haven\0": any constant shared by every process
 
 
