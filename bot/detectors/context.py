@@ -159,6 +159,8 @@ def judge(
         conditional_before = (
             before is not None and bool(before.tokens) and before.tokens[0] in words.conditionals
         )
-        if conditional_before or _has(clause, words.conditionals, words.conditional_re):
+        if not rule.conditional_form and (
+            conditional_before or _has(clause, words.conditionals, words.conditional_re)
+        ):
             return Verdict("possible", "conditional")
     return Verdict(rule.level)

@@ -97,6 +97,9 @@ class Rule:
     anchors: frozenset[str] | None  # the clause must contain one of these words; None = always try
     negatable: bool
     quotable: bool  # inside quotation marks the rule does not apply to the writer
+    # The rule's own grammar is a conditional ("if it were painless I would have done it"), so an "if"
+    # in its clause is what it describes, not a hedge that lowers it.
+    conditional_form: bool
     unless: LazyRegex | None  # an idiom in the same clause that cancels the rule
     examples: tuple[str, ...]
     counter: tuple[str, ...]
@@ -380,6 +383,7 @@ def _rule_file(name: str, data: Mapping[str, object], languages: Mapping[str, La
                 anchors=whole.anchors,
                 negatable=bool(raw.get("negatable", True)),
                 quotable=bool(raw.get("quotable", True)),
+                conditional_form=bool(raw.get("conditional_form", False)),
                 unless=LazyRegex(lead + _union(unless_nodes).regex) if unless_nodes else None,
                 examples=tuple(str(x) for x in raw.get("examples", ())),
                 counter=tuple(str(x) for x in raw.get("counter", ())),
