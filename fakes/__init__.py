@@ -1,0 +1,14 @@
+"""Test doubles for the core's ports, for fast tests and benchmarks; never imported by ``bot/``.
+
+- ``MemoryStore``: ``bot.ports.ConversationStore`` and ``bot.ports.AdminStore`` in memory, with the
+  semantics of ``storage.repository.Repository`` (``tests/test_store_contract.py`` runs one suite over
+  both, SQLite and PostgreSQL included).
+- ``ScriptedModel``: a ``bot.model.ModelClient`` that answers from queues and records what it was asked.
+- ``RecordingRenderer``: a ``bot.ports.Renderer`` that records the presentation items it is handed.
+"""
+
+from fakes.memory_store import MemoryStore
+from fakes.recording_renderer import RecordingRenderer
+from fakes.scripted_model import ScriptedModel
+
+__all__ = ["MemoryStore", "RecordingRenderer", "ScriptedModel"]

@@ -1,0 +1,510 @@
+"""``MemoryStore``: the core's storage ports in memory, faithful to ``storage.repository.Repository``.
+
+Every call is one atomic step, like the repository's one transaction per call: it suspends once (the
+repository hops to a database thread there, so other turns may run in between) and then reads and writes
+without awaiting again. What it returns is copied out, and what it stores is copied in (message content and
+audit signals through JSON, as the database columns do), so a caller can never change what was stored.
+Never ``StorageUnavailable``: there is no database to lose.
+
+``tests/test_store_contract.py`` runs the same suite over this store and the repository on SQLite and
+PostgreSQL; a behaviour the two disagree on is a bug in one of them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import itertools
+import json
+import re
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from bot.locks import KeyedLocks
+from bot.ports import AdminStore, ConversationStore
+from bot.types import (
+    BeganTurn,
+    Conversation,
+    ConversationStatus,
+    Decision,
+    DecisionRecord,
+    EndingRecord,
+    FeedbackRecord,
+    HistoryMessage,
+    NewMessage,
+    StateChange,
+    ThreadRef,
+    UsageRecord,
+    WorkspaceSettings,
+)
+
+# The risk_source of a hard mark the local detector set (the engine names the others).
+DETECTOR = "detector"
+# What the repository keeps of a dedupe key and of a cue name (its columns' widths).
+DEDUPE_KEY_CHARS = 128
+CUE_CHARS = 64
+_CUE = re.compile(r"[^A-Za-z0-9_:.\-]")
+
+_Thread = tuple[str, str, str, str]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _thread_key(thread: ThreadRef) -> _Thread:
+    return (thread.platform, thread.workspace, thread.channel, thread.thread)
+
+
+def _through_json(value: Any) -> Any:
+    return json.loads(json.dumps(value))
+
+
+def merge_cues(old: Sequence[str], new: Sequence[str]) -> tuple[str, ...]:
+    """Cue names as the repository stores them: cleaned, at most 64 characters, unique and sorted."""
+    clean = {_CUE.sub("", c)[:CUE_CHARS] for c in (*old, *new)} - {""}
+    return tuple(sorted(clean))
+
+
+@dataclass
+class _Message:
+    seq: int
+    role: str
+    kind: str
+    content: tuple[dict[str, object], ...]
+    author_id: str | None
+    author_name: str | None
+    platform_message_id: str | None
+    text: str | None
+    redacted: bool = False
+
+    @classmethod
+    def new(cls, seq: int, m: NewMessage) -> _Message:
+        content = tuple(_through_json([dict(b) for b in m.content]))
+        return cls(seq, m.role, m.kind, content, m.author_id, m.author_name, m.platform_message_id, m.text)
+
+    def view(self) -> HistoryMessage:
+        return HistoryMessage(
+            seq=self.seq,
+            role=self.role,
+            kind=self.kind,
+            content=tuple(_through_json(list(self.content))),
+            author_id=self.author_id,
+            platform_message_id=self.platform_message_id,
+            text=self.text,
+        )
+
+
+@dataclass
+class _Conversation:
+    state: Conversation
+    started_by: str | None
+    messages: list[_Message] = field(default_factory=list)
+    ended_at: datetime | None = None
+    ended_order: int = 0  # breaks ties between endings of the same instant
+
+    @property
+    def workspace(self) -> str:
+        return self.state.thread.workspace
+
+    def next_seq(self) -> int:
+        return self.messages[-1].seq + 1 if self.messages else 1
+
+
+@dataclass(frozen=True)
+class _Decision:
+    platform: str
+    workspace: str
+    record: DecisionRecord
+
+
+@dataclass(frozen=True)
+class _Feedback:
+    conversation_id: str
+    platform: str
+    workspace: str
+    user_id: str
+    comment: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class _Usage:
+    platform: str
+    workspace: str
+    record: UsageRecord
+
+
+def _copy_settings(s: WorkspaceSettings) -> WorkspaceSettings:
+    return dataclasses.replace(s, crisis_locales=dict(s.crisis_locales), admin_users=tuple(s.admin_users))
+
+
+class MemoryStore:
+    """Implements ``bot.ports.ConversationStore`` and ``bot.ports.AdminStore`` in one process's memory.
+
+    For tests and benchmarks of the core: a turn costs no thread hop and no SQL. Conversation locks are
+    in-process only, which is all one process can share anyway.
+    """
+
+    def __init__(self) -> None:
+        self._settings: dict[tuple[str, str], WorkspaceSettings] = {}
+        self._conversations: dict[str, _Conversation] = {}
+        self._by_thread: dict[_Thread, str] = {}
+        self._events: set[tuple[str, str, str]] = set()
+        self._reminders: set[tuple[str, str]] = set()
+        self._decisions: list[_Decision] = []
+        self._feedback: list[_Feedback] = []
+        self._usage: list[_Usage] = []
+        self._endings = itertools.count(1)
+        self._locks = KeyedLocks()
+
+    async def close(self) -> None:
+        """Nothing to release; here so that tests can close any store alike."""
+
+    @staticmethod
+    async def _hop() -> None:
+        # Where the repository waits for its database thread: other tasks may run before the call.
+        await asyncio.sleep(0)
+
+    # -- lookups inside one call ---------------------------------------------------------------------
+
+    def _scoped(self, conversation_id: str, workspace: str) -> _Conversation | None:
+        conv = self._conversations.get(conversation_id)
+        return conv if conv is not None and conv.workspace == workspace else None
+
+    def _in_thread(self, thread: ThreadRef) -> _Conversation | None:
+        cid = self._by_thread.get(_thread_key(thread))
+        return self._conversations[cid] if cid is not None else None
+
+    def _claim(self, platform: str, workspace: str, key: str) -> bool:
+        event = (platform, workspace, key[:DEDUPE_KEY_CHARS])
+        if event in self._events:
+            return False
+        self._events.add(event)
+        return True
+
+    def _settings_of(self, platform: str, workspace: str) -> WorkspaceSettings:
+        stored = self._settings.get((platform, workspace))
+        if stored is None:
+            return WorkspaceSettings(platform=platform, workspace=workspace)
+        return _copy_settings(stored)
+
+    def _add(self, conv: _Conversation, conversation: Conversation) -> None:
+        key = _thread_key(conversation.thread)
+        if key in self._by_thread:
+            raise ValueError("the thread already holds a conversation")
+        self._conversations[conversation.id] = conv
+        self._by_thread[key] = conversation.id
+
+    def _end(self, conv: _Conversation, reason: str) -> None:
+        conv.state = dataclasses.replace(conv.state, status=ConversationStatus.ENDED, end_reason=reason)
+        conv.ended_at = _now()
+        conv.ended_order = next(self._endings)
+
+    def _audit(self, conv: _Conversation, decisions: Sequence[Decision]) -> None:
+        t = conv.state.thread
+        for d in decisions:
+            record = DecisionRecord(
+                conv.state.id,
+                d.decision,
+                d.reason,
+                d.note,
+                d.warnings,
+                _through_json(dict(d.signals)),
+                _now(),
+            )
+            self._decisions.append(_Decision(t.platform, t.workspace, record))
+
+    def _bill(self, conv: Conversation, usage: Sequence[UsageRecord]) -> None:
+        t = conv.thread
+        self._usage.extend(_Usage(t.platform, t.workspace, u) for u in usage)
+
+    # -- ConversationStore -----------------------------------------------------------------------------
+
+    async def get_settings(self, platform: str, workspace: str) -> WorkspaceSettings:
+        await self._hop()
+        return self._settings_of(platform, workspace)
+
+    def conversation_lock(self, key: str) -> AbstractAsyncContextManager[None]:
+        return self._lock(key)
+
+    @asynccontextmanager
+    async def _lock(self, key: str) -> AsyncIterator[None]:
+        async with self._locks(key):
+            yield
+
+    async def begin_turn(
+        self,
+        thread: ThreadRef,
+        dedupe_key: str,
+        message: NewMessage,
+        *,
+        create: bool,
+        started_by: str | None = None,
+        at_risk: bool = False,
+        soft_cues: Sequence[str] = (),
+    ) -> BeganTurn:
+        await self._hop()
+        conv = self._in_thread(thread)
+        if conv is None and not create:
+            # Not our thread: no dedupe key either.
+            return BeganTurn(duplicate=False, conversation=None, stored=False)
+        if not self._claim(thread.platform, thread.workspace, dedupe_key):
+            return BeganTurn(duplicate=True, conversation=None, stored=False)
+        if conv is not None and conv.state.ended:
+            return BeganTurn(duplicate=False, conversation=conv.state, stored=False)
+        if conv is None:
+            state = Conversation(
+                id=uuid.uuid4().hex,
+                thread=thread,
+                status=ConversationStatus.ACTIVE,
+                end_reason=None,
+                warnings=0,
+                confirm_pending=False,
+                at_risk=at_risk,
+                crisis_shown_turn=None,
+                user_turns=1,
+                soft_cues=merge_cues((), soft_cues),
+                risk_source=DETECTOR if at_risk else None,
+            )
+            conv = _Conversation(state, started_by)
+            self._add(conv, state)
+        else:
+            state = conv.state
+            conv.state = dataclasses.replace(
+                state,
+                user_turns=state.user_turns + 1,
+                at_risk=state.at_risk or at_risk,
+                risk_source=state.risk_source or (DETECTOR if at_risk else None),
+                soft_cues=merge_cues(state.soft_cues, soft_cues),
+            )
+        conv.messages.append(_Message.new(conv.next_seq(), message))
+        return BeganTurn(
+            duplicate=False,
+            conversation=conv.state,
+            stored=True,
+            settings=self._settings_of(thread.platform, thread.workspace),
+            history=tuple(m.view() for m in conv.messages),
+        )
+
+    async def finish_turn(
+        self,
+        conversation_id: str,
+        workspace: str,
+        messages: Sequence[NewMessage],
+        change: StateChange,
+        decisions: Sequence[Decision] = (),
+        usage: Sequence[UsageRecord] = (),
+    ) -> Conversation:
+        await self._hop()
+        conv = self._scoped(conversation_id, workspace)
+        if conv is None:
+            raise LookupError(f"no conversation {conversation_id} in workspace {workspace}")
+        for m in messages:
+            conv.messages.append(_Message.new(conv.next_seq(), m))
+        state = conv.state
+        if change.warnings is not None:
+            state = dataclasses.replace(state, warnings=change.warnings)
+        if change.confirm_pending is not None:
+            state = dataclasses.replace(state, confirm_pending=change.confirm_pending)
+        if change.at_risk:
+            state = dataclasses.replace(
+                state, at_risk=True, risk_source=state.risk_source or change.risk_source
+            )
+        if change.soft_cues:
+            state = dataclasses.replace(state, soft_cues=merge_cues(state.soft_cues, change.soft_cues))
+        if change.crisis_shown_turn is not None:
+            state = dataclasses.replace(state, crisis_shown_turn=change.crisis_shown_turn)
+        conv.state = state
+        if change.end_reason is not None and not state.ended:
+            self._end(conv, change.end_reason)
+        self._audit(conv, decisions)
+        self._bill(conv.state, usage)
+        return conv.state
+
+    async def find_conversation(self, thread: ThreadRef) -> Conversation | None:
+        await self._hop()
+        conv = self._in_thread(thread)
+        return conv.state if conv is not None else None
+
+    async def get_conversation(
+        self, platform: str, workspace: str, conversation_id: str
+    ) -> Conversation | None:
+        await self._hop()
+        conv = self._scoped(conversation_id, workspace)
+        return conv.state if conv is not None and conv.state.thread.platform == platform else None
+
+    async def history(self, conversation_id: str, workspace: str) -> list[HistoryMessage]:
+        await self._hop()
+        conv = self._scoped(conversation_id, workspace)
+        return [m.view() for m in conv.messages] if conv is not None else []
+
+    async def claim_event(self, platform: str, workspace: str, key: str) -> bool:
+        await self._hop()
+        return self._claim(platform, workspace, key)
+
+    async def mark_reminded(self, conversation: Conversation, user_id: str) -> bool:
+        await self._hop()
+        reminder = (conversation.id, user_id)
+        if reminder in self._reminders:
+            return False
+        self._reminders.add(reminder)
+        return True
+
+    async def is_participant(self, conversation_id: str, workspace: str, user_id: str) -> bool:
+        await self._hop()
+        conv = self._scoped(conversation_id, workspace)
+        if conv is None:
+            return False
+        return conv.started_by == user_id or any(
+            m.role == "user" and m.author_id == user_id for m in conv.messages
+        )
+
+    async def find_user_message(
+        self,
+        conversation_id: str,
+        workspace: str,
+        *,
+        platform_message_id: str | None = None,
+        number: int | None = None,
+    ) -> HistoryMessage | None:
+        await self._hop()
+        conv = self._scoped(conversation_id, workspace)
+        if conv is None:
+            return None
+        texts = [m for m in conv.messages if m.role == "user" and m.kind == "text"]
+        if platform_message_id is not None:
+            found = next((m for m in texts if m.platform_message_id == platform_message_id), None)
+        elif number is not None and 1 <= number <= len(texts):
+            found = texts[number - 1]
+        else:
+            found = None
+        return found.view() if found is not None else None
+
+    async def end_conversation(
+        self, conversation_id: str, workspace: str, reason: str, decision: Decision
+    ) -> bool:
+        await self._hop()
+        conv = self._scoped(conversation_id, workspace)
+        if conv is None or conv.state.ended:
+            return False
+        self._end(conv, reason)
+        self._audit(conv, [decision])
+        return True
+
+    async def create_fork(
+        self,
+        source_id: str,
+        workspace: str,
+        before_seq: int,
+        new_thread: ThreadRef,
+        *,
+        source_message_id: str,
+        started_by: str,
+    ) -> Conversation:
+        await self._hop()
+        source = self._scoped(source_id, workspace)
+        if source is None:
+            raise LookupError(f"no conversation {source_id} in workspace {workspace}")
+        earlier = [dataclasses.replace(m) for m in source.messages if m.seq < before_seq]
+        src = source.state
+        state = Conversation(
+            id=uuid.uuid4().hex,
+            thread=new_thread,
+            status=ConversationStatus.ACTIVE,
+            end_reason=None,
+            warnings=0,
+            confirm_pending=False,
+            at_risk=src.at_risk,
+            risk_source=src.risk_source,
+            soft_cues=src.soft_cues,
+            crisis_shown_turn=None,
+            user_turns=sum(m.role == "user" and m.kind == "text" for m in earlier),
+            forked_from=src.id,
+            forked_from_message=source_message_id,
+        )
+        self._add(_Conversation(state, started_by, earlier), state)
+        return state
+
+    async def record_usage(self, conversation: Conversation, usage: Sequence[UsageRecord]) -> None:
+        await self._hop()
+        self._bill(conversation, usage)
+
+    async def record_feedback(self, conversation: Conversation, user_id: str, comment: str | None) -> None:
+        await self._hop()
+        t = conversation.thread
+        self._feedback.append(_Feedback(conversation.id, t.platform, t.workspace, user_id, comment, _now()))
+
+    # -- AdminStore ------------------------------------------------------------------------------------
+
+    async def save_settings(self, settings: WorkspaceSettings) -> WorkspaceSettings:
+        await self._hop()
+        self._settings[(settings.platform, settings.workspace)] = _copy_settings(settings)
+        return settings
+
+    async def list_endings(self, platform: str, workspace: str, limit: int = 20) -> list[EndingRecord]:
+        await self._hop()
+        ended = [
+            c
+            for c in self._conversations.values()
+            if c.state.ended and c.state.thread.platform == platform and c.workspace == workspace
+        ]
+        ended.sort(key=lambda c: (c.ended_at, c.ended_order), reverse=True)
+        return [
+            EndingRecord(
+                c.state.id,
+                c.state.thread,
+                c.state.end_reason,
+                c.state.warnings,
+                c.ended_at,
+                c.state.forked_from,
+            )
+            for c in ended[:limit]
+        ]
+
+    async def list_feedback(self, platform: str, workspace: str, limit: int = 20) -> list[FeedbackRecord]:
+        await self._hop()
+        mine = [f for f in reversed(self._feedback) if f.platform == platform and f.workspace == workspace]
+        return [
+            FeedbackRecord(
+                f.conversation_id,
+                self._conversations[f.conversation_id].state.thread,
+                f.user_id,
+                f.comment,
+                f.created_at,
+            )
+            for f in mine[:limit]
+        ]
+
+    async def list_decisions(
+        self, platform: str, workspace: str, limit: int = 50, conversation_id: str | None = None
+    ) -> list[DecisionRecord]:
+        await self._hop()
+        mine = [
+            dataclasses.replace(d.record, signals=_through_json(d.record.signals))
+            for d in reversed(self._decisions)
+            if d.platform == platform
+            and d.workspace == workspace
+            and (not conversation_id or d.record.conversation_id == conversation_id)
+        ]
+        return mine[:limit]
+
+    async def usage_totals(self, platform: str, workspace: str) -> dict[str, int]:
+        await self._hop()
+        mine = [u.record for u in self._usage if u.platform == platform and u.workspace == workspace]
+        return {
+            "calls": len(mine),
+            "input_tokens": sum(u.input_tokens for u in mine),
+            "cache_creation_input_tokens": sum(u.cache_creation_input_tokens for u in mine),
+            "cache_read_input_tokens": sum(u.cache_read_input_tokens for u in mine),
+            "output_tokens": sum(u.output_tokens for u in mine),
+        }
+
+
+def _implements(store: MemoryStore) -> tuple[ConversationStore, AdminStore]:
+    """For mypy: ``MemoryStore`` implements both storage ports."""
+    return store, store

@@ -1,0 +1,613 @@
+"""The storage ports' contract (``bot.ports.ConversationStore``, ``AdminStore``): one suite for every store.
+
+Each test runs on the in-memory store the fast tests use (``fakes.MemoryStore``) and on
+``storage.repository.Repository`` over SQLite and PostgreSQL. The ports' docstrings are the contract;
+where they leave a detail open, the repository's behaviour is the reference the memory store must match.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import AsyncIterator
+from datetime import datetime
+from pathlib import Path
+from typing import Protocol
+
+import pytest
+from sqlalchemy.exc import NoResultFound
+
+from bot.ports import AdminStore, ConversationStore
+from bot.types import (
+    Conversation,
+    ConversationStatus,
+    Decision,
+    NewMessage,
+    StateChange,
+    ThreadRef,
+    UsageRecord,
+    WorkspaceSettings,
+)
+from fakes import MemoryStore
+from storage.db import create_engine, upgrade
+from storage.repository import Repository
+from tests.support.postgres import PostgresServer
+
+
+class Store(ConversationStore, AdminStore, Protocol):
+    async def close(self) -> None: ...
+
+
+T = ThreadRef("slack", "T1", "C1", "1.0")
+OTHER_WORKSPACE = dataclasses.replace(T, workspace="T2")
+OTHER_PLATFORM = dataclasses.replace(T, platform="discord")
+# What begin_turn or finish_turn of an id the store does not hold raises (the ports do not say).
+NOT_FOUND = (LookupError, NoResultFound)
+
+
+@pytest.fixture(
+    params=["memory", "sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)],
+    ids=["memory", "sqlite", "postgresql"],
+)
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    if request.param == "memory":
+        yield MemoryStore()
+        return
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path}/haven.db"
+        await upgrade(url)
+        repo = Repository(create_engine(url))
+        try:
+            yield repo
+        finally:
+            await repo.close()
+        return
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    with server.temporary_database(hint=request.node.name) as url:
+        await upgrade(url)
+        repo = Repository(create_engine(url))
+        try:
+            yield repo
+        finally:
+            await repo.close()
+
+
+def user(text: str, mid: str, author: str = "U1") -> NewMessage:
+    return NewMessage("user", "text", ({"type": "text", "text": text},), author, author.lower(), mid, text)
+
+
+def assistant(text: str) -> NewMessage:
+    return NewMessage("assistant", "text", ({"type": "text", "text": text},))
+
+
+def decision(name: str, warnings: int = 0, **signals: object) -> Decision:
+    return Decision(name, "abuse", "a note", warnings, dict(signals))
+
+
+def usage(input_tokens: int, output_tokens: int, purpose: str = "turn") -> UsageRecord:
+    return UsageRecord("claude-test", input_tokens, 2, 3, output_tokens, purpose)
+
+
+async def start(
+    store: Store, thread: ThreadRef = T, *, key: str = "k1", author: str = "U1", **kwargs: object
+) -> Conversation:
+    began = await store.begin_turn(
+        thread, key, user("hello", f"m-{key}", author), create=True, started_by=author, **kwargs
+    )  # type: ignore[arg-type]
+    assert began.conversation is not None and began.stored
+    return began.conversation
+
+
+async def say(store: Store, text: str, key: str, thread: ThreadRef = T, author: str = "U1") -> None:
+    began = await store.begin_turn(thread, key, user(text, f"m-{key}", author), create=False)
+    assert began.stored, began
+
+
+# -- settings ------------------------------------------------------------------------------------------
+
+
+async def test_settings_default_then_round_trip_every_field_per_workspace(store: Store) -> None:
+    assert await store.get_settings("slack", "T1") == WorkspaceSettings("slack", "T1")
+    custom = WorkspaceSettings(
+        "slack",
+        "T1",
+        crisis_message="Call the team line",
+        crisis_locales={"de": "Ruf an", "pt-BR": "Ligue"},
+        ending_enabled=False,
+        abuse_warnings_before_end=4,
+        verify_endings=True,
+        alert_channel="C-ALERTS",
+        retention_days=30,
+        admin_users=("U7", "U8"),
+    )
+    assert await store.save_settings(custom) == custom
+    assert await store.get_settings("slack", "T1") == custom
+    # Saved again, every field is replaced (None and empty values too).
+    plain = dataclasses.replace(custom, crisis_message=None, crisis_locales={}, verify_endings=None)
+    await store.save_settings(plain)
+    assert await store.get_settings("slack", "T1") == plain
+    # Another workspace, or the same id on another platform, keeps the defaults.
+    assert await store.get_settings("slack", "T2") == WorkspaceSettings("slack", "T2")
+    assert await store.get_settings("discord", "T1") == WorkspaceSettings("discord", "T1")
+
+
+# -- begin_turn ----------------------------------------------------------------------------------------
+
+
+async def test_a_first_message_starts_a_conversation_with_settings_and_history(store: Store) -> None:
+    await store.save_settings(WorkspaceSettings("slack", "T1", abuse_warnings_before_end=3))
+    message = user("hello there", "m1")
+    began = await store.begin_turn(T, "k1", message, create=True, started_by="U1")
+    conv = began.conversation
+    assert not began.duplicate and began.stored and conv is not None
+    assert conv.thread == T and conv.status is ConversationStatus.ACTIVE and conv.user_turns == 1
+    assert (conv.warnings, conv.confirm_pending, conv.at_risk, conv.soft_cues) == (0, False, False, ())
+    assert conv.end_reason is None and conv.crisis_shown_turn is None and conv.forked_from is None
+    assert began.settings == WorkspaceSettings("slack", "T1", abuse_warnings_before_end=3)
+    [stored] = began.history
+    assert (stored.seq, stored.role, stored.kind) == (1, "user", "text")
+    assert stored.content == message.content
+    assert (stored.author_id, stored.platform_message_id, stored.text) == ("U1", "m1", "hello there")
+    assert await store.find_conversation(T) == conv
+    assert await store.get_conversation("slack", "T1", conv.id) == conv
+    assert await store.history(conv.id, "T1") == list(began.history)
+
+
+async def test_a_thread_that_is_not_a_conversation_claims_no_key(store: Store) -> None:
+    began = await store.begin_turn(T, "k1", user("hi", "m1"), create=False)
+    assert (began.duplicate, began.conversation, began.stored) == (False, None, False)
+    assert began.settings is None and began.history == ()
+    assert await store.find_conversation(T) is None
+    assert await store.claim_event("slack", "T1", "k1")  # still unclaimed
+
+
+async def test_later_turns_count_append_and_read_current_settings(store: Store) -> None:
+    conv = await start(store)
+    await store.finish_turn(conv.id, "T1", [assistant("hi")], StateChange())
+    await store.save_settings(WorkspaceSettings("slack", "T1", alert_channel="C9"))
+    began = await store.begin_turn(T, "k2", user("again", "m2", "U2"), create=False)
+    assert began.stored and began.conversation is not None
+    assert began.conversation.id == conv.id and began.conversation.user_turns == 2
+    assert began.settings is not None and began.settings.alert_channel == "C9"
+    assert [(m.seq, m.role, m.text) for m in began.history] == [
+        (1, "user", "hello"),
+        (2, "assistant", None),
+        (3, "user", "again"),
+    ]
+    assert await store.history(conv.id, "T1") == list(began.history)
+    # A starting origin in a thread that already holds a conversation continues it.
+    again = await store.begin_turn(T, "k3", user("more", "m3"), create=True)
+    assert again.conversation is not None and again.conversation.id == conv.id
+    assert again.conversation.user_turns == 3
+
+
+async def test_a_duplicate_key_changes_nothing(store: Store) -> None:
+    conv = await start(store, key="k1")
+    dup = await store.begin_turn(T, "k1", user("hello", "m1"), create=True)
+    assert (dup.duplicate, dup.conversation, dup.stored) == (True, None, False)
+    assert len(await store.history(conv.id, "T1")) == 1
+    assert await store.find_conversation(T) == conv
+    # Keys are per platform and workspace.
+    for thread in (OTHER_WORKSPACE, OTHER_PLATFORM):
+        other = await store.begin_turn(thread, "k1", user("hello", "m1"), create=True)
+        assert not other.duplicate and other.stored
+
+
+async def test_concurrent_deliveries_of_one_event_store_it_once(store: Store) -> None:
+    results = await asyncio.gather(
+        *(store.begin_turn(T, "same", user("hi", "m1"), create=True) for _ in range(8))
+    )
+    assert sum(not r.duplicate for r in results) == 1
+    conv = await store.find_conversation(T)
+    assert conv is not None and conv.user_turns == 1 and len(await store.history(conv.id, "T1")) == 1
+
+
+async def test_claim_event_is_insert_or_ignore_and_shares_begin_turns_keys(store: Store) -> None:
+    assert await store.claim_event("slack", "T1", "edit:1")
+    assert not await store.claim_event("slack", "T1", "edit:1")
+    assert await store.claim_event("slack", "T2", "edit:1")
+    assert await store.claim_event("discord", "T1", "edit:1")
+    await start(store, key="k1")
+    assert not await store.claim_event("slack", "T1", "k1")
+    began = await store.begin_turn(T, "edit:1", user("hi", "m2"), create=False)
+    assert began.duplicate
+
+
+async def test_a_dedupe_key_counts_by_its_first_128_characters(store: Store) -> None:
+    stem = "k" * 128
+    assert await store.claim_event("slack", "T1", stem + "-a")
+    assert not await store.claim_event("slack", "T1", stem + "-b")
+    assert not await store.claim_event("slack", "T1", stem)
+
+
+async def test_an_ended_conversation_is_returned_unchanged_with_nothing_appended(store: Store) -> None:
+    conv = await start(store)
+    ended = await store.finish_turn(conv.id, "T1", [assistant("bye")], StateChange(end_reason="abuse"))
+    before = await store.history(conv.id, "T1")
+    began = await store.begin_turn(
+        T, "k2", user("hello?", "m2"), create=True, at_risk=True, soft_cues=("lonely",)
+    )
+    assert not began.duplicate and not began.stored and began.conversation == ended
+    assert began.settings is None and began.history == ()
+    assert await store.history(conv.id, "T1") == before
+    assert await store.find_conversation(T) == ended
+    # The key was claimed all the same: a redelivery is a duplicate.
+    assert (await store.begin_turn(T, "k2", user("hello?", "m2"), create=False)).duplicate
+
+
+# -- risk marks ----------------------------------------------------------------------------------------
+
+
+async def test_risk_marks_accumulate_and_are_never_cleared(store: Store) -> None:
+    conv = await start(store, soft_cues=("loneliness",))
+    assert conv.soft_cues == ("loneliness",) and not conv.at_risk and conv.risk_source is None
+    began = await store.begin_turn(
+        T, "k2", user("x", "m2"), create=False, soft_cues=("cannot_cope", "loneliness")
+    )
+    assert began.conversation is not None
+    assert began.conversation.soft_cues == ("cannot_cope", "loneliness") and began.conversation.soft_risk
+    began = await store.begin_turn(T, "k3", user("y", "m3"), create=False, at_risk=True)
+    assert began.conversation is not None
+    assert began.conversation.at_risk and began.conversation.risk_source == "detector"
+    # A later source never replaces the first; an empty change clears nothing.
+    after = await store.finish_turn(
+        conv.id, "T1", [], StateChange(at_risk=True, risk_source="crisis_tool", soft_cues=("hopeless",))
+    )
+    assert after.at_risk and after.risk_source == "detector"
+    assert after.soft_cues == ("cannot_cope", "hopeless", "loneliness")
+    after = await store.finish_turn(conv.id, "T1", [], StateChange(at_risk=False, warnings=1))
+    assert after.at_risk and after.risk_source == "detector" and after.soft_cues
+    began = await store.begin_turn(T, "k4", user("z", "m4"), create=False)
+    assert began.conversation is not None and began.conversation.at_risk and began.conversation.soft_cues
+    assert await store.find_conversation(T) == began.conversation
+
+
+async def test_the_first_hard_mark_names_its_source(store: Store) -> None:
+    conv = await start(store)
+    marked = await store.finish_turn(conv.id, "T1", [], StateChange(at_risk=True, risk_source="verifier"))
+    assert marked.at_risk and marked.risk_source == "verifier"
+    began = await store.begin_turn(T, "k2", user("again", "m2"), create=False, at_risk=True)
+    assert began.conversation is not None and began.conversation.risk_source == "verifier"
+    fresh = await start(store, dataclasses.replace(T, thread="2.0"), key="k9", at_risk=True)
+    assert fresh.at_risk and fresh.risk_source == "detector"
+
+
+async def test_cue_names_are_stored_clean_unique_and_sorted(store: Store) -> None:
+    conv = await start(store, soft_cues=("b.cue", "a-cue", "b.cue", "with space!", "x" * 80, "%%"))
+    assert conv.soft_cues == ("a-cue", "b.cue", "withspace", "x" * 64)
+    assert (await store.find_conversation(T)) == conv
+
+
+# -- finish_turn ---------------------------------------------------------------------------------------
+
+
+async def test_finish_turn_appends_applies_and_audits_together(store: Store) -> None:
+    conv = await start(store)
+    tool_use = NewMessage(
+        "assistant", "tool_use", ({"type": "tool_use", "id": "t1", "name": "end", "input": {"x": 1}},)
+    )
+    tool_result = NewMessage(
+        "user", "tool_result", ({"type": "tool_result", "tool_use_id": "t1", "content": "held"},)
+    )
+    updated = await store.finish_turn(
+        conv.id,
+        "T1",
+        [tool_use, tool_result, assistant("Please stop.")],
+        StateChange(warnings=1, confirm_pending=True, crisis_shown_turn=1),
+        [decision("HOLD_WARN", 1, at_risk=False, cues=["a", "b"])],
+        [usage(100, 10), usage(50, 5, "verify")],
+    )
+    assert (updated.warnings, updated.confirm_pending, updated.crisis_shown_turn) == (1, True, 1)
+    assert not updated.ended and updated.user_turns == 1
+    assert await store.find_conversation(T) == updated
+    history = await store.history(conv.id, "T1")
+    assert [(m.seq, m.role, m.kind) for m in history] == [
+        (1, "user", "text"),
+        (2, "assistant", "tool_use"),
+        (3, "user", "tool_result"),
+        (4, "assistant", "text"),
+    ]
+    assert history[1].content == tool_use.content and history[2].content == tool_result.content
+    [audit] = await store.list_decisions("slack", "T1")
+    assert (audit.conversation_id, audit.decision, audit.reason, audit.note, audit.warnings) == (
+        conv.id,
+        "HOLD_WARN",
+        "abuse",
+        "a note",
+        1,
+    )
+    assert audit.signals == {"at_risk": False, "cues": ["a", "b"]} and isinstance(audit.created_at, datetime)
+    assert await store.usage_totals("slack", "T1") == {
+        "calls": 2,
+        "input_tokens": 150,
+        "cache_creation_input_tokens": 4,
+        "cache_read_input_tokens": 6,
+        "output_tokens": 15,
+    }
+    # Unchanged fields of a change stay as they were.
+    again = await store.finish_turn(conv.id, "T1", [], StateChange())
+    assert again == updated
+
+
+async def test_finish_turn_ends_once_and_an_ended_conversation_stays_ended(store: Store) -> None:
+    conv = await start(store)
+    ended = await store.finish_turn(
+        conv.id, "T1", [assistant("bye")], StateChange(warnings=2, end_reason="abuse"), [decision("END", 2)]
+    )
+    assert ended.ended and ended.status is ConversationStatus.ENDED
+    assert ended.end_reason == "abuse" and ended.warnings == 2
+    again = await store.finish_turn(conv.id, "T1", [], StateChange(end_reason="user_request"))
+    assert again.ended and again.end_reason == "abuse"
+    assert not await store.end_conversation(conv.id, "T1", "user_command", decision("END"))
+    assert (await store.find_conversation(T)) == again
+    [ending] = await store.list_endings("slack", "T1")
+    assert ending.reason == "abuse"
+
+
+async def test_finish_turn_of_another_workspaces_conversation_changes_nothing(store: Store) -> None:
+    conv = await start(store)
+    with pytest.raises(NOT_FOUND):
+        await store.finish_turn(
+            conv.id, "T2", [assistant("x")], StateChange(end_reason="abuse"), [decision("END")], [usage(1, 1)]
+        )
+    assert await store.find_conversation(T) == conv
+    assert len(await store.history(conv.id, "T1")) == 1
+    for ws in ("T1", "T2"):
+        assert await store.list_decisions("slack", ws) == []
+        assert (await store.usage_totals("slack", ws))["calls"] == 0
+
+
+# -- scoping -------------------------------------------------------------------------------------------
+
+
+async def test_another_workspace_finds_nothing(store: Store) -> None:
+    conv = await start(store)
+    assert await store.find_conversation(OTHER_WORKSPACE) is None
+    assert await store.find_conversation(OTHER_PLATFORM) is None
+    assert await store.get_conversation("slack", "T2", conv.id) is None
+    assert await store.get_conversation("discord", "T1", conv.id) is None
+    assert await store.history(conv.id, "T2") == []
+    assert await store.find_user_message(conv.id, "T2", number=1) is None
+    assert await store.find_user_message(conv.id, "T2", platform_message_id="m-k1") is None
+    assert not await store.is_participant(conv.id, "T2", "U1")
+    assert not await store.end_conversation(conv.id, "T2", "user_command", decision("END"))
+    assert await store.find_conversation(T) == conv
+    # The same thread ids in another workspace are another conversation.
+    other = await start(store, OTHER_WORKSPACE, key="k1")
+    assert other.id != conv.id and await store.find_conversation(OTHER_WORKSPACE) == other
+
+
+async def test_admin_lists_never_show_another_workspace(store: Store) -> None:
+    conv = await start(store)
+    await store.finish_turn(
+        conv.id, "T1", [], StateChange(end_reason="abuse"), [decision("END")], [usage(1, 1)]
+    )
+    await store.record_feedback(conv, "U1", "wrong")
+    for platform, ws in (("slack", "T2"), ("discord", "T1")):
+        assert await store.list_endings(platform, ws) == []
+        assert await store.list_feedback(platform, ws) == []
+        assert await store.list_decisions(platform, ws) == []
+        assert (await store.usage_totals(platform, ws))["calls"] == 0
+    assert len(await store.list_endings("slack", "T1")) == 1
+
+
+# -- threads and people --------------------------------------------------------------------------------
+
+
+async def test_mark_reminded_is_true_once_per_person(store: Store) -> None:
+    conv = await start(store)
+    ended = await store.finish_turn(conv.id, "T1", [], StateChange(end_reason="abuse"))
+    assert await store.mark_reminded(ended, "U1")
+    assert not await store.mark_reminded(ended, "U1")
+    assert await store.mark_reminded(ended, "U2")
+    other = await start(store, dataclasses.replace(T, thread="2.0"), key="k2")
+    assert await store.mark_reminded(other, "U1")
+
+
+async def test_participants_started_or_wrote(store: Store) -> None:
+    conv = await start(store, author="U1")
+    await say(store, "me too", "k2", author="U2")
+    await store.finish_turn(conv.id, "T1", [assistant("hi both")], StateChange())
+    assert await store.is_participant(conv.id, "T1", "U1")
+    assert await store.is_participant(conv.id, "T1", "U2")
+    assert not await store.is_participant(conv.id, "T1", "U3")
+    # Started by someone who has not written (a fork's starter, a command's): a participant.
+    quiet = dataclasses.replace(T, thread="2.0")
+    began = await store.begin_turn(quiet, "k3", user("hi", "m3", "U4"), create=True, started_by="U5")
+    assert began.conversation is not None
+    assert await store.is_participant(began.conversation.id, "T1", "U5")
+
+
+async def test_find_user_message_by_id_or_number_among_peoples_texts(store: Store) -> None:
+    conv = await start(store, key="k1")  # message "m-k1"
+    result = NewMessage("user", "tool_result", ({"type": "tool_result", "tool_use_id": "t", "content": "x"},))
+    await store.finish_turn(conv.id, "T1", [assistant("a1"), result, assistant("a2")], StateChange())
+    await say(store, "second", "k2", author="U2")
+    by_id = await store.find_user_message(conv.id, "T1", platform_message_id="m-k2")
+    assert by_id is not None and (by_id.text, by_id.author_id, by_id.seq) == ("second", "U2", 5)
+    second = await store.find_user_message(conv.id, "T1", number=2)
+    assert second == by_id
+    first = await store.find_user_message(conv.id, "T1", number=1)
+    assert first is not None and first.text == "hello" and first.platform_message_id == "m-k1"
+    for missing in (
+        await store.find_user_message(conv.id, "T1", number=3),
+        await store.find_user_message(conv.id, "T1", number=0),
+        await store.find_user_message(conv.id, "T1", platform_message_id="nope"),
+        await store.find_user_message(conv.id, "T1"),
+    ):
+        assert missing is None
+
+
+async def test_end_conversation_ends_once_and_audits(store: Store) -> None:
+    conv = await start(store)
+    end = Decision("END", "user_command", "end command", 0, {"by": "command"})
+    assert await store.end_conversation(conv.id, "T1", "user_command", end)
+    assert not await store.end_conversation(conv.id, "T1", "user_command", end)
+    ended = await store.find_conversation(T)
+    assert ended is not None and ended.ended and ended.end_reason == "user_command"
+    [audit] = await store.list_decisions("slack", "T1")
+    assert (audit.decision, audit.reason, audit.signals) == ("END", "user_command", {"by": "command"})
+
+
+async def test_conversation_lock_serialises_one_key_only(store: Store) -> None:
+    order: list[str] = []
+    inside = asyncio.Event()
+    release = asyncio.Event()
+
+    async def first() -> None:
+        async with store.conversation_lock(T.key):
+            order.append("first in")
+            inside.set()
+            await release.wait()
+            order.append("first out")
+
+    async def second() -> None:
+        await inside.wait()
+        async with store.conversation_lock(T.key):
+            order.append("second in")
+
+    async def other_key() -> None:
+        await inside.wait()
+        async with store.conversation_lock(OTHER_WORKSPACE.key):
+            order.append("other key in")
+        release.set()
+
+    await asyncio.wait_for(asyncio.gather(first(), second(), other_key()), timeout=10)
+    assert order == ["first in", "other key in", "first out", "second in"]
+
+
+# -- forks ---------------------------------------------------------------------------------------------
+
+
+async def test_a_fork_copies_the_earlier_messages_and_inherits_both_marks(store: Store) -> None:
+    conv = await start(store, key="k1", soft_cues=("loneliness",))
+    await store.finish_turn(
+        conv.id,
+        "T1",
+        [assistant("a1")],
+        StateChange(warnings=1, at_risk=True, risk_source="crisis_tool", crisis_shown_turn=1),
+    )
+    await say(store, "two", "k2", author="U2")
+    await store.finish_turn(conv.id, "T1", [assistant("a2")], StateChange(end_reason="abuse"))
+    picked = await store.find_user_message(conv.id, "T1", platform_message_id="m-k2")
+    assert picked is not None
+    new_thread = ThreadRef("slack", "T1", "C1", "2.0")
+    fork = await store.create_fork(
+        conv.id, "T1", picked.seq, new_thread, source_message_id="m-k2", started_by="U3"
+    )
+    assert fork.id != conv.id and fork.thread == new_thread and fork.status is ConversationStatus.ACTIVE
+    assert (fork.forked_from, fork.forked_from_message) == (conv.id, "m-k2")
+    assert (fork.warnings, fork.confirm_pending, fork.crisis_shown_turn, fork.end_reason) == (
+        0,
+        False,
+        None,
+        None,
+    )
+    assert fork.at_risk and fork.risk_source == "crisis_tool" and fork.soft_cues == ("loneliness",)
+    assert fork.user_turns == 1
+    assert await store.find_conversation(new_thread) == fork
+    assert await store.get_conversation("slack", "T1", fork.id) == fork
+    source_history = await store.history(conv.id, "T1")
+    assert await store.history(fork.id, "T1") == [m for m in source_history if m.seq < picked.seq]
+    # Copied messages count: U1 wrote one; the fork's starter takes part too; U2's message was not copied.
+    assert await store.is_participant(fork.id, "T1", "U1") and await store.is_participant(fork.id, "T1", "U3")
+    assert not await store.is_participant(fork.id, "T1", "U2")
+    copied = await store.find_user_message(fork.id, "T1", number=1)
+    assert copied is not None and copied.platform_message_id == "m-k1"
+    # The fork goes on after the copied messages; the source is untouched (ended, its history whole).
+    began = await store.begin_turn(new_thread, "k3", user("two, edited", "m-k3", "U3"), create=False)
+    assert began.stored and began.conversation is not None and began.conversation.user_turns == 2
+    assert [m.seq for m in began.history] == [1, 2, 3]
+    assert await store.history(conv.id, "T1") == source_history
+    source = await store.find_conversation(T)
+    assert source is not None and source.ended and source.warnings == 1
+
+
+async def test_a_soft_mark_alone_is_inherited(store: Store) -> None:
+    conv = await start(store, soft_cues=("cannot_cope",))
+    fork = await store.create_fork(
+        conv.id, "T1", 99, ThreadRef("slack", "T1", "C1", "2.0"), source_message_id="m-k1", started_by="U1"
+    )
+    assert fork.soft_cues == ("cannot_cope",) and not fork.at_risk and fork.risk_source is None
+    assert len(await store.history(fork.id, "T1")) == 1
+
+
+async def test_another_workspace_cannot_fork(store: Store) -> None:
+    conv = await start(store)
+    with pytest.raises(NOT_FOUND):
+        await store.create_fork(
+            conv.id, "T2", 99, ThreadRef("slack", "T2", "C1", "2.0"), source_message_id="m", started_by="U1"
+        )
+    assert await store.find_conversation(ThreadRef("slack", "T2", "C1", "2.0")) is None
+
+
+# -- usage, feedback, admin lists ----------------------------------------------------------------------
+
+
+async def test_usage_of_failed_turns_is_recorded_all_the_same(store: Store) -> None:
+    conv = await start(store)
+    await store.record_usage(conv, [])
+    assert (await store.usage_totals("slack", "T1"))["calls"] == 0
+    await store.record_usage(conv, [usage(7, 0), usage(3, 1, "verify")])
+    await store.finish_turn(conv.id, "T1", [assistant("x")], StateChange(), usage=[usage(10, 2)])
+    assert await store.usage_totals("slack", "T1") == {
+        "calls": 3,
+        "input_tokens": 20,
+        "cache_creation_input_tokens": 6,
+        "cache_read_input_tokens": 9,
+        "output_tokens": 3,
+    }
+
+
+async def test_feedback_is_listed_newest_first(store: Store) -> None:
+    conv = await start(store)
+    ended = await store.finish_turn(conv.id, "T1", [], StateChange(end_reason="abuse"))
+    await store.record_feedback(ended, "U1", "that was a mistake")
+    await store.record_feedback(ended, "U2", None)
+    newest, oldest = await store.list_feedback("slack", "T1")
+    assert (newest.conversation_id, newest.thread, newest.user_id, newest.comment) == (conv.id, T, "U2", None)
+    assert (oldest.user_id, oldest.comment) == ("U1", "that was a mistake")
+    assert isinstance(newest.created_at, datetime) and newest.created_at >= oldest.created_at
+    assert [f.user_id for f in await store.list_feedback("slack", "T1", limit=1)] == ["U2"]
+
+
+async def test_endings_are_listed_newest_first(store: Store) -> None:
+    ids = []
+    for n in range(3):
+        thread = dataclasses.replace(T, thread=f"{n}.0")
+        conv = await start(store, thread, key=f"k{n}")
+        await store.finish_turn(conv.id, "T1", [], StateChange(warnings=n, end_reason="abuse"))
+        ids.append(conv.id)
+    still_open = await start(store, dataclasses.replace(T, thread="open"), key="k-open")
+    fork = await store.create_fork(
+        ids[0], "T1", 99, dataclasses.replace(T, thread="fork"), source_message_id="m-k0", started_by="U1"
+    )
+    assert await store.end_conversation(fork.id, "T1", "user_command", decision("END"))
+    endings = await store.list_endings("slack", "T1")
+    assert [e.conversation_id for e in endings] == [fork.id, *reversed(ids)]
+    assert still_open.id not in {e.conversation_id for e in endings}
+    newest = endings[0]
+    assert (newest.thread, newest.reason, newest.warnings, newest.forked_from) == (
+        dataclasses.replace(T, thread="fork"),
+        "user_command",
+        0,
+        ids[0],
+    )
+    assert endings[1].reason == "abuse" and endings[1].warnings == 2 and endings[1].forked_from is None
+    assert all(isinstance(e.ended_at, datetime) for e in endings)
+    assert [e.conversation_id for e in await store.list_endings("slack", "T1", limit=2)] == [fork.id, ids[2]]
+
+
+async def test_decisions_are_listed_newest_first_per_conversation(store: Store) -> None:
+    one = await start(store)
+    two = await start(store, dataclasses.replace(T, thread="2.0"), key="k2")
+    await store.finish_turn(
+        one.id, "T1", [], StateChange(), [decision("HOLD_WARN", 1), decision("VETO_RISK", 1)]
+    )
+    await store.finish_turn(two.id, "T1", [], StateChange(), [decision("HOLD_CONFIRM")])
+    await store.finish_turn(one.id, "T1", [], StateChange(end_reason="abuse"), [decision("END", 2)])
+    listed = await store.list_decisions("slack", "T1")
+    assert [d.decision for d in listed] == ["END", "HOLD_CONFIRM", "VETO_RISK", "HOLD_WARN"]
+    mine = await store.list_decisions("slack", "T1", conversation_id=one.id)
+    assert [d.decision for d in mine] == ["END", "VETO_RISK", "HOLD_WARN"]
+    assert [d.decision for d in await store.list_decisions("slack", "T1", limit=2)] == ["END", "HOLD_CONFIRM"]
