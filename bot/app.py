@@ -64,7 +64,9 @@ async def initialize(
             context_budget_tokens=settings.context_budget_tokens,
         ),
     )
-    log.info("haven initialized", extra={"rehearsal": model.rehearsal, "database": repo.engine.dialect.name})
+    log.info(
+        "haven initialized", extra={"rehearsal": model.rehearsal, "database": repo.database.dialect.name}
+    )
     return Services(settings, repo, model, engine, Admin(repo))
 
 

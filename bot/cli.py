@@ -124,7 +124,7 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
             connectors = build_connectors(services)
             sinks = {c.name: c for c in connectors if isinstance(c, DigestSink)}
-            scheduler = Scheduler(JobContext(Maintenance(services.repo.engine), holder_id(), sinks))
+            scheduler = Scheduler(JobContext(Maintenance(services.repo.database), holder_id(), sinks))
             await scheduler.start()
             try:
                 await run_connectors(connectors)
@@ -190,7 +190,7 @@ async def _admin(args: argparse.Namespace, services: Any) -> int:
 async def _privacy(args: argparse.Namespace, services: Any) -> int:
     from storage.maintenance import Maintenance
 
-    maintenance = Maintenance(services.repo.engine)
+    maintenance = Maintenance(services.repo.database)
     if args.what == "forget-user":
         removed = await maintenance.forget_user(args.user_platform, args.user_id)
         print(json.dumps({"removed": removed}) if args.json else f"removed {removed} texts")

@@ -39,9 +39,9 @@ class Maintenance:
     Like the repository, each method is one synchronous function on a ``Database`` worker thread.
     """
 
-    def __init__(self, engine: Database) -> None:
-        self._db = engine
-        self._dialect = engine.dialect.name
+    def __init__(self, database: Database) -> None:
+        self._db = database
+        self._dialect = database.dialect.name
 
     def _insert(self, model: Any) -> Any:
         return (postgresql.insert if self._dialect == "postgresql" else sqlite.insert)(model)

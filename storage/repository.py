@@ -404,9 +404,9 @@ class _HistoryCache:
 
 
 class Repository:
-    def __init__(self, engine: Database) -> None:
-        self._db = engine
-        self._dialect = engine.dialect.name
+    def __init__(self, database: Database) -> None:
+        self._db = database
+        self._dialect = database.dialect.name
         self._sql = _Statements(self._dialect)
         self._history_cache = _HistoryCache(HISTORY_CACHE_CONVERSATIONS, HISTORY_CACHE_MESSAGES)
         # In-process per-conversation locks; cross-process exclusion comes from the database below.
@@ -415,11 +415,12 @@ class Repository:
         self._lock_conn: Connection | None = None
         self._lock_conn_mutex = threading.Lock()
         self._lock_epoch = 0
-        engine.on_dispose(self._close_lock_session)
+        database.on_dispose(self._close_lock_session)
         self._background: set[asyncio.Future[Any]] = set()
 
     @property
-    def engine(self) -> Database:
+    def database(self) -> Database:
+        """The database handle (``bot.engine.Engine`` is the conversation engine, a different thing)."""
         return self._db
 
     async def close(self) -> None:

@@ -28,11 +28,11 @@ def user(text: str, mid: str, author: str = "U1") -> NewMessage:
 @pytest.fixture
 async def stores(database_url: str) -> AsyncIterator[tuple[Repository, Maintenance]]:
     await upgrade(database_url)
-    engine = create_engine(database_url)
+    database = create_engine(database_url)
     try:
-        yield Repository(engine), Maintenance(engine)
+        yield Repository(database), Maintenance(database)
     finally:
-        await engine.dispose()
+        await database.dispose()
 
 
 async def test_lease_is_exclusive_and_taken_over_after_expiry(stores: tuple[Repository, Maintenance]) -> None:
@@ -71,7 +71,7 @@ async def test_each_job_runs_once_per_period_across_processes(stores: tuple[Repo
 
 
 async def _age(repo: Repository, mid: str, days: float) -> None:
-    async with repo.engine.begin() as conn:
+    async with repo.database.begin() as conn:
         await conn.execute(
             update(MessageRow)
             .where(MessageRow.platform_message_id == mid)
@@ -98,7 +98,7 @@ async def test_retention_deletes_exactly_the_expired_text(stores: tuple[Reposito
 
     removed = await m.apply_retention(NOW)
     assert removed == 2
-    async with repo.engine.connect() as conn:
+    async with repo.database.connect() as conn:
         rows = {r.platform_message_id: r for r in (await conn.execute(select(MessageRow))).all()}
     assert rows["m1"].text is None and rows["m1"].redacted and "removed" in rows["m1"].content[0]["text"]
     assert rows["m4"].text is None
@@ -119,7 +119,7 @@ async def test_forget_user_leaves_no_text_of_that_user(stores: tuple[Repository,
     assert b.conversation is not None
     await repo.record_feedback(b.conversation, "U7", secret + " in feedback")
     await m.forget_user("slack", "U7")
-    async with repo.engine.connect() as conn:
+    async with repo.database.connect() as conn:
         dump = repr((await conn.execute(select(MessageRow))).all()) + repr(
             (await conn.execute(select(FeedbackRow))).all()
         )

@@ -37,7 +37,7 @@ async def repo(database_url: str) -> AsyncIterator[Repository]:
 
 
 async def test_migrations_create_every_table(repo: Repository) -> None:
-    async with repo.engine.connect() as conn:
+    async with repo.database.connect() as conn:
         tables = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
     assert {
         "workspaces",
@@ -290,7 +290,7 @@ class HopCounter:
 
 @pytest.fixture
 async def other(database_url: str, repo: Repository) -> AsyncIterator[Repository]:
-    """A second repository on the same database, with its own engine: another process, as far as
+    """A second repository on the same database, with its own handle: another process, as far as
     connections, caches and locks go."""
     r = Repository(create_engine(database_url))
     try:
@@ -300,7 +300,7 @@ async def other(database_url: str, repo: Repository) -> AsyncIterator[Repository
 
 
 async def test_each_call_is_one_thread_hop(repo: Repository, monkeypatch: pytest.MonkeyPatch) -> None:
-    hops = HopCounter(monkeypatch, repo.engine)
+    hops = HopCounter(monkeypatch, repo.database)
     began = await repo.begin_turn(T, "k1", user("hi", "m1"), create=True)
     assert began.conversation is not None and hops.take() == 1
     cid = began.conversation.id
@@ -323,7 +323,7 @@ async def test_begin_turn_returns_settings_and_history(
     cid = first.conversation.id
     await repo.finish_turn(cid, "T1", [reply("a1")], StateChange())
     await other.save_settings(WorkspaceSettings("slack", "T1", alert_channel="C9"))
-    hops = HopCounter(monkeypatch, repo.engine)
+    hops = HopCounter(monkeypatch, repo.database)
     async with repo.conversation_lock(T.key):
         hops.take()
         began = await repo.begin_turn(T, "k2", user("two", "m2"), create=False)
@@ -367,7 +367,7 @@ async def test_history_cache_sees_other_processes(repo: Repository, other: Repos
     assert await repo.history(cid, "T1") == await other.history(cid, "T1")
     assert [m.text for m in await repo.history(cid, "T1")] == ["mine", "yours", None]
     # ... and then forgets the user: the cached text must not come back.
-    await Maintenance(other.engine).forget_user("slack", "U1")
+    await Maintenance(other.database).forget_user("slack", "U1")
     history = await repo.history(cid, "T1")
     assert history == await other.history(cid, "T1")
     assert all(m.text is None for m in history if m.role == "user")
@@ -381,8 +381,8 @@ async def test_redacting_again_in_this_process_refreshes_the_cache(repo: Reposit
     assert began.conversation is not None
     cid = began.conversation.id
     await repo.history(cid, "T1")
-    maintenance = Maintenance(repo.engine)
-    async with repo.engine.begin() as conn:
+    maintenance = Maintenance(repo.database)
+    async with repo.database.begin() as conn:
         await conn.execute(text("UPDATE messages SET created_at = '2000-01-01 00:00:00'"))
     assert await maintenance.apply_retention(time_now()) == 1
     assert "older than" in str((await repo.history(cid, "T1"))[0].content)
@@ -471,7 +471,7 @@ def postgres_url(request: pytest.FixtureRequest, postgres_server: PostgresServer
 
 
 async def advisory_locks(repo: Repository) -> int:
-    async with repo.engine.connect() as conn:
+    async with repo.database.connect() as conn:
         result = await conn.execute(text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"))
         return int(result.scalar_one())
 
