@@ -1,11 +1,16 @@
 """The application commands: ``/haven …``, ``/haven-admin …`` and the message menu **Edit & fork**.
 
-Commands only parse options and call the handler. ``default_permissions`` on ``/haven-admin`` hides it
-from members without Manage Server, but the real check runs in ``bot.admin`` on every call.
+Commands only parse options and call the handler's parts. Each group answers its own failures
+privately in ``on_error`` (the tree's handler answers the rest: the message menu, unknown commands).
+
+``default_permissions`` on ``/haven-admin`` hides it from members without Manage Server, but that is a
+convenience: ``AdminCommands.interaction_check`` runs the admin gate once for every command in the group
+(``bot.admin`` decides, and checks again on each call), so no command checks for itself.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -14,8 +19,10 @@ from typing import Any, Literal, Protocol
 import discord
 from discord import app_commands
 
+from adapters.discord.admin import refusal
 from adapters.discord.embeds import HELP
 from adapters.discord.handler import DiscordHandler
+from adapters.discord.shared import ephemeral
 from bot.failures import log_failure
 
 log = logging.getLogger(__name__)
@@ -25,6 +32,10 @@ _EVERYWHERE = app_commands.AppCommandContext(guild=True, dm_channel=True, privat
 _GUILD_ONLY = app_commands.AppCommandContext(guild=True, dm_channel=False, private_channel=False)
 _GUILD_INSTALL = app_commands.AppInstallationType(guild=True, user=False)
 _PROMPT_LIMIT = 4000
+FAILED = "Sorry — something went wrong. Please try again."
+# Set on an interaction whose error a group has answered, so the tree's handler does not answer twice
+# (discord.py calls the group's ``on_error`` and then the tree's, for the same error).
+_ANSWERED = "haven_error_answered"
 
 
 class _HasHandler(Protocol):
@@ -36,7 +47,39 @@ def handler_of(interaction: discord.Interaction[Any]) -> DiscordHandler:
     return client.haven
 
 
-class HavenCommands(app_commands.Group, name="haven", description="Talk with Haven"):
+async def _answer(interaction: discord.Interaction[Any], text: str) -> None:
+    """Tell only the person who acted; an interaction that has expired meanwhile gets nothing."""
+    with contextlib.suppress(discord.HTTPException):
+        await ephemeral(interaction, text)
+
+
+async def _failed(interaction: discord.Interaction[Any], error: app_commands.AppCommandError) -> None:
+    """Log a command's failure by type and place (never its text, which can quote people) and say so."""
+    name = interaction.command.qualified_name if interaction.command else None
+    cause = getattr(error, "original", None) or error  # what the command (or the gate) ran into
+    log_failure(log, "app command failed", cause, command=name)
+    await _answer(interaction, FAILED)
+
+
+class _GateFailed(app_commands.CheckFailure):
+    """The admin gate could not decide (e.g. the database is away); ``original`` is what it ran into."""
+
+    def __init__(self, original: Exception) -> None:
+        super().__init__("the admin gate failed")
+        self.original = original
+
+
+class _AnsweringGroup(app_commands.Group):
+    """A command group that answers its commands' failures itself, privately."""
+
+    async def on_error(
+        self, interaction: discord.Interaction[Any], error: app_commands.AppCommandError, /
+    ) -> None:
+        interaction.extras[_ANSWERED] = True
+        await _failed(interaction, error)
+
+
+class HavenCommands(_AnsweringGroup, name="haven", description="Talk with Haven"):
     def __init__(self, handler: DiscordHandler) -> None:
         super().__init__(allowed_contexts=_EVERYWHERE, allowed_installs=_GUILD_INSTALL)
         self.handler = handler
@@ -50,11 +93,11 @@ class HavenCommands(app_commands.Group, name="haven", description="Talk with Hav
         interaction: discord.Interaction[Any],
         prompt: app_commands.Range[str, 1, _PROMPT_LIMIT] | None = None,
     ) -> None:
-        await self.handler.new_conversation(interaction, prompt)
+        await self.handler.lifecycle.new_conversation(interaction, prompt)
 
     @app_commands.command(name="end", description="Close this conversation for good")
     async def end(self, interaction: discord.Interaction[Any]) -> None:
-        await self.handler.end_conversation(interaction)
+        await self.handler.lifecycle.end_conversation(interaction)
 
     @app_commands.command(
         name="fork", description="Continue from one of your messages with new text, in a new thread"
@@ -69,7 +112,7 @@ class HavenCommands(app_commands.Group, name="haven", description="Talk with Hav
         message: str,
         text: app_commands.Range[str, 1, _PROMPT_LIMIT] | None = None,
     ) -> None:
-        await self.handler.fork_from_link(interaction, message, text or "")
+        await self.handler.forks.from_link(interaction, message, text or "")
 
     @app_commands.command(name="help", description="How Haven works")
     async def help(self, interaction: discord.Interaction[Any]) -> None:
@@ -77,7 +120,7 @@ class HavenCommands(app_commands.Group, name="haven", description="Talk with Hav
 
 
 class AdminCommands(
-    app_commands.Group,
+    _AnsweringGroup,
     name="haven-admin",
     description="Haven settings for this server (Manage Server)",
     guild_only=True,
@@ -89,27 +132,52 @@ class AdminCommands(
         super().__init__(allowed_contexts=_GUILD_ONLY, allowed_installs=_GUILD_INSTALL)
         self.handler = handler
 
+    async def interaction_check(self, interaction: discord.Interaction[Any], /) -> bool:
+        """The admin gate, once for every command here (the ``resources`` subgroup's too).
+
+        A refusal is raised, not returned, so ``on_error`` can tell the person why. Anything else the
+        gate runs into is wrapped in a ``CheckFailure``: discord.py only routes ``AppCommandError`` to
+        the error handlers.
+        """
+        try:
+            await self.handler.admin.gate(interaction)
+        except app_commands.AppCommandError:
+            raise
+        except Exception as exc:
+            raise _GateFailed(exc) from exc
+        return True
+
+    async def on_error(
+        self, interaction: discord.Interaction[Any], error: app_commands.AppCommandError, /
+    ) -> None:
+        answer = refusal(error)  # refused by the gate, or a setting the core rejected: not a failure
+        if answer is None:
+            await super().on_error(interaction, error)
+            return
+        interaction.extras[_ANSWERED] = True
+        await _answer(interaction, answer)
+
     @resources.command(name="show", description="Show the current crisis resources")
     async def resources_show(self, interaction: discord.Interaction[Any]) -> None:
-        await self.handler.resources_show(interaction)
+        await self.handler.admin.resources_show(interaction)
 
     @resources.command(name="set", description="Edit the crisis resources (opens a form)")
     @app_commands.describe(locale="Set a variant for one locale only, e.g. de or pt-BR")
     async def resources_set(
         self, interaction: discord.Interaction[Any], locale: app_commands.Range[str, 2, 10] | None = None
     ) -> None:
-        await self.handler.resources_set(interaction, locale)
+        await self.handler.admin.resources_set(interaction, locale)
 
     @resources.command(name="reset", description="Go back to the built-in crisis resources")
     async def resources_reset(self, interaction: discord.Interaction[Any]) -> None:
-        await self.handler.resources_reset(interaction)
+        await self.handler.admin.resources_reset(interaction)
 
     @resources.command(name="preview", description="See the crisis resources card as people see it")
     @app_commands.describe(locale="Preview one locale's variant")
     async def resources_preview(
         self, interaction: discord.Interaction[Any], locale: app_commands.Range[str, 2, 10] | None = None
     ) -> None:
-        await self.handler.resources_preview(interaction, locale)
+        await self.handler.admin.resources_preview(interaction, locale)
 
     @app_commands.command(name="settings", description="Show or change Haven's settings here")
     @app_commands.describe(
@@ -143,37 +211,30 @@ class AdminCommands(
             changes["alert-channel"] = "none"
         if retention is not None:
             changes["retention"] = str(retention)
-        await self.handler.settings(interaction, changes)
+        await self.handler.admin.settings(interaction, changes)
 
     @app_commands.command(name="endings", description="Recently ended conversations")
     async def endings(
         self, interaction: discord.Interaction[Any], limit: app_commands.Range[int, 1, 25] = 10
     ) -> None:
-        await self.handler.endings(interaction, limit)
+        await self.handler.admin.endings(interaction, limit)
 
     @app_commands.command(name="feedback", description="Recent “this ending was a mistake” reports")
     async def feedback(
         self, interaction: discord.Interaction[Any], limit: app_commands.Range[int, 1, 25] = 10
     ) -> None:
-        await self.handler.feedback(interaction, limit)
+        await self.handler.admin.feedback(interaction, limit)
 
 
 async def edit_and_fork(interaction: discord.Interaction[Any], message: discord.Message) -> None:
-    await handler_of(interaction).fork_from_menu(interaction, message)
+    await handler_of(interaction).forks.from_menu(interaction, message)
 
 
 async def _on_tree_error(interaction: discord.Interaction[Any], error: app_commands.AppCommandError) -> None:
-    name = interaction.command.qualified_name if interaction.command else None
-    cause = getattr(error, "original", None) or error  # an invoke error wraps what the command raised
-    log_failure(log, "app command failed", cause, command=name)
-    text = "Sorry — something went wrong. Please try again."
-    try:
-        if interaction.response.is_done():
-            await interaction.followup.send(text, ephemeral=True)
-        else:
-            await interaction.response.send_message(text, ephemeral=True)
-    except discord.HTTPException:
-        pass
+    """Failures outside the groups (the message menu, a command Discord knows and we do not)."""
+    if interaction.extras.get(_ANSWERED):
+        return
+    await _failed(interaction, error)
 
 
 def build_tree(client: discord.Client, handler: DiscordHandler) -> app_commands.CommandTree[Any]:

@@ -21,7 +21,7 @@ Private = Callable[[str], Awaitable[None]]
 
 
 class Send(Protocol):
-    """One message into a channel; a failure is logged and answered with None (``DiscordHandler._send``)."""
+    """One message into a channel; a failure is logged and answered with None (``Shared.send``)."""
 
     async def __call__(
         self,

@@ -5,7 +5,7 @@ Discord ids are opaque to the core; this module is the only place that builds or
 * guild conversation: ``ThreadRef("discord", guild_id, parent_channel_id, thread_id)``. A thread started
   from a message has that message's id, so a mention's conversation key is known before the thread exists.
 * DM conversation: ``ThreadRef("discord", "dm", dm_channel_id, f"{dm_channel_id}:{n}")``, n = 1, 2, …
-  numbered contiguously, so the current one is the highest n the repository knows (see ``handler``).
+  numbered contiguously, so the current one is the highest n the repository knows (see ``shared``).
 """
 
 from __future__ import annotations

@@ -178,7 +178,7 @@ async def test_a_turn_that_failed_on_a_passing_database_fault_runs_again(
     """The one retry rule (bot.failures.retry_turn), as on Slack."""
     from bot.ports import StorageUnavailable
 
-    engine = bot.handler._engine
+    engine = bot.handler.shared.engine
     real = engine.handle_message
     failures = [StorageUnavailable("AdminShutdown")]
 
@@ -205,7 +205,7 @@ async def test_a_programming_error_gets_a_note_and_its_text_is_not_logged(
         calls.append(1)
         raise KeyError("my very private words")
 
-    monkeypatch.setattr(bot.handler._engine, "handle_message", broken)
+    monkeypatch.setattr(bot.handler.shared.engine, "handle_message", broken)
     mention = await api_post(world, "hello")
     thread = int(mention["id"])
     await world.api.wait_until(lambda: world.api.bot_messages(thread), what="the note")

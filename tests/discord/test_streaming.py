@@ -101,7 +101,7 @@ async def test_a_long_streamed_reply_ends_as_the_same_messages_as_a_posted_one(
         channel = bot.client.get_channel(world.channel)
         ref = guild_thread(world.guild.id, world.channel, thread)
         posted = TurnResult(TurnStatus.REPLIED, replies=(reply,))
-        await bot.handler.render(channel, posted, source="non-streamed", ref=ref)
+        await bot.handler.conversations.render(channel, posted, source="non-streamed", ref=ref)
         assert contents(api, world.channel) == contents(api, thread) == expected
 
     # Streamed: one create per final message, interim edits, and every interim state was a valid,

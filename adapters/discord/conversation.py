@@ -1,0 +1,307 @@
+"""Messages into turns: gateway messages, the thread a mention opens, the typing indicator, the streamed
+reply and the rest of the result drawn with the core's presentation.
+
+Translation only: the engine decides what a turn answers, ``bot.presentation`` what is shown and to whom;
+this module finds the ``ThreadRef``, calls the engine and draws (threads, embeds, lock/archive).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+import discord
+
+from adapters.discord import embeds
+from adapters.discord.render import DiscordRenderer
+from adapters.discord.shared import Shared
+from adapters.discord.stream import DiscordReplyStream
+from adapters.discord.translate import (
+    incoming_from_message,
+    is_dm,
+    is_ignored,
+    nonce_for,
+    split_message,
+    thread_name,
+)
+from bot.failures import log_failure, retry_turn
+from bot.notices import TURN_FAILED
+from bot.presentation import render
+from bot.types import (
+    AdminAlert,
+    CrisisCard,
+    Digest,
+    ForkRequest,
+    IncomingMessage,
+    Origin,
+    ThreadRef,
+    TurnResult,
+    TurnStatus,
+)
+
+log = logging.getLogger(__name__)
+
+# A thread started from a message that already has one (a replayed MESSAGE_CREATE).
+THREAD_ALREADY_EXISTS = 160004
+NO_THREADS_HERE = "Use this in a text channel (or one of my threads there), or in a DM with me."
+CANNOT_CREATE_THREAD = (
+    "I couldn't start a thread here — I need the **Create Public Threads** and **Send Messages in "
+    "Threads** permissions in this channel."
+)
+
+Private = Callable[[str], Awaitable[None]]
+
+
+class TypingIndicator:
+    """The typing indicator while the model works, until the reply's first message is posted.
+
+    Failing to show it must never fail the turn; ``stop`` may be called any number of times.
+    """
+
+    def __init__(self, channel: discord.abc.Messageable) -> None:
+        self._indicator = channel.typing()
+        self._active = False
+
+    async def start(self) -> None:
+        try:
+            await self._indicator.__aenter__()
+        except (discord.HTTPException, discord.ClientException):
+            return
+        self._active = True
+
+    async def stop(self) -> None:
+        if self._active:
+            self._active = False
+            await self._indicator.__aexit__(None, None, None)
+
+
+class Conversations:
+    """Turns and their output; the command parts (``lifecycle``, ``fork``) run their turns through it."""
+
+    def __init__(self, shared: Shared) -> None:
+        self._shared = shared
+
+    # -- gateway messages ------------------------------------------------------------------------------
+
+    async def on_message(self, message: discord.Message) -> None:
+        if is_ignored(message, self._shared.bot_id):
+            return
+        channel = message.channel
+        if isinstance(channel, discord.DMChannel):
+            key = f"dm:{channel.id}"
+        elif isinstance(channel, discord.Thread | discord.PartialMessageable):
+            key = f"c:{channel.id}"
+        else:
+            key = f"c:{message.id}"  # a mention's thread gets the message's id
+        async with self._shared.working(), self._shared.lock(key):
+            try:
+                await self._on_message(message)
+            except Exception as exc:
+                log_failure(log, "discord message failed", exc, message_id=message.id)
+
+    async def _on_message(self, message: discord.Message) -> None:
+        shared = self._shared
+        if isinstance(message.channel, discord.PartialMessageable) and message.guild is not None:
+            # A thread discord.py has not cached (e.g. unarchived while we were away).
+            resolved = await shared.resolve_channel(message.guild, message.channel.id)
+            if resolved is None:
+                return
+            message.channel = resolved
+        dm_number: int | None = None
+        if isinstance(message.channel, discord.DMChannel):
+            dm_number = max(1, await shared.current_dm(message.channel.id))
+        incoming = incoming_from_message(message, shared.bot_id, dm_conversation=dm_number)
+        if incoming is None:
+            return
+        target: discord.abc.Messageable = message.channel
+        if incoming.origin is Origin.MENTION:
+            thread = await self._thread_for_mention(message, incoming.text)
+            if thread is None:
+                return
+            target = thread
+        await self.turn(target, incoming)
+        if dm_number is not None:
+            shared.remember_dm(message.channel.id, dm_number)
+
+    async def _thread_for_mention(self, message: discord.Message, text: str) -> discord.Thread | None:
+        try:
+            return await message.create_thread(name=thread_name(text), auto_archive_duration=1440)
+        except discord.HTTPException as exc:
+            guild = message.guild
+            if exc.code == THREAD_ALREADY_EXISTS and guild is not None:
+                # A replay: the thread has the message's id. The engine will see the duplicate.
+                existing = await self._shared.resolve_channel(guild, message.id)
+                return existing if isinstance(existing, discord.Thread) else None
+            log.warning(
+                "cannot start a thread",
+                extra={"guild": guild.id if guild else None, "status": exc.status, "code": exc.code},
+            )
+            # Tell the person why nothing happens (if Haven may post here at all).
+            await self._shared.send(
+                message.channel, content=CANNOT_CREATE_THREAD, nonce=nonce_for(str(message.id), "no-thread")
+            )
+            return None
+
+    # -- turns -----------------------------------------------------------------------------------------
+
+    def _stream(
+        self,
+        target: discord.abc.Messageable,
+        source: str,
+        on_shown: Callable[[], Awaitable[None]] | None = None,
+    ) -> DiscordReplyStream:
+        send = self._shared.send
+
+        async def help_first(card: CrisisCard) -> None:
+            await send(target, embed=embeds.crisis_embed(card), nonce=nonce_for(source, "crisis"))
+
+        return DiscordReplyStream(
+            send, target, source=source, timing=self._shared.timing, on_shown=on_shown, help_first=help_first
+        )
+
+    async def turn(
+        self,
+        target: discord.abc.Messageable,
+        incoming: IncomingMessage,
+        *,
+        fork: ForkRequest | None = None,
+        private: Private | None = None,
+    ) -> TurnResult:
+        """One model turn, its reply streamed into ``target`` as it is written, then the rest rendered."""
+        shared = self._shared
+        indicator = TypingIndicator(target)
+        stream = self._stream(target, incoming.message_id, on_shown=indicator.stop)
+        try:
+            async with shared.working():
+                await indicator.start()
+                try:
+                    if fork is not None:
+                        # Not retried: the fork may exist already, and its turn is then a new message.
+                        result = await shared.engine.fork(fork, stream)
+                    else:
+                        result = await retry_turn(
+                            lambda _: shared.engine.handle_message(incoming, stream),
+                            shown=lambda _: stream.shown,
+                            logger=log,
+                            event="engine failed",
+                            workspace=incoming.thread.workspace,
+                        )
+                except Exception as exc:
+                    log_failure(log, "engine failed", exc, workspace=incoming.thread.workspace)
+                    result = TurnResult(TurnStatus.ERROR, error=TURN_FAILED)
+                finally:
+                    await indicator.stop()
+            async with shared.working():
+                await self.render(
+                    target,
+                    result,
+                    source=incoming.message_id,
+                    ref=incoming.thread,
+                    stream=stream,
+                    user_id=incoming.author.id,
+                    private=private,
+                )
+        finally:
+            stream.stop()  # a no-op after render; stops the background flushes if the turn was cancelled
+        return result
+
+    # -- rendering -------------------------------------------------------------------------------------
+
+    async def render(
+        self,
+        target: discord.abc.Messageable,
+        result: TurnResult,
+        *,
+        source: str,
+        ref: ThreadRef,
+        stream: DiscordReplyStream | None = None,
+        user_id: str = "",
+        private: Private | None = None,
+        end_command: bool = False,
+    ) -> None:
+        """Draw a turn's result with the core's presentation (``bot.presentation``); an ended guild
+        thread is then locked and archived."""
+        stream = stream or self._stream(target, source)
+
+        async def alert(alert: AdminAlert) -> None:
+            await self.send_alert(alert, source=source)
+
+        async def ended() -> None:
+            if isinstance(target, discord.Thread):
+                await self.lock_and_archive(target)
+
+        renderer = DiscordRenderer(
+            self._shared.send, target, stream, source=source, alert=alert, private=private, ended=ended
+        )
+        hints = embeds.DM_HINTS if is_dm(ref) else embeds.GUILD_HINTS
+        await render(
+            renderer, result, user_id=user_id, hints=hints, reply_shown=stream.shown, end_command=end_command
+        )
+
+    async def lock_and_archive(self, thread: discord.Thread) -> None:
+        guild = thread.guild
+        me = guild.me
+        try:
+            allowed = me is not None and thread.permissions_for(me).manage_threads
+        except discord.ClientException:
+            allowed = False  # parent channel not cached; Discord would refuse anyway
+        if not allowed:
+            warned = self._shared.warned_no_manage_threads
+            if guild.id not in warned:
+                warned.add(guild.id)
+                log.warning(
+                    "ended threads stay open: Haven lacks Manage Threads in this server",
+                    extra={"guild": guild.id},
+                )
+            return
+        try:
+            await thread.edit(locked=True, archived=True, reason="Haven ended this conversation")
+        except discord.HTTPException as exc:
+            log.warning("lock/archive failed", extra={"guild": guild.id, "status": exc.status})
+
+    async def send_alert(self, alert: AdminAlert, *, source: str) -> None:
+        if is_dm(alert.thread):
+            return
+        guild = self._shared.client.get_guild(int(alert.thread.workspace))
+        channel = (
+            guild.get_channel_or_thread(int(alert.channel)) if guild and alert.channel.isdigit() else None
+        )
+        if not isinstance(channel, discord.TextChannel | discord.Thread):
+            log.warning("alert channel not found", extra={"guild": alert.thread.workspace})
+            return
+        await self._shared.send(
+            channel, content=embeds.alert_text(alert), nonce=nonce_for(source, f"alert:{alert.kind}")
+        )
+
+    async def send_digest(self, digest: Digest) -> None:
+        # The scheduler runs in one process per deployment, which need not run this guild's shard.
+        channel = await self._shared.channel_in(digest.workspace, digest.channel)
+        if not isinstance(channel, discord.TextChannel | discord.Thread):
+            log.warning("digest channel not found", extra={"guild": digest.workspace})
+            return
+        source = f"digest:{digest.workspace}:{digest.since.isoformat()}"
+        for index, chunk in enumerate(split_message(embeds.digest_text(digest))):
+            await self._shared.send(channel, content=chunk, nonce=nonce_for(source, "digest", index))
+
+    # -- threads and intros the commands open ----------------------------------------------------------
+
+    async def create_thread(self, parent: discord.TextChannel, text: str) -> discord.Thread | None:
+        try:
+            return await parent.create_thread(
+                name=thread_name(text), type=discord.ChannelType.public_thread, auto_archive_duration=1440
+            )
+        except discord.HTTPException as exc:
+            log.warning(
+                "cannot create a thread",
+                extra={"guild": parent.guild.id, "status": exc.status, "code": exc.code},
+            )
+            return None
+
+    async def post_intro(
+        self, target: discord.abc.Messageable, text: str, *, source: str
+    ) -> discord.Message | None:
+        first: discord.Message | None = None
+        for index, chunk in enumerate(split_message(text)):
+            sent = await self._shared.send(target, content=chunk, nonce=nonce_for(source, "intro", index))
+            first = first or sent
+        return first

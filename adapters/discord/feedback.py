@@ -1,0 +1,47 @@
+""" "This ending was a mistake": the closure notice's button, its form, and the admins' alert.
+
+The button (``views.MistakeButton``) survives restarts; a click reaches ``Feedback.clicked`` through the
+running client's handler. The engine records the report and says whether admins are alerted.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import discord
+
+from adapters.discord.conversation import Conversations
+from adapters.discord.shared import Shared, ephemeral, workspace_of
+from adapters.discord.translate import PLATFORM
+from adapters.discord.views import FeedbackModal
+from bot.notices import FEEDBACK_THANKS
+
+
+class Feedback:
+    def __init__(self, shared: Shared, conversations: Conversations) -> None:
+        self._shared = shared
+        self._conversations = conversations
+
+    async def clicked(self, interaction: discord.Interaction[Any], conversation_id: str) -> None:
+        async def submit(submitted: discord.Interaction[Any], comment: str) -> None:
+            await self._record(submitted, conversation_id, comment)
+
+        await interaction.response.send_modal(FeedbackModal(submit))
+
+    async def _record(
+        self, interaction: discord.Interaction[Any], conversation_id: str, comment: str
+    ) -> None:
+        try:
+            alert = await self._shared.engine.record_feedback(
+                PLATFORM,
+                workspace_of(interaction),
+                conversation_id,
+                str(interaction.user.id),
+                comment or None,
+            )
+        except LookupError:
+            await ephemeral(interaction, "I couldn't find that conversation here.")
+            return
+        await ephemeral(interaction, FEEDBACK_THANKS)
+        if alert is not None:
+            await self._conversations.send_alert(alert, source=str(interaction.id))
