@@ -6,6 +6,8 @@ from typing import Any
 
 import pytest
 
+from adapters.discord.commands import FAILED
+from bot.admin import BadSetting
 from bot.app import Services
 from bot.notices import ADMIN_ONLY, DEFAULT_CRISIS_MESSAGE
 from tests.discord.conftest import World, closure_messages
@@ -173,3 +175,106 @@ async def test_endings_feedback_and_alerts(world: World, bot: Any, services: Ser
     assert f"{world.guild.id}/{thread}" in embed_text(endings) and "end command" in embed_text(endings)
     feedback = await answered(world, await api.slash(world.admin, world.channel, "haven-admin", "feedback"))
     assert f"<@{world.bob.id}>" in embed_text(feedback)
+
+
+# -- the group's gate and error handler ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", [("endings",), ("resources", "show")], ids="-".join)
+async def test_the_group_gate_refuses_a_non_admin_once_before_any_command_runs(
+    world: World, bot: Any, monkeypatch: pytest.MonkeyPatch, path: tuple[str, ...]
+) -> None:
+    admin = bot.handler.shared.admin
+    asked: list[str] = []
+    ran: list[str] = []
+    real_settings = admin.settings
+
+    async def settings(*args: Any) -> Any:
+        asked.append("settings")
+        return await real_settings(*args)
+
+    async def command(interaction: Any, *args: Any) -> None:
+        ran.append("command")
+        await interaction.response.send_message("ran", ephemeral=True)
+
+    monkeypatch.setattr(admin, "settings", settings)
+    actions = bot.handler.admin
+    monkeypatch.setattr(actions, "endings", command)
+    monkeypatch.setattr(actions, "resources_show", command)
+
+    ix = await answered(world, await world.api.slash(world.alice, world.channel, "haven-admin", *path))
+    await world.api.settle(0.2)
+    [reply] = ix.messages()  # the gate's answer only: the tree's error handler does not answer again
+    assert reply["content"] == ADMIN_ONLY and reply["flags"] & EPHEMERAL
+    assert asked == ["settings"] and ran == []
+
+    # An admin passes the same gate once, and the command runs.
+    ok = await answered(world, await world.api.slash(world.admin, world.channel, "haven-admin", *path))
+    assert asked == ["settings", "settings"] and ran == ["command"] and ok.texts() == ["ran"]
+
+
+async def test_a_failing_admin_command_reaches_on_error_and_is_answered_privately(
+    world: World, bot: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def broken(*args: Any) -> Any:
+        raise KeyError("my very private words")
+
+    monkeypatch.setattr(bot.handler.shared.admin, "endings", broken)
+    ix = await answered(world, await world.api.slash(world.admin, world.channel, "haven-admin", "endings"))
+    await world.api.settle(0.2)
+    [reply] = ix.messages()
+    assert reply["content"] == FAILED and reply["flags"] & EPHEMERAL
+    [failed] = [r for r in caplog.records if r.getMessage() == "app command failed"]
+    assert failed.levelname == "ERROR" and failed.error == "KeyError"  # type: ignore[attr-defined]
+    assert failed.command == "haven-admin endings"  # type: ignore[attr-defined]
+    assert "private words" not in caplog.text
+
+
+async def test_a_gate_that_cannot_decide_is_a_failure_not_a_refusal(
+    world: World, bot: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def away(*args: Any) -> Any:
+        raise ConnectionError("the database said something about someone")
+
+    monkeypatch.setattr(bot.handler.shared.admin, "settings", away)
+    ix = await answered(
+        world, await world.api.slash(world.admin, world.channel, "haven-admin", "resources", "show")
+    )
+    await world.api.settle(0.2)
+    assert ix.texts() == [FAILED]
+    [failed] = [r for r in caplog.records if r.getMessage() == "app command failed"]
+    assert failed.error == "ConnectionError"  # type: ignore[attr-defined]
+    assert "someone" not in caplog.text
+
+
+async def test_a_setting_the_core_rejects_is_answered_by_on_error(
+    world: World, bot: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def rejected(*args: Any) -> Any:
+        raise BadSetting("expected on or off")
+
+    monkeypatch.setattr(bot.handler.shared.admin, "change", rejected)
+    ix = await answered(
+        world, await world.api.slash(world.admin, world.channel, "haven-admin", "settings", ending="off")
+    )
+    await world.api.settle(0.2)
+    [reply] = ix.messages()
+    assert reply["content"] == "Not changed: expected on or off" and reply["flags"] & EPHEMERAL
+
+
+async def test_a_failing_haven_command_is_answered_once_by_its_group(
+    world: World, bot: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def broken(*args: Any) -> Any:
+        raise KeyError("my very private words")
+
+    monkeypatch.setattr(bot.handler.shared.engine, "thread_status", broken)
+    mention = await world.api.post_message(world.channel, world.alice, "hello", mention_bot=True)
+    thread = int(mention["id"])
+    await world.api.wait_until(lambda: world.api.bot_messages(thread), what="the reply")
+    ix = await answered(world, await world.api.slash(world.alice, thread, "haven", "end"))
+    await world.api.settle(0.2)
+    assert ix.texts() == [FAILED] and ix.messages()[0]["flags"] & EPHEMERAL
+    [failed] = [r for r in caplog.records if r.getMessage() == "app command failed"]
+    assert failed.command == "haven end"  # type: ignore[attr-defined]
+    assert "private words" not in caplog.text
