@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Protocol
@@ -89,11 +89,18 @@ def usage(input_tokens: int, output_tokens: int, purpose: str = "turn") -> Usage
 
 
 async def start(
-    store: Store, thread: ThreadRef = T, *, key: str = "k1", author: str = "U1", **kwargs: object
+    store: Store,
+    thread: ThreadRef = T,
+    *,
+    key: str = "k1",
+    author: str = "U1",
+    at_risk: bool = False,
+    soft_cues: Sequence[str] = (),
 ) -> Conversation:
+    message = user("hello", f"m-{key}", author)
     began = await store.begin_turn(
-        thread, key, user("hello", f"m-{key}", author), create=True, started_by=author, **kwargs
-    )  # type: ignore[arg-type]
+        thread, key, message, create=True, started_by=author, at_risk=at_risk, soft_cues=soft_cues
+    )
     assert began.conversation is not None and began.stored
     return began.conversation
 
