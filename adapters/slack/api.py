@@ -1,10 +1,17 @@
-"""The Slack Web API calls Haven makes, each failure-safe: a failed call is logged (its error code only,
-never the text) and reported as None/False, so one missing message never fails a turn."""
+"""The thin wrapper around the Slack Web API that every listener shares.
+
+Each call is failure-safe: a failed call is logged (its error code only, never the text) and reported
+as None/False, so one missing message never fails a turn. It also knows the two lookups listeners ask
+for again and again: who a person is (``person``, briefly cached) and where a message lives
+(``permalink`` / ``thread_link``).
+"""
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -13,13 +20,36 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from adapters.slack import blocks as bk
+from adapters.slack.translate import is_workspace_admin, user_display
+from bot.types import Author
 
+# The name these lines have always been logged under, kept so log queries keep finding them.
 log = logging.getLogger("adapters.slack.app")
+
+USER_CACHE_SECONDS = 60.0
+_USER_CACHE_MAX = 5000
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    """Who wrote or clicked something, as the core needs them, and the locale Slack has for them."""
+
+    author: Author
+    locale: str | None
 
 
 class SlackApi:
-    def __init__(self, client: AsyncWebClient) -> None:
+    def __init__(self, client: AsyncWebClient, *, user_cache_seconds: float = USER_CACHE_SECONDS) -> None:
         self._client = client
+        self._cache_seconds = user_cache_seconds
+        self._people: dict[tuple[str, str], tuple[float, Person]] = {}
+        # From auth.test (the connector learns it at startup): thread links without chat.getPermalink.
+        self.workspace_url: str | None = None
+
+    @property
+    def client(self) -> AsyncWebClient:
+        """The Web API client itself, for what this wrapper does not cover (``LiveReply``'s streams)."""
+        return self._client
 
     async def safe(self, what: str, call: Awaitable[AsyncSlackResponse]) -> AsyncSlackResponse | None:
         """One Web API call; a failure is logged (the error code only) and reported as None."""
@@ -30,6 +60,8 @@ class SlackApi:
         except (aiohttp.ClientError, TimeoutError) as exc:
             log.warning("slack call failed", extra={"call": what, "error": type(exc).__name__})
         return None
+
+    # -- messages -------------------------------------------------------------------------------------
 
     async def post(
         self, channel: str, text: str, *, thread_ts: str | None = None, blocks: bk.Blocks | None = None
@@ -71,11 +103,50 @@ class SlackApi:
         if dm:
             await self.post(dm, text)
 
+    async def delete(self, channel: str, ts: str) -> None:
+        await self.safe("chat.delete", self._client.chat_delete(channel=channel, ts=ts))
+
+    async def open(self, trigger_id: str, view: dict[str, Any]) -> None:
+        await self.safe("views.open", self._client.views_open(trigger_id=trigger_id, view=view))
+
+    # -- links ----------------------------------------------------------------------------------------
+
     async def permalink(self, channel: str, ts: str) -> str | None:
         resp = await self.safe(
             "chat.getPermalink", self._client.chat_getPermalink(channel=channel, message_ts=ts)
         )
         return str(resp["permalink"]) if resp is not None and resp.get("permalink") else None
 
-    async def open(self, trigger_id: str, view: dict[str, Any]) -> None:
-        await self.safe("views.open", self._client.views_open(trigger_id=trigger_id, view=view))
+    async def thread_link(self, channel: str, ts: str) -> str | None:
+        """A link to a message: built from the workspace URL when known (no call), else asked for."""
+        if self.workspace_url:
+            return f"{self.workspace_url.rstrip('/')}/archives/{channel}/p{ts.replace('.', '')}"
+        return await self.permalink(channel, ts)
+
+    # -- people ---------------------------------------------------------------------------------------
+
+    async def person(self, team: str, user_id: str, *, fresh: bool = False) -> Person:
+        """Who this is, and are they an admin of this workspace?
+
+        Cached briefly per (team, user) for conversation turns; ``fresh`` (admin commands) always asks
+        Slack, so a demoted admin loses access at once.
+        """
+        key, now = (team, user_id), time.monotonic()
+        hit = self._people.get(key)
+        if hit is not None and hit[0] > now and not fresh:
+            return hit[1]
+        resp = await self.safe("users.info", self._client.users_info(user=user_id, include_locale=True))
+        user = resp.get("user") if resp is not None else None
+        if not isinstance(user, dict):
+            # Not cached: a passing failure must not refuse an admin for the whole TTL.
+            return Person(Author(user_id, user_id), None)
+        locale = user.get("locale")
+        person = Person(
+            Author(user_id, user_display(user), is_workspace_admin(user, team)),
+            str(locale) if locale else None,
+        )
+        if len(self._people) >= _USER_CACHE_MAX:
+            live = [(k, v) for k, v in self._people.items() if v[0] > now]
+            self._people = dict(live[-_USER_CACHE_MAX // 2 :])
+        self._people[key] = (now + self._cache_seconds, person)
+        return person

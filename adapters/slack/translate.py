@@ -179,6 +179,11 @@ def quote(text: str) -> str:
     return "\n".join(f">{line}" if line else ">" for line in text.splitlines() or [""])
 
 
+def link_or_channel(link: str | None, thread: ThreadRef) -> str:
+    """A thread as Slack text: its link when there is one, else the channel it is in."""
+    return f"<{link}|thread>" if link else f"a thread in <#{thread.channel}>"
+
+
 # -- Markdown → mrkdwn ----------------------------------------------------------------------------------
 
 _FENCE = re.compile(r"^([ \t]*)(`{3,}|~{3,})[^\n]*\n(.*?)(?:^[ \t]*\2[ \t]*$|\Z)", re.S | re.M)
