@@ -1,0 +1,161 @@
+"""Conversation listeners: mentions, direct messages and thread replies become engine turns.
+
+Also ``start``: the ``/haven new`` turn (the command and its modal live in ``admin``), whose
+conversation is the thread under a message Haven posts for the person.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.async_context import AsyncBoltContext
+
+from adapters.slack.listeners.context import Requester, requester
+from adapters.slack.listeners.shared import CANNOT_POST, Private, Shared
+from adapters.slack.translate import SlackMessage, escape, message_from_event, quote, thread_ref
+from bot.failures import log_failure, retry_turn
+from bot.locks import KeyedLocks
+from bot.notices import TURN_FAILED
+from bot.types import IncomingMessage, Origin, TurnResult
+
+log = logging.getLogger(__name__)
+
+# The events this group listens to; manifest.yml must subscribe to the same (a test checks it).
+EVENTS = ("app_mention", "message")
+
+EMPTY_MENTION = "Hi! Write your message after @Haven and I'll answer in a thread."
+
+# What becomes of an edited message (``message_changed``): the fork group's offer to continue from it.
+OnEdit = Callable[[Mapping[str, Any], str, str | None], Awaitable[None]]
+
+
+class Conversation:
+    def __init__(self, shared: Shared, *, on_edit: OnEdit) -> None:
+        self._shared = shared
+        self._engine = shared.engine
+        self._api = shared.api
+        self._on_edit = on_edit
+        # Slack delivers events concurrently; a lock per thread keeps them (and our replies) in arrival
+        # order even when one needs a users.info round trip and the next does not.
+        self._thread_lock = KeyedLocks()
+
+    def register(self, app: AsyncApp) -> None:
+        app.event("app_mention")(self.on_mention)
+        # One listener for every message subtype: we decide what to ignore, and Bolt never logs an
+        # "unhandled request" with the payload in it.
+        app.event("message")(self.on_message)
+
+    async def on_mention(self, event: dict[str, Any], context: AsyncBoltContext) -> None:
+        with self._shared.track():
+            await self._on_words(event, "app_mention", requester(context), context.bot_user_id)
+
+    async def on_message(self, event: dict[str, Any], context: AsyncBoltContext) -> None:
+        with self._shared.track():
+            who = requester(context)
+            if event.get("subtype") == "message_changed":
+                await self._on_edit(event, who.team, context.bot_user_id)
+            else:
+                await self._on_words(event, "message", who, context.bot_user_id)
+
+    async def _on_words(
+        self, event: Mapping[str, Any], event_type: str, who: Requester, bot_user_id: str | None
+    ) -> None:
+        team = who.team
+        msg = message_from_event(event, event_type=event_type, team_id=team, bot_user_id=bot_user_id)
+        if msg is None:
+            return
+        if not msg.text:
+            if msg.origin in (Origin.MENTION, Origin.DIRECT):
+                in_thread = msg.thread.thread if msg.thread.thread != msg.ts else None
+                await self._api.ephemeral(msg.thread.channel, msg.user_id, EMPTY_MENTION, in_thread)
+            return
+        # Taken before the first await, so this process handles a thread's messages in arrival order.
+        async with self._thread_lock(msg.thread.key):
+            # Slack got its 200 long ago and will not deliver this again: a passing outage (the database
+            # restarting) is waited out (bot.failures.retry_turn). A turn that already stored the message
+            # comes back as a duplicate and stays silent (see docs/slack.md).
+            try:
+                await retry_turn(
+                    lambda attempt: self._turn(msg, who, attempt),
+                    shown=lambda exc: getattr(exc, "haven_reply_shown", False),
+                    logger=log,
+                    event="slack turn failed",
+                    workspace=team,
+                )
+            except Exception as exc:
+                log_failure(log, "slack turn failed", exc, workspace=team)
+                if getattr(exc, "haven_ours", False) and not getattr(exc, "haven_reply_shown", False):
+                    # A message of Haven's conversation that cannot be answered gets a note, not silence.
+                    await self._api.post(msg.thread.channel, escape(TURN_FAILED), thread_ts=msg.thread.thread)
+
+    async def _turn(self, msg: SlackMessage, who: Requester, attempt: int = 0) -> None:
+        # Most thread replies in a busy channel are not ours: settle that before asking who wrote it.
+        if msg.origin is Origin.THREAD_REPLY and not await self._engine.owns_thread(msg.thread):
+            return
+        try:
+            await self._answer_message(msg, who, attempt)
+        except Exception as exc:
+            exc.haven_ours = True  # type: ignore[attr-defined]  # Haven's conversation: answer the failure
+            raise
+
+    async def _answer_message(self, msg: SlackMessage, who: Requester, attempt: int) -> None:
+        team = who.team
+        # The author translate found in the event (the one the reply is for), not just Bolt's guess.
+        person = await who.person(msg.user_id)
+        channel, thread_ts = msg.thread.channel, msg.thread.thread
+        live = self._shared.live(channel, thread_ts, team, msg.user_id)
+
+        async def deliver(result: TurnResult) -> None:
+            # Called by the engine while it still holds the thread's lock: replies keep turn order
+            # even when another process takes the thread's next turn.
+            await self._shared.render(
+                result, channel=channel, thread_ts=thread_ts, user_id=msg.user_id, live=live
+            )
+
+        result = await self._shared.answer(
+            live, self._engine.handle_message(msg.incoming(person.author, person.locale), live, deliver)
+        )
+        log.log(
+            logging.WARNING if attempt else logging.INFO,
+            "slack message handled" + (" on a later attempt" if attempt else ""),
+            extra={
+                "workspace": team,
+                "origin": msg.origin.value,
+                "status": result.status.value,
+                "reply": live.mode or "post",
+                "attempt": attempt + 1,
+            },
+        )
+
+    async def start(
+        self, who: Requester, channel: str, model_text: str, shown_text: str, private: Private
+    ) -> None:
+        """``/haven new``: a top-level message carries the person's words; the conversation is its thread."""
+        if not model_text.strip():
+            await private("Write your message after `/haven new`.")
+            return
+        team, user = who.team, who.user
+        person = await who.person()
+        ts = await self._api.post(
+            channel, f"<@{user}> started a conversation with Haven:\n{quote(shown_text)}"
+        )
+        if ts is None:
+            await private(CANNOT_POST)
+            return
+        msg = IncomingMessage(
+            thread_ref(team, channel, ts),
+            person.author,
+            model_text,
+            ts,
+            origin=Origin.NEW_COMMAND,
+            dedupe_key=f"{channel}:{ts}",
+            locale=person.locale,
+        )
+        live = self._shared.live(channel, ts, team, user)
+        result = await self._shared.answer(live, self._engine.handle_message(msg, live))
+        await self._shared.render(
+            result, channel=channel, thread_ts=ts, user_id=user, private=private, live=live
+        )

@@ -1,0 +1,57 @@
+"""Feedback listeners: the "This ending was a mistake" button on a closure notice, and its modal.
+
+The engine records the report and says whether the admins are to be told; this group only asks for the
+optional comment, thanks the person and posts the content-free alert.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.async_context import AsyncBoltContext
+
+from adapters.slack import blocks as bk
+from adapters.slack.listeners.context import requester
+from adapters.slack.listeners.shared import Shared, input_value
+from adapters.slack.translate import PLATFORM
+from bot.notices import FEEDBACK_THANKS
+
+
+class Feedback:
+    def __init__(self, shared: Shared) -> None:
+        self._shared = shared
+        self._api = shared.api
+
+    def register(self, app: AsyncApp) -> None:
+        app.action(bk.ACTION_MISTAKE)(self.on_mistake)
+        app.view(bk.VIEW_FEEDBACK)(self.on_submit)
+
+    async def on_mistake(self, ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
+        await ack()
+        with self._shared.track():
+            message = body.get("message") or {}
+            container = body.get("container") or {}
+            thread_ts = message.get("thread_ts") or container.get("thread_ts") or message.get("ts")
+            meta = {"v": action.get("value"), "c": (body.get("channel") or {}).get("id"), "t": thread_ts}
+            await self._api.open(body["trigger_id"], bk.feedback_modal(meta))
+
+    async def on_submit(self, ack: Any, view: dict[str, Any], context: AsyncBoltContext) -> None:
+        await ack()
+        with self._shared.track():
+            meta = json.loads(view.get("private_metadata") or "{}")
+            who = requester(context)
+            team, user = who.team, who.user
+            comment = input_value(view).strip() or None
+            try:
+                alert = await self._shared.engine.record_feedback(
+                    PLATFORM, team, str(meta.get("v")), user, comment
+                )
+            except LookupError:
+                await self._api.tell(user, meta.get("c"), "Haven couldn't find that conversation any more.")
+                return
+            if meta.get("c"):
+                await self._api.ephemeral(meta["c"], user, FEEDBACK_THANKS, meta.get("t"))
+            if alert is not None:
+                await self._shared.alert(alert)

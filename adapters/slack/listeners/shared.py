@@ -1,0 +1,131 @@
+"""What every listener group shares: the core, the Web API wrapper, and the state of running turns.
+
+One small object (``Shared``) instead of module globals, so two apps in one process (the tests build
+several) never see each other's in-flight turns or streaming memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from typing import Any
+
+from adapters.slack import blocks as bk
+from adapters.slack.api import SlackApi
+from adapters.slack.render import HINTS, SlackRenderer, send_alert
+from adapters.slack.reply import LiveReply
+from bot.notices import TURN_FAILED
+from bot.ports import CoreServices
+from bot.presentation import CrisisResources, render
+from bot.types import AdminAlert, CrisisCard, TurnResult
+
+log = logging.getLogger(__name__)
+
+# A workspace whose chat.startStream said "not available" is asked again after this long.
+NO_STREAM_SECONDS = 3600.0
+
+NOT_FORKABLE = "Only your own messages in a Haven conversation can be forked."
+CANNOT_POST = (
+    "Haven can't post in this conversation. Invite it first (`/invite @Haven`), or send it a direct message."
+)
+
+# Answers the person who acted, privately (a command's ``respond``, or an ephemeral message / DM).
+Private = Callable[[str], Awaitable[None]]
+
+
+class Shared:
+    def __init__(self, services: CoreServices, api: SlackApi, *, streaming: bool = True) -> None:
+        self.services = services
+        self.engine = services.engine
+        self.api = api
+        self._streaming = streaming
+        self._no_stream: dict[str, float] = {}  # workspace → until when it is not asked to stream
+        self._inflight: set[asyncio.Task[Any]] = set()
+
+    # -- lifecycle ------------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def track(self) -> Iterator[None]:
+        """Remember the running listener, so shutdown can let it finish its reply."""
+        task = asyncio.current_task()
+        if task is not None:
+            self._inflight.add(task)
+        try:
+            yield
+        finally:
+            if task is not None:
+                self._inflight.discard(task)
+
+    async def drain(self, seconds: float) -> None:
+        pending = [t for t in self._inflight if t is not asyncio.current_task()]
+        if pending:
+            await asyncio.wait(pending, timeout=seconds)
+
+    # -- replies while the model writes ----------------------------------------------------------------
+
+    def live(self, channel: str, thread_ts: str, team: str, user_id: str) -> LiveReply:
+        until = self._no_stream.get(team)
+        stream = self._streaming and (until is None or until <= time.monotonic())
+
+        def unavailable(error: str) -> None:
+            log.info("slack streaming unavailable in workspace", extra={"workspace": team, "error": error})
+            self._no_stream[team] = time.monotonic() + NO_STREAM_SECONDS
+
+        async def help_first(card: CrisisCard) -> None:
+            renderer = SlackRenderer(self.api, channel=channel, thread_ts=thread_ts)
+            await renderer.crisis_card(CrisisResources(card))
+
+        return LiveReply(
+            self.api.client,
+            help_first=help_first,
+            channel=channel,
+            thread_ts=thread_ts,
+            team=team,
+            user=user_id,
+            stream=stream,
+            on_stream_unavailable=unavailable,
+        )
+
+    async def answer(self, live: LiveReply, turn: Awaitable[TurnResult]) -> TurnResult:
+        """Run one engine turn that writes into ``live``; a shown reply is never left unfinished."""
+        try:
+            return await turn
+        except BaseException as exc:
+            if live.has_text:
+                # The model answered, so this process owned the turn and the message is stored: a
+                # redelivery would be a duplicate. Say so in the thread instead of going silent.
+                exc.haven_reply_shown = True  # type: ignore[attr-defined]  # do not run the turn again
+                await asyncio.shield(live.fail(TURN_FAILED))
+            raise
+
+    # -- rendering ------------------------------------------------------------------------------------
+
+    async def render(
+        self,
+        result: TurnResult,
+        *,
+        channel: str,
+        thread_ts: str,
+        user_id: str,
+        private: Private | None = None,
+        live: LiveReply | None = None,
+        end_command: bool = False,
+    ) -> None:
+        """Draw a result with the core's presentation (``bot.presentation``): nothing decided here."""
+        renderer = SlackRenderer(self.api, channel=channel, thread_ts=thread_ts, private=private, live=live)
+        shown = live is not None and live.started
+        await render(
+            renderer, result, user_id=user_id, hints=HINTS, reply_shown=shown, end_command=end_command
+        )
+
+    async def alert(self, alert: AdminAlert) -> None:
+        await send_alert(self.api, alert)
+
+
+def input_value(view: Mapping[str, Any]) -> str:
+    """The text a person typed into one of Haven's modals (``blocks`` gives each one input)."""
+    values = ((view.get("state") or {}).get("values") or {}).get(bk.INPUT) or {}
+    return str((values.get(bk.INPUT) or {}).get("value") or "")
