@@ -1,89 +1,171 @@
-"""The `haven` command: admin subcommands with --json, and one clear line for a bad setting."""
+"""The `haven` command: admin subcommands with --json, and one clear line for a bad setting.
+
+The commands run in this process (``bot.cli.main(argv)``, output read with capsys), each against a fresh
+SQLite file and a clean environment; one smoke test runs the real command in a subprocess, and the test
+that the detectors stay unloaded needs a fresh interpreter too.
+"""
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 import os
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from bot import cli
+from bot.logs import _NOISY
 
+
+@dataclass(frozen=True)
+class Ran:
+    returncode: int
+    stdout: str
+    stderr: str
+
+    def json(self) -> Any:
+        assert self.returncode == 0, self.stderr
+        return json.loads(self.stdout)
+
+
+Haven = Callable[..., Ran]
+
+
+def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No setting of the developer's shell or .env reaches the command; the database is the test's."""
+    for key in list(os.environ):
+        if key.startswith(("ANTHROPIC_", "SLACK_", "DISCORD_", "HAVEN_")) or key in ("DATABASE_URL", "PORT"):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/haven.db")
+    monkeypatch.setenv("HAVEN_LOG_LEVEL", "WARNING")
+    monkeypatch.chdir(tmp_path)  # Settings read .env from the working directory
+
+
+@pytest.fixture
+def logging_restored() -> Iterator[None]:
+    """``main`` configures logging for the process (root handlers and levels): put it back afterwards."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    noisy = {name: logging.getLogger(name).level for name in _NOISY}
+    try:
+        yield
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+        for name, old in noisy.items():
+            logging.getLogger(name).setLevel(old)
+
+
+@pytest.fixture
 def haven(
-    tmp_path: Path, *args: str, stdin: str | None = None, **env: str
-) -> subprocess.CompletedProcess[str]:
-    base = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("ANTHROPIC_", "SLACK_", "DISCORD_", "HAVEN_"))
-    }
-    base.update({"DATABASE_URL": f"sqlite:///{tmp_path}/haven.db", "HAVEN_LOG_LEVEL": "WARNING", **env})
-    return subprocess.run(
-        [sys.executable, "-m", "bot", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env=base,
-        cwd=tmp_path,
-        timeout=60,
-    )
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    logging_restored: None,
+) -> Haven:
+    """``haven(*argv, stdin=..., **env)``: one run of the command in this process."""
+    _clean_environment(monkeypatch, tmp_path)
+
+    def run(*argv: str, stdin: str = "", **env: str) -> Ran:
+        capsys.readouterr()  # only this run's output
+        with monkeypatch.context() as m:
+            for key, value in env.items():
+                m.setenv(key, value)
+            m.setattr(sys, "stdin", io.StringIO(stdin))
+            try:
+                code = cli.main(list(argv))
+            except SystemExit as exc:  # argparse: --help, usage errors
+                code = exc.code if isinstance(exc.code, int) else 1
+        out = capsys.readouterr()
+        return Ran(code, out.out, out.err)
+
+    return run
 
 
-def test_resources_set_show_reset(tmp_path: Path) -> None:
-    ws = ["admin", "--platform", "slack", "--workspace", "T1"]
-    shown = haven(tmp_path, *ws, "--json", "resources", "show")
-    assert shown.returncode == 0, shown.stderr
-    assert json.loads(shown.stdout)["custom"] is False and "988" in json.loads(shown.stdout)["text"]
+WS = ("admin", "--platform", "slack", "--workspace", "T1")
 
-    assert haven(tmp_path, *ws, "resources", "set", stdin="Call the team line: 555-0100\n").returncode == 0
-    out = json.loads(haven(tmp_path, *ws, "--json", "resources", "preview").stdout)
+
+def test_resources_set_show_reset(haven: Haven) -> None:
+    shown = haven(*WS, "--json", "resources", "show").json()
+    assert shown["custom"] is False and "988" in shown["text"]
+
+    assert haven(*WS, "resources", "set", stdin="Call the team line: 555-0100\n").returncode == 0
+    out = haven(*WS, "--json", "resources", "preview").json()
     assert out == {"custom": True, "text": "Call the team line: 555-0100", "locales": []}
+    plain = haven(*WS, "resources", "show")
+    assert plain.stdout.startswith("Crisis resources (custom):") and "555-0100" in plain.stdout
     # Another workspace is untouched.
-    other = json.loads(
-        haven(
-            tmp_path, "admin", "--platform", "slack", "--workspace", "T2", "--json", "resources", "show"
-        ).stdout
-    )
+    other = haven("admin", "--platform", "slack", "--workspace", "T2", "--json", "resources", "show").json()
     assert other["custom"] is False
 
-    assert haven(tmp_path, *ws, "resources", "reset").returncode == 0
-    assert json.loads(haven(tmp_path, *ws, "--json", "resources", "show").stdout)["custom"] is False
+    assert haven(*WS, "resources", "set", "--locale", "de", "--text", "Ruf 0800 an").returncode == 0
+    assert haven(*WS, "--json", "resources", "show", "--locale", "de").json() == {
+        "custom": True,
+        "text": "Ruf 0800 an",
+        "locales": ["de"],
+    }
+    assert haven(*WS, "resources", "reset").returncode == 0
+    assert haven(*WS, "--json", "resources", "show").json() == {
+        "custom": False,
+        "text": shown["text"],
+        "locales": [],
+    }
 
 
-def test_settings_and_lists(tmp_path: Path) -> None:
-    assert haven(tmp_path, "admin", "settings", "set", "warnings", "3").returncode == 0
-    assert haven(tmp_path, "admin", "settings", "set", "ending", "off").returncode == 0
-    s = json.loads(haven(tmp_path, "admin", "--json", "settings", "show").stdout)
+def test_settings_and_lists(haven: Haven) -> None:
+    assert haven("admin", "settings", "set", "warnings", "3").returncode == 0
+    assert haven("admin", "settings", "set", "ending", "off").returncode == 0
+    s = haven("admin", "--json", "settings", "show").json()
     assert s["abuse_warnings_before_end"] == 3 and s["ending_enabled"] is False
+    assert (s["platform"], s["workspace"]) == ("terminal", "local")
+    table = haven("admin", "settings", "show")
+    assert table.returncode == 0 and f"{'ending':16} off" in table.stdout.splitlines()
     for what in ("endings", "decisions", "feedback"):
-        r = haven(tmp_path, "admin", "--json", what)
-        assert r.returncode == 0 and json.loads(r.stdout) == []
+        assert haven("admin", "--json", what).json() == []
+        assert haven("admin", what).stdout.strip() == f"(no {what})"
 
 
-def test_bad_setting_value_is_one_clear_line(tmp_path: Path) -> None:
-    r = haven(tmp_path, "admin", "settings", "set", "warnings", "9")
+def test_bad_setting_value_is_one_clear_line(haven: Haven) -> None:
+    r = haven("admin", "settings", "set", "warnings", "9")
     assert r.returncode == 2 and r.stderr.strip() == "haven: expected a whole number from 1 to 5, got 9"
+    r = haven("admin", "settings", "set", "colour", "blue")
+    assert r.returncode == 2 and r.stderr.strip().startswith("haven: unknown setting 'colour'")
+    r = haven("admin", "settings", "set", "warnings")
+    assert r.returncode == 2 and r.stderr.startswith("usage: haven admin settings set NAME VALUE")
+    assert haven("admin", "--json", "settings", "show").json()["abuse_warnings_before_end"] == 2
 
 
 @pytest.mark.parametrize(("var", "value"), [("PORT", "seventy"), ("HAVEN_LOG_LEVEL", "LOUD")])
-def test_bad_environment_fails_at_start_naming_the_setting(tmp_path: Path, var: str, value: str) -> None:
-    r = haven(tmp_path, "admin", "settings", "show", **{var: value})
-    assert r.returncode == 2
+def test_bad_environment_fails_at_start_naming_the_setting(haven: Haven, var: str, value: str) -> None:
+    r = haven("admin", "settings", "show", **{var: value})
+    assert r.returncode == 2 and r.stdout == ""
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"haven: invalid setting {var}")
 
 
-def test_db_upgrade_is_idempotent(tmp_path: Path) -> None:
-    assert haven(tmp_path, "db", "upgrade").returncode == 0
-    assert haven(tmp_path, "db", "upgrade").returncode == 0
+def test_argument_errors_are_answered_before_any_setting_is_read(haven: Haven) -> None:
+    r = haven("admin", "nonsense", PORT="seventy")
+    assert (
+        r.returncode == 2 and "invalid choice: 'nonsense'" in r.stderr and "invalid setting" not in r.stderr
+    )
 
 
-def test_usage_forget_user_and_export(tmp_path: Path) -> None:
-    usage = haven(tmp_path, "admin", "--json", "usage")
-    assert usage.returncode == 0, usage.stderr
-    assert json.loads(usage.stdout) == {
+def test_db_upgrade_is_idempotent(haven: Haven, tmp_path: Path) -> None:
+    for _ in range(2):
+        r = haven("db", "upgrade")
+        assert r.returncode == 0 and r.stdout.strip() == "database is at the newest schema"
+    assert (tmp_path / "haven.db").exists()
+
+
+def test_usage_forget_user_and_export(haven: Haven) -> None:
+    assert haven("admin", "--json", "usage").json() == {
         "calls": 0,
         "input_tokens": 0,
         "cache_creation_input_tokens": 0,
@@ -92,22 +174,59 @@ def test_usage_forget_user_and_export(tmp_path: Path) -> None:
         "cache_hit_ratio": 0.0,
     }
     # A terminal conversation, then forget its author and export what is left.
-    chat = haven(
-        tmp_path, "chat", stdin="remember my secret phrase: blue heron\n/end\n", USER="pat", LOGNAME="pat"
-    )
+    chat = haven("chat", stdin="remember my secret phrase: blue heron\n/end\n", USER="pat", LOGNAME="pat")
     assert chat.returncode == 0, chat.stderr
-    endings = json.loads(haven(tmp_path, "admin", "--json", "endings").stdout)
+    assert "haven: [rehearsal model]" in chat.stdout and "Closed." in chat.stdout
+    assert haven("admin", "--json", "usage").json()["calls"] == 1
+    endings = haven("admin", "--json", "endings").json()
     assert len(endings) == 1
     conversation = endings[0]["conversation_id"]
-    exported = haven(tmp_path, "admin", "export", conversation)
+    assert endings[0]["reason"] == "user_command"
+    exported = haven("admin", "export", conversation)
     assert exported.returncode == 0 and "blue heron" in exported.stdout
-    forgot = haven(tmp_path, "admin", "--json", "forget-user", "terminal", "pat")
-    assert forgot.returncode == 0 and json.loads(forgot.stdout)["removed"] >= 1
-    exported = haven(tmp_path, "admin", "export", conversation)
+    forgot = haven("admin", "--json", "forget-user", "terminal", "pat").json()
+    assert forgot["removed"] >= 1
+    exported = haven("admin", "export", conversation)
     assert exported.returncode == 0 and "blue heron" not in exported.stdout
     assert json.loads(exported.stdout)["conversation"]["id"] == conversation
-    missing = haven(tmp_path, "admin", "export", "no-such-id")
+    missing = haven("admin", "export", "no-such-id")
     assert missing.returncode == 1 and missing.stderr.strip().startswith("haven: no conversation no-such-id")
+
+
+def test_help_lists_the_commands(haven: Haven) -> None:
+    r = haven("--help")
+    assert r.returncode == 0 and r.stdout.startswith("usage: haven")
+    for command in ("run", "chat", "db", "admin", "eval"):
+        assert command in r.stdout
+
+
+# -- in a subprocess -----------------------------------------------------------------------------------
+
+
+def test_the_installed_command_runs(tmp_path: Path) -> None:
+    """One smoke test of the real command: a fresh interpreter reading its settings from the environment."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("ANTHROPIC_", "SLACK_", "DISCORD_", "HAVEN_"))
+    }
+    env.update({"DATABASE_URL": f"sqlite:///{tmp_path}/haven.db", "HAVEN_LOG_LEVEL": "WARNING"})
+
+    def run(*argv: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "bot", *argv],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=tmp_path,
+            timeout=60,
+        )
+
+    helped = run("--help")
+    assert helped.returncode == 0 and helped.stdout.startswith("usage: haven"), helped.stderr
+    shown = run("admin", "--json", "settings", "show")
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["abuse_warnings_before_end"] == 2
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["admin", "settings", "show"]])
