@@ -77,11 +77,15 @@ async def test_only_the_author_or_an_admin_may_fork(lite: SlackHarness) -> None:
 
     # A forged submission (the modal was never opened for Bob) is refused by the same check.
     forged = {
+        "type": "modal",
         "callback_id": VIEW_FORK,
         "private_metadata": json.dumps({"c": CHANNEL, "t": root, "m": second}),
     }
+    refusals = len(lite.ephemerals(BOB))
     await lite.submit(forged, "hijack", user=BOB)
     assert lite.posts(top_level=True) == []
+    assert len(lite.ephemerals(BOB)) == refusals + 1
+    assert lite.ephemerals(BOB)[-1]["text"] == NOT_AUTHOR
 
     lite.anthropic.enqueue(text("Admin fork answer."))
     await lite.shortcut(message, user=ADA)
