@@ -185,7 +185,8 @@ class ConversationStore(Protocol):
         ...
 
     async def claim_event(self, platform: str, workspace: str, key: str) -> bool:
-        """Insert-or-ignore a dedupe key; True only for the first delivery, in any process."""
+        """Insert-or-ignore a dedupe key (at most 128 characters); True only for the first delivery, in
+        any process."""
         ...
 
     async def mark_reminded(self, conversation: Conversation, user_id: str) -> bool:
@@ -231,8 +232,14 @@ class ConversationStore(Protocol):
         """Usage of model calls whose turn failed later: they were billed all the same."""
         ...
 
-    async def record_feedback(self, conversation: Conversation, user_id: str, comment: str | None) -> None:
-        """A "this ending was a mistake" report."""
+    async def record_feedback(self, conversation: Conversation, user_id: str, comment: str | None) -> bool:
+        """A "this ending was a mistake" report: one record per person per conversation, in any process.
+
+        True when this is the person's first report on this conversation. A repeat (the button pressed
+        again, the form submitted again) creates nothing: it edits the person's record, replacing its
+        comment (a repeat without a comment keeps the one given before) and noting the time of the edit;
+        it returns False.
+        """
         ...
 
 

@@ -130,6 +130,7 @@ class _Feedback:
     user_id: str
     comment: str | None
     created_at: datetime
+    updated_at: datetime
 
 
 @dataclass(frozen=True)
@@ -434,10 +435,17 @@ class MemoryStore:
         await self._hop()
         self._bill(conversation, usage)
 
-    async def record_feedback(self, conversation: Conversation, user_id: str, comment: str | None) -> None:
+    async def record_feedback(self, conversation: Conversation, user_id: str, comment: str | None) -> bool:
         await self._hop()
-        t = conversation.thread
-        self._feedback.append(_Feedback(conversation.id, t.platform, t.workspace, user_id, comment, _now()))
+        t, now = conversation.thread, _now()
+        for i, f in enumerate(self._feedback):
+            if (f.conversation_id, f.user_id) == (conversation.id, user_id):
+                # An edit of the person's one report; a blank submission keeps its comment.
+                edited = comment if comment is not None else f.comment
+                self._feedback[i] = dataclasses.replace(f, comment=edited, updated_at=now)
+                return False
+        self._feedback.append(_Feedback(conversation.id, t.platform, t.workspace, user_id, comment, now, now))
+        return True
 
     # -- AdminStore ------------------------------------------------------------------------------------
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select, update
 from sqlalchemy.engine import Connection
 
 from bot.types import Conversation, DecisionRecord, EndingRecord, FeedbackRecord, ThreadRef, UsageRecord
@@ -78,21 +78,36 @@ class AuditQueries(RepositoryPart):
         )
         return {k: int(v or 0) for k, v in zip(keys, row, strict=True)}
 
-    async def record_feedback(self, conversation: Conversation, user_id: str, comment: str | None) -> None:
-        await self._db.run(self._record_feedback, conversation, user_id, comment)
+    async def record_feedback(self, conversation: Conversation, user_id: str, comment: str | None) -> bool:
+        return await self._db.run(self._record_feedback, conversation, user_id, comment)
 
-    def _record_feedback(self, conversation: Conversation, user_id: str, comment: str | None) -> None:
+    def _record_feedback(self, conversation: Conversation, user_id: str, comment: str | None) -> bool:
+        f = FEEDBACK.c
+        now = utcnow()
         with self._db.write() as conn:
-            conn.execute(
-                insert(FEEDBACK).values(
+            first = conn.execute(
+                self._insert(FEEDBACK)
+                .values(
                     conversation_id=conversation.id,
                     platform=conversation.thread.platform,
                     workspace=conversation.thread.workspace,
                     user_id=user_id,
                     comment=comment,
-                    created_at=utcnow(),
+                    created_at=now,
+                    updated_at=now,
                 )
+                .on_conflict_do_nothing(index_elements=["conversation_id", "user_id"])
+                .returning(f.id)
+            ).first()
+            if first is not None:
+                return True
+            # The person's report exists: this submission edits it (a blank one keeps the comment).
+            conn.execute(
+                update(FEEDBACK)
+                .where(f.conversation_id == conversation.id, f.user_id == user_id)
+                .values(comment=func.coalesce(comment, f.comment), updated_at=now)
             )
+            return False
 
     async def list_endings(self, platform: str, workspace: str, limit: int = 20) -> list[EndingRecord]:
         return await self._db.run(self._list_endings, platform, workspace, limit)

@@ -168,7 +168,10 @@ class DecisionRow(Base):
 
 
 class FeedbackRow(Base):
+    """A "this ending was a mistake" report: one per person per ending, edited by a later submission."""
+
     __tablename__ = "feedback"
+    __table_args__ = (UniqueConstraint("conversation_id", "user_id", name="uq_feedback_user"),)
 
     id: Mapped[int] = _serial_id()
     conversation_id: Mapped[str] = _conversation_fk(index=True)
@@ -176,7 +179,9 @@ class FeedbackRow(Base):
     workspace: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
     user_id: Mapped[str] = mapped_column(String(64), nullable=False)
     comment: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # The first report; ``updated_at`` is the last submission (the same time until one edits it).
     created_at: Mapped[datetime] = _ts()
+    updated_at: Mapped[datetime] = _ts()
 
 
 class ReminderRow(Base):

@@ -578,6 +578,28 @@ async def test_feedback_is_listed_newest_first(store: Store) -> None:
     assert [f.user_id for f in await store.list_feedback("slack", "T1", limit=1)] == ["U2"]
 
 
+async def test_feedback_is_one_record_per_person_which_a_repeat_edits(store: Store) -> None:
+    conv = await start(store)
+    ended = await store.finish_turn(conv.id, "T1", [], StateChange(end_reason="abuse"))
+    assert await store.record_feedback(ended, "U1", None) is True
+    for _ in range(4):  # the button pressed again and again
+        assert await store.record_feedback(ended, "U1", None) is False
+    assert await store.record_feedback(ended, "U1", "first thoughts") is False
+    assert await store.record_feedback(ended, "U1", "on reflection, it was fine to end") is False
+    assert await store.record_feedback(ended, "U1", None) is False  # a blank repeat keeps the comment
+    assert await store.record_feedback(ended, "U2", "me too") is True  # another person, another record
+    records = await store.list_feedback("slack", "T1")
+    assert sorted((f.user_id, f.comment) for f in records) == [
+        ("U1", "on reflection, it was fine to end"),
+        ("U2", "me too"),
+    ]
+    # The same person on another ending is a first report again.
+    other = await start(store, dataclasses.replace(T, thread="2.0"), key="k-other")
+    other = await store.finish_turn(other.id, "T1", [], StateChange(end_reason="abuse"))
+    assert await store.record_feedback(other, "U1", None) is True
+    assert len(await store.list_feedback("slack", "T1")) == 3
+
+
 async def test_endings_are_listed_newest_first(store: Store) -> None:
     ids = []
     for n in range(3):
