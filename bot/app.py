@@ -62,6 +62,8 @@ async def initialize(
         EngineOptions(
             max_output_tokens=settings.max_output_tokens,
             context_budget_tokens=settings.context_budget_tokens,
+            max_concurrent_turns=settings.max_concurrent_turns,
+            turn_deadline_seconds=settings.turn_deadline_seconds,
         ),
     )
     log.info(
@@ -90,9 +92,8 @@ async def run_connectors(connectors: Sequence[Connector]) -> None:
             if t is not stopper and (exc := t.exception()) is not None:
                 raise exc
     finally:
-        for c in connectors:
-            with contextlib.suppress(Exception):
-                await c.disconnect()
+        # Together: each connector lets its turns finish within the same HAVEN_SHUTDOWN_SECONDS.
+        await asyncio.gather(*(c.disconnect() for c in connectors), return_exceptions=True)
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

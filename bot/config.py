@@ -30,6 +30,12 @@ class Settings(BaseSettings):
     retry_base_seconds: float = Field(default=1.0, ge=0, alias="HAVEN_RETRY_BASE_SECONDS")
     retry_max_seconds: float = Field(default=20.0, ge=0, alias="HAVEN_RETRY_MAX_SECONDS")
     stream: bool = Field(default=True, alias="HAVEN_STREAM")
+    # The model part of one turn (every call, retry and tool round) stops after this long, with a note.
+    turn_deadline_seconds: float = Field(default=180.0, gt=0, alias="HAVEN_TURN_DEADLINE_SECONDS")
+    # Turns of one process whose model part runs at once; the rest wait their turn (bot.admission).
+    max_concurrent_turns: int = Field(default=64, ge=1, alias="HAVEN_MAX_CONCURRENT_TURNS")
+    # On SIGTERM, turns still answering get this long; what is unfinished then gets a restart note.
+    shutdown_seconds: float = Field(default=30.0, ge=0, alias="HAVEN_SHUTDOWN_SECONDS")
 
     database_url: str = Field(default=DEFAULT_DATABASE_URL, alias="DATABASE_URL")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", alias="HAVEN_LOG_LEVEL")
@@ -40,6 +46,8 @@ class Settings(BaseSettings):
     slack_signing_secret: SecretStr | None = Field(default=None, alias="SLACK_SIGNING_SECRET")
     slack_api_url: str = Field(default="https://slack.com/api/", alias="SLACK_API_URL")
     port: int = Field(default=3000, ge=1, le=65535, alias="PORT")
+    # Open connections the Slack HTTP server keeps; past it the longest-idle one makes room.
+    http_max_connections: int = Field(default=512, ge=8, alias="HAVEN_HTTP_MAX_CONNECTIONS")
 
     discord_token: SecretStr | None = Field(default=None, alias="DISCORD_TOKEN")
     discord_shard_count: int | None = Field(default=None, ge=1, alias="DISCORD_SHARD_COUNT")

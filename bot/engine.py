@@ -9,6 +9,7 @@ failure between (1) and (3) leaves the conversation exactly as it was, apart fro
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
 import unicodedata
@@ -18,6 +19,7 @@ from typing import Any
 
 from bot import prompts
 from bot.admin import is_admin
+from bot.admission import Admission, TurnStopped
 from bot.context import FIXED_TOKENS, TokenTally, build_request, message_tokens, user_text_block
 from bot.model import ContextTooLong, ModelClient, ModelError, ModelReply, transcript_for_verifier
 from bot.notices import NOT_AUTHOR, NOT_IN_CONVERSATION, NOT_PARTICIPANT, REHEARSAL_LABEL, crisis_card
@@ -74,12 +76,17 @@ COUNT_ABOVE = 0.8
 # What set a conversation's hard risk mark (storage names the detector's).
 CRISIS_TOOL_SOURCE = "crisis_tool"
 VERIFIER_SOURCE = "verifier"
+# The longest dedupe key storage keeps (``ConversationStore.claim_event``).
+MAX_DEDUPE_KEY = 128
 
 
 @dataclass(frozen=True, slots=True)
 class EngineOptions:
     max_output_tokens: int = 1024
     context_budget_tokens: int = 150_000
+    # Admission (``bot.admission``): turns whose model part runs at once, and how long that part may take.
+    max_concurrent_turns: int = 64
+    turn_deadline_seconds: float = 180.0
 
 
 def clean_text(text: str) -> str:
@@ -169,10 +176,16 @@ class Engine:
         self._model = model
         self._options = options or EngineOptions()
         self._tally = TokenTally()
+        self.admission = Admission(self._options.max_concurrent_turns, self._options.turn_deadline_seconds)
 
     @property
     def rehearsal(self) -> bool:
         return self._model.rehearsal
+
+    def begin_shutdown(self, seconds: float) -> None:
+        """Haven is stopping: turns still answering ``seconds`` from now stop and get the restart note
+        (``bot.admission``). Connectors call it when they stop accepting work; the first call counts."""
+        self.admission.begin_shutdown(seconds)
 
     # -- threads --------------------------------------------------------------------------------------
 
@@ -332,6 +345,36 @@ class Engine:
         if risk.level >= RiskLevel.LIKELY:
             # Do not wait for the model: show help now.
             turn.show_crisis()
+        # The model part runs in an admission slot and under the turn's deadline (bot.admission); storing
+        # the turn comes after it, so a stopped turn never leaves anything half-stored.
+        failure: str | None = None
+        try:
+            async with self.admission.model_part():
+                failure = await self._model_calls(turn, history, sink)
+        except TurnStopped as stopped:
+            log.warning(
+                "turn stopped",
+                extra={"conversation": conv.id, "reason": "shutdown" if stopped.restarting else "deadline"},
+            )
+            failure = stopped.note
+        if failure is not None:
+            # Calls that succeeded before the failure were billed; nothing else of the turn is kept.
+            await self._repo.record_usage(conv, turn.usage)
+            return TurnResult(
+                TurnStatus.ERROR,
+                conversation_id=conv.id,
+                error=failure,
+                crisis=turn.crisis,
+                crisis_shown=turn.crisis_shown,
+            )
+        return await self._finish(turn)
+
+    async def _model_calls(
+        self, turn: _Turn, history: Sequence[HistoryMessage], sink: _StreamBridge | None
+    ) -> str | None:
+        """The model part of a turn: up to ``MAX_MODEL_CALLS`` calls with their tool rounds, into
+        ``turn``. Returns the failure note when the model failed, None when the turn is ready to store."""
+        conv = turn.conversation
         budget = self._options.context_budget_tokens
         for call in range(MAX_MODEL_CALLS):
             if sink is not None and turn.crisis is not None and not turn.crisis_shown:
@@ -340,15 +383,7 @@ class Engine:
             try:
                 reply = await self._respond(conv.id, history, turn.messages, budget, sink)
             except ModelError:
-                # Calls that succeeded before the failure were billed; nothing else of the turn is kept.
-                await self._repo.record_usage(conv, turn.usage)
-                return TurnResult(
-                    TurnStatus.ERROR,
-                    conversation_id=conv.id,
-                    error=prompts.MODEL_ERROR_REPLY,
-                    crisis=turn.crisis,
-                    crisis_shown=turn.crisis_shown,
-                )
+                return prompts.MODEL_ERROR_REPLY
             turn.usage.append(_usage(reply))
             if sink is not None:
                 sink.end_round()
@@ -365,7 +400,7 @@ class Engine:
             turn.messages.append(NewMessage(role="user", kind="tool_result", content=tuple(results)))
             if turn.end_reason is not None:
                 break
-        return await self._finish(turn)
+        return None
 
     async def _respond(
         self,
@@ -509,6 +544,16 @@ class Engine:
 
     # -- commands -------------------------------------------------------------------------------------
 
+    async def first_delivery(self, platform: str, workspace: str, interaction_id: str) -> bool:
+        """Whether this is the first delivery of a command or interaction (a slash command, a button, a
+        form submitted), by the platform's id of it; False for a replay, in any process. Adapters ask
+        before acting, so the same delivery arriving again acts once. Raises ``StorageUnavailable`` when
+        the database cannot be reached (nothing was claimed)."""
+        key = f"delivery:{interaction_id}"
+        if len(key) > MAX_DEDUPE_KEY:
+            key = "delivery:" + hashlib.sha256(interaction_id.encode()).hexdigest()
+        return await self._repo.claim_event(platform, workspace, key)
+
     async def end_by_command(self, thread: ThreadRef, author: Author) -> TurnResult:
         """The `end` command: no model involved, and no veto — the person chose to close it."""
         conv = await self._repo.find_conversation(thread)
@@ -622,15 +667,20 @@ class Engine:
     async def record_feedback(
         self, platform: str, workspace: str, conversation_id: str, user_id: str, comment: str | None
     ) -> AdminAlert | None:
-        """A "this ending was a mistake" report. Returns an alert for the admins, if they want one."""
+        """A "this ending was a mistake" report: one per person per conversation, which a later report
+        edits (``ConversationStore.record_feedback``). Returns an alert for the admins, if they want one,
+        for the first report only."""
         conv = await self._repo.get_conversation(platform, workspace, conversation_id)
         if conv is None:
             raise LookupError("no such conversation in this workspace")
         comment = clean_text(comment or "")[:3000] or None
-        await self._repo.record_feedback(conv, user_id, comment)
+        first = await self._repo.record_feedback(conv, user_id, comment)
         log.info(
-            "ending feedback recorded", extra={"conversation": conv.id, "with_comment": comment is not None}
+            "ending feedback recorded",
+            extra={"conversation": conv.id, "with_comment": comment is not None, "edit": not first},
         )
+        if not first:
+            return None  # the person's report was edited: the admins were told when it was made
         settings = await self._repo.get_settings(platform, workspace)
         if not settings.alert_channel:
             return None

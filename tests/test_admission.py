@@ -1,0 +1,145 @@
+"""Admission control, the turn deadline and the shutdown deadline: the settings and ``bot.admission``.
+
+Whole turns through Slack are in ``tests/slack/test_turn_limits.py``."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from bot.admission import RESTARTING_NOTE, TOO_SLOW_NOTE, Admission, TurnStopped
+from bot.config import SettingsError, load_settings
+
+# -- settings ---------------------------------------------------------------------------------------------
+
+
+def test_defaults() -> None:
+    s = load_settings(_env_file=None)
+    assert (s.shutdown_seconds, s.max_concurrent_turns, s.turn_deadline_seconds) == (30.0, 64, 180.0)
+    assert s.http_max_connections == 512
+
+
+def test_settings_parse_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HAVEN_SHUTDOWN_SECONDS", "0")
+    monkeypatch.setenv("HAVEN_MAX_CONCURRENT_TURNS", "2")
+    monkeypatch.setenv("HAVEN_TURN_DEADLINE_SECONDS", "7.5")
+    monkeypatch.setenv("HAVEN_HTTP_MAX_CONNECTIONS", "100")
+    s = load_settings(_env_file=None)
+    assert (s.shutdown_seconds, s.max_concurrent_turns, s.turn_deadline_seconds) == (0.0, 2, 7.5)
+    assert s.http_max_connections == 100
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("HAVEN_SHUTDOWN_SECONDS", "-1"),
+        ("HAVEN_SHUTDOWN_SECONDS", "soon"),
+        ("HAVEN_MAX_CONCURRENT_TURNS", "0"),
+        ("HAVEN_MAX_CONCURRENT_TURNS", "1.5"),
+        ("HAVEN_TURN_DEADLINE_SECONDS", "0"),
+        ("HAVEN_HTTP_MAX_CONNECTIONS", "1"),
+    ],
+)
+def test_bad_values_are_refused_in_one_line(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError) as caught:
+        load_settings(_env_file=None)
+    message = str(caught.value)
+    assert message.startswith(f"invalid setting {name}: ") and "\n" not in message
+
+
+# -- bot.admission ----------------------------------------------------------------------------------------
+
+
+async def test_at_most_limit_run_and_the_rest_go_in_arrival_order() -> None:
+    admission = Admission(limit=2)
+    started: list[int] = []
+    gate = asyncio.Event()
+
+    async def turn(n: int) -> None:
+        async with admission.model_part():
+            started.append(n)
+            await gate.wait()
+
+    tasks = []
+    for n in range(6):
+        tasks.append(asyncio.create_task(turn(n)))
+        await asyncio.sleep(0)  # arrival order
+    await asyncio.sleep(0.01)
+    assert started == [0, 1] and admission.running == 2 and admission.waiting == 4
+    gate.set()
+    await asyncio.gather(*tasks)
+    assert started == [0, 1, 2, 3, 4, 5]
+    assert admission.peak == 2 and admission.running == 0 and admission.waiting == 0
+
+
+async def test_a_cancelled_waiter_does_not_leak_its_slot() -> None:
+    admission = Admission(limit=1)
+    release = asyncio.Event()
+
+    async def holder() -> None:
+        async with admission.model_part():
+            await release.wait()
+
+    first = asyncio.create_task(holder())
+    await asyncio.sleep(0)
+    waiter = asyncio.create_task(holder())
+    await asyncio.sleep(0.01)
+    waiter.cancel()
+    release.set()
+    await first
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    assert admission.running == 0
+    async with asyncio.timeout(1):
+        async with admission.model_part():
+            pass
+
+
+async def test_the_deadline_stops_the_model_part_but_not_the_wait_for_a_slot() -> None:
+    admission = Admission(limit=1, deadline=0.2)
+    with pytest.raises(TurnStopped) as caught:
+        async with admission.model_part():
+            await asyncio.sleep(5)
+    assert not caught.value.restarting and caught.value.note == TOO_SLOW_NOTE
+
+    async def quick_holder() -> None:
+        async with admission.model_part():
+            await asyncio.sleep(0.15)
+
+    holder = asyncio.create_task(quick_holder())
+    await asyncio.sleep(0)
+    loop = asyncio.get_running_loop()
+    waited_from = loop.time()
+    async with admission.model_part():  # waits ~0.15 s for the slot, then has its own 0.2 s
+        await asyncio.sleep(0.1)
+    assert loop.time() - waited_from >= 0.25
+    await holder
+
+
+async def test_shutdown_stops_running_and_waiting_turns_at_its_deadline_with_the_restart_note() -> None:
+    admission = Admission(limit=1, deadline=60)
+    outcomes: list[str] = []
+
+    async def turn(seconds: float) -> None:
+        try:
+            async with admission.model_part():
+                await asyncio.sleep(seconds)
+            outcomes.append("done")
+        except TurnStopped as stopped:
+            outcomes.append(stopped.note)
+
+    loop = asyncio.get_running_loop()
+    tasks = [asyncio.create_task(turn(s)) for s in (0.1, 5, 5)]
+    await asyncio.sleep(0.01)
+    began = loop.time()
+    admission.begin_shutdown(0.5)
+    admission.begin_shutdown(100)  # the first call counts
+    await asyncio.gather(*tasks)
+    assert outcomes == ["done", RESTARTING_NOTE, RESTARTING_NOTE]
+    assert 0.4 < loop.time() - began < 1.0
+    # A turn that arrives after the deadline stops at once.
+    with pytest.raises(TurnStopped):
+        async with admission.model_part():
+            await asyncio.sleep(1)
