@@ -20,6 +20,7 @@ from adapters.discord.client import HavenClient, HavenShardedClient, make_client
 from adapters.discord.commands import command_payload, payload_hash
 from adapters.discord.handler import DiscordHandler
 from adapters.discord.stream import StreamTiming
+from bot.admission import NOTE_SECONDS
 from bot.ports import CoreServices, StartupError
 
 if TYPE_CHECKING:
@@ -80,14 +81,12 @@ class DiscordConnector:
         state_dir: Path | None = None,
         guild_ready_timeout: float = 2.0,
         connect_timeout: float = 30.0,
-        drain_seconds: float = 5.0,
         stream_timing: StreamTiming | None = None,
     ) -> None:
         self._services = services
         self._state_dir = state_dir or DEFAULT_STATE_DIR
         self._guild_ready_timeout = guild_ready_timeout
         self._connect_timeout = connect_timeout
-        self._drain_seconds = drain_seconds
         self.handler = DiscordHandler(services, stream_timing=stream_timing)
         self._client: HavenClient | HavenShardedClient | None = None
         self._gateway: asyncio.Task[None] | None = None
@@ -166,8 +165,13 @@ class DiscordConnector:
     async def disconnect(self) -> None:
         client = self._client
         if client is not None and not client.is_closed():
-            # Replies being written get a moment to be posted; the model call has its own timeout.
-            await self.handler.drain(self._drain_seconds)
+            # Turns being answered get HAVEN_SHUTDOWN_SECONDS; the engine then stops what is unfinished
+            # and its thread gets the restart note (bot.admission), posted within NOTE_SECONDS. The
+            # gateway stays open meanwhile: Discord does not deliver a missed message again, so one that
+            # arrives now is better answered (or noted) than dropped.
+            seconds = self._services.settings.shutdown_seconds
+            self._services.engine.begin_shutdown(seconds)
+            await self.handler.drain(seconds + NOTE_SECONDS)
             await client.close()
         gateway = self._gateway
         if gateway is not None and not gateway.done():

@@ -1,9 +1,21 @@
-"""SlackConnector: Haven on Slack via Socket Mode (SLACK_APP_TOKEN) or HTTP (SLACK_SIGNING_SECRET)."""
+"""SlackConnector: Haven on Slack via Socket Mode (SLACK_APP_TOKEN) or HTTP (SLACK_SIGNING_SECRET).
+
+Stopping (``disconnect``, on SIGTERM): new work is refused first — HTTP answers ``/slack/events`` with 503,
+so Slack delivers the event again (to another process, or to this one after the restart); Socket Mode
+disconnects, so Slack redelivers what was not acknowledged. Then the turns already accepted, including
+those queued behind another turn of their thread, get ``HAVEN_SHUTDOWN_SECONDS`` to finish; the engine
+stops whatever is still answering then, and its thread gets the restart note (``bot.admission``).
+
+The HTTP server is hardened against slow and half-open clients (see the constants below): they are
+dropped after ``IDLE_SECONDS``, a body must arrive within ``BODY_SECONDS``, and at most
+``HAVEN_HTTP_MAX_CONNECTIONS`` connections stay open, the longest-idle one making room for a new one.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -14,6 +26,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.app import SlackBot
+from bot.admission import NOTE_SECONDS
 from bot.ports import CoreServices, StartupError
 from bot.types import Digest
 
@@ -21,8 +34,16 @@ log = logging.getLogger(__name__)
 
 EVENTS_PATH = "/slack/events"
 HEALTH_PATH = "/healthz"
-# In-flight turns get this long to post their replies when Haven stops.
-DRAIN_SECONDS = 10.0
+# aiohttp closes a connection that has not sent a whole request head within keepalive_timeout of
+# connecting or of its last response: one clock for the header time-out (a slowloris client that sends
+# half a header and stalls) and the idle keep-alive time-out. Slack sends a request at once.
+IDLE_SECONDS = 10.0
+# A request's body must have arrived this long after its head (Slack's are small and sent at once).
+BODY_SECONDS = 10.0
+# Slack's event, command and interaction payloads are far smaller; aiohttp answers 413 beyond it.
+MAX_BODY_BYTES = 1024 * 1024
+# Handlers still running when the server closes (after the drain) are cancelled after this long.
+HTTP_CLOSE_SECONDS = 2.0
 
 
 class SlackConfigError(StartupError):
@@ -59,6 +80,8 @@ class SlackConnector:
         self._runner: web.AppRunner | None = None
         self._stopped: asyncio.Event | None = None
         self._closed = False
+        self._accepting = True
+        self._services = services
 
     @property
     def mode(self) -> str:
@@ -91,9 +114,13 @@ class SlackConnector:
         await self._socket.connect_async()
 
     async def _serve_http(self) -> None:
-        web_app = http_app(self.bot.app, self._port)
-        self._runner = web.AppRunner(web_app, access_log=None, shutdown_timeout=2.0)
+        web_app = http_app(self.bot.app, self._port, accepting=lambda: self._accepting)
+        self._runner = web.AppRunner(
+            web_app, access_log=None, shutdown_timeout=HTTP_CLOSE_SECONDS, keepalive_timeout=IDLE_SECONDS
+        )
         await self._runner.setup()
+        assert self._runner.server is not None
+        ConnectionCap(self._services.settings.http_max_connections).install(self._runner.server)
         await web.TCPSite(self._runner, self._host, self._port).start()
         log.info("slack http mode listening", extra={"port": self._port, "path": EVENTS_PATH})
 
@@ -107,11 +134,16 @@ class SlackConnector:
         self._closed = True
         if self._stopped is not None:
             self._stopped.set()
+        # Refuse new work first: it is Slack's to deliver again, not ours to drop.
+        self._accepting = False
         if self._socket is not None:
             await self._socket.close_async()
+        seconds = self._services.settings.shutdown_seconds
+        self._services.engine.begin_shutdown(seconds)
+        # Turns finish (or are stopped with a note at the deadline); the notes then get NOTE_SECONDS.
+        await self.bot.drain(seconds + NOTE_SECONDS)
         if self._runner is not None:
             await self._runner.cleanup()
-        await self.bot.drain(DRAIN_SECONDS)
         log.info("slack disconnected")
 
     async def send_digest(self, digest: Digest) -> None:
@@ -119,13 +151,47 @@ class SlackConnector:
         await self.bot.send_digest(digest)
 
 
-def http_app(app: AsyncApp, port: int) -> web.Application:
-    """Bolt's aiohttp app for ``/slack/events``, plus a health check and a guard against bad payloads."""
+def http_app(app: AsyncApp, port: int, *, accepting: Callable[[], bool] | None = None) -> web.Application:
+    """Bolt's aiohttp app for ``/slack/events``, plus a health check and guards: against bad payloads,
+    slow bodies, and (once ``accepting()`` says no) new work while Haven stops."""
     bolt = AsyncSlackAppServer(port=port, path=EVENTS_PATH, app=app)  # Bolt's own request handling
-    web_app = web.Application(middlewares=[_reject_unparseable])
+    web_app = web.Application(
+        client_max_size=MAX_BODY_BYTES,
+        middlewares=[_refuse_when_stopping(accepting or (lambda: True)), _read_body, _reject_unparseable],
+    )
     web_app.router.add_post(EVENTS_PATH, bolt.handle_post_requests)
     web_app.router.add_get(HEALTH_PATH, _health)
     return web_app
+
+
+def _refuse_when_stopping(accepting: Callable[[], bool]) -> Any:
+    @web.middleware
+    async def refuse(request: web.Request, handler: Any) -> web.StreamResponse:
+        # 503 makes Slack deliver the event again later (to another process, or to this one restarted);
+        # a 200 now would be a promise the stopping process could not keep.
+        if request.path == EVENTS_PATH and not accepting():
+            return web.json_response(
+                {"ok": False, "error": "shutting_down"}, status=503, headers={"Retry-After": "5"}
+            )
+        response: web.StreamResponse = await handler(request)
+        return response
+
+    return refuse
+
+
+@web.middleware
+async def _read_body(request: web.Request, handler: Any) -> web.StreamResponse:
+    # aiohttp reads a body only when the handler asks, with no time limit: read it here, within
+    # BODY_SECONDS (it is cached for Bolt), so a client that stalls mid-body cannot hold a handler.
+    if request.can_read_body:
+        try:
+            async with asyncio.timeout(BODY_SECONDS):
+                await request.read()
+        except TimeoutError:
+            log.info("slack request body too slow", extra={"path": request.path})
+            return web.json_response({"ok": False, "error": "timeout"}, status=408)
+    response: web.StreamResponse = await handler(request)
+    return response
 
 
 @web.middleware
@@ -144,3 +210,46 @@ async def _reject_unparseable(request: web.Request, handler: Any) -> web.StreamR
 
 async def _health(_: web.Request) -> web.Response:
     return web.json_response({"ok": True})
+
+
+class ConnectionCap:
+    """At most ``limit`` open connections on an aiohttp ``web.Server`` (aiohttp has no such cap).
+
+    A connection past the limit closes the longest-open connection that has no request in progress
+    (typically a half-open or stalled client) to make room, so idle clients cannot keep signed traffic
+    out; when every connection is busy, the new one is closed instead.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.evicted = 0
+        self.refused = 0
+        self._open: dict[object, asyncio.Transport] = {}  # in the order they connected
+
+    def install(self, server: web.Server) -> None:
+        made, lost = server.connection_made, server.connection_lost
+
+        def connection_made(handler: Any, transport: asyncio.Transport) -> None:
+            made(handler, transport)
+            self._open[handler] = transport
+            if len(self._open) > self.limit:
+                self._make_room(handler)
+
+        def connection_lost(handler: Any, exc: BaseException | None = None) -> None:
+            self._open.pop(handler, None)
+            lost(handler, exc)
+
+        server.connection_made = connection_made  # type: ignore[method-assign]
+        server.connection_lost = connection_lost  # type: ignore[method-assign]
+
+    def _make_room(self, newest: object) -> None:
+        for handler, transport in self._open.items():
+            # aiohttp's flag for "a request is being handled"; unknown (another aiohttp) counts as busy.
+            if handler is not newest and not getattr(handler, "_request_in_progress", True):
+                self.evicted += 1
+                self._open.pop(handler)
+                transport.close()
+                return
+        self.refused += 1
+        self._open.pop(newest).close()
+        log.warning("slack http connection refused: every connection is busy", extra={"limit": self.limit})
