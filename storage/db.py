@@ -10,7 +10,11 @@ SQLite gets WAL, a busy timeout, foreign keys and ``synchronous=NORMAL``. Write 
 through a transaction; within one process they queue on a lock first, which wakes faster than SQLite's
 busy sleeps. Reads run without a transaction (or, when they need one snapshot, a plain deferred
 ``BEGIN``) and never take the write lock. PostgreSQL runs through psycopg 3 with ``pool_pre_ping`` (a
-restarted server is survived); its reads run in autocommit mode (one statement, one round trip).
+restarted server is survived); its reads run in autocommit mode (one statement, one round trip). Every
+PostgreSQL session bounds its waits (``postgres_session_args``): a statement waits at most
+``PG_LOCK_TIMEOUT_MS`` for a lock, a session idle in a transaction is ended after
+``PG_IDLE_IN_TRANSACTION_MS``, and TCP keepalives on both ends notice a dead peer within about 30 s, so a
+dead holder's advisory locks and sessions go away within a minute.
 """
 
 from __future__ import annotations
@@ -43,6 +47,20 @@ AUTOCOMMIT = "autocommit"
 SNAPSHOT = "snapshot"
 SQLITE_WORKERS = 4
 POSTGRES_WORKERS = 8
+
+# PostgreSQL session settings (constants: they bound failure cases, there is nothing to tune per site).
+# A statement that waits longer than this for a row or table lock fails (the turn is retried, see
+# bot.failures) instead of queueing without end behind a stuck holder; Haven's transactions are short.
+PG_LOCK_TIMEOUT_MS = 15_000
+# A session left idle inside a transaction (its process frozen or gone) is ended by the server, and its
+# locks with it. Haven never keeps a transaction open across a model call.
+PG_IDLE_IN_TRANSACTION_MS = 30_000
+# TCP keepalives: probe after 15 s of silence, every 5 s, give up after 3 missed probes (~30 s). libpq's
+# own notice a dead server; the server's (tcp_keepalives_*) notice a dead Haven host, which is what
+# frees the session-level advisory locks of a process whose host vanished without a TCP reset.
+PG_KEEPALIVES_IDLE = 15
+PG_KEEPALIVES_INTERVAL = 5
+PG_KEEPALIVES_COUNT = 3
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -83,7 +101,8 @@ def create_sync_engine(url: str, **kwargs: Any) -> sa.Engine:
     kwargs.setdefault("hide_parameters", True)
     if not is_sqlite(url):
         kwargs.setdefault("pool_pre_ping", True)
-        return sa.create_engine(url, **kwargs)
+        connect_args = {**postgres_session_args(url), **kwargs.pop("connect_args", {})}
+        return sa.create_engine(url, connect_args=connect_args, **kwargs)
     if _sqlite_in_memory(url):
         # One shared connection, or every thread would see a database of its own.
         kwargs.setdefault("poolclass", StaticPool)
@@ -96,6 +115,33 @@ def create_sync_engine(url: str, **kwargs: Any) -> sa.Engine:
     engine = sa.create_engine(url, connect_args=connect_args, **kwargs)
     _sqlite_pragmas(engine)
     return engine
+
+
+def postgres_session_args(url: str) -> dict[str, Any]:
+    """psycopg connect arguments that bound a PostgreSQL session's waits (see the constants above).
+
+    What the URL already sets wins: a key in its query string is left alone, and its ``options`` are
+    kept, after Haven's, so that a ``-c`` of the operator's overrides Haven's.
+    """
+    query = make_url(url).query
+    server = {
+        "lock_timeout": PG_LOCK_TIMEOUT_MS,
+        "idle_in_transaction_session_timeout": PG_IDLE_IN_TRANSACTION_MS,
+        "tcp_keepalives_idle": PG_KEEPALIVES_IDLE,
+        "tcp_keepalives_interval": PG_KEEPALIVES_INTERVAL,
+        "tcp_keepalives_count": PG_KEEPALIVES_COUNT,
+    }
+    options = " ".join(f"-c {name}={value}" for name, value in server.items())
+    extra = query.get("options")
+    if extra:
+        options = f"{options} {extra if isinstance(extra, str) else ' '.join(extra)}"
+    client = {
+        "keepalives": 1,
+        "keepalives_idle": PG_KEEPALIVES_IDLE,
+        "keepalives_interval": PG_KEEPALIVES_INTERVAL,
+        "keepalives_count": PG_KEEPALIVES_COUNT,
+    }
+    return {"options": options, **{k: v for k, v in client.items() if k not in query}}
 
 
 def _sqlite_pragmas(engine: sa.Engine) -> None:
