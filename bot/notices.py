@@ -32,6 +32,8 @@ REHEARSAL_LABEL = "[rehearsal model] "
 # A turn that failed for good (after any retry): said in the conversation, never silence.
 TURN_FAILED = "Sorry — something went wrong while I was answering. Please send your message again."
 ALREADY_ENDED = "This conversation has already ended."
+# A command, button or form that needs the database while it is away: said privately, nothing half-done.
+DATABASE_UNAVAILABLE = "Haven can't reach its database — try again in a minute."
 CLOSED = "Closed. Start a new conversation any time."
 NOT_IN_CONVERSATION = "There is no Haven conversation in this thread."
 NOT_PARTICIPANT = "Only people taking part in this conversation (or a workspace admin) can end it."

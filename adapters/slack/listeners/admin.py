@@ -30,7 +30,8 @@ from adapters.slack.translate import (
     thread_ref,
 )
 from bot.admin import MAX_CRISIS_CHARS, SETTINGS, BadSetting, NotAllowed, describe_settings
-from bot.notices import ADMIN_ONLY, DEFAULT_CRISIS_MESSAGE, reason_phrase
+from bot.notices import ADMIN_ONLY, DATABASE_UNAVAILABLE, DEFAULT_CRISIS_MESSAGE, reason_phrase
+from bot.ports import StorageUnavailable
 from bot.types import Author, CrisisCard
 
 log = logging.getLogger(__name__)
@@ -76,46 +77,57 @@ class Commands:
         self, ack: Any, command: dict[str, Any], respond: Any, context: AsyncBoltContext
     ) -> None:
         await ack()
-        with self._shared.track():
-            who = requester(context)
-            channel = command["channel_id"]
-            sub, rest = parse_command(command.get("text") or "")
+        who = requester(context)
 
-            async def private(text: str) -> None:
-                await respond(text=text)
+        async def private(text: str) -> None:
+            await respond(text=text)
 
-            log.info("slack command", extra={"workspace": who.team, "subcommand": sub or "help"})
-            if sub in ("", "help"):
-                await private(HELP)
-            elif sub == "new":
-                if rest:
-                    await self._start(who, channel, slack_to_text(rest, context.bot_user_id), rest, private)
-                else:
-                    await self._api.open(command["trigger_id"], bk.new_conversation_modal({"c": channel}))
-            elif sub == "end":
-                await self._end(who, rest, private)
-            elif sub == "fork":
-                await self._fork(who, rest, context.bot_user_id, private)
-            elif sub in ("resources", "settings", "endings", "feedback"):
-                await self._cmd_admin(who, channel, sub, rest, command["trigger_id"], respond)
+        async def work() -> None:
+            await self._command(who, command, respond, private, context.bot_user_id)
+
+        await self._shared.once(who.team, command.get("trigger_id"), private, work)
+
+    async def _command(
+        self, who: Requester, command: dict[str, Any], respond: Any, private: Private, bot_user_id: str | None
+    ) -> None:
+        channel = command["channel_id"]
+        sub, rest = parse_command(command.get("text") or "")
+        log.info("slack command", extra={"workspace": who.team, "subcommand": sub or "help"})
+        if sub in ("", "help"):
+            await private(HELP)
+        elif sub == "new":
+            if rest:
+                await self._start(who, channel, slack_to_text(rest, bot_user_id), rest, private)
             else:
-                await private(f"Unknown subcommand `{escape(sub)}`.\n\n{HELP}")
+                await self._api.open(command["trigger_id"], bk.new_conversation_modal({"c": channel}))
+        elif sub == "end":
+            await self._end(who, rest, private)
+        elif sub == "fork":
+            await self._fork(who, rest, bot_user_id, private)
+        elif sub in ("resources", "settings", "endings", "feedback"):
+            await self._cmd_admin(who, channel, sub, rest, command["trigger_id"], respond)
+        else:
+            await private(f"Unknown subcommand `{escape(sub)}`.\n\n{HELP}")
 
-    async def on_new_submit(self, ack: Any, view: dict[str, Any], context: AsyncBoltContext) -> None:
+    async def on_new_submit(
+        self, ack: Any, body: dict[str, Any], view: dict[str, Any], context: AsyncBoltContext
+    ) -> None:
         text = input_value(view)
         if not text.strip():
             await ack(response_action="errors", errors={bk.INPUT: "Write your message to Haven."})
             return
         await ack()
-        with self._shared.track():
-            meta = json.loads(view.get("private_metadata") or "{}")
-            who = requester(context)
-            user = who.user
+        meta = json.loads(view.get("private_metadata") or "{}")
+        who = requester(context)
+        user = who.user
 
-            async def private(message: str) -> None:
-                await self._api.tell(user, meta.get("c"), message)
+        async def private(message: str) -> None:
+            await self._api.tell(user, meta.get("c"), message)
 
+        async def work() -> None:
             await self._start(who, meta["c"], text, escape(text), private)
+
+        await self._shared.once(who.team, body.get("trigger_id"), private, work)
 
     async def _end(self, who: Requester, rest: str, private: Private) -> None:
         link, _ = split_link_and_text(rest)
@@ -217,12 +229,19 @@ class Commands:
         else:
             await respond(text="Usage: `/haven resources show|set|reset|preview [locale]`")
 
-    async def on_resources_submit(self, ack: Any, view: dict[str, Any], context: AsyncBoltContext) -> None:
+    async def on_resources_submit(
+        self, ack: Any, body: dict[str, Any], view: dict[str, Any], context: AsyncBoltContext
+    ) -> None:
+        # Acknowledged last, so that a refusal shows in the form; every answer below is given in time.
         with self._shared.track():
             meta = json.loads(view.get("private_metadata") or "{}")
             who = requester(context)
             actor = (await who.person(fresh=True)).author
             try:
+                trigger_id, engine = body.get("trigger_id"), self._shared.engine
+                if trigger_id and not await engine.first_delivery(PLATFORM, who.team, trigger_id):
+                    await ack()  # this very submission was saved already
+                    return
                 await self._admin.set_crisis_message(
                     actor, PLATFORM, who.team, input_value(view), meta.get("l")
                 )
@@ -231,6 +250,9 @@ class Commands:
                 return
             except BadSetting as exc:
                 await ack(response_action="errors", errors={bk.INPUT: str(exc)})
+                return
+            except StorageUnavailable:
+                await ack(response_action="errors", errors={bk.INPUT: DATABASE_UNAVAILABLE})
                 return
             await ack()
             await self._api.tell(

@@ -19,6 +19,7 @@ from adapters.slack.translate import SlackMessage, escape, message_from_event, q
 from bot.failures import log_failure, retry_turn
 from bot.locks import KeyedLocks
 from bot.notices import TURN_FAILED
+from bot.ports import StorageUnavailable
 from bot.types import IncomingMessage, Origin, TurnResult
 
 log = logging.getLogger(__name__)
@@ -155,7 +156,14 @@ class Conversation:
             locale=person.locale,
         )
         live = self._shared.live(channel, ts, team, user)
-        result = await self._shared.answer(live, self._engine.handle_message(msg, live))
+        try:
+            result = await self._shared.answer(live, self._engine.handle_message(msg, live))
+        except StorageUnavailable:
+            # The database went away after the post: take it back rather than leave a conversation
+            # that never started (the caller tells the person to try again).
+            if not live.started:
+                await self._api.delete(channel, ts)
+            raise
         await self._shared.render(
             result, channel=channel, thread_ts=ts, user_id=user, private=private, live=live
         )

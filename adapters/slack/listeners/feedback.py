@@ -28,30 +28,49 @@ class Feedback:
         app.action(bk.ACTION_MISTAKE)(self.on_mistake)
         app.view(bk.VIEW_FEEDBACK)(self.on_submit)
 
-    async def on_mistake(self, ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
+    async def on_mistake(
+        self, ack: Any, body: dict[str, Any], action: dict[str, Any], context: AsyncBoltContext
+    ) -> None:
         await ack()
-        with self._shared.track():
-            message = body.get("message") or {}
-            container = body.get("container") or {}
-            thread_ts = message.get("thread_ts") or container.get("thread_ts") or message.get("ts")
-            meta = {"v": action.get("value"), "c": (body.get("channel") or {}).get("id"), "t": thread_ts}
+        who = requester(context)
+        message = body.get("message") or {}
+        container = body.get("container") or {}
+        channel = (body.get("channel") or {}).get("id")
+        thread_ts = message.get("thread_ts") or container.get("thread_ts") or message.get("ts")
+        meta = {"v": action.get("value"), "c": channel, "t": thread_ts}
+
+        async def private(text: str) -> None:
+            await self._api.tell(who.user, channel, text)
+
+        async def work() -> None:
             await self._api.open(body["trigger_id"], bk.feedback_modal(meta))
 
-    async def on_submit(self, ack: Any, view: dict[str, Any], context: AsyncBoltContext) -> None:
+        await self._shared.once(who.team, body.get("trigger_id"), private, work)
+
+    async def on_submit(
+        self, ack: Any, body: dict[str, Any], view: dict[str, Any], context: AsyncBoltContext
+    ) -> None:
         await ack()
-        with self._shared.track():
-            meta = json.loads(view.get("private_metadata") or "{}")
-            who = requester(context)
-            team, user = who.team, who.user
+        meta = json.loads(view.get("private_metadata") or "{}")
+        who = requester(context)
+        team, user = who.team, who.user
+
+        async def private(text: str) -> None:
+            await self._api.tell(user, meta.get("c"), text)
+
+        async def work() -> None:
             comment = input_value(view).strip() or None
             try:
+                # One record per person and ending: a repeat edits it, and only the first alerts.
                 alert = await self._shared.engine.record_feedback(
                     PLATFORM, team, str(meta.get("v")), user, comment
                 )
             except LookupError:
-                await self._api.tell(user, meta.get("c"), "Haven couldn't find that conversation any more.")
+                await private("Haven couldn't find that conversation any more.")
                 return
             if meta.get("c"):
                 await self._api.ephemeral(meta["c"], user, FEEDBACK_THANKS, meta.get("t"))
             if alert is not None:
                 await self._shared.alert(alert)
+
+        await self._shared.once(team, body.get("trigger_id"), private, work)

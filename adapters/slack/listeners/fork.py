@@ -27,6 +27,7 @@ from adapters.slack.translate import (
     thread_ref,
 )
 from bot.notices import NOT_AUTHOR
+from bot.ports import StorageUnavailable
 from bot.types import ForkRequest, ThreadRef, TurnStatus
 
 log = logging.getLogger(__name__)
@@ -91,7 +92,12 @@ class Fork:
             new_message_id=ts,
         )
         live = self._shared.live(thread.channel, ts, team, user_id)
-        result = await self._shared.answer(live, self._engine.fork(request, live))
+        try:
+            result = await self._shared.answer(live, self._engine.fork(request, live))
+        except StorageUnavailable:
+            if not live.started:
+                await self._api.delete(thread.channel, ts)  # nothing half-done: no header of nothing
+            raise
         if result.status is TurnStatus.IGNORED:
             # Refused after all (e.g. the rights changed meanwhile): take the header back.
             await self._api.delete(thread.channel, ts)
@@ -145,37 +151,43 @@ class Fork:
 
     async def on_shortcut(self, ack: Any, shortcut: dict[str, Any], context: AsyncBoltContext) -> None:
         await ack()
-        with self._shared.track():
-            who = requester(context)
-            team, user = who.team, who.user
-            channel, message = shortcut["channel"]["id"], shortcut.get("message") or {}
+        who = requester(context)
+        channel, message = shortcut["channel"]["id"], shortcut.get("message") or {}
+
+        async def private(text: str) -> None:
+            await self._api.tell(who.user, channel, text)
+
+        async def work() -> None:
             ts = str(message.get("ts") or "")
             thread_ts = str(message.get("thread_ts") or ts)
-            source = await self._engine.fork_source(thread_ref(team, channel, thread_ts), message_id=ts)
+            source = await self._engine.fork_source(thread_ref(who.team, channel, thread_ts), message_id=ts)
             if source is None:
-                await self._api.tell(user, channel, NOT_FORKABLE)
+                await private(NOT_FORKABLE)
                 return
             person = await who.person()
             if not await self._engine.may_fork(person.author, source):
-                await self._api.tell(user, channel, NOT_AUTHOR)
+                await private(NOT_AUTHOR)
                 return
             meta = {"c": channel, "t": thread_ts, "m": ts}
             await self._api.open(shortcut["trigger_id"], bk.fork_modal(source.text, meta))
 
-    async def on_submit(self, ack: Any, view: dict[str, Any], context: AsyncBoltContext) -> None:
+        await self._shared.once(who.team, shortcut.get("trigger_id"), private, work)
+
+    async def on_submit(
+        self, ack: Any, body: dict[str, Any], view: dict[str, Any], context: AsyncBoltContext
+    ) -> None:
         text = input_value(view)
         if not text.strip():
             await ack(response_action="errors", errors={bk.INPUT: "Write the message to continue from."})
             return
         await ack()
-        with self._shared.track():
-            meta = json.loads(view.get("private_metadata") or "{}")
-            who = requester(context)
-            user = who.user
+        meta = json.loads(view.get("private_metadata") or "{}")
+        who = requester(context)
 
-            async def private(message: str) -> None:
-                await self._api.tell(user, meta["c"], message)
+        async def private(message: str) -> None:
+            await self._api.tell(who.user, meta["c"], message)
 
+        async def work() -> None:
             await self.fork(
                 who,
                 thread_ref(who.team, meta["c"], meta["t"]),
@@ -185,17 +197,24 @@ class Fork:
                 private=private,
             )
 
+        await self._shared.once(who.team, body.get("trigger_id"), private, work)
+
     async def on_fork_edit(
-        self, ack: Any, action: dict[str, Any], respond: Any, context: AsyncBoltContext
+        self,
+        ack: Any,
+        body: dict[str, Any],
+        action: dict[str, Any],
+        respond: Any,
+        context: AsyncBoltContext,
     ) -> None:
         await ack()
-        with self._shared.track():
-            data = json.loads(action.get("value") or "{}")
-            who = requester(context)
+        data = json.loads(action.get("value") or "{}")
+        who = requester(context)
 
-            async def private(message: str) -> None:
-                await respond(text=message, replace_original=False)
+        async def private(message: str) -> None:
+            await respond(text=message, replace_original=False)
 
+        async def work() -> None:
             forked = await self.fork(
                 who,
                 thread_ref(who.team, data["c"], data["t"]),
@@ -206,3 +225,5 @@ class Fork:
             )
             if forked:
                 await respond(delete_original=True)
+
+        await self._shared.once(who.team, body.get("trigger_id"), private, work)

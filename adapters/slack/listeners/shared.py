@@ -17,8 +17,10 @@ from adapters.slack import blocks as bk
 from adapters.slack.api import SlackApi
 from adapters.slack.render import HINTS, SlackRenderer, send_alert
 from adapters.slack.reply import LiveReply
-from bot.notices import TURN_FAILED
-from bot.ports import CoreServices
+from adapters.slack.translate import PLATFORM
+from bot.failures import log_failure
+from bot.notices import DATABASE_UNAVAILABLE, TURN_FAILED
+from bot.ports import CoreServices, StorageUnavailable
 from bot.presentation import CrisisResources, render
 from bot.types import AdminAlert, CrisisCard, TurnResult
 
@@ -63,6 +65,28 @@ class Shared:
         pending = [t for t in self._inflight if t is not asyncio.current_task()]
         if pending:
             await asyncio.wait(pending, timeout=seconds)
+
+    # -- commands and interactions --------------------------------------------------------------------
+
+    async def once(
+        self, team: str, trigger_id: str | None, private: Private, work: Callable[[], Awaitable[None]]
+    ) -> None:
+        """Run a command's or interaction's ``work`` (after its ack): once per delivery, and with a
+        private note instead of anything half-done while the database is away.
+
+        Slack gives every command, shortcut, button press and form submission its own ``trigger_id``;
+        the same signed request delivered again (a replay, a proxy's retry) carries the same one, and
+        the engine lets it act only once, in any process.
+        """
+        with self.track():
+            try:
+                if trigger_id and not await self.engine.first_delivery(PLATFORM, team, trigger_id):
+                    log.info("slack interaction replay dropped", extra={"workspace": team})
+                    return
+                await work()
+            except StorageUnavailable as exc:
+                log_failure(log, "slack interaction: database unavailable", exc, workspace=team)
+                await private(DATABASE_UNAVAILABLE)
 
     # -- replies while the model writes ----------------------------------------------------------------
 
