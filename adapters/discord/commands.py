@@ -22,8 +22,11 @@ from discord import app_commands
 from adapters.discord.admin import refusal
 from adapters.discord.embeds import HELP
 from adapters.discord.handler import DiscordHandler
-from adapters.discord.shared import ephemeral
+from adapters.discord.shared import ephemeral, workspace_of
+from adapters.discord.translate import PLATFORM
 from bot.failures import log_failure
+from bot.notices import DATABASE_UNAVAILABLE
+from bot.ports import StorageUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -54,19 +57,42 @@ async def _answer(interaction: discord.Interaction[Any], text: str) -> None:
 
 
 async def _failed(interaction: discord.Interaction[Any], error: app_commands.AppCommandError) -> None:
-    """Log a command's failure by type and place (never its text, which can quote people) and say so."""
+    """Log a command's failure by type and place (never its text, which can quote people) and say so:
+    the database being away gets its own note (``bot.notices.DATABASE_UNAVAILABLE``)."""
     name = interaction.command.qualified_name if interaction.command else None
-    cause = getattr(error, "original", None) or error  # what the command (or the gate) ran into
+    cause = getattr(error, "original", None) or error  # what the command (or a check) ran into
     log_failure(log, "app command failed", cause, command=name)
-    await _answer(interaction, FAILED)
+    await _answer(interaction, DATABASE_UNAVAILABLE if isinstance(cause, StorageUnavailable) else FAILED)
 
 
-class _GateFailed(app_commands.CheckFailure):
-    """The admin gate could not decide (e.g. the database is away); ``original`` is what it ran into."""
+class _CheckFailed(app_commands.CheckFailure):
+    """A check could not decide (e.g. the database is away); ``original`` is what it ran into."""
 
     def __init__(self, original: Exception) -> None:
-        super().__init__("the admin gate failed")
+        super().__init__("a check failed")
         self.original = original
+
+
+class HavenTree(app_commands.CommandTree[Any]):
+    """The command tree, acting once per interaction: the same ``INTERACTION_CREATE`` delivered again
+    (a gateway replay, a second process) is dropped here, before any command or check runs."""
+
+    def __init__(self, client: discord.Client, handler: DiscordHandler) -> None:
+        super().__init__(client)
+        self._engine = handler.shared.engine
+
+    async def interaction_check(self, interaction: discord.Interaction[Any], /) -> bool:
+        if interaction.type is not discord.InteractionType.application_command:
+            return True  # autocomplete: nothing acts on it
+        try:
+            first = await self._engine.first_delivery(
+                PLATFORM, workspace_of(interaction), str(interaction.id)
+            )
+        except Exception as exc:
+            raise _CheckFailed(exc) from exc  # answered by the groups' (or the tree's) on_error
+        if not first:
+            log.info("discord interaction replay dropped", extra={"interaction": interaction.id})
+        return first
 
 
 class _AnsweringGroup(app_commands.Group):
@@ -144,7 +170,7 @@ class AdminCommands(
         except app_commands.AppCommandError:
             raise
         except Exception as exc:
-            raise _GateFailed(exc) from exc
+            raise _CheckFailed(exc) from exc
         return True
 
     async def on_error(
@@ -238,7 +264,7 @@ async def _on_tree_error(interaction: discord.Interaction[Any], error: app_comma
 
 
 def build_tree(client: discord.Client, handler: DiscordHandler) -> app_commands.CommandTree[Any]:
-    tree: app_commands.CommandTree[Any] = app_commands.CommandTree(client)
+    tree = HavenTree(client, handler)
     tree.add_command(HavenCommands(handler))
     tree.add_command(AdminCommands(handler))
     tree.add_command(

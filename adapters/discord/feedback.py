@@ -13,8 +13,9 @@ import discord
 from adapters.discord.conversation import Conversations
 from adapters.discord.shared import Shared, ephemeral, workspace_of
 from adapters.discord.translate import PLATFORM
-from adapters.discord.views import FeedbackModal
+from adapters.discord.views import FeedbackModal, answer_failure, first_delivery
 from bot.notices import FEEDBACK_THANKS
+from bot.ports import StorageUnavailable
 
 
 class Feedback:
@@ -23,6 +24,13 @@ class Feedback:
         self._conversations = conversations
 
     async def clicked(self, interaction: discord.Interaction[Any], conversation_id: str) -> None:
+        try:
+            if not await first_delivery(interaction):
+                return  # this very press was answered already
+        except StorageUnavailable as exc:
+            await answer_failure(interaction, exc, "feedback button")
+            return
+
         async def submit(submitted: discord.Interaction[Any], comment: str) -> None:
             await self._record(submitted, conversation_id, comment)
 
@@ -32,6 +40,7 @@ class Feedback:
         self, interaction: discord.Interaction[Any], conversation_id: str, comment: str
     ) -> None:
         try:
+            # One record per person and ending: a repeat edits it, and only the first alerts.
             alert = await self._shared.engine.record_feedback(
                 PLATFORM,
                 workspace_of(interaction),

@@ -7,18 +7,29 @@ short-lived (they exist between a click and its submit) and keep their state on 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import discord
 from discord import ui
 
-from adapters.discord.translate import MODAL_TITLE_LIMIT, TEXT_INPUT_LIMIT, truncate
+from adapters.discord.translate import (
+    DM_WORKSPACE,
+    MODAL_TITLE_LIMIT,
+    PLATFORM,
+    TEXT_INPUT_LIMIT,
+    truncate,
+)
 from bot.admin import MAX_CRISIS_CHARS
 from bot.failures import log_failure
-from bot.notices import MISTAKE_BUTTON
+from bot.notices import DATABASE_UNAVAILABLE, MISTAKE_BUTTON
+from bot.ports import StorageUnavailable
+
+if TYPE_CHECKING:
+    from bot.engine import Engine
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +48,31 @@ class FeedbackTarget(Protocol):
 def _target(interaction: discord.Interaction[Any]) -> FeedbackTarget | None:
     # The client carries the handler; no module-level registry needed.
     return getattr(interaction.client, "haven", None)
+
+
+async def first_delivery(interaction: discord.Interaction[Any]) -> bool:
+    """Whether this interaction (a button press, a form submitted) is acted on for the first time: the
+    same interaction delivered again is dropped (``Engine.first_delivery``, by Discord's interaction id).
+    Raises ``StorageUnavailable`` when the database is away."""
+    shared = getattr(getattr(interaction.client, "haven", None), "shared", None)
+    engine: Engine | None = getattr(shared, "engine", None)
+    if engine is None:
+        return True
+    workspace = str(interaction.guild_id) if interaction.guild_id else DM_WORKSPACE
+    return await engine.first_delivery(PLATFORM, workspace, str(interaction.id))
+
+
+async def answer_failure(interaction: discord.Interaction[Any], error: Exception, what: str) -> None:
+    """Log a failed button or form by type and place, and tell the person privately: the database being
+    away gets its own note."""
+    log_failure(log, f"{what} failed", error)
+    unavailable = isinstance(error, StorageUnavailable)
+    message = DATABASE_UNAVAILABLE if unavailable else "Sorry — something went wrong. Please try again."
+    with contextlib.suppress(discord.HTTPException):
+        if interaction.response.is_done():
+            await interaction.followup.send(message, ephemeral=True)
+        else:
+            await interaction.response.send_message(message, ephemeral=True)
 
 
 class MistakeButton(ui.DynamicItem[ui.Button[Any]], template=MISTAKE_TEMPLATE):
@@ -96,18 +132,17 @@ class _TextModal(ui.Modal):
         self.add_item(ui.Label(text=truncate(label, 45), component=self.field, description=description))
         self._submit = submit
 
+    async def interaction_check(self, interaction: discord.Interaction[Any], /) -> bool:
+        # The same submission delivered twice (before discord.py forgets the form) is acted on once.
+        return await first_delivery(interaction)
+
     async def on_submit(self, interaction: discord.Interaction[Any], /) -> None:
         await self._submit(interaction, self.field.value or "")
 
     async def on_error(  # type: ignore[override]  # Modal's hook has no ``item`` argument
         self, interaction: discord.Interaction[Any], error: Exception, /
     ) -> None:
-        log_failure(log, "modal failed", error, modal=type(self).__name__)
-        message = "Sorry — something went wrong. Please try again."
-        if interaction.response.is_done():
-            await interaction.followup.send(message, ephemeral=True)
-        else:
-            await interaction.response.send_message(message, ephemeral=True)
+        await answer_failure(interaction, error, f"modal {type(self).__name__}")
 
 
 class FeedbackModal(_TextModal):
