@@ -3,7 +3,7 @@
     .venv/bin/python bench/load.py --messages 1000 --conversations 50 --latency 0.2
     .venv/bin/python bench/load.py --messages 1000 --conversations 50 --latency 0.2 --restart-db
 
-It starts a throwaway PostgreSQL (``tests/support/postgres.py``), the scripted Anthropic server (every
+It starts a throwaway PostgreSQL (``fakes/postgres.py``), the scripted Anthropic server (every
 answer takes ``--latency`` seconds and names the message it answers), the mock Slack Web API, and
 ``python -m bot run`` ``--processes`` times (default 2) in HTTP mode on one database. Then it plays
 ``--messages`` user messages over ``--conversations`` threads: each thread starts with a mention
@@ -48,10 +48,10 @@ if str(ROOT) not in sys.path:  # run as a script: make the repository importable
 import aiohttp  # noqa: E402
 
 from bench.common import pct, table  # noqa: E402
-from tests.slack.conftest import BOT, BOT_TOKEN, CHANNEL, SIGNING_SECRET, SlackHarness, signed_headers  # noqa: E402
-from tests.support.fake_anthropic import Delay, FakeAnthropic, Reply  # noqa: E402
-from tests.support.mock_slack import MockSlack  # noqa: E402
-from tests.support.postgres import PostgresServer, start_postgres, to_libpq_url  # noqa: E402
+from fakes.fake_anthropic import Delay, FakeAnthropic, Reply  # noqa: E402
+from fakes.mock_slack import MockSlack  # noqa: E402
+from fakes.postgres import PostgresServer, start_postgres, to_libpq_url  # noqa: E402
+from fakes.slack_harness import BOT, BOT_TOKEN, CHANNEL, SIGNING_SECRET, SlackHarness, signed_headers  # noqa: E402
 
 USERS = ("ULOADANA1", "ULOADBEN1", "ULOADCAT1")
 QUESTION = re.compile(r"\bQ(\d+)-(\d+)\b")

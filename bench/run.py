@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 from bench.common import InstantModel, machine, median, pct, table  # noqa: E402
 from bot.app import Services, initialize  # noqa: E402
 from bot.types import Author, IncomingMessage, Origin, ThreadRef  # noqa: E402
-from tests.support.harness import make_settings  # noqa: E402
+from fakes.harness import make_settings  # noqa: E402
 
 
 @dataclass
@@ -144,7 +144,7 @@ async def concurrency(report: Report, url: str, conversations: int) -> None:
 
 
 async def tokens(report: Report, url: str, turns: int) -> None:
-    from tests.support.fake_anthropic import FakeAnthropic, text
+    from fakes.fake_anthropic import FakeAnthropic, text
 
     async with FakeAnthropic(
         default=text("Here is a careful, reasonably detailed answer to your question. " * 6)
@@ -367,7 +367,7 @@ async def main(argv: list[str] | None = None) -> int:
             report, f"sqlite:///{tmp}/ov.db", "SQLite", 200 if not args.quick else 40, lengths
         )
         if not args.no_postgres:
-            from tests.support.postgres import postgres_available, start_postgres
+            from fakes.postgres import postgres_available, start_postgres
 
             if postgres_available() is None:
                 server = start_postgres()

@@ -29,10 +29,10 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.slack.app import build_app
 from adapters.slack.reply import MIN_CHARS
 from adapters.slack.translate import markdown_to_mrkdwn
-from tests.slack.conftest import ALICE, BOB, BOT_TOKEN, CHANNEL, SIGNING_SECRET, SlackHarness, verdict
-from tests.support.fake_anthropic import FakeAnthropic, text
-from tests.support.harness import make_settings, services_for
-from tests.support.mock_slack import HISTORY_METHODS, STREAM_METHODS, MockSlack
+from fakes.fake_anthropic import FakeAnthropic, text
+from fakes.harness import make_settings, services_for
+from fakes.mock_slack import HISTORY_METHODS, STREAM_METHODS, MockSlack
+from fakes.slack_harness import ALICE, BOB, BOT_TOKEN, CHANNEL, SIGNING_SECRET, SlackHarness, verdict
 
 LONG = "\n\n".join(
     f"**{i}.** Here is a careful, reasonably detailed part of the answer, with `code` and a few "

@@ -43,9 +43,9 @@ from bot.types import (
     UsageRecord,
     WorkspaceSettings,
 )
-from storage.db import create_engine, upgrade
+from fakes.harness import make_settings
+from storage.db import open_database, upgrade
 from storage.repository import Repository
-from tests.support.harness import make_settings
 
 USER_TEXT = "I have been thinking about how to structure my week so that I get more done. " * 3
 ASSISTANT_TEXT = "Here are a few ideas that might help you plan the week ahead. " * 10
@@ -80,7 +80,7 @@ def row(name: str, samples: list[float]) -> Row:
 
 async def repository_ops(url: str, iterations: int) -> list[Row]:
     await upgrade(url)
-    repo = Repository(create_engine(url))
+    repo = Repository(open_database(url))
     try:
         await repo.save_settings(WorkspaceSettings("slack", "T1", alert_channel="C9", admin_users=("U7",)))
         usage = [UsageRecord("instant", 10, 0, 0, 4)]
@@ -255,7 +255,7 @@ def main(argv: list[str] | None = None) -> None:
                 run_backend("sqlite", lambda db: f"sqlite:///{tmp}/{db}.db", args.iterations, args.window)
             )
     if args.only in (None, "postgresql"):
-        from tests.support.postgres import start_postgres
+        from fakes.postgres import start_postgres
 
         server = start_postgres()
         try:

@@ -22,7 +22,7 @@ from bot.engine import Engine, EngineOptions
 from bot.model import ModelClient
 from bot.ports import Connector
 from bot.rehearsal import RehearsalModel
-from storage.db import create_engine, upgrade
+from storage.db import open_database, upgrade
 from storage.repository import Repository
 
 log = logging.getLogger(__name__)
@@ -54,7 +54,7 @@ async def initialize(
 ) -> Services:
     if migrate:
         await upgrade(settings.database_url)
-    repo = Repository(create_engine(settings.database_url))
+    repo = Repository(open_database(settings.database_url))
     model = model or build_model(settings)
     engine = Engine(
         repo,

@@ -167,7 +167,7 @@ def _sqlite_pragmas(engine: sa.Engine) -> None:
         )
 
 
-def create_engine(url: str, *, workers: int | None = None, **kwargs: Any) -> Database:
+def open_database(url: str, *, workers: int | None = None, **kwargs: Any) -> Database:
     """A ``Database`` for ``url``: a synchronous engine plus ``workers`` threads to run calls on.
 
     The pool holds a connection per worker, one for each repository's advisory-lock session and a few

@@ -1,4 +1,4 @@
-"""Shared fixtures. Keep these thin: the logic lives in tests/support/."""
+"""Shared fixtures. Keep these thin: the logic lives in fakes/."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.postgres import PostgresServer, in_ci, postgres_available, start_postgres
+from fakes.postgres import PostgresServer, in_ci, postgres_available, start_postgres
 
 
 @pytest.fixture(scope="session")

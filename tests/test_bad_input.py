@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from bot.app import Services
 from bot.engine import MAX_INPUT_CHARS, clean_text
 from bot.types import Author, IncomingMessage, Origin, ThreadRef, TurnStatus
-from tests.support.fake_anthropic import FakeAnthropic, text
-from tests.support.harness import make_settings, services_for
+from fakes.fake_anthropic import FakeAnthropic, text
+from fakes.harness import make_settings, services_for
 
 NASTY = [
     "",

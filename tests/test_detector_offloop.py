@@ -18,7 +18,7 @@ import bot.engine
 from bot.app import Services, initialize
 from bot.rehearsal import RehearsalModel
 from bot.types import Author, IncomingMessage, Origin, RiskAssessment, RiskLevel, ThreadRef, TurnStatus
-from tests.support.harness import make_settings
+from fakes.harness import make_settings
 
 SLOW = "[slow]"
 BLOCK_SECONDS = 1.0

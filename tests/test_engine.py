@@ -21,7 +21,7 @@ from bot.types import (
     ThreadRef,
     TurnStatus,
 )
-from tests.support.fake_anthropic import (
+from fakes.fake_anthropic import (
     FakeAnthropic,
     cut_stream,
     delay,
@@ -31,7 +31,7 @@ from tests.support.fake_anthropic import (
     text,
     tool_use,
 )
-from tests.support.harness import make_settings, services_for
+from fakes.harness import make_settings, services_for
 
 THREAD = ThreadRef("slack", "T1", "C1", "100.1")
 ALICE = Author("U1", "Alice")

@@ -7,7 +7,7 @@ import httpx2
 import pytest
 from anthropic import AsyncAnthropic
 
-from tests.support.fake_anthropic import (
+from fakes.fake_anthropic import (
     FakeAnthropic,
     cut_stream,
     delay,

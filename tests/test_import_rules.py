@@ -115,7 +115,7 @@ def test_the_composition_root_exists_and_says_so() -> None:
         ("bot/detectors/risk.py", "from ...storage import db", True),  # resolves above bot/: still caught
         ("bot/claude.py", "import anthropic", False),
         ("bot/claude.py", "from storage import db", True),
-        ("bot/app.py", "from storage.db import create_engine", False),
+        ("bot/app.py", "from storage.db import open_database", False),
         ("adapters/slack/app.py", "from storage.repository import Repository", True),
         ("adapters/slack/app.py", "from slack_bolt.async_app import AsyncApp", False),
         ("adapters/slack/app.py", "from bot.engine import Engine", False),

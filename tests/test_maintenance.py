@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 
 from bot.scheduler import JobContext, digest_job, renew_lease, retention_job
 from bot.types import Decision, Digest, NewMessage, StateChange, ThreadRef
-from storage.db import create_engine, upgrade
+from storage.db import open_database, upgrade
 from storage.maintenance import Maintenance
 from storage.models import FeedbackRow, MessageRow
 from storage.repository import Repository
@@ -28,7 +28,7 @@ def user(text: str, mid: str, author: str = "U1") -> NewMessage:
 @pytest.fixture
 async def stores(database_url: str) -> AsyncIterator[tuple[Repository, Maintenance]]:
     await upgrade(database_url)
-    database = create_engine(database_url)
+    database = open_database(database_url)
     try:
         yield Repository(database), Maintenance(database)
     finally:

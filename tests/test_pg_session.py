@@ -5,20 +5,20 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
+from fakes.postgres import PostgresServer
 from storage.db import (
     PG_IDLE_IN_TRANSACTION_MS,
     PG_KEEPALIVES_IDLE,
     PG_LOCK_TIMEOUT_MS,
-    create_engine,
+    open_database,
     postgres_session_args,
 )
-from tests.support.postgres import PostgresServer
 
 
 @pytest.mark.postgres
 async def test_a_haven_connection_shows_the_configured_timeouts(postgres_server: PostgresServer) -> None:
     with postgres_server.temporary_database(hint="pg_session") as url:
-        database = create_engine(url)
+        database = open_database(url)
         try:
 
             def show() -> dict[str, str]:

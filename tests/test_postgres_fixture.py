@@ -7,7 +7,7 @@ import sqlite3
 import psycopg
 import pytest
 
-from tests.support.postgres import PostgresServer, to_libpq_url
+from fakes.postgres import PostgresServer, to_libpq_url
 
 
 @pytest.mark.postgres

@@ -25,9 +25,9 @@ from bot.model import ChunkSink, ModelReply, ModelRequest
 from bot.policy import Verification
 from bot.prompts import CRISIS_TOOL, END_TOOL, TOOL_RESULTS, VERDICT_TOOL, Verdict
 from bot.types import Author, ForkRequest, IncomingMessage, Origin, ThreadRef, TurnResult, TurnStatus
+from fakes.fake_anthropic import FakeAnthropic, Step, cut_stream, delay, error, text, tool_use
+from fakes.harness import make_settings, services_for
 from storage.repository import DecisionRecord
-from tests.support.fake_anthropic import FakeAnthropic, Step, cut_stream, delay, error, text, tool_use
-from tests.support.harness import make_settings, services_for
 
 THREAD = ThreadRef("slack", "T1", "C1", "700.1")
 ALICE = Author("U1", "Alice")

@@ -11,8 +11,8 @@ import pytest
 from bot.app import Services
 from bot.prompts import END_TOOL
 from bot.types import Author, IncomingMessage, Origin, ThreadRef, TurnStatus
-from tests.support.fake_anthropic import FakeAnthropic, text, tool_use
-from tests.support.harness import make_settings, services_for
+from fakes.fake_anthropic import FakeAnthropic, text, tool_use
+from fakes.harness import make_settings, services_for
 
 A = ThreadRef("slack", "T1", "C1", "1.1")
 B = ThreadRef("slack", "T1", "C1", "2.2")

@@ -14,10 +14,10 @@ import pytest
 from sqlalchemy import inspect, text
 
 from bot.types import Decision, NewMessage, StateChange, ThreadRef, WorkspaceSettings
-from storage.db import Database, create_engine, normalize_url, upgrade
+from fakes.postgres import PostgresServer
+from storage.db import Database, normalize_url, open_database, upgrade
 from storage.maintenance import Maintenance
 from storage.repository import Repository
-from tests.support.postgres import PostgresServer
 
 T = ThreadRef("slack", "T1", "C1", "1.0")
 
@@ -29,7 +29,7 @@ def user(text: str, mid: str) -> NewMessage:
 @pytest.fixture
 async def repo(database_url: str) -> AsyncIterator[Repository]:
     await upgrade(database_url)
-    r = Repository(create_engine(database_url))
+    r = Repository(open_database(database_url))
     try:
         yield r
     finally:
@@ -292,7 +292,7 @@ class HopCounter:
 async def other(database_url: str, repo: Repository) -> AsyncIterator[Repository]:
     """A second repository on the same database, with its own handle: another process, as far as
     connections, caches and locks go."""
-    r = Repository(create_engine(database_url))
+    r = Repository(open_database(database_url))
     try:
         yield r
     finally:
@@ -438,7 +438,7 @@ async def test_sqlite_reads_do_not_wait_for_a_writer(tmp_path: Path) -> None:
     """Reads take no lock; writes start with BEGIN IMMEDIATE and queue behind another writer."""
     url = f"sqlite:///{tmp_path}/haven.db"
     await upgrade(url)
-    repo = Repository(create_engine(url))
+    repo = Repository(open_database(url))
     try:
         began = await repo.begin_turn(T, "k1", user("hi", "m1"), create=True)
         assert began.conversation is not None
@@ -479,7 +479,7 @@ async def advisory_locks(repo: Repository) -> int:
 @pytest.mark.postgres
 async def test_advisory_lock_spans_processes(postgres_url: str) -> None:
     await upgrade(postgres_url)
-    a, b = Repository(create_engine(postgres_url)), Repository(create_engine(postgres_url))
+    a, b = Repository(open_database(postgres_url)), Repository(open_database(postgres_url))
     try:
         order: list[str] = []
         entered = asyncio.Event()
@@ -500,7 +500,7 @@ async def test_advisory_lock_spans_processes(postgres_url: str) -> None:
         task_a, task_b = asyncio.ensure_future(holder()), asyncio.ensure_future(waiter())
         await entered.wait()
         # A third "process" gives up while waiting: it must not leave the lock behind.
-        c = Repository(create_engine(postgres_url))
+        c = Repository(open_database(postgres_url))
         try:
 
             async def gives_up() -> None:
@@ -530,7 +530,7 @@ async def test_advisory_lock_spans_processes(postgres_url: str) -> None:
 async def test_many_concurrent_turns_in_two_processes(postgres_url: str) -> None:
     """Far more turns at once than pooled connections: locks live on one session per process."""
     await upgrade(postgres_url)
-    procs = [Repository(create_engine(postgres_url)) for _ in range(2)]
+    procs = [Repository(open_database(postgres_url)) for _ in range(2)]
     try:
 
         async def turn(repo: Repository, n: int) -> None:
@@ -554,7 +554,7 @@ async def test_many_concurrent_turns_in_two_processes(postgres_url: str) -> None
 @pytest.mark.postgres
 async def test_survives_a_postgres_restart(postgres_url: str, postgres_server: PostgresServer) -> None:
     await upgrade(postgres_url)
-    repo = Repository(create_engine(postgres_url))
+    repo = Repository(open_database(postgres_url))
     try:
         async with repo.conversation_lock(T.key):
             began = await repo.begin_turn(T, "k1", user("hi", "m1"), create=True)
@@ -613,7 +613,7 @@ async def test_a_finished_turn_survives_a_database_outage(postgres_server: Postg
 
     url = postgres_server.create_database("outage_finish")
     await upgrade(url)
-    repo = Repository(create_engine(url))
+    repo = Repository(open_database(url))
     try:
         began = await repo.begin_turn(T, "k1", user("hello", "m1"), create=True)
         assert began.conversation is not None

@@ -29,9 +29,9 @@ from bot.types import (
     WorkspaceSettings,
 )
 from fakes import MemoryStore
-from storage.db import create_engine, upgrade
+from fakes.postgres import PostgresServer
+from storage.db import open_database, upgrade
 from storage.repository import Repository
-from tests.support.postgres import PostgresServer
 
 
 class Store(ConversationStore, AdminStore, Protocol):
@@ -56,7 +56,7 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path}/haven.db"
         await upgrade(url)
-        repo = Repository(create_engine(url))
+        repo = Repository(open_database(url))
         try:
             yield repo
         finally:
@@ -65,7 +65,7 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
     server: PostgresServer = request.getfixturevalue("postgres_server")
     with server.temporary_database(hint=request.node.name) as url:
         await upgrade(url)
-        repo = Repository(create_engine(url))
+        repo = Repository(open_database(url))
         try:
             yield repo
         finally:

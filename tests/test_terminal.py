@@ -10,7 +10,7 @@ from pathlib import Path
 
 from adapters.terminal import TerminalConnector
 from bot.app import initialize
-from tests.support.harness import make_settings
+from fakes.harness import make_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 

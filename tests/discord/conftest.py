@@ -21,9 +21,9 @@ from aiohttp import web
 from adapters.discord import DiscordConnector
 from bot.app import Services
 from bot.prompts import END_TOOL, VERDICT_TOOL
-from tests.support.fake_anthropic import CutStream, FakeAnthropic, Reply, text, tool_use
-from tests.support.fake_discord import FakeDiscord, FakeGuild, FakeUser
-from tests.support.harness import make_settings, services_for
+from fakes.fake_anthropic import CutStream, FakeAnthropic, Reply, text, tool_use
+from fakes.fake_discord import FakeDiscord, FakeGuild, FakeUser
+from fakes.harness import make_settings, services_for
 
 
 @dataclass

@@ -10,8 +10,8 @@ from adapters.discord.commands import FAILED
 from bot.admin import BadSetting
 from bot.app import Services
 from bot.notices import ADMIN_ONLY, DEFAULT_CRISIS_MESSAGE
+from fakes.fake_discord import EPHEMERAL, ChannelOption, FakeInteraction
 from tests.discord.conftest import World, closure_messages
-from tests.support.fake_discord import EPHEMERAL, ChannelOption, FakeInteraction
 
 ADMIN_COMMANDS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
     (("resources", "show"), {}),

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from bot.notices import NOT_AUTHOR, NOT_IN_CONVERSATION
+from fakes.fake_anthropic import FakeAnthropic, text
+from fakes.fake_discord import EPHEMERAL, FakeInteraction
 from tests.discord.conftest import World, chat_requests, closure_messages, user_texts
-from tests.support.fake_anthropic import FakeAnthropic, text
-from tests.support.fake_discord import EPHEMERAL, FakeInteraction
 
 
 def link(world: World, channel: int, message: dict[str, Any]) -> str:

@@ -10,6 +10,9 @@ import pytest
 
 from bot.app import Services
 from bot.notices import FEEDBACK_THANKS, MISTAKE_BUTTON, NOT_AUTHOR
+from fakes.fake_anthropic import FakeAnthropic, text
+from fakes.fake_discord import EPHEMERAL, FakeDiscord
+from fakes.harness import make_settings, services_for
 from tests.discord.conftest import (
     World,
     abuse_proposal,
@@ -19,9 +22,6 @@ from tests.discord.conftest import (
     user_texts,
     verdict,
 )
-from tests.support.fake_anthropic import FakeAnthropic, text
-from tests.support.fake_discord import EPHEMERAL, FakeDiscord
-from tests.support.harness import make_settings, services_for
 
 
 @pytest.fixture

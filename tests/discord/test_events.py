@@ -7,8 +7,8 @@ from typing import Any
 from adapters.discord.translate import guild_thread
 from bot.app import Services
 from bot.prompts import CRISIS_TOOL
+from fakes.fake_anthropic import FakeAnthropic, text, tool_use
 from tests.discord.conftest import World, abuse_proposal, chat_requests, closure_messages
-from tests.support.fake_anthropic import FakeAnthropic, text, tool_use
 
 
 async def test_unrelated_threads_bots_and_system_messages_are_ignored(

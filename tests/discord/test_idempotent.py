@@ -11,9 +11,9 @@ import pytest
 from bot.app import Services
 from bot.notices import DATABASE_UNAVAILABLE
 from bot.ports import StorageUnavailable
+from fakes.fake_anthropic import FakeAnthropic, text
+from fakes.fake_discord import EPHEMERAL, ChannelOption, FakeInteraction
 from tests.discord.conftest import World, chat_requests, closure_messages
-from tests.support.fake_anthropic import FakeAnthropic, text
-from tests.support.fake_discord import EPHEMERAL, ChannelOption, FakeInteraction
 
 CALLBACKS = r"/interactions/\d+/[^/]+/callback"
 

@@ -11,9 +11,9 @@ import pytest
 
 from bot.notices import TURN_FAILED
 from bot.prompts import MODEL_ERROR_REPLY
+from fakes.fake_anthropic import FakeAnthropic, error, text
+from fakes.fake_discord import BOT_PERMISSIONS, CREATE_PUBLIC_THREADS, MANAGE_THREADS
 from tests.discord.conftest import PacedAnthropic, World, chat_requests, closure_messages, user_texts
-from tests.support.fake_anthropic import FakeAnthropic, error, text
-from tests.support.fake_discord import BOT_PERMISSIONS, CREATE_PUBLIC_THREADS, MANAGE_THREADS
 
 
 async def test_a_long_reply_with_code_is_split_with_balanced_fences(

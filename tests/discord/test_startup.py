@@ -19,11 +19,11 @@ from adapters.discord.translate import dm_thread, guild_thread
 from bot.app import Services, run_connectors
 from bot.connectors import build_connectors
 from bot.types import Digest
+from fakes.fake_anthropic import FakeAnthropic
+from fakes.fake_discord import FakeDiscord, FakeGuild
+from fakes.harness import make_settings, services_for
+from fakes.postgres import PostgresServer
 from tests.discord.conftest import World, running
-from tests.support.fake_anthropic import FakeAnthropic
-from tests.support.fake_discord import FakeDiscord, FakeGuild
-from tests.support.harness import make_settings, services_for
-from tests.support.postgres import PostgresServer
 
 
 def command_syncs(api: FakeDiscord) -> int:

@@ -14,10 +14,10 @@ from adapters.discord.translate import guild_thread, split_message
 from bot.app import Services
 from bot.prompts import MODEL_ERROR_REPLY
 from bot.types import TurnResult, TurnStatus
+from fakes.fake_anthropic import CutStream, text
+from fakes.fake_discord import Call, FakeDiscord
+from fakes.harness import make_settings, services_for
 from tests.discord.conftest import PacedAnthropic, World, chat_requests, running, user_texts
-from tests.support.fake_anthropic import CutStream, text
-from tests.support.fake_discord import Call, FakeDiscord
-from tests.support.harness import make_settings, services_for
 
 PLAN = (
     "Sure. Here is a short plan for your week: start with the hardest task on Monday morning, keep "

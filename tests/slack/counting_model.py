@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from tests.support.fake_anthropic import FakeAnthropic
+from fakes.fake_anthropic import FakeAnthropic
 
 
 class CountingAnthropic(FakeAnthropic):

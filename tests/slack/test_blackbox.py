@@ -16,10 +16,10 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.slack.conftest import ALICE, BOT, BOT_TOKEN, CHANNEL, SIGNING_SECRET, SlackHarness, signed_headers
+from fakes.fake_anthropic import FakeAnthropic, text
+from fakes.mock_slack import MockSlack
+from fakes.slack_harness import ALICE, BOT, BOT_TOKEN, CHANNEL, SIGNING_SECRET, SlackHarness, signed_headers
 from tests.slack.test_connector import free_port
-from tests.support.fake_anthropic import FakeAnthropic, text
-from tests.support.mock_slack import MockSlack
 
 SECRET_WORDS = "my very private question about the quarterly plan"
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from adapters.slack.blocks import VIEW_NEW, VIEW_RESOURCES
 from bot.notices import ADMIN_ONLY, DEFAULT_CRISIS_MESSAGE
-from tests.slack.conftest import ADA, ALICE, BOB, CHANNEL, SlackHarness, is_crisis
-from tests.support.fake_anthropic import text
+from fakes.fake_anthropic import text
+from fakes.slack_harness import ADA, ALICE, BOB, CHANNEL, SlackHarness, is_crisis
 
 NEW_RESOURCES = "*Acme Wellbeing:* call *0800 123 456* (24/7)\n• Or write to care@acme.example"
 

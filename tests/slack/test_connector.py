@@ -15,10 +15,10 @@ import pytest
 
 from adapters.slack import SlackConnector
 from adapters.slack.connector import SlackConfigError
-from tests.slack.conftest import ALICE, BOT, BOT_TOKEN, CHANNEL, SIGNING_SECRET, SlackHarness, signed_headers
-from tests.support.fake_anthropic import FakeAnthropic, delay, text
-from tests.support.harness import make_settings, services_for
-from tests.support.mock_slack import TEAM_ID, MockSlack
+from fakes.fake_anthropic import FakeAnthropic, delay, text
+from fakes.harness import make_settings, services_for
+from fakes.mock_slack import TEAM_ID, MockSlack
+from fakes.slack_harness import ALICE, BOT, BOT_TOKEN, CHANNEL, SIGNING_SECRET, SlackHarness, signed_headers
 
 
 def free_port() -> int:

@@ -11,9 +11,9 @@ import pytest
 from adapters.slack import SlackConnector
 from bot.ports import DigestSink
 from bot.types import Digest
-from tests.slack.conftest import ALERTS, BOT_TOKEN, CHANNEL, SIGNING_SECRET
-from tests.support.harness import make_settings, services_for
-from tests.support.mock_slack import TEAM_ID, MockSlack
+from fakes.harness import make_settings, services_for
+from fakes.mock_slack import TEAM_ID, MockSlack
+from fakes.slack_harness import ALERTS, BOT_TOKEN, CHANNEL, SIGNING_SECRET
 
 DIGEST = Digest(
     platform="slack",

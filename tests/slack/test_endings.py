@@ -6,8 +6,8 @@ import json
 
 from adapters.slack.blocks import VIEW_FEEDBACK
 from bot.detectors import RiskLevel, assess_risk
-from tests.slack.conftest import ADA, ALERTS, ALICE, BOB, CHANNEL, SlackHarness, is_closure, is_crisis
-from tests.support.fake_anthropic import text, tool_use
+from fakes.fake_anthropic import text, tool_use
+from fakes.slack_harness import ADA, ALERTS, ALICE, BOB, CHANNEL, SlackHarness, is_closure, is_crisis
 
 ABUSE = {"reason": "abuse", "note": "insults after redirection"}
 ABUSIVE = "Shut up you useless piece of junk, answer me now"
@@ -207,7 +207,7 @@ async def test_edits_in_live_threads_or_unchanged_text_are_ignored(lite: SlackHa
 
 def _thread(root: str):  # type: ignore[no-untyped-def]
     from adapters.slack.translate import thread_ref
-    from tests.support.mock_slack import TEAM_ID
+    from fakes.mock_slack import TEAM_ID
 
     return thread_ref(TEAM_ID, CHANNEL, root)
 

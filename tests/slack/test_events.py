@@ -7,8 +7,8 @@ import json
 import time
 from collections.abc import Awaitable
 
-from tests.slack.conftest import ALICE, BOB, BOT, CHANNEL, DM, SlackHarness, signed_headers
-from tests.support.fake_anthropic import text
+from fakes.fake_anthropic import text
+from fakes.slack_harness import ALICE, BOB, BOT, CHANNEL, DM, SlackHarness, signed_headers
 
 
 async def test_mention_gets_one_reply_in_its_thread_and_replies_continue(harness: SlackHarness) -> None:
@@ -157,7 +157,7 @@ async def test_a_bare_mention_gets_a_private_hint_and_no_model_call(lite: SlackH
 
 
 async def test_model_outage_gives_one_short_error_and_the_next_message_works(lite: SlackHarness) -> None:
-    from tests.support.fake_anthropic import error
+    from fakes.fake_anthropic import error
 
     lite.anthropic.default = error(529, "overloaded_error", "Overloaded")
     root = lite.ts()

@@ -7,8 +7,8 @@ from typing import Any
 
 from adapters.slack.blocks import VIEW_FORK
 from bot.notices import NOT_AUTHOR
-from tests.slack.conftest import ADA, ALICE, BOB, CHANNEL, SlackHarness
-from tests.support.fake_anthropic import text
+from fakes.fake_anthropic import text
+from fakes.slack_harness import ADA, ALICE, BOB, CHANNEL, SlackHarness
 
 
 async def _three_turns(h: SlackHarness) -> tuple[str, str]:

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from adapters.slack.app import build_app
 from adapters.slack.connector import http_app
-from tests.slack.conftest import BOT, CHANNEL, SIGNING_SECRET, TEAM, SlackHarness, signed_headers
+from fakes.slack_harness import BOT, CHANNEL, SIGNING_SECRET, TEAM, SlackHarness, signed_headers
 
 FUZZ = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 

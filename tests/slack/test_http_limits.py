@@ -13,11 +13,11 @@ import pytest
 
 from adapters.slack import SlackConnector
 from adapters.slack import connector as slack_connector
-from tests.slack.conftest import BOT_TOKEN, SIGNING_SECRET, signed_headers
+from fakes.fake_anthropic import FakeAnthropic, text
+from fakes.harness import make_settings, services_for
+from fakes.mock_slack import MockSlack
+from fakes.slack_harness import BOT_TOKEN, SIGNING_SECRET, signed_headers
 from tests.slack.test_connector import eventually, free_port, mention_envelope
-from tests.support.fake_anthropic import FakeAnthropic, text
-from tests.support.harness import make_settings, services_for
-from tests.support.mock_slack import MockSlack
 
 CAP = 50
 HALF_HEAD = b"POST /slack/events HTTP/1.1\r\nHost: haven\r\nContent-Type: appl"

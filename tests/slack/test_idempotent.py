@@ -20,19 +20,19 @@ from adapters.slack.blocks import VIEW_FEEDBACK, VIEW_RESOURCES
 from bot.notices import DATABASE_UNAVAILABLE
 from bot.ports import StorageUnavailable
 from bot.types import Author, ThreadRef
-from tests.slack.conftest import (
+from fakes.fake_anthropic import FakeAnthropic, text
+from fakes.mock_slack import MockSlack
+from fakes.postgres import PostgresServer
+from fakes.slack_harness import (
     ADA,
     ALERTS,
     ALICE,
     CHANNEL,
     TEAM,
     SlackHarness,
-    _harness,
+    harness_on,
     signed_headers,
 )
-from tests.support.fake_anthropic import FakeAnthropic, text
-from tests.support.mock_slack import MockSlack
-from tests.support.postgres import PostgresServer
 
 FORM = "application/x-www-form-urlencoded"
 
@@ -289,7 +289,7 @@ async def on_postgres(
     postgres_server: PostgresServer, slack_mock: MockSlack, anthropic: FakeAnthropic
 ) -> AsyncIterator[tuple[SlackHarness, PostgresServer]]:
     url = postgres_server.create_database()
-    async for h in _harness(url, slack_mock, anthropic):
+    async for h in harness_on(url, slack_mock, anthropic):
         try:
             yield h, postgres_server
         finally:

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from adapters.slack.app import COMMAND, EVENTS, SHORTCUT_EDIT_FORK
-from tests.slack.conftest import SlackHarness
+from fakes.slack_harness import SlackHarness
 
 MANIFEST = Path(__file__).resolve().parents[2] / "manifest.yml"
 SCOPES = {

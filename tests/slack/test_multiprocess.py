@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from bench.load import LoadConfig, run_load
-from tests.support.postgres import PostgresServer
+from fakes.postgres import PostgresServer
 
 pytestmark = pytest.mark.postgres
 

@@ -15,11 +15,11 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack import SlackConnector
 from adapters.slack.retry import ConnectionRetry, RateLimitRetry, ServerErrorRetry, install_retry_handlers
-from tests.slack.conftest import BOT_TOKEN, SlackHarness
+from fakes.fake_anthropic import text
+from fakes.harness import make_settings, services_for
+from fakes.mock_slack import MockSlack
+from fakes.slack_harness import BOT_TOKEN, SlackHarness
 from tests.slack.test_streaming import long_reply
-from tests.support.fake_anthropic import text
-from tests.support.harness import make_settings, services_for
-from tests.support.mock_slack import MockSlack
 
 
 def instant_sleeps(h: SlackHarness) -> list[float]:

@@ -19,9 +19,9 @@ import pytest
 
 from bench.load import HavenProcesses, haven_env
 from bot.admission import RESTARTING_NOTE
-from tests.slack.conftest import BOT, CHANNEL, SlackHarness, signed_headers
-from tests.support.fake_anthropic import FakeAnthropic, delay, text
-from tests.support.mock_slack import MockSlack
+from fakes.fake_anthropic import FakeAnthropic, delay, text
+from fakes.mock_slack import MockSlack
+from fakes.slack_harness import BOT, CHANNEL, SlackHarness, signed_headers
 
 ROOT_TS = "1700000500.000001"
 REPLY_TS = "1700000500.000002"

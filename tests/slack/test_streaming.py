@@ -11,9 +11,9 @@ import pytest
 from adapters.slack import reply as live_reply
 from adapters.slack.translate import markdown_to_mrkdwn
 from bot.prompts import MODEL_ERROR_REPLY
-from tests.slack.conftest import ALICE, CHANNEL, DM, TEAM, SlackHarness, _harness, is_closure, is_crisis
-from tests.support.fake_anthropic import FakeAnthropic, cut_stream, text, tool_use
-from tests.support.mock_slack import STREAM_METHODS, MockSlack
+from fakes.fake_anthropic import FakeAnthropic, cut_stream, text, tool_use
+from fakes.mock_slack import STREAM_METHODS, MockSlack
+from fakes.slack_harness import ALICE, CHANNEL, DM, TEAM, SlackHarness, harness_on, is_closure, is_crisis
 
 
 def long_reply(paragraphs: int = 4, tag: str = "") -> str:
@@ -111,7 +111,7 @@ async def one_attempt(
 ) -> AsyncIterator[SlackHarness]:
     """The model gets a single attempt, so a stream cut mid-way fails the turn."""
     url = f"sqlite:///{tmp_path}/haven.db"
-    async for h in _harness(url, slack_mock, anthropic, HAVEN_MODEL_ATTEMPTS=1):
+    async for h in harness_on(url, slack_mock, anthropic, HAVEN_MODEL_ATTEMPTS=1):
         yield h
 
 

@@ -12,10 +12,10 @@ import pytest
 
 from adapters.slack.translate import thread_ref
 from bot.admission import TOO_SLOW_NOTE
-from tests.slack.conftest import CHANNEL, _harness, verdict
+from fakes.fake_anthropic import Delay, delay, text
+from fakes.mock_slack import TEAM_ID, MockSlack
+from fakes.slack_harness import CHANNEL, harness_on, verdict
 from tests.slack.counting_model import CountingAnthropic
-from tests.support.fake_anthropic import Delay, delay, text
-from tests.support.mock_slack import TEAM_ID, MockSlack
 
 
 @pytest.fixture
@@ -29,7 +29,7 @@ async def test_with_a_limit_of_two_five_threads_share_two_model_slots_and_all_ar
     tmp_path: Path, slack_mock: MockSlack, counting: CountingAnthropic
 ) -> None:
     counting.default = lambda body: Delay(0.4, text("Answered in turn."))
-    async for h in _harness(
+    async for h in harness_on(
         f"sqlite:///{tmp_path}/haven.db", slack_mock, counting, HAVEN_MAX_CONCURRENT_TURNS=2
     ):
         roots = [h.ts() for _ in range(5)]
@@ -46,7 +46,7 @@ async def test_without_the_limit_the_same_five_run_at_once(
 ) -> None:
     """The control for the test above: the scripted server does see concurrency when nothing limits it."""
     counting.default = lambda body: Delay(0.4, text("Answered at once."))
-    async for h in _harness(f"sqlite:///{tmp_path}/haven.db", slack_mock, counting):
+    async for h in harness_on(f"sqlite:///{tmp_path}/haven.db", slack_mock, counting):
         await asyncio.gather(*(h.mention(f"question {n}", ts=h.ts()) for n in range(5)))
         assert counting.peak == 5
 
@@ -55,7 +55,7 @@ async def test_a_model_slower_than_the_deadline_gets_the_note_and_the_thread_goe
     tmp_path: Path, slack_mock: MockSlack, counting: CountingAnthropic
 ) -> None:
     counting.enqueue(delay(3.0, text("Far too late.")), text("Back to normal."))
-    async for h in _harness(
+    async for h in harness_on(
         f"sqlite:///{tmp_path}/haven.db", slack_mock, counting, HAVEN_TURN_DEADLINE_SECONDS=1.0
     ):
         root = h.ts()

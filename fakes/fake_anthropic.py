@@ -165,10 +165,10 @@ def _validate(body: Any, required: tuple[str, ...]) -> str | None:
                 "Each `tool_result` block must have a corresponding `tool_use` block in the previous message."
             )
         answered = set(_ids(msgs[i + 1], "tool_result", "tool_use_id")) if i + 1 < len(msgs) else None
-        if answered is not None and (missing := set(_ids(m, "tool_use", "id")) - answered):
+        if answered is not None and (unanswered := set(_ids(m, "tool_use", "id")) - answered):
             return (
                 f"messages.{i}: `tool_use` ids were found without `tool_result` blocks immediately after: "
-                f"{', '.join(sorted(missing))}. Each `tool_use` block must have a corresponding "
+                f"{', '.join(sorted(unanswered))}. Each `tool_use` block must have a corresponding "
                 "`tool_result` block in the next message."
             )
     return None
