@@ -17,13 +17,14 @@ import asyncio
 import json
 import secrets
 import string
-import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+
+from fakes.serving import InThread, serve
 
 
 def _id(prefix: str) -> str:
@@ -175,7 +176,9 @@ def _validate(body: Any, required: tuple[str, ...]) -> str | None:
 
 
 # ------------------------------------------------------------------------------------------------ server
-class FakeAnthropic:
+class FakeAnthropic(InThread):
+    thread_name = "fake Anthropic server"
+
     def __init__(self, *steps: Step, default: Step | Callable[[dict], Step] | None = None) -> None:
         self.queue: deque[Step] = deque(steps)
         self.default: Step | Callable[[dict], Step] = default or text("ok")
@@ -185,8 +188,6 @@ class FakeAnthropic:
         self.url = ""
         self._cache: set[str] = set()
         self._runner: web.AppRunner | None = None
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
 
     # -- scripting
     def enqueue(self, *steps: Step) -> None:
@@ -214,47 +215,13 @@ class FakeAnthropic:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_post("/v1/messages", self._messages)
         app.router.add_post("/v1/messages/count_tokens", self._count_tokens)
-        self._runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=0.5, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = self._runner.addresses[0][1]
-        self.url = f"http://127.0.0.1:{port}"
+        self._runner, self.url = await serve(app)
         return self
 
     async def __aexit__(self, *exc: object) -> None:  # in-flight handlers get cancelled after 0.5 s
         if self._runner:
             await self._runner.cleanup()
             self._runner = None
-
-    def start_in_thread(self) -> FakeAnthropic:
-        """Run the server on its own event loop in a daemon thread (for subprocess tests)."""
-        ready, failed = threading.Event(), []
-
-        def run() -> None:
-            loop = self._loop = asyncio.new_event_loop()
-            try:
-                loop.run_until_complete(self.__aenter__())
-            except Exception as e:
-                failed.append(e)
-                return loop.close()
-            finally:
-                ready.set()
-            loop.run_forever()
-            loop.run_until_complete(self.__aexit__())
-            loop.close()
-
-        self._thread = threading.Thread(target=run, name="fake-anthropic", daemon=True)
-        self._thread.start()
-        if not ready.wait(10) or failed:
-            raise RuntimeError("fake Anthropic server did not start") from (failed[0] if failed else None)
-        return self
-
-    def stop_thread(self) -> None:
-        if self._loop and self._thread:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(10)
-            self._loop = self._thread = None
 
     # -- handlers
     async def _read(self, request: web.Request) -> tuple[Any, web.Response | None]:

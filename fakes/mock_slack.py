@@ -26,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-import threading
 import time
 import uuid
 from collections import deque
@@ -36,6 +35,8 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from aiohttp import WSMsgType, web
+
+from fakes.serving import InThread, serve
 
 TEAM_ID = "T0HAVEN01"
 TEAM_DOMAIN = "haven-test"
@@ -64,7 +65,9 @@ HISTORY_METHODS = ("conversations.history", "conversations.replies")
 STREAM_METHODS = ("chat.startStream", "chat.appendStream", "chat.stopStream")
 
 
-class MockSlack:
+class MockSlack(InThread):
+    thread_name = "mock Slack server"
+
     def __init__(
         self,
         *,
@@ -93,8 +96,6 @@ class MockSlack:
         self._epoch = int(time.time())
         self._sockets: list[web.WebSocketResponse] = []
         self._runner: web.AppRunner | None = None
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
         self._connected: asyncio.Event | None = None
 
     # -- configuration and inspection
@@ -193,11 +194,7 @@ class MockSlack:
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_post("/respond/{name}", self._respond)
         app.router.add_get("/socket", self._socket)
-        self._runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=0.5, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.url = f"http://127.0.0.1:{self._runner.addresses[0][1]}"
+        self._runner, self.url = await serve(app)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -206,35 +203,6 @@ class MockSlack:
         if self._runner:
             await self._runner.cleanup()
             self._runner = None
-
-    def start_in_thread(self) -> MockSlack:
-        ready, failed = threading.Event(), []
-
-        def run() -> None:
-            loop = self._loop = asyncio.new_event_loop()
-            try:
-                loop.run_until_complete(self.__aenter__())
-            except Exception as e:
-                failed.append(e)
-                loop.close()
-                return
-            finally:
-                ready.set()
-            loop.run_forever()
-            loop.run_until_complete(self.__aexit__())
-            loop.close()
-
-        self._thread = threading.Thread(target=run, name="mock-slack", daemon=True)
-        self._thread.start()
-        if not ready.wait(10) or failed:
-            raise RuntimeError("mock Slack server did not start") from (failed[0] if failed else None)
-        return self
-
-    def stop_thread(self) -> None:
-        if self._loop and self._thread:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(10)
-            self._loop = self._thread = None
 
     # -- Socket Mode
     async def wait_connected(self, seconds: float = 5.0) -> None:
