@@ -9,6 +9,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from bot.types import (
+    Accepted,
     BeganTurn,
     Conversation,
     CrisisCard,
@@ -18,9 +19,14 @@ from bot.types import (
     EndingRecord,
     FeedbackRecord,
     HistoryMessage,
+    InboxEntry,
+    InboxHold,
+    InboxState,
+    IncomingMessage,
     NewMessage,
     StateChange,
     ThreadRef,
+    TurnResult,
     UsageRecord,
     WorkspaceSettings,
 )
@@ -146,9 +152,14 @@ class ConversationStore(Protocol):
         started_by: str | None = None,
         at_risk: bool = False,
         soft_cues: Sequence[str] = (),
+        hold: InboxHold | None = None,
     ) -> BeganTurn:
         """In one transaction: claim ``dedupe_key`` (a duplicate changes nothing), find the thread's
         conversation or, with ``create``, start one, count the user turn and append ``message``.
+        With ``hold``, the inbox entry moves to ``ANSWERING`` in the same transaction, or, when the
+        hold was lost, nothing happens and ``LeaseLost`` is raised. When nothing is appended (a
+        duplicate, a thread not Haven's, an ended conversation) the entry keeps its state: its outcome
+        is the caller's to ``complete``.
 
         A thread that is not a conversation (and ``create`` false) claims no key. An ended conversation
         is returned unchanged, with nothing appended. ``at_risk`` sets the hard mark (source
@@ -166,10 +177,23 @@ class ConversationStore(Protocol):
         change: StateChange,
         decisions: Sequence[Decision] = (),
         usage: Sequence[UsageRecord] = (),
+        outcome: tuple[InboxHold, TurnResult] | None = None,
     ) -> Conversation:
         """Append the model's side of a turn, apply ``change`` and write the audit records and usage,
         atomically; returns the conversation as stored. A passing outage is retried: the inputs exist
-        only in memory."""
+        only in memory. With ``outcome``, its inbox entry becomes ``ANSWERED`` with that result in the
+        same transaction, or, when the hold was lost, nothing is written and ``LeaseLost`` is raised.
+        When the entry is already ``ANSWERED`` (a retry after a commit whose acknowledgement was lost),
+        nothing is written again and the conversation comes back as stored."""
+        ...
+
+    async def resume_turn(self, thread: ThreadRef, hold: InboxHold) -> BeganTurn:
+        """For an inbox entry taken over in ``ANSWERING`` (its user message stored, its answer not):
+        the conversation, the workspace's settings and the history ending with that message (the
+        person's last message whose platform id is the entry's ``message_id``; messages stored after it
+        are left out), as ``begin_turn`` would have returned them (``stored`` true), without appending
+        anything. An ended conversation comes back with ``stored`` false (and no conversation, when the
+        thread holds none). ``LeaseLost`` when the hold was lost."""
         ...
 
     async def find_conversation(self, thread: ThreadRef) -> Conversation | None:
@@ -269,6 +293,80 @@ class AdminStore(Protocol):
         """Model calls and token sums: ``calls``, ``input_tokens``, ``cache_creation_input_tokens``,
         ``cache_read_input_tokens``, ``output_tokens``."""
         ...
+
+
+class InboxStore(Protocol):
+    """The durable inbox: every message Haven accepted, kept until its outcome reached the platform.
+
+    Acknowledging an event is a promise to answer it; the inbox is what keeps the promise through
+    database outages, crashes, freezes and deploys. An adapter calls ``accept`` *before* it acknowledges
+    (and does not acknowledge when it raises), so nothing is acknowledged and then forgotten.
+
+    Every entry is *held* by one process (its ``owner``) until a lease runs out; the holder renews the
+    lease while it works. Any process may take over an entry whose lease ran out (its holder crashed,
+    froze, or released it at shutdown). Every change names the hold it is made under: a change by a
+    process that no longer holds the entry changes nothing (``False``, or ``LeaseLost`` from the turn's
+    transactions), which keeps a resumed stale process from answering twice.
+    """
+
+    async def accept(
+        self, msg: IncomingMessage, owner: str, lease_seconds: float
+    ) -> tuple[Accepted, InboxEntry | None]:
+        """Record ``msg`` durably, held by ``owner``: ``NEW`` with its entry. ``DUPLICATE`` (no entry)
+        when its dedupe key was accepted before, or was already claimed by a turn. ``NOT_OURS``,
+        recording nothing, when ``msg`` does not start a conversation and its thread is not Haven's.
+        Raises ``StorageUnavailable`` when the database cannot be reached."""
+        ...
+
+    async def renew(self, owner: str, entry_ids: Sequence[str], lease_seconds: float) -> set[str]:
+        """Extend the leases ``owner`` still holds among ``entry_ids`` to ``lease_seconds`` from now;
+        the ids still held come back (the others were taken over, or are delivered)."""
+        ...
+
+    async def take_expired(
+        self, owner: str, lease_seconds: float, limit: int, thread: ThreadRef | None = None
+    ) -> list[InboxEntry]:
+        """Take over up to ``limit`` unfinished entries (not yet delivered) whose lease ran out, oldest
+        first (in the order they were accepted; only ``thread``'s, when given), now held by ``owner``
+        for ``lease_seconds``, each with ``attempts`` + 1. Two processes never take the same entry.
+        An entry whose holder is inside a transaction at that moment (PostgreSQL) is skipped, not
+        waited for; the holder still has it."""
+        ...
+
+    async def get_entry(self, entry_id: str) -> InboxEntry | None:
+        """The entry as stored, whoever holds it; None for an id that names none (or was pruned)."""
+        ...
+
+    async def record_reply_ref(self, hold: InboxHold, ref: str) -> bool:
+        """Remember the platform's id of the entry's reply as soon as it exists (a stream started, a
+        message posted); False when the hold was lost (nothing changed)."""
+        ...
+
+    async def complete(self, hold: InboxHold, state: InboxState, result: TurnResult) -> bool:
+        """Set an outcome that ``finish_turn`` did not store: ``ANSWERED`` for a turn with nothing to
+        store (a duplicate, an ended thread, an oversized message), ``FAILED`` with the note to show.
+        Any other state is a ``ValueError``. False when the hold was lost (nothing changed)."""
+        ...
+
+    async def mark_delivered(self, hold: InboxHold) -> bool:
+        """The outcome reached the platform: the entry is finished (never taken again; pruned after the
+        dedupe retention). True again for an entry already delivered under the same hold; False when
+        the hold was lost."""
+        ...
+
+    async def release(self, owner: str) -> int:
+        """Shutdown: let every other process take over ``owner``'s unfinished entries at once (their
+        leases end now). Returns how many."""
+        ...
+
+    async def pending(self) -> int:
+        """Entries not yet delivered, all workspaces (a gauge for operators; no content)."""
+        ...
+
+
+class LeaseLost(RuntimeError):
+    """An inbox entry's hold is no longer this process's (another took it over): the transaction that
+    presented it changed nothing, and this process must drop the turn without drawing anything."""
 
 
 class StorageUnavailable(RuntimeError):

@@ -126,6 +126,52 @@ class TurnResult:
     crisis_shown: bool = False
 
 
+class InboxState(enum.StrEnum):
+    """Where an accepted message stands: received → answering → answered | failed. Whether the outcome
+    has reached the platform is ``InboxEntry.delivered``, apart from the state."""
+
+    RECEIVED = "received"  # recorded; nothing of its turn stored yet
+    ANSWERING = "answering"  # its user message is in the conversation (begin_turn); the model is at work
+    ANSWERED = "answered"  # its turn is stored (finish_turn), or there was nothing to store
+    FAILED = "failed"  # given up after the retry budget or on a model outage; the note is the outcome
+
+
+class Accepted(enum.StrEnum):
+    NEW = "new"  # recorded now, held by the process that accepted it
+    DUPLICATE = "duplicate"  # its dedupe key was accepted (or answered) before: acknowledge, do nothing
+    NOT_OURS = "not_ours"  # a reply in a thread that is not Haven's: nothing recorded
+
+
+@dataclass(frozen=True, slots=True)
+class InboxHold:
+    """A process's claim on one inbox entry: the fencing token every state change must present."""
+
+    entry_id: str
+    owner: str
+
+
+@dataclass(frozen=True, slots=True)
+class InboxEntry:
+    """One accepted message, from its arrival until its outcome reached the platform."""
+
+    id: str
+    message: IncomingMessage
+    state: InboxState
+    owner: str  # the process holding it now
+    attempts: int  # how many times a process took it, the first acceptance included
+    received_at: datetime
+    delivered: bool = False
+    # The platform's id of the reply once one exists (Slack: the stream's or post's ts), so that a
+    # recovery updates that message instead of posting a second one.
+    reply_ref: str | None = None
+    # The stored outcome of an answered or failed entry, so that a recovery draws exactly it again.
+    result: TurnResult | None = None
+
+    @property
+    def hold(self) -> InboxHold:
+        return InboxHold(self.id, self.owner)
+
+
 @dataclass(frozen=True, slots=True)
 class ForkSource:
     """A user message that can be forked: what the adapter prefills and checks."""

@@ -18,15 +18,17 @@ import itertools
 import json
 import re
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from bot.inbox import decode_message, decode_result, encode_message, encode_result
 from bot.locks import KeyedLocks
-from bot.ports import AdminStore, ConversationStore
+from bot.ports import AdminStore, ConversationStore, InboxStore, LeaseLost
 from bot.types import (
+    Accepted,
     BeganTurn,
     Conversation,
     ConversationStatus,
@@ -35,9 +37,14 @@ from bot.types import (
     EndingRecord,
     FeedbackRecord,
     HistoryMessage,
+    InboxEntry,
+    InboxHold,
+    InboxState,
+    IncomingMessage,
     NewMessage,
     StateChange,
     ThreadRef,
+    TurnResult,
     UsageRecord,
     WorkspaceSettings,
 )
@@ -133,6 +140,40 @@ class _Feedback:
     updated_at: datetime
 
 
+@dataclass
+class _Entry:
+    """An inbox entry as the ``inbox`` table holds it (message and result as their JSON encodings)."""
+
+    id: int
+    platform: str
+    workspace: str
+    dedupe_key: str
+    thread: _Thread
+    message: dict[str, Any]
+    state: InboxState
+    owner: str
+    lease_until: datetime
+    attempts: int
+    received_at: datetime
+    updated_at: datetime
+    delivered_at: datetime | None = None
+    reply_ref: str | None = None
+    result: dict[str, Any] | None = None
+
+    def view(self) -> InboxEntry:
+        return InboxEntry(
+            id=str(self.id),
+            message=decode_message(_through_json(self.message)),
+            state=self.state,
+            owner=self.owner,
+            attempts=self.attempts,
+            received_at=self.received_at,
+            delivered=self.delivered_at is not None,
+            reply_ref=self.reply_ref,
+            result=decode_result(_through_json(self.result)) if self.result is not None else None,
+        )
+
+
 @dataclass(frozen=True)
 class _Usage:
     platform: str
@@ -145,13 +186,16 @@ def _copy_settings(s: WorkspaceSettings) -> WorkspaceSettings:
 
 
 class MemoryStore:
-    """Implements ``bot.ports.ConversationStore`` and ``bot.ports.AdminStore`` in one process's memory.
+    """Implements ``bot.ports.ConversationStore``, ``bot.ports.AdminStore`` and ``bot.ports.InboxStore``
+    in one process's memory.
 
     For tests and benchmarks of the core: a turn costs no thread hop and no SQL. Conversation locks are
-    in-process only, which is all one process can share anyway.
+    in-process only, which is all one process can share anyway. Inbox leases are measured with ``clock``
+    (default: the wall clock), so a test can let a lease run out by moving its clock instead of sleeping.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], datetime] | None = None) -> None:
+        self._clock = clock or _now
         self._settings: dict[tuple[str, str], WorkspaceSettings] = {}
         self._conversations: dict[str, _Conversation] = {}
         self._by_thread: dict[_Thread, str] = {}
@@ -162,6 +206,8 @@ class MemoryStore:
         self._usage: list[_Usage] = []
         self._endings = itertools.count(1)
         self._locks = KeyedLocks()
+        self._inbox: dict[int, _Entry] = {}
+        self._inbox_ids = itertools.count(1)
 
     async def close(self) -> None:
         """Nothing to release; here so that tests can close any store alike."""
@@ -248,8 +294,10 @@ class MemoryStore:
         started_by: str | None = None,
         at_risk: bool = False,
         soft_cues: Sequence[str] = (),
+        hold: InboxHold | None = None,
     ) -> BeganTurn:
         await self._hop()
+        entry = self._held(hold) if hold is not None else None  # LeaseLost before anything changes
         conv = self._in_thread(thread)
         if conv is None and not create:
             # Not our thread: no dedupe key either.
@@ -284,6 +332,8 @@ class MemoryStore:
                 soft_cues=merge_cues(state.soft_cues, soft_cues),
             )
         conv.messages.append(_Message.new(conv.next_seq(), message))
+        if entry is not None:
+            self._set_state(entry, InboxState.ANSWERING)
         return BeganTurn(
             duplicate=False,
             conversation=conv.state,
@@ -300,11 +350,18 @@ class MemoryStore:
         change: StateChange,
         decisions: Sequence[Decision] = (),
         usage: Sequence[UsageRecord] = (),
+        outcome: tuple[InboxHold, TurnResult] | None = None,
     ) -> Conversation:
         await self._hop()
         conv = self._scoped(conversation_id, workspace)
         if conv is None:
             raise LookupError(f"no conversation {conversation_id} in workspace {workspace}")
+        if outcome is not None:
+            entry = self._held(outcome[0])
+            if entry.state is InboxState.ANSWERED:
+                # Already stored (the repository's retry after a commit whose acknowledgement was lost).
+                return conv.state
+            self._set_state(entry, InboxState.ANSWERED, outcome[1])
         for m in messages:
             conv.messages.append(_Message.new(conv.next_seq(), m))
         state = conv.state
@@ -326,6 +383,21 @@ class MemoryStore:
         self._audit(conv, decisions)
         self._bill(conv.state, usage)
         return conv.state
+
+    async def resume_turn(self, thread: ThreadRef, hold: InboxHold) -> BeganTurn:
+        await self._hop()
+        entry = self._held(hold)
+        conv = self._in_thread(thread)
+        if conv is None or conv.state.ended:
+            return BeganTurn(duplicate=False, conversation=conv.state if conv else None, stored=False)
+        history = [m.view() for m in conv.messages]
+        return BeganTurn(
+            duplicate=False,
+            conversation=conv.state,
+            stored=True,
+            settings=self._settings_of(thread.platform, thread.workspace),
+            history=tuple(history[: _through(history, entry.message["message_id"])]),
+        )
 
     async def find_conversation(self, thread: ThreadRef) -> Conversation | None:
         await self._hop()
@@ -512,7 +584,151 @@ class MemoryStore:
             "output_tokens": sum(u.output_tokens for u in mine),
         }
 
+    # -- InboxStore -----------------------------------------------------------------------------------
 
-def _implements(store: MemoryStore) -> tuple[ConversationStore, AdminStore]:
-    """For mypy: ``MemoryStore`` implements both storage ports."""
-    return store, store
+    def _held(self, hold: InboxHold) -> _Entry:
+        """The entry ``hold`` names, if it is still held by its owner; else ``LeaseLost``."""
+        entry = self._holding(hold)
+        if entry is None:
+            raise LeaseLost(f"inbox entry {hold.entry_id} is no longer held by this process")
+        return entry
+
+    def _holding(self, hold: InboxHold) -> _Entry | None:
+        entry = self._inbox.get(_entry_id(hold.entry_id))
+        return entry if entry is not None and entry.owner == hold.owner else None
+
+    def _set_state(self, entry: _Entry, state: InboxState, result: TurnResult | None = None) -> None:
+        entry.state = state
+        if result is not None:
+            entry.result = _through_json(encode_result(result))
+        entry.updated_at = self._clock()
+
+    async def accept(
+        self, msg: IncomingMessage, owner: str, lease_seconds: float
+    ) -> tuple[Accepted, InboxEntry | None]:
+        await self._hop()
+        t = msg.thread
+        if not msg.starts_conversation and self._in_thread(t) is None:
+            return Accepted.NOT_OURS, None
+        key = msg.effective_dedupe_key[:DEDUPE_KEY_CHARS]
+        if (t.platform, t.workspace, key) in self._events or any(
+            (e.platform, e.workspace, e.dedupe_key) == (t.platform, t.workspace, key)
+            for e in self._inbox.values()
+        ):
+            return Accepted.DUPLICATE, None
+        now = self._clock()
+        entry = _Entry(
+            id=next(self._inbox_ids),
+            platform=t.platform,
+            workspace=t.workspace,
+            dedupe_key=key,
+            thread=_thread_key(t),
+            message=_through_json(encode_message(msg)),
+            state=InboxState.RECEIVED,
+            owner=owner,
+            lease_until=now + timedelta(seconds=lease_seconds),
+            attempts=1,
+            received_at=now,
+            updated_at=now,
+        )
+        self._inbox[entry.id] = entry
+        return Accepted.NEW, entry.view()
+
+    async def renew(self, owner: str, entry_ids: Sequence[str], lease_seconds: float) -> set[str]:
+        await self._hop()
+        now = self._clock()
+        held = set()
+        for entry_id in entry_ids:
+            entry = self._holding(InboxHold(entry_id, owner))
+            if entry is not None and entry.delivered_at is None:
+                entry.lease_until = now + timedelta(seconds=lease_seconds)
+                held.add(entry_id)
+        return held
+
+    async def take_expired(
+        self, owner: str, lease_seconds: float, limit: int, thread: ThreadRef | None = None
+    ) -> list[InboxEntry]:
+        await self._hop()
+        now = self._clock()
+        expired = [
+            e
+            for e in sorted(self._inbox.values(), key=lambda e: e.id)
+            if e.delivered_at is None
+            and e.lease_until <= now
+            and (thread is None or e.thread == _thread_key(thread))
+        ][: max(limit, 0)]
+        for e in expired:
+            e.owner = owner
+            e.lease_until = now + timedelta(seconds=lease_seconds)
+            e.attempts += 1
+            e.updated_at = now
+        return [e.view() for e in expired]
+
+    async def get_entry(self, entry_id: str) -> InboxEntry | None:
+        await self._hop()
+        entry = self._inbox.get(_entry_id(entry_id))
+        return entry.view() if entry is not None else None
+
+    async def record_reply_ref(self, hold: InboxHold, ref: str) -> bool:
+        await self._hop()
+        entry = self._holding(hold)
+        if entry is None:
+            return False
+        entry.reply_ref = ref
+        entry.updated_at = self._clock()
+        return True
+
+    async def complete(self, hold: InboxHold, state: InboxState, result: TurnResult) -> bool:
+        _check_outcome(state)
+        await self._hop()
+        entry = self._holding(hold)
+        if entry is None:
+            return False
+        self._set_state(entry, state, result)
+        return True
+
+    async def mark_delivered(self, hold: InboxHold) -> bool:
+        await self._hop()
+        entry = self._holding(hold)
+        if entry is None:
+            return False
+        if entry.delivered_at is None:
+            entry.delivered_at = entry.updated_at = self._clock()
+        return True
+
+    async def release(self, owner: str) -> int:
+        await self._hop()
+        now = self._clock()
+        mine = [e for e in self._inbox.values() if e.owner == owner and e.delivered_at is None]
+        for e in mine:
+            e.lease_until = e.updated_at = now
+        return len(mine)
+
+    async def pending(self) -> int:
+        await self._hop()
+        return sum(e.delivered_at is None for e in self._inbox.values())
+
+
+def _entry_id(entry_id: str) -> int:
+    # Entry ids are the table's serial numbers, as strings; anything else names no entry.
+    return int(entry_id) if entry_id.isascii() and entry_id.isdigit() else -1
+
+
+def _check_outcome(state: InboxState) -> None:
+    if state not in (InboxState.ANSWERED, InboxState.FAILED):
+        raise ValueError(f"an outcome is answered or failed, not {state.value}")
+
+
+def _through(history: Sequence[HistoryMessage], message_id: str) -> int:
+    """How many messages of ``history`` lead up to (and include) the person's message ``message_id``:
+    a resumed turn answers that message, even if later ones were stored after it."""
+    for i in range(len(history) - 1, -1, -1):
+        m = history[i]
+        if m.role == "user" and m.kind == "text" and m.platform_message_id == message_id:
+            return i + 1
+    return len(history)
+
+
+def _implements(store: MemoryStore) -> tuple[ConversationStore, AdminStore, InboxStore]:
+    """For mypy: ``MemoryStore`` implements the three storage ports."""
+    return store, store, store
