@@ -128,6 +128,41 @@ class AnthropicModel:
             )
         raise ModelError("no attempts")  # unreachable: the loop returns or raises
 
+    async def check(self) -> str | None:
+        """The start-up check: one token count (free, no reply written) with the configured key and model.
+        None when both are accepted; otherwise one line naming the setting and the fix. Passing faults
+        (overload, rate limits, 5xx) are not the operator's to fix: they are logged and start-up goes on."""
+        model = self._settings.model
+        try:
+            await self._client.with_options(
+                timeout=min(15.0, self._settings.model_timeout_seconds)
+            ).messages.count_tokens(model=model, messages=[{"role": "user", "content": "ping"}])
+        except anthropic.AuthenticationError:
+            return (
+                "the Anthropic API rejected ANTHROPIC_API_KEY (401): set a valid key from the Claude "
+                "Console, or unset it to run the offline rehearsal model"
+            )
+        except anthropic.PermissionDeniedError:
+            return f"ANTHROPIC_API_KEY may not use the model {model!r} (403): use another key or HAVEN_MODEL"
+        except anthropic.NotFoundError:
+            return (
+                f"the Anthropic API does not know the model HAVEN_MODEL={model!r} (404): "
+                "set HAVEN_MODEL to a current model id"
+            )
+        except anthropic.BadRequestError as exc:
+            return (
+                f"the Anthropic API refused a request for HAVEN_MODEL={model!r} "
+                f"(400: {_first_line(exc)}): check HAVEN_MODEL"
+            )
+        except anthropic.APIConnectionError as exc:
+            return (
+                f"could not reach the Anthropic API ({type(exc).__name__}): check the network and "
+                "ANTHROPIC_BASE_URL, or set HAVEN_SKIP_MODEL_CHECK=true"
+            )
+        except anthropic.APIStatusError as exc:
+            log.warning("model check inconclusive", extra={"status": exc.status_code})
+        return None
+
     async def count_tokens(self, request: ModelRequest) -> int | None:
         try:
             counted = await self._client.messages.count_tokens(
@@ -157,6 +192,11 @@ class AnthropicModel:
             log.warning("verifier failed; no answer", extra={"error": type(exc).__name__})
             return Verification(persistent_abuse=False, risk=None)
         return parse_verdict(message.content)
+
+
+def _first_line(exc: Exception) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0][:160] if lines else type(exc).__name__
 
 
 def parse_verdict(content: Any) -> Verification:

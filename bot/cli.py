@@ -7,15 +7,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
+import difflib
 import json
 import logging
+import os
+import stat
 import sys
-from collections.abc import Sequence
-from datetime import datetime
+import traceback
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from bot.types import Author
+from bot.types import Author, Platform
 
 if TYPE_CHECKING:
     from bot.config import Settings
@@ -23,45 +28,106 @@ if TYPE_CHECKING:
 OPERATOR = Author(id="cli", name="operator", is_platform_admin=True)  # shell access is admin access
 
 
+PLATFORMS = tuple(p.value for p in Platform)
+# Admin subcommands whose output belongs to one workspace (the rest are global or per user).
+_GLOBAL = ("forget-user", "jobs")
+
+
+def _common(p: argparse.ArgumentParser, *, top: bool, admin: bool = False) -> None:
+    """Options accepted anywhere on the line: on the command and on each subcommand. Below the top the
+    default is SUPPRESS, so a subcommand that was not given the option keeps what an earlier part set."""
+
+    def default(value: object) -> object:
+        return value if top else argparse.SUPPRESS
+
+    p.add_argument("--json", action="store_true", default=default(False), help="machine-readable output")
+    p.add_argument("-v", "--verbose", action="store_true", default=default(False), help="show INFO log lines")
+    if admin:
+        p.add_argument(
+            "--platform", default=default(None), help="slack | discord | terminal (default terminal)"
+        )
+        p.add_argument(
+            "--workspace",
+            default=default(None),
+            help="Slack team id or Discord guild id (required with slack or discord); 'local' for terminal",
+        )
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="haven", description="Haven — a Claude chatbot for Slack and Discord.")
+    _common(p, top=True, admin=True)
     sub = p.add_subparsers(dest="command", required=True)
-    sub.add_parser("run", help="start every configured platform (the terminal when none is configured)")
-    sub.add_parser("chat", help="talk to Haven in this terminal")
-    db = sub.add_parser("db", help="database maintenance")
+
+    def command(parent: Any, name: str, *, admin: bool = False, **kwargs: Any) -> argparse.ArgumentParser:
+        cmd: argparse.ArgumentParser = parent.add_parser(name, **kwargs)
+        _common(cmd, top=False, admin=admin)
+        return cmd
+
+    command(sub, "run", help="start every configured platform (the terminal when none is configured)")
+    command(sub, "chat", help="talk to Haven in this terminal")
+    db = command(sub, "db", help="database maintenance")
     db.add_argument("action", choices=["upgrade"])
-    dc = sub.add_parser("discord", help="Discord maintenance")
+    dc = command(sub, "discord", help="Discord maintenance")
     dc.add_argument("action", choices=["sync"], help="sync: push the application commands to Discord now")
     ev = sub.add_parser("eval", help="measure the local detectors on the evaluation data")
     ev.add_argument("--data", help="directory with the eval .jsonl files")
 
-    adm = sub.add_parser("admin", help="workspace settings, endings and feedback")
-    adm.add_argument("--platform", default="terminal", help="slack | discord | terminal (default terminal)")
-    adm.add_argument("--workspace", default="local", help="Slack team id, Discord guild id, or 'local'")
-    adm.add_argument("--json", action="store_true", help="machine-readable output")
+    adm = command(sub, "admin", admin=True, help="workspace settings, endings and feedback")
     what = adm.add_subparsers(dest="what", required=True)
-    res = what.add_parser("resources", help="the crisis resources message")
+    res = command(what, "resources", admin=True, help="the crisis resources message")
     res.add_argument("action", choices=["show", "set", "reset", "preview"])
     res.add_argument("--text", help="new message (markdown); default: read stdin")
     res.add_argument("--locale", help="set a variant for one locale, e.g. de or pt-BR")
-    st = what.add_parser("settings", help="show or change settings")
+    st = command(what, "settings", admin=True, help="show or change settings")
     st.add_argument("action", choices=["show", "set"])
     st.add_argument("name", nargs="?")
     st.add_argument("value", nargs="?")
-    what.add_parser("usage", help="model tokens used and the prompt-cache hit ratio")
-    fu = what.add_parser("forget-user", help="remove every message text a user wrote on a platform")
-    fu.add_argument("user_platform", metavar="platform", choices=["slack", "discord", "terminal"])
+    st.add_argument("--clear", action="store_true", help="with set: empty a list (admins, alert-channel)")
+    command(what, "usage", admin=True, help="model tokens used and the prompt-cache hit ratio")
+    fu = command(what, "forget-user", admin=True, help="remove every message text a user wrote on a platform")
+    fu.add_argument("user_platform", metavar="platform", choices=PLATFORMS)
     fu.add_argument("user_id")
-    ex = what.add_parser("export", help="print one conversation as JSON")
+    ex = command(what, "export", admin=True, help="print one conversation as JSON")
     ex.add_argument("conversation_id")
     for name in ("endings", "decisions", "feedback"):
-        q = what.add_parser(name, help=f"list recent {name}")
+        q = command(what, name, admin=True, help=f"list recent {name}")
         q.add_argument("--limit", type=int, default=20)
+    jobs = command(what, "jobs", admin=True, help="the scheduler's job runs and leader lease (read-only)")
+    jobs.add_argument("--limit", type=int, default=20)
     return p
+
+
+def _usage_error(message: str) -> int:
+    """One line, exit 2, the way argparse answers a bad argument."""
+    print(f"haven: error: {message}", file=sys.stderr)
+    return 2
+
+
+def _check_place(args: argparse.Namespace) -> int | None:
+    """Validate --platform/--workspace for admin commands; fill in the defaults."""
+    if args.platform is None:
+        args.platform = Platform.TERMINAL.value
+    elif args.platform.lower() in PLATFORMS:
+        args.platform = args.platform.lower()
+    else:
+        close = difflib.get_close_matches(args.platform.lower(), PLATFORMS, n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        return _usage_error(
+            f"argument --platform: unknown platform {args.platform!r}{hint}; "
+            f"choose from {', '.join(PLATFORMS)}"
+        )
+    if args.workspace is None:
+        if args.platform != Platform.TERMINAL.value and args.what not in _GLOBAL:
+            kind = "Slack team id (T…)" if args.platform == "slack" else "Discord server (guild) id"
+            return _usage_error(f"argument --workspace: required with --platform {args.platform}: the {kind}")
+        args.workspace = "local"
+    return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "admin" and (problem := _check_place(args)) is not None:
+        return problem
     # pydantic is imported only now, so `haven --help` and argument errors answer at once.
     from bot.config import SettingsError, configure_logging, load_settings
 
@@ -72,41 +138,120 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load_settings()
     except SettingsError as exc:
-        print(f"haven: {exc}", file=sys.stderr)
-        return 2
-    terminal = args.command == "chat" or (
-        args.command == "run" and not (settings.slack_configured or settings.discord_configured)
-    )
-    if terminal and "log_level" not in settings.model_fields_set:
-        # Someone is typing here: keep the conversation readable unless they asked for logs.
-        settings = settings.model_copy(update={"log_level": "WARNING"})
-    configure_logging(settings)
+        print(f"haven: {exc} (fix it in the environment or .env)", file=sys.stderr)
+        return 1
+    from bot.connectors import NO_PLATFORM_NO_TERMINAL, platform_problem, platform_variables
     from bot.ports import StartupError
+
+    debug = settings.log_level == "DEBUG"
+    if args.command == "run":
+        if (half := platform_problem(settings)) is not None:
+            print(f"haven: {half}", file=sys.stderr)
+            return 1
+        if not platform_variables(settings) and not _stdin_usable():
+            print(f"haven: {NO_PLATFORM_NO_TERMINAL}", file=sys.stderr)
+            return 1
+    terminal = args.command == "chat" or (args.command == "run" and not platform_variables(settings))
+    quiet = terminal or args.command in ("admin", "db", "discord")
+    if (
+        quiet
+        and not debug
+        and not args.verbose
+        and not (terminal and "log_level" in settings.model_fields_set)
+    ):
+        # Someone is typing here, or reading a command's answer: no INFO lines unless asked for (-v).
+        settings = settings.model_copy(update={"log_level": "WARNING"})
+    elif args.verbose and not debug:
+        settings = settings.model_copy(update={"log_level": "INFO"})
+    configure_logging(settings)
 
     try:
         return asyncio.run(_dispatch(args, settings))
     except StartupError as exc:
+        if debug:
+            traceback.print_exc()
         print(f"haven: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        from bot.connectors import one_line
+
+        if debug:
+            traceback.print_exc()
+        print(
+            f"haven: stopped by an unexpected error ({one_line(exc)}); HAVEN_LOG_LEVEL=DEBUG shows where",
+            file=sys.stderr,
+        )
+        return 1
+
+
+def _stdin_usable() -> bool:
+    """A terminal, a pipe or a file to read: the terminal adapter has someone (or something) to talk to.
+    Under systemd or a container without ``-i`` stdin is absent or /dev/null, and chatting makes no sense."""
+    stdin = sys.stdin
+    if stdin is None or stdin.closed:
+        return False
+    try:
+        fd = stdin.fileno()
+    except (OSError, ValueError):  # an in-memory stream (io.UnsupportedOperation is both)
+        return True
+    try:
+        mode = os.fstat(fd).st_mode
+    except OSError:
+        return False
+    return os.isatty(fd) or stat.S_ISFIFO(mode) or stat.S_ISREG(mode)
+
+
+@contextlib.contextmanager
+def _database_step(url: str) -> Iterator[None]:
+    """Turn what a bad DATABASE_URL or an unreachable database raises into one StartupError line."""
+    from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
+
+    from bot.connectors import one_line
+    from bot.ports import StartupError
+    from storage.db import normalize_url
+
+    try:
+        normalize_url(url)
+    except (ArgumentError, NoSuchModuleError, ValueError) as exc:
+        raise StartupError(
+            f"DATABASE_URL is not a database URL Haven can use ({one_line(exc)}): "
+            "use sqlite:///path.db or postgresql://user:password@host:5432/dbname"
+        ) from exc
+    try:
+        yield
+    except DBAPIError as exc:
+        cause = exc.orig if exc.orig is not None else exc
+        raise StartupError(
+            f"cannot use the database in DATABASE_URL ({one_line(cause)}): check that the server runs and "
+            "DATABASE_URL's host, port, user, password and database name"
+        ) from exc
+    except OSError as exc:
+        raise StartupError(
+            f"cannot open the database in DATABASE_URL ({one_line(exc)}): fix the path"
+        ) from exc
 
 
 async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "db":
         from storage.db import upgrade
 
-        await upgrade(settings.database_url)
+        with _database_step(settings.database_url):
+            await upgrade(settings.database_url)
         print("database is at the newest schema")
         return 0
     from bot.app import initialize, run_connectors
 
-    services = await initialize(settings)
-    if args.command in ("run", "chat") and services.model.rehearsal:
-        from bot.notices import REHEARSAL_BANNER
-
-        logging.getLogger("bot").warning(REHEARSAL_BANNER)
+    with _database_step(settings.database_url):
+        services = await initialize(settings)
     try:
+        if args.command in ("run", "chat"):
+            await _check_model(services, settings)
+        if args.command in ("run", "chat") and services.model.rehearsal:
+            from bot.notices import REHEARSAL_BANNER
+
+            logging.getLogger("bot").warning(REHEARSAL_BANNER)
         if args.command == "chat":
             from adapters.terminal import TerminalConnector
 
@@ -117,7 +262,7 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
             return await sync_command(services)
         if args.command == "run":
-            from bot.connectors import build_connectors
+            from bot.connectors import Guarded, build_connectors
             from bot.ports import DigestSink
             from bot.scheduler import JobContext, Scheduler, holder_id
             from storage.maintenance import Maintenance
@@ -127,13 +272,30 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             scheduler = Scheduler(JobContext(Maintenance(services.repo.database), holder_id(), sinks))
             await scheduler.start()
             try:
-                await run_connectors(connectors)
+                await run_connectors([Guarded(c) for c in connectors])
             finally:
                 await scheduler.stop()
             return 0
         return await _admin(args, services)
     finally:
         await services.aclose()
+
+
+async def _check_model(services: Any, settings: Settings) -> None:
+    """One cheap call proves the key and HAVEN_MODEL before anyone is answered (not for the rehearsal
+    model; HAVEN_SKIP_MODEL_CHECK=true skips it)."""
+    from bot.ports import StartupError
+
+    check = getattr(services.model, "check", None)
+    if services.model.rehearsal or settings.skip_model_check or check is None:
+        return
+    problem = await check()
+    if problem is not None:
+        raise StartupError(problem)
+
+
+def _where(args: argparse.Namespace) -> str:
+    return f"{args.platform} workspace {args.workspace}"
 
 
 async def _admin(args: argparse.Namespace, services: Any) -> int:
@@ -145,6 +307,8 @@ async def _admin(args: argparse.Namespace, services: Any) -> int:
     out: Any
     if args.what in ("forget-user", "export"):
         return await _privacy(args, services)
+    if args.what == "jobs":
+        return await _jobs(args, services)
     try:
         if args.what == "resources":
             if args.action == "set":
@@ -161,29 +325,86 @@ async def _admin(args: argparse.Namespace, services: Any) -> int:
             }
             if not args.json:
                 head = "custom" if out["custom"] else "built-in default"
-                out = f"Crisis resources ({head}):\n\n{out['text']}"
+                locale = f", locale {args.locale}" if args.locale else ""
+                out = f"Crisis resources of {_where(args)} ({head}{locale}):\n\n{out['text']}"
         elif args.what == "settings":
             if args.action == "set":
-                if not args.name or args.value is None:
+                name, value = args.name, args.value
+                if args.clear:
+                    if name not in ("admins", "alert-channel") or value is not None:
+                        print("usage: haven admin settings set admins|alert-channel --clear", file=sys.stderr)
+                        return 2
+                    value = "none"
+                if not name or value is None:
                     names = "\n".join(f"  {k}: {v[2]}" for k, v in SETTINGS.items())
                     print(f"usage: haven admin settings set NAME VALUE\n{names}", file=sys.stderr)
                     return 2
-                await admin.change(OPERATOR, plat, ws, args.name, args.value)
+                await admin.change(OPERATOR, plat, ws, name, value)
             s = await admin.settings(OPERATOR, plat, ws)
-            out = _jsonable(s) if args.json else "\n".join(f"{k:16} {v}" for k, v in describe_settings(s))
+            if args.json:
+                out = _jsonable(s)
+            else:
+                out = f"Settings of {_where(args)}:\n" + _table([("setting", "value"), *describe_settings(s)])
         elif args.what == "usage":
             out = await admin.usage(OPERATOR, plat, ws)
             if not args.json:
-                out = "\n".join(f"{k:30} {v}" for k, v in out.items())
+                rows = [(k, _number(v)) for k, v in out.items()]
+                out = f"Model usage of {_where(args)}:\n" + _table([("counter", "total"), *rows], right={1})
         else:
-            rows = await getattr(admin, args.what)(OPERATOR, plat, ws, args.limit)
-            out = [_jsonable(r) for r in rows]
+            records = await getattr(admin, args.what)(OPERATOR, plat, ws, args.limit)
+            out = [_jsonable(r) for r in records]
             if not args.json:
-                out = "\n".join(_line(r) for r in out) or f"(no {args.what})"
+                out = _records_text(args.what, _where(args), out)
     except BadSetting as exc:
         print(f"haven: {exc}", file=sys.stderr)
         return 2
     print(json.dumps(out, indent=2, default=str) if args.json else out)
+    return 0
+
+
+async def _jobs(args: argparse.Namespace, services: Any) -> int:
+    """The scheduler's records, read-only: the leader lease and the latest job runs (every workspace)."""
+    from sqlalchemy import select
+
+    from storage.models import JobRunRow, LeaseRow
+
+    def read() -> dict[str, Any]:
+        with services.repo.database.read() as conn:
+            leases = conn.execute(select(LeaseRow).order_by(LeaseRow.name)).all()
+            runs = conn.execute(select(JobRunRow).order_by(JobRunRow.id.desc()).limit(args.limit)).all()
+        return {
+            "leases": [
+                {"name": r.name, "holder": r.holder, "expires_at": _timestamp(r.expires_at)} for r in leases
+            ],
+            "runs": [
+                {
+                    "job": r.job,
+                    "period": r.period,
+                    "holder": r.holder,
+                    "result": r.result,
+                    "started_at": _timestamp(r.created_at),
+                }
+                for r in runs
+            ],
+        }
+
+    data = await services.repo.database.run(read)
+    if args.json:
+        print(json.dumps(data, indent=2))
+        return 0
+    lines = ["Scheduler leases (all workspaces):"]
+    if data["leases"]:
+        lines.append(_table([("name", "holder", "expires_at"), *[tuple(d.values()) for d in data["leases"]]]))
+    else:
+        lines.append("(no lease: no `haven run` has led the scheduler yet)")
+    lines += ["", f"Latest job runs (all workspaces, newest first, at most {args.limit}):"]
+    if data["runs"]:
+        header = ("job", "period", "holder", "result", "started_at")
+        rows = [tuple("-" if v is None else v for v in d.values()) for d in data["runs"]]
+        lines.append(_table([header, *rows]))
+    else:
+        lines.append("(no job runs)")
+    print("\n".join(lines))
     return 0
 
 
@@ -193,17 +414,23 @@ async def _privacy(args: argparse.Namespace, services: Any) -> int:
     maintenance = Maintenance(services.repo.database)
     if args.what == "forget-user":
         removed = await maintenance.forget_user(args.user_platform, args.user_id)
-        print(json.dumps({"removed": removed}) if args.json else f"removed {removed} texts")
+        where = f"every {args.user_platform} workspace"
+        print(json.dumps({"removed": removed}) if args.json else f"removed {removed} texts in {where}")
         return 0
     data = await maintenance.export_conversation(args.platform, args.workspace, args.conversation_id)
     if data is None:
-        print(
-            f"haven: no conversation {args.conversation_id} in {args.platform}/{args.workspace}",
-            file=sys.stderr,
-        )
+        print(f"haven: no conversation {args.conversation_id} in {_where(args)}", file=sys.stderr)
         return 1
-    print(json.dumps(data, indent=2, ensure_ascii=False))
+    print(json.dumps(_jsonable(data), indent=2, ensure_ascii=False))
     return 0
+
+
+def _timestamp(value: datetime | None) -> str | None:
+    """UTC, ISO-8601 with a ``Z`` (the database may hand back naive UTC)."""
+    if value is None:
+        return None
+    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return value.isoformat().replace("+00:00", "Z")
 
 
 def _jsonable(obj: Any) -> Any:
@@ -214,16 +441,55 @@ def _jsonable(obj: Any) -> Any:
     if isinstance(obj, list | tuple):
         return [_jsonable(v) for v in obj]
     if isinstance(obj, datetime):
-        return obj.isoformat()
+        return _timestamp(obj)
     return obj
 
 
-def _line(row: dict[str, Any]) -> str:
-    return "  ".join(f"{k}={v}" for k, v in row.items() if not isinstance(v, dict)) + (
-        f"  thread={row['thread']['channel']}/{row['thread']['thread']}"
-        if isinstance(row.get("thread"), dict)
-        else ""
-    )
+def _number(value: float) -> str:
+    return f"{value:,}" if isinstance(value, int) else f"{value:.4f}"
+
+
+def _table(rows: Sequence[Sequence[object]], *, right: frozenset[int] | set[int] = frozenset()) -> str:
+    """Columns padded to their widest cell, the first row the header, a rule under it."""
+    cells = [["" if c is None else str(c) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(cells[0]))]
+
+    def line(row: list[str]) -> str:
+        padded = (
+            c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))
+        )
+        return "  ".join(padded).rstrip()
+
+    rule = "  ".join("-" * w for w in widths)
+    return "\n".join([line(cells[0]), rule, *(line(r) for r in cells[1:])])
+
+
+_COLUMNS = {
+    "endings": ("ended_at", "conversation_id", "reason", "warnings", "forked_from", "thread"),
+    "decisions": ("created_at", "conversation_id", "decision", "reason", "warnings", "risk_signal"),
+    "feedback": ("created_at", "conversation_id", "user_id", "thread", "comment"),
+}
+
+
+def _cell(row: dict[str, Any], column: str) -> str:
+    if column == "thread":
+        thread = row.get("thread") or {}
+        return f"{thread.get('channel', '')}/{thread.get('thread', '')}"
+    if column == "risk_signal":
+        return str((row.get("signals") or {}).get("risk_signal", "-"))
+    value = row.get(column)
+    if column == "comment" and isinstance(value, str):
+        value = " ".join(value.split())
+        value = value if len(value) <= 60 else value[:59] + "…"
+    return "-" if value is None or value == "" else str(value)
+
+
+def _records_text(what: str, where: str, rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return f"(no {what} in {where})"
+    columns = _COLUMNS[what]
+    title = f"{what.capitalize()} in {where}, newest first (times in UTC):"
+    return title + "\n" + _table([columns, *[tuple(_cell(r, c) for c in columns) for r in rows]])
 
 
 if __name__ == "__main__":

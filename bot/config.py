@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     max_concurrent_turns: int = Field(default=64, ge=1, alias="HAVEN_MAX_CONCURRENT_TURNS")
     # On SIGTERM, turns still answering get this long; what is unfinished then gets a restart note.
     shutdown_seconds: float = Field(default=30.0, ge=0, alias="HAVEN_SHUTDOWN_SECONDS")
+    # `haven run`/`chat` check the key and HAVEN_MODEL with one token count at start; true skips it.
+    skip_model_check: bool = Field(default=False, alias="HAVEN_SKIP_MODEL_CHECK")
 
     database_url: str = Field(default=DEFAULT_DATABASE_URL, alias="DATABASE_URL")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", alias="HAVEN_LOG_LEVEL")

@@ -1,16 +1,89 @@
 """Choose the connectors ``haven run`` starts, from the Settings. Adapters are imported lazily.
 
+Also the start-up truth about platforms: ``platform_problem`` names a half-configured platform, and
+``Guarded`` turns any failure while a connector connects into one ``StartupError`` line.
+
 Composition root (see ``bot.app``): may import ``adapters``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from bot.ports import Connector
+from pydantic import SecretStr
+
+from bot.ports import Connector, StartupError
 
 if TYPE_CHECKING:
     from bot.app import Services
+    from bot.config import Settings
+
+SLACK_GUIDE = "docs/slack.md"
+DISCORD_GUIDE = "docs/discord.md"
+NO_PLATFORM_NO_TERMINAL = (
+    "no platform is configured and there is no terminal to chat in: set SLACK_BOT_TOKEN with "
+    "SLACK_APP_TOKEN or SLACK_SIGNING_SECRET (docs/slack.md), or DISCORD_TOKEN (docs/discord.md)"
+)
+
+
+def _given(value: SecretStr | str | int | None) -> bool:
+    if value is None:
+        return False
+    if isinstance(value, SecretStr):
+        value = value.get_secret_value()
+    return not (isinstance(value, str) and not value.strip())
+
+
+def _names(names: Sequence[str]) -> str:
+    """``A is`` / ``A and B are``."""
+    if len(names) == 1:
+        return f"{names[0]} is"
+    return ", ".join(names[:-1]) + " and " + names[-1] + " are"
+
+
+def platform_variables(settings: Settings) -> list[str]:
+    """The platform variables that are set at all (an empty value counts as set: someone meant it)."""
+    fields = {
+        "SLACK_BOT_TOKEN": settings.slack_bot_token,
+        "SLACK_APP_TOKEN": settings.slack_app_token,
+        "SLACK_SIGNING_SECRET": settings.slack_signing_secret,
+        "DISCORD_TOKEN": settings.discord_token,
+        "DISCORD_SHARD_COUNT": settings.discord_shard_count,
+        "DISCORD_SHARD_IDS": settings.discord_shard_ids,
+    }
+    return [name for name, value in fields.items() if value is not None]
+
+
+def platform_problem(settings: Settings) -> str | None:
+    """One line naming what a half-configured platform is missing, or None when each platform whose
+    variables appear is complete."""
+    present = set(platform_variables(settings))
+    slack = [n for n in ("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET") if n in present]
+    if slack:
+        empty = [n for n in slack if not _given(getattr(settings, n.lower()))]
+        if empty:
+            return f"{_names(empty)} set but empty: fill in or remove it ({SLACK_GUIDE})"
+        if "SLACK_BOT_TOKEN" not in present:
+            return (
+                f"{_names(slack)} set but SLACK_BOT_TOKEN is not: set it to the app's"
+                f" Bot User OAuth Token, xoxb-… ({SLACK_GUIDE})"
+            )
+        if len(slack) == 1:
+            return (
+                "SLACK_BOT_TOKEN is set but neither SLACK_APP_TOKEN (Socket Mode) nor SLACK_SIGNING_SECRET "
+                f"(HTTP mode) is: set one of them ({SLACK_GUIDE})"
+            )
+    discord = [n for n in ("DISCORD_TOKEN", "DISCORD_SHARD_COUNT", "DISCORD_SHARD_IDS") if n in present]
+    if discord:
+        if "DISCORD_TOKEN" not in present:
+            return (
+                f"{_names(discord)} set but DISCORD_TOKEN is not: "
+                f"set DISCORD_TOKEN to the bot's token ({DISCORD_GUIDE})"
+            )
+        if not _given(settings.discord_token):
+            return f"DISCORD_TOKEN is set but empty: fill in or remove it ({DISCORD_GUIDE})"
+    return None
 
 
 def build_connectors(services: Services) -> list[Connector]:
@@ -29,3 +102,41 @@ def build_connectors(services: Services) -> list[Connector]:
 
         connectors.append(TerminalConnector(services.engine))
     return connectors
+
+
+_CONNECT_FIXES = {
+    "slack": f"check the network, SLACK_API_URL and the Slack tokens ({SLACK_GUIDE})",
+    "discord": f"check the network and DISCORD_TOKEN ({DISCORD_GUIDE})",
+}
+
+
+def one_line(exc: BaseException, limit: int = 200) -> str:
+    """An exception as ``Type: first line of its message``, short enough for one line on stderr."""
+    text = str(exc).strip().splitlines()
+    first = text[0].strip() if text else ""
+    line = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+class Guarded:
+    """A connector whose ``connect`` fails as one ``StartupError`` line naming the platform and the fix,
+    whatever went wrong (an unreachable API, a refused connection); everything else is forwarded."""
+
+    def __init__(self, inner: Connector) -> None:
+        self.inner = inner
+        self.name = inner.name
+
+    async def connect(self) -> None:
+        try:
+            await self.inner.connect()
+        except StartupError:
+            raise
+        except Exception as exc:
+            fix = _CONNECT_FIXES.get(self.name, "see the log at HAVEN_LOG_LEVEL=DEBUG")
+            raise StartupError(f"could not connect to {self.name.capitalize()} ({one_line(exc)}): {fix}") from exc
+
+    async def listen(self) -> None:
+        await self.inner.listen()
+
+    async def disconnect(self) -> None:
+        await self.inner.disconnect()
