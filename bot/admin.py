@@ -27,6 +27,10 @@ class BadSetting(ValueError):
     """A setting name or value an admin typed is not valid; the message says why."""
 
 
+# Words that empty a list setting rather than naming an entry (no platform issues such ids).
+CLEAR_WORDS = frozenset({"none", "off", "-", "clear", "nobody"})
+
+
 # name → (parser, description). Parsers raise BadSetting with a message a person can act on.
 def _bool(value: str) -> bool:
     v = value.strip().lower()
@@ -52,7 +56,7 @@ def _int_range(lo: int, hi: int) -> Any:
 
 def _channel(value: str) -> str | None:
     v = value.strip()
-    if v.lower() in ("", "none", "off"):
+    if v.lower() in CLEAR_WORDS or not v:
         return None
     # Slack "<#C123|name>", Discord "<#123>": keep the id only.
     if v.startswith("<#") and v.endswith(">"):
@@ -67,6 +71,8 @@ def _verify(value: str) -> bool | None:
 
 
 def _admins(value: str) -> tuple[str, ...]:
+    if value.strip().lower() in CLEAR_WORDS:
+        return ()
     # Slack mentions arrive as "<@U123|name>", Discord's as "<@123>" or "<@!123>"; keep the ids.
     ids = [v.strip().strip("<>").lstrip("@!").split("|", 1)[0] for v in value.replace(",", " ").split()]
     return tuple(i for i in ids if i)
@@ -83,7 +89,7 @@ SETTINGS: dict[str, tuple[Any, str, str]] = {
     "verify": (_verify, "verify_endings", "on|off|default — check abuse endings with a second model call"),
     "alert-channel": (_channel, "alert_channel", "channel id or none — where admins get ending notices"),
     "retention": (_int_range(1, 3650), "retention_days", "1–3650 — days message text is kept"),
-    "admins": (_admins, "admin_users", "user ids — extra Haven admins besides platform admins"),
+    "admins": (_admins, "admin_users", "user ids, or none — extra Haven admins besides platform admins"),
 }
 
 

@@ -15,6 +15,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -100,7 +101,8 @@ def test_resources_set_show_reset(haven: Haven) -> None:
     out = haven(*WS, "--json", "resources", "preview").json()
     assert out == {"custom": True, "text": "Call the team line: 555-0100", "locales": []}
     plain = haven(*WS, "resources", "show")
-    assert plain.stdout.startswith("Crisis resources (custom):") and "555-0100" in plain.stdout
+    assert plain.stdout.startswith("Crisis resources of slack workspace T1 (custom):")
+    assert "555-0100" in plain.stdout
     # Another workspace is untouched.
     other = haven("admin", "--platform", "slack", "--workspace", "T2", "--json", "resources", "show").json()
     assert other["custom"] is False
@@ -126,10 +128,14 @@ def test_settings_and_lists(haven: Haven) -> None:
     assert s["abuse_warnings_before_end"] == 3 and s["ending_enabled"] is False
     assert (s["platform"], s["workspace"]) == ("terminal", "local")
     table = haven("admin", "settings", "show")
-    assert table.returncode == 0 and f"{'ending':16} off" in table.stdout.splitlines()
+    assert table.returncode == 0
+    lines = table.stdout.splitlines()
+    assert lines[0] == "Settings of terminal workspace local:"
+    assert lines[1].split() == ["setting", "value"] and set(lines[2]) <= {"-", " "}
+    assert "ending          off" in lines
     for what in ("endings", "decisions", "feedback"):
         assert haven("admin", "--json", what).json() == []
-        assert haven("admin", what).stdout.strip() == f"(no {what})"
+        assert haven("admin", what).stdout.strip() == f"(no {what} in terminal workspace local)"
 
 
 def test_bad_setting_value_is_one_clear_line(haven: Haven) -> None:
@@ -145,7 +151,7 @@ def test_bad_setting_value_is_one_clear_line(haven: Haven) -> None:
 @pytest.mark.parametrize(("var", "value"), [("PORT", "seventy"), ("HAVEN_LOG_LEVEL", "LOUD")])
 def test_bad_environment_fails_at_start_naming_the_setting(haven: Haven, var: str, value: str) -> None:
     r = haven("admin", "settings", "show", **{var: value})
-    assert r.returncode == 2 and r.stdout == ""
+    assert r.returncode == 1 and r.stdout == ""
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"haven: invalid setting {var}")
 
@@ -198,6 +204,123 @@ def test_help_lists_the_commands(haven: Haven) -> None:
     assert r.returncode == 0 and r.stdout.startswith("usage: haven")
     for command in ("run", "chat", "db", "admin", "eval"):
         assert command in r.stdout
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--json", "admin", "settings", "show"],
+        ["admin", "--json", "settings", "show"],
+        ["admin", "settings", "--json", "show"],
+        ["admin", "settings", "show", "--json"],
+        ["admin", "settings", "show", "--platform", "discord", "--workspace", "G1", "--json"],
+    ],
+)
+def test_json_is_accepted_anywhere_on_the_line(haven: Haven, argv: list[str]) -> None:
+    data = haven(*argv).json()
+    assert data["abuse_warnings_before_end"] == 2
+    expected = ("discord", "G1") if "discord" in argv else ("terminal", "local")
+    assert (data["platform"], data["workspace"]) == expected
+
+
+def test_admin_is_quiet_unless_verbose(haven: Haven) -> None:
+    quiet = haven("admin", "settings", "show", HAVEN_LOG_LEVEL="INFO")
+    assert quiet.returncode == 0 and quiet.stderr == ""
+    loud = haven("admin", "-v", "settings", "show", HAVEN_LOG_LEVEL="WARNING")
+    assert loud.returncode == 0 and " INFO " in loud.stderr and "haven initialized" in loud.stderr
+    assert haven("admin", "settings", "show", "--verbose").stderr != ""
+
+
+def test_a_platform_typo_is_one_line_and_exit_2(haven: Haven) -> None:
+    r = haven("admin", "--platform", "slak", "--workspace", "T1", "settings", "set", "warnings", "3")
+    assert r.returncode == 2 and r.stdout == ""
+    [line] = r.stderr.strip().splitlines()
+    assert "unknown platform 'slak'" in line and "did you mean slack" in line
+    # Nothing was saved anywhere, under any name.
+    assert haven(*WS, "--json", "settings", "show").json()["abuse_warnings_before_end"] == 2
+    r = haven("admin", "--platform", "slack", "settings", "show")
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "--workspace" in r.stderr
+    assert haven("admin", "--platform", "SLACK", "--workspace", "T1", "--json", "usage").returncode == 0
+
+
+def test_text_output_names_the_workspace(haven: Haven) -> None:
+    shown = haven("admin", "settings", "show", "--platform", "discord", "--workspace", "G7")
+    assert shown.stdout.splitlines()[0] == "Settings of discord workspace G7:"
+    usage = haven("admin", "--platform", "discord", "--workspace", "G7", "usage").stdout.splitlines()
+    assert usage[0] == "Model usage of discord workspace G7:"
+    # A people's table: the numbers line up on the right.
+    widths = {len(line) for line in usage[3:]}
+    assert len(widths) == 1, usage
+
+
+def test_admins_can_be_cleared(haven: Haven) -> None:
+    from bot.admin import SETTINGS
+
+    assert haven("admin", "settings", "set", "admins", "U1, <@U2|pat>").returncode == 0
+    assert haven("admin", "--json", "settings", "show").json()["admin_users"] == ["U1", "U2"]
+    assert haven("admin", "settings", "set", "admins", "none").returncode == 0
+    assert haven("admin", "--json", "settings", "show").json()["admin_users"] == []
+    assert haven("admin", "settings", "set", "admins", "U3").returncode == 0
+    assert haven("admin", "settings", "set", "admins", "--clear").returncode == 0
+    assert haven("admin", "--json", "settings", "show").json()["admin_users"] == []
+    assert "platform admins only" in haven("admin", "settings", "show").stdout
+    # The one parser every adapter uses (Slack's `/haven settings admins none`, Discord's command).
+    parse = SETTINGS["admins"][0]
+    assert parse("none") == parse(" None ") == parse("off") == ()
+    assert parse("<@U1> <@!42>") == ("U1", "42")
+    assert haven("admin", "settings", "set", "warnings", "--clear").returncode == 2
+
+
+def test_timestamps_are_utc_and_tables_are_aligned(haven: Haven) -> None:
+    chat = haven("chat", stdin="hello\n/end\n", USER="pat", LOGNAME="pat")
+    assert chat.returncode == 0, chat.stderr
+    [ending] = haven("admin", "--json", "endings").json()
+    assert ending["ended_at"].endswith("Z")
+    stamp = datetime.fromisoformat(ending["ended_at"])
+    assert stamp.utcoffset() == timedelta(0)
+    text = haven("admin", "endings").stdout.splitlines()
+    assert text[0] == "Endings in terminal workspace local, newest first (times in UTC):"
+    header, rule, row = text[1], text[2], text[3]
+    assert header.split()[:3] == ["ended_at", "conversation_id", "reason"]
+    assert row.startswith(ending["ended_at"]) and "user_command" in row
+    # Every column starts where its header starts.
+    assert row.index("user_command") == header.index("reason") and set(rule) <= {"-", " "}
+
+
+def test_jobs_shows_the_scheduler_records(haven: Haven, tmp_path: Path) -> None:
+    import asyncio
+
+    from storage.db import open_database, upgrade
+    from storage.maintenance import Maintenance
+
+    empty = haven("admin", "jobs")
+    assert empty.returncode == 0 and "(no job runs)" in empty.stdout
+    url = f"sqlite:///{tmp_path}/haven.db"
+
+    async def record() -> None:
+        await upgrade(url)
+        db = open_database(url)
+        try:
+            m = Maintenance(db)
+            now = datetime.now(UTC)
+            assert await m.acquire_lease("scheduler", "host-a:1", timedelta(seconds=60), now)
+            assert await m.claim_run("retention", "2026-01-02", "host-a:1")
+            await m.finish_run("retention", "2026-01-02", "removed 3")
+            assert await m.claim_run("digest", "2026-W01", "host-a:1")
+        finally:
+            await db.dispose()
+
+    asyncio.run(record())
+    data = haven("admin", "jobs", "--json").json()
+    assert [(r["job"], r["period"], r["result"]) for r in data["runs"]] == [
+        ("digest", "2026-W01", None),
+        ("retention", "2026-01-02", "removed 3"),
+    ]
+    assert all(r["started_at"].endswith("Z") for r in data["runs"])
+    assert [(lease["name"], lease["holder"]) for lease in data["leases"]] == [("scheduler", "host-a:1")]
+    text = haven("admin", "jobs").stdout
+    assert "Scheduler leases (all workspaces):" in text and "removed 3" in text
+    assert haven("admin", "jobs", "--limit", "1", "--json").json()["runs"][0]["job"] == "digest"
 
 
 # -- in a subprocess -----------------------------------------------------------------------------------
