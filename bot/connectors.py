@@ -133,7 +133,8 @@ class Guarded:
             raise
         except Exception as exc:
             fix = _CONNECT_FIXES.get(self.name, "see the log at HAVEN_LOG_LEVEL=DEBUG")
-            raise StartupError(f"could not connect to {self.name.capitalize()} ({one_line(exc)}): {fix}") from exc
+            where = self.name.capitalize()
+            raise StartupError(f"could not connect to {where} ({one_line(exc)}): {fix}") from exc
 
     async def listen(self) -> None:
         await self.inner.listen()
