@@ -10,14 +10,16 @@ from dataclasses import dataclass
 
 from bot.types import CrisisCard, EndReason, WorkspaceSettings
 
+# Markdown (CommonMark ``**bold**``); each adapter converts it where it is drawn (Slack to mrkdwn,
+# Discord as it is, the terminal as plain text).
 DEFAULT_CRISIS_MESSAGE = """\
-*If you or someone else is in immediate danger, call your local emergency number now* (911 in the US and \
-Canada, 112 in the EU, 999 in the UK, 000 in Australia).
+**If you or someone else is in immediate danger, call your local emergency number now** (911 in the US \
+and Canada, 112 in the EU, 999 in the UK, 000 in Australia).
 
 You don't have to go through this alone. Free, confidential support is available 24/7:
-• *US:* call or text *988* (Suicide & Crisis Lifeline)
-• *UK & Ireland:* Samaritans, call *116 123*
-• *Anywhere:* find a helpline in your country at https://findahelpline.com
+- **US:** call or text **988** (Suicide & Crisis Lifeline)
+- **UK & Ireland:** Samaritans, call **116 123**
+- **Anywhere:** find a helpline in your country at https://findahelpline.com
 
 If you can, reach out to someone you trust — a friend, a family member, a colleague."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -60,10 +61,21 @@ def closure_embed(conversation_id: str, text: ClosureText) -> discord.Embed:
     return embed
 
 
+_LIST_ITEM = re.compile(r"^([ \t]*)[-*+][ \t]+", re.MULTILINE)
+
+
+def crisis_markdown(text: str) -> str:
+    """The crisis resources in Discord's Markdown: the core's Markdown as it is (``**bold**``, links),
+    list items drawn with a bullet so they look the same on every client."""
+    return _LIST_ITEM.sub(lambda m: f"{m.group(1)}• ", text)
+
+
 def crisis_embed(card: CrisisCard, *, preview: bool = False) -> discord.Embed:
     title = "You're not alone — support is available"
     embed = discord.Embed(
-        title=title, description=truncate(card.text, _EMBED_DESCRIPTION), colour=CRISIS_COLOUR
+        title=title,
+        description=truncate(crisis_markdown(card.text), _EMBED_DESCRIPTION),
+        colour=CRISIS_COLOUR,
     )
     if preview:
         embed.set_footer(text="Preview: this is what people see when Haven shares crisis resources.")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -20,8 +21,8 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from adapters.slack.translate import MAX_INPUT_CHARS, split_message
-from bot.notices import ClosureText
+from adapters.slack.translate import MAX_INPUT_CHARS, markdown_to_mrkdwn, split_message
+from bot.notices import DEFAULT_CRISIS_MESSAGE, ClosureText
 from bot.types import CrisisCard
 
 ACTION_MISTAKE = "haven_mistake"
@@ -66,10 +67,27 @@ def closure_blocks(conversation_id: str, text: ClosureText) -> Blocks:
     )
 
 
+_MD_BOLD = re.compile(r"\*\*(?=\S)(.+?)(?<=\S)\*\*")
+_MD_LINK = re.compile(r"\[([^\]\n]+)\]\((https?://[^)\s]+)\)")
+
+
+def crisis_mrkdwn(text: str) -> str:
+    """The crisis resources in Slack's markup. The built-in default is Markdown and is converted whole;
+    an admin's own text stays as written (admins write Slack's markup), except the two Markdown forms
+    that mean nothing in Slack's: ``**bold**`` and ``[text](url)``."""
+    if text.strip() == DEFAULT_CRISIS_MESSAGE:
+        return markdown_to_mrkdwn(text)
+    text = _MD_LINK.sub(lambda m: f"<{m.group(2)}|{m.group(1)}>", text)
+    return _MD_BOLD.sub(r"*\1*", text)
+
+
 def crisis_blocks(card: CrisisCard) -> Blocks:
-    """The workspace's own resources, verbatim (admins write them in Slack's markup)."""
+    """The workspace's own resources (see ``crisis_mrkdwn``)."""
     return _dicts(
-        [HeaderBlock(text=PlainTextObject(text="Support is available", emoji=False)), *_sections(card.text)]
+        [
+            HeaderBlock(text=PlainTextObject(text="Support is available", emoji=False)),
+            *_sections(crisis_mrkdwn(card.text)),
+        ]
     )
 
 

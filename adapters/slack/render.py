@@ -55,7 +55,8 @@ class SlackRenderer:
 
     async def crisis_card(self, item: CrisisResources) -> None:
         blocks = bk.crisis_blocks(item.card)
-        await self._api.post(self._channel, item.card.text, thread_ts=self._thread_ts, blocks=blocks)
+        text = bk.crisis_mrkdwn(item.card.text)
+        await self._api.post(self._channel, text, thread_ts=self._thread_ts, blocks=blocks)
 
     async def closure(self, item: ClosureNotice) -> None:
         blocks = bk.closure_blocks(item.conversation_id, item.text)

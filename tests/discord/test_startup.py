@@ -297,3 +297,35 @@ async def test_weekly_digest_goes_to_the_alert_channel(world: World, bot: Discor
     [posted] = api.bot_messages(mods)
     assert "2 after repeated warnings" in posted["content"]
     assert f"https://discord.com/channels/{world.guild.id}/123" in posted["content"]
+
+
+def test_the_documented_invite_permissions_match_discord_py_flags() -> None:
+    """docs/discord.md's permission table, its integer and its invite URL agree with discord.py's
+    ``Permissions`` flags, and name exactly what Haven uses: View Channels yes, Read Message History no
+    (nothing in the adapter reads a channel's history)."""
+    import discord
+
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "discord.md").read_text(encoding="utf-8")
+    rows = re.findall(r"^\| ([A-Z][A-Za-z ]+) \| (\d+) \|", guide, flags=re.MULTILINE)
+    flags = {name.strip().lower().replace(" ", "_"): int(value) for name, value in rows}
+    flags = {("view_channel" if k == "view_channels" else k): v for k, v in flags.items()}
+    assert set(flags) == {
+        "view_channel",
+        "send_messages",
+        "send_messages_in_threads",
+        "create_public_threads",
+        "manage_threads",
+        "embed_links",
+    }
+    computed = discord.Permissions(**dict.fromkeys(flags, True))
+    for name, value in flags.items():
+        assert getattr(discord.Permissions, name).flag == value, name
+    assert not computed.read_message_history
+    [url_value] = set(re.findall(r"permissions=(\d+)", guide))
+    assert int(url_value) == computed.value
+    assert f"`{computed.value}` is exactly the permissions" in guide
+    assert "2FA" in guide and "Manage Threads" in guide
+    adapter = Path(__file__).resolve().parents[2] / "adapters" / "discord"
+    for source in adapter.glob("*.py"):
+        text = source.read_text(encoding="utf-8")
+        assert ".history(" not in text and "fetch_message(" not in text, source
