@@ -84,6 +84,7 @@ async def dedupe_cleanup_job(ctx: JobContext) -> None:
     if not await _once(ctx, "dedupe_cleanup", period):
         return
     removed = await ctx.maintenance.delete_processed_events_before(now - DEDUPE_KEEP)
+    removed += await ctx.maintenance.delete_delivered_inbox_before(now - DEDUPE_KEEP)
     await ctx.maintenance.finish_run("dedupe_cleanup", period, f"removed={removed}")
 
 

@@ -17,6 +17,7 @@ from storage.models import (
     ConversationRow,
     DecisionRow,
     FeedbackRow,
+    InboxRow,
     JobRunRow,
     LeaseRow,
     MessageRow,
@@ -213,6 +214,13 @@ class Maintenance:
     async def delete_processed_events_before(self, cutoff: datetime) -> int:
         return await self._db.run(
             self._write_rowcount, delete(ProcessedEventRow).where(ProcessedEventRow.created_at < cutoff)
+        )
+
+    async def delete_delivered_inbox_before(self, cutoff: datetime) -> int:
+        """Inbox entries delivered before ``cutoff`` (kept as long as dedupe keys, so a late redelivery
+        of their event is still a duplicate); undelivered entries stay until they are answered."""
+        return await self._db.run(
+            self._write_rowcount, delete(InboxRow).where(InboxRow.delivered_at < cutoff)
         )
 
     # -- digests ------------------------------------------------------------------------------------

@@ -239,3 +239,38 @@ class JobRunRow(Base):
     holder: Mapped[str] = mapped_column(String(128), nullable=False)
     result: Mapped[str | None] = mapped_column(String(256), nullable=True)
     created_at: Mapped[datetime] = _ts()
+
+
+class InboxRow(Base):
+    """The durable inbox (``bot.ports.InboxStore``): every accepted message, from its arrival until its
+    outcome reached the platform; the outcome is written in the transactions that store the turn."""
+
+    __tablename__ = "inbox"
+    __table_args__ = (
+        UniqueConstraint("platform", "workspace", "dedupe_key", name="uq_inbox_dedupe"),
+        # take_expired and pending: the undelivered entries whose lease ran out; retention: old deliveries.
+        Index("ix_inbox_due", "delivered_at", "lease_until"),
+        Index("ix_inbox_thread", "platform", "workspace", "channel", "thread"),
+        Index("ix_inbox_owner", "owner"),
+    )
+
+    # A serial number (the port's ids are its decimal strings): the order of acceptance, oldest first.
+    id: Mapped[int] = _serial_id()
+    platform: Mapped[str] = mapped_column(String(16), nullable=False)
+    workspace: Mapped[str] = mapped_column(String(64), nullable=False)
+    dedupe_key: Mapped[str] = mapped_column(String(128), nullable=False)
+    channel: Mapped[str] = mapped_column(String(64), nullable=False)
+    thread: Mapped[str] = mapped_column(String(64), nullable=False)
+    # ``bot.inbox.encode_message``: the whole ``IncomingMessage``, versioned.
+    message: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+    state: Mapped[str] = mapped_column(String(16), nullable=False)  # received | answering | answered | failed
+    owner: Mapped[str] = mapped_column(String(128), nullable=False)  # the process holding it
+    lease_until: Mapped[datetime] = _ts()
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+    received_at: Mapped[datetime] = _ts()
+    updated_at: Mapped[datetime] = _ts()
+    delivered_at: Mapped[datetime | None] = _ts(nullable=True)
+    # The platform's id of the reply once one exists (a recovery edits it rather than posting again).
+    reply_ref: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    # ``bot.inbox.encode_result``: the outcome to draw (again), once answered or failed.
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)

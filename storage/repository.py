@@ -8,8 +8,11 @@ a statement costs several times more than executing a cached one.
 
 - ``storage.conversation_locks``: ``conversation_lock`` (advisory locks on PostgreSQL);
 - ``storage.workspace_settings``: a workspace's settings;
-- ``storage.turns``: dedupe, history (``storage.history_cache``), ``begin_turn`` and ``finish_turn``
-  (a turn reads the settings and records usage, so this part builds on those two);
+- ``storage.turns``: dedupe, history (``storage.history_cache``), ``begin_turn``, ``finish_turn`` and
+  ``resume_turn`` (a turn reads the settings, records usage and moves its inbox entry, so this part
+  builds on those three);
+- ``storage.inbox``: the durable inbox (``bot.ports.InboxStore``), its leases timed by the repository's
+  ``clock``;
 - ``storage.conversations``: finding, forking and ending conversations, participants, reminders;
 - ``storage.audit``: model usage, feedback and the audit log,
 
@@ -19,12 +22,16 @@ statements and the state the parts share).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import UTC, datetime
+
 from bot.types import DecisionRecord
 from storage.audit import AuditQueries
 from storage.conversation_locks import ConversationLocks
 from storage.conversations import ConversationQueries
 from storage.db import Database
 from storage.history_cache import HISTORY_CACHE_CONVERSATIONS, HISTORY_CACHE_MESSAGES, HistoryCache
+from storage.inbox import InboxQueries
 from storage.statements import Statements
 from storage.turns import TurnQueries
 from storage.workspace_settings import WorkspaceSettingsQueries
@@ -33,11 +40,17 @@ from storage.workspace_settings import WorkspaceSettingsQueries
 __all__ = ["DecisionRecord", "Repository"]
 
 
-class Repository(ConversationLocks, TurnQueries, ConversationQueries, WorkspaceSettingsQueries, AuditQueries):
-    """Implements ``bot.ports.ConversationStore`` and ``bot.ports.AdminStore``."""
+class Repository(
+    ConversationLocks, TurnQueries, ConversationQueries, WorkspaceSettingsQueries, AuditQueries, InboxQueries
+):
+    """Implements ``bot.ports.ConversationStore``, ``bot.ports.AdminStore`` and ``bot.ports.InboxStore``.
 
-    def __init__(self, database: Database) -> None:
+    ``clock`` (UTC, default the wall clock) times the inbox's leases; tests move it instead of sleeping.
+    """
+
+    def __init__(self, database: Database, *, clock: Callable[[], datetime] | None = None) -> None:
         self._db = database
+        self._clock = clock or _utcnow
         self._dialect = database.dialect.name
         self._sql = Statements(self._dialect)
         self._history_cache = HistoryCache(HISTORY_CACHE_CONVERSATIONS, HISTORY_CACHE_MESSAGES)
@@ -52,3 +65,7 @@ class Repository(ConversationLocks, TurnQueries, ConversationQueries, WorkspaceS
         await self._drain_unlocks()
         self._history_cache.clear()
         await self._db.dispose()  # closes the lock session too
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)

@@ -5,14 +5,18 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Table
 
+from bot.inbox import decode_message, decode_result
 from bot.types import (
     Conversation,
     ConversationStatus,
     HistoryMessage,
+    InboxEntry,
+    InboxState,
     NewMessage,
     ThreadRef,
     WorkspaceSettings,
@@ -21,6 +25,7 @@ from storage.models import (
     ConversationRow,
     DecisionRow,
     FeedbackRow,
+    InboxRow,
     MessageRow,
     ModelUsageRow,
     ProcessedEventRow,
@@ -37,6 +42,7 @@ DECISIONS: Table = DecisionRow.__table__
 USAGE: Table = ModelUsageRow.__table__
 FEEDBACK: Table = FeedbackRow.__table__
 REMINDERS: Table = ReminderRow.__table__
+INBOX: Table = InboxRow.__table__
 
 ENDED = ConversationStatus.ENDED.value
 # The risk_source of a hard mark set by the local detector (the engine names the others).
@@ -227,3 +233,43 @@ def message_row(conv: Conversation, m: NewMessage, seq: int | None) -> dict[str,
     if seq is not None:
         row["seq"] = seq
     return row
+
+
+_I = INBOX.c
+# The columns an ``InboxEntry`` is made of, in ``entry_from_row``'s order.
+ENTRY_COLUMNS = (
+    _I.id,
+    _I.message,
+    _I.state,
+    _I.owner,
+    _I.attempts,
+    _I.received_at,
+    _I.delivered_at,
+    _I.reply_ref,
+    _I.result,
+)
+
+
+def aware(ts: datetime) -> datetime:
+    """SQLite hands back naive datetimes; Haven only ever writes UTC."""
+    return ts if ts.tzinfo is not None else ts.replace(tzinfo=UTC)
+
+
+def entry_from_row(row: Sequence[Any]) -> InboxEntry:
+    id_, message, state, owner, attempts, received_at, delivered_at, reply_ref, result = row
+    return InboxEntry(
+        id=str(id_),
+        message=decode_message(message),
+        state=InboxState(state),
+        owner=owner,
+        attempts=attempts,
+        received_at=aware(received_at),
+        delivered=delivered_at is not None,
+        reply_ref=reply_ref,
+        result=decode_result(result) if result is not None else None,
+    )
+
+
+def row_id(value: str) -> int:
+    """The row id an entry id names (ids are the table's serial numbers as text); -1 names none."""
+    return int(value) if value.isascii() and value.isdigit() and len(value) < 19 else -1

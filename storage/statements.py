@@ -19,8 +19,10 @@ from storage.rows import (
     DECISIONS,
     DETECTOR,
     ENDED,
+    ENTRY_COLUMNS,
     EVENTS,
     HISTORY_COLUMNS,
+    INBOX,
     MESSAGES,
     SETTINGS_COLUMNS,
     USAGE,
@@ -134,6 +136,50 @@ class Statements:
         )
         self.decision = insert(DECISIONS)
         self.usage = insert(USAGE)
+        # -- the inbox (``storage.inbox``; the turn's transactions fence with the first two) --
+        inbox = INBOX.c
+        held = (inbox.id == bindparam("e_id"), inbox.owner == bindparam("e_owner"))
+        # Check a hold and lock its row (PostgreSQL) for the rest of the transaction: its state back.
+        self.inbox_fence = (
+            update(INBOX).where(*held).values(updated_at=bindparam("e_now")).returning(inbox.state)
+        )
+        # (Update statements may not reuse column names for their parameters, hence the e_ prefix.)
+        self.inbox_set_state = (
+            update(INBOX)
+            .where(*held)
+            .values(state=bindparam("e_state"), updated_at=bindparam("e_now"))
+            .returning(inbox.id)
+        )
+        self.inbox_set_outcome = (
+            update(INBOX)
+            .where(*held)
+            .values(state=bindparam("e_state"), result=bindparam("e_result"), updated_at=bindparam("e_now"))
+            .returning(inbox.id)
+        )
+        self.inbox_set_reply_ref = (
+            update(INBOX)
+            .where(*held)
+            .values(reply_ref=bindparam("e_reply_ref"), updated_at=bindparam("e_now"))
+            .returning(inbox.id)
+        )
+        self.inbox_delivered = (
+            update(INBOX)
+            .where(*held)
+            .values(
+                delivered_at=func.coalesce(inbox.delivered_at, bindparam("e_now")),
+                updated_at=bindparam("e_now"),
+            )
+            .returning(inbox.id)
+        )
+        self.inbox_accept = self.insert(INBOX).on_conflict_do_nothing().returning(*ENTRY_COLUMNS)
+        self.event_exists = select(ev.id).where(
+            ev.platform == bindparam("platform"),
+            ev.workspace == bindparam("workspace"),
+            ev.dedupe_key == bindparam("dedupe_key"),
+        )
+        self.inbox_entry = select(*ENTRY_COLUMNS).where(inbox.id == bindparam("e_id"))
+        self.inbox_held_message = select(inbox.message).where(*held)
+        self.inbox_pending = select(func.count()).select_from(INBOX).where(inbox.delivered_at.is_(None))
         lock_id = bindparam("id", type_=BigInteger)
         self.try_lock = select(func.pg_try_advisory_lock(lock_id))
         self.unlock = select(func.pg_advisory_unlock(lock_id))

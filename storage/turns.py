@@ -12,20 +12,25 @@ from typing import Any, TypeVar
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import NoResultFound
 
-from bot.ports import StorageUnavailable
+from bot.inbox import decode_message
+from bot.ports import LeaseLost, StorageUnavailable
 from bot.types import (
     BeganTurn,
     Conversation,
     ConversationStatus,
     Decision,
     HistoryMessage,
+    InboxHold,
+    InboxState,
     NewMessage,
     StateChange,
     ThreadRef,
+    TurnResult,
     UsageRecord,
 )
 from storage.audit import AuditQueries
 from storage.history_cache import CachedHistory
+from storage.inbox import InboxQueries
 from storage.models import new_id, utcnow
 from storage.rows import (
     DETECTOR,
@@ -36,6 +41,7 @@ from storage.rows import (
     merge_cues,
     message_row,
     new_conversation_row,
+    row_id,
     stored_message,
     thread_params,
 )
@@ -48,9 +54,10 @@ T = TypeVar("T")
 RETRY_DELAYS = (0.25, 0.5, 1.0, 2.0, 4.0)
 
 
-class TurnQueries(WorkspaceSettingsQueries, AuditQueries):
-    """``history``, ``claim_event``, ``begin_turn`` and ``finish_turn``. A turn reads the workspace's
-    settings and records the model's usage in its own transaction, hence the two bases."""
+class TurnQueries(WorkspaceSettingsQueries, AuditQueries, InboxQueries):
+    """``history``, ``claim_event``, ``begin_turn``, ``finish_turn`` and ``resume_turn``. A turn reads the
+    workspace's settings, records the model's usage and moves its inbox entry in its own transaction,
+    hence the three bases."""
 
     async def history(self, conversation_id: str, workspace: str) -> list[HistoryMessage]:
         """The conversation's messages in order. They are shared with an in-process cache: read-only
@@ -143,16 +150,19 @@ class TurnQueries(WorkspaceSettingsQueries, AuditQueries):
         started_by: str | None = None,
         at_risk: bool = False,
         soft_cues: Sequence[str] = (),
+        hold: InboxHold | None = None,
     ) -> BeganTurn:
         """Dedupe, find or create the conversation, and append the user message — one transaction.
 
         ``at_risk`` sets the hard mark (source "detector"); ``soft_cues`` are added to the soft mark.
         Nothing is appended to an ended conversation: an ended thread's history is closed. A stored
         message comes back with the workspace's settings and the history ending with it, read in the
-        same transaction, so the turn needs no further thread hop to start.
+        same transaction, so the turn needs no further thread hop to start. With ``hold``, the transaction
+        first checks (and on PostgreSQL locks) the inbox entry, and moves it to ``ANSWERING`` with the
+        message; a lost hold raises ``LeaseLost`` before anything is written.
         """
         return await self._db.run(
-            self._begin_turn, thread, dedupe_key, message, create, started_by, at_risk, soft_cues
+            self._begin_turn, thread, dedupe_key, message, create, started_by, at_risk, soft_cues, hold
         )
 
     def _begin_turn(
@@ -164,10 +174,13 @@ class TurnQueries(WorkspaceSettingsQueries, AuditQueries):
         started_by: str | None,
         at_risk: bool,
         soft_cues: Sequence[str],
+        hold: InboxHold | None,
     ) -> BeganTurn:
         generation = self._db.generation
         cached: CachedHistory | None = None  # to cache once committed
         with self._db.write() as conn:
+            if hold is not None:
+                self._fence(conn, hold)  # first: the entry's row lock comes before the conversation's
             if not create and conn.execute(self._sql.find, thread_params(thread)).first() is None:
                 # Not our thread: no dedupe key either, so unrelated chatter never fills that table.
                 return BeganTurn(duplicate=False, conversation=None, stored=False)
@@ -218,6 +231,8 @@ class TurnQueries(WorkspaceSettingsQueries, AuditQueries):
                 cached = CachedHistory(generation, 1, 0, history)
             else:
                 return BeganTurn(duplicate=False, conversation=None, stored=False)
+            if hold is not None:
+                self._set_state(conn, hold, InboxState.ANSWERING)  # held: the fence above locked it
             settings = self._settings_in(conn, thread.platform, thread.workspace)
         if cached is not None:
             self._history_cache.put((conv.id, thread.workspace), cached)
@@ -245,10 +260,12 @@ class TurnQueries(WorkspaceSettingsQueries, AuditQueries):
         change: StateChange,
         decisions: Sequence[Decision] = (),
         usage: Sequence[UsageRecord] = (),
+        outcome: tuple[InboxHold, TurnResult] | None = None,
     ) -> Conversation:
-        """Append the model's side of a turn, apply the state change and write the audit — atomically."""
+        """Append the model's side of a turn, apply the state change and write the audit — atomically;
+        with ``outcome``, the inbox entry becomes ``ANSWERED`` in the same transaction (fenced)."""
         return await self._retry_transient(
-            self._finish_turn, conversation_id, workspace, messages, change, decisions, usage
+            self._finish_turn, conversation_id, workspace, messages, change, decisions, usage, outcome
         )
 
     def _finish_turn(
@@ -259,14 +276,27 @@ class TurnQueries(WorkspaceSettingsQueries, AuditQueries):
         change: StateChange,
         decisions: Sequence[Decision],
         usage: Sequence[UsageRecord],
+        outcome: tuple[InboxHold, TurnResult] | None,
     ) -> Conversation:
         generation = self._db.generation
         added: list[HistoryMessage] = []
         with self._db.write() as conn:
+            # The fence comes first (the inbox row's lock before the conversation's, as in begin_turn).
+            # ``_retry_transient`` may run this again after a commit whose acknowledgement was lost (the
+            # connection dropped during COMMIT). That attempt did commit when the entry, still ours, is
+            # ANSWERED: only this transaction sets ANSWERED on an entry whose turn it stores (``complete``
+            # is for turns with nothing to store), so we write nothing again — appending the reply
+            # twice would be worse than any error — and return the conversation as stored. Had another
+            # process taken the entry over meanwhile, ``LeaseLost`` is right: the stored answer is
+            # theirs to deliver. Had the attempt not committed, the entry is still ANSWERING and this
+            # run stores the turn as if for the first time.
+            answered = outcome is not None and self._fence(conn, outcome[0]) is InboxState.ANSWERED
             row = conn.execute(self._sql.for_update, {"id": conversation_id, "workspace": workspace}).first()
             if row is None:
                 raise NoResultFound("No row was found when one was required")
             before = conversation_from_row(row[:-1])
+            if answered:
+                return before
             last = row[-1] or 0
             if messages:
                 rows = [message_row(before, m, last + i) for i, m in enumerate(messages, start=1)]
@@ -323,6 +353,41 @@ class TurnQueries(WorkspaceSettingsQueries, AuditQueries):
                     ],
                 )
             self._add_usage(conn, conv.id, t.platform, t.workspace, usage)
+            if outcome is not None:
+                self._set_state(conn, outcome[0], InboxState.ANSWERED, outcome[1])
         if added:  # committed: bring a cached history up to date
             self._extend_history(conversation_id, workspace, generation, last, added)
         return conv
+
+    async def resume_turn(self, thread: ThreadRef, hold: InboxHold) -> BeganTurn:
+        """What ``begin_turn`` returned for the entry's stored message, read again (nothing written)."""
+        return await self._db.run(self._resume_turn, thread, hold)
+
+    def _resume_turn(self, thread: ThreadRef, hold: InboxHold) -> BeganTurn:
+        generation = self._db.generation  # before reading: a later bump must invalidate what we read
+        cached: CachedHistory | None = None
+        with self._db.read(snapshot=True) as conn:
+            held = {"e_id": row_id(hold.entry_id), "e_owner": hold.owner}
+            message = conn.execute(self._sql.inbox_held_message, held).scalar()
+            if message is None:
+                raise LeaseLost(f"inbox entry {hold.entry_id} is no longer held by this process")
+            row = conn.execute(self._sql.find, thread_params(thread)).first()
+            conv = conversation_from_row(row) if row is not None else None
+            if conv is None or conv.ended:
+                return BeganTurn(duplicate=False, conversation=conv, stored=False)
+            history, cached = self._current_history(conn, conv.id, thread.workspace, generation)
+            settings = self._settings_in(conn, thread.platform, thread.workspace)
+        if cached is not None:
+            self._history_cache.put((conv.id, thread.workspace), cached)
+        upto = history_through(history, decode_message(message).message_id)
+        return BeganTurn(duplicate=False, conversation=conv, stored=True, settings=settings, history=upto)
+
+
+def history_through(history: Sequence[HistoryMessage], message_id: str) -> tuple[HistoryMessage, ...]:
+    """``history`` up to and including the person's last message ``message_id``: a resumed turn answers
+    that message, even if later ones were stored after it (the whole history when it is not found)."""
+    for i in range(len(history) - 1, -1, -1):
+        m = history[i]
+        if m.role == "user" and m.kind == "text" and m.platform_message_id == message_id:
+            return tuple(history[: i + 1])
+    return tuple(history)

@@ -1,7 +1,10 @@
-"""The storage ports' contract (``bot.ports.ConversationStore``, ``AdminStore``): one suite for every store.
+"""The storage ports' contract (``bot.ports.ConversationStore``, ``AdminStore``, ``InboxStore``): one suite
+for every store.
 
 Each test runs on the in-memory store the fast tests use (``fakes.MemoryStore``) and on
-``storage.repository.Repository`` over SQLite and PostgreSQL. The ports' docstrings are the contract;
+``storage.repository.Repository`` over SQLite and PostgreSQL. Inbox leases are timed by a clock the test
+moves (``Clock``), never by sleeping; "another process" is a second repository on the same database (the
+memory store is one process, so there it is the same store). The ports' docstrings are the contract;
 where they leave a detail open, the repository's behaviour is the reference the memory store must match.
 """
 
@@ -10,21 +13,35 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import AsyncIterator, Sequence
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
 import pytest
 from sqlalchemy.exc import NoResultFound
 
-from bot.ports import AdminStore, ConversationStore
+from bot.ports import AdminStore, ConversationStore, InboxStore, LeaseLost
 from bot.types import (
+    Accepted,
+    AdminAlert,
+    Author,
+    Closure,
     Conversation,
     ConversationStatus,
+    CrisisCard,
     Decision,
+    EndReason,
+    InboxEntry,
+    InboxHold,
+    InboxState,
+    IncomingMessage,
     NewMessage,
+    Origin,
     StateChange,
     ThreadRef,
+    TurnResult,
+    TurnStatus,
     UsageRecord,
     WorkspaceSettings,
 )
@@ -34,7 +51,7 @@ from storage.db import open_database, upgrade
 from storage.repository import Repository
 
 
-class Store(ConversationStore, AdminStore, Protocol):
+class Store(ConversationStore, AdminStore, InboxStore, Protocol):
     async def close(self) -> None: ...
 
 
@@ -45,31 +62,76 @@ OTHER_PLATFORM = dataclasses.replace(T, platform="discord")
 NOT_FOUND = (LookupError, NoResultFound)
 
 
+@dataclass
+class Clock:
+    """The time every store of a test reads (inbox leases); a test moves it instead of sleeping."""
+
+    now: datetime = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+@dataclass
+class Backend:
+    """One database; ``open()`` is one more process on it (the memory store: the same one)."""
+
+    url: str | None
+    clock: Clock
+    opened: list[Store] = field(default_factory=list)
+
+    def open(self) -> Store:
+        if self.url is None:
+            if not self.opened:
+                self.opened.append(MemoryStore(clock=self.clock))
+            return self.opened[0]
+        repo = Repository(open_database(self.url), clock=self.clock)
+        self.opened.append(repo)
+        return repo
+
+    async def close(self) -> None:
+        for s in self.opened:
+            await s.close()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
 @pytest.fixture(
     params=["memory", "sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)],
     ids=["memory", "sqlite", "postgresql"],
 )
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+async def backend(request: pytest.FixtureRequest, tmp_path: Path, clock: Clock) -> AsyncIterator[Backend]:
     if request.param == "memory":
-        yield MemoryStore()
+        yield Backend(None, clock)
         return
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path}/haven.db"
         await upgrade(url)
-        repo = Repository(open_database(url))
+        sqlite_backend = Backend(url, clock)
         try:
-            yield repo
+            yield sqlite_backend
         finally:
-            await repo.close()
+            await sqlite_backend.close()
         return
     server: PostgresServer = request.getfixturevalue("postgres_server")
     with server.temporary_database(hint=request.node.name) as url:
         await upgrade(url)
-        repo = Repository(open_database(url))
+        pg_backend = Backend(url, clock)
         try:
-            yield repo
+            yield pg_backend
         finally:
-            await repo.close()
+            await pg_backend.close()
+
+
+@pytest.fixture
+def store(backend: Backend) -> Store:
+    return backend.open()
 
 
 def user(text: str, mid: str, author: str = "U1") -> NewMessage:
@@ -640,3 +702,348 @@ async def test_decisions_are_listed_newest_first_per_conversation(store: Store) 
     mine = await store.list_decisions("slack", "T1", conversation_id=one.id)
     assert [d.decision for d in mine] == ["END", "VETO_RISK", "HOLD_WARN"]
     assert [d.decision for d in await store.list_decisions("slack", "T1", limit=2)] == ["END", "HOLD_CONFIRM"]
+
+
+# -- the inbox -----------------------------------------------------------------------------------------
+
+LEASE = 30.0
+
+
+def incoming(
+    mid: str,
+    thread: ThreadRef = T,
+    *,
+    origin: Origin = Origin.MENTION,
+    key: str | None = None,
+    text: str = "hello",
+) -> IncomingMessage:
+    return IncomingMessage(thread, Author("U1", "u1", True), text, mid, origin, key, "de")
+
+
+def answer(text: str = "hi there") -> TurnResult:
+    return TurnResult(
+        TurnStatus.REPLIED,
+        conversation_id="c",
+        replies=(text, "more"),
+        crisis=CrisisCard("call"),
+        closure=Closure("c", EndReason.ABUSE, 2, CrisisCard("help")),
+        alert=AdminAlert("C-AL", "ending", "c", T, "abuse", 2),
+        error=None,
+        crisis_shown=True,
+    )
+
+
+async def accepted(store: Store, msg: IncomingMessage, owner: str = "p1") -> InboxEntry:
+    outcome, entry = await store.accept(msg, owner, LEASE)
+    assert outcome is Accepted.NEW and entry is not None
+    return entry
+
+
+async def begin(store: Store, entry: InboxEntry, hold: InboxHold | None = None) -> Conversation:
+    msg = entry.message
+    began = await store.begin_turn(
+        msg.thread,
+        msg.effective_dedupe_key,
+        user(msg.text, msg.message_id),
+        create=msg.starts_conversation,
+        hold=hold or entry.hold,
+    )
+    assert began.stored and began.conversation is not None, began
+    return began.conversation
+
+
+async def test_accept_records_the_whole_message_held_by_its_acceptor(store: Store, clock: Clock) -> None:
+    msg = incoming("m1", key="ev-1")
+    outcome, entry = await store.accept(msg, "p1", LEASE)
+    assert outcome is Accepted.NEW and entry is not None
+    assert entry.message == msg and entry.state is InboxState.RECEIVED
+    assert (entry.owner, entry.attempts, entry.received_at) == ("p1", 1, clock.now)
+    assert not entry.delivered and entry.reply_ref is None and entry.result is None
+    assert entry.hold == InboxHold(entry.id, "p1")
+    assert await store.get_entry(entry.id) == entry
+    assert await store.pending() == 1
+    # The same key again, from any process: a duplicate, nothing more recorded.
+    assert await store.accept(incoming("m1-again", key="ev-1"), "p2", LEASE) == (Accepted.DUPLICATE, None)
+    assert await store.pending() == 1
+    # Without an explicit key the message id is the key.
+    await accepted(store, incoming("m2"))
+    assert await store.accept(incoming("m2"), "p1", LEASE) == (Accepted.DUPLICATE, None)
+    assert await store.get_entry("no-such-entry") is None and await store.get_entry("987654") is None
+
+
+async def test_a_reply_in_a_thread_that_is_not_ours_records_nothing(store: Store) -> None:
+    reply = incoming("m1", origin=Origin.THREAD_REPLY)
+    assert await store.accept(reply, "p1", LEASE) == (Accepted.NOT_OURS, None)
+    assert await store.pending() == 0
+    # Nothing was kept of it: once the thread is a conversation, the same reply is new.
+    await start(store, key="k-start")
+    assert (await store.accept(reply, "p1", LEASE))[0] is Accepted.NEW
+    # An ended conversation is still Haven's thread (its people are told it ended).
+    conv = await store.find_conversation(T)
+    assert conv is not None
+    await store.finish_turn(conv.id, "T1", [], StateChange(end_reason="abuse"))
+    assert (await store.accept(incoming("m2", origin=Origin.THREAD_REPLY), "p1", LEASE))[0] is Accepted.NEW
+
+
+async def test_a_key_a_turn_claimed_is_a_duplicate(store: Store) -> None:
+    await start(store, key="k1")  # a turn from before the inbox existed
+    assert await store.accept(incoming("m1", key="k1"), "p1", LEASE) == (Accepted.DUPLICATE, None)
+    assert await store.claim_event("slack", "T1", "edit:1")
+    assert await store.accept(incoming("m2", key="edit:1"), "p1", LEASE) == (Accepted.DUPLICATE, None)
+    assert await store.pending() == 0
+
+
+async def test_inbox_keys_are_per_workspace_and_count_by_their_first_128_characters(store: Store) -> None:
+    await accepted(store, incoming("m1", key="k"))
+    await accepted(store, incoming("m1", OTHER_WORKSPACE, key="k"))
+    await accepted(store, incoming("m1", OTHER_PLATFORM, key="k"))
+    stem = "k" * 128
+    await accepted(store, incoming("m2", key=stem + "-a"))
+    assert await store.accept(incoming("m3", key=stem + "-b"), "p1", LEASE) == (Accepted.DUPLICATE, None)
+    assert await store.pending() == 4
+    # A key a turn claimed in another workspace does not make this one a duplicate.
+    await start(store, OTHER_WORKSPACE, key="turn-key")
+    await accepted(store, incoming("m4", key="turn-key"))
+
+
+async def test_concurrent_accepts_of_one_key_record_it_once(backend: Backend) -> None:
+    one, two = backend.open(), backend.open()  # two processes (the same store in memory)
+    results = await asyncio.gather(
+        *(s.accept(incoming("m1", key="same"), f"p{i}", LEASE) for i, s in enumerate([one, two] * 4))
+    )
+    assert sorted(r[0] for r in results) == [Accepted.DUPLICATE] * 7 + [Accepted.NEW]
+    assert await one.pending() == 1 and await two.pending() == 1
+
+
+async def test_the_turns_transactions_move_the_entry(store: Store, clock: Clock) -> None:
+    entry = await accepted(store, incoming("m1"))
+    conv = await begin(store, entry)
+    after_begin = await store.get_entry(entry.id)
+    assert (
+        after_begin is not None and after_begin.state is InboxState.ANSWERING and after_begin.result is None
+    )
+    result = answer()
+    finished = await store.finish_turn(
+        conv.id, "T1", [assistant("hi there")], StateChange(warnings=1), outcome=(entry.hold, result)
+    )
+    assert finished.warnings == 1
+    answered = await store.get_entry(entry.id)
+    assert answered is not None and answered.state is InboxState.ANSWERED and answered.result == result
+    assert not answered.delivered and await store.pending() == 1
+    assert await store.mark_delivered(entry.hold)
+    assert await store.mark_delivered(entry.hold)  # again: still true, still delivered
+    delivered = await store.get_entry(entry.id)
+    assert delivered is not None and delivered.delivered and delivered.state is InboxState.ANSWERED
+    assert await store.pending() == 0
+    clock.advance(10 * LEASE)
+    assert await store.take_expired("p2", LEASE, 10) == []  # delivered: never taken again
+
+
+async def test_finishing_an_answered_entry_again_writes_nothing_again(store: Store) -> None:
+    # What finish_turn's retry after a commit whose acknowledgement was lost amounts to.
+    entry = await accepted(store, incoming("m1"))
+    conv = await begin(store, entry)
+    args = (
+        conv.id,
+        "T1",
+        [assistant("once")],
+        StateChange(warnings=1),
+        [decision("HOLD_WARN", 1)],
+        [usage(5, 5)],
+    )
+    first = await store.finish_turn(*args, outcome=(entry.hold, answer("once")))
+    again = await store.finish_turn(*args, outcome=(entry.hold, answer("twice?")))
+    assert again == first
+    assert [m.role for m in await store.history(conv.id, "T1")] == ["user", "assistant"]
+    assert len(await store.list_decisions("slack", "T1")) == 1
+    assert (await store.usage_totals("slack", "T1"))["calls"] == 1
+    stored = await store.get_entry(entry.id)
+    assert stored is not None and stored.result == answer("once")
+
+
+async def test_a_hold_taken_over_changes_nothing(store: Store, clock: Clock) -> None:
+    entry = await accepted(store, incoming("m1"))
+    stale = entry.hold
+    clock.advance(LEASE + 1)
+    [taken] = await store.take_expired("p2", LEASE, 10)
+    assert (taken.id, taken.owner, taken.attempts, taken.state) == (entry.id, "p2", 2, InboxState.RECEIVED)
+    # The stale holder's begin_turn raises and writes nothing: no conversation, no claimed key.
+    with pytest.raises(LeaseLost):
+        await begin(store, entry, stale)
+    assert await store.find_conversation(T) is None
+    conv = await begin(store, entry, taken.hold)  # the key is still free for the new holder
+    assert conv.user_turns == 1
+    # The stale holder's finish_turn raises and writes nothing either.
+    with pytest.raises(LeaseLost):
+        await store.finish_turn(
+            conv.id,
+            "T1",
+            [assistant("stale")],
+            StateChange(end_reason="abuse"),
+            [decision("END")],
+            [usage(1, 1)],
+            outcome=(stale, answer("stale")),
+        )
+    assert await store.find_conversation(T) == conv
+    assert len(await store.history(conv.id, "T1")) == 1
+    assert await store.list_decisions("slack", "T1") == []
+    assert (await store.usage_totals("slack", "T1"))["calls"] == 0
+    assert not await store.record_reply_ref(stale, "ts-stale")
+    assert not await store.complete(stale, InboxState.FAILED, answer("stale"))
+    assert not await store.mark_delivered(stale)
+    with pytest.raises(LeaseLost):
+        await store.resume_turn(T, stale)
+    now = await store.get_entry(entry.id)
+    assert now is not None and now == dataclasses.replace(taken, state=InboxState.ANSWERING)
+    # The new holder can do all of it.
+    assert await store.record_reply_ref(taken.hold, "ts-1")
+    await store.finish_turn(conv.id, "T1", [assistant("hi")], StateChange(), outcome=(taken.hold, answer()))
+    assert await store.mark_delivered(taken.hold)
+    done = await store.get_entry(entry.id)
+    assert done is not None and (done.state, done.reply_ref, done.delivered) == (
+        InboxState.ANSWERED,
+        "ts-1",
+        True,
+    )
+    # A hold naming an entry that does not exist holds nothing.
+    for bogus in (InboxHold("999999", "p2"), InboxHold("x", "p2")):
+        assert not await store.mark_delivered(bogus)
+        with pytest.raises(LeaseLost):
+            await store.resume_turn(T, bogus)
+
+
+async def test_begin_turn_with_nothing_to_store_leaves_the_entry_for_complete(store: Store) -> None:
+    entry = await accepted(store, incoming("m1", key="k1"))
+    assert await store.claim_event("slack", "T1", "k1")  # e.g. handled by a path without the inbox
+    began = await store.begin_turn(T, "k1", user("hello", "m1"), create=True, hold=entry.hold)
+    assert began.duplicate and not began.stored
+    same = await store.get_entry(entry.id)
+    assert same is not None and same.state is InboxState.RECEIVED
+    result = TurnResult(TurnStatus.DUPLICATE)
+    assert await store.complete(entry.hold, InboxState.ANSWERED, result)
+    done = await store.get_entry(entry.id)
+    assert done is not None and (done.state, done.result) == (InboxState.ANSWERED, result)
+    failed = await accepted(store, incoming("m2"))
+    note = TurnResult(TurnStatus.ERROR, error="model_outage")
+    assert await store.complete(failed.hold, InboxState.FAILED, note)
+    stored = await store.get_entry(failed.id)
+    assert stored is not None and (stored.state, stored.result) == (InboxState.FAILED, note)
+    for not_an_outcome in (InboxState.RECEIVED, InboxState.ANSWERING):
+        with pytest.raises(ValueError):
+            await store.complete(failed.hold, not_an_outcome, note)
+    stored_again = await store.get_entry(failed.id)
+    assert stored_again == stored
+
+
+async def test_take_expired_takes_lapsed_leases_oldest_first(store: Store, clock: Clock) -> None:
+    thread_b = dataclasses.replace(T, thread="2.0")
+    first = await accepted(store, incoming("m1"))
+    clock.advance(1)
+    second = await accepted(store, incoming("m2", thread_b))
+    clock.advance(1)
+    third = await accepted(store, incoming("m3", key="k3"))
+    assert await store.take_expired("p2", LEASE, 10) == []  # every lease still runs
+    clock.advance(LEASE - 2)  # the first lease ends now exactly: it is due
+    assert [e.id for e in await store.take_expired("p2", LEASE, 10)] == [first.id]
+    clock.advance(2)
+    taken = await store.take_expired("p2", LEASE, 1)
+    assert [(e.id, e.owner, e.attempts) for e in taken] == [(second.id, "p2", 2)]
+    # Only the thread asked for.
+    assert [e.id for e in await store.take_expired("p3", LEASE, 10, thread_b)] == []
+    assert [e.id for e in await store.take_expired("p3", LEASE, 10, T)] == [third.id]
+    # Taken again once the new holder's lease ran out too: attempts count every taking.
+    clock.advance(LEASE + 1)
+    again = await store.take_expired("p4", LEASE, 10)
+    assert [(e.id, e.attempts) for e in again] == [(first.id, 3), (second.id, 3), (third.id, 3)]
+    assert all(e.owner == "p4" for e in again)
+    assert await store.take_expired("p5", LEASE, 0) == []
+
+
+async def test_renew_extends_only_the_leases_still_held(store: Store, clock: Clock) -> None:
+    one = await accepted(store, incoming("m1"))
+    two = await accepted(store, incoming("m2"))
+    theirs = await accepted(store, incoming("m3"), owner="p9")
+    clock.advance(LEASE - 5)
+    held = await store.renew("p1", [one.id, two.id, theirs.id, "nonsense", "123456"], LEASE)
+    assert held == {one.id, two.id}
+    clock.advance(10)  # past the first leases, within the renewed ones
+    assert [e.id for e in await store.take_expired("p2", LEASE, 10)] == [theirs.id]
+    assert await store.mark_delivered(two.hold)
+    assert await store.renew("p1", [one.id, two.id], LEASE) == {one.id}  # a delivered entry is finished
+    clock.advance(LEASE + 1)
+    assert [e.id for e in await store.take_expired("p2", LEASE, 10)] == [one.id, theirs.id]
+    assert await store.renew("p1", [one.id], LEASE) == set()
+    assert await store.renew("p1", [], LEASE) == set()
+
+
+async def test_release_lets_another_process_take_over_at_once(store: Store) -> None:
+    mine = [await accepted(store, incoming(f"m{n}")) for n in range(3)]
+    theirs = await accepted(store, incoming("m9"), owner="p9")
+    assert await store.mark_delivered(mine[2].hold)
+    assert await store.release("p1") == 2  # the delivered one is finished
+    taken = await store.take_expired("p2", LEASE, 10)
+    assert [e.id for e in taken] == [mine[0].id, mine[1].id]
+    assert theirs.id not in {e.id for e in taken}
+    assert await store.release("p1") == 0
+
+
+async def test_pending_counts_entries_not_yet_delivered(store: Store) -> None:
+    assert await store.pending() == 0
+    entries = [
+        await accepted(store, incoming(f"m{n}", thread))
+        for n, thread in enumerate([T, OTHER_WORKSPACE, OTHER_PLATFORM])
+    ]
+    assert await store.pending() == 3
+    assert await store.complete(entries[0].hold, InboxState.FAILED, TurnResult(TurnStatus.ERROR))
+    assert await store.pending() == 3  # failed with a note, but the note is not out yet
+    assert await store.mark_delivered(entries[0].hold)
+    assert await store.mark_delivered(entries[1].hold)
+    assert await store.pending() == 1
+
+
+async def test_resume_turn_returns_the_stored_message_and_its_history(store: Store, clock: Clock) -> None:
+    await store.save_settings(WorkspaceSettings("slack", "T1", alert_channel="C7"))
+    first = await accepted(store, incoming("m1"))
+    conv = await begin(store, first)  # ... and the holder crashed
+    clock.advance(LEASE + 1)
+    [taken] = await store.take_expired("p2", LEASE, 10)
+    assert taken.state is InboxState.ANSWERING
+    # A later message of the thread was stored in the meantime (the lock is gone with the holder).
+    await say(store, "later", "k-later")
+    resumed = await store.resume_turn(T, taken.hold)
+    assert resumed.stored and not resumed.duplicate
+    assert resumed.conversation is not None and resumed.conversation.id == conv.id
+    assert resumed.conversation.user_turns == 2
+    assert resumed.settings == WorkspaceSettings("slack", "T1", alert_channel="C7")
+    assert [(m.role, m.platform_message_id) for m in resumed.history] == [("user", "m1")]
+    assert len(await store.history(conv.id, "T1")) == 2  # nothing appended
+    # The resumed turn finishes under the new hold.
+    await store.finish_turn(conv.id, "T1", [assistant("hi")], StateChange(), outcome=(taken.hold, answer()))
+    done = await store.get_entry(first.id)
+    assert done is not None and done.state is InboxState.ANSWERED
+    # An ended conversation is returned, with nothing to resume.
+    second = await accepted(store, incoming("m2", origin=Origin.THREAD_REPLY))
+    await begin(store, second)
+    ended = await store.finish_turn(conv.id, "T1", [], StateChange(end_reason="abuse"))
+    gone = await store.resume_turn(T, second.hold)
+    assert (gone.stored, gone.conversation) == (False, ended)
+
+
+async def test_two_processes_never_take_the_same_entry(backend: Backend, clock: Clock) -> None:
+    one, two = backend.open(), backend.open()
+    ids = [
+        (await accepted(one, incoming(f"m{n}", dataclasses.replace(T, thread=f"{n % 4}.0")))).id
+        for n in range(24)
+    ]
+    clock.advance(LEASE + 1)
+    taken: list[InboxEntry] = []
+    for _ in range(12):
+        rounds = await asyncio.gather(
+            *(s.take_expired(f"taker-{i}", LEASE, 3) for i, s in enumerate([one, two, one, two]))
+        )
+        taken += [e for r in rounds for e in r]
+    assert sorted(int(e.id) for e in taken) == sorted(int(i) for i in ids)  # each once, none twice
+    assert all(e.attempts == 2 for e in taken)
+    for e in taken:
+        stored = await one.get_entry(e.id)
+        assert stored is not None and stored.owner == e.owner
