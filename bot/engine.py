@@ -4,16 +4,29 @@ Per turn it (1) dedupes and stores the user message, (2) runs at most ``MAX_MODE
 answering every ``tool_use`` with a ``tool_result`` decided by the pure policy, and (3) stores the
 model's side of the turn together with any state change and audit record in one transaction. A model
 failure between (1) and (3) leaves the conversation exactly as it was, apart from the user's message.
+
+**The durable inbox** (``bot.ports.InboxStore``). An adapter calls ``accept`` before it acknowledges an
+event; the entry it gets back is held by this process (``owner``) under a lease that a background task
+renews every lease/3 while the entry's turn runs (or waits for its conversation's lock, at most
+``lock_wait_seconds``). The turn then moves the entry received → answering (``begin_turn``) → answered
+(``finish_turn``, with the result, in the same transaction) or failed (the note), and the entry is
+finished once its result was delivered. An entry whose holder is gone (crashed, froze, stopped at the
+shutdown deadline, or gave up waiting for a lock) is taken over by ``recover`` in any process, and
+finished from the state it reached: the whole turn, the model part from the stored history, or the
+stored result drawn again (``bot.ports.RecoverySink``). Every change presents the entry's hold, so a
+process that lost it (``LeaseLost``) drops the turn without drawing anything.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import time
 import unicodedata
-from collections.abc import Awaitable, Callable, Sequence
+import uuid
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -21,8 +34,16 @@ from bot import prompts
 from bot.admin import is_admin
 from bot.admission import Admission, TurnStopped
 from bot.context import FIXED_TOKENS, TokenTally, build_request, message_tokens, user_text_block
+from bot.failures import log_failure
 from bot.model import ContextTooLong, ModelClient, ModelError, ModelReply, transcript_for_verifier
-from bot.notices import NOT_AUTHOR, NOT_IN_CONVERSATION, NOT_PARTICIPANT, REHEARSAL_LABEL, crisis_card
+from bot.notices import (
+    NOT_AUTHOR,
+    NOT_IN_CONVERSATION,
+    NOT_PARTICIPANT,
+    REHEARSAL_LABEL,
+    TURN_FAILED,
+    crisis_card,
+)
 from bot.policy import (
     VERIFIER_ANSWER,
     PolicyDecision,
@@ -36,8 +57,9 @@ from bot.policy import (
     should_show_crisis,
     verify_enabled,
 )
-from bot.ports import ConversationStore, HelpFirst, ReplyStream
+from bot.ports import ConversationStore, HelpFirst, InboxStore, LeaseLost, RecoverySink, ReplyStream
 from bot.types import (
+    Accepted,
     AdminAlert,
     Author,
     Closure,
@@ -49,6 +71,9 @@ from bot.types import (
     ForkRequest,
     ForkSource,
     HistoryMessage,
+    InboxEntry,
+    InboxHold,
+    InboxState,
     IncomingMessage,
     NewMessage,
     Origin,
@@ -78,6 +103,14 @@ CRISIS_TOOL_SOURCE = "crisis_tool"
 VERIFIER_SOURCE = "verifier"
 # The longest dedupe key storage keeps (``ConversationStore.claim_event``).
 MAX_DEDUPE_KEY = 128
+# Recovery (``Engine.recover``): every process looks this often for inbox entries whose holder is gone,
+# and takes at most this many at a time (the rest wait for the next look).
+RECOVERY_SECONDS = 5.0
+RECOVERY_BATCH = 20
+# How many times an entry may be taken (its acceptance counts as the first) and still be tried: past it
+# the person gets the failure note instead of another try. A message whose turn crashed, stalled or was
+# left five times (each after a lease ran out) is not going to be answered by a sixth.
+MAX_ATTEMPTS = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +120,10 @@ class EngineOptions:
     # Admission (``bot.admission``): turns whose model part runs at once, and how long that part may take.
     max_concurrent_turns: int = 64
     turn_deadline_seconds: float = 180.0
+    # The durable inbox: how long an entry stays this process's without a renewal, and how long a turn
+    # may wait for its conversation's lock before it stops waiting and leaves its entry to recovery.
+    inbox_lease_seconds: float = 60.0
+    lock_wait_seconds: float = 30.0
 
 
 def clean_text(text: str) -> str:
@@ -164,28 +201,399 @@ class _Turn:
         return self.crisis is not None
 
 
+class _LeftForRecovery(Exception):
+    """The turn stops here, unanswered: its inbox entry stays for recovery (shutdown, a lock wait)."""
+
+
+@dataclass
+class _Held:
+    """An inbox entry this process works on. Its lease is renewed while its turn runs, or while it
+    waits for its turn no longer than the lock wait; after that it is left to recovery."""
+
+    hold: InboxHold
+    since: float  # monotonic time it was accepted or taken
+    live: bool  # accepted for a live event (else taken by recovery)
+    running: bool = False  # its turn holds the conversation's lock
+    lost: bool = False  # a renewal found it taken over by another process
+    # Taken by recovery and waiting for its conversation's lock: a live turn of the same thread that
+    # gets the lock first answers it before itself (``_catch_up``).
+    pending: tuple[InboxEntry, RecoverySink] | None = None
+
+
 class Engine:
     """The core's one entry point for adapters: turns, commands, forks, feedback and the few questions
     about threads an adapter must ask before it can translate an event. Adapters reach storage only
     through these methods."""
 
     def __init__(
-        self, store: ConversationStore, model: ModelClient, options: EngineOptions | None = None
+        self,
+        store: ConversationStore,
+        model: ModelClient,
+        options: EngineOptions | None = None,
+        *,
+        inbox: InboxStore | None = None,
+        owner: str | None = None,
     ) -> None:
         self._repo = store
         self._model = model
         self._options = options or EngineOptions()
         self._tally = TokenTally()
         self.admission = Admission(self._options.max_concurrent_turns, self._options.turn_deadline_seconds)
+        self._inbox = inbox
+        # Who holds this process's inbox entries (the composition root passes a process-unique id).
+        self.owner = owner or f"engine:{uuid.uuid4().hex[:12]}"
+        self._held: dict[str, _Held] = {}
+        self._sinks: dict[str, RecoverySink] = {}
+        self._keeper: asyncio.Task[None] | None = None
+        self._recovery: asyncio.Task[None] | None = None
+        self._closed = False
 
     @property
     def rehearsal(self) -> bool:
         return self._model.rehearsal
 
     def begin_shutdown(self, seconds: float) -> None:
-        """Haven is stopping: turns still answering ``seconds`` from now stop and get the restart note
-        (``bot.admission``). Connectors call it when they stop accepting work; the first call counts."""
+        """Haven is stopping: turns still answering ``seconds`` from now stop (``bot.admission``). A turn
+        with an inbox entry is then left to recovery (``aclose`` releases it to every process); one
+        without gets the restart note. Recovery takes nothing more. Connectors call it when they stop
+        accepting work; the first call counts."""
         self.admission.begin_shutdown(seconds)
+        if self._recovery is not None:
+            self._recovery.cancel()
+
+    async def aclose(self) -> None:
+        """After the connectors stopped: stop renewing and recovering, and release this process's
+        unfinished inbox entries so that another process (or this one, restarted) takes them at once."""
+        if self._closed:
+            return
+        self._closed = True
+        tasks = [t for t in (self._keeper, self._recovery) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if self._inbox is None:
+            return
+        try:
+            released = await self._inbox.release(self.owner)
+        except Exception as exc:
+            # Their leases run out by themselves within HAVEN_INBOX_LEASE_SECONDS.
+            log_failure(log, "inbox release failed", exc, level=logging.WARNING)
+            return
+        if released:
+            log.info("inbox entries left to recovery", extra={"entries": released})
+
+    # -- the durable inbox ----------------------------------------------------------------------------
+
+    @property
+    def lock_wait_seconds(self) -> float:
+        """How long a turn may wait for its turn (adapters' own per-thread queues included)."""
+        return self._options.lock_wait_seconds
+
+    def attach(self, platform: str, sink: RecoverySink) -> None:
+        """An adapter that can answer recovered entries of ``platform``: recovery (``recover``) runs at
+        once and every ``RECOVERY_SECONDS`` from now until shutdown. Connectors call it on connect."""
+        self._sinks[platform] = sink
+        self._start_keeper()
+        idle = self._recovery is None or self._recovery.done()
+        if self._inbox is not None and idle and not self.admission.stopping and not self._closed:
+            self._recovery = asyncio.create_task(self._recover_forever(), name="inbox-recovery")
+
+    async def accept(self, msg: IncomingMessage) -> tuple[Accepted, InboxEntry | None]:
+        """Record ``msg`` durably before the adapter acknowledges its event (``InboxStore.accept``).
+
+        ``NEW`` with the entry to hand to ``handle_message``; ``DUPLICATE``: acknowledge and do nothing;
+        ``NOT_OURS``: nothing recorded (a thread that is not Haven's, or no words at all). Raises
+        ``StorageUnavailable`` when the database cannot be reached: then the adapter must not
+        acknowledge, so that the platform delivers the event again.
+        """
+        inbox = self._need_inbox()
+        if not clean_text(msg.text):
+            return Accepted.NOT_OURS, None
+        accepted, entry = await inbox.accept(msg, self.owner, self._options.inbox_lease_seconds)
+        if entry is not None:
+            self._held[entry.id] = _Held(entry.hold, time.monotonic(), live=True)
+            self._start_keeper()
+        return accepted, entry
+
+    async def record_reply_ref(self, hold: InboxHold, ref: str) -> None:
+        """The entry's reply now exists on the platform as ``ref`` (a stream, a first post): remembered,
+        so that a recovery updates that message instead of posting a second one. Best effort."""
+        if self._inbox is None or not ref:
+            return
+        try:
+            await self._inbox.record_reply_ref(hold, ref)
+        except Exception as exc:
+            log_failure(log, "inbox reply ref not recorded", exc, level=logging.WARNING, entry=hold.entry_id)
+
+    async def pending(self) -> int:
+        """Inbox entries not yet delivered (for operators)."""
+        return await self._need_inbox().pending()
+
+    def _need_inbox(self) -> InboxStore:
+        if self._inbox is None:
+            raise RuntimeError("this engine has no inbox store")
+        return self._inbox
+
+    def _start_keeper(self) -> None:
+        if self._inbox is not None and not self._closed and (self._keeper is None or self._keeper.done()):
+            self._keeper = asyncio.create_task(self._keep_leases(), name="inbox-leases")
+
+    def _renewable(self, held: _Held, now: float) -> bool:
+        return not held.lost and (held.running or now - held.since < self._options.lock_wait_seconds)
+
+    async def _keep_leases(self) -> None:
+        every = max(self._options.inbox_lease_seconds / 3, 0.01)
+        while True:
+            await asyncio.sleep(every)
+            await self.renew_leases()
+
+    async def renew_leases(self) -> None:
+        """Renew the leases of this process's entries that are running or still waiting their turn."""
+        inbox, now = self._need_inbox(), time.monotonic()
+        mine = {i: h for i, h in self._held.items() if self._renewable(h, now)}
+        if not mine:
+            return
+        try:
+            still = await inbox.renew(self.owner, list(mine), self._options.inbox_lease_seconds)
+        except Exception as exc:
+            log_failure(log, "inbox lease renewal failed", exc, level=logging.WARNING, entries=len(mine))
+            return
+        for entry_id, held in mine.items():
+            if entry_id not in still:
+                held.lost = True
+                log.info("inbox entry taken over by another process", extra={"entry": entry_id})
+
+    async def _let_go(self, hold: InboxHold) -> None:
+        """End an entry's lease now (its turn failed here), so recovery takes it soon. Best effort."""
+        if self._inbox is None:
+            return
+        with contextlib.suppress(Exception):
+            await self._inbox.renew(hold.owner, [hold.entry_id], 0)
+
+    async def _settle(self, hold: InboxHold | None, result: TurnResult) -> TurnResult:
+        """Store an outcome ``finish_turn`` did not: answered (nothing to store), or failed with the note."""
+        if hold is not None:
+            state = InboxState.FAILED if result.status is TurnStatus.ERROR else InboxState.ANSWERED
+            if not await self._need_inbox().complete(hold, state, result):
+                raise LeaseLost(f"inbox entry {hold.entry_id} was taken over")
+        return result
+
+    async def _locked(self, key: str, since: float) -> contextlib.AsyncExitStack:
+        """The conversation's lock, waited for until ``lock_wait_seconds`` after ``since``; else
+        ``_LeftForRecovery``. The caller enters the returned stack's context to release it."""
+        stack = contextlib.AsyncExitStack()
+        remaining = self._options.lock_wait_seconds - (time.monotonic() - since)
+        if remaining <= 0:
+            raise _LeftForRecovery("waited too long for its turn")
+        try:
+            async with asyncio.timeout(remaining):
+                await stack.enter_async_context(self._repo.conversation_lock(key))
+        except TimeoutError:
+            await stack.aclose()
+            raise _LeftForRecovery("waited too long for the conversation's lock") from None
+        return stack
+
+    async def _handle_entry(
+        self, msg: IncomingMessage, entry: InboxEntry, stream: ReplyStream | None, deliver: Deliver | None
+    ) -> TurnResult:
+        held = self._held.get(entry.id)
+        if held is None:
+            # Not from this process's accept (or run before): ask the inbox where it stands.
+            fresh = await self._need_inbox().get_entry(entry.id)
+            if fresh is None or fresh.owner != self.owner or fresh.delivered:
+                log.info("inbox entry no longer ours; turn dropped", extra={"entry": entry.id})
+                return TurnResult(TurnStatus.IGNORED)
+            entry = fresh
+            held = self._held[entry.id] = _Held(entry.hold, time.monotonic(), live=True)
+            self._start_keeper()
+        elif not held.live or held.hold != entry.hold:
+            log.info("inbox entry taken by recovery; live turn dropped", extra={"entry": entry.id})
+            return TurnResult(TurnStatus.IGNORED)
+        started = time.perf_counter()
+        try:
+            async with await self._locked(msg.thread.key, held.since):
+                held.running = True
+                await self._catch_up(msg.thread, entry)
+                result = await self._run_entry(msg, entry, stream, deliver)
+        except _LeftForRecovery as left:
+            log.info("turn left to recovery", extra={"entry": entry.id, "reason": str(left)})
+            return TurnResult(TurnStatus.IGNORED)
+        except LeaseLost:
+            log.info("inbox entry taken over; turn dropped", extra={"entry": entry.id})
+            return TurnResult(TurnStatus.IGNORED)
+        except BaseException:
+            # Recovery finishes it from the state it reached, soon rather than after the lease.
+            self._held.pop(entry.id, None)
+            await asyncio.shield(self._let_go(held.hold))
+            raise
+        finally:
+            if self._held.get(entry.id) is held:
+                del self._held[entry.id]
+        if result.conversation_id is not None:
+            log.info(
+                "turn handled",
+                extra={
+                    "platform": msg.thread.platform,
+                    "workspace": msg.thread.workspace,
+                    "conversation": result.conversation_id,
+                    "status": result.status.value,
+                    "ms": round((time.perf_counter() - started) * 1000, 1),
+                },
+            )
+        return result
+
+    async def _run_entry(
+        self, msg: IncomingMessage, entry: InboxEntry, stream: ReplyStream | None, deliver: Deliver | None
+    ) -> TurnResult:
+        """Finish ``entry`` from the state it reached (under the conversation's lock), deliver, and mark
+        it delivered."""
+        hold, state = entry.hold, entry.state
+        if entry.delivered:
+            return TurnResult(TurnStatus.DUPLICATE)
+        if state in (InboxState.RECEIVED, InboxState.ANSWERING) and entry.attempts > MAX_ATTEMPTS:
+            log.warning(
+                "inbox entry given up after its retry budget",
+                extra={"entry": entry.id, "attempts": entry.attempts, "platform": msg.thread.platform},
+            )
+            result = await self._settle(hold, TurnResult(TurnStatus.ERROR, error=TURN_FAILED))
+        elif state is InboxState.RECEIVED:
+            text = clean_text(msg.text)
+            if text:
+                result, _ = await self._locked_turn(msg, text, stream, hold)
+            else:
+                result = await self._settle(hold, TurnResult(TurnStatus.IGNORED))
+        elif state is InboxState.ANSWERING:
+            result = await self._resumed_turn(msg, hold, stream)
+        else:
+            result = entry.result or TurnResult(TurnStatus.ERROR, error=TURN_FAILED)
+        if deliver is not None and result.status not in (TurnStatus.IGNORED, TurnStatus.DUPLICATE):
+            await deliver(result)
+        if not await self._need_inbox().mark_delivered(hold):
+            log.warning("inbox entry taken over while its result was drawn", extra={"entry": entry.id})
+        return result
+
+    async def _resumed_turn(
+        self, msg: IncomingMessage, hold: InboxHold, stream: ReplyStream | None
+    ) -> TurnResult:
+        """The model part of a turn whose user message is stored already (its entry was ANSWERING)."""
+        began = await self._repo.resume_turn(msg.thread, hold)
+        conv = began.conversation
+        if conv is None:
+            return await self._settle(hold, TurnResult(TurnStatus.IGNORED))
+        if conv.ended or not began.stored:
+            first = await self._repo.mark_reminded(conv, msg.author.id)
+            status = TurnStatus.ENDED_REMINDER if first else TurnStatus.ENDED_SILENT
+            return await self._settle(hold, TurnResult(status, conversation_id=conv.id))
+        if began.settings is None:
+            raise RuntimeError("the store's resume_turn returned no settings")
+        risk = await asyncio.to_thread(assess_risk, clean_text(msg.text))
+        bridge = _StreamBridge(stream, REHEARSAL_LABEL if self.rehearsal else "") if stream else None
+        return await self._model_turn(conv, began.settings, began.history, msg.locale, risk, bridge, hold)
+
+    async def _catch_up(self, thread: ThreadRef, entry: InboxEntry) -> None:
+        """Under the thread's lock, before ``entry`` runs: answer the thread's older entries whose holder
+        is gone, in order, so that the thread's replies keep the order of its messages."""
+        sink = self._sinks.get(thread.platform)
+        if sink is None or self._inbox is None:
+            return
+        older = await self._inbox.take_expired(
+            self.owner, self._options.inbox_lease_seconds, RECOVERY_BATCH, thread=thread
+        )
+        # This process's recovery may have taken some of them already, and wait for this very lock.
+        waiting = [
+            h.pending
+            for h in self._held.values()
+            if h.pending is not None and not h.running and h.pending[0].message.thread.key == thread.key
+        ]
+        found = {e.id: (e, sink) for e in older if e.id != entry.id}
+        found.update({e.id: (e, s) for e, s in waiting if e.id != entry.id})
+        for other, other_sink in sorted(found.values(), key=lambda p: p[0].received_at):
+            await self._recover_entry(other, other_sink, locked=True)
+
+    async def recover(self, sinks: Mapping[str, RecoverySink] | None = None) -> int:
+        """Take over inbox entries whose holder is gone and finish each, under its conversation's lock,
+        from the state it reached; returns how many were taken. ``sinks`` (by platform; default: the
+        attached ones) draw them. Entries of one thread run in order; threads run side by side."""
+        sinks = self._sinks if sinks is None else sinks
+        if self._inbox is None or not sinks or self.admission.stopping:
+            return 0
+        taken = await self._inbox.take_expired(self.owner, self._options.inbox_lease_seconds, RECOVERY_BATCH)
+        now = time.monotonic()
+        threads: dict[str, list[tuple[InboxEntry, RecoverySink]]] = {}
+        for entry in sorted(taken, key=lambda e: e.received_at):
+            held = self._held.get(entry.id)
+            if held is not None and self._renewable(held, now):
+                continue  # this process's own turn is on it (or still waiting its turn)
+            sink = sinks.get(entry.message.thread.platform)
+            if sink is None:
+                continue  # no adapter here for its platform: its lease runs out again
+            # Registered before any await: a live turn of the thread that gets the lock first sees it.
+            self._held[entry.id] = _Held(entry.hold, now, live=False, pending=(entry, sink))
+            threads.setdefault(entry.message.thread.key, []).append((entry, sink))
+        await asyncio.gather(*(self._recover_thread(group) for group in threads.values()))
+        return sum(len(group) for group in threads.values())
+
+    async def _recover_forever(self) -> None:
+        while not self.admission.stopping and not self._closed:
+            try:
+                await self.recover()
+            except Exception as exc:
+                log_failure(log, "inbox recovery failed", exc, level=logging.WARNING)
+            await asyncio.sleep(RECOVERY_SECONDS)
+
+    async def _recover_thread(self, group: Sequence[tuple[InboxEntry, RecoverySink]]) -> None:
+        for entry, sink in group:
+            try:
+                await self._recover_entry(entry, sink)
+            except Exception as exc:
+                log_failure(log, "inbox entry not recovered", exc, level=logging.WARNING, entry=entry.id)
+
+    async def _recover_entry(self, entry: InboxEntry, sink: RecoverySink, *, locked: bool = False) -> None:
+        held = self._held.get(entry.id)
+        if locked or held is None or held.pending is None:
+            held = self._held[entry.id] = _Held(entry.hold, time.monotonic(), live=False)
+        self._start_keeper()
+        log.info(
+            "inbox entry recovered",
+            extra={
+                "entry": entry.id,
+                "state": entry.state.value,
+                "attempts": entry.attempts,
+                "platform": entry.message.thread.platform,
+            },
+        )
+        stream: ReplyStream | None = None
+        if entry.state in (InboxState.RECEIVED, InboxState.ANSWERING) and entry.attempts <= MAX_ATTEMPTS:
+
+            async def on_ref(ref: str) -> None:
+                await self.record_reply_ref(entry.hold, ref)
+
+            stream = sink.reply_stream(entry, on_ref)
+
+        async def deliver(result: TurnResult) -> None:
+            await sink.draw(entry, result, stream)
+
+        try:
+            if locked:
+                held.running = True
+                await self._run_entry(entry.message, entry, stream, deliver)
+            else:
+                async with await self._locked(entry.message.thread.key, held.since):
+                    if self._held.get(entry.id) is not held:
+                        return  # a live turn of its thread answered it first (``_catch_up``)
+                    held.running = True
+                    await self._run_entry(entry.message, entry, stream, deliver)
+        except _LeftForRecovery as left:
+            log.info("recovered turn left again", extra={"entry": entry.id, "reason": str(left)})
+        except LeaseLost:
+            log.info("inbox entry taken over; recovered turn dropped", extra={"entry": entry.id})
+        except BaseException:
+            self._held.pop(entry.id, None)
+            await asyncio.shield(self._let_go(held.hold))
+            raise
+        finally:
+            if self._held.get(entry.id) is held:
+                del self._held[entry.id]
 
     # -- threads --------------------------------------------------------------------------------------
 
@@ -237,11 +645,23 @@ class Engine:
     # -- messages -------------------------------------------------------------------------------------
 
     async def handle_message(
-        self, msg: IncomingMessage, stream: ReplyStream | None = None, deliver: Deliver | None = None
+        self,
+        msg: IncomingMessage,
+        stream: ReplyStream | None = None,
+        deliver: Deliver | None = None,
+        entry: InboxEntry | None = None,
     ) -> TurnResult:
         """Handle one user message; ``deliver``, if given, posts the result while the turn still holds
         the conversation's lock, so replies of one thread reach the platform in turn order even when
-        several processes take turns."""
+        several processes take turns.
+
+        With ``entry`` (from ``accept``), the turn keeps the inbox's promise: its outcome is stored with
+        the turn, and the entry is finished once ``deliver`` returned. A turn this process can no longer
+        finish (it lost the entry to another process, waited ``lock_wait_seconds`` for its lock, or
+        was stopped at the shutdown deadline) comes back ``IGNORED`` having drawn nothing: recovery
+        answers it. Another failure is raised as always, and recovery answers the message soon after."""
+        if entry is not None:
+            return await self._handle_entry(msg, entry, stream, deliver)
         started = time.perf_counter()
         text = clean_text(msg.text)
         if not text:
@@ -266,10 +686,10 @@ class Engine:
         return result
 
     async def _locked_turn(
-        self, msg: IncomingMessage, text: str, stream: ReplyStream | None
+        self, msg: IncomingMessage, text: str, stream: ReplyStream | None, hold: InboxHold | None = None
     ) -> tuple[TurnResult, RiskLevel]:
         if len(text) > MAX_INPUT_CHARS:
-            return await self._refuse_oversized(msg, len(text)), RiskLevel.NONE
+            return await self._settle(hold, await self._refuse_oversized(msg, len(text))), RiskLevel.NONE
         # Off the event loop: a long message (or the first one, which compiles rule tables) may take
         # milliseconds, and every other conversation of the process would wait for it.
         risk = await asyncio.to_thread(assess_risk, text)
@@ -289,24 +709,25 @@ class Engine:
             started_by=msg.author.id,
             at_risk=risk.level >= RiskLevel.LIKELY,
             soft_cues=_soft_cues(risk),
+            hold=hold,
         )
         if began.duplicate:
             log.info("duplicate delivery dropped", extra={"platform": msg.thread.platform})
-            return TurnResult(TurnStatus.DUPLICATE), risk.level
+            return await self._settle(hold, TurnResult(TurnStatus.DUPLICATE)), risk.level
         conv = began.conversation
         if conv is None:
-            return TurnResult(TurnStatus.IGNORED), risk.level
+            return await self._settle(hold, TurnResult(TurnStatus.IGNORED)), risk.level
         if conv.ended:
             first = await self._repo.mark_reminded(conv, msg.author.id)
             status = TurnStatus.ENDED_REMINDER if first else TurnStatus.ENDED_SILENT
-            return TurnResult(status, conversation_id=conv.id), risk.level
+            return await self._settle(hold, TurnResult(status, conversation_id=conv.id)), risk.level
         # Read by begin_turn in the transaction that stored the message (the port's contract); under the
         # lock they stay current for the whole turn.
         settings, history = began.settings, began.history
         if settings is None:
             raise RuntimeError("the store's begin_turn stored a message but returned no settings")
         bridge = _StreamBridge(stream, REHEARSAL_LABEL if self.rehearsal else "") if stream else None
-        return await self._model_turn(conv, settings, history, msg.locale, risk, bridge), risk.level
+        return await self._model_turn(conv, settings, history, msg.locale, risk, bridge, hold), risk.level
 
     async def _refuse_oversized(self, msg: IncomingMessage, size: int) -> TurnResult:
         if not msg.starts_conversation and await self._repo.find_conversation(msg.thread) is None:
@@ -331,6 +752,7 @@ class Engine:
         locale: str | None,
         risk: RiskAssessment,
         sink: _StreamBridge | None,
+        hold: InboxHold | None = None,
     ) -> TurnResult:
         turn = _Turn(
             conversation=conv,
@@ -356,18 +778,23 @@ class Engine:
                 "turn stopped",
                 extra={"conversation": conv.id, "reason": "shutdown" if stopped.restarting else "deadline"},
             )
+            if stopped.restarting and hold is not None:
+                # Not the restart note: the inbox keeps the message, and recovery answers it.
+                await self._repo.record_usage(conv, turn.usage)
+                raise _LeftForRecovery("stopped at the shutdown deadline") from None
             failure = stopped.note
         if failure is not None:
             # Calls that succeeded before the failure were billed; nothing else of the turn is kept.
             await self._repo.record_usage(conv, turn.usage)
-            return TurnResult(
+            result = TurnResult(
                 TurnStatus.ERROR,
                 conversation_id=conv.id,
                 error=failure,
                 crisis=turn.crisis,
                 crisis_shown=turn.crisis_shown,
             )
-        return await self._finish(turn)
+            return await self._settle(hold, result)
+        return await self._finish(turn, hold)
 
     async def _model_calls(
         self, turn: _Turn, history: Sequence[HistoryMessage], sink: _StreamBridge | None
@@ -507,7 +934,7 @@ class Engine:
             Decision(decision.verdict.value, proposal.reason.value, proposal.note, decision.warnings, signals)
         )
 
-    async def _finish(self, turn: _Turn) -> TurnResult:
+    async def _finish(self, turn: _Turn, hold: InboxHold | None = None) -> TurnResult:
         conv = turn.conversation
         change = StateChange(
             warnings=turn.warnings,
@@ -517,22 +944,18 @@ class Engine:
             crisis_shown_turn=turn.shown_turn,
             end_reason=turn.end_reason.value if turn.end_reason else None,
         )
-        updated = await self._repo.finish_turn(
-            conv.id, conv.thread.workspace, turn.messages, change, turn.decisions, turn.usage
-        )
+        # The result exists before the store call, so that the inbox entry's outcome is stored with the
+        # turn in one transaction. Under the conversation's lock an ending applies (nothing else can end
+        # the conversation meanwhile); the check after the store only guards against a broken store.
         # Everything the model wrote this turn, in order: what a streaming client has already shown.
         reply = "\n\n".join(turn.texts)
         if reply and self.rehearsal:
             reply = REHEARSAL_LABEL + reply
         closure = alert = None
-        if turn.end_reason is not None and updated.ended:
+        if turn.end_reason is not None:
             closure = Closure(conv.id, turn.end_reason, turn.warnings)
             alert = _alert(turn.settings, conv, turn.end_reason.value, turn.warnings)
-            log.info(
-                "conversation ended",
-                extra={"conversation": conv.id, "reason": turn.end_reason.value, "warnings": turn.warnings},
-            )
-        return TurnResult(
+        result = TurnResult(
             TurnStatus.REPLIED,
             conversation_id=conv.id,
             replies=(reply,) if reply else (),
@@ -541,6 +964,23 @@ class Engine:
             alert=alert,
             crisis_shown=turn.crisis_shown,
         )
+        updated = await self._repo.finish_turn(
+            conv.id,
+            conv.thread.workspace,
+            turn.messages,
+            change,
+            turn.decisions,
+            turn.usage,
+            outcome=(hold, result) if hold is not None else None,
+        )
+        if turn.end_reason is not None:
+            if not updated.ended:
+                return replace(result, closure=None, alert=None)
+            log.info(
+                "conversation ended",
+                extra={"conversation": conv.id, "reason": turn.end_reason.value, "warnings": turn.warnings},
+            )
+        return result
 
     # -- commands -------------------------------------------------------------------------------------
 

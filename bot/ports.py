@@ -4,7 +4,7 @@ registry), and what the core needs from storage (implemented by ``storage.reposi
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
@@ -121,6 +121,27 @@ class HelpFirst(Protocol):
     """
 
     async def crisis_card(self, card: CrisisCard) -> bool: ...
+
+
+@runtime_checkable
+class RecoverySink(Protocol):
+    """How an adapter answers an inbox entry that no live event waits on (``Engine.recover``): the
+    entry's holder died, froze or stopped, and another process (or this one, restarted) finishes it.
+
+    Both work in the entry's own thread (``entry.message.thread``). When ``entry.reply_ref`` is set, a
+    reply was already started there (a stream, a first post): the sink continues or replaces *that*
+    message (Slack: ``chat.update``) instead of posting a second one.
+    """
+
+    def reply_stream(self, entry: InboxEntry, on_ref: Callable[[str], Awaitable[None]]) -> ReplyStream:
+        """A live reply in the entry's thread for a recovered turn; it calls ``on_ref`` with the
+        platform's id of its message as soon as one exists (the engine records it)."""
+        ...
+
+    async def draw(self, entry: InboxEntry, result: TurnResult, stream: ReplyStream | None) -> None:
+        """Draw ``result`` in the entry's thread: through ``stream`` when the turn ran into one, else
+        updating ``entry.reply_ref``'s message when it is set, else as new posts."""
+        ...
 
 
 class ConversationStore(Protocol):

@@ -1,0 +1,431 @@
+"""The engine's side of the durable inbox, on the in-memory store: live turns, recovery from every state,
+the retry budget, fencing, thread order, bounded lock waits and shutdown.
+
+Two engines on one ``MemoryStore`` stand for two processes (each its own ``owner``); the store's clock is
+moved by hand, so a lease runs out without sleeping. A ``RecordingSink`` is an adapter's
+``RecoverySink``: what it draws is what a person would see from a recovered turn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
+
+import pytest
+
+import bot.engine
+from bot.admission import RESTARTING_NOTE
+from bot.engine import MAX_ATTEMPTS, Engine, EngineOptions
+from bot.locks import KeyedLocks
+from bot.model import ChunkSink, ModelError, ModelReply, ModelRequest
+from bot.notices import TURN_FAILED
+from bot.ports import ConversationStore, ReplyStream
+from bot.prompts import MODEL_ERROR_REPLY
+from bot.types import (
+    Accepted,
+    Author,
+    InboxEntry,
+    InboxState,
+    IncomingMessage,
+    Origin,
+    RiskAssessment,
+    RiskLevel,
+    ThreadRef,
+    TurnResult,
+    TurnStatus,
+    WorkspaceSettings,
+)
+from fakes import MemoryStore, ScriptedModel
+
+THREAD = ThreadRef("slack", "T1", "C1", "100.1")
+ALICE = Author("U1", "Alice")
+LEASE = 60.0
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def pass_lease(self) -> None:
+        self.now += timedelta(seconds=LEASE + 1)
+
+
+class RecordingStream:
+    def __init__(self, on_ref: Callable[[str], Awaitable[None]], ref: str) -> None:
+        self.snapshots: list[str] = []
+        self._on_ref = on_ref
+        self._ref = ref
+
+    async def update(self, text: str) -> None:
+        if not self.snapshots:
+            await self._on_ref(self._ref)
+        self.snapshots.append(text)
+
+
+class RecordingSink:
+    """``bot.ports.RecoverySink``: records each drawn result with the entry and the reply ref it had."""
+
+    def __init__(self) -> None:
+        self.drawn: list[tuple[str, TurnResult, str | None]] = []
+        self.streams: list[RecordingStream] = []
+
+    def reply_stream(self, entry: InboxEntry, on_ref: Callable[[str], Awaitable[None]]) -> ReplyStream:
+        stream = RecordingStream(on_ref, f"ref-{entry.id}")
+        self.streams.append(stream)
+        return stream
+
+    async def draw(self, entry: InboxEntry, result: TurnResult, stream: ReplyStream | None) -> None:
+        self.drawn.append((entry.id, result, entry.reply_ref))
+
+    def texts(self) -> list[str]:
+        return [r.error or " ".join(r.replies) for _, r, _ in self.drawn]
+
+
+class GatedModel(ScriptedModel):
+    """A scripted model whose calls wait for ``gate`` (a model still thinking when its process dies)."""
+
+    def __init__(self, default: str = "ok") -> None:
+        super().__init__(default)
+        self.gate = asyncio.Event()
+        self.waiting = asyncio.Event()
+
+    async def respond(self, request: ModelRequest, sink: ChunkSink | None = None) -> ModelReply:
+        self.waiting.set()
+        await self.gate.wait()
+        return await super().respond(request, sink)
+
+
+class LostLock:
+    """The store as a process sees it whose lock session was lost (its advisory locks went with it):
+    its conversation locks are its own, so another process can take the conversation meanwhile."""
+
+    def __init__(self, store: MemoryStore) -> None:
+        self._store = store
+        self._locks = KeyedLocks()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    @contextlib.asynccontextmanager
+    async def conversation_lock(self, key: str) -> AsyncIterator[None]:
+        async with self._locks(key):
+            yield
+
+
+def no_risk(text: str) -> RiskAssessment:
+    return RiskAssessment(RiskLevel.NONE, None, ())
+
+
+@pytest.fixture(autouse=True)
+def _detector(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bot.engine, "assess_risk", no_risk)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+async def store(clock: Clock) -> MemoryStore:
+    s = MemoryStore(clock=clock)
+    await s.save_settings(WorkspaceSettings("slack", "T1", verify_endings=False))
+    return s
+
+
+def engine(store: MemoryStore, model: ScriptedModel, owner: str, **options: float) -> Engine:
+    return Engine(store, model, EngineOptions(inbox_lease_seconds=LEASE, **options), inbox=store, owner=owner)
+
+
+def message(
+    n: int, text: str = "hello", *, start: bool = False, thread: ThreadRef = THREAD
+) -> IncomingMessage:
+    origin = Origin.MENTION if start else Origin.THREAD_REPLY
+    return IncomingMessage(thread, ALICE, text, f"{thread.thread}.{n}", origin=origin)
+
+
+async def accepted(e: Engine, msg: IncomingMessage) -> InboxEntry:
+    status, entry = await e.accept(msg)
+    assert status is Accepted.NEW and entry is not None
+    return entry
+
+
+async def entry_of(store: MemoryStore, entry_id: str) -> InboxEntry:
+    found = await store.get_entry(entry_id)
+    assert found is not None
+    return found
+
+
+async def user_messages(store: MemoryStore) -> list[str | None]:
+    conv = await store.find_conversation(THREAD)
+    assert conv is not None
+    return [m.text for m in await store.history(conv.id, "T1") if m.role == "user" and m.kind == "text"]
+
+
+class Drawn:
+    """A live adapter's ``deliver``: what the live turn drew."""
+
+    def __init__(self) -> None:
+        self.results: list[TurnResult] = []
+
+    async def __call__(self, result: TurnResult) -> None:
+        self.results.append(result)
+
+
+# -- live ------------------------------------------------------------------------------------------------
+
+
+async def test_a_live_turn_stores_its_outcome_with_the_turn_and_finishes_the_entry(
+    store: MemoryStore,
+) -> None:
+    e = engine(store, ScriptedModel("Hi there."), "p1")
+    msg = message(1, start=True)
+    entry = await accepted(e, msg)
+    assert await e.accept(msg) == (Accepted.DUPLICATE, None)  # Slack's retry or the app_mention twin
+
+    drawn = Drawn()
+    result = await e.handle_message(msg, None, drawn, entry)
+
+    assert result.replies == ("Hi there.",) and drawn.results == [result]
+    done = await entry_of(store, entry.id)
+    assert done.state is InboxState.ANSWERED and done.delivered and done.result == result
+    assert await store.pending() == 0
+    assert await e.accept(msg) == (Accepted.DUPLICATE, None)
+
+
+async def test_an_empty_message_or_a_stranger_thread_is_not_recorded(store: MemoryStore) -> None:
+    e = engine(store, ScriptedModel(), "p1")
+    assert await e.accept(message(1, " \x00 ", start=True)) == (Accepted.NOT_OURS, None)
+    assert await e.accept(message(2, "not for Haven")) == (Accepted.NOT_OURS, None)
+    assert await store.pending() == 0
+
+
+async def test_a_model_outage_fails_the_entry_with_its_note_and_draws_it_once(store: MemoryStore) -> None:
+    model = ScriptedModel()
+    model.then(ModelError("overloaded"))
+    e = engine(store, model, "p1")
+    msg = message(1, start=True)
+    entry = await accepted(e, msg)
+    drawn = Drawn()
+    result = await e.handle_message(msg, None, drawn, entry)
+    assert result.status is TurnStatus.ERROR and result.error == MODEL_ERROR_REPLY
+    done = await entry_of(store, entry.id)
+    assert done.state is InboxState.FAILED and done.delivered and done.result == result
+    assert drawn.results == [result]
+
+
+# -- recovery by state ------------------------------------------------------------------------------------
+
+
+async def test_a_received_entry_whose_holder_died_is_answered_once_by_another_process(
+    store: MemoryStore, clock: Clock
+) -> None:
+    dead = engine(store, ScriptedModel(), "dead")
+    entry = await accepted(dead, message(1, "plan my week", start=True))  # … and the process died
+    model = ScriptedModel("Here is a plan.")
+    alive, sink = engine(store, model, "alive"), RecordingSink()
+
+    assert await alive.recover({"slack": sink}) == 0  # its lease has not run out yet
+    clock.pass_lease()
+    assert await alive.recover({"slack": sink}) == 1
+    assert await alive.recover({"slack": sink}) == 0
+
+    assert sink.texts() == ["Here is a plan."]
+    assert model.user_texts() == ["[Alice] plan my week"]
+    done = await entry_of(store, entry.id)
+    assert done.state is InboxState.ANSWERED and done.delivered and done.owner == "alive"
+    # The recovered stream reported its message as soon as it existed: a later recovery would update it.
+    assert done.reply_ref == f"ref-{entry.id}"
+
+
+async def test_an_answering_entry_is_resumed_from_the_stored_history_and_the_stale_turn_draws_nothing(
+    store: MemoryStore, clock: Clock
+) -> None:
+    frozen_model = GatedModel("Stale answer.")
+    frozen = Engine(
+        cast(ConversationStore, LostLock(store)),
+        frozen_model,
+        EngineOptions(inbox_lease_seconds=LEASE),
+        inbox=store,
+        owner="frozen",
+    )
+    msg = message(1, "are you there?", start=True)
+    entry = await accepted(frozen, msg)
+    stale_drawn = Drawn()
+    stale = asyncio.create_task(frozen.handle_message(msg, None, stale_drawn, entry))
+    await frozen_model.waiting.wait()  # the message is stored, the model is at work … and the process froze
+    assert (await entry_of(store, entry.id)).state is InboxState.ANSWERING
+
+    clock.pass_lease()
+    model = ScriptedModel("Fresh answer.")
+    alive, sink = engine(store, model, "alive"), RecordingSink()
+    assert await alive.recover({"slack": sink}) == 1
+
+    # The model saw the person's message once (no second user message was stored), and answered it.
+    assert model.user_texts() == ["[Alice] are you there?"]
+    assert await user_messages(store) == ["are you there?"]
+    assert sink.texts() == ["Fresh answer."]
+
+    # The frozen process wakes up: its finish_turn presents a hold it lost, so nothing is stored or drawn.
+    frozen_model.gate.set()
+    result = await stale
+    assert result.status is TurnStatus.IGNORED and stale_drawn.results == []
+    conv = await store.find_conversation(THREAD)
+    assert conv is not None
+    replies = [m for m in await store.history(conv.id, "T1") if m.role == "assistant"]
+    assert len(replies) == 1
+    done = await entry_of(store, entry.id)
+    assert done.delivered and done.result is not None and done.result.replies == ("Fresh answer.",)
+
+
+async def test_an_answered_entry_not_delivered_is_redrawn_once_without_the_model(
+    store: MemoryStore, clock: Clock
+) -> None:
+    model = ScriptedModel("Stored answer.")
+    crashing = engine(store, model, "p1")
+    msg = message(1, start=True)
+    entry = await accepted(crashing, msg)
+
+    async def platform_down(result: TurnResult) -> None:
+        raise ConnectionError("the platform went away while drawing")
+
+    with pytest.raises(ConnectionError):
+        await crashing.handle_message(msg, None, platform_down, entry)
+    stored = await entry_of(store, entry.id)
+    assert stored.state is InboxState.ANSWERED and not stored.delivered
+
+    other, sink = engine(store, ScriptedModel("never asked"), "p2"), RecordingSink()
+    # The failed turn let go of its entry: recovery need not wait for the lease.
+    assert await other.recover({"slack": sink}) == 1
+    assert await other.recover({"slack": sink}) == 0
+    clock.pass_lease()
+    assert await other.recover({"slack": sink}) == 0
+    assert sink.texts() == ["Stored answer."] and len(model.requests) == 1
+    assert (await entry_of(store, entry.id)).delivered
+
+
+async def test_a_failed_entry_not_delivered_gets_its_note_redrawn(store: MemoryStore, clock: Clock) -> None:
+    model = ScriptedModel()
+    model.then(ModelError("overloaded"))
+    e = engine(store, model, "p1")
+    msg = message(1, start=True)
+    entry = await accepted(e, msg)
+
+    async def platform_down(result: TurnResult) -> None:
+        raise ConnectionError
+
+    with pytest.raises(ConnectionError):
+        await e.handle_message(msg, None, platform_down, entry)
+    assert (await entry_of(store, entry.id)).state is InboxState.FAILED
+    sink = RecordingSink()
+    clock.pass_lease()
+    assert await engine(store, ScriptedModel(), "p2").recover({"slack": sink}) == 1
+    assert sink.texts() == [MODEL_ERROR_REPLY]
+    assert (await entry_of(store, entry.id)).delivered
+
+
+async def test_past_the_retry_budget_the_person_gets_the_failure_note_not_silence(
+    store: MemoryStore, clock: Clock
+) -> None:
+    e = engine(store, ScriptedModel(), "p1")
+    entry = await accepted(e, message(1, start=True))
+    for n in range(MAX_ATTEMPTS):  # taken again and again by processes that all died
+        clock.pass_lease()
+        [taken] = await store.take_expired(f"crashed-{n}", LEASE, 10)
+    assert taken.attempts == MAX_ATTEMPTS + 1
+
+    model, sink = ScriptedModel(), RecordingSink()
+    clock.pass_lease()
+    assert await engine(store, model, "last").recover({"slack": sink}) == 1
+    assert sink.texts() == [TURN_FAILED] and model.requests == []
+    done = await entry_of(store, entry.id)
+    assert done.state is InboxState.FAILED and done.delivered
+
+
+# -- order, waits, shutdown -------------------------------------------------------------------------------
+
+
+async def test_a_new_message_answers_its_threads_older_orphaned_entry_first(
+    store: MemoryStore, clock: Clock
+) -> None:
+    first = engine(store, ScriptedModel(), "first")
+    drawn = Drawn()
+    await first.handle_message(
+        message(1, "start", start=True), None, drawn, await accepted(first, message(1, "start", start=True))
+    )
+    orphan = await accepted(first, message(2, "older"))  # … and the process died with it
+    clock.pass_lease()
+
+    model = ScriptedModel()
+    model.then("Answer to older.", "Answer to newer.")
+    second, sink = engine(store, model, "second"), RecordingSink()
+    second.attach("slack", sink)
+    try:
+        newer = message(3, "newer")
+        live = Drawn()
+        await second.handle_message(newer, None, live, await accepted(second, newer))
+    finally:
+        await second.aclose()
+
+    assert sink.texts() == ["Answer to older."] and [r.replies for r in live.results] == [
+        ("Answer to newer.",)
+    ]
+    assert await user_messages(store) == ["start", "older", "newer"]
+    assert (await entry_of(store, orphan.id)).delivered
+
+
+async def test_a_turn_that_waits_too_long_for_its_lock_is_left_for_recovery(
+    store: MemoryStore, clock: Clock
+) -> None:
+    e = engine(store, ScriptedModel("Answered later."), "p1", lock_wait_seconds=0.2)
+    msg = message(1, start=True)
+    entry = await accepted(e, msg)
+    drawn = Drawn()
+    async with store.conversation_lock(THREAD.key):  # a frozen holder of the thread
+        result = await asyncio.wait_for(e.handle_message(msg, None, drawn, entry), 2)
+        assert result.status is TurnStatus.IGNORED and drawn.results == []
+        stays = await entry_of(store, entry.id)
+        assert stays.state is InboxState.RECEIVED and not stays.delivered
+        await e.renew_leases()  # its lease is no longer renewed …
+    clock.pass_lease()
+    sink = RecordingSink()
+    assert await e.recover({"slack": sink}) == 1  # … so recovery answers it, once
+    assert sink.texts() == ["Answered later."] and drawn.results == []
+    await e.aclose()
+
+
+async def test_shutdown_leaves_an_unfinished_turn_to_recovery_instead_of_the_restart_note(
+    store: MemoryStore,
+) -> None:
+    slow = GatedModel("Never finished.")
+    stopping = engine(store, slow, "stopping")
+    msg = message(1, start=True)
+    entry = await accepted(stopping, msg)
+    drawn = Drawn()
+    turn = asyncio.create_task(stopping.handle_message(msg, None, drawn, entry))
+    await slow.waiting.wait()
+    stopping.begin_shutdown(0.1)
+    result = await asyncio.wait_for(turn, 2)
+    assert result.status is TurnStatus.IGNORED and drawn.results == []  # no "send it again" note
+    await stopping.aclose()  # releases the entry: no need to wait for its lease
+
+    model, sink = ScriptedModel("Answered after the restart."), RecordingSink()
+    assert await engine(store, model, "restarted").recover({"slack": sink}) == 1
+    assert sink.texts() == ["Answered after the restart."]
+    assert await user_messages(store) == ["hello"]
+
+
+async def test_a_turn_without_an_entry_still_gets_the_restart_note_at_shutdown(store: MemoryStore) -> None:
+    slow = GatedModel()
+    e = engine(store, slow, "p1")
+    turn = asyncio.create_task(e.handle_message(message(1, start=True)))
+    await slow.waiting.wait()
+    e.begin_shutdown(0.1)
+    result = await asyncio.wait_for(turn, 2)
+    assert result.status is TurnStatus.ERROR and result.error == RESTARTING_NOTE
