@@ -22,6 +22,7 @@ from bot.engine import Engine, EngineOptions
 from bot.model import ModelClient
 from bot.ports import Connector
 from bot.rehearsal import RehearsalModel
+from bot.scheduler import holder_id
 from storage.db import open_database, upgrade
 from storage.repository import Repository
 
@@ -37,6 +38,8 @@ class Services:
     admin: Admin
 
     async def aclose(self) -> None:
+        # The engine first: it releases this process's unfinished inbox entries to recovery.
+        await self.engine.aclose()
         await self.model.aclose()
         await self.repo.close()
 
@@ -64,7 +67,12 @@ async def initialize(
             context_budget_tokens=settings.context_budget_tokens,
             max_concurrent_turns=settings.max_concurrent_turns,
             turn_deadline_seconds=settings.turn_deadline_seconds,
+            inbox_lease_seconds=settings.inbox_lease_seconds,
+            lock_wait_seconds=settings.lock_wait_seconds,
         ),
+        # The repository is the inbox too; the owner id names this process in it (and in the logs).
+        inbox=repo,
+        owner=holder_id(),
     )
     log.info(
         "haven initialized", extra={"rehearsal": model.rehearsal, "database": repo.database.dialect.name}

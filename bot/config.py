@@ -36,6 +36,11 @@ class Settings(BaseSettings):
     max_concurrent_turns: int = Field(default=64, ge=1, alias="HAVEN_MAX_CONCURRENT_TURNS")
     # On SIGTERM, turns still answering get this long; what is unfinished then gets a restart note.
     shutdown_seconds: float = Field(default=30.0, ge=0, alias="HAVEN_SHUTDOWN_SECONDS")
+    # The durable inbox: an accepted message stays this process's while it renews the lease (every
+    # third of it); a process that stops renewing (crashed, frozen) loses its messages to recovery.
+    inbox_lease_seconds: float = Field(default=60.0, ge=1, alias="HAVEN_INBOX_LEASE_SECONDS")
+    # A turn waits at most this long for its conversation's lock, then leaves its message to recovery.
+    lock_wait_seconds: float = Field(default=30.0, gt=0, alias="HAVEN_LOCK_WAIT_SECONDS")
     # `haven run`/`chat` check the key and HAVEN_MODEL with one token count at start; true skips it.
     skip_model_check: bool = Field(default=False, alias="HAVEN_SKIP_MODEL_CHECK")
 

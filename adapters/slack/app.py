@@ -28,6 +28,7 @@ from adapters.slack.listeners.context import WorkspaceContext, workspace_of
 from adapters.slack.listeners.conversation import EVENTS, Conversation
 from adapters.slack.listeners.feedback import Feedback
 from adapters.slack.listeners.fork import SHORTCUT_EDIT_FORK, Fork
+from adapters.slack.listeners.inbox import AcceptMessages, SlackRecovery
 from adapters.slack.listeners.shared import Shared
 from adapters.slack.retry import install_retry_handlers
 from bot.failures import log_failure, where
@@ -86,6 +87,7 @@ def build_app(
     process_before_response: bool = False,
     user_cache_seconds: float = USER_CACHE_SECONDS,
     streaming: bool = True,
+    inbox: bool = False,
 ) -> AsyncApp:
     """The Bolt app for ``services``; ``client`` decides where Web API calls go (Slack, GovSlack, a mock)."""
     return SlackBot(
@@ -95,6 +97,7 @@ def build_app(
         process_before_response=process_before_response,
         user_cache_seconds=user_cache_seconds,
         streaming=streaming,
+        inbox=inbox,
     ).app
 
 
@@ -110,6 +113,7 @@ class SlackBot:
         process_before_response: bool = False,
         user_cache_seconds: float = USER_CACHE_SECONDS,
         streaming: bool = True,
+        inbox: bool = False,
     ) -> None:
         # 429s (after Retry-After), 5xx and dropped connections are retried where that cannot post twice.
         self.api = SlackApi(install_retry_handlers(client), user_cache_seconds=user_cache_seconds)
@@ -122,7 +126,12 @@ class SlackBot:
             process_before_response=process_before_response,
         )
         self.app.use(WorkspaceContext(self.api))
+        if inbox:
+            # After the workspace is known and before Bolt acknowledges: record messages in the inbox.
+            # Off by default until the store can tell a thread's order across processes (see README).
+            self.app.use(AcceptMessages(self._shared))
         self.app.error(on_error)
+        self.recovery = SlackRecovery(self._shared)
         fork = Fork(self._shared)
         conversation = Conversation(self._shared, on_edit=fork.offer_on_edit)
         conversation.register(self.app)

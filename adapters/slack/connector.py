@@ -26,6 +26,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.app import SlackBot
+from adapters.slack.translate import PLATFORM
 from bot.admission import NOTE_SECONDS
 from bot.ports import CoreServices, StartupError
 from bot.types import Digest
@@ -94,6 +95,8 @@ class SlackConnector:
         except SlackApiError as exc:
             raise SlackConfigError(f"Slack rejected SLACK_BOT_TOKEN ({exc.response.get('error')})") from None
         self.bot.workspace_url = str(auth.get("url") or "") or None
+        # Inbox entries whose holder is gone are answered here too (at once, then every few seconds).
+        self._services.engine.attach(PLATFORM, self.bot.recovery)
         if self._app_token is not None:
             await self._connect_socket()
         else:

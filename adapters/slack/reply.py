@@ -17,6 +17,11 @@ stream is stopped and the same message continues by ``chat.update``, so it never
 no longer has. ``finish`` makes the message(s) show exactly the engine's final reply — or, when the turn
 failed, what was shown plus the short error note — and posts the overflow of a long reply in further
 messages (code blocks closed and reopened at the cut).
+
+The durable inbox: ``on_ref`` hears the message's ts as soon as the reply exists in Slack (the engine
+records it with the inbox entry), and a recovered turn passes that ts back as ``reply_ts``: the reply
+then continues in that message (a stream left open is stopped, the text rewritten by ``chat.update``)
+instead of a second one being posted.
 """
 
 from __future__ import annotations
@@ -123,8 +128,11 @@ class LiveReply:
         clock: Callable[[], float] = time.monotonic,
         max_markdown: int | None = None,
         help_first: Callable[[CrisisCard], Awaitable[None]] | None = None,
+        reply_ts: str | None = None,
+        on_ref: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
         self._help_first = help_first
+        self._on_ref = on_ref
         self._client = client
         self._channel = channel
         self._thread_ts = thread_ts
@@ -140,6 +148,10 @@ class LiveReply:
         self._stream: AsyncChatStream | None = None
         self._done = False
         self._gave_up = False  # the first post failed: leave the reply to the final rendering
+        # A message an earlier attempt of this reply left (perhaps an open stream): rewritten, not doubled.
+        self._resumed = bool(reply_ts)
+        if reply_ts:
+            self._head = _Head(reply_ts, "markdown", "", clock(), stale=True)
 
     @property
     def started(self) -> bool:
@@ -200,6 +212,7 @@ class LiveReply:
                 if stream.ts:
                     self._stream = stream
                     self._head = _Head(str(stream.ts), "stream", live, self._clock())
+                    await self._tell_ref(str(stream.ts))
                     return
             except _CallFailed as exc:
                 code = _error_code(exc)
@@ -211,8 +224,13 @@ class LiveReply:
         ts = await self._call("chat.postMessage", self._post_kwargs(part))
         if ts:
             self._head = _Head(ts, "mrkdwn", part, self._clock())
+            await self._tell_ref(ts)
         else:
             self._gave_up = True
+
+    async def _tell_ref(self, ts: str) -> None:
+        if self._on_ref is not None:
+            await self._on_ref(ts)
 
     @property
     def _live_cap(self) -> int:
@@ -253,6 +271,10 @@ class LiveReply:
         assert head is not None and head.mode != "stream"
         if shown == head.shown and not head.stale:
             return True
+        if self._resumed:
+            # The earlier attempt may have left its stream open, and an open stream cannot be edited.
+            self._resumed = False
+            await self._call("chat.stopStream", {"channel": self._channel, "ts": head.ts})
         kwargs: dict[str, Any] = {"channel": self._channel, "ts": head.ts}
         if head.mode == "markdown":
             kwargs["markdown_text"] = shown
@@ -350,6 +372,7 @@ class LiveReply:
             return
         await self._call("chat.delete", {"channel": self._channel, "ts": head.ts})
         head.ts, head.shown, head.stale = ts, text, False
+        await self._tell_ref(ts)
 
     async def _retract(self) -> None:
         """The final reply has no text (all of it was taken back): remove what was shown."""

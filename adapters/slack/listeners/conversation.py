@@ -14,6 +14,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.async_context import AsyncBoltContext
 
 from adapters.slack.listeners.context import Requester, requester
+from adapters.slack.listeners.inbox import Admitted, admitted
 from adapters.slack.listeners.shared import CANNOT_POST, Private, Shared
 from adapters.slack.translate import SlackMessage, escape, message_from_event, quote, thread_ref
 from bot.failures import log_failure, retry_turn
@@ -51,7 +52,7 @@ class Conversation:
 
     async def on_mention(self, event: dict[str, Any], context: AsyncBoltContext) -> None:
         with self._shared.track():
-            await self._on_words(event, "app_mention", requester(context), context.bot_user_id)
+            await self._on_words(event, "app_mention", requester(context), context)
 
     async def on_message(self, event: dict[str, Any], context: AsyncBoltContext) -> None:
         with self._shared.track():
@@ -59,14 +60,18 @@ class Conversation:
             if event.get("subtype") == "message_changed":
                 await self._on_edit(event, who.team, context.bot_user_id)
             else:
-                await self._on_words(event, "message", who, context.bot_user_id)
+                await self._on_words(event, "message", who, context)
 
     async def _on_words(
-        self, event: Mapping[str, Any], event_type: str, who: Requester, bot_user_id: str | None
+        self, event: Mapping[str, Any], event_type: str, who: Requester, context: AsyncBoltContext
     ) -> None:
         team = who.team
-        msg = message_from_event(event, event_type=event_type, team_id=team, bot_user_id=bot_user_id)
+        msg = message_from_event(event, event_type=event_type, team_id=team, bot_user_id=context.bot_user_id)
         if msg is None:
+            return
+        accepted = admitted(context)
+        if accepted is not None:
+            await self._entry_turn(msg, accepted)
             return
         if not msg.text:
             if msg.origin in (Origin.MENTION, Origin.DIRECT):
@@ -91,6 +96,46 @@ class Conversation:
                 if getattr(exc, "haven_ours", False) and not getattr(exc, "haven_reply_shown", False):
                     # A message of Haven's conversation that cannot be answered gets a note, not silence.
                     await self._api.post(msg.thread.channel, escape(TURN_FAILED), thread_ts=msg.thread.thread)
+
+    async def _entry_turn(self, msg: SlackMessage, accepted: Admitted) -> None:
+        """The turn of a message the inbox recorded (``listeners.inbox``). Not retried here, and no
+        failure note: whatever this process cannot finish, recovery finishes (in this process or
+        another), continuing the reply this turn started rather than posting a second one."""
+        entry, ticket, team = accepted.entry, accepted.ticket, msg.thread.workspace
+        try:
+            try:
+                await ticket.wait(self._engine.lock_wait_seconds)
+            except TimeoutError:
+                log.info("slack message left to recovery: its thread is busy", extra={"workspace": team})
+                return
+            channel, thread_ts = msg.thread.channel, msg.thread.thread
+
+            async def on_ref(ts: str) -> None:
+                await self._engine.record_reply_ref(entry.hold, ts)
+
+            live = self._shared.live(channel, thread_ts, team, msg.user_id, on_ref=on_ref)
+
+            async def deliver(result: TurnResult) -> None:
+                await self._shared.render(
+                    result, channel=channel, thread_ts=thread_ts, user_id=msg.user_id, live=live
+                )
+
+            try:
+                result = await self._engine.handle_message(entry.message, live, deliver, entry)
+            except Exception as exc:
+                log_failure(log, "slack turn failed; left to recovery", exc, workspace=team)
+                return
+            log.info(
+                "slack message handled",
+                extra={
+                    "workspace": team,
+                    "origin": msg.origin.value,
+                    "status": result.status.value,
+                    "reply": live.mode or "post",
+                },
+            )
+        finally:
+            ticket.leave()
 
     async def _turn(self, msg: SlackMessage, who: Requester, attempt: int = 0) -> None:
         # Most thread replies in a busy channel are not ours: settle that before asking who wrote it.

@@ -90,7 +90,18 @@ class Shared:
 
     # -- replies while the model writes ----------------------------------------------------------------
 
-    def live(self, channel: str, thread_ts: str, team: str, user_id: str) -> LiveReply:
+    def live(
+        self,
+        channel: str,
+        thread_ts: str,
+        team: str,
+        user_id: str,
+        *,
+        reply_ts: str | None = None,
+        on_ref: Callable[[str], Awaitable[None]] | None = None,
+    ) -> LiveReply:
+        """The reply to one message, written while the model writes; ``reply_ts`` continues a message
+        an earlier attempt left, ``on_ref`` hears the reply's ts once it exists (``LiveReply``)."""
         until = self._no_stream.get(team)
         stream = self._streaming and (until is None or until <= time.monotonic())
 
@@ -111,6 +122,8 @@ class Shared:
             user=user_id,
             stream=stream,
             on_stream_unavailable=unavailable,
+            reply_ts=reply_ts,
+            on_ref=on_ref,
         )
 
     async def answer(self, live: LiveReply, turn: Awaitable[TurnResult]) -> TurnResult:

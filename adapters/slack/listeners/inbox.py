@@ -1,0 +1,191 @@
+"""The durable inbox on Slack: a person's message is recorded before Slack gets its acknowledgement.
+
+``AcceptMessages`` is a Bolt global middleware registered after ``WorkspaceContext``. Middleware runs
+before Bolt acknowledges (in HTTP mode and in Socket Mode alike), so for every ``message`` and
+``app_mention`` event with words it translates the event, asks ``Engine.accept``, and:
+
+- ``NEW``: puts the entry (and the message's place in its thread's queue) into Bolt's context; the
+  conversation listener runs the turn with it.
+- ``DUPLICATE`` (the ``app_mention`` + ``message`` pair, Slack's retries): acknowledges, runs nothing.
+- ``NOT_OURS`` (a thread reply in a thread that is not Haven's): acknowledges, runs nothing.
+- ``StorageUnavailable``: answers ``503`` and acknowledges nothing: Slack's HTTP delivery tries again
+  later, and in Socket Mode Bolt sends no ack for a non-200 (``slack_bolt.adapter.socket_mode``), so
+  Slack redelivers the event. Nothing is answered that was not recorded, nothing recorded is forgotten.
+
+``Arrivals`` keeps a thread's messages in arrival order although accepting them awaits the database:
+each takes its place in its thread's queue before its first await, and its turn waits for the one
+before it (at most ``Engine.lock_wait_seconds``; after that the message is the inbox's to recover).
+
+``SlackRecovery`` is Slack's ``bot.ports.RecoverySink``: a recovered turn streams into the entry's
+thread, continuing the message an earlier attempt left (``entry.reply_ref``, by ``chat.update``)
+instead of posting a second one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from slack_bolt.context.async_context import AsyncBoltContext
+from slack_bolt.middleware.async_middleware import AsyncMiddleware
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
+
+from adapters.slack.listeners.context import requester
+from adapters.slack.listeners.shared import Shared
+from adapters.slack.reply import LiveReply
+from adapters.slack.translate import message_from_event
+from bot.failures import log_failure
+from bot.ports import ReplyStream, StorageUnavailable
+from bot.types import Accepted, InboxEntry, Origin, TurnResult
+
+log = logging.getLogger(__name__)
+
+_ACCEPTED = "haven_inbox_entry"
+ACCEPTED_EVENTS = ("app_mention", "message")
+
+
+class Ticket:
+    """One message's place in its thread's queue (``Arrivals``)."""
+
+    def __init__(self, arrivals: Arrivals, key: str, before: asyncio.Future[None] | None) -> None:
+        self._arrivals = arrivals
+        self._key = key
+        self._before = before
+        self._done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    async def wait(self, seconds: float) -> None:
+        """Until the message before this one in its thread is done; ``TimeoutError`` after ``seconds``."""
+        if self._before is not None and not self._before.done():
+            async with asyncio.timeout(seconds):
+                await asyncio.shield(self._before)
+
+    def leave(self) -> None:
+        """Done (answered, left to recovery, or not to be answered here): the next one may go."""
+        if not self._done.done():
+            self._done.set_result(None)
+        self._arrivals.forget(self._key, self._done)
+
+
+class Arrivals:
+    """Per thread, the order in which its messages reached this process."""
+
+    def __init__(self) -> None:
+        self._last: dict[str, asyncio.Future[None]] = {}
+
+    def enter(self, key: str) -> Ticket:
+        """Take the next place in ``key``'s queue; call before any await to keep arrival order."""
+        ticket = Ticket(self, key, self._last.get(key))
+        self._last[key] = ticket._done
+        return ticket
+
+    def forget(self, key: str, done: asyncio.Future[None]) -> None:
+        if self._last.get(key) is done:
+            del self._last[key]
+
+
+@dataclass(frozen=True, slots=True)
+class Admitted:
+    """What the middleware leaves the listener: the inbox entry and the message's place in line."""
+
+    entry: InboxEntry
+    ticket: Ticket
+
+
+def admitted(context: AsyncBoltContext) -> Admitted | None:
+    found = context.get(_ACCEPTED)
+    return found if isinstance(found, Admitted) else None
+
+
+class AcceptMessages(AsyncMiddleware):
+    """Bolt global middleware: record a person's message in the inbox before Slack is acknowledged."""
+
+    def __init__(self, shared: Shared) -> None:
+        self._shared = shared
+        self.arrivals = Arrivals()
+
+    async def async_process(
+        self,
+        *,
+        req: AsyncBoltRequest,
+        resp: BoltResponse,
+        next: Callable[[], Awaitable[BoltResponse]],  # Bolt calls it by this name
+    ) -> BoltResponse | None:
+        body = req.body
+        event = body.get("event") if body.get("type") == "event_callback" else None
+        if not isinstance(event, dict) or event.get("type") not in ACCEPTED_EVENTS:
+            return await next()
+        context = req.context
+        who = requester(context)
+        msg = message_from_event(
+            event, event_type=str(event["type"]), team_id=who.team, bot_user_id=context.bot_user_id
+        )
+        if msg is None or not msg.text:
+            return await next()  # not a person's words for Haven, or an empty mention (the listener's)
+        ticket = self.arrivals.enter(msg.thread.key)  # before the first await
+        engine = self._shared.engine
+        try:
+            if msg.origin is Origin.THREAD_REPLY and not await engine.owns_thread(msg.thread):
+                ticket.leave()
+                return BoltResponse(status=200, body="")
+            person = await who.person(msg.user_id)
+            accepted, entry = await engine.accept(msg.incoming(person.author, person.locale))
+        except StorageUnavailable as exc:
+            ticket.leave()
+            log_failure(log, "slack event not accepted: database unavailable", exc, workspace=who.team)
+            # Not acknowledged: Slack delivers it again (HTTP retries; Socket Mode gets no ack).
+            return BoltResponse(status=503, body="")
+        except BaseException:
+            ticket.leave()
+            raise
+        if entry is None:
+            ticket.leave()
+            if accepted is Accepted.DUPLICATE:
+                log.info("slack duplicate delivery acknowledged", extra={"workspace": who.team})
+            return BoltResponse(status=200, body="")
+        context[_ACCEPTED] = Admitted(entry, ticket)
+        return await next()
+
+
+class SlackRecovery:
+    """Slack's ``bot.ports.RecoverySink``: answers recovered inbox entries in their threads."""
+
+    def __init__(self, shared: Shared) -> None:
+        self._shared = shared
+
+    def reply_stream(self, entry: InboxEntry, on_ref: Callable[[str], Awaitable[None]]) -> ReplyStream:
+        return self._live(entry, on_ref)
+
+    async def draw(self, entry: InboxEntry, result: TurnResult, stream: ReplyStream | None) -> None:
+        live = stream if isinstance(stream, LiveReply) else None
+        if live is None and entry.reply_ref:
+            live = self._live(entry, None)
+        thread = entry.message.thread
+        await self._shared.render(
+            result,
+            channel=thread.channel,
+            thread_ts=thread.thread,
+            user_id=entry.message.author.id,
+            live=live,
+        )
+        log.info(
+            "slack recovered turn drawn",
+            extra={
+                "workspace": thread.workspace,
+                "status": result.status.value,
+                "updated": bool(entry.reply_ref),
+            },
+        )
+
+    def _live(self, entry: InboxEntry, on_ref: Callable[[str], Awaitable[None]] | None) -> LiveReply:
+        thread = entry.message.thread
+        return self._shared.live(
+            thread.channel,
+            thread.thread,
+            thread.workspace,
+            entry.message.author.id,
+            reply_ts=entry.reply_ref,
+            on_ref=on_ref,
+        )

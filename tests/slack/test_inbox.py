@@ -1,0 +1,111 @@
+"""The durable inbox through the real Bolt app (signed requests, the mock Web API, the fake Anthropic
+server, real storage): a message is acknowledged only once recorded, answered once, and a recovered
+entry continues the message its first attempt left instead of posting a second one."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters.slack.app import SlackBot
+from bot.ports import StorageUnavailable
+from fakes.fake_anthropic import FakeAnthropic, text
+from fakes.harness import make_settings, services_for
+from fakes.mock_slack import MockSlack
+from fakes.slack_harness import BOT, BOT_TOKEN, SIGNING_SECRET, SlackHarness
+
+
+@pytest.fixture
+async def inboxed(
+    tmp_path: Path, slack_mock: MockSlack, anthropic: FakeAnthropic
+) -> AsyncIterator[tuple[SlackHarness, SlackBot]]:
+    """The harness with the inbox middleware on (SQLite: one process)."""
+    settings = make_settings(f"sqlite:///{tmp_path}/haven.db", anthropic.url)
+    async with services_for(settings) as services:
+        client = AsyncWebClient(token=BOT_TOKEN, base_url=slack_mock.api_url)
+        bot = SlackBot(
+            services, client, signing_secret=SIGNING_SECRET, process_before_response=True, inbox=True
+        )
+        yield SlackHarness(bot.app, slack_mock, anthropic, services), bot
+
+
+def mention_event(h: SlackHarness, words: str, ts: str) -> dict[str, Any]:
+    return h.message(f"<@{BOT}> {words}", ts=ts, kind="app_mention")
+
+
+async def test_with_the_database_away_the_event_gets_503_and_is_answered_once_when_delivered_again(
+    inboxed: tuple[SlackHarness, SlackBot], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    h, _ = inboxed
+    h.anthropic.enqueue(text("Answered after the outage."))
+    root = h.ts()
+    database = h.services.repo.database
+    real_run = database.run
+
+    async def unreachable(*_: Any, **__: Any) -> Any:
+        raise StorageUnavailable("OperationalError")
+
+    monkeypatch.setattr(database, "run", unreachable)
+    refused = await h.event(mention_event(h, "are you there?", root))
+    assert refused.status == 503  # not acknowledged: Slack delivers it again
+    assert h.posts() == [] and h.model_requests() == []
+
+    monkeypatch.setattr(database, "run", real_run)
+    again = await h.event(mention_event(h, "are you there?", root), retry=1)
+    assert again.status == 200
+    assert [p["text"] for p in h.posts(thread_ts=root)] == ["Answered after the outage."]
+    assert await h.services.engine.pending() == 0
+
+
+async def test_the_mention_and_message_pair_and_slacks_retry_are_answered_once(
+    inboxed: tuple[SlackHarness, SlackBot],
+) -> None:
+    h, _ = inboxed
+    h.anthropic.enqueue(text("One answer."))
+    root = h.ts()
+    await h.mention("hello", ts=root)  # app_mention, then its message copy
+    reply_ts = h.ts()
+    h.anthropic.enqueue(text("Reply answered."))
+    event = h.message("and then?", ts=reply_ts, thread_ts=root)
+    assert (await h.event(event)).status == 200
+    assert (await h.event(event, retry=1)).status == 200
+    assert (
+        await h.event(h.message("and then?", ts=reply_ts, thread_ts=root, kind="app_mention"))
+    ).status == 200
+
+    assert [p["text"] for p in h.posts(thread_ts=root)] == ["One answer.", "Reply answered."]
+    assert len(h.model_requests()) == 2
+
+
+async def test_a_recovered_answer_updates_the_message_its_first_attempt_left(
+    inboxed: tuple[SlackHarness, SlackBot], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    h, bot = inboxed
+    engine = h.services.engine
+    reply = "Here is a long plan. " * 20  # long enough to be shown while it is written
+    h.anthropic.enqueue(text(reply))
+    root = h.ts()
+    real_render = bot._shared.render
+
+    async def dies_while_drawing(*_: Any, **__: Any) -> None:
+        raise ConnectionError("the process lost Slack while finishing the reply")
+
+    # The answer is stored and its reply already started in Slack; drawing the rest fails.
+    monkeypatch.setattr(bot._shared, "render", dies_while_drawing)
+    assert (await h.event(mention_event(h, "plan my week", root))).status == 200
+    [started] = h.shown(root)
+    assert started["streaming"]  # a half-written reply, left open
+
+    monkeypatch.setattr(bot._shared, "render", real_render)
+    assert await engine.recover({"slack": bot.recovery}) == 1
+    assert await engine.recover({"slack": bot.recovery}) == 0
+
+    [shown] = h.shown(root)  # the same message, finished: not a second one
+    assert shown["text"].strip() == reply.strip() and not shown["streaming"]
+    assert h.slack.count("chat.postMessage") == 0 and h.slack.count("chat.startStream") == 1
+    assert len(h.model_requests()) == 1  # redrawn from the stored result, not asked again
+    assert await engine.pending() == 0
