@@ -8,7 +8,9 @@
   not count. Past it the turn stops with ``TurnStopped`` and the engine answers with a note.
 - **Shutdown.** ``begin_shutdown(seconds)`` moves every deadline (of turns running or waiting for a slot,
   and of turns that arrive later) to at most ``seconds`` from now; what is unfinished then stops with
-  ``TurnStopped(restarting=True)``, and its thread gets the restart note instead of silence.
+  ``TurnStopped(restarting=True)``. A turn with a durable inbox entry is then left to recovery (the
+  engine releases its entry at close, and another process, or this one restarted, answers it); only a
+  turn without one gets the restart note instead of silence.
 
 Lock order: the engine takes the conversation's lock first and a slot second, and never waits for a lock
 while it holds a slot. A slot holder therefore never waits on a turn that is waiting for a slot, and the
