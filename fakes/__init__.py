@@ -1,8 +1,8 @@
 """Test doubles for the core's ports, for fast tests and benchmarks; never imported by ``bot/``.
 
-- ``MemoryStore``: ``bot.ports.ConversationStore`` and ``bot.ports.AdminStore`` in memory, with the
-  semantics of ``storage.repository.Repository`` (``tests/test_store_contract.py`` runs one suite over
-  both, SQLite and PostgreSQL included).
+- ``MemoryStore``: ``bot.ports.ConversationStore``, ``bot.ports.AdminStore`` and ``bot.ports.InboxStore``
+  in memory, with the semantics of ``storage.repository.Repository`` (``tests/test_store_contract.py``
+  runs one suite over both, SQLite and PostgreSQL included).
 - ``ScriptedModel``: a ``bot.model.ModelClient`` that answers from queues and records what it was asked.
 - ``RecordingRenderer``: a ``bot.ports.Renderer`` that records the presentation items it is handed.
 
