@@ -10,10 +10,20 @@ import pytest
 from sqlalchemy import select, update
 
 from bot.scheduler import JobContext, digest_job, renew_lease, retention_job
-from bot.types import Decision, Digest, NewMessage, StateChange, ThreadRef
+from bot.types import (
+    Accepted,
+    Author,
+    Decision,
+    Digest,
+    IncomingMessage,
+    NewMessage,
+    Origin,
+    StateChange,
+    ThreadRef,
+)
 from storage.db import open_database, upgrade
 from storage.maintenance import Maintenance
-from storage.models import FeedbackRow, MessageRow
+from storage.models import FeedbackRow, InboxRow, MessageRow
 from storage.repository import Repository
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
@@ -200,3 +210,35 @@ async def test_a_dead_leaders_jobs_are_taken_over_within_one_lease(
     finally:
         await follower.stop()
         await leader.stop()
+
+
+async def test_retention_deletes_delivered_inbox_entries_only_when_old(
+    stores: tuple[Repository, Maintenance],
+) -> None:
+    repo, m = stores
+    ids = {}
+    for name in ("old_delivered", "new_delivered", "old_undelivered"):
+        msg = IncomingMessage(
+            ThreadRef("slack", "T1", "C1", name), Author("U1", "Ann"), "hello", name, Origin.MENTION
+        )
+        accepted, entry = await repo.accept(msg, "p1", 60)
+        assert accepted is Accepted.NEW and entry is not None
+        ids[name] = entry
+    for name in ("old_delivered", "new_delivered"):
+        assert await repo.mark_delivered(ids[name].hold)
+    async with repo.database.begin() as conn:
+        old = NOW - timedelta(days=30)
+        for name in ("old_delivered", "old_undelivered"):
+            await conn.execute(
+                update(InboxRow)
+                .where(InboxRow.id == int(ids[name].id))
+                .values(received_at=old, delivered_at=old if name == "old_delivered" else None)
+            )
+        await conn.execute(
+            update(InboxRow).where(InboxRow.id == int(ids["new_delivered"].id)).values(delivered_at=NOW)
+        )
+
+    assert await m.delete_delivered_inbox_before(NOW - timedelta(days=7)) == 1
+    assert await repo.get_entry(ids["old_delivered"].id) is None
+    assert await repo.get_entry(ids["new_delivered"].id) is not None
+    assert await repo.get_entry(ids["old_undelivered"].id) is not None
