@@ -20,6 +20,7 @@ from adapters.discord.client import HavenClient, HavenShardedClient, make_client
 from adapters.discord.commands import command_payload, payload_hash
 from adapters.discord.handler import DiscordHandler
 from adapters.discord.stream import StreamTiming
+from adapters.discord.translate import PLATFORM
 from bot.admission import NOTE_SECONDS
 from bot.ports import CoreServices, StartupError
 
@@ -151,6 +152,8 @@ class DiscordConnector:
             log.warning(
                 "discord gateway slow to connect; continuing", extra={"seconds": self._connect_timeout}
             )
+        # Inbox entries whose holder is gone are answered here too (at once, then every few seconds).
+        self._services.engine.attach(PLATFORM, self.handler.recovery)
 
     async def listen(self) -> None:
         if self._gateway is None:
@@ -166,18 +169,30 @@ class DiscordConnector:
         client = self._client
         if client is not None and not client.is_closed():
             # Turns being answered get HAVEN_SHUTDOWN_SECONDS; the engine then stops what is unfinished
-            # and its thread gets the restart note (bot.admission), posted within NOTE_SECONDS. The
-            # gateway stays open meanwhile: Discord does not deliver a missed message again, so one that
-            # arrives now is better answered (or noted) than dropped.
+            # and leaves it to recovery (its inbox entry is released to every process). The gateway
+            # stays open meanwhile: Discord does not deliver a missed message again, so one that arrives
+            # now is better recorded and answered than dropped. A message still waiting for the database
+            # (kept in memory only) stops waiting by the deadline and gets the failure note in its
+            # thread within NOTE_SECONDS: the drain waits for those too.
             seconds = self._services.settings.shutdown_seconds
             self._services.engine.begin_shutdown(seconds)
-            await self.handler.drain(seconds + NOTE_SECONDS)
+            await self.handler.drain(seconds + NOTE_SECONDS, stop_waiting=seconds)
             await client.close()
         gateway = self._gateway
         if gateway is not None and not gateway.done():
             gateway.cancel()
             with contextlib.suppress(BaseException):
                 await gateway
+
+    async def ready(self) -> bool:
+        """``bot.ports.Connector.ready``: the gateway said READY, the client is not closed and its gateway
+        socket (every shard's, when sharded) is open: not while discord.py reconnects."""
+        client = self._client
+        if client is None or client.is_closed() or not client.is_ready():
+            return False
+        if isinstance(client, discord.AutoShardedClient):
+            return all(not shard.is_closed() for shard in client.shards.values())
+        return client.ws is not None and client.ws.open
 
     async def send_digest(self, digest: Digest) -> None:
         """The scheduler's weekly summary for a guild's alert channel (``bot.ports.DigestSink``)."""

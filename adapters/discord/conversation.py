@@ -8,11 +8,14 @@ this module finds the ``ThreadRef``, calls the engine and draws (threads, embeds
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 
 import discord
 
 from adapters.discord import embeds
+from adapters.discord.arrivals import Place
+from adapters.discord.inbox import admit
 from adapters.discord.render import DiscordRenderer
 from adapters.discord.shared import Shared
 from adapters.discord.stream import DiscordReplyStream
@@ -32,6 +35,7 @@ from bot.types import (
     CrisisCard,
     Digest,
     ForkRequest,
+    InboxEntry,
     IncomingMessage,
     Origin,
     ThreadRef,
@@ -93,13 +97,16 @@ class Conversations:
             key = f"c:{channel.id}"
         else:
             key = f"c:{message.id}"  # a mention's thread gets the message's id
-        async with self._shared.working(), self._shared.lock(key):
-            try:
-                await self._on_message(message)
-            except Exception as exc:
-                log_failure(log, "discord message failed", exc, message_id=message.id)
+        place = self._shared.arrivals.enter(key)  # before the first await: the thread's order
+        try:
+            async with self._shared.working():
+                await self._on_message(message, place)
+        except Exception as exc:
+            log_failure(log, "discord message failed", exc, message_id=message.id)
+        finally:
+            place.leave()
 
-    async def _on_message(self, message: discord.Message) -> None:
+    async def _on_message(self, message: discord.Message, place: Place) -> None:
         shared = self._shared
         if isinstance(message.channel, discord.PartialMessageable) and message.guild is not None:
             # A thread discord.py has not cached (e.g. unarchived while we were away).
@@ -107,21 +114,35 @@ class Conversations:
             if resolved is None:
                 return
             message.channel = resolved
-        dm_number: int | None = None
-        if isinstance(message.channel, discord.DMChannel):
-            dm_number = max(1, await shared.current_dm(message.channel.id))
-        incoming = incoming_from_message(message, shared.bot_id, dm_conversation=dm_number)
-        if incoming is None:
+        channel = message.channel
+        in_dm = isinstance(channel, discord.DMChannel)
+        # Without the database: whether Haven looks at this message at all (a DM's number comes later).
+        probe = incoming_from_message(message, shared.bot_id, dm_conversation=0 if in_dm else None)
+        if probe is None:
             return
-        target: discord.abc.Messageable = message.channel
-        if incoming.origin is Origin.MENTION:
-            thread = await self._thread_for_mention(message, incoming.text)
+        target: discord.abc.Messageable = channel
+        if probe.origin is Origin.MENTION:
+            # The thread first (Discord alone): a note about the database has a place to go.
+            thread = await self._thread_for_mention(message, probe.text)
             if thread is None:
                 return
             target = thread
-        await self.turn(target, incoming)
-        if dm_number is not None:
-            shared.remember_dm(message.channel.id, dm_number)
+        dm_number = 0
+
+        async def make() -> IncomingMessage | None:
+            nonlocal dm_number
+            if not in_dm:
+                return probe
+            dm_number = max(1, await shared.current_dm(channel.id))
+            return incoming_from_message(message, shared.bot_id, dm_conversation=dm_number)
+
+        entry = await admit(shared, place, target, make, source=str(message.id))
+        if entry is None:
+            return
+        place.accepted()
+        await self.entry_turn(target, entry, place)
+        if dm_number:
+            shared.remember_dm(channel.id, dm_number)
 
     async def _thread_for_mention(self, message: discord.Message, text: str) -> discord.Thread | None:
         try:
@@ -144,20 +165,97 @@ class Conversations:
 
     # -- turns -----------------------------------------------------------------------------------------
 
-    def _stream(
+    def stream_for(
         self,
         target: discord.abc.Messageable,
         source: str,
         on_shown: Callable[[], Awaitable[None]] | None = None,
+        *,
+        on_ref: Callable[[str], Awaitable[None]] | None = None,
+        resume: discord.PartialMessage | None = None,
     ) -> DiscordReplyStream:
+        """A reply streamed into ``target``; ``source`` keys its nonces (the inbox entry's id for a turn
+        with one), ``on_ref`` hears its first message's id, ``resume`` is that message from before."""
         send = self._shared.send
 
         async def help_first(card: CrisisCard) -> None:
             await send(target, embed=embeds.crisis_embed(card), nonce=nonce_for(source, "crisis"))
 
         return DiscordReplyStream(
-            send, target, source=source, timing=self._shared.timing, on_shown=on_shown, help_first=help_first
+            send,
+            target,
+            source=source,
+            timing=self._shared.timing,
+            on_shown=on_shown,
+            help_first=help_first,
+            on_ref=on_ref,
+            resume=resume,
         )
+
+    async def accepted_turn(
+        self, target: discord.abc.Messageable, place: Place, incoming: IncomingMessage, *, source: str
+    ) -> TurnResult:
+        """A command's turn (``/haven new``): recorded in the inbox like a message (waiting out a
+        database outage the same way), then answered with its entry. ``place`` is the command's hold."""
+
+        async def make() -> IncomingMessage:
+            return incoming
+
+        entry = await admit(self._shared, place, target, make, source=source)
+        if entry is None:
+            return TurnResult(TurnStatus.DUPLICATE)
+        return await self.entry_turn(target, entry)
+
+    async def entry_turn(
+        self, target: discord.abc.Messageable, entry: InboxEntry, place: Place | None = None
+    ) -> TurnResult:
+        """The turn of a message the inbox recorded, after the one before it in its thread (``place``).
+
+        Drawn while the engine holds the conversation (``deliver``), with nonces keyed by the entry, and
+        the reply's first message recorded as the entry's reply ref. Not retried here and no failure
+        note: what this process cannot finish (a failure, a wait longer than ``lock_wait_seconds``),
+        recovery finishes, continuing the reply this turn started rather than posting a second one.
+        """
+        shared, msg = self._shared, entry.message
+        engine = shared.engine
+        workspace = msg.thread.workspace
+        if place is not None:
+            try:
+                since = place.accepted_at or time.monotonic()
+                await place.after_done(engine.lock_wait_seconds - (time.monotonic() - since))
+            except TimeoutError:
+                log.info("discord message left to recovery: its thread is busy", extra={"entry": entry.id})
+                return TurnResult(TurnStatus.IGNORED)
+        indicator = TypingIndicator(target)
+
+        async def on_ref(ref: str) -> None:
+            await engine.record_reply_ref(entry.hold, ref)
+
+        stream = self.stream_for(target, entry.id, on_shown=indicator.stop, on_ref=on_ref)
+
+        async def deliver(result: TurnResult) -> None:
+            await indicator.stop()
+            await self.render(
+                target, result, source=entry.id, ref=msg.thread, stream=stream, user_id=msg.author.id
+            )
+
+        try:
+            async with shared.working():
+                await indicator.start()
+                try:
+                    result = await engine.handle_message(msg, stream, deliver, entry)
+                except Exception as exc:
+                    log_failure(log, "discord turn failed; left to recovery", exc, workspace=workspace)
+                    return TurnResult(TurnStatus.ERROR)
+                finally:
+                    await indicator.stop()
+        finally:
+            stream.stop()  # a no-op after render; stops the background flushes otherwise
+        log.info(
+            "discord message handled",
+            extra={"workspace": workspace, "origin": msg.origin.value, "status": result.status.value},
+        )
+        return result
 
     async def turn(
         self,
@@ -170,7 +268,7 @@ class Conversations:
         """One model turn, its reply streamed into ``target`` as it is written, then the rest rendered."""
         shared = self._shared
         indicator = TypingIndicator(target)
-        stream = self._stream(target, incoming.message_id, on_shown=indicator.stop)
+        stream = self.stream_for(target, incoming.message_id, on_shown=indicator.stop)
         try:
             async with shared.working():
                 await indicator.start()
@@ -221,7 +319,7 @@ class Conversations:
     ) -> None:
         """Draw a turn's result with the core's presentation (``bot.presentation``); an ended guild
         thread is then locked and archived."""
-        stream = stream or self._stream(target, source)
+        stream = stream or self.stream_for(target, source)
 
         async def alert(alert: AdminAlert) -> None:
             await self.send_alert(alert, source=source)

@@ -139,7 +139,7 @@ class Forks:
         if thread is None:
             await interaction.followup.send(CANNOT_CREATE_THREAD, ephemeral=True)
             return
-        async with self._shared.lock(f"c:{thread.id}"):
+        async with self._shared.arrivals.hold(f"c:{thread.id}"):
             first = await conversations.post_intro(thread, intro, source=str(interaction.id))
             await interaction.followup.send(f"Forked into {thread.mention}.", ephemeral=True)
             ref = guild_thread(parent.guild.id, parent.id, thread.id)
@@ -154,7 +154,7 @@ class Forks:
         shared = self._shared
         channel_id = int(source.thread.channel)
         target = shared.messageable(interaction)
-        async with shared.lock(f"dm:{channel_id}"):
+        async with shared.arrivals.hold(f"dm:{channel_id}"):
             number = await shared.current_dm(channel_id) + 1
             first = await self._conversations.post_intro(target, intro, source=str(interaction.id))
             await interaction.followup.send("Forked into a new conversation below.", ephemeral=True)

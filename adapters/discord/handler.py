@@ -19,6 +19,7 @@ from adapters.discord.admin import AdminActions
 from adapters.discord.conversation import Conversations
 from adapters.discord.feedback import Feedback
 from adapters.discord.fork import Forks
+from adapters.discord.inbox import DiscordRecovery
 from adapters.discord.lifecycle import Lifecycle
 from adapters.discord.shared import Shared
 from adapters.discord.stream import StreamTiming
@@ -36,11 +37,17 @@ class DiscordHandler:
         self.forks = Forks(self.shared, self.conversations)
         self.feedback = Feedback(self.shared, self.conversations)
         self.admin = AdminActions(self.shared)
+        # Answers the inbox entries no live event waits on (``Engine.attach``, on connect).
+        self.recovery = DiscordRecovery(self.shared, self.conversations)
 
     def bind(self, client: discord.Client) -> None:
         self.shared.bind(client)
 
-    async def drain(self, within: float) -> None:
+    async def drain(self, within: float, *, stop_waiting: float | None = None) -> None:
+        """Wait (at most ``within`` seconds) for the work in flight; messages still waiting for the
+        database give up ``stop_waiting`` seconds from now, with the failure note in their threads."""
+        if stop_waiting is not None:
+            self.shared.begin_stop(stop_waiting)
         await self.shared.drain(within)
 
     async def on_message(self, message: discord.Message) -> None:

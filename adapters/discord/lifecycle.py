@@ -1,7 +1,9 @@
 """``/haven new`` and ``/haven end``: a conversation started or closed by command.
 
-A new conversation is a new thread in a server, the next numbered conversation in a DM; its first turn
-runs through ``Conversations.turn`` like any message's. Who may end a conversation is the engine's call.
+A new conversation is a new thread in a server, the next numbered conversation in a DM; its prompt is
+recorded in the durable inbox and answered like any message's (``Conversations.accepted_turn``). The
+interaction itself acts once (``Engine.first_delivery``, in ``commands.HavenTree``). Who may end a
+conversation is the engine's call.
 """
 
 from __future__ import annotations
@@ -60,7 +62,7 @@ class Lifecycle:
             await interaction.followup.send(CANNOT_CREATE_THREAD, ephemeral=True)
             return
         # Held from the start: a message written in the new thread waits until the conversation exists.
-        async with self._shared.lock(f"c:{thread.id}"):
+        async with self._shared.arrivals.hold(f"c:{thread.id}") as place:
             first = await conversations.post_intro(thread, intro, source=str(interaction.id))
             await interaction.followup.send(f"Started a new conversation: {thread.mention}", ephemeral=True)
             ref = guild_thread(interaction.guild_id, parent.id, thread.id)
@@ -73,14 +75,14 @@ class Lifecycle:
                 Origin.NEW_COMMAND,
                 dedupe_key=f"interaction:{interaction.id}",
             )
-            await conversations.turn(thread, incoming)
+            await conversations.accepted_turn(thread, place, incoming, source=str(interaction.id))
 
     async def _start_new_dm(
         self, interaction: discord.Interaction[Any], author: Author, prompt: str, intro: str
     ) -> None:
         shared = self._shared
         channel_id = interaction.channel_id or 0
-        async with shared.lock(f"dm:{channel_id}"):
+        async with shared.arrivals.hold(f"dm:{channel_id}") as place:
             number = await shared.current_dm(channel_id) + 1
             await interaction.response.send_message(split_message(intro)[0], allowed_mentions=NO_MENTIONS)
             first = await interaction.original_response()
@@ -92,7 +94,9 @@ class Lifecycle:
                 Origin.NEW_COMMAND,
                 dedupe_key=f"interaction:{interaction.id}",
             )
-            result = await self._conversations.turn(shared.messageable(interaction), incoming)
+            result = await self._conversations.accepted_turn(
+                shared.messageable(interaction), place, incoming, source=str(interaction.id)
+            )
             if result.conversation_id is not None:
                 shared.remember_dm(channel_id, number)
 

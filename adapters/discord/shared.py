@@ -16,14 +16,15 @@ import asyncio
 import contextlib
 import functools
 import logging
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import discord
 
+from adapters.discord.arrivals import Arrivals
 from adapters.discord.stream import StreamTiming
 from adapters.discord.translate import DM_WORKSPACE, author_of, dm_thread, guild_thread
-from bot.locks import KeyedLocks
 from bot.ports import CoreServices
 from bot.types import Author, ThreadRef
 
@@ -61,8 +62,9 @@ class Shared:
         self.engine = services.engine
         self.admin = services.admin
         self.timing = stream_timing or StreamTiming()
-        # Per-conversation FIFO locks: taken before the first await, so replies keep arrival order.
-        self.lock = KeyedLocks()
+        # Per conversation, the order its messages arrived in (``arrivals``): entered before the first
+        # await, so messages are recorded, and replies drawn, in arrival order.
+        self.arrivals = Arrivals()
         # Guilds already told (in the log) that ended threads stay open there: warn once per process.
         self.warned_no_manage_threads: set[int] = set()
         self._client: discord.Client | None = None
@@ -70,6 +72,9 @@ class Shared:
         self._busy = 0
         self._idle = asyncio.Event()
         self._idle.set()
+        # Set at shutdown: messages still waiting for the database stop waiting by then (``stop_at``).
+        self._stopping = asyncio.Event()
+        self._stop_at: float | None = None
 
     def bind(self, client: discord.Client) -> None:
         self._client = client
@@ -98,6 +103,25 @@ class Shared:
             self._busy -= 1
             if not self._busy:
                 self._idle.set()
+
+    def begin_stop(self, seconds: float) -> None:
+        """Haven is stopping: work waiting for the database gives up ``seconds`` from now (and says so in
+        its thread) instead of being dropped with the process. The first call counts."""
+        if self._stop_at is None:
+            self._stop_at = time.monotonic() + max(0.0, seconds)
+            self._stopping.set()
+
+    def wait_until(self, deadline: float) -> float:
+        """``deadline`` (monotonic), brought forward to the shutdown's when Haven is stopping."""
+        return deadline if self._stop_at is None else min(deadline, self._stop_at)
+
+    async def pause(self, seconds: float) -> None:
+        """Sleep ``seconds``, or less when a shutdown begins meanwhile."""
+        if self._stopping.is_set():
+            await asyncio.sleep(seconds)
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)
 
     async def drain(self, within: float) -> None:
         """Wait (at most ``within`` seconds) until no message or command is being handled."""

@@ -16,6 +16,13 @@ message closes an open code block so it renders as code.
 reply, or, for a turn that failed half-way, what was streamed plus the short error note — in exactly the
 layout ``split_message`` gives (editing what differs, posting what is missing, deleting what a retry made
 superfluous). Creates carry the same nonces as the non-streaming path, so a retried create is posted once.
+
+The durable inbox: ``source`` is then the inbox entry's id, so a recovered turn's creates carry the very
+nonces its first attempt used, and Discord (``enforce_nonce``, which discord.py sends with every nonce)
+answers a create it already made with that message instead of a second one; such a message is edited to
+the text wanted now. ``on_ref`` hears the id of the reply's first message as soon as it exists (the engine
+records it with the entry), and a recovered turn passes it back as ``resume``: that message is edited,
+never posted again.
 """
 
 from __future__ import annotations
@@ -92,8 +99,11 @@ class DiscordReplyStream:
         on_shown: Callable[[], Awaitable[None]] | None = None,
         clock: Callable[[], float] = time.monotonic,
         help_first: Callable[[CrisisCard], Awaitable[None]] | None = None,
+        on_ref: Callable[[str], Awaitable[None]] | None = None,
+        resume: discord.PartialMessage | None = None,
     ) -> None:
         self._help_first = help_first
+        self._on_ref = on_ref
         self._send = send
         self._target = target
         self._source = source
@@ -102,8 +112,11 @@ class DiscordReplyStream:
         self._clock = clock
         self._latest = ""
         self._first_text_at: float | None = None
-        self._messages: list[discord.Message] = []
-        self._shown: list[str] = []
+        self._messages: list[discord.Message | discord.PartialMessage] = []
+        self._shown: list[str | None] = []  # None: what an earlier attempt left there is not known
+        if resume is not None:
+            self._messages.append(resume)
+            self._shown.append(None)
         self._dirty = False  # the newest snapshot is not shown yet
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
@@ -219,14 +232,23 @@ class DiscordReplyStream:
                 break  # later chunks would come out of order
             self.creates += 1
             self._messages.append(sent)
-            self._shown.append(chunk)
-            if index == 0 and self._on_shown is not None:
-                await self._on_shown()
+            # An earlier attempt's message, answered again for the same nonce, may say something else.
+            self._shown.append(chunk if sent.content == chunk else None)
+            if self._shown[index] is None and not await self._edit(index, chunk):
+                self._broken = True
+            if index == 0:
+                await self._first(sent)
         if final:
             # A retry's reply can be shorter than what was streamed before it.
             while len(self._messages) > len(chunks):
                 await self._delete(len(self._messages) - 1)
         self._last_flush = self._clock()
+
+    async def _first(self, sent: discord.Message) -> None:
+        if self._on_shown is not None:
+            await self._on_shown()
+        if self._on_ref is not None:
+            await self._on_ref(str(sent.id))
 
     async def _edit(self, index: int, content: str) -> bool:
         try:
@@ -251,6 +273,6 @@ class DiscordReplyStream:
             _warn("discord delete failed", message, exc)
 
 
-def _warn(what: str, message: discord.Message, exc: discord.HTTPException) -> None:
+def _warn(what: str, message: discord.Message | discord.PartialMessage, exc: discord.HTTPException) -> None:
     extra: dict[str, Any] = {"channel": message.channel.id, "status": exc.status, "code": exc.code}
     log.warning(what, extra=extra)

@@ -9,6 +9,8 @@ from typing import Any
 import discord.http
 import pytest
 
+from bot.app import Services
+from bot.engine import MAX_ATTEMPTS
 from bot.notices import TURN_FAILED
 from bot.prompts import MODEL_ERROR_REPLY
 from fakes.fake_anthropic import FakeAnthropic, error, text
@@ -172,46 +174,63 @@ async def test_without_create_threads_a_mention_gets_a_hint_in_the_channel(
     assert api.threads() == [] and anthropic.model_requests() == []
 
 
-async def test_a_turn_that_failed_on_a_passing_database_fault_runs_again(
-    world: World, bot: Any, anthropic: FakeAnthropic, monkeypatch: pytest.MonkeyPatch
+async def test_a_turn_that_failed_on_a_passing_database_fault_is_finished_by_recovery(
+    world: World, bot: Any, anthropic: FakeAnthropic, services: Services, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The one retry rule (bot.failures.retry_turn), as on Slack."""
+    """A recorded message whose turn failed is not retried in place: the inbox keeps it, and recovery
+    (here called at once; every few seconds in the background) answers it, once."""
     from bot.ports import StorageUnavailable
 
-    engine = bot.handler.shared.engine
-    real = engine.handle_message
+    real = services.repo.begin_turn
     failures = [StorageUnavailable("AdminShutdown")]
 
-    async def flaky(msg: Any, stream: Any = None, deliver: Any = None) -> Any:
+    async def flaky(*args: Any, **kwargs: Any) -> Any:
         if failures:
             raise failures.pop()
-        return await real(msg, stream, deliver)
+        return await real(*args, **kwargs)
 
-    monkeypatch.setattr(engine, "handle_message", flaky)
-    anthropic.enqueue(text("Answered on the second attempt."))
+    monkeypatch.setattr(services.repo, "begin_turn", flaky)
+    anthropic.enqueue(text("Answered by recovery."))
     mention = await api_post(world, "hello")
     thread = int(mention["id"])
+    await world.api.wait_until(lambda: not failures, what="the failed turn")
+    await world.api.settle(0.2)
+    await services.engine.recover()
     await world.api.wait_until(lambda: world.api.bot_messages(thread), what="the answer")
-    assert [m["content"] for m in world.api.bot_messages(thread)] == ["Answered on the second attempt."]
+    await world.api.settle(0.3)
+    assert [m["content"] for m in world.api.bot_messages(thread)] == ["Answered by recovery."]
     assert len(chat_requests(anthropic)) == 1
+    assert await services.engine.pending() == 0
 
 
-async def test_a_programming_error_gets_a_note_and_its_text_is_not_logged(
-    world: World, bot: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+async def test_a_programming_error_gets_the_note_after_the_retry_budget_and_its_text_is_not_logged(
+    world: World,
+    bot: Any,
+    services: Services,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     calls: list[int] = []
 
-    async def broken(msg: Any, stream: Any = None, deliver: Any = None) -> Any:
+    async def broken(*_: Any, **__: Any) -> Any:
         calls.append(1)
         raise KeyError("my very private words")
 
-    monkeypatch.setattr(bot.handler.shared.engine, "handle_message", broken)
+    monkeypatch.setattr(services.repo, "begin_turn", broken)
     mention = await api_post(world, "hello")
     thread = int(mention["id"])
+    await world.api.wait_until(lambda: calls, what="the failed turn")
+    await world.api.settle(0.2)
+    assert world.api.bot_messages(thread) == []  # no note yet: the inbox keeps the message
+    for _ in range(MAX_ATTEMPTS + 2):  # each recovery takes it again; past the budget: the note
+        if world.api.bot_messages(thread):
+            break
+        await services.engine.recover()
+        await world.api.settle(0.1)
     await world.api.wait_until(lambda: world.api.bot_messages(thread), what="the note")
-    assert calls == [1]
     assert [m["content"] for m in world.api.bot_messages(thread)] == [TURN_FAILED]
-    [failed] = [r for r in caplog.records if r.getMessage() == "engine failed"]
+    assert len(calls) == MAX_ATTEMPTS
+    [failed, *_] = [r for r in caplog.records if r.getMessage() == "discord turn failed; left to recovery"]
     assert failed.levelname == "ERROR" and failed.error == "KeyError"  # type: ignore[attr-defined]
     assert "private words" not in caplog.text
 
