@@ -111,6 +111,9 @@ RECOVERY_BATCH = 20
 # the person gets the failure note instead of another try. A message whose turn crashed, stalled or was
 # left five times (each after a lease ran out) is not going to be answered by a sixth.
 MAX_ATTEMPTS = 5
+# A thread's backlog is answered RECOVERY_BATCH entries at a time, at most this many times per turn.
+MAX_CATCH_UP_ROUNDS = 10
+_EARLIER_UNANSWERED = "an earlier message of its thread is unanswered"
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,6 +208,11 @@ class _LeftForRecovery(Exception):
     """The turn stops here, unanswered: its inbox entry stays for recovery (shutdown, a lock wait)."""
 
 
+class _AlreadyRunning(Exception):
+    """This process is answering the entry already (its own lease lapsed and its own recovery took it
+    back): a hold is only (entry id, owner), so fencing cannot tell the two runs apart; this can."""
+
+
 @dataclass
 class _Held:
     """An inbox entry this process works on. Its lease is renewed while its turn runs, or while it
@@ -243,6 +251,8 @@ class Engine:
         # Who holds this process's inbox entries (the composition root passes a process-unique id).
         self.owner = owner or f"engine:{uuid.uuid4().hex[:12]}"
         self._held: dict[str, _Held] = {}
+        # Entries whose turn runs in this process right now (``_run_entry``): never run twice at once.
+        self._running: set[str] = set()
         self._sinks: dict[str, RecoverySink] = {}
         self._keeper: asyncio.Task[None] | None = None
         self._recovery: asyncio.Task[None] | None = None
@@ -412,11 +422,22 @@ class Engine:
         started = time.perf_counter()
         try:
             async with await self._locked(msg.thread.key, held.since):
+                if self._held.get(entry.id) is not held or held.lost:
+                    # Answered meanwhile by a turn of its thread that got the lock first (``_catch_up``).
+                    log.info(
+                        "inbox entry answered by an earlier turn; live turn dropped",
+                        extra={"entry": entry.id},
+                    )
+                    return TurnResult(TurnStatus.IGNORED)
                 held.running = True
-                await self._catch_up(msg.thread, entry)
+                await self._catch_up(entry)
                 result = await self._run_entry(msg, entry, stream, deliver)
         except _LeftForRecovery as left:
             log.info("turn left to recovery", extra={"entry": entry.id, "reason": str(left)})
+            if left.args and left.args[0] == _EARLIER_UNANSWERED:
+                await self._let_go(held.hold)
+            return TurnResult(TurnStatus.IGNORED)
+        except _AlreadyRunning:
             return TurnResult(TurnStatus.IGNORED)
         except LeaseLost:
             log.info("inbox entry taken over; turn dropped", extra={"entry": entry.id})
@@ -446,7 +467,19 @@ class Engine:
         self, msg: IncomingMessage, entry: InboxEntry, stream: ReplyStream | None, deliver: Deliver | None
     ) -> TurnResult:
         """Finish ``entry`` from the state it reached (under the conversation's lock), deliver, and mark
-        it delivered."""
+        it delivered. ``_AlreadyRunning`` when this process is answering it already."""
+        if entry.id in self._running:
+            log.warning("inbox entry already being answered here; not run twice", extra={"entry": entry.id})
+            raise _AlreadyRunning(entry.id)
+        self._running.add(entry.id)
+        try:
+            return await self._run_entry_once(msg, entry, stream, deliver)
+        finally:
+            self._running.discard(entry.id)
+
+    async def _run_entry_once(
+        self, msg: IncomingMessage, entry: InboxEntry, stream: ReplyStream | None, deliver: Deliver | None
+    ) -> TurnResult:
         hold, state = entry.hold, entry.state
         if entry.delivered:
             return TurnResult(TurnStatus.DUPLICATE)
@@ -490,25 +523,27 @@ class Engine:
         bridge = _StreamBridge(stream, REHEARSAL_LABEL if self.rehearsal else "") if stream else None
         return await self._model_turn(conv, began.settings, began.history, msg.locale, risk, bridge, hold)
 
-    async def _catch_up(self, thread: ThreadRef, entry: InboxEntry) -> None:
-        """Under the thread's lock, before ``entry`` runs: answer the thread's older entries whose holder
-        is gone, in order, so that the thread's replies keep the order of its messages."""
+    async def _catch_up(self, entry: InboxEntry) -> None:
+        """Thread order across processes. Under the thread's lock, before ``entry`` runs: answer every
+        entry of its thread accepted before it and not yet delivered, oldest first, whoever holds it
+        (``InboxStore.take_earlier``: no holder works without this lock, so none is at work on them).
+        Another process may have accepted the thread's previous message and not got the lock yet; its
+        turn then finds its hold gone and draws nothing. When one of them cannot be answered now,
+        neither is ``entry`` (``_LeftForRecovery``): recovery answers them later, in order."""
+        thread = entry.message.thread
         sink = self._sinks.get(thread.platform)
         if sink is None or self._inbox is None:
             return
-        older = await self._inbox.take_expired(
-            self.owner, self._options.inbox_lease_seconds, RECOVERY_BATCH, thread=thread
-        )
-        # This process's recovery may have taken some of them already, and wait for this very lock.
-        waiting = [
-            h.pending
-            for h in self._held.values()
-            if h.pending is not None and not h.running and h.pending[0].message.thread.key == thread.key
-        ]
-        found = {e.id: (e, sink) for e in older if e.id != entry.id}
-        found.update({e.id: (e, s) for e, s in waiting if e.id != entry.id})
-        for other, other_sink in sorted(found.values(), key=lambda p: p[0].received_at):
-            await self._recover_entry(other, other_sink, locked=True)
+        for _ in range(MAX_CATCH_UP_ROUNDS):
+            older = await self._inbox.take_earlier(
+                entry, self.owner, self._options.inbox_lease_seconds, RECOVERY_BATCH
+            )
+            for other in older:
+                if not await self._recover_entry(other, sink, locked=True):
+                    raise _LeftForRecovery(_EARLIER_UNANSWERED)
+            if len(older) < RECOVERY_BATCH:
+                return
+        raise _LeftForRecovery(_EARLIER_UNANSWERED)
 
     async def recover(self, sinks: Mapping[str, RecoverySink] | None = None) -> int:
         """Take over inbox entries whose holder is gone and finish each, under its conversation's lock,
@@ -517,13 +552,21 @@ class Engine:
         sinks = self._sinks if sinks is None else sinks
         if self._inbox is None or not sinks or self.admission.stopping:
             return 0
-        taken = await self._inbox.take_expired(self.owner, self._options.inbox_lease_seconds, RECOVERY_BATCH)
+        taken = await self._inbox.take_expired(
+            self.owner, self._options.inbox_lease_seconds, RECOVERY_BATCH, platforms=tuple(sinks)
+        )
         now = time.monotonic()
         threads: dict[str, list[tuple[InboxEntry, RecoverySink]]] = {}
         for entry in sorted(taken, key=lambda e: e.received_at):
             held = self._held.get(entry.id)
+            if entry.id in self._running:
+                # This process's own turn is at work on it (its lease lapsed: a stalled loop, a slow
+                # renewal). It is this process's again now: keep renewing it, and never run it twice.
+                if held is not None:
+                    held.lost = False
+                continue
             if held is not None and self._renewable(held, now):
-                continue  # this process's own turn is on it (or still waiting its turn)
+                continue  # this process's own turn is still waiting its turn
             sink = sinks.get(entry.message.thread.platform)
             if sink is None:
                 continue  # no adapter here for its platform: its lease runs out again
@@ -548,7 +591,9 @@ class Engine:
             except Exception as exc:
                 log_failure(log, "inbox entry not recovered", exc, level=logging.WARNING, entry=entry.id)
 
-    async def _recover_entry(self, entry: InboxEntry, sink: RecoverySink, *, locked: bool = False) -> None:
+    async def _recover_entry(self, entry: InboxEntry, sink: RecoverySink, *, locked: bool = False) -> bool:
+        """Answer a taken-over entry under its conversation's lock (``locked``: the caller holds it);
+        True when its outcome was delivered here."""
         held = self._held.get(entry.id)
         if locked or held is None or held.pending is None:
             held = self._held[entry.id] = _Held(entry.hold, time.monotonic(), live=False)
@@ -579,12 +624,16 @@ class Engine:
                 await self._run_entry(entry.message, entry, stream, deliver)
             else:
                 async with await self._locked(entry.message.thread.key, held.since):
-                    if self._held.get(entry.id) is not held:
-                        return  # a live turn of its thread answered it first (``_catch_up``)
+                    if self._held.get(entry.id) is not held or held.lost:
+                        return False  # a turn of its thread answered it first (``_catch_up``)
                     held.running = True
+                    await self._catch_up(entry)
                     await self._run_entry(entry.message, entry, stream, deliver)
+            return True
         except _LeftForRecovery as left:
             log.info("recovered turn left again", extra={"entry": entry.id, "reason": str(left)})
+        except _AlreadyRunning:
+            pass
         except LeaseLost:
             log.info("inbox entry taken over; recovered turn dropped", extra={"entry": entry.id})
         except BaseException:
@@ -594,6 +643,7 @@ class Engine:
         finally:
             if self._held.get(entry.id) is held:
                 del self._held[entry.id]
+        return False
 
     # -- threads --------------------------------------------------------------------------------------
 

@@ -4,7 +4,7 @@ registry), and what the core needs from storage (implemented by ``storage.reposi
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
@@ -345,13 +345,35 @@ class InboxStore(Protocol):
         ...
 
     async def take_expired(
-        self, owner: str, lease_seconds: float, limit: int, thread: ThreadRef | None = None
+        self,
+        owner: str,
+        lease_seconds: float,
+        limit: int,
+        thread: ThreadRef | None = None,
+        *,
+        platforms: Collection[str] | None = None,
     ) -> list[InboxEntry]:
         """Take over up to ``limit`` unfinished entries (not yet delivered) whose lease ran out, oldest
-        first (in the order they were accepted; only ``thread``'s, when given), now held by ``owner``
-        for ``lease_seconds``, each with ``attempts`` + 1. Two processes never take the same entry.
-        An entry whose holder is inside a transaction at that moment (PostgreSQL) is skipped, not
+        first (in the order they were accepted; only ``thread``'s, when given; only those of
+        ``platforms``, when given: a process takes only what it has an adapter to answer), now held by
+        ``owner`` for ``lease_seconds``, each with ``attempts`` + 1. Two processes never take the same
+        entry. An entry whose holder is inside a transaction at that moment (PostgreSQL) is skipped, not
         waited for; the holder still has it."""
+        ...
+
+    async def take_earlier(
+        self, entry: InboxEntry, owner: str, lease_seconds: float, limit: int
+    ) -> list[InboxEntry]:
+        """Thread order across processes. Called under ``entry``'s conversation lock, before its turn
+        runs: take over up to ``limit`` unfinished entries of ``entry``'s thread accepted before it,
+        oldest first, *whoever holds them and whether or not their lease ran out*, now held by ``owner``
+        for ``lease_seconds``, each with ``attempts`` + 1; the lock holder answers them first.
+
+        Taking a live holder's entry is safe because no holder works on an entry without the
+        conversation's lock, which the caller has: the old holder's next change names its old hold and
+        changes nothing (``LeaseLost``), so its turn drops the entry without drawing anything. An entry
+        whose holder is inside a transaction at that moment is waited for, never skipped (skipping it
+        would answer a later message first)."""
         ...
 
     async def get_entry(self, entry_id: str) -> InboxEntry | None:

@@ -18,7 +18,7 @@ import itertools
 import json
 import re
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -646,7 +646,13 @@ class MemoryStore:
         return held
 
     async def take_expired(
-        self, owner: str, lease_seconds: float, limit: int, thread: ThreadRef | None = None
+        self,
+        owner: str,
+        lease_seconds: float,
+        limit: int,
+        thread: ThreadRef | None = None,
+        *,
+        platforms: Collection[str] | None = None,
     ) -> list[InboxEntry]:
         await self._hop()
         now = self._clock()
@@ -656,13 +662,31 @@ class MemoryStore:
             if e.delivered_at is None
             and e.lease_until <= now
             and (thread is None or e.thread == _thread_key(thread))
+            and (platforms is None or e.platform in platforms)
         ][: max(limit, 0)]
-        for e in expired:
+        return self._take(expired, owner, lease_seconds, now)
+
+    async def take_earlier(
+        self, entry: InboxEntry, owner: str, lease_seconds: float, limit: int
+    ) -> list[InboxEntry]:
+        await self._hop()
+        thread, before = _thread_key(entry.message.thread), _entry_id(entry.id)
+        earlier = [
+            e
+            for e in sorted(self._inbox.values(), key=lambda e: e.id)
+            if e.delivered_at is None and e.thread == thread and e.id < before
+        ][: max(limit, 0)]
+        return self._take(earlier, owner, lease_seconds, self._clock())
+
+    def _take(
+        self, entries: list[_Entry], owner: str, lease_seconds: float, now: datetime
+    ) -> list[InboxEntry]:
+        for e in entries:
             e.owner = owner
             e.lease_until = now + timedelta(seconds=lease_seconds)
             e.attempts += 1
             e.updated_at = now
-        return [e.view() for e in expired]
+        return [e.view() for e in entries]
 
     async def get_entry(self, entry_id: str) -> InboxEntry | None:
         await self._hop()

@@ -9,7 +9,7 @@ let a lease run out without sleeping; Haven's processes keep their clocks in ste
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -30,8 +30,9 @@ _I = INBOX.c
 
 
 class InboxQueries(RepositoryPart):
-    """``accept``, ``renew``, ``take_expired``, ``get_entry``, ``record_reply_ref``, ``complete``,
-    ``mark_delivered``, ``release`` and ``pending``; and the fence the turn's transactions use."""
+    """``accept``, ``renew``, ``take_expired``, ``take_earlier``, ``get_entry``, ``record_reply_ref``,
+    ``complete``, ``mark_delivered``, ``release`` and ``pending``; and the fence the turn's transactions
+    use."""
 
     _clock: Callable[[], datetime]
 
@@ -122,38 +123,80 @@ class InboxQueries(RepositoryPart):
             return {str(i) for i in conn.execute(stmt).scalars()}
 
     async def take_expired(
-        self, owner: str, lease_seconds: float, limit: int, thread: ThreadRef | None = None
+        self,
+        owner: str,
+        lease_seconds: float,
+        limit: int,
+        thread: ThreadRef | None = None,
+        *,
+        platforms: Collection[str] | None = None,
     ) -> list[InboxEntry]:
-        if limit <= 0:
+        if limit <= 0 or (platforms is not None and not platforms):
             return []
-        return await self._db.run(self._take_expired, owner, lease_seconds, limit, thread)
+        return await self._db.run(
+            self._take_expired,
+            owner,
+            lease_seconds,
+            limit,
+            thread,
+            None if platforms is None else list(platforms),
+        )
 
     def _take_expired(
-        self, owner: str, lease_seconds: float, limit: int, thread: ThreadRef | None
+        self,
+        owner: str,
+        lease_seconds: float,
+        limit: int,
+        thread: ThreadRef | None,
+        platforms: list[str] | None,
     ) -> list[InboxEntry]:
         now = self._now()
-        due = (_I.delivered_at.is_(None), _I.lease_until <= now)
+        due = [_I.delivered_at.is_(None), _I.lease_until <= now]
         where = list(due)
         if thread is not None:
-            where += [
-                _I.platform == thread.platform,
-                _I.workspace == thread.workspace,
-                _I.channel == thread.channel,
-                _I.thread == thread.thread,
-            ]
+            where += _in_thread(thread)
+        if platforms is not None:
+            where.append(_I.platform.in_(platforms))
         pick = select(_I.id).where(*where).order_by(_I.id).limit(limit)
         if self._dialect == "postgresql":
             # Lock what we take and step over what another taker (or a holder mid-transaction) has
             # locked: two processes never take the same entry, and neither waits for the other.
             pick = pick.with_for_update(skip_locked=True)
         # SQLite: the write transaction (BEGIN IMMEDIATE) already excludes every other writer.
+        return self._take(pick, due, owner, lease_seconds, now)
+
+    async def take_earlier(
+        self, entry: InboxEntry, owner: str, lease_seconds: float, limit: int
+    ) -> list[InboxEntry]:
+        before = row_id(entry.id)
+        if limit <= 0 or before < 0:
+            return []
+        return await self._db.run(
+            self._take_earlier, entry.message.thread, before, owner, lease_seconds, limit
+        )
+
+    def _take_earlier(
+        self, thread: ThreadRef, before: int, owner: str, lease_seconds: float, limit: int
+    ) -> list[InboxEntry]:
+        unfinished = [_I.delivered_at.is_(None)]
+        where = [*unfinished, *_in_thread(thread), _I.id < before]
+        pick = select(_I.id).where(*where).order_by(_I.id).limit(limit)
+        if self._dialect == "postgresql":
+            # Wait for (never skip) a row another transaction has locked: skipping it would let a
+            # later message of the thread be answered before it.
+            pick = pick.with_for_update()
+        return self._take(pick, unfinished, owner, lease_seconds, self._now())
+
+    def _take(
+        self, pick: Any, still: Sequence[Any], owner: str, lease_seconds: float, now: datetime
+    ) -> list[InboxEntry]:
         with self._db.write() as conn:
             ids = list(conn.execute(pick).scalars())
             if not ids:
                 return []
             taken = conn.execute(
                 update(INBOX)
-                .where(_I.id.in_(ids), *due)
+                .where(_I.id.in_(ids), *still)
                 .values(
                     owner=owner,
                     lease_until=now + timedelta(seconds=lease_seconds),
@@ -216,3 +259,12 @@ class InboxQueries(RepositoryPart):
         with self._db.write() as conn:
             values = {"e_id": row_id(hold.entry_id), "e_owner": hold.owner, "e_now": self._now(), **params}
             return conn.execute(stmt, values).first() is not None
+
+
+def _in_thread(thread: ThreadRef) -> list[Any]:
+    return [
+        _I.platform == thread.platform,
+        _I.workspace == thread.workspace,
+        _I.channel == thread.channel,
+        _I.thread == thread.thread,
+    ]

@@ -429,3 +429,123 @@ async def test_a_turn_without_an_entry_still_gets_the_restart_note_at_shutdown(s
     e.begin_shutdown(0.1)
     result = await asyncio.wait_for(turn, 2)
     assert result.status is TurnStatus.ERROR and result.error == RESTARTING_NOTE
+
+
+# -- thread order across processes, and one run per entry in a process --------------------------------
+
+
+async def test_the_lock_holder_answers_its_threads_earlier_message_held_live_by_another_process_first(
+    store: MemoryStore,
+) -> None:
+    """Process A accepted the thread's message 2, process B message 3; B gets the conversation's lock
+    first. B answers 2 (taken from A, whose lease still runs) and then 3; A's turn for 2 draws nothing."""
+    model = ScriptedModel()
+    model.then("Started.", "Answer to two.", "Answer to three.")
+    a, b = engine(store, model, "A"), engine(store, model, "B")
+    sink_a, sink_b = RecordingSink(), RecordingSink()
+    a.attach("slack", sink_a)
+    b.attach("slack", sink_b)
+    try:
+        start = message(1, "start", start=True)
+        await a.handle_message(start, None, Drawn(), await accepted(a, start))
+        two, three = message(2, "two"), message(3, "three")
+        entry_two = await accepted(a, two)  # A acknowledged it; its turn has not got the lock yet
+        live_b = Drawn()
+        await b.handle_message(three, None, live_b, await accepted(b, three))
+        live_a = Drawn()
+        late = await a.handle_message(two, None, live_a, entry_two)
+    finally:
+        await a.aclose()
+        await b.aclose()
+
+    assert sink_b.texts() == ["Answer to two."] and [r.replies for r in live_b.results] == [
+        ("Answer to three.",)
+    ]
+    assert late.status is TurnStatus.IGNORED and live_a.results == [] and sink_a.drawn == []
+    assert await user_messages(store) == ["start", "two", "three"]
+    assert len(model.requests) == 3  # each message answered once
+    assert (await entry_of(store, entry_two.id)).delivered and await store.pending() == 0
+
+
+class BrokenSink(RecordingSink):
+    """A platform that cannot be drawn on right now."""
+
+    async def draw(self, entry: InboxEntry, result: TurnResult, stream: ReplyStream | None) -> None:
+        raise RuntimeError("platform unavailable")
+
+
+async def test_a_turn_whose_earlier_message_cannot_be_answered_now_is_not_answered_before_it(
+    store: MemoryStore, clock: Clock
+) -> None:
+    model = ScriptedModel()
+    model.then("Started.", "Answer to two.", "Answer to three.")
+    a, b = engine(store, model, "A"), engine(store, model, "B")
+    b.attach("slack", BrokenSink())
+    start = message(1, "start", start=True)
+    await a.handle_message(start, None, Drawn(), await accepted(a, start))
+    two, three = message(2, "two"), message(3, "three")
+    entry_two = await accepted(a, two)
+    entry_three = await accepted(b, three)
+    live_b = Drawn()
+    with pytest.raises(RuntimeError):
+        await b.handle_message(three, None, live_b, entry_three)
+    assert live_b.results == []  # three was not answered before two
+    await a.aclose()
+    await b.aclose()
+
+    clock.pass_lease()
+    model.then("Answer to three.")
+    sink = RecordingSink()
+    assert await engine(store, model, "C").recover({"slack": sink}) == 2
+    assert [entry_id for entry_id, _, _ in sink.drawn] == [entry_two.id, entry_three.id]
+    assert sink.texts() == ["Answer to two.", "Answer to three."]  # two's stored answer drawn again
+    assert await user_messages(store) == ["start", "two", "three"]
+
+
+async def test_this_process_never_runs_an_entry_twice_when_its_own_lease_lapsed(
+    store: MemoryStore, clock: Clock
+) -> None:
+    """A stalled loop: the turn's lease lapsed while it ran, another process took the entry (and died),
+    and this process's own recovery takes it back. A hold is only (entry, owner), so fencing cannot tell
+    the turn still at work from a second run: the engine must, and keeps renewing it for that turn."""
+    slow = GatedModel("Answered once.")
+    e, sink = engine(store, slow, "p1"), RecordingSink()
+    msg = message(1, start=True)
+    entry = await accepted(e, msg)
+    drawn = Drawn()
+    turn = asyncio.create_task(e.handle_message(msg, None, drawn, entry))
+    await slow.waiting.wait()
+    clock.pass_lease()  # no renewal reached the store in time …
+    assert [t.id for t in await store.take_expired("other", LEASE, 10)] == [entry.id]
+    await e.renew_leases()  # … this process learns it lost the entry …
+    clock.pass_lease()  # … and the other process died with it
+    recovering = asyncio.create_task(e.recover({"slack": sink}))
+    await asyncio.sleep(0.05)
+    assert (await entry_of(store, entry.id)).owner == "p1"  # this process's again
+    await e.renew_leases()  # and renewed for the turn still at work on it
+    clock.now += timedelta(seconds=LEASE / 2)
+    assert await store.take_expired("other", LEASE, 10) == []
+    slow.gate.set()
+    result = await asyncio.wait_for(turn, 2)
+    assert await asyncio.wait_for(recovering, 2) == 0
+    await e.aclose()
+
+    assert result.replies == ("Answered once.",) and drawn.results == [result] and sink.drawn == []
+    assert len(slow.requests) == 1
+    assert (await entry_of(store, entry.id)).delivered
+
+
+async def test_recovery_takes_only_entries_of_platforms_it_can_answer(
+    store: MemoryStore, clock: Clock
+) -> None:
+    dead, e = engine(store, ScriptedModel(), "dead"), engine(store, ScriptedModel("Recovered."), "p1")
+    discord = ThreadRef("discord", "G1", "c1", "t1")
+    await accepted(dead, message(1, start=True))
+    theirs = await accepted(dead, message(1, start=True, thread=discord))
+    clock.pass_lease()
+    sink = RecordingSink()
+    assert await e.recover({"slack": sink}) == 1 and sink.texts() == ["Recovered."]
+    left = await entry_of(store, theirs.id)
+    assert left.attempts == 1 and not left.delivered  # not taken: another process can answer it
+    await e.aclose()
+    await dead.aclose()

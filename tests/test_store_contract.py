@@ -1047,3 +1047,50 @@ async def test_two_processes_never_take_the_same_entry(backend: Backend, clock: 
     for e in taken:
         stored = await one.get_entry(e.id)
         assert stored is not None and stored.owner == e.owner
+
+
+async def test_take_expired_takes_only_the_platforms_asked_for(store: Store, clock: Clock) -> None:
+    slack = await accepted(store, incoming("m1"))
+    discord = await accepted(store, incoming("m2", OTHER_PLATFORM))
+    clock.advance(LEASE + 1)
+    assert await store.take_expired("p2", LEASE, 10, platforms=()) == []  # no adapter: takes nothing
+    assert [e.id for e in await store.take_expired("p2", LEASE, 10, platforms=["discord"])] == [discord.id]
+    assert await store.take_expired("p3", LEASE, 10, platforms={"discord"}) == []  # held by p2 now
+    assert [e.id for e in await store.take_expired("p3", LEASE, 10, platforms=("slack", "x"))] == [slack.id]
+
+
+async def test_take_earlier_takes_the_threads_older_unfinished_entries_whoever_holds_them(
+    store: Store, clock: Clock
+) -> None:
+    thread_b = dataclasses.replace(T, thread="2.0")
+    first = await accepted(store, incoming("m1"), owner="p1")
+    other_thread = await accepted(store, incoming("m2", thread_b), owner="p1")
+    other_platform = await accepted(store, incoming("m3", OTHER_PLATFORM), owner="p1")
+    delivered = await accepted(store, incoming("m4"), owner="p1")
+    assert await store.mark_delivered(delivered.hold)
+    second = await accepted(store, incoming("m5"), owner="p9")
+    mine = await accepted(store, incoming("m6"), owner="p2")
+    later = await accepted(store, incoming("m7"), owner="p1")
+    clock.advance(1)  # every lease still runs: a live holder's entries are taken all the same
+    taken = await store.take_earlier(mine, "p2", LEASE, 1)
+    assert [(e.id, e.owner, e.attempts) for e in taken] == [(first.id, "p2", 2)]  # oldest first, limit
+    # Whoever holds them: the taker's own (an earlier taking, its own live entry) count too.
+    taken = await store.take_earlier(mine, "p2", LEASE, 10)
+    assert [(e.id, e.owner, e.attempts) for e in taken] == [(first.id, "p2", 3), (second.id, "p2", 2)]
+    assert await store.take_earlier(first, "p2", LEASE, 10) == []  # nothing before the first
+    assert await store.take_earlier(mine, "p2", LEASE, 0) == []
+    # The old holders' changes change nothing now; the new holder's do.
+    assert not await store.record_reply_ref(first.hold, "r1")
+    assert not await store.mark_delivered(second.hold)
+    assert await store.renew("p1", [first.id, other_thread.id, later.id], LEASE) == {
+        other_thread.id,
+        later.id,
+    }
+    assert await store.mark_delivered(taken[0].hold)
+    assert [e.id for e in await store.take_earlier(mine, "p2", LEASE, 10)] == [second.id]  # unfinished only
+    for untouched in (other_thread, other_platform, later):
+        stored = await store.get_entry(untouched.id)
+        assert stored is not None and (stored.owner, stored.attempts) == ("p1", 1)
+    # Its lease is the taker's now: recovery elsewhere leaves it to the taker while that lease runs.
+    clock.advance(LEASE - 2)
+    assert second.id not in {e.id for e in await store.take_expired("p3", LEASE, 10)}
