@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 # Attributes every LogRecord has; anything else came in through ``extra=``.
@@ -28,6 +29,12 @@ _NOISY = (
 )
 
 
+def utc_timestamp(record: logging.LogRecord) -> str:
+    """ISO 8601 in UTC with milliseconds: ``2026-12-02T04:33:10.123Z``."""
+    stamp = datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")
+    return stamp.replace("+00:00", "Z")
+
+
 def _fields(record: logging.LogRecord) -> dict[str, Any]:
     return {k: v for k, v in vars(record).items() if k not in _STANDARD and not k.startswith("_")}
 
@@ -35,7 +42,7 @@ def _fields(record: logging.LogRecord) -> dict[str, Any]:
 class KeyValueFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         parts = [
-            self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
+            utc_timestamp(record),
             record.levelname,
             record.name,
             record.getMessage(),
@@ -50,7 +57,7 @@ class KeyValueFormatter(logging.Formatter):
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         data: dict[str, Any] = {
-            "ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
+            "ts": utc_timestamp(record),
             "level": record.levelname,
             "logger": record.name,
             "event": record.getMessage(),
@@ -68,4 +75,7 @@ def setup_logging(level: str = "INFO", fmt: str = "text") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     for name in _NOISY:
-        logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
+        # Capped at WARNING unless Haven runs at DEBUG: then every library says everything too.
+        logging.getLogger(name).setLevel(
+            logging.NOTSET if root.level <= logging.DEBUG else max(logging.WARNING, root.level)
+        )
