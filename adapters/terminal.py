@@ -179,6 +179,9 @@ class TerminalConnector:
     async def disconnect(self) -> None:
         self._closed = True
 
+    async def ready(self) -> bool:
+        return True  # ``bot.ports.Connector.ready``: stdin needs no connection
+
     async def listen(self) -> None:
         interactive = self._in.isatty()
         while not self._closed:

@@ -55,6 +55,14 @@ class Settings(BaseSettings):
     port: int = Field(default=3000, ge=1, le=65535, alias="PORT")
     # Open connections the Slack HTTP server keeps; past it the longest-idle one makes room.
     http_max_connections: int = Field(default=512, ge=8, alias="HAVEN_HTTP_MAX_CONNECTIONS")
+    # The ops endpoint (/healthz, /readyz, /metrics; bot.ops) in every `haven run` mode but the terminal.
+    ops_port: int = Field(default=8080, ge=1, le=65535, alias="HAVEN_OPS_PORT")
+    # Where the ops endpoint and the Slack HTTP server listen (0.0.0.0: every interface, for containers).
+    bind_address: str = Field(default="0.0.0.0", min_length=1, alias="HAVEN_BIND_ADDRESS")
+    # /readyz fails when the model's latest call failed and none succeeded within this many minutes.
+    ready_model_minutes: float = Field(default=5.0, gt=0, alias="HAVEN_READY_MODEL_MINUTES")
+    # A turn (one message, from receipt to the drawn reply) taking longer than this logs a warning.
+    slow_turn_seconds: float = Field(default=60.0, gt=0, alias="HAVEN_SLOW_TURN_SECONDS")
 
     discord_token: SecretStr | None = Field(default=None, alias="DISCORD_TOKEN")
     discord_shard_count: int | None = Field(default=None, ge=1, alias="DISCORD_SHARD_COUNT")

@@ -141,3 +141,6 @@ class Guarded:
 
     async def disconnect(self) -> None:
         await self.inner.disconnect()
+
+    async def ready(self) -> bool:
+        return await self.inner.ready()

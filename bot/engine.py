@@ -57,7 +57,16 @@ from bot.policy import (
     should_show_crisis,
     verify_enabled,
 )
-from bot.ports import ConversationStore, HelpFirst, InboxStore, LeaseLost, RecoverySink, ReplyStream
+from bot.ports import (
+    ConversationStore,
+    HelpFirst,
+    InboxStore,
+    LeaseLost,
+    MetricsSink,
+    NoMetrics,
+    RecoverySink,
+    ReplyStream,
+)
 from bot.types import (
     Accepted,
     AdminAlert,
@@ -241,8 +250,11 @@ class Engine:
         *,
         inbox: InboxStore | None = None,
         owner: str | None = None,
+        metrics: MetricsSink | None = None,
     ) -> None:
         self._repo = store
+        # Counts for operators (bot.ports.MetricsSink); the composition root may set it after building.
+        self.metrics: MetricsSink = metrics or NoMetrics()
         self._model = model
         self._options = options or EngineOptions()
         self._tally = TokenTally()
@@ -461,6 +473,7 @@ class Engine:
                     "ms": round((time.perf_counter() - started) * 1000, 1),
                 },
             )
+            self.metrics.turn(msg.thread.platform, result.status.value, time.perf_counter() - started)
         return result
 
     async def _run_entry(
@@ -733,6 +746,7 @@ class Engine:
                     "ms": round((time.perf_counter() - started) * 1000, 1),
                 },
             )
+            self.metrics.turn(msg.thread.platform, result.status.value, time.perf_counter() - started)
         return result
 
     async def _locked_turn(
@@ -961,6 +975,7 @@ class Engine:
             signals["verified"] = decision.ends
             signals["verifier_risk"] = VERIFIER_ANSWER[verification.risk]
         self._apply(turn, proposal, decision, signals)
+        self.metrics.decision(decision.verdict.value, proposal.reason.value)
         return _result(tool, prompts.TOOL_RESULTS[decision.verdict])
 
     @staticmethod
@@ -1030,6 +1045,7 @@ class Engine:
                 "conversation ended",
                 extra={"conversation": conv.id, "reason": turn.end_reason.value, "warnings": turn.warnings},
             )
+            self.metrics.ending(turn.end_reason.value)
         return result
 
     # -- commands -------------------------------------------------------------------------------------
@@ -1071,6 +1087,7 @@ class Engine:
             )
         if not ended:
             return TurnResult(TurnStatus.ENDED_SILENT, conversation_id=conv.id)
+        self.metrics.ending(EndReason.USER_COMMAND.value)
         # No veto for the person's own choice, but help on the way out if there was any sign of risk.
         crisis = crisis_card(settings) if conv.at_risk or conv.soft_risk else None
         return TurnResult(

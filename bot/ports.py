@@ -67,6 +67,47 @@ class Connector(Protocol):
     async def disconnect(self) -> None:
         """Stop receiving, finish in-flight work briefly, close connections. Safe to call twice."""
 
+    async def ready(self) -> bool:
+        """Whether the connector can receive events right now (``/readyz``): connected and not stopping.
+        Cheap (no network call of its own), never raises; False before ``connect`` and after
+        ``disconnect``. A connector that reconnects by itself is not ready while it reconnects."""
+        ...
+
+
+class MetricsSink(Protocol):
+    """What the engine counts for operators (``bot.metrics`` implements it for ``/metrics``; the core
+    imports no metrics library). Calls are cheap, never raise, and carry no content: labels are
+    platforms, statuses, verdicts and reasons. ``Engine.metrics`` is ``NoMetrics`` unless the
+    composition root sets one."""
+
+    def turn(self, platform: str, outcome: str, seconds: float) -> None:
+        """One user message handled in a conversation: its ``TurnStatus`` value and how long it took."""
+
+    def decision(self, verdict: str, reason: str) -> None:
+        """The ending policy answered a proposal (``Verdict`` value; the proposal's ``EndReason``)."""
+
+    def ending(self, reason: str) -> None:
+        """A conversation ended (``EndReason`` value, the end command's included)."""
+
+    def platform_error(self, platform: str, method: str, kind: str) -> None:
+        """A platform API call failed (``kind``: an HTTP status, ``rate_limited``, ``connection``)."""
+
+
+class NoMetrics:
+    """The ``MetricsSink`` that counts nothing (tests, ``haven chat``, admin commands)."""
+
+    def turn(self, platform: str, outcome: str, seconds: float) -> None:
+        pass
+
+    def decision(self, verdict: str, reason: str) -> None:
+        pass
+
+    def ending(self, reason: str) -> None:
+        pass
+
+    def platform_error(self, platform: str, method: str, kind: str) -> None:
+        pass
+
 
 @runtime_checkable
 class DigestSink(Protocol):

@@ -26,6 +26,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.app import SlackBot
+from adapters.slack.retry import count_api_errors
 from adapters.slack.translate import PLATFORM
 from bot.admission import NOTE_SECONDS
 from bot.ports import CoreServices, StartupError
@@ -59,7 +60,7 @@ class SlackConnector:
         services: CoreServices,
         *,
         client: AsyncWebClient | None = None,
-        host: str = "0.0.0.0",
+        host: str | None = None,
         port: int | None = None,
     ) -> None:
         settings = services.settings
@@ -72,11 +73,12 @@ class SlackConnector:
         self._client = client or AsyncWebClient(
             token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url
         )
-        self._host = host
+        self._host = host if host is not None else settings.bind_address
         self._port = port if port is not None else settings.port
         # Socket Mode requests carry no signature; HTTP requests must, so the secret is required there.
         # SlackBot installs Haven's retry handlers (429 / 5xx / connection errors) on the client.
         self.bot = SlackBot(services, self._client, signing_secret=secret)
+        count_api_errors(self._client, lambda: services.engine.metrics)
         self._socket: AsyncSocketModeHandler | None = None
         self._runner: web.AppRunner | None = None
         self._stopped: asyncio.Event | None = None
@@ -148,6 +150,15 @@ class SlackConnector:
         if self._runner is not None:
             await self._runner.cleanup()
         log.info("slack disconnected")
+
+    async def ready(self) -> bool:
+        """``bot.ports.Connector.ready``: HTTP mode while serving and accepting; Socket Mode while the
+        socket is connected (the Socket Mode client reconnects by itself; not ready meanwhile)."""
+        if self._closed or not self._accepting:
+            return False
+        if self._socket is not None:
+            return bool(await self._socket.client.is_connected())
+        return self._runner is not None
 
     async def send_digest(self, digest: Digest) -> None:
         """``bot.ports.DigestSink``: the scheduler's weekly digest, posted to the alert channel."""

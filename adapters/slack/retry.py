@@ -38,6 +38,8 @@ from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.ports import MetricsSink
+
 RATE_LIMIT_RETRIES = 2
 SERVER_ERROR_RETRIES = 2
 CONNECTION_RETRIES = 2
@@ -175,6 +177,43 @@ class ConnectionRetry(_Backoff, AsyncConnectionErrorRetryHandler):
         return (
             isinstance(error, ServerConnectionError | ClientOSError) and method_of(request) in SAFE_TO_REPEAT
         )
+
+
+class ApiErrorCount(AsyncRetryHandler):
+    """Retries nothing: placed first, it sees every attempt's outcome and counts the failed ones
+    (``MetricsSink.platform_error``): the HTTP status (429, 5xx), a connection error, or Slack's
+    ``ok: false`` error code."""
+
+    def __init__(self, sink: Callable[[], MetricsSink]) -> None:
+        super().__init__(max_retry_count=0)
+        self._sink = sink
+
+    async def can_retry_async(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        kind: str | None = None
+        if error is not None:
+            kind = "connection"
+        elif response is not None and response.status_code >= 400:
+            kind = "rate_limited" if response.status_code == 429 else str(response.status_code)
+        elif response is not None and isinstance(response.body, dict) and response.body.get("ok") is False:
+            kind = str(response.body.get("error") or "error")[:40]
+        if kind is not None:
+            self._sink().platform_error("slack", method_of(request), kind)
+        return False
+
+
+def count_api_errors(client: AsyncWebClient, sink: Callable[[], MetricsSink]) -> None:
+    """Count ``client``'s failed calls in ``sink()`` (read at each call), ahead of the retry handlers."""
+    client.retry_handlers = [
+        ApiErrorCount(sink),
+        *(h for h in client.retry_handlers if not isinstance(h, ApiErrorCount)),
+    ]
 
 
 _REPLACED = (
