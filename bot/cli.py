@@ -241,10 +241,19 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             await upgrade(settings.database_url)
         print("database is at the newest schema")
         return 0
-    from bot.app import initialize, run_connectors
+    from bot.app import build_model, initialize, run_connectors
 
+    metrics = model = None
+    if args.command == "run":
+        from bot.metrics import MeteredModel, Metrics
+
+        # One Metrics per process, handed down: the engine counts into it, the model is timed by it.
+        metrics = Metrics(slow_turn_seconds=settings.slow_turn_seconds)
+        model = MeteredModel(build_model(settings), metrics)
     with _database_step(settings.database_url):
-        services = await initialize(settings)
+        services = await initialize(settings, model=model)
+    if metrics is not None:
+        services.engine.metrics = metrics
     try:
         if args.command in ("run", "chat"):
             await _check_model(services, settings)
@@ -270,11 +279,21 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             connectors = build_connectors(services)
             sinks = {c.name: c for c in connectors if isinstance(c, DigestSink)}
             scheduler = Scheduler(JobContext(Maintenance(services.repo.database), holder_id(), sinks))
+            ops = None
+            if metrics is not None and any(c.name != "terminal" for c in connectors):
+                from bot.ops import ops_server
+
+                # Up before the connectors connect: /healthz answers at once, /readyz once all is ready.
+                metrics.watch(leader=lambda: scheduler.ctx.leader)
+                ops = ops_server(settings, services, connectors, metrics)
+                await ops.start()
             await scheduler.start()
             try:
                 await run_connectors([Guarded(c) for c in connectors])
             finally:
                 await scheduler.stop()
+                if ops is not None:
+                    await ops.stop()
             return 0
         return await _admin(args, services)
     finally:

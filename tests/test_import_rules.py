@@ -17,7 +17,16 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 # The composition root: the only modules of bot/ that wire storage and adapters in.
-COMPOSITION_ROOT = {"bot/app.py", "bot/cli.py", "bot/connectors.py", "bot/scheduler.py"}
+COMPOSITION_ROOT = {
+    "bot/app.py",
+    "bot/cli.py",
+    "bot/connectors.py",
+    "bot/scheduler.py",
+    "bot/metrics.py",  # the one home of prometheus_client (the core counts through bot.ports.MetricsSink)
+    "bot/ops.py",
+}
+# Operations libraries: the composition root builds them in; the core and the adapters never import them.
+OPS_LIBRARIES = {"prometheus_client"}
 PLATFORM_SDKS = {"slack_bolt", "slack_sdk", "discord", "anthropic"}
 # The Anthropic seam: the one core module that may talk to the Anthropic SDK.
 SDK_SEAMS = {"bot/claude.py": {"anthropic"}}
@@ -59,9 +68,9 @@ def imported_modules(source: str, module: str, *, is_package: bool = False) -> I
 def forbidden_for(rel: str) -> set[str]:
     """The modules and packages the file at ``rel`` (relative to the repository) must not import."""
     if rel.startswith("adapters/"):
-        return {"storage", *(module_name(ROOT / r) for r in COMPOSITION_ROOT)}
+        return {"storage", *OPS_LIBRARIES, *(module_name(ROOT / r) for r in COMPOSITION_ROOT)}
     if rel.startswith("bot/") and rel not in COMPOSITION_ROOT:
-        return {"adapters", "storage", *PLATFORM_SDKS} - SDK_SEAMS.get(rel, set())
+        return {"adapters", "storage", *PLATFORM_SDKS, *OPS_LIBRARIES} - SDK_SEAMS.get(rel, set())
     return set()
 
 
@@ -125,6 +134,12 @@ def test_the_composition_root_exists_and_says_so() -> None:
         ("adapters/discord/handler.py", "from bot.application import x", False),
         ("bot/engine.py", "from bot.ports import ConversationStore", False),
         ("bot/engine.py", "import storagex", False),
+        ("bot/engine.py", "from prometheus_client import Counter", True),
+        ("bot/ports.py", "import prometheus_client", True),
+        ("adapters/slack/retry.py", "from prometheus_client import Counter", True),
+        ("adapters/slack/retry.py", "from bot.metrics import Metrics", True),
+        ("bot/metrics.py", "from prometheus_client import Counter", False),
+        ("bot/ops.py", "from prometheus_client import generate_latest", False),
     ],
 )
 def test_the_check_sees_every_kind_of_import(rel: str, source: str, caught: bool) -> None:
