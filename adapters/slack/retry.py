@@ -108,6 +108,20 @@ class RateLimitRetry(_Sleeps, AsyncRateLimitErrorRetryHandler):
     def __init__(self, max_retry_count: int = RATE_LIMIT_RETRIES, max_wait: float = MAX_RETRY_AFTER) -> None:
         super().__init__(max_retry_count=max_retry_count)
         self.max_wait = max_wait
+        # (method, kind) of every failed attempt: installed first, this handler sees each outcome.
+        self.observe: Callable[[str, str], None] | None = None
+
+    async def can_retry_async(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        if self.observe is not None and (kind := failure_kind(response, error)) is not None:
+            self.observe(method_of(request), kind)
+        return await super().can_retry_async(state=state, request=request, response=response, error=error)
 
     async def _can_retry_async(
         self,
@@ -179,41 +193,26 @@ class ConnectionRetry(_Backoff, AsyncConnectionErrorRetryHandler):
         )
 
 
-class ApiErrorCount(AsyncRetryHandler):
-    """Retries nothing: placed first, it sees every attempt's outcome and counts the failed ones
-    (``MetricsSink.platform_error``): the HTTP status (429, 5xx), a connection error, or Slack's
-    ``ok: false`` error code."""
-
-    def __init__(self, sink: Callable[[], MetricsSink]) -> None:
-        super().__init__(max_retry_count=0)
-        self._sink = sink
-
-    async def can_retry_async(
-        self,
-        *,
-        state: RetryState,
-        request: HttpRequest,
-        response: HttpResponse | None = None,
-        error: Exception | None = None,
-    ) -> bool:
-        kind: str | None = None
-        if error is not None:
-            kind = "connection"
-        elif response is not None and response.status_code >= 400:
-            kind = "rate_limited" if response.status_code == 429 else str(response.status_code)
-        elif response is not None and isinstance(response.body, dict) and response.body.get("ok") is False:
-            kind = str(response.body.get("error") or "error")[:40]
-        if kind is not None:
-            self._sink().platform_error("slack", method_of(request), kind)
-        return False
+def failure_kind(response: HttpResponse | None, error: Exception | None) -> str | None:
+    """How an attempt failed (an HTTP status, ``rate_limited``, ``connection``, Slack's ``ok: false``
+    error code), or None when it did not."""
+    if error is not None:
+        return "connection"
+    if response is None:
+        return None
+    if response.status_code >= 400:
+        return "rate_limited" if response.status_code == 429 else str(response.status_code)
+    if isinstance(response.body, dict) and response.body.get("ok") is False:
+        return str(response.body.get("error") or "error")[:40]
+    return None
 
 
 def count_api_errors(client: AsyncWebClient, sink: Callable[[], MetricsSink]) -> None:
-    """Count ``client``'s failed calls in ``sink()`` (read at each call), ahead of the retry handlers."""
-    client.retry_handlers = [
-        ApiErrorCount(sink),
-        *(h for h in client.retry_handlers if not isinstance(h, ApiErrorCount)),
-    ]
+    """Count ``client``'s failed attempts by method in ``sink()`` (read at each call): the first of
+    Haven's handlers sees every attempt's outcome (see ``install_retry_handlers``)."""
+    for handler in client.retry_handlers:
+        if isinstance(handler, RateLimitRetry):
+            handler.observe = lambda method, kind: sink().platform_error("slack", method, kind)
 
 
 _REPLACED = (
