@@ -21,12 +21,15 @@ RUN pip install . \
 # is not set, and Discord's command-sync fingerprint).
 USER haven
 WORKDIR /data
+# PORT is Slack's HTTP mode (public); HAVEN_OPS_PORT serves /healthz, /readyz and /metrics in every
+# mode (keep it private to the cluster).
 ENV DATABASE_URL=sqlite:////data/haven.db \
-    PORT=3000
-EXPOSE 3000
+    PORT=3000 \
+    HAVEN_OPS_PORT=8080
+EXPOSE 3000 8080
 
-# /healthz answers on the ops port (HAVEN_OPS_PORT), else on PORT (Slack's HTTP mode).
+# /healthz is on the ops port whatever the platform (Socket Mode and Discord have no PORT server).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
-    CMD ["python", "-c", "import os, urllib.request; port = os.environ.get('HAVEN_OPS_PORT') or os.environ.get('PORT', '3000'); urllib.request.urlopen(f'http://127.0.0.1:{port}/healthz', timeout=4)"]
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen(f\"http://127.0.0.1:{os.environ.get('HAVEN_OPS_PORT', '8080')}/healthz\", timeout=4)"]
 
 CMD ["haven", "run"]

@@ -50,6 +50,10 @@ def test_the_healthcheck_command_is_valid_python() -> None:
     exec_form = json.loads(health[health.index("CMD") + len("CMD") :].strip())
     assert exec_form[:2] == ["python", "-c"]
     compile(exec_form[2], "<healthcheck>", "exec")
+    # The ops port answers in every mode; PORT exists only in Slack's HTTP mode.
+    assert "HAVEN_OPS_PORT" in exec_form[2] and "'PORT'" not in exec_form[2]
+    envs = " ".join(v for k, v in dockerfile_instructions() if k == "ENV")
+    assert "HAVEN_OPS_PORT=" in envs
 
 
 def test_compose_runs_haven_with_postgresql() -> None:
