@@ -1,0 +1,209 @@
+"""Faults with two real ``haven run`` processes (Slack HTTP mode) on one PostgreSQL: nothing accepted is
+lost, nothing is answered twice, a thread's replies keep its order.
+
+Real HTTP with signed requests, the scripted model and the mock Slack (``bench/faults.py``: ``Cluster``,
+``SlackSender``, ``FaultModel``). Slack's part is played as Slack plays it: each event goes to one process,
+and an event not acknowledged with 200 within 3 s (a 503 while the database is away, a refused
+connection to a dead process) is delivered again until it is. Leases are short
+(``HAVEN_INBOX_LEASE_SECONDS=3``) and so is the drain (``HAVEN_SHUTDOWN_SECONDS=2``), so each test takes
+seconds: a crashed process's entry is taken over within the lease plus one recovery round
+(``bot.engine.RECOVERY_SECONDS``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from bench.faults import (
+    Cluster,
+    FaultConfig,
+    FaultModel,
+    SlackSender,
+    Tally,
+    fault_env,
+    message_ts,
+    mocks,
+    root_ts,
+    run_faults,
+    tally,
+    wait_until,
+)
+from bench.load import USERS
+from bot.engine import RECOVERY_SECONDS
+from fakes.mock_slack import MockSlack
+from fakes.postgres import PostgresServer
+from fakes.slack_harness import CHANNEL
+
+pytestmark = pytest.mark.postgres
+
+LEASE = 3.0
+SHUTDOWN = 2.0
+# A crashed holder's entry: its lease runs out, then the next recovery round takes it; a little slack.
+TAKE_OVER = LEASE + RECOVERY_SECONDS + 5.0
+
+
+@dataclass
+class World:
+    model: FaultModel
+    slack: MockSlack
+    cluster: Cluster
+    sender: SlackSender
+    http: aiohttp.ClientSession
+    epoch: int
+
+    def tally(self, questions: set[tuple[int, int]]) -> Tally:
+        roots = {root_ts(self.epoch, c): c for c in {c for c, _ in questions}}
+        return tally(self.slack, roots, questions)
+
+    def shown(self, c: int) -> list[dict[str, object]]:
+        return self.slack.thread(CHANNEL, root_ts(self.epoch, c))
+
+    async def ask(self, c: int, k: int, *, to: int | None = None) -> None:
+        user, words = USERS[k % len(USERS)], f"Q{c}-{k}: a question"
+        if k == 0:
+            await self.sender.mention(words, ts=root_ts(self.epoch, c), user=user, to=to)
+        else:
+            await self.sender.reply(
+                words, ts=message_ts(self.epoch, c, k), user=user, thread_ts=root_ts(self.epoch, c), to=to
+            )
+
+    async def answered(self, c: int, k: int, seconds: float) -> bool:
+        return await wait_until(lambda: self.tally({(c, k)}).answered == 1, seconds)
+
+    async def settled(self, seconds: float = 1.0) -> None:
+        """Nothing more arrives in Slack for ``seconds`` (a late duplicate would show up here)."""
+        last = -1
+        while (count := len(self.slack.calls)) != last:
+            last = count
+            await asyncio.sleep(seconds)
+
+
+@pytest.fixture
+async def world(postgres_server: PostgresServer, tmp_path: Path) -> AsyncIterator[World]:
+    with postgres_server.temporary_database(hint="faults") as url, mocks(latency=0.05) as (model, slack):
+        env = fault_env(url, slack, model, HAVEN_INBOX_LEASE_SECONDS=LEASE, HAVEN_SHUTDOWN_SECONDS=SHUTDOWN)
+        cluster = Cluster(2, env, tmp_path)
+        try:
+            await asyncio.to_thread(cluster.migrate)
+            cluster.start()
+            async with aiohttp.ClientSession() as http:
+                await cluster.wait_healthy(http)
+                yield World(
+                    model, slack, cluster, SlackSender(http, cluster), http, int(time.time()) - 50_000
+                )
+        finally:
+            await asyncio.to_thread(cluster.stop, graceful=False)
+
+
+def report(w: World, questions: set[tuple[int, int]]) -> str:
+    return f"\n{w.tally(questions).problems()}\n{w.cluster.logs()}"
+
+
+class DuplicateAnswer(AssertionError):
+    """A message was answered more than once."""
+
+
+# Diagnosed and reported (see the issue's thread); the test turns green when it is fixed.
+DRAWN_BUT_NOT_MARKED = (
+    "bug: a reply already drawn in Slack is drawn again after the outage. bot/engine.py "
+    "Engine._run_entry_once calls deliver(result) and then InboxStore.mark_delivered(hold); when the "
+    "database is gone in between, mark_delivered raises StorageUnavailable, the entry stays ANSWERED and "
+    "undelivered, and recovery (state answered → entry.result) draws it again. A reply that was posted "
+    "whole at the end (adapters/slack/render.py SlackRenderer.reply → SlackApi.post, not through "
+    "LiveReply) never recorded its ts as the entry's reply_ref, so the second draw posts a second message"
+)
+
+
+@pytest.mark.xfail(strict=True, raises=DuplicateAnswer, reason=DRAWN_BUT_NOT_MARKED)
+async def test_a_10_s_database_outage_under_traffic_loses_nothing_and_doubles_nothing(
+    postgres_server: PostgresServer, tmp_path: Path
+) -> None:
+    """PostgreSQL stops for 10 s while 6 threads talk to two processes — at the worst moment, while a
+    reply is being posted to Slack. The events that came during the outage are answered 503 and
+    delivered again by Slack; every message is answered, each thread's replies in the order of its
+    messages, no failure note — and none twice (the xfail: see ``DRAWN_BUT_NOT_MARKED``)."""
+    cfg = FaultConfig(
+        messages=36, conversations=6, latency=0.05, gap=0.3, db_stop=10.0, stop_during_post=True,
+        kill=False, term=False, lease=LEASE, shutdown=SHUTDOWN, seed=3, timeout=75.0, settle=1.5,
+        log_level="INFO",
+    )  # fmt: skip
+    with postgres_server.temporary_database(hint="faults_outage") as url:
+        result = await run_faults(cfg, server=postgres_server, database_url=url, workdir=tmp_path)
+    t = result.tally
+    assert t is not None
+    out = f"\n{result.table()}\n{result.problems()}"
+    assert result.statuses["503"] > 0, out  # the outage was hit under traffic: Slack was told to retry
+    assert result.not_acked == 0, out
+    assert t.lost == [] and t.answered == cfg.messages, out
+    assert t.out_of_order == [], out
+    assert t.other_replies == [], out  # no failure notes: the outage was waited out
+    if t.duplicates:
+        raise DuplicateAnswer(out)
+
+
+async def test_kill_9_mid_model_call_and_mid_stream_answered_once_by_the_other_process(world: World) -> None:
+    """Process 0 holds two turns when it is killed: thread 0's model call hangs before any text, thread
+    1's reply is half streamed into Slack. Process 1 answers both within the lease plus one recovery
+    round; thread 1's half-written message is finished in place, not posted again. Process 0, started
+    again, runs recovery too and answers nothing twice."""
+    w, q = world, {(0, 0), (1, 0)}
+    w.model.plan(0, 0, delay=60)  # the first model call for Q0-0 hangs
+    w.model.plan(1, 0, stall=60)  # Q1-0 streams the first third of a long reply, then hangs
+    await asyncio.gather(w.ask(0, 0, to=0), w.ask(1, 0, to=0))
+
+    def half_shown() -> bool:
+        return any("A1-0" in str(m.get("text")) and m.get("streaming") for m in w.shown(1))
+
+    assert await wait_until(lambda: w.model.requested(0, 0) and half_shown(), 10), report(w, q)
+    # Mid-stream, not in the instant between chat.startStream and the engine storing the stream's ts
+    # (a crash in that window is the duplicate reported with this file; the stream stalls for 60 s).
+    await asyncio.sleep(0.5)
+    await asyncio.to_thread(w.cluster.kill, 0)
+    killed = time.monotonic()
+
+    def finished() -> bool:
+        shown = w.shown(1)
+        return len(shown) == 1 and shown[0]["text"] == w.model.answer(1, 0) and not shown[0]["streaming"]
+
+    assert await wait_until(lambda: w.tally(q).answered == 2 and finished(), TAKE_OVER), (
+        f"{w.shown(1)}{report(w, q)}"
+    )
+    assert time.monotonic() - killed < TAKE_OVER
+    w.cluster.start(0)
+    await w.cluster.wait_healthy(w.http)
+    await w.settled()
+    t = w.tally(q)
+    assert t.counts == {(0, 0): 1, (1, 0): 1} and t.other_replies == [], report(w, q)
+    assert finished(), f"{w.shown(1)}{report(w, q)}"
+    assert w.model.asked[(0, 0)] == 2 and w.model.asked[(1, 0)] == 2, report(w, q)  # killed + recovered
+    # Thread 1's stream was continued (chat.update), never a second message.
+    assert not [c for c in w.slack.calls_to("chat.postMessage") if c.get("thread_ts") == root_ts(w.epoch, 1)]
+
+
+async def test_sigterm_with_a_turn_longer_than_the_drain_both_messages_answered_once(world: World) -> None:
+    w, q = world, {(0, 0), (0, 1), (0, 2)}
+    await w.ask(0, 0, to=0)
+    assert await w.answered(0, 0, 10), report(w, q)
+    w.model.plan(0, 1, delay=15)  # a 15 s turn: far longer than HAVEN_SHUTDOWN_SECONDS
+    await w.ask(0, 1, to=0)
+    assert await wait_until(lambda: w.model.requested(0, 1), 10), report(w, q)
+    await w.ask(0, 2, to=0)  # acknowledged, queued behind Q0-1 in the same thread
+    w.cluster.signal(0, signal.SIGTERM)
+    termed = time.monotonic()
+
+    code = await w.cluster.wait_exit(0, SHUTDOWN + 10)
+    assert code == 0, report(w, q)
+    assert time.monotonic() - termed < SHUTDOWN + 10
+    # Released at shutdown: the other process takes both at its next recovery round, in order.
+    assert await wait_until(lambda: w.tally(q).answered == 3, RECOVERY_SECONDS + 10), report(w, q)
+    await w.settled()
+    t = w.tally(q)
+    assert t.duplicates == 0 and t.out_of_order == [] and t.other_replies == [], report(w, q)
