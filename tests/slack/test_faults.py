@@ -18,6 +18,7 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlencode
 
 import aiohttp
 import pytest
@@ -40,7 +41,7 @@ from bench.load import USERS
 from bot.engine import RECOVERY_SECONDS
 from fakes.mock_slack import MockSlack
 from fakes.postgres import PostgresServer
-from fakes.slack_harness import CHANNEL
+from fakes.slack_harness import CHANNEL, TEAM, signed_headers
 
 pytestmark = pytest.mark.postgres
 
@@ -188,22 +189,101 @@ async def test_kill_9_mid_model_call_and_mid_stream_answered_once_by_the_other_p
     assert not [c for c in w.slack.calls_to("chat.postMessage") if c.get("thread_ts") == root_ts(w.epoch, 1)]
 
 
-async def test_sigterm_with_a_turn_longer_than_the_drain_both_messages_answered_once(world: World) -> None:
-    w, q = world, {(0, 0), (0, 1), (0, 2)}
+class GivenUp(AssertionError):
+    """A message got the failure note instead of an answer."""
+
+
+SHUTDOWN_BURNS_ATTEMPTS = (
+    "bug: SIGTERM burns the retry budget of a busy thread's messages. After Engine.begin_shutdown each "
+    "queued live turn of the thread still gets the lock and runs Engine._catch_up (bot/engine.py), whose "
+    "InboxStore.take_earlier (storage/inbox.py, attempts = attempts + 1) takes the earlier entries again, "
+    "only for Admission to stop their model part at once (TurnStopped → _LeftForRecovery). Every queued "
+    "message repeats this for the same earlier entries, so with 5 or more queued behind, an entry passes "
+    "MAX_ATTEMPTS within the drain and Engine._run_entry_once settles it with the failure note"
+)
+
+
+@pytest.mark.parametrize(
+    "queued",
+    [
+        pytest.param(1, id="one-queued"),
+        pytest.param(
+            6,
+            id="six-queued",
+            marks=pytest.mark.xfail(strict=True, raises=GivenUp, reason=SHUTDOWN_BURNS_ATTEMPTS),
+        ),
+    ],
+)
+async def test_sigterm_with_a_turn_longer_than_the_drain_every_queued_message_answered_once(
+    world: World, queued: int
+) -> None:
+    """Process 0 gets SIGTERM while a 15 s turn runs (the drain is 2 s) and ``queued`` more messages of
+    the same thread wait behind it. It exits within the drain; the other process answers all of them,
+    once each, in order."""
+    w = world
+    q = {(0, k) for k in range(queued + 2)}
     await w.ask(0, 0, to=0)
     assert await w.answered(0, 0, 10), report(w, q)
     w.model.plan(0, 1, delay=15)  # a 15 s turn: far longer than HAVEN_SHUTDOWN_SECONDS
     await w.ask(0, 1, to=0)
     assert await wait_until(lambda: w.model.requested(0, 1), 10), report(w, q)
-    await w.ask(0, 2, to=0)  # acknowledged, queued behind Q0-1 in the same thread
+    for k in range(2, queued + 2):
+        await w.ask(0, k, to=0)  # acknowledged, queued behind Q0-1 in the same thread
     w.cluster.signal(0, signal.SIGTERM)
     termed = time.monotonic()
 
     code = await w.cluster.wait_exit(0, SHUTDOWN + 10)
     assert code == 0, report(w, q)
     assert time.monotonic() - termed < SHUTDOWN + 10
-    # Released at shutdown: the other process takes both at its next recovery round, in order.
-    assert await wait_until(lambda: w.tally(q).answered == 3, RECOVERY_SECONDS + 10), report(w, q)
+    # Released at shutdown: the other process takes them at its next recovery round, in order.
+    done = lambda: w.tally(q).answered + len(w.tally(q).other_replies) >= len(q)  # noqa: E731
+    assert await wait_until(done, RECOVERY_SECONDS + 15), report(w, q)
     await w.settled()
     t = w.tally(q)
-    assert t.duplicates == 0 and t.out_of_order == [] and t.other_replies == [], report(w, q)
+    if t.other_replies:
+        raise GivenUp(report(w, q))
+    assert t.answered == len(q) and t.duplicates == 0 and t.out_of_order == [], report(w, q)
+
+
+async def test_the_same_new_command_delivered_three_times_to_two_processes_starts_one_conversation(
+    world: World,
+) -> None:
+    """Slack delivers one ``/haven new`` three times (twice at once, to each process, then once more):
+    one conversation, one answer. The in-process variants, and feedback pressed five times, are in
+    ``tests/slack/test_idempotent.py``."""
+    w = world
+    body = urlencode(
+        {
+            "token": "legacy",
+            "team_id": TEAM,
+            "team_domain": "haven-test",
+            "channel_id": CHANNEL,
+            "channel_name": "general",
+            "user_id": USERS[0],
+            "user_name": "user0",
+            "command": "/haven",
+            "text": "new Q7-0: plan my week",
+            "api_app_id": "AHAVEN001",
+            "response_url": w.slack.response_url("cmd"),
+            "trigger_id": "trigger.faults.1",
+        }
+    )
+
+    async def post(slot: int) -> int:
+        async with w.http.post(
+            f"http://127.0.0.1:{w.cluster.port(slot)}/slack/events",
+            data=body,
+            headers=signed_headers(body, content_type="application/x-www-form-urlencoded"),
+        ) as resp:
+            return resp.status
+
+    assert await asyncio.gather(post(0), post(1)) == [200, 200]
+    assert await post(0) == 200
+    assert await wait_until(lambda: w.model.requested(7, 0), 10)
+    await w.settled()
+    headers = [c for c in w.slack.calls_to("chat.postMessage") if not c.get("thread_ts")]
+    assert len(headers) == 1, headers
+    thread = w.slack.ts_of(headers[0])
+    answers = [m for m in w.slack.thread(CHANNEL, thread) if "A7-0" in str(m.get("text"))]
+    assert len(answers) == 1, w.slack.thread(CHANNEL, thread)
+    assert w.model.asked[(7, 0)] == 1
