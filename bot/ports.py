@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from bot.types import (
     Accepted,
+    AuditRecord,
     BeganTurn,
     Conversation,
     CrisisCard,
@@ -339,8 +340,17 @@ class AdminStore(Protocol):
         """The workspace's settings; the defaults for a workspace never configured."""
         ...
 
-    async def save_settings(self, settings: WorkspaceSettings) -> WorkspaceSettings:
-        """Store every field of ``settings`` for its workspace; returns them."""
+    async def save_settings(
+        self, settings: WorkspaceSettings, audit: Sequence[AuditRecord] = ()
+    ) -> WorkspaceSettings:
+        """Store every field of ``settings`` for its workspace, and the admin ``audit`` records of the
+        change in the same transaction (both or neither); returns the settings."""
+        ...
+
+    async def list_admin_audit(self, platform: str, workspace: str, limit: int = 20) -> list[AuditRecord]:
+        """The workspace's admin changes (``save_settings``'s ``audit``), newest first (by ``created_at``;
+        of one instant, the later stored first); ``old``/``new`` come back as the JSON they were stored
+        as (tuples as lists)."""
         ...
 
     async def list_endings(self, platform: str, workspace: str, limit: int = 20) -> list[EndingRecord]: ...

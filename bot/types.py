@@ -340,6 +340,26 @@ class DecisionRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class AuditRecord:
+    """One admin change (``haven admin audit``): who changed which setting of a workspace, from what to
+    what, and when (UTC). Made by ``bot.admin.Admin`` for every change, whichever adapter or the CLI asked.
+
+    ``old`` and ``new`` are JSON values (``None``: unset or the built-in default); a crisis text is
+    recorded as ``bot.admin.text_summary`` (length, digest, first words), never in full.
+    """
+
+    platform: str
+    workspace: str
+    actor_id: str
+    actor_name: str | None
+    action: str  # settings.set | resources.set | resources.reset
+    setting: str  # a ``bot.admin.SETTINGS`` name, ``crisis-message``, ``crisis-message:<locale>``, …
+    old: Any
+    new: Any
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class UsageRecord:
     """Tokens one model call used; stored for cost accounting."""
 

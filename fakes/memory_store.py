@@ -29,6 +29,7 @@ from bot.locks import KeyedLocks
 from bot.ports import AdminStore, ConversationStore, InboxStore, LeaseLost
 from bot.types import (
     Accepted,
+    AuditRecord,
     BeganTurn,
     Conversation,
     ConversationStatus,
@@ -202,6 +203,7 @@ class MemoryStore:
         self._events: set[tuple[str, str, str]] = set()
         self._reminders: set[tuple[str, str]] = set()
         self._decisions: list[_Decision] = []
+        self._admin_audit: list[AuditRecord] = []
         self._feedback: list[_Feedback] = []
         self._usage: list[_Usage] = []
         self._endings = itertools.count(1)
@@ -521,10 +523,38 @@ class MemoryStore:
 
     # -- AdminStore ------------------------------------------------------------------------------------
 
-    async def save_settings(self, settings: WorkspaceSettings) -> WorkspaceSettings:
+    async def save_settings(
+        self, settings: WorkspaceSettings, audit: Sequence[AuditRecord] = ()
+    ) -> WorkspaceSettings:
         await self._hop()
         self._settings[(settings.platform, settings.workspace)] = _copy_settings(settings)
+        # What the repository's columns keep: the ids and names cut to their widths, the values as JSON.
+        self._admin_audit.extend(
+            dataclasses.replace(
+                r,
+                actor_id=r.actor_id[:64],
+                actor_name=r.actor_name[:128] if r.actor_name else None,
+                action=r.action[:32],
+                setting=r.setting[:64],
+                old=_through_json(r.old),
+                new=_through_json(r.new),
+            )
+            for r in audit
+        )
         return settings
+
+    async def list_admin_audit(self, platform: str, workspace: str, limit: int = 20) -> list[AuditRecord]:
+        await self._hop()
+        mine = [
+            (r.created_at, n, r)
+            for n, r in enumerate(self._admin_audit)
+            if r.platform == platform and r.workspace == workspace
+        ]
+        mine.sort(key=lambda t: (t[0], t[1]), reverse=True)
+        return [
+            dataclasses.replace(r, old=_through_json(r.old), new=_through_json(r.new))
+            for _, _, r in mine[:limit]
+        ]
 
     async def list_endings(self, platform: str, workspace: str, limit: int = 20) -> list[EndingRecord]:
         await self._hop()

@@ -274,3 +274,22 @@ class InboxRow(Base):
     reply_ref: Mapped[str | None] = mapped_column(String(128), nullable=True)
     # ``bot.inbox.encode_result``: the outcome to draw (again), once answered or failed.
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+
+
+class AdminAuditRow(Base):
+    """The admin audit (``bot.types.AuditRecord``): who changed which setting, from what to what, when.
+    Written in the transaction that saves the change (``save_settings``); crisis texts only summarised."""
+
+    __tablename__ = "admin_audit"
+    __table_args__ = (Index("ix_admin_audit_workspace", "platform", "workspace", "created_at"),)
+
+    id: Mapped[int] = _serial_id()
+    platform: Mapped[str] = mapped_column(String(16), nullable=False)
+    workspace: Mapped[str] = mapped_column(String(64), nullable=False)
+    actor_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    actor_name: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    action: Mapped[str] = mapped_column(String(32), nullable=False)  # settings.set | resources.set | …
+    setting: Mapped[str] = mapped_column(String(64), nullable=False)
+    old_value: Mapped[Any] = mapped_column(JSON, nullable=True)
+    new_value: Mapped[Any] = mapped_column(JSON, nullable=True)
+    created_at: Mapped[datetime] = _ts()

@@ -7,7 +7,8 @@ a statement costs several times more than executing a cached one.
 ``Repository`` is assembled from one part per concern:
 
 - ``storage.conversation_locks``: ``conversation_lock`` (advisory locks on PostgreSQL);
-- ``storage.workspace_settings``: a workspace's settings;
+- ``storage.workspace_settings``: a workspace's settings, saved with their admin audit
+  (``storage.admin_audit``, which also lists it);
 - ``storage.turns``: dedupe, history (``storage.history_cache``), ``begin_turn``, ``finish_turn`` and
   ``resume_turn`` (a turn reads the settings, records usage and moves its inbox entry, so this part
   builds on those three);
@@ -26,6 +27,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from bot.types import DecisionRecord
+from storage.admin_audit import AdminAuditQueries
 from storage.audit import AuditQueries
 from storage.conversation_locks import ConversationLocks
 from storage.conversations import ConversationQueries
@@ -41,7 +43,13 @@ __all__ = ["DecisionRecord", "Repository"]
 
 
 class Repository(
-    ConversationLocks, TurnQueries, ConversationQueries, WorkspaceSettingsQueries, AuditQueries, InboxQueries
+    ConversationLocks,
+    TurnQueries,
+    ConversationQueries,
+    WorkspaceSettingsQueries,
+    AdminAuditQueries,
+    AuditQueries,
+    InboxQueries,
 ):
     """Implements ``bot.ports.ConversationStore``, ``bot.ports.AdminStore`` and ``bot.ports.InboxStore``.
 

@@ -1,17 +1,20 @@
-"""A workspace's settings: read (alone or inside a turn's transaction) and saved."""
+"""A workspace's settings: read (alone or inside a turn's transaction) and saved, with the admin audit
+of the change in the same transaction."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy.engine import Connection
 
-from bot.types import WorkspaceSettings
+from bot.types import AuditRecord, WorkspaceSettings
+from storage.admin_audit import AdminAuditQueries
 from storage.models import utcnow
 from storage.rows import _W, WORKSPACES, settings_from_row
-from storage.statements import RepositoryPart
 
 
-class WorkspaceSettingsQueries(RepositoryPart):
-    """``get_settings`` and ``save_settings``."""
+class WorkspaceSettingsQueries(AdminAuditQueries):
+    """``get_settings`` and ``save_settings`` (which writes the admin audit records it is given)."""
 
     async def get_settings(self, platform: str, workspace: str) -> WorkspaceSettings:
         return await self._db.run(self._get_settings, platform, workspace)
@@ -24,11 +27,13 @@ class WorkspaceSettingsQueries(RepositoryPart):
         row = conn.execute(self._sql.settings, {"platform": platform, "workspace": workspace}).first()
         return settings_from_row(platform, workspace, row)
 
-    async def save_settings(self, settings: WorkspaceSettings) -> WorkspaceSettings:
-        await self._db.run(self._save_settings, settings)
+    async def save_settings(
+        self, settings: WorkspaceSettings, audit: Sequence[AuditRecord] = ()
+    ) -> WorkspaceSettings:
+        await self._db.run(self._save_settings, settings, audit)
         return settings
 
-    def _save_settings(self, settings: WorkspaceSettings) -> None:
+    def _save_settings(self, settings: WorkspaceSettings, audit: Sequence[AuditRecord] = ()) -> None:
         values = {
             "crisis_message": settings.crisis_message,
             "crisis_locales": dict(settings.crisis_locales),
@@ -48,3 +53,4 @@ class WorkspaceSettingsQueries(RepositoryPart):
         )
         with self._db.write() as conn:
             conn.execute(stmt)
+            self._add_admin_audit(conn, audit)

@@ -25,6 +25,7 @@ from bot.ports import AdminStore, ConversationStore, InboxStore, LeaseLost
 from bot.types import (
     Accepted,
     AdminAlert,
+    AuditRecord,
     Author,
     Closure,
     Conversation,
@@ -458,6 +459,73 @@ async def test_admin_lists_never_show_another_workspace(store: Store) -> None:
         assert await store.list_decisions(platform, ws) == []
         assert (await store.usage_totals(platform, ws))["calls"] == 0
     assert len(await store.list_endings("slack", "T1")) == 1
+
+
+def change(
+    setting: str, old: object, new: object, at: datetime, workspace: str = "T1", platform: str = "slack"
+) -> AuditRecord:
+    return AuditRecord(platform, workspace, "U7", "ada", "settings.set", setting, old, new, at)
+
+
+async def test_the_admin_audit_is_saved_with_the_settings_and_listed_newest_first(store: Store) -> None:
+    t0 = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
+    settings = WorkspaceSettings("slack", "T1", abuse_warnings_before_end=3)
+    assert await store.save_settings(settings, [change("warnings", 2, 3, t0)]) == settings
+    assert await store.get_settings("slack", "T1") == settings
+    admins = dataclasses.replace(settings, admin_users=("U1", "U2"))
+    summary = {"chars": 12, "sha256": "0123456789ab", "start": "Call the line"}
+    await store.save_settings(
+        admins,
+        [
+            change("admins", [], ("U1", "U2"), t0 + timedelta(seconds=1)),
+            # Two records of one instant: the one stored later is listed first.
+            change("crisis-message", None, summary, t0 + timedelta(seconds=1)),
+        ],
+    )
+    await store.save_settings(admins)  # a save without records adds none
+    listed = await store.list_admin_audit("slack", "T1")
+    assert [(r.setting, r.old, r.new) for r in listed] == [
+        ("crisis-message", None, summary),
+        ("admins", [], ["U1", "U2"]),  # stored as JSON: the tuple comes back a list
+        ("warnings", 2, 3),
+    ]
+    newest = listed[0]
+    assert (newest.platform, newest.workspace, newest.actor_id, newest.actor_name, newest.action) == (
+        "slack",
+        "T1",
+        "U7",
+        "ada",
+        "settings.set",
+    )
+    assert [r.created_at for r in listed] == [t0 + timedelta(seconds=1)] * 2 + [t0]
+    assert all(r.created_at.utcoffset() == timedelta(0) for r in listed)
+    assert [r.setting for r in await store.list_admin_audit("slack", "T1", limit=1)] == ["crisis-message"]
+
+
+async def test_the_admin_audit_never_shows_another_workspace(store: Store) -> None:
+    t0 = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
+    await store.save_settings(WorkspaceSettings("slack", "T1"), [change("ending", True, False, t0)])
+    await store.save_settings(
+        WorkspaceSettings("slack", "T2"), [change("ending", True, False, t0, workspace="T2")]
+    )
+    assert [r.workspace for r in await store.list_admin_audit("slack", "T1")] == ["T1"]
+    assert [r.workspace for r in await store.list_admin_audit("slack", "T2")] == ["T2"]
+    assert await store.list_admin_audit("discord", "T1") == []
+    assert await store.list_admin_audit("slack", "T3") == []
+
+
+async def test_admin_audit_ids_and_names_are_kept_to_their_columns_widths(store: Store) -> None:
+    t0 = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
+    long = AuditRecord("slack", "T1", "U" * 80, "n" * 200, "a" * 40, "s" * 80, None, None, t0)
+    await store.save_settings(WorkspaceSettings("slack", "T1"), [long])
+    [stored] = await store.list_admin_audit("slack", "T1")
+    assert (stored.actor_id, stored.actor_name, stored.action, stored.setting) == (
+        "U" * 64,
+        "n" * 128,
+        "a" * 32,
+        "s" * 64,
+    )
+    assert (stored.old, stored.new) == (None, None)
 
 
 # -- threads and people --------------------------------------------------------------------------------
