@@ -8,15 +8,27 @@ The model never reaches this module.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from bot.ports import AdminStore
-from bot.types import Author, DecisionRecord, EndingRecord, FeedbackRecord, WorkspaceSettings
+from bot.types import (
+    AuditRecord,
+    Author,
+    DecisionRecord,
+    EndingRecord,
+    FeedbackRecord,
+    WorkspaceSettings,
+)
 
 log = logging.getLogger(__name__)
 
 MAX_CRISIS_CHARS = 3000
+# How much of a crisis text an audit record keeps: enough to recognise it, bounded whatever its length.
+AUDIT_TEXT_START = 80
 
 
 class NotAllowed(PermissionError):
@@ -98,8 +110,12 @@ def is_admin(actor: Author, settings: WorkspaceSettings) -> bool:
 
 
 class Admin:
-    def __init__(self, store: AdminStore) -> None:
+    """Every change is saved together with its ``AuditRecord`` (one store call, one transaction), so the
+    audit shows each change made from Slack, Discord or the CLI alike. ``clock`` (UTC) times the records."""
+
+    def __init__(self, store: AdminStore, *, clock: Callable[[], datetime] | None = None) -> None:
         self._repo = store
+        self._clock = clock or _utcnow
 
     async def _checked(self, actor: Author, platform: str, workspace: str) -> WorkspaceSettings:
         settings = await self._repo.get_settings(platform, workspace)
@@ -107,6 +123,21 @@ class Admin:
             log.info("admin action refused", extra={"platform": platform, "workspace": workspace})
             raise NotAllowed("only workspace admins can do that")
         return settings
+
+    def _record(
+        self, actor: Author, new: WorkspaceSettings, action: str, setting: str, old: Any, value: Any
+    ) -> AuditRecord:
+        return AuditRecord(
+            platform=new.platform,
+            workspace=new.workspace,
+            actor_id=actor.id,
+            actor_name=actor.name or None,
+            action=action,
+            setting=setting,
+            old=old,
+            new=value,
+            created_at=self._clock(),
+        )
 
     async def settings(self, actor: Author, platform: str, workspace: str) -> WorkspaceSettings:
         return await self._checked(actor, platform, workspace)
@@ -121,18 +152,24 @@ class Admin:
         if len(text) > MAX_CRISIS_CHARS:
             raise BadSetting(f"the crisis message is limited to {MAX_CRISIS_CHARS} characters")
         if locale:
+            old = settings.crisis_locales.get(locale)
             new = dataclasses.replace(settings, crisis_locales={**settings.crisis_locales, locale: text})
         else:
+            old = settings.crisis_message
             new = dataclasses.replace(settings, crisis_message=text)
+        setting = f"crisis-message:{locale}" if locale else "crisis-message"
+        record = self._record(actor, new, "resources.set", setting, text_summary(old), text_summary(text))
         log.info("crisis resources changed", extra={"platform": platform, "workspace": workspace})
-        return await self._repo.save_settings(new)
+        return await self._repo.save_settings(new, [record])
 
     async def reset_crisis_message(self, actor: Author, platform: str, workspace: str) -> WorkspaceSettings:
         settings = await self._checked(actor, platform, workspace)
-        log.info("crisis resources reset", extra={"platform": platform, "workspace": workspace})
-        return await self._repo.save_settings(
-            dataclasses.replace(settings, crisis_message=None, crisis_locales={})
+        new = dataclasses.replace(settings, crisis_message=None, crisis_locales={})
+        record = self._record(
+            actor, new, "resources.reset", "crisis-resources", _resources(settings), _resources(new)
         )
+        log.info("crisis resources reset", extra={"platform": platform, "workspace": workspace})
+        return await self._repo.save_settings(new, [record])
 
     async def change(
         self, actor: Author, platform: str, workspace: str, name: str, value: str
@@ -142,8 +179,15 @@ class Admin:
             raise BadSetting(f"unknown setting {name!r}; known: {', '.join(SETTINGS)}")
         parser, field_name, _ = SETTINGS[name]
         new = dataclasses.replace(settings, **{field_name: parser(value)})
+        old_value, new_value = (_json(getattr(s, field_name)) for s in (settings, new))
+        record = self._record(actor, new, "settings.set", name, old_value, new_value)
         log.info("setting changed", extra={"platform": platform, "workspace": workspace, "setting": name})
-        return await self._repo.save_settings(new)
+        return await self._repo.save_settings(new, [record])
+
+    async def audit(self, actor: Author, platform: str, workspace: str, limit: int = 20) -> list[AuditRecord]:
+        """The workspace's admin changes, newest first."""
+        await self._checked(actor, platform, workspace)
+        return await self._repo.list_admin_audit(platform, workspace, limit)
 
     async def endings(
         self, actor: Author, platform: str, workspace: str, limit: int = 20
@@ -167,6 +211,37 @@ class Admin:
     ) -> list[DecisionRecord]:
         await self._checked(actor, platform, workspace)
         return await self._repo.list_decisions(platform, workspace, limit)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _json(value: Any) -> Any:
+    """A setting's value as the audit stores it (JSON: a tuple of admins becomes a list)."""
+    return list(value) if isinstance(value, tuple) else value
+
+
+def text_summary(text: str | None) -> dict[str, Any] | None:
+    """A crisis text as an audit record keeps it: its length, a short SHA-256 digest (equal texts, equal
+    digests) and its first words. Bounded whatever the text's length (up to 3,000 characters), and enough
+    to see what changed; the whole current text is one ``resources show`` away. ``None``: no custom text
+    (the built-in default)."""
+    if text is None:
+        return None
+    start = " ".join(text.split())
+    if len(start) > AUDIT_TEXT_START:
+        start = start[: AUDIT_TEXT_START - 1] + "…"
+    digest = hashlib.sha256(text.encode()).hexdigest()[:12]
+    return {"chars": len(text), "sha256": digest, "start": start}
+
+
+def _resources(settings: WorkspaceSettings) -> dict[str, Any]:
+    """Everything a reset touches: the message and each locale's variant, summarised."""
+    return {
+        "message": text_summary(settings.crisis_message),
+        "locales": {k: text_summary(v) for k, v in sorted(settings.crisis_locales.items())},
+    }
 
 
 def cache_hit_ratio(totals: dict[str, int]) -> float:

@@ -28,6 +28,17 @@ if TYPE_CHECKING:
 OPERATOR = Author(id="cli", name="operator", is_platform_admin=True)  # shell access is admin access
 
 
+def _operator() -> Author:
+    """The CLI's actor: ``cli``, named after the shell's login, so the admin audit says who it was."""
+    import getpass
+
+    try:
+        login = getpass.getuser()
+    except Exception:  # no login name in this environment (some containers)
+        return OPERATOR
+    return dataclasses.replace(OPERATOR, name=login or OPERATOR.name)
+
+
 PLATFORMS = tuple(p.value for p in Platform)
 # Admin subcommands whose output belongs to one workspace (the rest are global or per user).
 _GLOBAL = ("forget-user", "jobs")
@@ -92,6 +103,8 @@ def _parser() -> argparse.ArgumentParser:
     for name in ("endings", "decisions", "feedback"):
         q = command(what, name, admin=True, help=f"list recent {name}")
         q.add_argument("--limit", type=int, default=20)
+    au = command(what, "audit", admin=True, help="who changed which setting, from what to what, and when")
+    au.add_argument("--limit", type=int, default=20)
     jobs = command(what, "jobs", admin=True, help="the scheduler's job runs and leader lease (read-only)")
     jobs.add_argument("--limit", type=int, default=20)
     return p
@@ -321,7 +334,7 @@ async def _admin(args: argparse.Namespace, services: Any) -> int:
     from bot.admin import SETTINGS, BadSetting, describe_settings
     from bot.notices import DEFAULT_CRISIS_MESSAGE
 
-    admin = services.admin
+    admin, actor = services.admin, _operator()
     plat, ws = args.platform, args.workspace
     out: Any
     if args.what in ("forget-user", "export"):
@@ -332,10 +345,10 @@ async def _admin(args: argparse.Namespace, services: Any) -> int:
         if args.what == "resources":
             if args.action == "set":
                 text = args.text if args.text is not None else sys.stdin.read()
-                await admin.set_crisis_message(OPERATOR, plat, ws, text, args.locale)
+                await admin.set_crisis_message(actor, plat, ws, text, args.locale)
             elif args.action == "reset":
-                await admin.reset_crisis_message(OPERATOR, plat, ws)
-            s = await admin.settings(OPERATOR, plat, ws)
+                await admin.reset_crisis_message(actor, plat, ws)
+            s = await admin.settings(actor, plat, ws)
             text = s.crisis_locales.get(args.locale, "") if args.locale else s.crisis_message
             out = {
                 "custom": bool(text),
@@ -358,19 +371,19 @@ async def _admin(args: argparse.Namespace, services: Any) -> int:
                     names = "\n".join(f"  {k}: {v[2]}" for k, v in SETTINGS.items())
                     print(f"usage: haven admin settings set NAME VALUE\n{names}", file=sys.stderr)
                     return 2
-                await admin.change(OPERATOR, plat, ws, name, value)
-            s = await admin.settings(OPERATOR, plat, ws)
+                await admin.change(actor, plat, ws, name, value)
+            s = await admin.settings(actor, plat, ws)
             if args.json:
                 out = _jsonable(s)
             else:
                 out = f"Settings of {_where(args)}:\n" + _table([("setting", "value"), *describe_settings(s)])
         elif args.what == "usage":
-            out = await admin.usage(OPERATOR, plat, ws)
+            out = await admin.usage(actor, plat, ws)
             if not args.json:
                 rows = [(k, _number(v)) for k, v in out.items()]
                 out = f"Model usage of {_where(args)}:\n" + _table([("counter", "total"), *rows], right={1})
         else:
-            records = await getattr(admin, args.what)(OPERATOR, plat, ws, args.limit)
+            records = await getattr(admin, args.what)(actor, plat, ws, args.limit)
             out = [_jsonable(r) for r in records]
             if not args.json:
                 out = _records_text(args.what, _where(args), out)
@@ -484,6 +497,7 @@ def _table(rows: Sequence[Sequence[object]], *, right: frozenset[int] | set[int]
 
 
 _COLUMNS = {
+    "audit": ("created_at", "actor", "action", "setting", "old", "new"),
     "endings": ("ended_at", "conversation_id", "reason", "warnings", "forked_from", "thread"),
     "decisions": ("created_at", "conversation_id", "decision", "reason", "warnings", "risk_signal"),
     "feedback": ("created_at", "conversation_id", "user_id", "thread", "comment"),
@@ -491,6 +505,11 @@ _COLUMNS = {
 
 
 def _cell(row: dict[str, Any], column: str) -> str:
+    if column == "actor":
+        name = row.get("actor_name")
+        return f"{row['actor_id']} ({name})" if name and name != row["actor_id"] else str(row["actor_id"])
+    if column in ("old", "new"):
+        return _audit_value(row.get(column))
     if column == "thread":
         thread = row.get("thread") or {}
         return f"{thread.get('channel', '')}/{thread.get('thread', '')}"
@@ -503,11 +522,31 @@ def _cell(row: dict[str, Any], column: str) -> str:
     return "-" if value is None or value == "" else str(value)
 
 
+def _audit_value(value: Any) -> str:
+    """An audit value for people: a crisis text's summary as its length, digest and first words; lists
+    joined; the rest as JSON; cut at 60 characters (``--json`` has it whole)."""
+    if value is None:
+        text = "none"
+    elif isinstance(value, dict) and {"chars", "sha256", "start"} <= value.keys():
+        text = f"{value['chars']} chars, {value['sha256']}: “{value['start']}”"
+    elif isinstance(value, dict) and value.keys() == {"message", "locales"}:  # a reset's before and after
+        message = "custom" if value["message"] else "built-in default"
+        text = f"{message}; locales: {', '.join(value['locales']) or 'none'}"
+    elif isinstance(value, list):
+        text = ", ".join(str(v) for v in value) or "none"
+    elif isinstance(value, str):
+        text = value
+    else:
+        text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 60 else text[:59] + "…"
+
+
 def _records_text(what: str, where: str, rows: list[dict[str, Any]]) -> str:
+    name = "admin changes" if what == "audit" else what
     if not rows:
-        return f"(no {what} in {where})"
+        return f"(no {name} in {where})"
     columns = _COLUMNS[what]
-    title = f"{what.capitalize()} in {where}, newest first (times in UTC):"
+    title = f"{name.capitalize()} in {where}, newest first (times in UTC):"
     return title + "\n" + _table([columns, *[tuple(_cell(r, c) for c in columns) for r in rows]])
 
 

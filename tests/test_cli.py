@@ -271,6 +271,34 @@ def test_admins_can_be_cleared(haven: Haven) -> None:
     assert haven("admin", "settings", "set", "warnings", "--clear").returncode == 2
 
 
+def test_audit_names_the_shell_user_and_each_change(haven: Haven) -> None:
+    assert haven("admin", "audit").stdout.strip() == "(no admin changes in terminal workspace local)"
+    assert haven("admin", "settings", "set", "warnings", "4", USER="pat", LOGNAME="pat").returncode == 0
+    assert haven("admin", "settings", "set", "admins", "U1 U2", USER="pat", LOGNAME="pat").returncode == 0
+    assert (
+        haven("admin", "resources", "set", "--text", "Call 555-0100", LOGNAME="sam", USER="sam").returncode
+        == 0
+    )
+    assert haven("admin", "settings", "set", "warnings", "9").returncode == 2  # refused: not recorded
+    records = haven("admin", "audit", "--json").json()
+    assert [(r["actor_id"], r["actor_name"], r["setting"]) for r in records] == [
+        ("cli", "sam", "crisis-message"),
+        ("cli", "pat", "admins"),
+        ("cli", "pat", "warnings"),
+    ]
+    assert (records[1]["old"], records[1]["new"]) == ([], ["U1", "U2"])
+    assert (records[2]["old"], records[2]["new"]) == (2, 4)
+    assert records[0]["new"]["chars"] == len("Call 555-0100") and records[0]["old"] is None
+    assert [r["setting"] for r in haven("admin", "audit", "--limit", "1", "--json").json()] == [
+        "crisis-message"
+    ]
+    text = haven("admin", "audit").stdout.splitlines()
+    assert text[0] == "Admin changes in terminal workspace local, newest first (times in UTC):"
+    header, row = text[1], text[5]
+    assert row.startswith(records[2]["created_at"]) and row.index("cli (pat)") == header.index("actor")
+    assert row.split()[-2:] == ["2", "4"]
+
+
 def test_timestamps_are_utc_and_tables_are_aligned(haven: Haven) -> None:
     chat = haven("chat", stdin="hello\n/end\n", USER="pat", LOGNAME="pat")
     assert chat.returncode == 0, chat.stderr
