@@ -962,23 +962,29 @@ class FakeDiscord:
         )
 
     async def _put_commands(self, app: str, *, body: Any, **_: Any) -> web.Response:
+        """Bulk overwrite: the stored commands are what GET reports afterwards, the way Discord reports
+        them: with ``id``, ``application_id`` and ``version``, the permission bitfield as a string, and
+        the option fields that hold their default left out (so Haven's comparison must fill them in)."""
         out = []
         for command in body:
             known = next((c for c in self.commands if c["name"] == command["name"]), None)
             cid = known["id"] if known else str(self.next_id())
-            out.append(
-                {
-                    "id": cid,
-                    "application_id": app,
-                    "version": str(self.next_id()),
-                    "default_member_permissions": None,
-                    "dm_permission": True,
-                    "nsfw": False,
-                    "type": 1,
-                    "description": "",
-                    **command,
-                }
-            )
+            stored = {
+                "id": cid,
+                "application_id": app,
+                "version": str(self.next_id()),
+                "default_member_permissions": None,
+                "dm_permission": True,
+                "nsfw": False,
+                "type": 1,
+                "description": "",
+                **command,
+            }
+            if stored["default_member_permissions"] is not None:
+                stored["default_member_permissions"] = str(stored["default_member_permissions"])
+            if "options" in stored:
+                stored["options"] = [_as_reported(o) for o in stored["options"]]
+            out.append(stored)
         self.commands = out
         return self._json(out)
 
@@ -1196,3 +1202,11 @@ class FakeDiscord:
             return self._error(404, 10008, "Unknown Message")
         ix.original.update({k: v for k, v in body.items() if k in ("content", "embeds", "components")})
         return self._json(ix.original)
+
+
+def _as_reported(option: dict[str, Any]) -> dict[str, Any]:
+    """An application-command option as Discord reports it: fields holding their default left out."""
+    out = {k: v for k, v in option.items() if v is not None and v is not False and v != [] and v != {}}
+    if "options" in out:
+        out["options"] = [_as_reported(o) for o in out["options"]]
+    return out
