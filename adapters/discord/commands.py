@@ -11,9 +11,8 @@ convenience: ``AdminCommands.interaction_check`` runs the admin gate once for ev
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import logging
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal, Protocol
 
 import discord
@@ -279,11 +278,81 @@ def build_tree(client: discord.Client, handler: DiscordHandler) -> app_commands.
     return tree
 
 
-def command_payload(tree: app_commands.CommandTree[Any]) -> list[dict[str, Any]]:
-    """Exactly what ``tree.sync()`` sends for the global commands."""
-    return [command.to_dict(tree) for command in tree.get_commands()]
+async def command_payload(tree: app_commands.CommandTree[Any]) -> list[dict[str, Any]]:
+    """Exactly what ``tree.sync()`` sends for the global commands (translated, when a translator is set)."""
+    commands = tree.get_commands()
+    translator = tree.translator
+    if translator is not None:
+        return [await command.get_translated_payload(tree, translator) for command in commands]
+    return [command.to_dict(tree) for command in commands]
 
 
-def payload_hash(payload: list[dict[str, Any]]) -> str:
-    canonical = json.dumps(sorted(payload, key=lambda c: (c.get("type", 1), c["name"])), sort_keys=True)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+def _localizations(value: Any) -> dict[str, str]:
+    return {str(k): str(v) for k, v in (value or {}).items()}
+
+
+def _option(option: Mapping[str, Any]) -> dict[str, Any]:
+    """One option (argument, subcommand or group) with every field Discord may leave out filled in."""
+    return {
+        "type": int(option["type"]),
+        "name": option["name"],
+        "description": option.get("description") or "",
+        "name_localizations": _localizations(option.get("name_localizations")),
+        "description_localizations": _localizations(option.get("description_localizations")),
+        "required": bool(option.get("required", False)),
+        "autocomplete": bool(option.get("autocomplete", False)),
+        "choices": [
+            {"name": c["name"], "value": c["value"], "localized": _localizations(c.get("name_localizations"))}
+            for c in option.get("choices") or []
+        ],
+        "channel_types": sorted(int(t) for t in option.get("channel_types") or []),
+        **{k: option.get(k) for k in ("min_value", "max_value", "min_length", "max_length")},
+        "options": [_option(o) for o in option.get("options") or []],
+    }
+
+
+def _comparable(command: Mapping[str, Any], *, contexts_given: bool, installs_given: bool) -> dict[str, Any]:
+    """The fields of a command Haven sets, in one shape for what it sends and what Discord reports (which
+    adds ``id``, ``application_id``, ``version`` and leaves defaults out). ``dm_permission`` counts only
+    when the command sets no ``contexts`` (Discord derives it from them); ``contexts`` and
+    ``integration_types`` only when the command sets them (else Discord picks its defaults)."""
+    permissions = command.get("default_member_permissions")
+    dm_permission = command.get("dm_permission")
+    out: dict[str, Any] = {
+        "type": int(command.get("type") or 1),
+        "name": command["name"],
+        "description": command.get("description") or "",
+        "name_localizations": _localizations(command.get("name_localizations")),
+        "description_localizations": _localizations(command.get("description_localizations")),
+        "options": [_option(o) for o in command.get("options") or []],
+        "default_member_permissions": None if permissions is None else int(permissions),
+        "nsfw": bool(command.get("nsfw", False)),
+    }
+    if contexts_given:
+        out["contexts"] = sorted(command.get("contexts") or [])
+    else:
+        out["dm_permission"] = True if dm_permission is None else bool(dm_permission)
+    if installs_given:
+        out["integration_types"] = sorted(command.get("integration_types") or [])
+    return out
+
+
+def commands_differ(local: Sequence[Mapping[str, Any]], registered: Sequence[Mapping[str, Any]]) -> bool:
+    """Whether syncing ``local`` (``command_payload``) would change the commands Discord reports
+    (``GET /applications/{id}/commands``, as JSON): another name, type, description, option or
+    permission, a command more or fewer. Order of the commands does not count; order of options does."""
+
+    def key(command: Mapping[str, Any]) -> tuple[int, str]:
+        return int(command.get("type") or 1), str(command["name"])
+
+    theirs = {key(c): c for c in registered}
+    if len(theirs) != len(registered) or {key(c) for c in local} != set(theirs):
+        return True
+    for mine in local:
+        shape = {
+            "contexts_given": mine.get("contexts") is not None,
+            "installs_given": mine.get("integration_types") is not None,
+        }
+        if _comparable(mine, **shape) != _comparable(theirs[key(mine)], **shape):
+            return True
+    return False

@@ -1,8 +1,8 @@
 """``DiscordConnector``: the Connector lifecycle (connect, listen, disconnect) around a discord.py client.
 
-Application commands are synced at start-up only when their payload changed since the last sync
-(Discord limits daily command creates); the payload's hash is kept in a small file under the working
-directory. ``haven discord sync`` forces a sync.
+Application commands are synced at start-up only when they differ from the ones Discord reports for the
+application (Discord limits daily command creates). Nothing is kept locally, so a container with a fresh
+filesystem, or several replicas, decides the same way. ``haven discord sync`` forces a sync.
 """
 
 from __future__ import annotations
@@ -11,13 +11,12 @@ import asyncio
 import contextlib
 import logging
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import discord
 
 from adapters.discord.client import HavenClient, HavenShardedClient, make_client
-from adapters.discord.commands import command_payload, payload_hash
+from adapters.discord.commands import command_payload, commands_differ
 from adapters.discord.handler import DiscordHandler
 from adapters.discord.stream import StreamTiming
 from adapters.discord.translate import PLATFORM
@@ -29,7 +28,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-DEFAULT_STATE_DIR = Path(".haven")
 TOKEN_MISSING = "DISCORD_TOKEN is not set."
 TOKEN_REJECTED = (
     "Discord rejected DISCORD_TOKEN (401 Unauthorized). Copy the bot token again from the Developer "
@@ -60,18 +58,6 @@ def _explain(exc: BaseException) -> BaseException:
     return exc
 
 
-def _read(path: Path) -> str | None:
-    try:
-        return path.read_text(encoding="utf-8").strip()
-    except OSError:
-        return None
-
-
-def _write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text + "\n", encoding="utf-8")
-
-
 class DiscordConnector:
     name = "discord"
 
@@ -79,13 +65,15 @@ class DiscordConnector:
         self,
         services: CoreServices,
         *,
-        state_dir: Path | None = None,
+        state_dir: object = None,
         guild_ready_timeout: float = 2.0,
         connect_timeout: float = 30.0,
         stream_timing: StreamTiming | None = None,
     ) -> None:
+        # ``state_dir`` is accepted and ignored: it held the command-sync fingerprint, which is gone
+        # (the commands are compared with Discord's); some callers still pass it.
+        del state_dir
         self._services = services
-        self._state_dir = state_dir or DEFAULT_STATE_DIR
         self._guild_ready_timeout = guild_ready_timeout
         self._connect_timeout = connect_timeout
         self.handler = DiscordHandler(services, stream_timing=stream_timing)
@@ -201,27 +189,28 @@ class DiscordConnector:
     async def wait_until_ready(self) -> None:
         await self.client.wait_until_ready()
 
-    def _hash_file(self) -> Path:
-        return self._state_dir / f"discord-commands-{self.client.application_id}.sha256"
-
     async def sync_commands(self, *, force: bool = False) -> bool:
-        """Sync the global commands when their payload changed (or ``force``); True when synced."""
+        """Sync the global commands when they differ from the ones Discord reports (or ``force``); True
+        when synced. One GET at every start; the PUT only when something changed."""
         client = self.client
-        payload = command_payload(client.tree)
-        fingerprint = payload_hash(payload)
-        path = self._hash_file()
-        if not force and await asyncio.to_thread(_read, path) == fingerprint:
-            log.info("app commands unchanged; not syncing", extra={"commands": len(payload)})
-            return False
-        await client.tree.sync()
-        await asyncio.to_thread(_write, path, fingerprint)
-        log.info("app commands synced", extra={"commands": len(payload)})
+        tree = client.tree
+        payload = await command_payload(tree)
+        if not force and client.application_id is not None:
+            # The JSON that ``tree.fetch_commands()`` requests, read as is: discord.py 2.7's ``AppCommand``
+            # decodes ``contexts`` and ``integration_types`` with the wrong flag class ([0, 1] comes out
+            # as [0]), so its objects cannot be compared with what ``tree.sync()`` sends.
+            registered = await client.http.get_global_commands(client.application_id)
+            if not commands_differ(payload, registered):
+                log.info("app commands match Discord's; not syncing", extra={"commands": len(payload)})
+                return False
+        await tree.sync()
+        log.info("app commands synced", extra={"commands": len(payload), "forced": force})
         return True
 
 
-async def sync_command(services: CoreServices, *, state_dir: Path | None = None) -> int:
+async def sync_command(services: CoreServices) -> int:
     """``haven discord sync``: push the application commands to Discord now."""
-    connector = DiscordConnector(services, state_dir=state_dir)
+    connector = DiscordConnector(services)
     try:
         await connector.login()
         await connector.sync_commands(force=True)

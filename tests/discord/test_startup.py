@@ -1,5 +1,5 @@
-"""Start-up and lifecycle: clear errors for a rejected token and a missing intent, command sync only when
-the commands changed, ``haven discord sync``, sharding, ``haven run`` wiring, the weekly digest."""
+"""Start-up and lifecycle: clear errors for a rejected token and a missing intent, ``haven discord sync``,
+sharding, ``haven run`` wiring, the weekly digest. The command sync's comparison: ``test_command_sync``."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from adapters.discord import DiscordConnector, DiscordStartupError, sync_command
+from adapters.discord import DiscordConnector, DiscordStartupError
 from adapters.discord.client import HavenShardedClient, parse_shard_ids
 from adapters.discord.translate import dm_thread, guild_thread
 from bot.app import Services, run_connectors
@@ -35,7 +35,7 @@ async def test_a_rejected_token_is_one_clear_error(
 ) -> None:
     settings = make_settings(db_url, anthropic.url, DISCORD_TOKEN="not-the-token")
     async with services_for(settings) as services:
-        connector = DiscordConnector(services, state_dir=tmp_path)
+        connector = DiscordConnector(services)
         with pytest.raises(DiscordStartupError, match="rejected DISCORD_TOKEN") as info:
             await connector.connect()
         assert "not-the-token" not in str(info.value)
@@ -50,39 +50,12 @@ async def test_a_missing_message_content_intent_is_one_clear_error(
         api.add_guild("Guild A")
         settings = make_settings(db_url, anthropic.url, DISCORD_TOKEN=api.token)
         async with services_for(settings) as services:
-            connector = DiscordConnector(services, state_dir=tmp_path)
+            connector = DiscordConnector(services)
             with pytest.raises(DiscordStartupError, match="4014") as info:
                 await connector.connect()
             assert "Message Content Intent" in str(info.value)
             await connector.disconnect()  # safe after a failed start, and twice
             await connector.disconnect()
-
-
-async def test_commands_are_synced_only_when_they_changed(
-    world: World, services: Services, tmp_path: Path
-) -> None:
-    api = world.api
-    state = tmp_path / "state"
-    async with running(services, state):
-        pass
-    assert command_syncs(api) == 1
-    names = sorted((c["name"], c.get("type", 1)) for c in api.commands)
-    assert names == [("Edit & fork", 3), ("haven", 1), ("haven-admin", 1)]
-    admin = next(c for c in api.commands if c["name"] == "haven-admin")
-    assert int(admin["default_member_permissions"]) == 1 << 5 and admin["contexts"] == [0]
-
-    async with running(services, state):
-        pass
-    assert command_syncs(api) == 1  # unchanged: no call, no daily-create budget spent
-
-    [stored] = list(state.iterdir())
-    stored.write_text("a different command set\n")
-    async with running(services, state):
-        pass
-    assert command_syncs(api) == 2
-
-    assert await sync_command(services, state_dir=state) == 0  # `haven discord sync` always syncs
-    assert command_syncs(api) == 3
 
 
 async def test_haven_discord_sync_command(
@@ -104,7 +77,10 @@ async def test_haven_discord_sync_command(
         root.handlers[:], root.level = handlers, level
     assert "synced" in capsys.readouterr().out
     assert command_syncs(world.api) == 1
-    assert list((tmp_path / ".haven").glob("discord-commands-*.sha256"))
+    kept = await asyncio.to_thread(lambda: [p.name for p in tmp_path.rglob("*")])
+    assert [
+        name for name in kept if not name.startswith("cli.db")
+    ] == []  # the database only: nothing about the commands in the working directory
 
 
 async def test_sharded_client_serves_its_guilds(
@@ -168,7 +144,7 @@ async def test_bad_shard_settings_stop_start_up_with_a_clear_error(
         db_url, anthropic.url, DISCORD_TOKEN=world.api.token, DISCORD_SHARD_COUNT=count, DISCORD_SHARD_IDS=ids
     )
     async with services_for(settings) as services:
-        connector = DiscordConnector(services, state_dir=tmp_path)
+        connector = DiscordConnector(services)
         with pytest.raises(DiscordStartupError, match=problem):
             await connector.connect()
         await connector.disconnect()
@@ -259,7 +235,6 @@ async def test_haven_run_starts_discord_beside_other_connectors(
     assert [c.name for c in connectors] == ["discord"]
     discord_connector = connectors[0]
     assert isinstance(discord_connector, DiscordConnector)
-    discord_connector._state_dir = tmp_path  # keep the sync fingerprint out of the working directory
 
     class Briefly:
         name = "briefly"
