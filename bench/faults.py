@@ -30,6 +30,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import logging
 import random
 import signal
 import subprocess
@@ -732,6 +733,8 @@ async def _play(
 
 
 async def _main(cfg: FaultConfig, logs: Path | None) -> int:
+    # A killed process leaves the model server writing into a closed connection: expected here, not news.
+    logging.getLogger("aiohttp.server").setLevel(logging.CRITICAL)
     print(f"starting PostgreSQL, the mocks and {cfg.processes} Haven processes …", flush=True)
     server = await asyncio.to_thread(start_postgres)
     try:
