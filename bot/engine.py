@@ -112,8 +112,8 @@ CRISIS_TOOL_SOURCE = "crisis_tool"
 VERIFIER_SOURCE = "verifier"
 # The longest dedupe key storage keeps (``ConversationStore.claim_event``).
 MAX_DEDUPE_KEY = 128
-# Recovery (``Engine.recover``): every process looks this often for inbox entries whose holder is gone,
-# and takes at most this many at a time (the rest wait for the next look).
+# Recovery (``Engine.recover``): every process looks this often (by default; ``EngineOptions``) for inbox
+# entries whose holder is gone, and takes at most this many at a time (the rest wait for the next look).
 RECOVERY_SECONDS = 5.0
 RECOVERY_BATCH = 20
 # How many times an entry may be taken (its acceptance counts as the first) and still be tried: past it
@@ -136,6 +136,8 @@ class EngineOptions:
     # may wait for its conversation's lock before it stops waiting and leaves its entry to recovery.
     inbox_lease_seconds: float = 60.0
     lock_wait_seconds: float = 30.0
+    # How often recovery looks for entries whose holder is gone (tests make it short).
+    recovery_seconds: float = RECOVERY_SECONDS
 
 
 def clean_text(text: str) -> str:
@@ -313,7 +315,8 @@ class Engine:
 
     def attach(self, platform: str, sink: RecoverySink) -> None:
         """An adapter that can answer recovered entries of ``platform``: recovery (``recover``) runs at
-        once and every ``RECOVERY_SECONDS`` from now until shutdown. Connectors call it on connect."""
+        once and every ``EngineOptions.recovery_seconds`` from now until shutdown. Connectors call it
+        on connect."""
         self._sinks[platform] = sink
         self._start_keeper()
         idle = self._recovery is None or self._recovery.done()
@@ -595,7 +598,7 @@ class Engine:
                 await self.recover()
             except Exception as exc:
                 log_failure(log, "inbox recovery failed", exc, level=logging.WARNING)
-            await asyncio.sleep(RECOVERY_SECONDS)
+            await asyncio.sleep(self._options.recovery_seconds)
 
     async def _recover_thread(self, group: Sequence[tuple[InboxEntry, RecoverySink]]) -> None:
         for entry, sink in group:
