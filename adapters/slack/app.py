@@ -1,13 +1,16 @@
 """Haven's Slack app: one Bolt ``AsyncApp`` whose listeners translate Slack ⇄ engine and nothing else.
 
 Policy lives in the engine and ``bot.admin``; the listeners parse Slack payloads (via ``translate``),
-ask the core, and render the answer with Block Kit (via ``blocks``). Every listener acknowledges first,
-so in HTTP mode Slack gets its 200 long before a model call finishes.
+ask the core, and render the answer with Block Kit (via ``blocks``). A person's message is recorded in
+the durable inbox before Slack is acknowledged (``listeners.inbox``), and every listener acknowledges
+before its turn, so in HTTP mode Slack gets its 200 long before a model call finishes.
 
 This module only composes the app, along Bolt's grain:
 
 - ``api.SlackApi``: the thin Web API wrapper (failure-safe calls, permalinks, the person cache);
 - ``listeners.context``: a global middleware that resolves the workspace and the requester once;
+- ``listeners.inbox``: a global middleware that accepts messages into the inbox (503 when it cannot),
+  and ``SlackRecovery``, which answers the entries recovery takes over;
 - ``listeners.conversation`` / ``fork`` / ``feedback`` / ``admin``: one listener group per concern,
   each registering itself the way Bolt's ``Assistant`` groups its listeners;
 - ``on_error``: the one error handler for whatever a listener lets escape.
@@ -87,7 +90,7 @@ def build_app(
     process_before_response: bool = False,
     user_cache_seconds: float = USER_CACHE_SECONDS,
     streaming: bool = True,
-    inbox: bool = False,
+    inbox: bool = True,
 ) -> AsyncApp:
     """The Bolt app for ``services``; ``client`` decides where Web API calls go (Slack, GovSlack, a mock)."""
     return SlackBot(
@@ -113,7 +116,7 @@ class SlackBot:
         process_before_response: bool = False,
         user_cache_seconds: float = USER_CACHE_SECONDS,
         streaming: bool = True,
-        inbox: bool = False,
+        inbox: bool = True,
     ) -> None:
         # 429s (after Retry-After), 5xx and dropped connections are retried where that cannot post twice.
         self.api = SlackApi(install_retry_handlers(client), user_cache_seconds=user_cache_seconds)
@@ -127,8 +130,9 @@ class SlackBot:
         )
         self.app.use(WorkspaceContext(self.api))
         if inbox:
-            # After the workspace is known and before Bolt acknowledges: record messages in the inbox.
-            # Off by default until the store can tell a thread's order across processes (see README).
+            # After the workspace is known and before Bolt acknowledges: record messages in the inbox
+            # (``listeners.inbox``). Without it (tests of the old path only), a turn that fails is
+            # retried in memory and then noted, and a crash loses it.
             self.app.use(AcceptMessages(self._shared))
         self.app.error(on_error)
         self.recovery = SlackRecovery(self._shared)

@@ -1,8 +1,13 @@
-"""Slack Web API faults: 429 with Retry-After, 5xx, dropped connections — retried without double posts."""
+"""Slack Web API faults (429 with Retry-After, 5xx, dropped connections — retried without double posts),
+and the database failing under a turn (recovered through the durable inbox: answered once, or noted)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,11 +19,14 @@ from slack_sdk.http_retry.state import RetryState
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack import SlackConnector
+from adapters.slack.app import SlackBot
 from adapters.slack.retry import ConnectionRetry, RateLimitRetry, ServerErrorRetry, install_retry_handlers
-from fakes.fake_anthropic import text
+from bot.engine import MAX_ATTEMPTS, Engine, EngineOptions
+from bot.ports import StorageUnavailable
+from fakes.fake_anthropic import FakeAnthropic, text
 from fakes.harness import make_settings, services_for
 from fakes.mock_slack import MockSlack
-from fakes.slack_harness import BOT_TOKEN, SlackHarness
+from fakes.slack_harness import BOT, BOT_TOKEN, SIGNING_SECRET, SlackHarness
 from tests.slack.test_streaming import long_reply
 
 
@@ -177,84 +185,173 @@ async def test_the_connector_installs_them_on_its_own_client(tmp_path: Any, slac
         assert kinds == {RateLimitRetry, ServerErrorRetry, ConnectionRetry}
 
 
-# -- the database going away under a turn ----------------------------------------------------------------
+# -- the database going away under a turn -----------------------------------------------------------------
+#
+# With the durable inbox (on by default), a turn that fails is not retried in memory: its entry is let
+# go, and recovery (``Engine.recover``, every ``RECOVERY`` seconds here) finishes it from the state it
+# reached: answered once, in the message an earlier attempt left, or after the retry budget
+# (``MAX_ATTEMPTS``) with the failure note. Never silence, never twice.
+
+RECOVERY = 0.1
+LEASE = 10.0  # a failed turn lets its entry go at once: recovery does not wait for the lease
+FAILED_NOTE = "Sorry — something went wrong while I was answering. Please send your message again."
+
+
+@pytest.fixture
+async def recovering(
+    tmp_path: Path, slack_mock: MockSlack, anthropic: FakeAnthropic
+) -> AsyncIterator[SlackHarness]:
+    """The harness as ``haven run`` composes it (inbox on, recovery attached), recovering every 0.1 s."""
+    settings = make_settings(f"sqlite:///{tmp_path}/haven.db", anthropic.url, HAVEN_INBOX_LEASE_SECONDS=LEASE)
+    async with services_for(settings) as built:
+        options = EngineOptions(inbox_lease_seconds=LEASE, recovery_seconds=RECOVERY)
+        engine = Engine(built.repo, built.model, options, inbox=built.repo, owner="test-process")
+        services = replace(built, engine=engine)
+        client = AsyncWebClient(token=BOT_TOKEN, base_url=slack_mock.api_url)
+        bot = SlackBot(services, client, signing_secret=SIGNING_SECRET, process_before_response=True)
+        engine.attach("slack", bot.recovery)
+        try:
+            yield SlackHarness(bot.app, slack_mock, anthropic, services)
+        finally:
+            engine.begin_shutdown(0)
+            await engine.aclose()
 
 
 def _db_down() -> Exception:
-    from bot.ports import StorageUnavailable
-
     return StorageUnavailable("AdminShutdown")
 
 
-async def test_a_turn_that_failed_on_a_passing_database_fault_runs_again(
-    lite: SlackHarness, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    engine = lite.services.engine
-    real = engine.handle_message
-    failures = [_db_down()]
-
-    async def flaky(msg: Any, stream: Any = None, deliver: Any = None) -> Any:
-        if failures:
-            raise failures.pop()
-        return await real(msg, stream, deliver)
-
-    monkeypatch.setattr(engine, "handle_message", flaky)
-    lite.anthropic.enqueue(text("Answered on the second attempt."))
-    root = lite.ts()
-
-    await lite.mention("hello", ts=root)
-
-    assert [p["text"] for p in lite.posts(thread_ts=root)] == ["Answered on the second attempt."]
-    assert len(lite.model_requests()) == 1
-
-
-async def test_a_failure_after_the_reply_started_is_not_run_again_and_the_message_is_finished(
-    lite: SlackHarness, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    engine = lite.services.engine
-    real = engine.handle_message
+def _fails(times: int | None, real: Callable[..., Awaitable[Any]], error: Callable[[], Exception]) -> Any:
+    """``real``, failing its first ``times`` calls (every call: None) with ``error()``."""
     calls: list[int] = []
 
-    async def breaks_after_streaming(msg: Any, stream: Any = None, deliver: Any = None) -> Any:
+    async def flaky(*args: Any, **kwargs: Any) -> Any:
         calls.append(1)
-        await real(msg, stream, deliver)  # the reply streams …
-        raise _db_down()  # … and then storing it fails
+        if times is None or len(calls) <= times:
+            raise error()
+        return await real(*args, **kwargs)
 
-    monkeypatch.setattr(engine, "handle_message", breaks_after_streaming)
-    lite.anthropic.enqueue(text(long_reply()))
-    root = lite.ts()
-
-    await lite.mention("hello", ts=root)  # Bolt logs the listener's exception
-
-    assert calls == [1]
-    [message] = lite.shown(root)
-    assert not message["streaming"]
-    assert message["text"].endswith(
-        "Sorry — something went wrong while I was answering. Please send your message again."
-    )
+    flaky.calls = calls  # type: ignore[attr-defined]
+    return flaky
 
 
-async def test_a_programming_error_is_not_retried_gets_a_note_and_its_text_is_not_logged(
-    lite: SlackHarness, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+async def until(check: Callable[[], Any], seconds: float = 5.0) -> Any:
+    deadline = time.monotonic() + seconds
+    while not (found := check()):
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.02)
+    return found
+
+
+async def settled(h: SlackHarness) -> None:
+    """Recovery has had several more looks: anything it would still draw is drawn."""
+    for _ in range(50):
+        if await h.services.engine.pending() == 0:
+            break
+        await asyncio.sleep(RECOVERY)
+    await asyncio.sleep(5 * RECOVERY)
+    assert await h.services.engine.pending() == 0
+
+
+async def test_a_turn_that_failed_on_a_passing_database_fault_is_recovered_and_answered_once(
+    recovering: SlackHarness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    h, repo = recovering, recovering.services.repo
+    flaky = _fails(1, repo.begin_turn, _db_down)
+    monkeypatch.setattr(repo, "begin_turn", flaky)
+    h.anthropic.enqueue(text("Answered after the fault."))
+    root = h.ts()
+
+    started = time.monotonic()
+    assert (await h.event(h.message(f"<@{BOT}> hello", ts=root, kind="app_mention"))).status == 200
+    await until(lambda: h.posts(thread_ts=root))
+    assert time.monotonic() - started < LEASE / 2  # by the next recovery look, not after a lease
+    await settled(h)
+
+    assert [p["text"] for p in h.posts(thread_ts=root)] == ["Answered after the fault."]
+    assert len(flaky.calls) == 2 and len(h.model_requests()) == 1
+
+
+async def test_a_reply_that_started_but_could_not_be_stored_is_finished_in_its_own_message_once(
+    recovering: SlackHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    h, repo = recovering, recovering.services.repo
+    monkeypatch.setattr(repo, "finish_turn", _fails(1, repo.finish_turn, _db_down))
+    first, again = long_reply(tag="a"), long_reply(tag="b")
+    h.anthropic.enqueue(text(first), text(again))
+    root = h.ts()
+
+    await h.mention("plan please", ts=root)  # the reply streams, then storing the turn fails
+    await until(lambda: [m for m in h.shown(root) if not m["streaming"]])
+    await settled(h)
+
+    # The same message, finished with the recovered answer (the model is asked again from the stored
+    # history): one reply in the thread, no second post, no failure note.
+    [message] = h.shown(root)
+    assert message["text"].strip() == again.strip() and not message["streaming"]
+    assert h.slack.count("chat.startStream") == 1 and h.slack.count("chat.postMessage") == 0
+    assert len(h.model_requests()) == 2
+
+
+async def test_a_short_reply_that_could_not_be_stored_is_answered_once_by_recovery(
+    recovering: SlackHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The model answered but storing the turn failed before anything showed: recovery answers it."""
+    h, repo = recovering, recovering.services.repo
+    monkeypatch.setattr(repo, "finish_turn", _fails(1, repo.finish_turn, _db_down))
+    h.anthropic.enqueue(text("Short answer."), text("Short answer, stored."))
+    root = h.ts()
+
+    await h.mention("hello", ts=root)
+    await until(lambda: h.posts(thread_ts=root))
+    await settled(h)
+
+    assert [p["text"] for p in h.posts(thread_ts=root)] == ["Short answer, stored."]
+    assert len(h.model_requests()) == 2
+
+
+async def test_a_reply_that_can_never_be_stored_gets_the_note_after_the_retry_budget_not_silence(
+    recovering: SlackHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    h, repo = recovering, recovering.services.repo
+    monkeypatch.setattr(repo, "finish_turn", _fails(None, repo.finish_turn, _db_down))
+    root = h.ts()
+
+    await h.mention("hello", ts=root)
+    await until(lambda: h.posts(thread_ts=root))
+    await settled(h)
+
+    assert [p["text"] for p in h.posts(thread_ts=root)] == [FAILED_NOTE]
+    assert len(h.model_requests()) == MAX_ATTEMPTS  # tried within the budget, then told
+
+
+async def test_a_programming_error_is_not_retried_forever_gets_the_note_and_its_text_is_not_logged(
+    recovering: SlackHarness, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    h = recovering
     calls: list[int] = []
 
-    async def broken(msg: Any, stream: Any = None, deliver: Any = None) -> Any:
+    def broken(text: str) -> Any:
         calls.append(1)
         raise KeyError("my very private words")
 
-    monkeypatch.setattr(lite.services.engine, "handle_message", broken)
-    root = lite.ts()
-    await lite.mention("hello", ts=root)
-    assert calls == [1]
-    # Never silence (as on Discord): the person is told to send the message again.
-    assert [p["text"] for p in lite.posts()] == [
-        "Sorry — something went wrong while I was answering. Please send your message again."
-    ]
-    assert lite.posts(thread_ts=root)
-    [failed] = [r for r in caplog.records if r.getMessage() == "slack turn failed"]
-    assert failed.levelname == "ERROR" and failed.error == "KeyError"  # type: ignore[attr-defined]
-    assert "test_platform_faults.py:broken" in failed.where  # type: ignore[attr-defined]
+    monkeypatch.setattr("bot.engine.assess_risk", broken)
+    root = h.ts()
+    await h.mention("hello", ts=root)
+    await until(lambda: h.posts(thread_ts=root))
+    await settled(h)
+
+    # Tried once live and by recovery up to the retry budget, then the person is told to send it
+    # again, once (as on Discord): never silence, and never a loop.
+    assert len(calls) == MAX_ATTEMPTS
+    assert [p["text"] for p in h.posts()] == [FAILED_NOTE]
+    [live] = [r for r in caplog.records if r.getMessage() == "slack turn failed; left to recovery"]
+    assert live.levelname == "ERROR" and live.error == "KeyError"  # type: ignore[attr-defined]
+    assert "test_platform_faults.py:broken" in live.where  # type: ignore[attr-defined]
+    recovered = [r for r in caplog.records if r.getMessage() == "inbox entry not recovered"]
+    assert len(recovered) == MAX_ATTEMPTS - 1
+    assert all(r.error == "KeyError" for r in recovered)  # type: ignore[attr-defined]
     assert "private words" not in caplog.text
 
 
@@ -268,24 +365,3 @@ async def test_bolt_logs_a_listener_failure_without_the_exception_text(
     await lite.command("end https://haven-test.slack.com/archives/C1/p1700000000000100")
     assert "listener failed: ValueError at" in caplog.text
     assert "private words" not in caplog.text
-
-
-async def test_a_short_reply_that_could_not_be_stored_is_not_silent(
-    lite: SlackHarness, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The model answered but storing the turn failed: a retry would be a duplicate, so tell the person."""
-    repo = lite.services.repo
-
-    async def store_fails(*args: Any, **kwargs: Any) -> Any:
-        raise _db_down()  # after the storage layer's own retries ran out
-
-    monkeypatch.setattr(repo, "finish_turn", store_fails)
-    lite.anthropic.enqueue(text("Short answer."))
-    root = lite.ts()
-
-    await lite.mention("hello", ts=root)
-
-    assert [p["text"] for p in lite.posts(thread_ts=root)] == [
-        "Sorry — something went wrong while I was answering. Please send your message again."
-    ]
-    assert len(lite.model_requests()) == 1

@@ -119,9 +119,12 @@ class AcceptMessages(AsyncMiddleware):
             return await next()
         context = req.context
         who = requester(context)
-        msg = message_from_event(
-            event, event_type=str(event["type"]), team_id=who.team, bot_user_id=context.bot_user_id
-        )
+        try:
+            msg = message_from_event(
+                event, event_type=str(event["type"]), team_id=who.team, bot_user_id=context.bot_user_id
+            )
+        except (TypeError, ValueError, AttributeError):
+            msg = None  # a malformed payload (a forger's, a fuzzer's) is no person's message: not recorded
         if msg is None or not msg.text:
             return await next()  # not a person's words for Haven, or an empty mention (the listener's)
         ticket = self.arrivals.enter(msg.thread.key)  # before the first await
