@@ -2,31 +2,43 @@
 
 One conversation per session; ``/new`` starts the next. Works interactively and with piped input, one
 user message per line, flushing output after every reply and exiting at end of input.
+
+Each line is recorded in the durable inbox (``Engine.accept``) before its turn runs, like a platform
+event before its acknowledgement; a line the database cannot record is not taken (the person is told to
+send it again). ``_PrintRecovery`` prints what recovery answers: a turn that failed here, or one an
+earlier session left unanswered.
 """
 
 from __future__ import annotations
 
 import asyncio
 import getpass
+import logging
+import re
 import sys
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TextIO
 
 from bot.engine import Engine
-from bot.notices import PlatformHints, reason_phrase
+from bot.failures import log_failure
+from bot.notices import DATABASE_UNAVAILABLE, PlatformHints, reason_phrase
+from bot.ports import ReplyStream, StorageUnavailable
 from bot.presentation import AlertNotice, ClosureNotice, CrisisResources, PrivateNotice, Reply, render
 from bot.types import (
     Author,
     CrisisCard,
     ForkRequest,
+    InboxEntry,
     IncomingMessage,
     Origin,
     ThreadRef,
     TurnResult,
     TurnStatus,
 )
+
+log = logging.getLogger(__name__)
 
 PLATFORM = "terminal"
 WORKSPACE = "local"
@@ -169,6 +181,8 @@ class TerminalConnector:
         self._closed = False
 
     async def connect(self) -> None:
+        # Recovery answers this platform's entries that no turn here is answering (see the module doc).
+        self._engine.attach(PLATFORM, _PrintRecovery(self))
         if self._engine.rehearsal:
             self._say(
                 "Haven (offline rehearsal model — set ANTHROPIC_API_KEY for Claude). /help for commands."
@@ -209,13 +223,33 @@ class TerminalConnector:
         s = self._session
         s.counter += 1
         message_id = f"{s.thread.thread}:{s.counter}"
+        msg = IncomingMessage(s.thread, self._author, text, message_id, origin=Origin.DIRECT)
+        try:
+            _, entry = await self._engine.accept(msg)
+        except StorageUnavailable as exc:
+            log_failure(log, "terminal message not accepted: database unavailable", exc)
+            self._say(f"haven: {DATABASE_UNAVAILABLE} (your message was not taken; send it again)")
+            return
+        if entry is None:
+            return  # nothing to answer (no words), or this very message was recorded already
         stream = _PrintStream(self._out)
-        result = await self._engine.handle_message(
-            IncomingMessage(s.thread, self._author, text, message_id, origin=Origin.DIRECT), stream
-        )
-        if result.status is TurnStatus.REPLIED:
-            s.numbers.append(message_id)
-        await self._render(result, stream)
+        drawn = False
+
+        async def deliver(result: TurnResult) -> None:
+            nonlocal drawn
+            drawn = True
+            if result.status is TurnStatus.REPLIED:
+                s.numbers.append(message_id)
+            await self._render(result, stream)
+
+        try:
+            result = await self._engine.handle_message(entry.message, stream, deliver, entry)
+        except Exception as exc:
+            # The inbox keeps it: recovery answers it in a moment (``_PrintRecovery``).
+            log_failure(log, "terminal turn failed; left to recovery", exc)
+            return
+        if not drawn and result.status is not TurnStatus.IGNORED:
+            await self._render(result, stream)
 
     async def _command(self, line: str) -> None:
         cmd, _, rest = line.partition(" ")
@@ -317,8 +351,37 @@ class TerminalConnector:
         self._out.flush()
 
 
+class _PrintRecovery:
+    """The terminal's ``bot.ports.RecoverySink``: a recovered answer is printed under the words it
+    answers, so that an answer to an earlier line (or an earlier session's) is not mistaken for the
+    answer to the last one."""
+
+    def __init__(self, connector: TerminalConnector) -> None:
+        self._connector = connector
+
+    def reply_stream(self, entry: InboxEntry, on_ref: Callable[[str], Awaitable[None]]) -> ReplyStream:
+        return _PrintStream(self._connector._out)
+
+    async def draw(self, entry: InboxEntry, result: TurnResult, stream: ReplyStream | None) -> None:
+        printed = stream if isinstance(stream, _PrintStream) else None
+        self._connector._say(f"(answering your earlier message: {entry.message.text})")
+        await self._connector._render(result, printed)
+
+
+_BOLD = re.compile(r"(\*\*|__)(.+?)\1", re.S)
+_LINK = re.compile(r"\[([^\]]+)\]\((\S+?)\)")
+
+
+def plain_text(markdown: str) -> str:
+    """The crisis message's Markdown (``bot.notices``) as a terminal shows it: no ``**`` markers, links
+    as ``text (url)``, list items as bullets."""
+    text = _BOLD.sub(r"\2", markdown)
+    text = _LINK.sub(r"\1 (\2)", text)
+    return re.sub(r"(?m)^([ \t]*)[-*] ", "\\1• ", text)
+
+
 def _framed(card: CrisisCard) -> str:
-    return "--- Crisis resources ---\n" + card.text + "\n------------------------"
+    return "--- Crisis resources ---\n" + plain_text(card.text) + "\n------------------------"
 
 
 def _login() -> str:
