@@ -18,7 +18,7 @@ RUN pip install . \
     && chown haven:haven /data
 
 # Not root: Haven needs no privilege, only its working directory (the SQLite file when DATABASE_URL
-# is not set, and Discord's command-sync fingerprint).
+# is not set).
 USER haven
 WORKDIR /data
 # PORT is Slack's HTTP mode (public); HAVEN_OPS_PORT serves /healthz, /readyz and /metrics in every
