@@ -8,6 +8,11 @@ connection to a dead process) is delivered again until it is. Leases are short
 (``HAVEN_INBOX_LEASE_SECONDS=3``) and so is the drain (``HAVEN_SHUTDOWN_SECONDS=2``), so each test takes
 seconds: a crashed process's entry is taken over within the lease plus one recovery round
 (``bot.engine.RECOVERY_SECONDS``).
+
+Two tests are strict xfails, each for a diagnosed bug named in its reason (``DRAWN_BUT_NOT_MARKED``,
+``SHUTDOWN_BURNS_ATTEMPTS``) and raising its own exception type, so that any other failure still fails.
+The mid-stream kill waits 0.5 s after the stream shows: a crash between ``chat.startStream`` and the
+engine storing the stream's ts leaves a reply recovery cannot find, and is posted again.
 """
 
 from __future__ import annotations
