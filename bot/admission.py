@@ -74,6 +74,11 @@ class Admission:
     def stopping(self) -> bool:
         return self._stop_at is not None
 
+    @property
+    def stopped(self) -> bool:
+        """The shutdown's deadline has passed: any turn started now would be stopped at once."""
+        return self._stop_at is not None and asyncio.get_running_loop().time() >= self._stop_at
+
     def begin_shutdown(self, seconds: float) -> None:
         """Give every turn, running, waiting or yet to come, at most ``seconds`` more. Idempotent: the
         first call sets the deadline."""

@@ -66,6 +66,7 @@ from bot.ports import (
     NoMetrics,
     RecoverySink,
     ReplyStream,
+    StorageUnavailable,
 )
 from bot.types import (
     Accepted,
@@ -120,6 +121,9 @@ RECOVERY_BATCH = 20
 # the person gets the failure note instead of another try. A message whose turn crashed, stalled or was
 # left five times (each after a lease ran out) is not going to be answered by a sixth.
 MAX_ATTEMPTS = 5
+# Retrying ``mark_delivered`` through a database outage: first wait, and the longest between tries.
+MARK_FIRST_DELAY = 0.25
+MARK_MAX_DELAY = 2.0
 # A thread's backlog is answered RECOVERY_BATCH entries at a time, at most this many times per turn.
 MAX_CATCH_UP_ROUNDS = 10
 _EARLIER_UNANSWERED = "an earlier message of its thread is unanswered"
@@ -517,9 +521,26 @@ class Engine:
             result = entry.result or TurnResult(TurnStatus.ERROR, error=TURN_FAILED)
         if deliver is not None and result.status not in (TurnStatus.IGNORED, TurnStatus.DUPLICATE):
             await deliver(result)
-        if not await self._need_inbox().mark_delivered(hold):
+        if not await self._mark_delivered(hold):
             log.warning("inbox entry taken over while its result was drawn", extra={"entry": entry.id})
         return result
+
+    async def _mark_delivered(self, hold: InboxHold) -> bool:
+        """Record that the outcome reached the platform. It is on the platform already, so a database
+        away at this moment must not leave the entry undelivered: recovery would draw it a second time.
+        Retried (the lease is renewed meanwhile) for as long as a lease lasts, which outlives a
+        restart of the database; past that the entry may be drawn again by whoever takes it."""
+        inbox = self._need_inbox()
+        delay, waited = MARK_FIRST_DELAY, 0.0
+        while True:
+            try:
+                return await inbox.mark_delivered(hold)
+            except StorageUnavailable:
+                if waited >= self._options.inbox_lease_seconds:
+                    raise
+                await asyncio.sleep(delay)
+                waited += delay
+                delay = min(delay * 2, MARK_MAX_DELAY)
 
     async def _resumed_turn(
         self, msg: IncomingMessage, hold: InboxHold, stream: ReplyStream | None
@@ -550,6 +571,11 @@ class Engine:
         sink = self._sinks.get(thread.platform)
         if sink is None or self._inbox is None:
             return
+        if self.admission.stopped:
+            # Past the shutdown's deadline every turn would be stopped at once, and each take-over
+            # counts an attempt: a thread's queued turns would spend its earlier entries' retry budget
+            # in milliseconds and turn them into failure notes. The next process answers them in order.
+            raise _LeftForRecovery(_EARLIER_UNANSWERED)
         for _ in range(MAX_CATCH_UP_ROUNDS):
             older = await self._inbox.take_earlier(
                 entry, self.owner, self._options.inbox_lease_seconds, RECOVERY_BATCH

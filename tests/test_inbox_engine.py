@@ -421,6 +421,67 @@ async def test_shutdown_leaves_an_unfinished_turn_to_recovery_instead_of_the_res
     assert await user_messages(store) == ["hello"]
 
 
+async def test_after_the_shutdown_deadline_queued_turns_do_not_spend_an_earlier_entrys_budget(
+    store: MemoryStore,
+) -> None:
+    slow = GatedModel("Never finished.")
+    stopping = engine(store, slow, "stopping")
+    stopping.attach("slack", RecordingSink())
+    first = message(1, start=True)
+    turn = asyncio.create_task(stopping.handle_message(first, None, Drawn(), await accepted(stopping, first)))
+    await slow.waiting.wait()
+    stopping.begin_shutdown(0.05)
+    assert (await asyncio.wait_for(turn, 2)).status is TurnStatus.IGNORED
+    earlier = (await store.take_expired("probe", LEASE, 10)) or []
+    assert earlier == []  # still held by "stopping" until aclose releases it
+    # Six messages queued behind it reach the lock after the deadline: each leaves itself and the
+    # earlier entry to the next process instead of taking it over again (an attempt each).
+    queued = [message(n, f"queued {n}") for n in range(2, 8)]
+    drawn = Drawn()
+    for msg in queued:
+        result = await stopping.handle_message(msg, None, drawn, await accepted(stopping, msg))
+        assert result.status is TurnStatus.IGNORED
+    assert drawn.results == []
+    await stopping.aclose()
+
+    model = ScriptedModel()
+    model.then("Answer 1.", *(f"Answer {n}." for n in range(2, 8)))
+    sink = RecordingSink()
+    restarted = engine(store, model, "restarted")
+    while await restarted.recover({"slack": sink}):
+        pass
+    assert sink.texts() == ["Answer 1.", *(f"Answer {n}." for n in range(2, 8))]  # in order, no note
+    assert TURN_FAILED not in sink.texts()
+
+
+async def test_a_result_drawn_while_the_database_went_away_is_marked_delivered_when_it_returns(
+    store: MemoryStore, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.ports import StorageUnavailable
+
+    e = engine(store, ScriptedModel("Drawn once."), "p1")
+    msg = message(1, start=True)
+    entry = await accepted(e, msg)
+    real = store.mark_delivered
+    failures = [StorageUnavailable("restarting"), StorageUnavailable("restarting")]
+
+    async def flaky(hold: Any) -> bool:
+        if failures:
+            raise failures.pop(0)
+        return await real(hold)
+
+    monkeypatch.setattr(store, "mark_delivered", flaky)
+    monkeypatch.setattr(bot.engine, "MARK_FIRST_DELAY", 0.01)
+    drawn = Drawn()
+    await e.handle_message(msg, None, drawn, entry)
+    assert [r.replies for r in drawn.results] == [("Drawn once.",)] and failures == []
+    assert (await entry_of(store, entry.id)).delivered
+    clock.pass_lease()
+    sink = RecordingSink()
+    assert await e.recover({"slack": sink}) == 0 and sink.drawn == []  # nothing to draw twice
+    await e.aclose()
+
+
 async def test_a_turn_without_an_entry_still_gets_the_restart_note_at_shutdown(store: MemoryStore) -> None:
     slow = GatedModel()
     e = engine(store, slow, "p1")
