@@ -97,8 +97,8 @@ class Rule:
     anchors: frozenset[str] | None  # the clause must contain one of these words; None = always try
     negatable: bool
     quotable: bool  # inside quotation marks the rule does not apply to the writer
-    # The rule's own grammar is a conditional ("if it were painless I would have done it"), so an "if"
-    # in its clause is what it describes, not a hedge that lowers it.
+    # The rule's own grammar is a conditional ("if dying were quick I would have killed myself by now"),
+    # so an "if" in its clause is what it describes, not a hedge that lowers it.
     conditional_form: bool
     unless: LazyRegex | None  # an idiom in the same clause that cancels the rule
     examples: tuple[str, ...]
