@@ -51,7 +51,7 @@ import aiohttp  # noqa: E402
 from aiohttp import web  # noqa: E402
 
 from bench.common import pct, table  # noqa: E402
-from bench.load import QUESTION, USERS, Answers, free_port, haven_env, tail  # noqa: E402
+from bench.load import QUESTION, USERS, Answers, free_port, haven_env, print_result, running_mocks, tail  # noqa: E402
 from fakes.fake_anthropic import CutStream, Delay, FakeAnthropic, Reply, Step  # noqa: E402
 from fakes.mock_slack import MockSlack  # noqa: E402
 from fakes.postgres import PostgresServer, start_postgres  # noqa: E402
@@ -293,17 +293,8 @@ def fault_env(
 @contextlib.contextmanager
 def mocks(latency: float = 0.1, reply_chars: int = 0) -> Iterator[tuple[FaultModel, MockSlack]]:
     """The scripted model and the mock Slack, each on a thread of its own."""
-    model = FaultModel(latency, reply_chars).start_in_thread()
-    try:
-        slack = MockSlack().start_in_thread()
-        try:
-            for i, user in enumerate(USERS):
-                slack.add_user(user, f"user{i}")
-            yield model, slack
-        finally:
-            slack.stop_thread()
-    finally:
-        model.stop_thread()
+    with running_mocks(FaultModel(latency, reply_chars)) as pair:
+        yield pair
 
 
 # -- Slack's deliveries ----------------------------------------------------------------------------------
@@ -745,14 +736,7 @@ async def _main(cfg: FaultConfig, logs: Path | None) -> int:
             result = await run_faults(cfg, server=server, database_url=url, workdir=workdir, progress=True)
     finally:
         await asyncio.to_thread(server.stop)
-    print("\n\n" + result.table())
-    if problems := result.problems():
-        print("\n" + problems)
-    print(
-        "\nresult: "
-        + ("every message answered exactly once, in order" if result.ok else "PROBLEMS (see above)")
-    )
-    return 0 if result.ok else 1
+    return print_result(result)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -39,7 +39,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script: make the repository importable
@@ -55,6 +55,20 @@ from fakes.slack_harness import BOT, BOT_TOKEN, CHANNEL, SIGNING_SECRET, SlackHa
 
 USERS = ("ULOADANA1", "ULOADBEN1", "ULOADCAT1")
 QUESTION = re.compile(r"\bQ(\d+)-(\d+)\b")
+Model = TypeVar("Model", bound=FakeAnthropic)
+
+
+class RunResult(Protocol):
+    """What ``print_result`` reads of a run's result (``LoadResult`` here, ``FaultResult`` in faults)."""
+
+    @property
+    def ok(self) -> bool: ...
+
+    def table(self) -> str: ...
+
+    def problems(self) -> str: ...
+
+
 ANSWER = re.compile(r"\bA(\d+)-(\d+)\b")
 START_SECONDS = 90.0  # a Haven process must answer /healthz within this
 
@@ -478,18 +492,33 @@ class Answers:
 
 
 @contextlib.contextmanager
-def _servers(cfg: LoadConfig) -> Iterator[tuple[FakeAnthropic, MockSlack]]:
-    anthropic = answering_model(cfg.latency, cfg.reply_chars).start_in_thread()
+def running_mocks(model: Model) -> Iterator[tuple[Model, MockSlack]]:
+    """``model`` and a mock Slack that knows ``USERS``, each on a thread of its own (the Haven processes
+    under test reach them over HTTP)."""
+    model.start_in_thread()
     try:
         slack = MockSlack().start_in_thread()
         try:
             for i, user in enumerate(USERS):
                 slack.add_user(user, f"user{i}")
-            yield anthropic, slack
+            yield model, slack
         finally:
             slack.stop_thread()
     finally:
-        anthropic.stop_thread()
+        model.stop_thread()
+
+
+def print_result(result: RunResult) -> int:
+    """Print a run's table and its problems; the exit status (0 when every message was answered once,
+    in order)."""
+    print("\n\n" + result.table())
+    if problems := result.problems():
+        print("\n" + problems)
+    print(
+        "\nresult: "
+        + ("every message answered exactly once, in order" if result.ok else "PROBLEMS (see above)")
+    )
+    return 0 if result.ok else 1
 
 
 async def run_load(
@@ -505,7 +534,7 @@ async def run_load(
     if cfg.restart_db and server is None:
         raise ValueError("--restart-db needs the PostgresServer")
     result = LoadResult(cfg, distinct=cfg.messages)
-    with _servers(cfg) as (anthropic, slack):
+    with running_mocks(answering_model(cfg.latency, cfg.reply_chars)) as (anthropic, slack):
         env = haven_env(database_url, slack, anthropic)
         havens = HavenProcesses(cfg.processes, env, workdir, profile)
         try:
@@ -663,14 +692,7 @@ async def _main(cfg: LoadConfig, profile: Path | None, logs: Path | None) -> int
             )
     finally:
         await asyncio.to_thread(server.stop)
-    print("\n\n" + result.table())
-    if problems := result.problems():
-        print("\n" + problems)
-    print(
-        "\nresult: "
-        + ("every message answered exactly once, in order" if result.ok else "PROBLEMS (see above)")
-    )
-    return 0 if result.ok else 1
+    return print_result(result)
 
 
 def main(argv: list[str] | None = None) -> int:
