@@ -265,7 +265,7 @@ class MockSlack(InThread):
                 args.update(json.loads(raw or b"{}"))
             else:
                 args.update(parse_qsl(raw.decode(), keep_blank_values=True))
-        for key in ("blocks", "view", "attachments"):
+        for key in ("blocks", "view", "attachments", "metadata"):
             if isinstance(args.get(key), str):
                 args[key] = json.loads(args[key])
         call = Call(method, args, dict(request.headers))
@@ -310,6 +310,7 @@ class MockSlack(InThread):
             "text": text,
             "format": fmt,
             "blocks": args.get("blocks"),
+            "metadata": args.get("metadata"),
             "streaming": streaming,
             "updates": 0,
             "at": time.monotonic(),  # when it became visible
@@ -326,6 +327,22 @@ class MockSlack(InThread):
             if isinstance(chunk, dict) and chunk.get("type") == "markdown_text":
                 text += str(chunk.get("text") or "")
         return text
+
+    def _replies(self, channel: str, args: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """The bot's messages in a thread as ``conversations.replies`` lists them (its own posts only:
+        people's messages are not kept here), metadata included when asked for."""
+        oldest = float(args.get("oldest") or 0)
+        with_metadata = str(args.get("include_all_metadata", "")).lower() in ("1", "true")
+        listed = []
+        for m in self.thread(channel, str(args.get("ts", ""))):
+            if float(m["ts"]) < oldest:
+                continue
+            shown = {"type": "message", "user": self.bot_user_id, "bot_id": self.bot_id, "ts": m["ts"]}
+            shown.update({"text": m["text"], "thread_ts": m["thread_ts"]})
+            if with_metadata and m.get("metadata"):
+                shown["metadata"] = m["metadata"]
+            listed.append(shown)
+        return listed
 
     def _live(self, channel: str, ts: str, *, streaming: bool | None = None) -> dict[str, Any]:
         message = self.message(channel, ts)
@@ -393,6 +410,8 @@ class MockSlack(InThread):
             shown = self._live(channel, str(args.get("ts")))
             shown["deleted"] = True
             return {"channel": channel, "ts": args.get("ts")}
+        if method == "conversations.replies":
+            return {"messages": self._replies(channel, args), "has_more": False}
         if method in HISTORY_METHODS:
             return {"messages": [], "has_more": False}
         if method == "chat.getPermalink":

@@ -16,6 +16,7 @@ from typing import Any
 
 import aiohttp
 from slack_sdk.errors import SlackApiError
+from slack_sdk.models.metadata import Metadata
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
@@ -27,6 +28,8 @@ from bot.types import Author
 log = logging.getLogger("adapters.slack.app")
 
 USER_CACHE_SECONDS = 60.0
+# A recovered turn's look for what an earlier drawing already posted reads this many pages of 200.
+REPLIES_PAGES = 5
 _USER_CACHE_MAX = 5000
 
 
@@ -64,7 +67,13 @@ class SlackApi:
     # -- messages -------------------------------------------------------------------------------------
 
     async def post(
-        self, channel: str, text: str, *, thread_ts: str | None = None, blocks: bk.Blocks | None = None
+        self,
+        channel: str,
+        text: str,
+        *,
+        thread_ts: str | None = None,
+        blocks: bk.Blocks | None = None,
+        metadata: Metadata | None = None,
     ) -> str | None:
         kwargs: dict[str, Any] = {
             "channel": channel,
@@ -76,6 +85,8 @@ class SlackApi:
             kwargs["thread_ts"] = thread_ts
         if blocks:
             kwargs["blocks"] = blocks
+        if metadata is not None:
+            kwargs["metadata"] = metadata
         resp = await self.safe("chat.postMessage", self._client.chat_postMessage(**kwargs))
         return str(resp["ts"]) if resp is not None and resp.get("ts") else None
 
@@ -102,6 +113,30 @@ class SlackApi:
         dm = (opened.get("channel") or {}).get("id") if opened is not None else None
         if dm:
             await self.post(dm, text)
+
+    async def thread_replies(self, channel: str, thread_ts: str, oldest: str) -> list[dict[str, Any]] | None:
+        """The thread's messages from ``oldest`` on, with their metadata (at most ``REPLIES_PAGES``
+        pages); None when Slack could not be asked. Never per turn: recovery's look before redrawing."""
+        messages: list[dict[str, Any]] = []
+        cursor: str | None = None
+        for _ in range(REPLIES_PAGES):
+            call = self._client.conversations_replies(
+                channel=channel,
+                ts=thread_ts,
+                oldest=oldest,
+                inclusive=True,
+                include_all_metadata=True,
+                limit=200,
+                cursor=cursor,
+            )
+            resp = await self.safe("conversations.replies", call)
+            if resp is None:
+                return None
+            messages.extend(m for m in resp.get("messages") or [] if isinstance(m, dict))
+            cursor = (resp.get("response_metadata") or {}).get("next_cursor") or None
+            if not cursor:
+                break
+        return messages
 
     async def delete(self, channel: str, ts: str) -> None:
         await self.safe("chat.delete", self._client.chat_delete(channel=channel, ts=ts))

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+from slack_sdk.models.metadata import Metadata
+
 from adapters.slack import blocks as bk
 from adapters.slack.api import SlackApi
 from adapters.slack.reply import LiveReply
-from adapters.slack.translate import MAX_MESSAGE_CHARS, escape, markdown_to_mrkdwn
+from adapters.slack.translate import MAX_MESSAGE_CHARS, escape, markdown_to_mrkdwn, reply_mark
 from bot.notices import PlatformHints, reason_phrase
 from bot.presentation import AlertNotice, ClosureNotice, CrisisResources, PrivateNotice, Reply
 from bot.text import split
@@ -27,7 +29,12 @@ Private = Callable[[str], Awaitable[None]]
 class SlackRenderer:
     """Draws into ``channel``/``thread_ts``. ``live`` is the turn's reply as it was streamed, if any;
     ``private`` answers the person who acted (a command's ``respond``), else private notices are
-    ephemeral messages in the thread."""
+    ephemeral messages in the thread.
+
+    ``entry``: the inbox entry whose result this is; its posts carry a mark (``translate.reply_mark``)
+    and the items in ``drawn`` — found in the thread by a recovery, already posted by an earlier
+    drawing — are not posted again.
+    """
 
     def __init__(
         self,
@@ -37,12 +44,23 @@ class SlackRenderer:
         thread_ts: str,
         private: Private | None = None,
         live: LiveReply | None = None,
+        entry: str | None = None,
+        drawn: frozenset[str] = frozenset(),
     ) -> None:
         self._api = api
         self._channel = channel
         self._thread_ts = thread_ts
         self._private = private
         self._live = live
+        self._entry = entry
+        self._drawn = drawn
+
+    async def _post(self, item: str, text: str, blocks: bk.Blocks | None = None) -> None:
+        if item in self._drawn:
+            return
+        mark = reply_mark(self._entry, item) if self._entry else None
+        metadata = Metadata(**mark) if mark is not None else None
+        await self._api.post(self._channel, text, thread_ts=self._thread_ts, blocks=blocks, metadata=metadata)
 
     async def reply(self, item: Reply) -> None:
         live = self._live
@@ -50,17 +68,15 @@ class SlackRenderer:
             await (live.fail(item.text) if item.failed else live.finish(item.text))
             return
         text = escape(item.text) if item.failed else markdown_to_mrkdwn(item.text)
-        for part in split(text, MAX_MESSAGE_CHARS):
-            await self._api.post(self._channel, part, thread_ts=self._thread_ts)
+        for n, part in enumerate(split(text, MAX_MESSAGE_CHARS)):
+            await self._post(f"reply.{n}", part)
 
     async def crisis_card(self, item: CrisisResources) -> None:
-        blocks = bk.crisis_blocks(item.card)
-        text = bk.crisis_mrkdwn(item.card.text)
-        await self._api.post(self._channel, text, thread_ts=self._thread_ts, blocks=blocks)
+        await self._post("crisis", bk.crisis_mrkdwn(item.card.text), bk.crisis_blocks(item.card))
 
     async def closure(self, item: ClosureNotice) -> None:
         blocks = bk.closure_blocks(item.conversation_id, item.text)
-        await self._api.post(self._channel, item.text.plain(), thread_ts=self._thread_ts, blocks=blocks)
+        await self._post("closure", item.text.plain(), blocks)
 
     async def private_notice(self, item: PrivateNotice) -> None:
         if self._private is not None:

@@ -6,7 +6,7 @@ Slack ids (team, channel, ts) are parsed here and nowhere else; the core sees th
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
@@ -333,3 +333,28 @@ def is_workspace_admin(user: Mapping[str, Any], team_id: str) -> bool:
     if home and home != team_id and not user.get("enterprise_user"):
         return False
     return bool(user.get("is_admin") or user.get("is_owner") or user.get("is_primary_owner"))
+
+
+# -- marks on a turn's posts ------------------------------------------------------------------------------
+# Every message drawn for an inbox entry carries Slack message metadata naming the entry and the item
+# (``reply.0``, ``crisis``, ``closure``). A recovery that draws a stored result again — its first drawing
+# reached Slack but the database never heard so — reads the thread once and skips what is already there.
+REPLY_EVENT = "haven_reply"
+
+
+def reply_mark(entry: str, item: str) -> dict[str, Any]:
+    """The ``metadata`` of one post drawn for inbox entry ``entry``."""
+    return {"event_type": REPLY_EVENT, "event_payload": {"entry": entry, "item": item}}
+
+
+def drawn_items(messages: Sequence[Mapping[str, Any]], entry: str) -> frozenset[str]:
+    """The items of ``entry`` that ``messages`` (``conversations.replies`` with metadata) already show."""
+    items: set[str] = set()
+    for message in messages:
+        meta = _mapping(message.get("metadata"))
+        payload = _mapping(meta.get("event_payload"))
+        if meta.get("event_type") == REPLY_EVENT and payload.get("entry") == entry:
+            item = payload.get("item")
+            if isinstance(item, str):
+                items.add(item)
+    return frozenset(items)

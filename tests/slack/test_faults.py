@@ -9,8 +9,9 @@ connection to a dead process) is delivered again until it is. Leases are short
 seconds: a crashed process's entry is taken over within the lease plus one recovery round
 (``bot.engine.RECOVERY_SECONDS``).
 
-One test is a strict xfail for a diagnosed bug named in its reason (``DRAWN_BUT_NOT_MARKED``), raising
-its own exception type, so that any other failure still fails.
+A reply drawn into Slack while the database is away cannot be marked delivered; recovery draws that
+stored result again and finds the first drawing by its message metadata, so nothing is posted twice
+(``DuplicateAnswer`` names that failure if it ever comes back).
 The mid-stream kill waits 0.5 s after the stream shows: a crash between ``chat.startStream`` and the
 engine storing the stream's ts leaves a reply recovery cannot find, and is posted again.
 """
@@ -144,26 +145,14 @@ class DuplicateAnswer(AssertionError):
     """A message was answered more than once."""
 
 
-# Diagnosed and reported (see the issue's thread); the test turns green when it is fixed.
-DRAWN_BUT_NOT_MARKED = (
-    "bug: a reply already drawn in Slack is drawn again after the outage. bot/engine.py "
-    "Engine._run_entry_once calls deliver(result) and then InboxStore.mark_delivered(hold); when the "
-    "database is gone in between, mark_delivered raises StorageUnavailable (retried for one lease, 3 s "
-    "here, while the outage lasts 10 s), the entry stays ANSWERED and "
-    "undelivered, and recovery (state answered → entry.result) draws it again. A reply that was posted "
-    "whole at the end (adapters/slack/render.py SlackRenderer.reply → SlackApi.post, not through "
-    "LiveReply) never recorded its ts as the entry's reply_ref, so the second draw posts a second message"
-)
-
-
-@pytest.mark.xfail(strict=True, raises=DuplicateAnswer, reason=DRAWN_BUT_NOT_MARKED)
 async def test_a_10_s_database_outage_under_traffic_loses_nothing_and_doubles_nothing(
     postgres_server: PostgresServer, tmp_path: Path
 ) -> None:
     """PostgreSQL stops for 10 s while 6 threads talk to two processes — at the worst moment, while a
     reply is being posted to Slack. The events that came during the outage are answered 503 and
     delivered again by Slack; every message is answered, each thread's replies in the order of its
-    messages, no failure note — and none twice (the xfail: see ``DRAWN_BUT_NOT_MARKED``)."""
+    messages, no failure note — and none twice: a reply posted while the database was away is found
+    in the thread by its mark when recovery draws the stored result again."""
     cfg = FaultConfig(
         messages=30, conversations=6, latency=0.05, gap=0.3, db_stop=10.0, stop_during_post=True,
         kill=False, term=False, lease=LEASE, shutdown=SHUTDOWN, seed=3, timeout=75.0, settle=1.5,

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from adapters.slack.translate import (
+    drawn_items,
     edit_from_event,
     escape,
     ids_in,
@@ -19,6 +20,7 @@ from adapters.slack.translate import (
     parse_command,
     parse_message_link,
     quote,
+    reply_mark,
     slack_to_text,
     split_link_and_text,
     split_message,
@@ -282,3 +284,41 @@ def test_users() -> None:
     assert is_workspace_admin(user | {"is_owner": True}, TEAM)
     assert not is_workspace_admin(user | {"is_admin": True, "team_id": "TOTHER"}, TEAM)  # Slack Connect
     assert not is_workspace_admin(user | {"is_admin": True, "deleted": True}, TEAM)
+
+
+def _posted(meta: object) -> dict[str, Any]:
+    return {"type": "message", "ts": "1.000200", "metadata": meta}
+
+
+@pytest.mark.parametrize(
+    ("messages", "expected"),
+    [
+        pytest.param([], frozenset(), id="nothing-posted"),
+        pytest.param(
+            [_posted(reply_mark("E1", "crisis")), _posted(reply_mark("E1", "reply.0"))],
+            frozenset({"crisis", "reply.0"}),
+            id="two-items-of-the-entry",
+        ),
+        pytest.param([_posted(reply_mark("E2", "reply.0"))], frozenset(), id="another-entry"),
+        pytest.param([_posted(None), {"ts": "1.2"}], frozenset(), id="people-and-unmarked-posts"),
+        pytest.param(
+            [_posted({"event_type": "other_app", "event_payload": {"entry": "E1", "item": "reply.0"}})],
+            frozenset(),
+            id="another-apps-event-type",
+        ),
+        pytest.param(
+            [_posted({"event_type": "haven_reply", "event_payload": "E1"}), _posted("junk")],
+            frozenset(),
+            id="malformed-metadata",
+        ),
+        pytest.param(
+            [_posted({"event_type": "haven_reply", "event_payload": {"entry": "E1", "item": 3}})],
+            frozenset(),
+            id="item-not-a-string",
+        ),
+    ],
+)
+def test_drawn_items_reads_only_this_entrys_marks(
+    messages: list[dict[str, Any]], expected: frozenset[str]
+) -> None:
+    assert drawn_items(messages, "E1") == expected

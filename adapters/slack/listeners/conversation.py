@@ -113,11 +113,16 @@ class Conversation:
             async def on_ref(ts: str) -> None:
                 await self._engine.record_reply_ref(entry.hold, ts)
 
-            live = self._shared.live(channel, thread_ts, team, msg.user_id, on_ref=on_ref)
+            live = self._shared.live(channel, thread_ts, team, msg.user_id, on_ref=on_ref, entry=entry.id)
 
             async def deliver(result: TurnResult) -> None:
                 await self._shared.render(
-                    result, channel=channel, thread_ts=thread_ts, user_id=msg.user_id, live=live
+                    result,
+                    channel=channel,
+                    thread_ts=thread_ts,
+                    user_id=msg.user_id,
+                    live=live,
+                    entry=entry.id,
                 )
 
             try:

@@ -36,7 +36,7 @@ from slack_bolt.response import BoltResponse
 from adapters.slack.listeners.context import requester
 from adapters.slack.listeners.shared import Shared
 from adapters.slack.reply import LiveReply
-from adapters.slack.translate import message_from_event
+from adapters.slack.translate import drawn_items, message_from_event
 from bot.failures import log_failure
 from bot.ports import ReplyStream, StorageUnavailable
 from bot.types import Accepted, InboxEntry, Origin, TurnResult
@@ -166,12 +166,21 @@ class SlackRecovery:
         if live is None and entry.reply_ref:
             live = self._live(entry, None)
         thread = entry.message.thread
+        drawn: frozenset[str] = frozenset()
+        if live is None:
+            # A stored result drawn again: its first drawing may have reached Slack while the database
+            # was away (the entry never heard it was delivered). Look before posting twice.
+            api, since = self._shared.api, entry.message.message_id
+            shown = await api.thread_replies(thread.channel, thread.thread, since)
+            drawn = drawn_items(shown or [], entry.id)
         await self._shared.render(
             result,
             channel=thread.channel,
             thread_ts=thread.thread,
             user_id=entry.message.author.id,
             live=live,
+            entry=entry.id,
+            drawn=drawn,
         )
         log.info(
             "slack recovered turn drawn",
@@ -179,6 +188,7 @@ class SlackRecovery:
                 "workspace": thread.workspace,
                 "status": result.status.value,
                 "updated": bool(entry.reply_ref),
+                "already_shown": len(drawn),
             },
         )
 
@@ -191,4 +201,5 @@ class SlackRecovery:
             entry.message.author.id,
             reply_ts=entry.reply_ref,
             on_ref=on_ref,
+            entry=entry.id,
         )

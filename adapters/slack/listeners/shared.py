@@ -99,9 +99,11 @@ class Shared:
         *,
         reply_ts: str | None = None,
         on_ref: Callable[[str], Awaitable[None]] | None = None,
+        entry: str | None = None,
     ) -> LiveReply:
         """The reply to one message, written while the model writes; ``reply_ts`` continues a message
-        an earlier attempt left, ``on_ref`` hears the reply's ts once it exists (``LiveReply``)."""
+        an earlier attempt left, ``on_ref`` hears the reply's ts once it exists (``LiveReply``);
+        ``entry`` marks the posts it makes (``SlackRenderer``)."""
         until = self._no_stream.get(team)
         stream = self._streaming and (until is None or until <= time.monotonic())
 
@@ -110,7 +112,7 @@ class Shared:
             self._no_stream[team] = time.monotonic() + NO_STREAM_SECONDS
 
         async def help_first(card: CrisisCard) -> None:
-            renderer = SlackRenderer(self.api, channel=channel, thread_ts=thread_ts)
+            renderer = SlackRenderer(self.api, channel=channel, thread_ts=thread_ts, entry=entry)
             await renderer.crisis_card(CrisisResources(card))
 
         return LiveReply(
@@ -150,9 +152,20 @@ class Shared:
         private: Private | None = None,
         live: LiveReply | None = None,
         end_command: bool = False,
+        entry: str | None = None,
+        drawn: frozenset[str] = frozenset(),
     ) -> None:
-        """Draw a result with the core's presentation (``bot.presentation``): nothing decided here."""
-        renderer = SlackRenderer(self.api, channel=channel, thread_ts=thread_ts, private=private, live=live)
+        """Draw a result with the core's presentation (``bot.presentation``): nothing decided here.
+        ``entry`` and ``drawn``: see ``SlackRenderer``."""
+        renderer = SlackRenderer(
+            self.api,
+            channel=channel,
+            thread_ts=thread_ts,
+            private=private,
+            live=live,
+            entry=entry,
+            drawn=drawn,
+        )
         shown = live is not None and live.started
         await render(
             renderer, result, user_id=user_id, hints=HINTS, reply_shown=shown, end_command=end_command
