@@ -27,6 +27,9 @@ from bot.types import (
 log = logging.getLogger(__name__)
 
 MAX_CRISIS_CHARS = 3000
+# Workspace instructions share the cached system prompt with Haven's rules: long enough for a persona and
+# a few house rules, short enough to stay a small part of every request.
+MAX_INSTRUCTIONS_CHARS = 2000
 # How much of a crisis text an audit record keeps: enough to recognise it, bounded whatever its length.
 AUDIT_TEXT_START = 80
 
@@ -78,6 +81,28 @@ def _channel(value: str) -> str | None:
     return v
 
 
+def _channels(value: str) -> tuple[str, ...]:
+    """A channel list: ids or channel mentions, separated by spaces or commas; a clear word empties it."""
+    if value.strip().lower() in CLEAR_WORDS:
+        return ()
+    found: list[str] = []
+    for part in value.replace(",", " ").split():
+        channel = _channel(part)
+        if channel is not None and channel not in found:
+            found.append(channel)
+    return tuple(found)
+
+
+def _instructions(value: str) -> str | None:
+    text = value.strip()
+    if len(text) > MAX_INSTRUCTIONS_CHARS:
+        raise BadSetting(
+            f"workspace instructions are limited to {MAX_INSTRUCTIONS_CHARS:,} characters; this text has "
+            f"{len(text):,} — shorten it and try again"
+        )
+    return text or None
+
+
 def _verify(value: str) -> bool | None:
     return None if value.strip().lower() == "default" else _bool(value)
 
@@ -102,7 +127,25 @@ SETTINGS: dict[str, tuple[Any, str, str]] = {
     "alert-channel": (_channel, "alert_channel", "channel id or none — where admins get ending notices"),
     "retention": (_int_range(1, 3650), "retention_days", "1–3650 — days message text is kept"),
     "admins": (_admins, "admin_users", "user ids, or none — extra Haven admins besides platform admins"),
+    "allow-channels": (
+        _channels,
+        "allowed_channels",
+        "channels, or none — the only channels Haven answers in (none: every channel; DMs always)",
+    ),
+    "deny-channels": (
+        _channels,
+        "denied_channels",
+        "channels, or none — channels Haven never answers in (wins over allow-channels)",
+    ),
+    "instructions": (
+        _instructions,
+        "instructions",
+        f"text, up to {MAX_INSTRUCTIONS_CHARS:,} characters — a persona and preferences for Haven, "
+        "below its own safety rules (empty: none)",
+    ),
 }
+# Settings whose value is free text: the audit keeps a bounded summary of it (``text_summary``).
+TEXT_SETTINGS = frozenset({"instructions"})
 
 
 def is_admin(actor: Author, settings: WorkspaceSettings) -> bool:
@@ -179,7 +222,8 @@ class Admin:
             raise BadSetting(f"unknown setting {name!r}; known: {', '.join(SETTINGS)}")
         parser, field_name, _ = SETTINGS[name]
         new = dataclasses.replace(settings, **{field_name: parser(value)})
-        old_value, new_value = (_json(getattr(s, field_name)) for s in (settings, new))
+        shown: Callable[[Any], Any] = text_summary if name in TEXT_SETTINGS else _json
+        old_value, new_value = (shown(getattr(s, field_name)) for s in (settings, new))
         record = self._record(actor, new, "settings.set", name, old_value, new_value)
         log.info("setting changed", extra={"platform": platform, "workspace": workspace, "setting": name})
         return await self._repo.save_settings(new, [record])
@@ -223,10 +267,10 @@ def _json(value: Any) -> Any:
 
 
 def text_summary(text: str | None) -> dict[str, Any] | None:
-    """A crisis text as an audit record keeps it: its length, a short SHA-256 digest (equal texts, equal
-    digests) and its first words. Bounded whatever the text's length (up to 3,000 characters), and enough
-    to see what changed; the whole current text is one ``resources show`` away. ``None``: no custom text
-    (the built-in default)."""
+    """A crisis text (or the workspace instructions) as an audit record keeps it: its length, a short
+    SHA-256 digest (equal texts, equal digests) and its first words. Bounded whatever the text's length
+    (up to 3,000 characters), and enough to see what changed; the whole current text is one ``resources
+    show`` (or ``settings show``) away. ``None``: no custom text (the built-in default, no instructions)."""
     if text is None:
         return None
     start = " ".join(text.split())
@@ -262,6 +306,9 @@ def describe_settings(settings: WorkspaceSettings) -> list[tuple[str, str]]:
         ("alert-channel", settings.alert_channel or "none"),
         ("retention", f"{settings.retention_days} days"),
         ("admins", ", ".join(settings.admin_users) or "platform admins only"),
+        ("allow-channels", ", ".join(settings.allowed_channels) or "every channel"),
+        ("deny-channels", ", ".join(settings.denied_channels) or "none"),
+        ("instructions", f"{len(settings.instructions):,} characters" if settings.instructions else "none"),
         ("crisis message", "custom" if settings.crisis_message else "built-in default"),
         ("crisis locales", ", ".join(sorted(settings.crisis_locales)) or "none"),
     ]

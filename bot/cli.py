@@ -93,7 +93,11 @@ def _parser() -> argparse.ArgumentParser:
     st.add_argument("action", choices=["show", "set"])
     st.add_argument("name", nargs="?")
     st.add_argument("value", nargs="?")
-    st.add_argument("--clear", action="store_true", help="with set: empty a list (admins, alert-channel)")
+    st.add_argument(
+        "--clear",
+        action="store_true",
+        help="with set: empty a setting (admins, alert-channel, allow-channels, deny-channels, instructions)",
+    )
     command(what, "usage", admin=True, help="model tokens used and the prompt-cache hit ratio")
     fu = command(what, "forget-user", admin=True, help="remove every message text a user wrote on a platform")
     fu.add_argument("user_platform", metavar="platform", choices=PLATFORMS)
@@ -326,6 +330,16 @@ async def _check_model(services: Any, settings: Settings) -> None:
         raise StartupError(problem)
 
 
+# What ``settings set NAME --clear`` sets each clearable setting to.
+_CLEARED = {
+    "admins": "none",
+    "alert-channel": "none",
+    "allow-channels": "none",
+    "deny-channels": "none",
+    "instructions": "",
+}
+
+
 def _where(args: argparse.Namespace) -> str:
     return f"{args.platform} workspace {args.workspace}"
 
@@ -363,10 +377,14 @@ async def _admin(args: argparse.Namespace, services: Any) -> int:
             if args.action == "set":
                 name, value = args.name, args.value
                 if args.clear:
-                    if name not in ("admins", "alert-channel") or value is not None:
-                        print("usage: haven admin settings set admins|alert-channel --clear", file=sys.stderr)
+                    if name not in _CLEARED or value is not None:
+                        print(
+                            f"usage: haven admin settings set {'|'.join(_CLEARED)} --clear", file=sys.stderr
+                        )
                         return 2
-                    value = "none"
+                    value = _CLEARED[name]
+                elif name == "instructions" and value == "-":
+                    value = sys.stdin.read()  # a persona of several lines, from a file or a here-document
                 if not name or value is None:
                     names = "\n".join(f"  {k}: {v[2]}" for k, v in SETTINGS.items())
                     print(f"usage: haven admin settings set NAME VALUE\n{names}", file=sys.stderr)

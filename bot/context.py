@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from bot.model import ModelRequest
-from bot.prompts import SYSTEM_PROMPT, TOOLS
+from bot.prompts import SYSTEM_PROMPT, TOOLS, system_texts
 from bot.types import HistoryMessage
 
 EPHEMERAL = {"type": "ephemeral"}
@@ -52,8 +52,13 @@ def message_tokens(message: HistoryMessage) -> int:
 FIXED_TOKENS = estimate_tokens(SYSTEM_PROMPT) + estimate_tokens(TOOLS)
 
 
-def _system() -> list[dict[str, Any]]:
-    return [{"type": "text", "text": SYSTEM_PROMPT, "cache_control": dict(EPHEMERAL)}]
+def _system(instructions: str | None) -> list[dict[str, Any]]:
+    # One breakpoint, on the last part: tools and the whole system prompt are one cached prefix.
+    *rules, last = system_texts(instructions)
+    return [
+        *({"type": "text", "text": t} for t in rules),
+        {"type": "text", "text": last, "cache_control": dict(EPHEMERAL)},
+    ]
 
 
 def _tools() -> list[dict[str, Any]]:
@@ -121,12 +126,22 @@ class TokenTally:
 
 
 def build_request(
-    history: Sequence[HistoryMessage], *, max_tokens: int, budget_tokens: int, known_tokens: int | None = None
+    history: Sequence[HistoryMessage],
+    *,
+    max_tokens: int,
+    budget_tokens: int,
+    known_tokens: int | None = None,
+    instructions: str | None = None,
 ) -> ModelRequest:
-    """``known_tokens``, when given, is the history's estimate; under budget, trimming is skipped."""
+    """``known_tokens``, when given, is the history's estimate; under budget, trimming is skipped.
+    ``instructions``: the workspace's, placed after Haven's rules (``bot.prompts.system_texts``)."""
+    # The instructions take their share of the budget before history does (at most a few hundred tokens).
+    budget_tokens -= estimate_tokens(instructions) if instructions else 0
     within = known_tokens is not None and FIXED_TOKENS + known_tokens <= budget_tokens
     messages = merge_roles(history if within else trim(history, budget_tokens))
     if messages:
         last = messages[-1]["content"]
         last[-1] = {**last[-1], "cache_control": dict(EPHEMERAL)}
-    return ModelRequest(system=_system(), tools=_tools(), messages=messages, max_tokens=max_tokens)
+    return ModelRequest(
+        system=_system(instructions), tools=_tools(), messages=messages, max_tokens=max_tokens
+    )

@@ -33,6 +33,7 @@ from typing import Any
 from bot import prompts
 from bot.admin import is_admin
 from bot.admission import Admission, TurnStopped
+from bot.channels import Told, elsewhere_note, is_direct, may_answer
 from bot.context import FIXED_TOKENS, TokenTally, build_request, message_tokens, user_text_block
 from bot.failures import log_failure
 from bot.model import ContextTooLong, ModelClient, ModelError, ModelReply, transcript_for_verifier
@@ -275,6 +276,8 @@ class Engine:
         self._keeper: asyncio.Task[None] | None = None
         self._recovery: asyncio.Task[None] | None = None
         self._closed = False
+        # Who was told that Haven does not answer in a channel (``gate``): once per person and channel.
+        self._told = Told()
 
     @property
     def rehearsal(self) -> bool:
@@ -338,11 +341,39 @@ class Engine:
         inbox = self._need_inbox()
         if not clean_text(msg.text):
             return Accepted.NOT_OURS, None
+        if not await self._may_answer(msg):
+            return Accepted.ELSEWHERE, None
         accepted, entry = await inbox.accept(msg, self.owner, self._options.inbox_lease_seconds)
         if entry is not None:
             self._held[entry.id] = _Held(entry.hold, time.monotonic(), live=True)
             self._start_keeper()
         return accepted, entry
+
+    async def gate(self, msg: IncomingMessage) -> TurnResult | None:
+        """The channel gate: may Haven answer ``msg`` where it was written (``bot.channels``)?
+
+        None: yes. Otherwise the result to draw, with nothing stored: the private note naming where Haven
+        answers (``IGNORED`` with the note as its one reply, which presentation shows privately) the first
+        time this person writes to Haven in this channel, and ``IGNORED`` with nothing after that. Adapters
+        ask before any platform work a message would start (a thread, a post); ``accept`` and
+        ``handle_message`` apply the same rule themselves, so nothing is ever stored for such a message.
+        """
+        if await self._may_answer(msg):
+            return None
+        thread = msg.thread
+        log.info(
+            "message outside the workspace's channels",
+            extra={"platform": thread.platform, "workspace": thread.workspace},
+        )
+        if not self._told.first((thread.platform, thread.workspace, thread.channel, msg.author.id)):
+            return TurnResult(TurnStatus.IGNORED)
+        settings = await self._repo.get_settings(thread.platform, thread.workspace)
+        return TurnResult(TurnStatus.IGNORED, replies=(elsewhere_note(settings),))
+
+    async def _may_answer(self, msg: IncomingMessage) -> bool:
+        if is_direct(msg):
+            return True  # no settings to read: DMs are always answered
+        return may_answer(await self._repo.get_settings(msg.thread.platform, msg.thread.workspace), msg)
 
     async def record_reply_ref(self, hold: InboxHold, ref: str) -> None:
         """The entry's reply now exists on the platform as ``ref`` (a stream, a first post): remembered,
@@ -760,6 +791,11 @@ class Engine:
             return TurnResult(TurnStatus.IGNORED)
         # The lock comes before any other await, so one thread's messages are handled in arrival order.
         async with self._repo.conversation_lock(msg.thread.key):
+            gated = await self.gate(msg)
+            if gated is not None:
+                if deliver is not None:
+                    await deliver(gated)
+                return gated
             result, risk = await self._locked_turn(msg, text, stream)
             if deliver is not None and result.status not in (TurnStatus.IGNORED, TurnStatus.DUPLICATE):
                 await deliver(result)
@@ -901,7 +937,9 @@ class Engine:
                 # Help first: before the reply's first words whenever the risk is known that early.
                 turn.crisis_shown = await sink.help_first(turn.crisis)
             try:
-                reply = await self._respond(conv.id, history, turn.messages, budget, sink)
+                reply = await self._respond(
+                    conv.id, history, turn.messages, budget, sink, turn.settings.instructions
+                )
             except ModelError:
                 return prompts.MODEL_ERROR_REPLY
             turn.usage.append(_usage(reply))
@@ -929,6 +967,7 @@ class Engine:
         pending: Sequence[NewMessage],
         budget: int,
         sink: _StreamBridge | None,
+        instructions: str | None = None,
     ) -> ModelReply:
         extra = [HistoryMessage(seq=-1, role=m.role, kind=m.kind, content=m.content) for m in pending]
         full = [*history, *extra]
@@ -936,7 +975,11 @@ class Engine:
         if FIXED_TOKENS + known > COUNT_ABOVE * budget:
             # Near the budget the estimate decides whether old turns are dropped: ask the API instead.
             whole = build_request(
-                full, max_tokens=self._options.max_output_tokens, budget_tokens=budget, known_tokens=0
+                full,
+                max_tokens=self._options.max_output_tokens,
+                budget_tokens=budget,
+                known_tokens=0,
+                instructions=instructions,
             )
             exact = await self._model.count_tokens(whole)
             if exact is not None:
@@ -947,6 +990,7 @@ class Engine:
                 max_tokens=self._options.max_output_tokens,
                 budget_tokens=budget,
                 known_tokens=known if attempt == 0 else None,
+                instructions=instructions,
             )
             try:
                 return await self._model.respond(request, sink)

@@ -60,6 +60,10 @@ class IncomingMessage:
     # app_mention + message pair and its retries collapse onto one.
     dedupe_key: str | None = None
     locale: str | None = None
+    # Written in a one-to-one direct message with Haven (any message there, thread replies too): the
+    # workspace's channel allow-list never applies (``bot.channels``). Not kept in the inbox, because the
+    # channel gate runs before a message is accepted.
+    in_dm: bool = False
 
     @property
     def starts_conversation(self) -> bool:
@@ -140,6 +144,7 @@ class Accepted(enum.StrEnum):
     NEW = "new"  # recorded now, held by the process that accepted it
     DUPLICATE = "duplicate"  # its dedupe key was accepted (or answered) before: acknowledge, do nothing
     NOT_OURS = "not_ours"  # a reply in a thread that is not Haven's: nothing recorded
+    ELSEWHERE = "elsewhere"  # outside the workspace's allowed channels (``Engine.gate``): nothing recorded
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,6 +211,11 @@ class WorkspaceSettings:
     alert_channel: str | None = None
     retention_days: int = 90
     admin_users: tuple[str, ...] = ()
+    # The admins' persona / instructions for the model, below Haven's own rules (``bot.prompts``).
+    instructions: str | None = None
+    # Where Haven answers (``bot.channels``): an empty allow-list means every channel; deny wins.
+    allowed_channels: tuple[str, ...] = ()
+    denied_channels: tuple[str, ...] = ()
 
 
 class ConversationStatus(enum.StrEnum):
@@ -398,3 +408,16 @@ class RiskAssessment:
     level: RiskLevel
     kind: str | None  # "self_harm" | "harm_to_others" | None
     cues: tuple[str, ...]  # rule ids such as "self_harm.en.wish_to_die", never the user's text
+
+
+@dataclass(frozen=True, slots=True)
+class UserConversation:
+    """A conversation one person wrote in, as their Home lists it (``AdminStore.list_user_conversations``)."""
+
+    conversation_id: str
+    thread: ThreadRef
+    ended: bool
+    end_reason: str | None
+    last_active: datetime  # when the person last wrote in it (UTC)
+    # The start of the person's latest message in it; None once its text was removed (retention, forget).
+    latest_text: str | None

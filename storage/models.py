@@ -76,6 +76,10 @@ class WorkspaceRow(Base):
     alert_channel: Mapped[str | None] = mapped_column(String(64), nullable=True)
     retention_days: Mapped[int] = mapped_column(Integer, nullable=False, default=90)
     admin_users: Mapped[list[str]] = mapped_column(JSON, nullable=False)
+    # Added by migration 0008; NULL (a row saved before it) reads as none set.
+    instructions: Mapped[str | None] = mapped_column(Text, nullable=True)
+    allowed_channels: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    denied_channels: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
     updated_at: Mapped[datetime] = _ts()
 
 

@@ -82,6 +82,9 @@ SETTINGS_COLUMNS = (
     _W.alert_channel,
     _W.retention_days,
     _W.admin_users,
+    _W.instructions,
+    _W.allowed_channels,
+    _W.denied_channels,
 )
 
 
@@ -178,6 +181,9 @@ def settings_from_row(platform: str, workspace: str, row: Any) -> WorkspaceSetti
         alert_channel=row.alert_channel,
         retention_days=row.retention_days,
         admin_users=tuple(row.admin_users or ()),
+        instructions=row.instructions,
+        allowed_channels=tuple(row.allowed_channels or ()),
+        denied_channels=tuple(row.denied_channels or ()),
     )
 
 

@@ -43,6 +43,9 @@ class WorkspaceSettingsQueries(AdminAuditQueries):
             "alert_channel": settings.alert_channel,
             "retention_days": settings.retention_days,
             "admin_users": list(settings.admin_users),
+            "instructions": settings.instructions,
+            "allowed_channels": list(settings.allowed_channels),
+            "denied_channels": list(settings.denied_channels),
             "updated_at": utcnow(),
         }
         stmt = self._insert(WORKSPACES).values(

@@ -394,3 +394,30 @@ def test_help_and_admin_do_not_load_the_detectors(argv: list[str], tmp_path: Pat
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120, check=True
     )
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_instructions_and_channel_lists_set_shown_and_cleared(haven: Haven) -> None:
+    persona = "You are Sol.\nAnswer briefly."
+    assert haven(*WS, "settings", "set", "instructions", "-", stdin=persona + "\n").returncode == 0
+    assert haven(*WS, "--json", "settings", "show").json()["instructions"] == persona
+    assert "instructions" in haven(*WS, "settings", "show").stdout
+    too_long = haven(*WS, "settings", "set", "instructions", "x" * 2001)
+    assert too_long.returncode == 2 and "limited to 2,000 characters" in too_long.stderr
+    assert len(too_long.stderr.strip().splitlines()) == 1
+    assert haven(*WS, "settings", "set", "allow-channels", "C1, <#C2|help>").returncode == 0
+    assert haven(*WS, "settings", "set", "deny-channels", "C3").returncode == 0
+    shown = haven(*WS, "--json", "settings", "show").json()
+    assert (shown["allowed_channels"], shown["denied_channels"]) == (["C1", "C2"], ["C3"])
+    assert (shown["instructions"]) == persona  # a refused change changed nothing
+    for name in ("instructions", "allow-channels", "deny-channels"):
+        assert haven(*WS, "settings", "set", name, "--clear").returncode == 0
+    cleared = haven(*WS, "--json", "settings", "show").json()
+    assert (cleared["instructions"], cleared["allowed_channels"], cleared["denied_channels"]) == (
+        None,
+        [],
+        [],
+    )
+    assert "every channel" in haven(*WS, "settings", "show").stdout
+    # Each change is in the admin audit, by the operator.
+    audit = haven(*WS, "--json", "audit").json()
+    assert [a["setting"] for a in audit][:3] == ["deny-channels", "allow-channels", "instructions"]
