@@ -22,6 +22,12 @@ log = logging.getLogger(__name__)
 # Polling an advisory lock another process holds: first wait, and the longest wait between tries.
 LOCK_POLL_FIRST = 0.002
 LOCK_POLL_MAX = 0.1
+# A frozen holder (SIGSTOP, a stalled VM) keeps its TCP connection — the kernel still answers keepalives —
+# so its advisory locks would outlive it. The lock session is ended by the server after this long without
+# a statement (``idle_session_timeout``, PostgreSQL 14+) and kept busy by a heartbeat thread meanwhile:
+# a live process never loses its locks, a frozen one gives them up within this many milliseconds.
+LOCK_SESSION_IDLE_MS = 10_000
+LOCK_HEARTBEAT_SECONDS = 2.0
 
 
 def _lock_id(key: str) -> int:
@@ -37,6 +43,8 @@ class ConversationLocks(RepositoryPart):
     _lock_conn_mutex: threading.Lock
     _lock_epoch: int
     _background: set[asyncio.Future[Any]]
+    _heartbeat: threading.Thread | None
+    _heartbeat_stop: threading.Event
 
     def _init_locks(self, database: Database) -> None:
         # In-process per-conversation locks; cross-process exclusion comes from the database below.
@@ -47,6 +55,8 @@ class ConversationLocks(RepositoryPart):
         self._lock_epoch = 0
         database.on_dispose(self._close_lock_session)
         self._background = set()
+        self._heartbeat = None
+        self._heartbeat_stop = threading.Event()
 
     async def _drain_unlocks(self) -> None:
         if self._background:
@@ -119,9 +129,46 @@ class ConversationLocks(RepositoryPart):
         conn = self._lock_conn
         if conn is None or conn.closed or conn.invalidated:
             conn = self._db.sync_engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            try:
+                conn.exec_driver_sql(f"SET idle_session_timeout = {LOCK_SESSION_IDLE_MS}")
+            except DBAPIError:
+                # Before PostgreSQL 14: a frozen holder's locks last until it resumes or its host is gone.
+                log.warning("lock session: idle_session_timeout unavailable; frozen holders keep locks")
+                if conn.invalidated:
+                    raise
             self._lock_conn = conn
             self._lock_epoch += 1
+            self._start_heartbeat()
         return conn
+
+    def _start_heartbeat(self) -> None:
+        """The thread that keeps the lock session from looking idle (``LOCK_SESSION_IDLE_MS``).
+
+        A thread, not a task: a busy event loop must not cost the locks of turns that are running; a
+        frozen process stops it with everything else, which is the point."""
+        beat = self._heartbeat
+        if beat is not None and beat.is_alive() and not self._heartbeat_stop.is_set():
+            return
+        # A stopping thread finishes on its own event; the new one gets a fresh event.
+        self._heartbeat_stop = stop = threading.Event()
+        beat = threading.Thread(target=self._beat, args=(stop,), name="haven-lock-heartbeat", daemon=True)
+        self._heartbeat = beat
+        beat.start()
+
+    def _beat(self, stop: threading.Event) -> None:
+        while not stop.wait(LOCK_HEARTBEAT_SECONDS):
+            with self._lock_conn_mutex:
+                conn = self._lock_conn
+                if conn is None or conn.closed or conn.invalidated:
+                    continue
+                try:
+                    conn.exec_driver_sql("SELECT 1")
+                except DBAPIError:
+                    # The server ended the session (a restart, or this process was frozen past the idle
+                    # limit): its locks are gone. The next lock starts a new session and epoch, and an
+                    # unlock of the old epoch is skipped (``_unlock``).
+                    log.warning("lock session lost; its advisory locks were released")
+                    self._drop_lock_session()
 
     def _drop_lock_session(self) -> None:
         """Close the lock session for good (caller holds ``_lock_conn_mutex``).
@@ -171,5 +218,9 @@ class ConversationLocks(RepositoryPart):
                 raise
 
     def _close_lock_session(self) -> None:
+        self._heartbeat_stop.set()
+        heartbeat, self._heartbeat = self._heartbeat, None
+        if heartbeat is not None and heartbeat is not threading.current_thread():
+            heartbeat.join(timeout=LOCK_HEARTBEAT_SECONDS + 1)
         with self._lock_conn_mutex:
             self._drop_lock_session()

@@ -14,7 +14,8 @@ restarted server is survived); its reads run in autocommit mode (one statement, 
 PostgreSQL session bounds its waits (``postgres_session_args``): a statement waits at most
 ``PG_LOCK_TIMEOUT_MS`` for a lock, a session idle in a transaction is ended after
 ``PG_IDLE_IN_TRANSACTION_MS``, and TCP keepalives on both ends notice a dead peer within about 30 s, so a
-dead holder's advisory locks and sessions go away within a minute.
+dead holder's advisory locks and sessions go away within a minute (a frozen one's, whose kernel still
+answers keepalives, within ``conversation_locks.LOCK_SESSION_IDLE_MS``).
 """
 
 from __future__ import annotations

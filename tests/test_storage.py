@@ -15,6 +15,7 @@ from sqlalchemy import inspect, text
 
 from bot.types import Decision, NewMessage, StateChange, ThreadRef, WorkspaceSettings
 from fakes.postgres import PostgresServer
+from storage import conversation_locks
 from storage.db import Database, normalize_url, open_database, upgrade
 from storage.maintenance import Maintenance
 from storage.repository import Repository
@@ -521,6 +522,48 @@ async def test_advisory_lock_spans_processes(postgres_url: str) -> None:
             pass
         await asyncio.sleep(0.1)
         assert await advisory_locks(a) == 0
+    finally:
+        await a.close()
+        await b.close()
+
+
+@pytest.mark.postgres
+async def test_a_live_holder_keeps_its_lock_past_the_idle_limit_and_a_frozen_one_gives_it_up(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lock session's heartbeat keeps a running turn's lock however long the model takes; when
+    the heartbeat stops (the process is frozen: SIGSTOP, a stalled VM), the server ends the session
+    after the idle limit and another process gets the lock. Limits shortened from 10 s / 2 s."""
+    monkeypatch.setattr(conversation_locks, "LOCK_SESSION_IDLE_MS", 600)
+    monkeypatch.setattr(conversation_locks, "LOCK_HEARTBEAT_SECONDS", 0.1)
+    await upgrade(postgres_url)
+    a, b = Repository(open_database(postgres_url)), Repository(open_database(postgres_url))
+    try:
+        entered, release = asyncio.Event(), asyncio.Event()
+
+        async def holder() -> None:
+            async with a.conversation_lock(T.key):
+                entered.set()
+                await release.wait()
+
+        task = asyncio.ensure_future(holder())
+        await entered.wait()
+
+        async def take_b() -> None:
+            async with b.conversation_lock(T.key):
+                pass
+
+        # Five idle limits long, the holder's session stays alive: b never gets in.
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(take_b(), 3.0)
+        # Frozen: nothing more reaches the server from a's lock session.
+        a._heartbeat_stop.set()
+        await asyncio.wait_for(take_b(), 10)
+        release.set()
+        await task
+        # a's next turn starts a new session (its unlock of the dead one was skipped) and works.
+        async with a.conversation_lock(T.key):
+            pass
     finally:
         await a.close()
         await b.close()

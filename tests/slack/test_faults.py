@@ -48,6 +48,7 @@ from bench.faults import (
     wait_until,
 )
 from bench.load import USERS
+from bot.config import Settings
 from bot.engine import RECOVERY_SECONDS
 from fakes.mock_slack import MockSlack
 from fakes.postgres import PostgresServer, to_libpq_url, unique_database_name
@@ -59,6 +60,8 @@ LEASE = 3.0
 SHUTDOWN = 2.0
 # A crashed holder's entry: its lease runs out, then the next recovery round takes it; a little slack.
 TAKE_OVER = LEASE + RECOVERY_SECONDS + 5.0
+# HAVEN_LOCK_WAIT_SECONDS's default: how long a turn waits for its conversation's lock.
+LOCK_WAIT = Settings.model_fields["lock_wait_seconds"].default
 
 
 @dataclass
@@ -254,6 +257,35 @@ async def test_sigterm_with_a_turn_longer_than_the_drain_every_queued_message_an
     if t.other_replies:
         raise GivenUp(report(w, q))
     assert t.answered == len(q) and t.duplicates == 0 and t.out_of_order == [], report(w, q)
+
+
+async def test_a_frozen_lock_holder_gives_way_to_the_other_process_within_the_lock_wait(world: World) -> None:
+    """Process 0 is frozen (SIGSTOP) in the middle of a turn, holding thread 0's lock: its TCP
+    connections stay up (the kernel answers keepalives), so only the lock session's idle limit
+    (``LOCK_SESSION_IDLE_MS``, kept at bay by a heartbeat while a process runs) frees the lock. The
+    next message of the thread, sent to process 1, is answered within the lock wait — and so is the
+    frozen turn's message, first, in order. Thawed, process 0 finds its turn taken and draws nothing."""
+    w, q = world, {(0, 0), (0, 1), (0, 2)}
+    await w.ask(0, 0, to=0)
+    assert await w.answered(0, 0, 10), report(w, q)
+    w.model.plan(0, 1, delay=14)  # process 0's model call for Q0-1 answers only after it is thawed
+    await w.ask(0, 1, to=0)
+    assert await wait_until(lambda: w.model.requested(0, 1), 10), report(w, q)
+    w.cluster.signal(0, signal.SIGSTOP)
+    try:
+        frozen = time.monotonic()
+        await w.ask(0, 2, to=1)
+        assert await wait_until(lambda: w.tally(q).answered == 3, LOCK_WAIT), report(w, q)
+        took = time.monotonic() - frozen
+    finally:
+        w.cluster.signal(0, signal.SIGCONT)
+    assert took < LOCK_WAIT, report(w, q)
+    # The frozen call's answer arrives after the thaw; process 0's turn must not draw it.
+    await asyncio.sleep(max(0.0, 14 - (time.monotonic() - frozen)) + 1)
+    await w.settled()
+    t = w.tally(q)
+    assert t.counts == {(0, 0): 1, (0, 1): 1, (0, 2): 1}, report(w, q)
+    assert t.out_of_order == [] and t.other_replies == [], report(w, q)
 
 
 async def test_the_same_new_command_delivered_three_times_to_two_processes_starts_one_conversation(
