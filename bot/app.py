@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from bot.admin import Admin
 from bot.config import Settings
 from bot.engine import Engine, EngineOptions
+from bot.home import Home
 from bot.model import ModelClient
 from bot.ports import Connector
 from bot.rehearsal import RehearsalModel
@@ -36,6 +37,7 @@ class Services:
     model: ModelClient
     engine: Engine
     admin: Admin
+    home: Home
 
     async def aclose(self) -> None:
         # The engine first: it releases this process's unfinished inbox entries to recovery.
@@ -77,7 +79,7 @@ async def initialize(
     log.info(
         "haven initialized", extra={"rehearsal": model.rehearsal, "database": repo.database.dialect.name}
     )
-    return Services(settings, repo, model, engine, Admin(repo))
+    return Services(settings, repo, model, engine, Admin(repo), Home(repo))
 
 
 async def run_connectors(connectors: Sequence[Connector]) -> None:

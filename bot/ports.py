@@ -29,13 +29,17 @@ from bot.types import (
     ThreadRef,
     TurnResult,
     UsageRecord,
+    UserConversation,
     WorkspaceSettings,
 )
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from bot.admin import Admin
     from bot.config import Settings
     from bot.engine import Engine
+    from bot.home import Home
     from bot.presentation import AlertNotice, ClosureNotice, CrisisResources, PrivateNotice, Reply
 
 
@@ -52,6 +56,9 @@ class CoreServices(Protocol):
 
     @property
     def admin(self) -> Admin: ...
+
+    @property
+    def home(self) -> Home: ...
 
 
 class Connector(Protocol):
@@ -122,9 +129,23 @@ class ReplyStream(Protocol):
 
     ``update`` receives the whole reply so far, never a delta, so a retried model call can take back
     text it streamed; adapters throttle their platform calls. The final text is the turn's reply.
+
+    ``update`` raises ``bot.model.ReplyStopped`` when the person stopped the reply (Slack's Stop
+    button): the engine ends the model call and keeps the text the person saw as the turn's reply.
     """
 
     async def update(self, text: str) -> None: ...
+
+
+@runtime_checkable
+class ShowsThinking(Protocol):
+    """A ``ReplyStream`` that can show at once that Haven is working (Slack's "is thinking…" status).
+
+    The engine calls ``thinking`` once, just before the turn's first model call (so never for a message
+    it will not answer); the reply's first words replace it.
+    """
+
+    async def thinking(self) -> None: ...
 
 
 class Renderer(Protocol):
@@ -361,9 +382,30 @@ class AdminStore(Protocol):
         self, platform: str, workspace: str, limit: int = 50, conversation_id: str | None = None
     ) -> list[DecisionRecord]: ...
 
-    async def usage_totals(self, platform: str, workspace: str) -> dict[str, int]:
+    async def usage_totals(
+        self, platform: str, workspace: str, since: datetime | None = None
+    ) -> dict[str, int]:
         """Model calls and token sums: ``calls``, ``input_tokens``, ``cache_creation_input_tokens``,
-        ``cache_read_input_tokens``, ``output_tokens``."""
+        ``cache_read_input_tokens``, ``output_tokens``; with ``since`` (UTC), only the calls made at or
+        after it."""
+        ...
+
+    async def list_user_conversations(
+        self, platform: str, workspace: str, user_id: str, limit: int = 10
+    ) -> list[UserConversation]:
+        """The conversations of this workspace in which ``user_id`` wrote (their own text messages,
+        copies in a fork included), the one they wrote in most recently first, each with the first 200
+        characters of their latest message there (None once removed)."""
+        ...
+
+    async def forget_user(
+        self, platform: str, workspace: str, user_id: str, audit: AuditRecord
+    ) -> dict[str, int]:
+        """Forget a person in one workspace ("forget me"): remove the text (and display name) of every
+        message ``user_id`` wrote in this workspace's conversations, and the comments of their "mistake"
+        reports here; other workspaces keep theirs. The messages stay in the history as a removal note,
+        so the conversations remain replayable. ``audit`` is written in the same transaction, its ``new``
+        replaced by what was removed; that is also what comes back: ``{"messages": n, "comments": k}``."""
         ...
 
 

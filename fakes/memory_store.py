@@ -47,6 +47,7 @@ from bot.types import (
     ThreadRef,
     TurnResult,
     UsageRecord,
+    UserConversation,
     WorkspaceSettings,
 )
 
@@ -56,6 +57,12 @@ DETECTOR = "detector"
 DEDUPE_KEY_CHARS = 128
 CUE_CHARS = 64
 _CUE = re.compile(r"[^A-Za-z0-9_:.\-]")
+# What "forget me" leaves of a message (``storage.maintenance.redacted_content``), and how much of a
+# person's latest message their conversation list carries (``storage.people``).
+FORGOTTEN: tuple[dict[str, object], ...] = (
+    {"type": "text", "text": "[message removed: at the author's request]"},
+)
+LATEST_TEXT_CHARS = 200
 
 _Thread = tuple[str, str, str, str]
 
@@ -89,11 +96,24 @@ class _Message:
     platform_message_id: str | None
     text: str | None
     redacted: bool = False
+    # The repository's serial id: the order messages were stored in, across every conversation.
+    order: int = 0
+    created_at: datetime = field(default_factory=_now)
 
     @classmethod
-    def new(cls, seq: int, m: NewMessage) -> _Message:
+    def new(cls, seq: int, m: NewMessage, order: int) -> _Message:
         content = tuple(_through_json([dict(b) for b in m.content]))
-        return cls(seq, m.role, m.kind, content, m.author_id, m.author_name, m.platform_message_id, m.text)
+        return cls(
+            seq,
+            m.role,
+            m.kind,
+            content,
+            m.author_id,
+            m.author_name,
+            m.platform_message_id,
+            m.text,
+            order=order,
+        )
 
     def view(self) -> HistoryMessage:
         return HistoryMessage(
@@ -180,6 +200,7 @@ class _Usage:
     platform: str
     workspace: str
     record: UsageRecord
+    created_at: datetime = field(default_factory=_now)
 
 
 def _copy_settings(s: WorkspaceSettings) -> WorkspaceSettings:
@@ -210,6 +231,7 @@ class MemoryStore:
         self._locks = KeyedLocks()
         self._inbox: dict[int, _Entry] = {}
         self._inbox_ids = itertools.count(1)
+        self._message_order = itertools.count(1)
 
     async def close(self) -> None:
         """Nothing to release; here so that tests can close any store alike."""
@@ -333,7 +355,7 @@ class MemoryStore:
                 risk_source=state.risk_source or (DETECTOR if at_risk else None),
                 soft_cues=merge_cues(state.soft_cues, soft_cues),
             )
-        conv.messages.append(_Message.new(conv.next_seq(), message))
+        conv.messages.append(_Message.new(conv.next_seq(), message, next(self._message_order)))
         if entry is not None:
             self._set_state(entry, InboxState.ANSWERING)
         return BeganTurn(
@@ -365,7 +387,7 @@ class MemoryStore:
                 return conv.state
             self._set_state(entry, InboxState.ANSWERED, outcome[1])
         for m in messages:
-            conv.messages.append(_Message.new(conv.next_seq(), m))
+            conv.messages.append(_Message.new(conv.next_seq(), m, next(self._message_order)))
         state = conv.state
         if change.warnings is not None:
             state = dataclasses.replace(state, warnings=change.warnings)
@@ -485,7 +507,12 @@ class MemoryStore:
         source = self._scoped(source_id, workspace)
         if source is None:
             raise LookupError(f"no conversation {source_id} in workspace {workspace}")
-        earlier = [dataclasses.replace(m) for m in source.messages if m.seq < before_seq]
+        # Copies are new rows: stored now, after every message before them.
+        earlier = [
+            dataclasses.replace(m, order=next(self._message_order), created_at=_now())
+            for m in source.messages
+            if m.seq < before_seq
+        ]
         src = source.state
         state = Conversation(
             id=uuid.uuid4().hex,
@@ -603,9 +630,17 @@ class MemoryStore:
         ]
         return mine[:limit]
 
-    async def usage_totals(self, platform: str, workspace: str) -> dict[str, int]:
+    async def usage_totals(
+        self, platform: str, workspace: str, since: datetime | None = None
+    ) -> dict[str, int]:
         await self._hop()
-        mine = [u.record for u in self._usage if u.platform == platform and u.workspace == workspace]
+        mine = [
+            u.record
+            for u in self._usage
+            if u.platform == platform
+            and u.workspace == workspace
+            and (since is None or u.created_at >= since)
+        ]
         return {
             "calls": len(mine),
             "input_tokens": sum(u.input_tokens for u in mine),
@@ -613,6 +648,69 @@ class MemoryStore:
             "cache_read_input_tokens": sum(u.cache_read_input_tokens for u in mine),
             "output_tokens": sum(u.output_tokens for u in mine),
         }
+
+    async def list_user_conversations(
+        self, platform: str, workspace: str, user_id: str, limit: int = 10
+    ) -> list[UserConversation]:
+        await self._hop()
+        found: list[tuple[_Message, _Conversation]] = []
+        for conv in self._conversations.values():
+            t = conv.state.thread
+            if (t.platform, t.workspace) != (platform, workspace):
+                continue
+            mine = [
+                m for m in conv.messages if m.role == "user" and m.kind == "text" and m.author_id == user_id
+            ]
+            if mine:
+                found.append((max(mine, key=lambda m: m.order), conv))
+        found.sort(key=lambda pair: pair[0].order, reverse=True)
+        return [
+            UserConversation(
+                conv.state.id,
+                conv.state.thread,
+                conv.state.ended,
+                conv.state.end_reason,
+                latest.created_at,
+                latest.text[:LATEST_TEXT_CHARS] if latest.text is not None else None,
+            )
+            for latest, conv in found[:limit]
+        ]
+
+    async def forget_user(
+        self, platform: str, workspace: str, user_id: str, audit: AuditRecord
+    ) -> dict[str, int]:
+        await self._hop()
+        messages = 0
+        for conv in self._conversations.values():
+            if (conv.state.thread.platform, conv.workspace) != (platform, workspace):
+                continue
+            for m in conv.messages:
+                if m.role == "user" and m.author_id == user_id and not m.redacted:
+                    m.text, m.author_name, m.redacted = None, None, True
+                    m.content = FORGOTTEN
+                    messages += 1
+        comments = 0
+        for i, f in enumerate(self._feedback):
+            if (f.platform, f.workspace, f.user_id) == (
+                platform,
+                workspace,
+                user_id,
+            ) and f.comment is not None:
+                self._feedback[i] = dataclasses.replace(f, comment=None)
+                comments += 1
+        removed = {"messages": messages, "comments": comments}
+        self._admin_audit.append(
+            dataclasses.replace(
+                audit,
+                actor_id=audit.actor_id[:64],
+                actor_name=audit.actor_name[:128] if audit.actor_name else None,
+                action=audit.action[:32],
+                setting=audit.setting[:64],
+                old=_through_json(audit.old),
+                new=dict(removed),
+            )
+        )
+        return removed
 
     # -- InboxStore -----------------------------------------------------------------------------------
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from sqlalchemy import func, select, update
 from sqlalchemy.engine import Connection
@@ -58,15 +59,20 @@ class AuditQueries(RepositoryPart):
         with self._db.write() as conn:
             self._add_usage(conn, conversation.id, t.platform, t.workspace, usage)
 
-    async def usage_totals(self, platform: str, workspace: str) -> dict[str, int]:
-        return await self._db.run(self._usage_totals, platform, workspace)
+    async def usage_totals(
+        self, platform: str, workspace: str, since: datetime | None = None
+    ) -> dict[str, int]:
+        return await self._db.run(self._usage_totals, platform, workspace, since)
 
-    def _usage_totals(self, platform: str, workspace: str) -> dict[str, int]:
+    def _usage_totals(self, platform: str, workspace: str, since: datetime | None) -> dict[str, int]:
         u = USAGE.c
         cols = (u.input_tokens, u.cache_creation_input_tokens, u.cache_read_input_tokens, u.output_tokens)
         stmt = select(func.count(), *(func.coalesce(func.sum(c), 0) for c in cols)).where(
             u.platform == platform, u.workspace == workspace
         )
+        if since is not None:
+            # ix_usage_workspace (platform, workspace, created_at) answers the window.
+            stmt = stmt.where(u.created_at >= since)
         with self._db.read() as conn:
             row = conn.execute(stmt).one()
         keys = (

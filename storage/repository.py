@@ -15,7 +15,8 @@ a statement costs several times more than executing a cached one.
 - ``storage.inbox``: the durable inbox (``bot.ports.InboxStore``), its leases timed by the repository's
   ``clock``;
 - ``storage.conversations``: finding, forking and ending conversations, participants, reminders;
-- ``storage.audit``: model usage, feedback and the audit log,
+- ``storage.audit``: model usage, feedback and the audit log;
+- ``storage.people``: one person's conversations in a workspace, and forgetting what they wrote there,
 
 over ``storage.rows`` (tables, columns, row conversions) and ``storage.statements`` (the prepared
 statements and the state the parts share).
@@ -34,6 +35,7 @@ from storage.conversations import ConversationQueries
 from storage.db import Database
 from storage.history_cache import HISTORY_CACHE_CONVERSATIONS, HISTORY_CACHE_MESSAGES, HistoryCache
 from storage.inbox import InboxQueries
+from storage.people import PeopleQueries
 from storage.statements import Statements
 from storage.turns import TurnQueries
 from storage.workspace_settings import WorkspaceSettingsQueries
@@ -47,6 +49,7 @@ class Repository(
     TurnQueries,
     ConversationQueries,
     WorkspaceSettingsQueries,
+    PeopleQueries,
     AdminAuditQueries,
     AuditQueries,
     InboxQueries,
