@@ -37,6 +37,10 @@ class Reply:
     content: list[dict[str, Any]]
     stop_reason: str = "end_turn"
     stop_details: dict[str, Any] | None = None
+    # Streaming like the real API: text in deltas of this many characters (0: each block in thirds),
+    # ``delta_seconds`` apart (the bench's per-turn overhead needs a model that streams at a pace).
+    delta_chars: int = 0
+    delta_seconds: float = 0.0
 
 
 @dataclass
@@ -262,7 +266,7 @@ class FakeAnthropic(InThread):
         message = self._message(body, reply)
         if not body.get("stream"):
             return self._json(message)
-        return await self._stream(request, message, step if isinstance(step, CutStream) else None)
+        return await self._stream(request, message, step if isinstance(step, CutStream) else None, reply)
 
     def _usage(self, body: dict[str, Any]) -> dict[str, int]:
         blocks = _blocks(body)
@@ -315,7 +319,7 @@ class FakeAnthropic(InThread):
         )
 
     @staticmethod
-    def _events(message: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    def _events(message: dict[str, Any], delta_chars: int = 0) -> list[tuple[str, dict[str, Any]]]:
         start = message | {"content": [], "stop_reason": None, "stop_details": None}
         start["usage"] = message["usage"] | {"output_tokens": 1}
         events: list[tuple[str, dict[str, Any]]] = [("message_start", {"message": start}), ("ping", {})]
@@ -325,7 +329,12 @@ class FakeAnthropic(InThread):
                 pieces = ["", *_thirds(json.dumps(block["input"]))]
             else:
                 kind, key, empty = "text_delta", "text", block | {"text": ""}
-                pieces = _thirds(block["text"])
+                text = block["text"]
+                pieces = (
+                    [text[i : i + delta_chars] for i in range(0, len(text), delta_chars)] or [""]
+                    if delta_chars > 0
+                    else _thirds(text)
+                )
             events.append(("content_block_start", {"index": i, "content_block": empty}))
             events += [("content_block_delta", {"index": i, "delta": {"type": kind, key: p}}) for p in pieces]
             events.append(("content_block_stop", {"index": i}))
@@ -341,17 +350,19 @@ class FakeAnthropic(InThread):
         return [(name, {"type": name, **data}) for name, data in events]
 
     async def _stream(
-        self, request: web.Request, message: dict[str, Any], cut: CutStream | None
+        self, request: web.Request, message: dict[str, Any], cut: CutStream | None, reply: Reply
     ) -> web.StreamResponse:
         resp = web.StreamResponse(headers={"request-id": _id("req_01"), "Cache-Control": "no-cache"})
         resp.content_type = "text/event-stream"
         await resp.prepare(request)
-        events = self._events(message)
+        events = self._events(message, reply.delta_chars)
         if cut:
             events = events[: cut.after_events]
             if cut.error_event:
                 events.append(("error", {"type": "error", "error": cut.error_event}))
         for name, data in events:
+            if reply.delta_seconds and name == "content_block_delta":
+                await asyncio.sleep(reply.delta_seconds)
             await resp.write(f"event: {name}\ndata: {json.dumps(data)}\n\n".encode())
         if cut and not cut.error_event:
             assert request.transport is not None
