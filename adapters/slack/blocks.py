@@ -31,6 +31,7 @@ VIEW_FEEDBACK = "haven_feedback"
 VIEW_FORK = "haven_fork"
 VIEW_RESOURCES = "haven_resources"
 VIEW_NEW = "haven_new"
+VIEW_INSTRUCTIONS = "haven_instructions"
 # block_id / action_id of the single text input in each modal
 INPUT = "text"
 
@@ -217,5 +218,25 @@ def resources_modal(
                 )
             ),
             _text_input(label, current, optional=False, hint=None, max_chars=max_chars),
+        ],
+    )
+
+
+def instructions_modal(current: str | None, metadata: Mapping[str, Any], max_chars: int) -> dict[str, Any]:
+    return _modal(
+        VIEW_INSTRUCTIONS,
+        "Haven's instructions",
+        "Save",
+        metadata,
+        [
+            SectionBlock(
+                text=_md(
+                    "A persona and preferences for Haven in this workspace: its name, tone, what to focus "
+                    "on. They come after Haven's own safety rules and cannot change them: when and how a "
+                    "conversation may end, and the crisis resources, stay as they are. Leave the field "
+                    "empty to remove the instructions."
+                )
+            ),
+            _text_input("Instructions", current, optional=True, hint=None, max_chars=max_chars),
         ],
     )

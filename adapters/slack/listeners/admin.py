@@ -29,7 +29,14 @@ from adapters.slack.translate import (
     split_link_and_text,
     thread_ref,
 )
-from bot.admin import MAX_CRISIS_CHARS, SETTINGS, BadSetting, NotAllowed, describe_settings
+from bot.admin import (
+    MAX_CRISIS_CHARS,
+    MAX_INSTRUCTIONS_CHARS,
+    SETTINGS,
+    BadSetting,
+    NotAllowed,
+    describe_settings,
+)
 from bot.notices import ADMIN_ONLY, DATABASE_UNAVAILABLE, DEFAULT_CRISIS_MESSAGE, reason_phrase
 from bot.ports import StorageUnavailable
 from bot.types import Author, CrisisCard
@@ -47,8 +54,9 @@ message, or `/haven new <message>`. Reply in the thread to continue; no mention 
 Slack doesn't tell apps which thread a command was typed in).
 • *Fork:* ⋯ → *Edit & fork* on one of your earlier messages, or `/haven fork <message link> <new text>`, \
 continues from that point with new text in a new thread.
-• *Admins:* `/haven resources show|set|reset|preview [locale]`, `/haven settings [name value]`, \
-`/haven endings`, `/haven feedback`."""
+• *Admins:* `/haven resources show|set|reset|preview [locale]`, `/haven settings [name value]` (among \
+them `allow-channels` and `deny-channels`: where Haven answers), `/haven instructions [clear]` (a persona \
+for Haven here), `/haven endings`, `/haven feedback`."""
 
 END_USAGE = (
     "Usage: `/haven end <thread link>` — use ⋯ → *Copy link* on any message in the Haven thread you want "
@@ -72,6 +80,7 @@ class Commands:
         app.command(COMMAND)(self.on_command)
         app.view(bk.VIEW_NEW)(self.on_new_submit)
         app.view(bk.VIEW_RESOURCES)(self.on_resources_submit)
+        app.view(bk.VIEW_INSTRUCTIONS)(self.on_instructions_submit)
 
     async def on_command(
         self, ack: Any, command: dict[str, Any], respond: Any, context: AsyncBoltContext
@@ -104,7 +113,7 @@ class Commands:
             await self._end(who, rest, private)
         elif sub == "fork":
             await self._fork(who, rest, bot_user_id, private)
-        elif sub in ("resources", "settings", "endings", "feedback"):
+        elif sub in ("resources", "settings", "instructions", "endings", "feedback"):
             await self._cmd_admin(who, channel, sub, rest, command["trigger_id"], respond)
         else:
             await private(f"Unknown subcommand `{escape(sub)}`.\n\n{HELP}")
@@ -171,6 +180,14 @@ class Commands:
                 note = f"\n\n{_settings_help()}" if action == "help" else ""
                 head = "Saved. " if action and action != "help" else ""
                 await respond(text=f"{head}Haven settings for this workspace:\n{rows}{note}")
+            elif sub == "instructions":
+                if action == "clear":
+                    await admin.change(actor, PLATFORM, team, "instructions", "")
+                    await respond(text="Haven's instructions for this workspace were removed.")
+                else:
+                    current = (await admin.settings(actor, PLATFORM, team)).instructions
+                    modal = bk.instructions_modal(current, {"c": channel}, MAX_INSTRUCTIONS_CHARS)
+                    await self._api.open(trigger_id, modal)
             elif sub == "endings":
                 endings = await admin.endings(actor, PLATFORM, team, 15)
                 links = await asyncio.gather(
@@ -259,6 +276,35 @@ class Commands:
                 who.user,
                 meta.get("c"),
                 "Crisis resources saved. `/haven resources preview` shows them as people will.",
+            )
+
+    async def on_instructions_submit(
+        self, ack: Any, body: dict[str, Any], view: dict[str, Any], context: AsyncBoltContext
+    ) -> None:
+        # As the crisis form: acknowledged last, so that a refusal (too long, not an admin) shows in it.
+        with self._shared.track():
+            meta = json.loads(view.get("private_metadata") or "{}")
+            who = requester(context)
+            actor = (await who.person(fresh=True)).author
+            try:
+                trigger_id, engine = body.get("trigger_id"), self._shared.engine
+                if trigger_id and not await engine.first_delivery(PLATFORM, who.team, trigger_id):
+                    await ack()
+                    return
+                saved = await self._admin.change(actor, PLATFORM, who.team, "instructions", input_value(view))
+            except NotAllowed:
+                await ack(response_action="errors", errors={bk.INPUT: ADMIN_ONLY})
+                return
+            except BadSetting as exc:
+                await ack(response_action="errors", errors={bk.INPUT: str(exc)})
+                return
+            except StorageUnavailable:
+                await ack(response_action="errors", errors={bk.INPUT: DATABASE_UNAVAILABLE})
+                return
+            await ack()
+            done = "saved" if saved.instructions else "removed"
+            await self._api.tell(
+                who.user, meta.get("c"), f"Haven's instructions for this workspace were {done}."
             )
 
 

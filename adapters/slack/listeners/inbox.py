@@ -8,6 +8,9 @@ before Bolt acknowledges (in HTTP mode and in Socket Mode alike), so for every `
   conversation listener runs the turn with it.
 - ``DUPLICATE`` (the ``app_mention`` + ``message`` pair, Slack's retries): acknowledges, runs nothing.
 - ``NOT_OURS`` (a thread reply in a thread that is not Haven's): acknowledges, runs nothing.
+- ``ELSEWHERE`` (a channel where the workspace's admins do not let Haven answer): nothing recorded; the
+  person gets the engine's private note (``Engine.gate``: once per person and channel) as an ephemeral
+  message, and nothing is posted in the channel.
 - ``StorageUnavailable``: answers ``503`` and acknowledges nothing: Slack's HTTP delivery tries again
   later, and in Socket Mode Bolt sends no ack for a non-200 (``slack_bolt.adapter.socket_mode``), so
   Slack redelivers the event. Nothing is answered that was not recorded, nothing recorded is forgotten.
@@ -36,10 +39,10 @@ from slack_bolt.response import BoltResponse
 from adapters.slack.listeners.context import requester
 from adapters.slack.listeners.shared import Shared
 from adapters.slack.reply import LiveReply
-from adapters.slack.translate import drawn_items, message_from_event
+from adapters.slack.translate import SlackMessage, drawn_items, message_from_event
 from bot.failures import log_failure
 from bot.ports import ReplyStream, StorageUnavailable
-from bot.types import Accepted, InboxEntry, Origin, TurnResult
+from bot.types import Accepted, InboxEntry, IncomingMessage, Origin, TurnResult
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +137,10 @@ class AcceptMessages(AsyncMiddleware):
                 ticket.leave()
                 return BoltResponse(status=200, body="")
             person = await who.person(msg.user_id)
-            accepted, entry = await engine.accept(msg.incoming(person.author, person.locale))
+            incoming = msg.incoming(person.author, person.locale)
+            accepted, entry = await engine.accept(incoming)
+            if accepted is Accepted.ELSEWHERE:
+                await self._elsewhere(msg, incoming)
         except StorageUnavailable as exc:
             ticket.leave()
             log_failure(log, "slack event not accepted: database unavailable", exc, workspace=who.team)
@@ -150,6 +156,21 @@ class AcceptMessages(AsyncMiddleware):
             return BoltResponse(status=200, body="")
         context[_ACCEPTED] = Admitted(entry, ticket)
         return await next()
+
+    async def _elsewhere(self, msg: SlackMessage, incoming: IncomingMessage) -> None:
+        gated = await self._shared.engine.gate(incoming)
+        if gated is None:
+            return  # allowed again between the two questions: the next message is answered
+        channel, thread_ts = msg.thread.channel, msg.thread.thread
+        # In the thread the person wrote in; for a top-level mention, in the channel, where they look.
+        where = thread_ts if thread_ts != msg.ts else None
+
+        async def private(text: str) -> None:
+            await self._shared.api.ephemeral(channel, msg.user_id, text, where)
+
+        await self._shared.render(
+            gated, channel=channel, thread_ts=thread_ts, user_id=msg.user_id, private=private
+        )
 
 
 class SlackRecovery:
