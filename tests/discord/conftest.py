@@ -44,8 +44,10 @@ class PacedAnthropic(FakeAnthropic):
     pace = 0.0
     piece_chars = 0
 
-    def _events(self, message: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:  # type: ignore[override]
-        events = FakeAnthropic._events(message)
+    def _events(  # type: ignore[override]
+        self, message: dict[str, Any], delta_chars: int = 0
+    ) -> list[tuple[str, dict[str, Any]]]:
+        events = FakeAnthropic._events(message, delta_chars)
         if not self.pace:
             return events
         out: list[tuple[str, dict[str, Any]]] = []
@@ -64,10 +66,10 @@ class PacedAnthropic(FakeAnthropic):
         return out
 
     async def _stream(
-        self, request: web.Request, message: dict[str, Any], cut: CutStream | None
+        self, request: web.Request, message: dict[str, Any], cut: CutStream | None, reply: Reply
     ) -> web.StreamResponse:
         if not self.pace:
-            return await super()._stream(request, message, cut)
+            return await super()._stream(request, message, cut, reply)
         resp = web.StreamResponse(headers={"Cache-Control": "no-cache"})
         resp.content_type = "text/event-stream"
         await resp.prepare(request)
