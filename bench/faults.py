@@ -126,10 +126,10 @@ class FaultModel(FakeAnthropic):
         return self.asked[(c, k)] > 0
 
     async def _stream(
-        self, request: web.Request, message: dict[str, Any], cut: CutStream | None
+        self, request: web.Request, message: dict[str, Any], cut: CutStream | None, reply: Reply
     ) -> web.StreamResponse:
         if not isinstance(cut, StallStream):
-            return await super()._stream(request, message, cut)
+            return await super()._stream(request, message, cut, reply)
         resp = web.StreamResponse(headers={"Cache-Control": "no-cache"})
         resp.content_type = "text/event-stream"
         await resp.prepare(request)
