@@ -16,7 +16,7 @@ from discord import app_commands
 from adapters.discord import embeds
 from adapters.discord.shared import Shared, ephemeral, interaction_author
 from adapters.discord.translate import PLATFORM
-from adapters.discord.views import ResourcesModal
+from adapters.discord.views import InstructionsModal, ResourcesModal
 from bot.admin import BadSetting, NotAllowed
 from bot.notices import ADMIN_ONLY, DEFAULT_CRISIS_MESSAGE, crisis_card
 from bot.types import Author, CrisisCard
@@ -124,6 +124,27 @@ class AdminActions:
             settings = await self._admin.change(actor, PLATFORM, workspace, name, value)
         title = "Haven settings — saved" if changes else "Haven settings"
         await ephemeral(interaction, None, embed=embeds.settings_embed(settings, title))
+
+    async def instructions(self, interaction: discord.Interaction[Any]) -> None:
+        actor, workspace = _actor(interaction)
+        settings = await self._admin.settings(actor, PLATFORM, workspace)
+
+        async def submit(submitted: discord.Interaction[Any], text: str) -> None:
+            await self._save_instructions(submitted, text)
+
+        await interaction.response.send_modal(InstructionsModal(settings.instructions, submit))
+
+    async def _save_instructions(self, interaction: discord.Interaction[Any], text: str) -> None:
+        # As the crisis form: a new interaction anyone could submit, so it passes the gate again.
+        try:
+            await self.gate(interaction)
+            actor, workspace = _actor(interaction)
+            saved = await self._admin.change(actor, PLATFORM, workspace, "instructions", text)
+        except (AdminRefused, NotAllowed, BadSetting) as exc:
+            await ephemeral(interaction, refusal(exc))
+            return
+        done = "saved" if saved.instructions else "removed"
+        await ephemeral(interaction, f"Haven's instructions for this server were {done}.")
 
     async def endings(self, interaction: discord.Interaction[Any], limit: int) -> None:
         actor, workspace = _actor(interaction)

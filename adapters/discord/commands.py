@@ -212,6 +212,8 @@ class AdminCommands(
         alert_channel="Where admins get content-free notices of endings and reports",
         alerts_off="Stop sending those notices",
         retention="Days message text is kept, 1–3650",
+        allow_channels="The only channels Haven answers in (#mentions), or none for every channel",
+        deny_channels="Channels Haven never answers in (#mentions), or none; wins over allow_channels",
     )
     async def settings(
         self,
@@ -222,6 +224,8 @@ class AdminCommands(
         alert_channel: discord.TextChannel | None = None,
         alerts_off: bool | None = None,
         retention: app_commands.Range[int, 1, 3650] | None = None,
+        allow_channels: str | None = None,
+        deny_channels: str | None = None,
     ) -> None:
         changes: dict[str, str] = {}
         if ending is not None:
@@ -236,7 +240,18 @@ class AdminCommands(
             changes["alert-channel"] = "none"
         if retention is not None:
             changes["retention"] = str(retention)
+        # Several channels fit no channel option: a text of #mentions, which the core's parser reads.
+        if allow_channels is not None:
+            changes["allow-channels"] = allow_channels
+        if deny_channels is not None:
+            changes["deny-channels"] = deny_channels
         await self.handler.admin.settings(interaction, changes)
+
+    @app_commands.command(
+        name="instructions", description="Haven's persona and preferences in this server (opens a form)"
+    )
+    async def instructions(self, interaction: discord.Interaction[Any]) -> None:
+        await self.handler.admin.instructions(interaction)
 
     @app_commands.command(name="endings", description="Recently ended conversations")
     async def endings(

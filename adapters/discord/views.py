@@ -23,7 +23,7 @@ from adapters.discord.translate import (
     TEXT_INPUT_LIMIT,
     truncate,
 )
-from bot.admin import MAX_CRISIS_CHARS
+from bot.admin import MAX_CRISIS_CHARS, MAX_INSTRUCTIONS_CHARS
 from bot.failures import log_failure
 from bot.notices import DATABASE_UNAVAILABLE, MISTAKE_BUTTON
 from bot.ports import StorageUnavailable
@@ -187,4 +187,17 @@ class ResourcesModal(_TextModal):
             submit=submit,
             max_length=MAX_CRISIS_CHARS,
             description="Markdown. Keep emergency numbers and a helpline directory.",
+        )
+
+
+class InstructionsModal(_TextModal):
+    def __init__(self, current: str | None, submit: Submit) -> None:
+        super().__init__(
+            title="Haven's instructions",
+            label="Persona and preferences for Haven here",
+            default=current,
+            submit=submit,
+            required=False,  # sent empty, the instructions are removed
+            max_length=MAX_INSTRUCTIONS_CHARS,
+            description="After Haven's safety rules, which they cannot change. Empty: none.",
         )
