@@ -24,21 +24,23 @@ import asyncio
 import contextlib
 import functools
 import itertools
+import re
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Dialect, Result, make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.pool import StaticPool
 
 from bot.ports import StorageUnavailable
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -340,6 +342,8 @@ class AsyncConnectionView:
 
 
 def alembic_config(url: str) -> Config:
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     # ConfigParser interpolation would choke on "%" in passwords.
@@ -348,7 +352,50 @@ def alembic_config(url: str) -> Config:
 
 
 def upgrade_sync(url: str, revision: str = "head") -> None:
+    # Alembic (about 11 MB and 0.15 s to import) is loaded only when there is something to apply:
+    # every start but the first finds the database at the newest revision.
+    if revision == "head" and at_head(url):
+        return
+    from alembic import command
+
     command.upgrade(alembic_config(url), revision)
+
+
+_REVISION = re.compile(r"^revision(?::[^=]*)?=\s*[\"']([^\"']+)[\"']", re.MULTILINE)
+_DOWN_REVISION = re.compile(r"^down_revision(?::[^=]*)?=\s*(.+)$", re.MULTILINE)
+
+
+def script_heads() -> frozenset[str] | None:
+    """The newest revisions of the migration scripts, read from their ``revision`` and
+    ``down_revision`` lines without Alembic; None when a script does not read plainly (then Alembic
+    decides). ``tests/test_storage.py`` holds this to Alembic's own answer."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for script in (MIGRATIONS / "versions").glob("*.py"):
+        source = script.read_text(encoding="utf-8")
+        revision, down = _REVISION.search(source), _DOWN_REVISION.search(source)
+        if revision is None or down is None:
+            return None
+        revisions.add(revision.group(1))
+        parents.update(re.findall(r"[\"']([^\"']+)[\"']", down.group(1)))
+    return frozenset(revisions - parents) or None
+
+
+def at_head(url: str) -> bool:
+    """The database's ``alembic_version`` is exactly the scripts' heads (False when it cannot say:
+    no such table yet, an in-memory database, a script Alembic must read)."""
+    heads = script_heads()
+    if heads is None or _sqlite_in_memory(normalize_url(url)):
+        return False
+    engine = create_sync_engine(url)
+    try:
+        with engine.connect() as conn:
+            stored = {row[0] for row in conn.execute(sa.text("SELECT version_num FROM alembic_version"))}
+    except DBAPIError:
+        return False
+    finally:
+        engine.dispose()
+    return stored == heads
 
 
 async def upgrade(url: str, revision: str = "head") -> None:
