@@ -189,11 +189,22 @@ async def test_settings_default_then_round_trip_every_field_per_workspace(store:
         alert_channel="C-ALERTS",
         retention_days=30,
         admin_users=("U7", "U8"),
+        instructions="You are Sol, the support team's assistant.\nAnswer in short paragraphs.",
+        allowed_channels=("C-HELP", "C-ASK"),
+        denied_channels=("C-RANDOM",),
     )
     assert await store.save_settings(custom) == custom
     assert await store.get_settings("slack", "T1") == custom
     # Saved again, every field is replaced (None and empty values too).
-    plain = dataclasses.replace(custom, crisis_message=None, crisis_locales={}, verify_endings=None)
+    plain = dataclasses.replace(
+        custom,
+        crisis_message=None,
+        crisis_locales={},
+        verify_endings=None,
+        instructions=None,
+        allowed_channels=(),
+        denied_channels=(),
+    )
     await store.save_settings(plain)
     assert await store.get_settings("slack", "T1") == plain
     # Another workspace, or the same id on another platform, keeps the defaults.
@@ -770,6 +781,120 @@ async def test_decisions_are_listed_newest_first_per_conversation(store: Store) 
     mine = await store.list_decisions("slack", "T1", conversation_id=one.id)
     assert [d.decision for d in mine] == ["END", "VETO_RISK", "HOLD_WARN"]
     assert [d.decision for d in await store.list_decisions("slack", "T1", limit=2)] == ["END", "HOLD_CONFIRM"]
+
+
+async def test_usage_since_counts_only_the_calls_in_the_window(store: Store) -> None:
+    conv = await start(store)
+    await store.record_usage(conv, [usage(100, 10)])
+    await asyncio.sleep(0.01)
+    boundary = datetime.now(UTC)
+    await asyncio.sleep(0.01)
+    await store.record_usage(conv, [usage(5, 1), usage(7, 2, "verify")])
+    elsewhere = await start(store, OTHER_WORKSPACE, key="k-elsewhere")
+    await store.record_usage(elsewhere, [usage(1000, 1000)])
+    assert await store.usage_totals("slack", "T1", boundary) == {
+        "calls": 2,
+        "input_tokens": 12,
+        "cache_creation_input_tokens": 4,
+        "cache_read_input_tokens": 6,
+        "output_tokens": 3,
+    }
+    assert (await store.usage_totals("slack", "T1"))["calls"] == 3
+    assert (await store.usage_totals("slack", "T1", datetime.now(UTC) + timedelta(seconds=5)))["calls"] == 0
+
+
+# -- one person's side ---------------------------------------------------------------------------------
+
+
+async def test_a_persons_conversations_are_listed_where_they_wrote_last_first(store: Store) -> None:
+    first = await start(store, dataclasses.replace(T, thread="1.0"), key="a1", author="U1")
+    second = await start(store, dataclasses.replace(T, thread="2.0"), key="a2", author="U1")
+    theirs = await start(store, dataclasses.replace(T, thread="3.0"), key="a3", author="U2")
+    await say(store, "x" * 500, "a4", dataclasses.replace(T, thread="1.0"), author="U1")  # first is newest
+    await say(store, "someone else's words", "a5", dataclasses.replace(T, thread="1.0"), author="U2")
+    await store.finish_turn(second.id, "T1", [assistant("bye")], StateChange(end_reason="abuse"))
+    # The same person and thread ids in another workspace and on another platform are not listed.
+    await start(store, OTHER_WORKSPACE, key="b1", author="U1")
+    await start(store, OTHER_PLATFORM, key="c1", author="U1")
+
+    listed = await store.list_user_conversations("slack", "T1", "U1")
+    assert [c.conversation_id for c in listed] == [first.id, second.id]
+    newest, older = listed
+    assert (newest.thread, newest.ended, newest.end_reason) == (
+        dataclasses.replace(T, thread="1.0"),
+        False,
+        None,
+    )
+    assert newest.latest_text == "x" * 200  # the start of their own latest message, not U2's
+    assert (older.ended, older.end_reason, older.latest_text) == (True, "abuse", "hello")
+    assert newest.last_active.tzinfo is not None and newest.last_active >= older.last_active
+    assert [c.conversation_id for c in await store.list_user_conversations("slack", "T1", "U1", 1)] == [
+        first.id
+    ]
+    assert [c.conversation_id for c in await store.list_user_conversations("slack", "T1", "U2")] == [
+        first.id,
+        theirs.id,
+    ]
+    # A fork holds copies of their messages: it is theirs too, and the newest.
+    fork = await store.create_fork(
+        second.id, "T1", 99, dataclasses.replace(T, thread="fork"), source_message_id="m-a2", started_by="U1"
+    )
+    assert [c.conversation_id for c in await store.list_user_conversations("slack", "T1", "U1")] == [
+        fork.id,
+        first.id,
+        second.id,
+    ]
+    assert await store.list_user_conversations("slack", "T1", "U-nobody") == []
+
+
+async def test_forget_user_removes_one_workspaces_texts_and_audits_it(store: Store) -> None:
+    here = await start(store, key="f1", author="U1")
+    await say(store, "my second message", "f2", author="U1")
+    await say(store, "a colleague's message", "f3", author="U2")
+    await store.finish_turn(here.id, "T1", [assistant("Haven's answer")], StateChange(end_reason="abuse"))
+    ended = await store.get_conversation("slack", "T1", here.id)
+    assert ended is not None
+    await store.record_feedback(ended, "U1", "ending me was wrong")
+    await store.record_feedback(ended, "U2", "agreed")
+    there = await start(store, OTHER_WORKSPACE, key="g1", author="U1")
+    there_ended = await store.finish_turn(there.id, "T2", [], StateChange(end_reason="abuse"))
+    await store.record_feedback(there_ended, "U1", "kept elsewhere")
+    assert len(await store.history(here.id, "T1")) == 4  # read once, so a cached copy must notice
+
+    at = datetime(2030, 1, 2, tzinfo=UTC)
+    request = AuditRecord("slack", "T1", "U1", None, "user.forget", "own-messages", None, None, at)
+    removed = await store.forget_user("slack", "T1", "U1", request)
+    assert removed == {"messages": 2, "comments": 1}
+
+    history = await store.history(here.id, "T1")
+    gone = [m for m in history if m.author_id == "U1"]
+    assert len(gone) == 2 and all(m.text is None for m in gone)
+    assert all("removed" in str(m.content[0]["text"]) and "second" not in str(m.content) for m in gone)
+    assert [m.text for m in history if m.author_id != "U1"] == ["a colleague's message", None]
+    assert history[-1].content[0]["text"] == "Haven's answer"
+    assert (await store.list_user_conversations("slack", "T1", "U1"))[0].latest_text is None
+    comments = {f.user_id: f.comment for f in await store.list_feedback("slack", "T1")}
+    assert comments == {"U1": None, "U2": "agreed"}
+    # Another workspace keeps everything.
+    assert [m.text for m in await store.history(there.id, "T2")] == ["hello"]
+    assert [f.comment for f in await store.list_feedback("slack", "T2")] == ["kept elsewhere"]
+    # The audit says who asked and what was removed, in this workspace only.
+    [record] = await store.list_admin_audit("slack", "T1")
+    assert (record.actor_id, record.action, record.setting, record.created_at) == (
+        "U1",
+        "user.forget",
+        "own-messages",
+        at,
+    )
+    assert (record.old, record.new) == (None, {"messages": 2, "comments": 1})
+    assert await store.list_admin_audit("slack", "T2") == []
+    # Asked again: nothing left to remove, and that is audited too.
+    again = await store.forget_user("slack", "T1", "U1", dataclasses.replace(request, created_at=at))
+    assert again == {"messages": 0, "comments": 0}
+    assert [r.new for r in await store.list_admin_audit("slack", "T1")] == [
+        {"messages": 0, "comments": 0},
+        {"messages": 2, "comments": 1},
+    ]
 
 
 # -- the inbox -----------------------------------------------------------------------------------------
