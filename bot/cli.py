@@ -111,6 +111,15 @@ def _parser() -> argparse.ArgumentParser:
     au.add_argument("--limit", type=int, default=20)
     jobs = command(what, "jobs", admin=True, help="the scheduler's job runs and leader lease (read-only)")
     jobs.add_argument("--limit", type=int, default=20)
+    pg = command(
+        what,
+        "purge",
+        admin=True,
+        help="delete everything Haven kept about a workspace it left (conversations, messages, inbox,"
+        " settings, audit, usage); without --yes it only shows what would go",
+    )
+    pg.add_argument("--yes", action="store_true", help="really delete it")
+    pg.add_argument("--force", action="store_true", help="also when Haven is still installed there")
     return p
 
 
@@ -267,6 +276,11 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         # One Metrics per process, handed down: the engine counts into it, the model is timed by it.
         metrics = Metrics(slow_turn_seconds=settings.slow_turn_seconds)
         model = MeteredModel(build_model(settings), metrics)
+    tracing = None
+    if args.command in ("run", "chat"):
+        from bot.tracing import start_tracing
+
+        tracing = start_tracing()  # OTEL_* variables (bot.tracing); None when they ask for nothing
     with _database_step(settings.database_url):
         services = await initialize(settings, model=model)
     if metrics is not None:
@@ -315,6 +329,8 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return await _admin(args, services)
     finally:
         await services.aclose()
+        if tracing is not None:
+            await asyncio.to_thread(tracing.shutdown)  # the last spans leave before the process does
 
 
 async def _check_model(services: Any, settings: Settings) -> None:
@@ -355,6 +371,8 @@ async def _admin(args: argparse.Namespace, services: Any) -> int:
         return await _privacy(args, services)
     if args.what == "jobs":
         return await _jobs(args, services)
+    if args.what == "purge":
+        return await _purge(args, services, actor)
     try:
         if args.what == "resources":
             if args.action == "set":
@@ -456,6 +474,48 @@ async def _jobs(args: argparse.Namespace, services: Any) -> int:
         lines.append("(no job runs)")
     print("\n".join(lines))
     return 0
+
+
+async def _purge(args: argparse.Namespace, services: Any, actor: Author) -> int:
+    """Delete a departed workspace's data, scoped by platform and workspace; audited as one row."""
+    from storage.departures import Departures
+
+    departures = Departures(services.repo.database)
+    plat, ws = args.platform, args.workspace
+    departure = await departures.get(plat, ws)
+    # Slack: an installation stored since the departure means Haven is back (Discord clears the record).
+    installed = departure is None or (plat == "slack" and await departures.slack_installed(ws))
+    if installed and not args.force:
+        why = "Haven is installed there again" if departure is not None else "no departure is recorded"
+        print(
+            f"haven: {_where(args)} is still Haven's ({why}): uninstall Haven there first, or add --force",
+            file=sys.stderr,
+        )
+        return 1
+    if not args.yes:
+        counts = await departures.count(plat, ws)
+        if args.json:
+            print(
+                json.dumps(
+                    {"platform": plat, "workspace": ws, "would_delete": counts, "deleted": {}}, indent=2
+                )
+            )
+        else:
+            print(f"Would delete from {_where(args)}:\n" + _purge_table(counts))
+        print("haven: nothing deleted: add --yes to delete it", file=sys.stderr)
+        return 2
+    deleted = await departures.purge(plat, ws, actor_id=actor.id, actor_name=actor.name)
+    if args.json:
+        print(json.dumps({"platform": plat, "workspace": ws, "deleted": deleted}, indent=2))
+    else:
+        print(f"Deleted from {_where(args)}:\n" + _purge_table(deleted))
+    return 0
+
+
+def _purge_table(counts: dict[str, int]) -> str:
+    if not counts:
+        return "(no rows)"
+    return _table([("table", "rows"), *sorted(counts.items())], right={1})
 
 
 async def _privacy(args: argparse.Namespace, services: Any) -> int:
