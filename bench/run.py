@@ -309,6 +309,46 @@ def startup(report: Report, runs: int) -> None:
     )
 
 
+# 7. lighter processes ------------------------------------------------------------------------------
+
+
+def lightness(report: Report, runs: int, rounds: int) -> None:
+    """Real ``haven run`` processes (bench/lightness.py): time to ready and idle RSS per mode, then the
+    per-turn overhead of streamed replies with 1 and 10 threads answering at once."""
+    from bench.lightness import MODEL_SECONDS, parallel_overhead
+    from bench.lightness import lightness as probe
+
+    settings = {
+        "slack-http": "Slack HTTP mode, Claude (key set)",
+        "slack-http-rehearsal": "Slack HTTP mode, rehearsal model (no key)",
+        "terminal": "terminal, rehearsal model (no key)",
+    }
+    for mode, setting in settings.items():
+        light = probe(mode, runs)
+        ready = "`/readyz` answering 200" if mode != "terminal" else "the greeting printed"
+        report.add(
+            "time to ready",
+            f"{setting}: until {ready}",
+            f"{light.ready_seconds:.2f} s (median of {runs}; CPU {light.cpu_seconds:.2f} s)",
+            "≤ 1.5 s",
+            light.ready_seconds <= 1.5,
+        )
+        report.add(
+            "idle RSS", f"{setting}, 5 s after ready", f"{light.rss_mb:.0f} MB", "≤ 80 MB", light.rss_mb <= 80
+        )
+    for threads in (1, 10):
+        o = parallel_overhead(threads, rounds if threads > 1 else 2 * rounds)
+        report.add(
+            "per-turn overhead, threads in parallel",
+            f"{threads} thread{'s' if threads > 1 else ''} at once, streamed 900-char replies "
+            f"(model {MODEL_SECONDS:.1f} s), Slack HTTP, SQLite",
+            f"median {o.median_ms:.0f} ms, p95 {o.p95_ms:.0f} ms over {o.turns} turns; "
+            f"CPU {o.cpu_ms_per_turn:.0f} ms per turn",
+            "median ≤ 100 ms",
+            o.median_ms <= 100,
+        )
+
+
 # report --------------------------------------------------------------------------------------------
 
 
@@ -355,11 +395,20 @@ async def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="fewer repetitions")
     p.add_argument("--no-postgres", action="store_true", help="skip the PostgreSQL rows")
     p.add_argument("--no-docs", action="store_true", help="do not write docs/benchmarks.md")
+    p.add_argument(
+        "--only",
+        choices=["lightness"],
+        help="run one section and print its rows (docs/benchmarks.md is left alone)",
+    )
     args = p.parse_args(argv)
     logging.disable(logging.INFO)
     desc = machine()
     print(f"Machine: {desc}\n", flush=True)
     report = Report()
+    if args.only == "lightness":
+        await asyncio.to_thread(lightness, report, 3 if not args.quick else 1, 5 if not args.quick else 2)
+        print("\n" + _table(report))
+        return 0
     lengths = [1, 25, 50, 100, 200] if not args.quick else [1, 25, 50]
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
@@ -388,15 +437,20 @@ async def main(argv: list[str] | None = None) -> int:
             await slack(report, tmp, 20 if not args.quick else 5)
         memory(report, tmp, 10_000 if not args.quick else 1_000, 10)
     startup(report, 5 if not args.quick else 2)
-    rows = [
-        (r.benchmark, r.setting, r.result, r.target, "" if r.ok is None else ("yes" if r.ok else "NO"))
-        for r in report.rows
-    ]
-    print("\n" + table(["benchmark", "setting", "result", "target", "met"], rows))
+    await asyncio.to_thread(lightness, report, 3 if not args.quick else 1, 5 if not args.quick else 2)
+    print("\n" + _table(report))
     if not args.no_docs:
         write_docs(report, desc)
         print(f"\nwrote {ROOT / 'docs' / 'benchmarks.md'}")
     return 0
+
+
+def _table(report: Report) -> str:
+    rows = [
+        (r.benchmark, r.setting, r.result, r.target, "" if r.ok is None else ("yes" if r.ok else "NO"))
+        for r in report.rows
+    ]
+    return table(["benchmark", "setting", "result", "target", "met"], rows)
 
 
 def _slack_section() -> Callable[[Report, Path, int], Awaitable[None]] | None:
