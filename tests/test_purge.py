@@ -166,6 +166,10 @@ def test_the_cli_refuses_an_installed_workspace_previews_without_yes_and_purges_
             await conn.execute(SlackBotRow.__table__.delete())
 
     asyncio.run(drop_bot())
+    assert run_cli(*purge).returncode == 2
+    shown = capsys.readouterr()
+    assert f"Would delete from slack workspace {GONE[1]}:" in shown.out and "messages" in shown.out
+    assert "nothing deleted: add --yes" in shown.err
     assert run_cli(*purge, "--json").returncode == 2
     preview = json.loads(capsys.readouterr().out)
     assert preview["deleted"] == {} and preview["would_delete"]["messages"] > 0
