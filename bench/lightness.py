@@ -10,7 +10,8 @@ answering in parallel. Real processes on 127.0.0.1, against the mock Slack and t
 - **Parallel overhead**: ``threads`` mentions sent at once, each answered by a streamed reply
   (``REPLY_CHARS`` characters in ``DELTA_CHARS``-character deltas ``DELTA_SECONDS`` apart after
   ``FIRST_TOKEN_SECONDS``, like a real model); a turn's overhead is the time from sending its event to
-  Slack showing the finished reply, minus the model's own scripted time. Medians over every turn.
+  Slack showing the finished reply, minus the model's own time (its request's arrival to its stream's last
+  byte, measured by the scripted model). Medians over every turn.
 """
 
 from __future__ import annotations
@@ -36,9 +37,10 @@ if str(ROOT) not in sys.path:  # run as a script: make the repository importable
     sys.path.insert(0, str(ROOT))
 
 import aiohttp  # noqa: E402
+from aiohttp import web  # noqa: E402
 
 from bench.load import free_port, haven_env, running_mocks  # noqa: E402
-from fakes.fake_anthropic import Delay, FakeAnthropic, Reply  # noqa: E402
+from fakes.fake_anthropic import CutStream, Delay, FakeAnthropic, Reply  # noqa: E402
 from fakes.slack_harness import BOT, CHANNEL, SlackHarness, signed_headers  # noqa: E402
 
 IDLE_SECONDS = 5.0
@@ -47,7 +49,7 @@ REPLY_CHARS = 900
 DELTA_CHARS = 15
 DELTA_SECONDS = 0.02
 FIRST_TOKEN_SECONDS = 0.5
-# What the scripted model takes for one reply by itself: the wait for the first token, then the deltas.
+# What the scripted model takes for one reply by itself, nominally (the overhead subtracts the measured time).
 MODEL_SECONDS = FIRST_TOKEN_SECONDS + (-(-REPLY_CHARS // DELTA_CHARS)) * DELTA_SECONDS
 MODES = ("slack-http", "slack-http-rehearsal", "terminal")
 
@@ -69,12 +71,20 @@ class Overhead:
     cpu_ms_per_turn: float
 
 
-def streaming_model() -> FakeAnthropic:
-    """Answers every question with ``REPLY_CHARS`` characters, streamed at a real model's pace."""
+class StreamingModel(FakeAnthropic):
+    """Answers every question with ``REPLY_CHARS`` characters, streamed at a real model's pace, and
+    notes when each answer's request arrived and its stream's last byte went out: the model's own time,
+    which the overhead leaves out (sleeps on a busy machine overshoot, so it is measured, not assumed).
+    """
 
-    def respond(body: dict[str, Any]) -> Delay:
+    def __init__(self) -> None:
+        super().__init__(default=self._respond)
+        self.spans: dict[str, list[float]] = {}
+
+    def _respond(self, body: dict[str, Any]) -> Delay:
         words = json.dumps(body.get("messages", [])[-1:])
         tag = words.split("Q:", 1)[1].split(" ", 1)[0] if "Q:" in words else "?"
+        self.spans[tag] = [time.monotonic()]
         answer = f"A:{tag} " + ("Here is a careful answer, one sentence at a time. " * 30)
         reply = Reply(
             [{"type": "text", "text": answer[:REPLY_CHARS]}],
@@ -83,7 +93,22 @@ def streaming_model() -> FakeAnthropic:
         )
         return Delay(FIRST_TOKEN_SECONDS, reply)
 
-    return FakeAnthropic(default=respond)
+    async def _stream(
+        self, request: web.Request, message: dict[str, Any], cut: CutStream | None, reply: Reply
+    ) -> web.StreamResponse:
+        response = await super()._stream(request, message, cut, reply)
+        text = str(message["content"][0].get("text", "")) if message["content"] else ""
+        if text.startswith("A:"):
+            self.spans[text[2:].split(" ", 1)[0]].append(time.monotonic())
+        return response
+
+    def seconds(self, tag: str) -> float:
+        start, end = self.spans[tag]
+        return end - start
+
+
+def streaming_model() -> StreamingModel:
+    return StreamingModel()
 
 
 def rss_mb(pid: int) -> float:
@@ -191,18 +216,20 @@ def parallel_overhead(threads: int, rounds: int, profile: Path | None = None) ->
     with running_mocks(streaming_model()) as (anthropic, slack), tempfile.TemporaryDirectory() as d:
         base = haven_env("sqlite://", slack, anthropic)
         with haven("slack-http", Path(d), base, profile) as (proc, _, env):
-            return asyncio.run(_play(proc, int(env["PORT"]), slack, threads, rounds))
+            return asyncio.run(_play(proc, int(env["PORT"]), slack, anthropic, threads, rounds))
 
 
-async def _play(proc: subprocess.Popen[bytes], port: int, slack: Any, threads: int, rounds: int) -> Overhead:
+async def _play(
+    proc: subprocess.Popen[bytes], port: int, slack: Any, model: StreamingModel, threads: int, rounds: int
+) -> Overhead:
     overheads: list[float] = []
     epoch = int(time.time()) - 50_000
     async with aiohttp.ClientSession() as http:
-        await _turns(http, port, slack, [f"{epoch - 1}.000001"], "warm")  # warm-up: first-use costs
+        await _turns(http, port, slack, model, [f"{epoch - 1}.000001"], "warm")  # warm-up: first-use costs
         cpu0 = cpu_seconds(proc.pid)
         for r in range(rounds):
             roots = [f"{epoch + r * threads + i}.000001" for i in range(threads)]
-            overheads += await _turns(http, port, slack, roots, f"r{r}")
+            overheads += await _turns(http, port, slack, model, roots, f"r{r}")
         cpu = cpu_seconds(proc.pid) - cpu0
     ordered = sorted(overheads)
     return Overhead(
@@ -215,7 +242,7 @@ async def _play(proc: subprocess.Popen[bytes], port: int, slack: Any, threads: i
 
 
 async def _turns(
-    http: aiohttp.ClientSession, port: int, slack: Any, roots: list[str], tag: str
+    http: aiohttp.ClientSession, port: int, slack: Any, model: StreamingModel, roots: list[str], tag: str
 ) -> list[float]:
     """Send one mention per root at once; each turn's overhead in ms once every reply is finished."""
     sent: dict[str, float] = {}
@@ -241,7 +268,7 @@ async def _turns(
         await asyncio.sleep(0.005)
     if len(done) < len(roots):
         raise RuntimeError(f"{len(roots) - len(done)} replies did not finish")
-    return [1000 * (done[r] - sent[r] - MODEL_SECONDS) for r in roots]
+    return [1000 * (done[r] - sent[r] - model.seconds(f"{tag}-{i}")) for i, r in enumerate(roots)]
 
 
 def _finished(messages: list[dict[str, Any]]) -> bool:
