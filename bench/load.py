@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/load.py --messages 1000 --conversations 50 --latency 0.2
     .venv/bin/python bench/load.py --messages 1000 --conversations 50 --latency 0.2 --restart-db
+    .venv/bin/python bench/load.py --threads 1500     # the burst scenario: bench/burst.py
 
 It starts a throwaway PostgreSQL (``fakes/postgres.py``), the scripted Anthropic server (every
 answer takes ``--latency`` seconds and names the message it answers), the mock Slack Web API, and
@@ -696,6 +697,12 @@ async def _main(cfg: LoadConfig, profile: Path | None, logs: Path | None) -> int
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if any(a == "--threads" or a.startswith("--threads=") for a in args):
+        # Many threads at once against one process: a scenario of its own, with its own options.
+        from bench import burst
+
+        return burst.main(args)
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--messages", type=int, default=1000, help="user messages in all (default 1000)")
     p.add_argument("--conversations", type=int, default=50, help="threads they are spread over (default 50)")
