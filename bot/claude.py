@@ -13,7 +13,16 @@ import anthropic
 import httpx2
 
 from bot.config import Settings
-from bot.model import ChunkSink, ContextTooLong, ModelError, ModelReply, ModelRequest, Usage, canonical_block
+from bot.model import (
+    ChunkSink,
+    ContextTooLong,
+    ModelError,
+    ModelReply,
+    ModelRequest,
+    ReplyStopped,
+    Usage,
+    canonical_block,
+)
 from bot.policy import Verification
 from bot.prompts import VERDICT_TOOL, VERDICT_TOOLS, VERIFIER_SYSTEM, verifier_request
 
@@ -98,6 +107,8 @@ class AnthropicModel:
                 await sink.restart()
             try:
                 message = await self._call(kwargs, sink)
+            except ReplyStopped:
+                raise  # the person stopped the reply: leaving the stream ended the generation
             except Exception as exc:
                 if _too_long(exc):
                     raise ContextTooLong(str(exc)) from exc

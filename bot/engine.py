@@ -36,7 +36,14 @@ from bot.admission import Admission, TurnStopped
 from bot.channels import Told, elsewhere_note, is_direct, may_answer
 from bot.context import FIXED_TOKENS, TokenTally, build_request, message_tokens, user_text_block
 from bot.failures import log_failure
-from bot.model import ContextTooLong, ModelClient, ModelError, ModelReply, transcript_for_verifier
+from bot.model import (
+    ContextTooLong,
+    ModelClient,
+    ModelError,
+    ModelReply,
+    ReplyStopped,
+    transcript_for_verifier,
+)
 from bot.notices import (
     NOT_AUTHOR,
     NOT_IN_CONVERSATION,
@@ -67,6 +74,7 @@ from bot.ports import (
     NoMetrics,
     RecoverySink,
     ReplyStream,
+    ShowsThinking,
     StorageUnavailable,
 )
 from bot.types import (
@@ -169,6 +177,21 @@ class _StreamBridge:
         if self._wrote or not isinstance(self._stream, HelpFirst):
             return False
         return await self._stream.crisis_card(card)
+
+    async def thinking(self) -> None:
+        """The model is about to be asked: the stream may show that at once (``ShowsThinking``)."""
+        if isinstance(self._stream, ShowsThinking):
+            await self._stream.thinking()
+
+    def stopped_part(self, shown: str) -> str:
+        """The current model call's part of ``shown``, the reply as the person saw it when they stopped
+        it (``ReplyStopped``): without the label and without the text of the turn's earlier calls."""
+        if self._prefix and shown.startswith(self._prefix):
+            shown = shown[len(self._prefix) :]
+        done = self._done.strip()
+        if done and shown.startswith(done):
+            shown = shown[len(done) :]
+        return shown.strip()
 
     def _joined(self) -> str:
         return "\n\n".join(t for t in (self._done.strip(), self._current.strip()) if t)
@@ -936,12 +959,23 @@ class Engine:
             if sink is not None and turn.crisis is not None and not turn.crisis_shown:
                 # Help first: before the reply's first words whenever the risk is known that early.
                 turn.crisis_shown = await sink.help_first(turn.crisis)
+            if sink is not None and call == 0:
+                await sink.thinking()
             try:
                 reply = await self._respond(
                     conv.id, history, turn.messages, budget, sink, turn.settings.instructions
                 )
             except ModelError:
                 return prompts.MODEL_ERROR_REPLY
+            except ReplyStopped as stopped:
+                # The person pressed Stop: the model call ended there, and the turn keeps what they saw.
+                part = sink.stopped_part(stopped.shown) if sink is not None else ""
+                if part:
+                    content: tuple[dict[str, object], ...] = ({"type": "text", "text": part},)
+                    turn.messages.append(NewMessage(role="assistant", kind="text", content=content))
+                    turn.texts.append(part)
+                log.info("reply stopped by the person", extra={"conversation": conv.id})
+                break
             turn.usage.append(_usage(reply))
             if sink is not None:
                 sink.end_round()

@@ -14,7 +14,11 @@ from bot.policy import Verification
 
 
 class ChunkSink(Protocol):
-    """Where a streaming model call delivers text as it arrives."""
+    """Where a streaming model call delivers text as it arrives.
+
+    ``chunk`` and ``restart`` may raise ``ReplyStopped``: the model call then ends at once (its stream
+    closed, so generation stops) and is not retried.
+    """
 
     async def chunk(self, text: str) -> None: ...
 
@@ -52,6 +56,18 @@ class ModelReply:
     @property
     def tool_uses(self) -> list[dict[str, Any]]:
         return [b for b in self.content if b.get("type") == "tool_use"]
+
+
+class ReplyStopped(Exception):
+    """The person stopped the reply while it was being written (Slack's Stop button on a streamed reply).
+
+    Raised by a ``bot.ports.ReplyStream``'s ``update``; ``shown`` is the whole reply as the person saw
+    it when it stopped, which is what the conversation keeps.
+    """
+
+    def __init__(self, shown: str) -> None:
+        super().__init__("reply stopped by the person")
+        self.shown = shown
 
 
 class ModelError(Exception):

@@ -17,8 +17,10 @@ next calls fail at the HTTP level (429 with ``Retry-After``, 500/503 with an HTM
 The mock also keeps what a thread would *show*: ``messages`` holds every message the bot created
 (``chat.postMessage`` or ``chat.startStream``) with its current text, changed by ``chat.update``,
 ``chat.appendStream``/``chat.stopStream`` and ``chat.delete``; ``thread(channel, ts)`` lists one thread's.
-Streamed text is Markdown (``markdown_text`` chunks), posted text is mrkdwn; ``format`` says which.
-``refuse_streaming(error)`` makes ``chat.startStream`` fail like a workspace without the feature.
+Streamed text and text sent as ``markdown_text`` is Markdown, other posted text mrkdwn; ``format`` says which.
+``refuse_streaming(error)`` makes ``chat.startStream`` fail like a workspace without the feature, and
+``press_stop()`` plays the person pressing Stop on a streamed reply: Slack ends the stream where it is
+(the message keeps what it shows) and the app's next stream call answers ``message_not_in_streaming_state``.
 """
 
 from __future__ import annotations
@@ -89,6 +91,7 @@ class MockSlack(InThread):
         self.rejected: list[Call] = []  # calls answered with an HTTP-level fault
         self.http_faults: dict[str, deque[HttpFault]] = {}
         self.streaming_error: str | None = None  # set: chat.startStream fails with this error
+        self.stop_after: str | None = None  # a stream method: the person presses Stop once it answered
         # What the bot's messages show now, in creation order (see the module docstring).
         self.messages: list[dict[str, Any]] = []
         self.url = ""
@@ -144,6 +147,11 @@ class MockSlack(InThread):
     def refuse_streaming(self, error: str = "unknown_method") -> None:
         """``chat.startStream`` answers ``{"ok": false, "error": error}`` (None: streaming works again)."""
         self.streaming_error = error
+
+    def press_stop(self, after: str = "chat.startStream") -> None:
+        """The person presses Stop on the next streamed message right after ``after`` (a stream method)
+        answered it: the stream ends, showing what it shows then (``stopped_by_user`` on the message)."""
+        self.stop_after = after
 
     def thread(self, channel: str, thread_ts: str) -> list[dict[str, Any]]:
         """The bot's messages in one thread as they look now (deleted ones left out)."""
@@ -288,6 +296,11 @@ class MockSlack(InThread):
                 call.result = {"ok": True, **self._answer(method, args)}
             except _Refused as refused:
                 call.result = {"ok": False, "error": str(refused)}
+            if method == self.stop_after and call.result.get("ok"):
+                self.stop_after = None
+                stopped = self.message(str(args.get("channel", "")), str(call.result.get("ts")))
+                if stopped is not None:
+                    stopped["streaming"], stopped["stopped_by_user"] = False, True
         return self._json(call.result)
 
     @staticmethod

@@ -31,6 +31,10 @@ class ScriptedModel:
         self.verify_calls: list[tuple[str, tuple[str, ...]]] = []
         self.default = default
         self.usage = usage or Usage(input_tokens=10, output_tokens=5)
+        # Each reply's text reaches the sink in this many pieces, as a streaming model delivers it;
+        # ``delivered`` counts the pieces handed over (a stopped reply hands over no more).
+        self.pieces = 1
+        self.delivered = 0
         self._ids = 0
 
     @property
@@ -58,7 +62,10 @@ class ScriptedModel:
         if isinstance(reply, ModelError):
             raise reply
         if sink is not None and reply.text:
-            await sink.chunk(reply.text)
+            size = -(-len(reply.text) // self.pieces)
+            for at in range(0, len(reply.text), size):
+                await sink.chunk(reply.text[at : at + size])
+                self.delivered += 1
         return reply
 
     async def verify(self, transcript: str, cues: Sequence[str]) -> Verification:

@@ -284,3 +284,8 @@ async def harness_on(
         client = AsyncWebClient(token=BOT_TOKEN, base_url=slack.api_url)
         app = build_app(services, client, signing_secret=SIGNING_SECRET, process_before_response=True)
         yield SlackHarness(app, slack, anthropic, services)
+
+
+def post_words(post: Mapping[str, Any]) -> str:
+    """A post's words as the app sent them: its Markdown (``markdown_text``, replies) or its ``text``."""
+    return str(post.get("markdown_text") or post.get("text") or "")

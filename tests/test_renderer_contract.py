@@ -27,6 +27,7 @@ from adapters.slack import blocks as bk
 from adapters.slack.api import SlackApi
 from adapters.slack.render import HINTS as SLACK_HINTS
 from adapters.slack.render import SlackRenderer
+from adapters.slack.translate import MAX_MARKDOWN_CHARS as SLACK_MARKDOWN_LIMIT
 from adapters.slack.translate import MAX_MESSAGE_CHARS as SLACK_LIMIT
 from adapters.terminal import HINTS as TERMINAL_HINTS
 from adapters.terminal import TerminalRenderer
@@ -108,10 +109,11 @@ def slack() -> Drawn:
                 elif blocks and blocks[0]["type"] == "header":
                     out.append(Entry("crisis", "thread", args["text"]))
                 else:
-                    out.append(Entry("reply", "thread", args["text"]))
+                    # Replies go as the model's Markdown (markdown_text, no text); failure notes as text.
+                    out.append(Entry("reply", "thread", args.get("markdown_text") or args["text"]))
         return out
 
-    return Drawn(renderer, SLACK_HINTS, SLACK_LIMIT, read)
+    return Drawn(renderer, SLACK_HINTS, SLACK_MARKDOWN_LIMIT, read)
 
 
 # -- Discord: a stand-in for the channel's send ----------------------------------------------------

@@ -90,6 +90,24 @@ class SlackApi:
         resp = await self.safe("chat.postMessage", self._client.chat_postMessage(**kwargs))
         return str(resp["ts"]) if resp is not None and resp.get("ts") else None
 
+    async def post_markdown(
+        self, channel: str, markdown: str, *, thread_ts: str | None = None, metadata: Metadata | None = None
+    ) -> str | None:
+        """Standard Markdown, rendered by Slack (``markdown_text``, at most 12,000 characters). Slack takes
+        it without ``text`` or ``blocks`` and derives the notification text itself."""
+        kwargs: dict[str, Any] = {
+            "channel": channel,
+            "markdown_text": markdown,
+            "unfurl_links": False,
+            "unfurl_media": False,
+        }
+        if thread_ts:
+            kwargs["thread_ts"] = thread_ts
+        if metadata is not None:
+            kwargs["metadata"] = metadata
+        resp = await self.safe("chat.postMessage", self._client.chat_postMessage(**kwargs))
+        return str(resp["ts"]) if resp is not None and resp.get("ts") else None
+
     async def ephemeral(
         self,
         channel: str,

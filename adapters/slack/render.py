@@ -12,10 +12,9 @@ from slack_sdk.models.metadata import Metadata
 from adapters.slack import blocks as bk
 from adapters.slack.api import SlackApi
 from adapters.slack.reply import LiveReply
-from adapters.slack.translate import MAX_MESSAGE_CHARS, escape, markdown_to_mrkdwn, reply_mark
+from adapters.slack.translate import MAX_MESSAGE_CHARS, escape, reply_mark, split_markdown, split_message
 from bot.notices import PlatformHints, reason_phrase
 from bot.presentation import AlertNotice, ClosureNotice, CrisisResources, PrivateNotice, Reply
-from bot.text import split
 from bot.types import AdminAlert
 
 HINTS = PlatformHints(
@@ -55,11 +54,21 @@ class SlackRenderer:
         self._entry = entry
         self._drawn = drawn
 
-    async def _post(self, item: str, text: str, blocks: bk.Blocks | None = None) -> None:
+    def _metadata(self, item: str) -> Metadata | None:
+        mark = reply_mark(self._entry, item) if self._entry else None
+        return Metadata(**mark) if mark is not None else None
+
+    async def _post(
+        self, item: str, text: str, blocks: bk.Blocks | None = None, *, markdown: bool = False
+    ) -> None:
+        """One post of the turn's result, marked (see the class docstring); ``markdown``: ``text`` is
+        standard Markdown, sent as ``markdown_text`` for Slack to render."""
         if item in self._drawn:
             return
-        mark = reply_mark(self._entry, item) if self._entry else None
-        metadata = Metadata(**mark) if mark is not None else None
+        metadata = self._metadata(item)
+        if markdown:
+            await self._api.post_markdown(self._channel, text, thread_ts=self._thread_ts, metadata=metadata)
+            return
         await self._api.post(self._channel, text, thread_ts=self._thread_ts, blocks=blocks, metadata=metadata)
 
     async def reply(self, item: Reply) -> None:
@@ -67,9 +76,13 @@ class SlackRenderer:
         if live is not None and live.started:
             await (live.fail(item.text) if item.failed else live.finish(item.text))
             return
-        text = escape(item.text) if item.failed else markdown_to_mrkdwn(item.text)
-        for n, part in enumerate(split(text, MAX_MESSAGE_CHARS)):
-            await self._post(f"reply.{n}", part)
+        if item.failed:
+            # A failure note is plain text, not the model's Markdown.
+            for n, part in enumerate(split_message(escape(item.text), MAX_MESSAGE_CHARS)):
+                await self._post(f"reply.{n}", part)
+            return
+        for n, part in enumerate(split_markdown(item.text)):
+            await self._post(f"reply.{n}", part, markdown=True)
 
     async def crisis_card(self, item: CrisisResources) -> None:
         await self._post("crisis", bk.crisis_mrkdwn(item.card.text), bk.crisis_blocks(item.card))

@@ -1,22 +1,36 @@
 """A reply being written into a Slack thread while the model writes it (the engine's ``ReplyStream``).
 
 The engine hands ``update`` the *whole* reply so far (Markdown), never a delta, and a retried model call
-may take text back. Two ways to show it:
+may take text back. Everything is sent as the model wrote it, in standard Markdown, which Slack renders
+itself (``markdown_text``). Two ways to show it:
 
 - **Streaming** (``chat.startStream`` / ``appendStream`` / ``stopStream`` through slack_sdk's
-  ``AsyncChatStream``). Streams are append-only and carry standard Markdown (``markdown_text``), so the
-  snapshots are turned into deltas and sent as they are; Slack renders the Markdown itself.
-- **Fallback**: one ``chat.postMessage`` and throttled ``chat.update`` calls (at most one a second) with
-  the reply converted to mrkdwn, when the workspace cannot stream (remembered per workspace for a while)
-  or a stream call fails.
+  ``AsyncChatStream``): the snapshots are turned into deltas.
+- **Post + update**: one ``chat.postMessage`` and throttled ``chat.update`` calls (at most one a second),
+  when the workspace cannot stream (remembered per workspace for a while), when Slack rate-limits the
+  stream's start, or when a stream call fails.
 
-Nothing is shown until the reply is worth showing (``MIN_CHARS`` or ``INTERVAL`` seconds after its first
-text): a short, quick reply costs one ``chat.postMessage`` and nothing else. While streaming, appends are
-batched the same way. If a snapshot does not extend what was streamed (a retry took text back), the
-stream is stopped and the same message continues by ``chat.update``, so it never keeps text the reply
-no longer has. ``finish`` makes the message(s) show exactly the engine's final reply — or, when the turn
-failed, what was shown plus the short error note — and posts the overflow of a long reply in further
-messages (code blocks closed and reopened at the cut).
+First visible feedback: ``thinking`` (called by the engine just before it asks the model) sets the
+thread's "is thinking…" status (``assistant.threads.setStatus``, which Slack allows in channel threads
+and DMs with ``chat:write``); Slack clears it when the reply's message appears, so nothing is left
+behind. The reply itself appears once it is worth showing (``MIN_CHARS`` or ``INTERVAL`` seconds after
+its first text); a short, quick reply costs one ``chat.postMessage`` and nothing else.
+
+Streaming degrades, never stalls (see ``APPEND_EVERY``): appends are batched so that a normal reply costs
+at most three stream calls; Slack's rate limits on stream calls are never waited out while the model
+writes (``retry.NOT_WAITED``): a rate-limited start turns this reply into post + update, a rate-limited
+append pauses the appends (the text waits in ``AsyncChatStream``'s buffer, where a refused call leaves
+it) and the next append or the stop catches up. If a snapshot does not extend what was streamed (a retry
+took text back), or an append fails in a way that may have shown its text, the stream is stopped and the
+same message continues by ``chat.update``, so it never shows text twice or text the reply no longer has.
+
+Stop: when the person presses Stop, Slack ends the stream, and the next stream call answers
+``message_not_in_streaming_state``. ``update`` then raises ``ReplyStopped`` with what the person saw
+(the engine ends the model call and keeps that text), and nothing is rewritten afterwards.
+
+``finish`` makes the message(s) show exactly the engine's final reply — or, when the turn failed, what
+was shown plus the short error note — and posts the overflow of a long reply in further messages (code
+blocks closed and reopened at the cut).
 
 The durable inbox: ``on_ref`` hears the message's ts as soon as the reply exists in Slack (the engine
 records it with the inbox entry), and a recovered turn passes that ts back as ``reply_ts``: the reply
@@ -37,15 +51,23 @@ from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.web.async_chat_stream import AsyncChatStream
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.slack.translate import MAX_MESSAGE_CHARS, escape, markdown_to_mrkdwn, split_message
+from adapters.slack.retry import retry_after_of
+from adapters.slack.translate import MAX_MARKDOWN_CHARS, escape, split_markdown
+from bot.model import ReplyStopped
 from bot.types import CrisisCard
 
 log = logging.getLogger(__name__)
 
-MIN_CHARS = 200  # show / append once this much new text is waiting …
-INTERVAL = 1.0  # … or this many seconds have passed; also the least time between two chat.update calls
-# Markdown in a message is limited to 12,000 characters (markdown_text, markdown blocks).
-MAX_MARKDOWN_CHARS = 11_000
+MIN_CHARS = 200  # show the reply once this much text is waiting …
+INTERVAL = 1.0  # … or this many seconds after its first text; also the least time between two chat.update
+# The least time between two stream calls, growing with each append: the stream starts, its first append
+# comes 3 s later at the earliest, the next 6 s after that. A reply the model finishes within 9 s of its
+# first words showing (about 2,000 characters at Claude's pace) costs start + one append + stop. Slack
+# limits the stream methods per workspace (start and stop to about 20 a minute), so fewer calls per reply
+# leave room for more replies; the person reads at the pace of these batches either way.
+APPEND_EVERY: tuple[float, ...] = (3.0, 6.0, 12.0)
+# What the thread shows while the model thinks (``assistant.threads.setStatus``).
+THINKING = "is thinking…"
 # Streaming stops this far before the limit, so the cut for the next message can find a line break.
 STREAM_HOLDBACK = 1_500
 # startStream errors that mean "this workspace cannot stream": remembered, and posts are used instead.
@@ -63,6 +85,8 @@ STREAM_UNAVAILABLE = frozenset(
         "not_supported",
     }
 )
+# A stream call's answer when the stream is no longer open: the person pressed Stop (or Slack closed it).
+STREAM_ENDED = "message_not_in_streaming_state"
 _FENCE = "```"
 
 _CallFailed = (SlackApiError, SlackRequestError, aiohttp.ClientError, TimeoutError)
@@ -72,6 +96,14 @@ def _error_code(exc: Exception) -> str:
     if isinstance(exc, SlackApiError):
         return str(exc.response.get("error") or f"http_{exc.response.status_code}")
     return type(exc).__name__
+
+
+def _rate_limited(exc: Exception) -> float | None:
+    """Seconds Slack asked to wait when ``exc`` is a 429 (Slack did nothing with the call), else None."""
+    if isinstance(exc, SlackApiError) and exc.response.status_code == 429:
+        wait = retry_after_of(exc.response.headers)
+        return 1.0 if wait is None else wait
+    return None
 
 
 def split_head(text: str, limit: int, lo: int = 0) -> tuple[str, str]:
@@ -97,8 +129,16 @@ def split_head(text: str, limit: int, lo: int = 0) -> tuple[str, str]:
             cut -= 1
     head, rest = text[:cut], text[cut:]
     if head.count(_FENCE) % 2:
-        return head + "\n" + _FENCE, _FENCE + "\n" + rest.lstrip("\n")
+        return head + "\n" + _FENCE, _opener(head) + "\n" + rest.lstrip("\n")
     return head, rest.strip()
+
+
+def _opener(head: str) -> str:
+    """The fence line that opened the code block left open at the end of ``head`` (with its language
+    tag, so the reopened block is highlighted alike); a long or spaced "tag" is prose, not a language."""
+    at = head.rfind(_FENCE)
+    line = head[head.rfind("\n", 0, at) + 1 :].split("\n", 1)[0].strip()
+    return line if line.startswith(_FENCE) and len(line) <= 16 and " " not in line else _FENCE
 
 
 @dataclass
@@ -106,8 +146,8 @@ class _Head:
     """The message that shows the start of the reply."""
 
     ts: str
-    mode: str  # "stream" (open stream), "markdown" (edited, Markdown), "mrkdwn" (edited, mrkdwn)
-    shown: str  # what it shows now: Markdown sent to the stream, or the text of the last update
+    mode: str  # "stream" (open stream) or "markdown" (an ordinary message, edited by chat.update)
+    shown: str  # the Markdown it shows (a stream: handed to it, including what waits after a 429)
     last: float  # monotonic time of the last call that changed it
     stale: bool = False  # shows text the reply no longer has: update at the next chance
 
@@ -130,6 +170,7 @@ class LiveReply:
         help_first: Callable[[CrisisCard], Awaitable[None]] | None = None,
         reply_ts: str | None = None,
         on_ref: Callable[[str], Awaitable[None]] | None = None,
+        thinking: str | None = THINKING,
     ) -> None:
         self._help_first = help_first
         self._on_ref = on_ref
@@ -142,10 +183,15 @@ class LiveReply:
         self._unavailable = on_stream_unavailable
         self._clock = clock
         self._max_markdown = max_markdown or MAX_MARKDOWN_CHARS
+        self._thinking = thinking
         self._snapshot = ""
         self._first_at: float | None = None
         self._head: _Head | None = None
         self._stream: AsyncChatStream | None = None
+        self._appends = 0
+        self._held = ""  # the end of head.shown a rate-limited call left in the stream's buffer
+        self._paused_until = 0.0  # no append before this (Slack's Retry-After)
+        self._stopped = False  # the person stopped the stream: nothing more is sent
         self._done = False
         self._gave_up = False  # the first post failed: leave the reply to the final rendering
         # A message an earlier attempt of this reply left (perhaps an open stream): rewritten, not doubled.
@@ -167,7 +213,25 @@ class LiveReply:
     def mode(self) -> str | None:
         return self._head.mode if self._head else None
 
+    @property
+    def stopped(self) -> bool:
+        """The person stopped this reply (Slack's Stop button): it shows what it showed then."""
+        return self._stopped
+
     # -- while the model writes ---------------------------------------------------------------------
+
+    async def thinking(self) -> None:
+        """The model is being asked (``bot.ports.ShowsThinking``): show the thread's status at once."""
+        if self._thinking is None or self._head is not None or self._done:
+            return
+        status, self._thinking = self._thinking, None  # once per reply
+        try:
+            await self._client.assistant_threads_setStatus(
+                channel_id=self._channel, thread_ts=self._thread_ts, status=status
+            )
+        except _CallFailed as exc:
+            # Feedback only: the reply still comes; older workspaces may lack the method.
+            log.info("slack thinking status not shown", extra={"error": _error_code(exc)})
 
     async def crisis_card(self, card: CrisisCard) -> bool:
         """The crisis resources before the reply (``bot.ports.HelpFirst``), while nothing is shown."""
@@ -194,6 +258,8 @@ class LiveReply:
                 await self._append(text, now)
                 return
             await self._leave_stream()  # a retry took text back
+            if self._stopped:
+                raise ReplyStopped(head.shown)
         if text.strip() and (head.stale or now - head.last >= INTERVAL):
             await self._edit(self._head_part(text), now)
 
@@ -218,12 +284,13 @@ class LiveReply:
                 code = _error_code(exc)
                 if code in STREAM_UNAVAILABLE and self._unavailable is not None:
                     self._unavailable(code)
-                log.info("slack streaming unavailable; posting instead", extra={"error": code})
+                # A rate-limited start is this reply's alone: the next one tries to stream again.
+                log.info("slack stream not started; posting instead", extra={"error": code})
             self._may_stream = False
-        part = self._head_part(text, mode="mrkdwn")
+        part = self._head_part(text)
         ts = await self._call("chat.postMessage", self._post_kwargs(part))
         if ts:
-            self._head = _Head(ts, "mrkdwn", part, self._clock())
+            self._head = _Head(ts, "markdown", part, self._clock())
             await self._tell_ref(ts)
         else:
             self._gave_up = True
@@ -240,31 +307,66 @@ class LiveReply:
         head, stream = self._head, self._stream
         assert head is not None and stream is not None
         delta = text[len(head.shown) : self._live_cap]
-        if not delta or (len(delta) < MIN_CHARS and now - head.last < INTERVAL):
+        gap = APPEND_EVERY[min(self._appends, len(APPEND_EVERY) - 1)]
+        if not delta or now < self._paused_until or now - head.last < gap:
             return
+        self._appends += 1
         try:
             await stream.append(markdown_text=delta)
         except _CallFailed as exc:
-            # Whether Slack took the text is unknown: never repeat an append; rewrite the message instead.
-            log.warning("slack stream append failed", extra={"error": _error_code(exc)})
-            await self._leave_stream()
+            await self._stream_call_failed(exc, delta, now)
             return
         head.shown += delta
-        head.last = now
+        head.last, self._held = now, ""
 
-    async def _leave_stream(self) -> None:
-        """Stop the stream where it is; the message goes on as an ordinary one, by ``chat.update``."""
+    async def _stream_call_failed(self, exc: Exception, delta: str, now: float) -> None:
+        """An append failed: pause after a rate limit, stop after Stop, else leave the stream."""
         head = self._head
         assert head is not None
-        await self._call("chat.stopStream", {"channel": self._channel, "ts": head.ts})
-        self._stream = None
-        head.mode, head.stale = "markdown", True
+        if _error_code(exc) == STREAM_ENDED:
+            self._stopped = self._done = True
+            self._stream = None
+            raise ReplyStopped(self._confirmed()) from None
+        wait = _rate_limited(exc)
+        if wait is not None:
+            # Slack did nothing, and AsyncChatStream keeps the refused text in its buffer: it goes out
+            # with the next append or the stop, which wait for Slack's Retry-After, not the model.
+            log.info("slack stream append rate limited; pausing appends", extra={"retry_after": wait})
+            head.shown += delta
+            self._held += delta
+            self._paused_until = now + wait
+            return
+        # Whether Slack took the text is unknown: never repeat an append; rewrite the message instead.
+        log.warning("slack stream append failed", extra={"error": _error_code(exc)})
+        await self._leave_stream()
+        if self._stopped:
+            raise ReplyStopped(head.shown)
 
-    def _head_part(self, text: str, mode: str | None = None) -> str:
-        mode = mode or (self._head.mode if self._head else "mrkdwn")
-        if mode == "mrkdwn":
-            return split_message(markdown_to_mrkdwn(text))[0] if text.strip() else ""
-        return split_head(text, self._max_markdown)[0]
+    def _confirmed(self) -> str:
+        """What the person sees in the streamed message: what Slack accepted (not what waits)."""
+        head = self._head
+        assert head is not None
+        return head.shown[: len(head.shown) - len(self._held)]
+
+    async def _leave_stream(self) -> None:
+        """Stop the stream where it is; the message goes on as an ordinary one, by ``chat.update`` —
+        unless the person had stopped it already (``stopped``): then it keeps what it shows."""
+        head = self._head
+        assert head is not None
+        confirmed = self._confirmed()
+        self._stream, self._held = None, ""
+        head.mode, head.stale = "markdown", True
+        try:
+            await self._client.chat_stopStream(channel=self._channel, ts=head.ts)
+        except _CallFailed as exc:
+            if _error_code(exc) == STREAM_ENDED:
+                self._stopped = self._done = True
+                head.shown, head.stale = confirmed, False
+                return
+            log.warning("slack call failed", extra={"call": "chat.stopStream", "error": _error_code(exc)})
+
+    def _head_part(self, text: str) -> str:
+        return split_head(text, self._max_markdown)[0] if text.strip() else ""
 
     async def _edit(self, shown: str, now: float) -> bool:
         head = self._head
@@ -275,11 +377,7 @@ class LiveReply:
             # The earlier attempt may have left its stream open, and an open stream cannot be edited.
             self._resumed = False
             await self._call("chat.stopStream", {"channel": self._channel, "ts": head.ts})
-        kwargs: dict[str, Any] = {"channel": self._channel, "ts": head.ts}
-        if head.mode == "markdown":
-            kwargs["markdown_text"] = shown
-        else:
-            kwargs["text"] = shown
+        kwargs: dict[str, Any] = {"channel": self._channel, "ts": head.ts, "markdown_text": shown}
         if await self._call("chat.update", kwargs) is None:
             return False
         head.shown, head.last, head.stale = shown, now, False
@@ -288,53 +386,50 @@ class LiveReply:
     # -- the end of the turn ------------------------------------------------------------------------
 
     async def finish(self, reply: str) -> None:
-        """Make the thread show exactly ``reply`` (Markdown): the head, then the overflow as new posts."""
+        """Make the thread show exactly ``reply`` (Markdown): the head, then the overflow as new posts.
+        A reply the person stopped keeps what it showed: nothing is rewritten."""
         self._done = True
         head = self._head
-        if head is None:
+        if head is None or self._stopped:
             return
         if not reply.strip():
             await self._retract()
             return
-        rest_parts: list[str]
         if head.mode == "stream":
             if reply.startswith(head.shown):
                 part, rest = split_head(reply, self._max_markdown, lo=len(head.shown))
                 if await self._stop(part[len(head.shown) :]):
                     head.shown = part
-                    await self._post_all(_mrkdwn_parts(rest))
+                    await self._post_all(_markdown_parts(rest, self._max_markdown))
+                    return
+                if self._stopped:
                     return
             else:
                 await self._leave_stream()
-        if head.mode == "markdown":
-            part, rest = split_head(reply, self._max_markdown)
-            rest_parts = _mrkdwn_parts(rest)
-        else:
-            part, *rest_parts = split_message(markdown_to_mrkdwn(reply))
+                if self._stopped:
+                    return
+        part, rest = split_head(reply, self._max_markdown)
         if not await self._edit(part, self._clock()):
             await self._replace(part)
-        await self._post_all(rest_parts)
+        await self._post_all(_markdown_parts(rest, self._max_markdown))
 
     async def fail(self, note: str) -> None:
         """The turn failed: end the shown message with what it has and the short note (or post the note)."""
         self._done = True
         head = self._head
+        if self._stopped:
+            return
         if head is None:
-            await self._call("chat.postMessage", self._post_kwargs(escape(note)))
+            await self._call("chat.postMessage", self._post_kwargs(escape(note), markdown=False))
             return
         if head.mode == "stream":
             text = self._snapshot if self._snapshot.startswith(head.shown) else head.shown
             if await self._stop(f"{text[len(head.shown) : self._live_cap]}\n\n{note}"):
                 return
-        room = (self._max_markdown if head.mode == "markdown" else MAX_MESSAGE_CHARS) - len(note) - 2
-        if not self._snapshot.strip():
-            shown = ""
-        elif head.mode == "markdown":
-            shown = split_head(self._snapshot, room)[0].rstrip()
-        else:
-            shown = split_message(markdown_to_mrkdwn(self._snapshot), room)[0]
-        if head.mode == "mrkdwn":
-            note = escape(note)
+            if self._stopped:
+                return
+        room = self._max_markdown - len(note) - 2
+        shown = split_head(self._snapshot, room)[0].rstrip() if self._snapshot.strip() else ""
         text = f"{shown}\n\n{note}" if shown else note
         if not await self._edit(text, self._clock()):
             await self._replace(text)
@@ -345,29 +440,28 @@ class LiveReply:
         assert stream is not None and head is not None
         self._stream = None
         try:
-            if markdown:
-                await stream.stop(markdown_text=markdown)
-            else:
-                await self._client.chat_stopStream(channel=self._channel, ts=head.ts)
+            # The stream's buffer still holds what a rate-limited append left: the stop sends it first.
+            await stream.stop(markdown_text=markdown or None)
         except _CallFailed as exc:
+            if _error_code(exc) == STREAM_ENDED:
+                # The person pressed Stop as the model finished: the message keeps what it shows.
+                self._stopped = True
+                return False
             log.warning("slack stream stop failed", extra={"error": _error_code(exc)})
             # Try to close it without text; the message is then rewritten by chat.update.
             await self._call("chat.stopStream", {"channel": self._channel, "ts": head.ts})
             head.mode, head.stale = "markdown", True
+            self._held = ""
             return False
         head.shown += markdown
-        head.mode = "markdown"
+        head.mode, self._held = "markdown", ""
         return True
 
     async def _replace(self, text: str) -> None:
         """The head could not be updated: post the text anew and take the old message away."""
         head = self._head
         assert head is not None
-        kwargs = self._post_kwargs(text)
-        if head.mode == "markdown":
-            kwargs.pop("text")
-            kwargs["markdown_text"] = text
-        ts = await self._call("chat.postMessage", kwargs)
+        ts = await self._call("chat.postMessage", self._post_kwargs(text))
         if ts is None:
             return
         await self._call("chat.delete", {"channel": self._channel, "ts": head.ts})
@@ -388,14 +482,17 @@ class LiveReply:
 
     # -- calls --------------------------------------------------------------------------------------
 
-    def _post_kwargs(self, text: str) -> dict[str, Any]:
-        return {
+    def _post_kwargs(self, text: str, *, markdown: bool = True) -> dict[str, Any]:
+        """A post in the thread: Markdown for Slack to render (without ``text``, which Slack does not
+        take beside it), or plain ``text`` (already escaped) for a note."""
+        kwargs: dict[str, Any] = {
             "channel": self._channel,
             "thread_ts": self._thread_ts,
-            "text": text,
             "unfurl_links": False,
             "unfurl_media": False,
         }
+        kwargs["markdown_text" if markdown else "text"] = text
+        return kwargs
 
     async def _call(self, method: str, kwargs: dict[str, Any]) -> str | None:
         """One Web API call; the message ts it answered (or "" when none), None when it failed."""
@@ -407,5 +504,5 @@ class LiveReply:
         return str(resp.get("ts") or "")
 
 
-def _mrkdwn_parts(markdown: str) -> list[str]:
-    return split_message(markdown_to_mrkdwn(markdown)) if markdown.strip() else []
+def _markdown_parts(markdown: str, limit: int) -> list[str]:
+    return split_markdown(markdown, limit) if markdown.strip() else []

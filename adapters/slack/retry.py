@@ -3,9 +3,11 @@
 slack_sdk retries through handlers on the ``AsyncWebClient``; Haven installs three, each of which knows
 which methods are safe to repeat:
 
-- **429 Too Many Requests** — always retried (up to ``RATE_LIMIT_RETRIES`` times), after the
-  ``Retry-After`` Slack sent. Slack did nothing with a rate-limited request, so a retry cannot
-  duplicate it. A wait longer than ``MAX_RETRY_AFTER`` is not sat out: the call fails instead.
+- **429 Too Many Requests** — retried (up to ``RATE_LIMIT_RETRIES`` times), after the ``Retry-After``
+  Slack sent. Slack did nothing with a rate-limited request, so a retry cannot duplicate it. A wait
+  longer than ``MAX_RETRY_AFTER`` is not sat out: the call fails instead. The calls a reply makes while
+  the model writes (``NOT_WAITED``) are never retried after a wait: waiting there would stop Haven reading
+  the model's stream, and the reply has another way (``reply.LiveReply``).
 - **Connection errors** — a connection that never opened (``ClientConnectorError``: refused, DNS,
   unreachable) is retried for every method: the request was never sent. A connection that broke
   *after* the request went out (server disconnected, reset by peer) is retried only for methods that
@@ -22,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from aiohttp import ClientConnectorError, ClientOSError, ServerConnectionError
@@ -59,6 +61,12 @@ SAFE_TO_REPEAT = frozenset(
         "chat.stopStream",  # a second stop fails (the stream is no longer open) instead of adding text
     }
 )
+# A 429 on these fails at once instead of being waited out: they are made while the model's stream is
+# being read. A rate-limited start makes that reply post + update, a rate-limited append is caught up by
+# the next append or the stop, the stop falls back to chat.update, and the thinking status is only a hint.
+NOT_WAITED = frozenset(
+    {"chat.startStream", "chat.appendStream", "chat.stopStream", "assistant.threads.setStatus"}
+)
 # Retried once on 500/503 although a duplicate is possible (see the module docstring).
 POST_ONCE = frozenset({"chat.postMessage", "chat.postEphemeral"})
 
@@ -71,9 +79,12 @@ def method_of(request: HttpRequest) -> str:
 
 
 def retry_after(response: HttpResponse | None) -> float | None:
-    if response is None:
-        return None
-    for key, values in response.headers.items():
+    return None if response is None else retry_after_of(response.headers)
+
+
+def retry_after_of(headers: Mapping[str, Any]) -> float | None:
+    """The seconds in a ``Retry-After`` header (a retry handler's or a ``SlackApiError``'s response)."""
+    for key, values in headers.items():
         if key.lower() == "retry-after":
             value = values[0] if isinstance(values, list) else values
             try:
@@ -131,7 +142,7 @@ class RateLimitRetry(_Sleeps, AsyncRateLimitErrorRetryHandler):
         response: HttpResponse | None = None,
         error: Exception | None = None,
     ) -> bool:
-        if response is None or response.status_code != 429:
+        if response is None or response.status_code != 429 or method_of(request) in NOT_WAITED:
             return False
         wait = retry_after(response)
         return wait is None or wait <= self.max_wait

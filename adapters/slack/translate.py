@@ -17,6 +17,9 @@ from bot.types import Author, IncomingMessage, Origin, Platform, ThreadRef
 PLATFORM = Platform.SLACK.value
 # Slack truncates `text` at 40,000 characters but advises keeping messages under 4,000.
 MAX_MESSAGE_CHARS = 3900
+# Markdown (``markdown_text``, ``markdown`` blocks) is limited to 12,000 characters a message; the margin
+# leaves room for a closing fence and Slack's own counting.
+MAX_MARKDOWN_CHARS = 11_000
 # Plain-text inputs in modals hold at most 3,000 characters.
 MAX_INPUT_CHARS = 3000
 # A subtype in this set still carries a person's words; every other subtype is a system event.
@@ -185,6 +188,11 @@ def link_or_channel(link: str | None, thread: ThreadRef) -> str:
 
 
 # -- Markdown → mrkdwn ----------------------------------------------------------------------------------
+# Replies go to Slack as the model wrote them (``markdown_text`` and streams; Slack renders standard
+# Markdown itself). This conversion is left only where Slack takes mrkdwn and no Markdown: section
+# blocks, which the crisis card shares with the App Home view (``blocks.crisis_mrkdwn``), and the
+# ``text`` that stands in for blocks in notifications.
+
 
 _FENCE = re.compile(r"^([ \t]*)(`{3,}|~{3,})[^\n]*\n(.*?)(?:^[ \t]*\2[ \t]*$|\Z)", re.S | re.M)
 _INLINE_CODE = re.compile(r"(`+)(.+?)\1", re.S)
@@ -273,6 +281,12 @@ def _tables_to_code(text: str) -> str:
 def split_message(text: str, limit: int = MAX_MESSAGE_CHARS) -> list[str]:
     """mrkdwn as Slack messages: the core's one splitter (``bot.text.split``) at Slack's limit."""
     return split(text, limit)
+
+
+def split_markdown(markdown: str, limit: int = MAX_MARKDOWN_CHARS) -> list[str]:
+    """Markdown as Slack messages at the Markdown limit; a code block cut in two is closed at the end of
+    one message and reopened (with its language tag) at the start of the next."""
+    return split(markdown, limit)
 
 
 # -- links and commands -------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 from adapters.slack.blocks import VIEW_NEW, VIEW_RESOURCES
 from bot.notices import ADMIN_ONLY, DEFAULT_CRISIS_MESSAGE
 from fakes.fake_anthropic import text
-from fakes.slack_harness import ADA, ALICE, BOB, CHANNEL, SlackHarness, is_crisis
+from fakes.slack_harness import ADA, ALICE, BOB, CHANNEL, SlackHarness, is_crisis, post_words
 
 NEW_RESOURCES = "*Acme Wellbeing:* call *0800 123 456* (24/7)\n• Or write to care@acme.example"
 
@@ -116,9 +116,9 @@ async def test_new_with_text_posts_top_level_and_answers_in_its_thread(harness: 
     assert header["channel"] == CHANNEL
     assert f"<@{ALICE}>" in header["text"] and "How do I write a haiku?" in header["text"]
     thread = harness.slack.ts_of(header)
-    assert harness.posts(thread_ts=thread)[-1]["text"] == "New conversation answer."
+    assert post_words(harness.posts(thread_ts=thread)[-1]) == "New conversation answer."
     await harness.reply("and a tanka?", thread_ts=thread)
-    assert harness.posts(thread_ts=thread)[-1]["text"] == "Follow-up answer."
+    assert post_words(harness.posts(thread_ts=thread)[-1]) == "Follow-up answer."
 
 
 async def test_new_without_text_opens_a_modal(lite: SlackHarness) -> None:

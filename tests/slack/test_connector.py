@@ -18,7 +18,16 @@ from adapters.slack.connector import SlackConfigError
 from fakes.fake_anthropic import FakeAnthropic, delay, text
 from fakes.harness import make_settings, services_for
 from fakes.mock_slack import TEAM_ID, MockSlack
-from fakes.slack_harness import ALICE, BOT, BOT_TOKEN, CHANNEL, SIGNING_SECRET, SlackHarness, signed_headers
+from fakes.slack_harness import (
+    ALICE,
+    BOT,
+    BOT_TOKEN,
+    CHANNEL,
+    SIGNING_SECRET,
+    SlackHarness,
+    post_words,
+    signed_headers,
+)
 
 
 def free_port() -> int:
@@ -65,7 +74,7 @@ async def test_socket_mode_receives_events_and_commands(
             assert "payload" not in ack or not ack["payload"]
             post = await eventually(lambda: slack_mock.calls_to("chat.postMessage"))
             assert post[0]["thread_ts"] == "1700000100.000001"
-            assert post[0]["text"] == "Hello over Socket Mode."
+            assert post_words(post[0]) == "Hello over Socket Mode."
 
             command = {
                 "team_id": TEAM_ID,
@@ -120,7 +129,7 @@ async def test_http_mode_acks_before_the_model_answers_and_verifies_signatures(
                     assert resp.status == 200
 
                 post = await eventually(lambda: slack_mock.calls_to("chat.postMessage"))
-                assert post[0]["text"] == "Slow but sure."
+                assert post_words(post[0]) == "Slow but sure."
         finally:
             await connector.disconnect()
     assert len([r for r in anthropic.model_requests() if not r.get("tool_choice")]) == 1
@@ -155,7 +164,9 @@ async def test_disconnect_lets_an_in_flight_turn_post_its_reply(
             await asyncio.sleep(0.02)
         assert anthropic.model_requests() and not slack_mock.calls_to("chat.postMessage")
         await connector.disconnect()
-        assert [p["text"] for p in slack_mock.calls_to("chat.postMessage")] == ["Finished before shutdown."]
+        assert [post_words(p) for p in slack_mock.calls_to("chat.postMessage")] == [
+            "Finished before shutdown."
+        ]
 
 
 async def test_rejected_credentials_fail_connect_with_a_clear_error(

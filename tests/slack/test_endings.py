@@ -7,7 +7,17 @@ import json
 from adapters.slack.blocks import VIEW_FEEDBACK
 from bot.detectors import RiskLevel, assess_risk
 from fakes.fake_anthropic import text, tool_use
-from fakes.slack_harness import ADA, ALERTS, ALICE, BOB, CHANNEL, SlackHarness, is_closure, is_crisis
+from fakes.slack_harness import (
+    ADA,
+    ALERTS,
+    ALICE,
+    BOB,
+    CHANNEL,
+    SlackHarness,
+    is_closure,
+    is_crisis,
+    post_words,
+)
 
 ABUSE = {"reason": "abuse", "note": "insults after redirection"}
 ABUSIVE = "Shut up you useless piece of junk, answer me now"
@@ -32,7 +42,7 @@ async def test_abuse_two_warnings_then_one_closure_then_silence(harness: SlackHa
     await harness.reply(ABUSIVE, thread_ts=root)
 
     posts = harness.posts(thread_ts=root)
-    texts = [p["text"] for p in posts]
+    texts = [post_words(p) for p in posts]
     assert texts[0].startswith("Warning:") and texts[1].startswith("Second warning:")
     assert [is_closure(p) for p in posts] == [False, False, False, True]
     closure = posts[-1]
@@ -175,7 +185,7 @@ async def test_editing_a_message_in_an_ended_thread_offers_a_fork(lite: SlackHar
     header = lite.posts(top_level=True)[-1]
     assert header["text"].startswith("Forked from <") and f"by <@{ALICE}>" in header["text"]
     answer = lite.posts(thread_ts=lite.slack.ts_of(header))[-1]
-    assert answer["text"] == "Two gym sessions it is."
+    assert post_words(answer) == "Two gym sessions it is."
     history = json.dumps(lite.model_requests()[-1]["messages"])
     assert "plan my week" in history and "add two gym sessions" in history
     assert "add a gym session" not in history

@@ -8,7 +8,7 @@ import time
 from collections.abc import Awaitable
 
 from fakes.fake_anthropic import text
-from fakes.slack_harness import ALICE, BOB, BOT, CHANNEL, DM, SlackHarness, signed_headers
+from fakes.slack_harness import ALICE, BOB, BOT, CHANNEL, DM, SlackHarness, post_words, signed_headers
 
 
 async def test_mention_gets_one_reply_in_its_thread_and_replies_continue(harness: SlackHarness) -> None:
@@ -22,7 +22,7 @@ async def test_mention_gets_one_reply_in_its_thread_and_replies_continue(harness
     assert len(posts) == 1
     assert posts[0]["channel"] == CHANNEL
     assert posts[0]["thread_ts"] == root
-    assert posts[0]["text"] == "Hello *Alice*! Here is `code`."
+    assert post_words(posts[0]) == "Hello **Alice**! Here is `code`."  # Markdown: Slack renders it
     first = harness.model_requests()[0]["messages"]
     assert "can you help me with a plan?" in json.dumps(first)
     assert f"<@{BOT}>" not in json.dumps(first)
@@ -77,7 +77,7 @@ async def test_a_mention_inside_our_thread_is_one_turn_whichever_copy_comes_firs
     await lite.event(lite.message(f"<@{BOT}> more please", ts=reply_ts, thread_ts=root, kind="app_mention"))
 
     assert len(lite.model_requests()) == 2
-    assert [p["text"] for p in lite.posts(thread_ts=root)] == ["first", "second"]
+    assert [post_words(p) for p in lite.posts(thread_ts=root)] == ["first", "second"]
 
 
 async def test_messages_in_one_thread_are_answered_in_arrival_order(lite: SlackHarness) -> None:
@@ -97,7 +97,7 @@ async def test_messages_in_one_thread_are_answered_in_arrival_order(lite: SlackH
 
     last = [json.dumps(r["messages"][-1]) for r in lite.model_requests()[1:]]
     assert "bob first" in last[0] and "alice second" in last[1]
-    assert [p["text"] for p in lite.posts(thread_ts=root)] == ["start", "to bob", "to alice"]
+    assert [post_words(p) for p in lite.posts(thread_ts=root)] == ["start", "to bob", "to alice"]
 
 
 async def test_a_mention_in_someone_elses_thread_starts_a_conversation_there(lite: SlackHarness) -> None:
@@ -167,13 +167,13 @@ async def test_model_outage_gives_one_short_error_and_the_next_message_works(lit
     assert oops["text"] and len(oops["text"]) < 300
     lite.anthropic.default = text("Back again.")
     await lite.reply("are you there?", thread_ts=root)
-    assert lite.posts(thread_ts=root)[-1]["text"] == "Back again."
+    assert post_words(lite.posts(thread_ts=root)[-1]) == "Back again."
 
 
 async def test_long_reply_is_split_without_breaking_code_blocks(lite: SlackHarness) -> None:
     """Without streaming: one post updated while the model writes, the overflow in further posts."""
     lite.slack.refuse_streaming()
-    code = "\n".join(f"line_{i} = {i}  # some commentary to make this longer" for i in range(150))
+    code = "\n".join(f"line_{i} = {i}  # some commentary to make this longer" for i in range(300))
     lite.anthropic.enqueue(text(f"Here you go:\n\n```python\n{code}\n```\n\nDone."))
     root = lite.ts()
     await lite.mention("write code", ts=root)
@@ -181,10 +181,10 @@ async def test_long_reply_is_split_without_breaking_code_blocks(lite: SlackHarne
     shown = lite.slack.thread(CHANNEL, root)
     assert len(shown) >= 2
     for m in shown:
-        assert len(m["text"]) <= 4000
+        assert len(m["text"]) <= 12_000  # Slack's Markdown limit
         assert m["text"].count("```") % 2 == 0
     joined = "".join(m["text"] for m in shown)
-    assert "line_0 = 0" in joined and "line_149 = 149" in joined
+    assert "line_0 = 0" in joined and "line_299 = 299" in joined
 
 
 # -- request verification -----------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from typing import Any
 from adapters.slack.blocks import VIEW_FORK
 from bot.notices import NOT_AUTHOR
 from fakes.fake_anthropic import text
-from fakes.slack_harness import ADA, ALICE, BOB, CHANNEL, SlackHarness
+from fakes.slack_harness import ADA, ALICE, BOB, CHANNEL, SlackHarness, post_words
 
 
 async def _three_turns(h: SlackHarness) -> tuple[str, str]:
@@ -50,7 +50,7 @@ async def test_shortcut_modal_fork_posts_top_level_and_answers_with_the_right_hi
     assert f"by <@{ALICE}>" in header["text"] and "Something with fish, please" in header["text"]
     new_thread = harness.slack.ts_of(header)
     [answer] = harness.posts(thread_ts=new_thread)
-    assert answer["text"] == "Forked answer: fish tacos."
+    assert post_words(answer) == "Forked answer: fish tacos."
 
     sent = _texts(harness.model_requests()[-1])
     assert [role for role, _ in sent] == ["user", "assistant", "user"]
@@ -62,7 +62,7 @@ async def test_shortcut_modal_fork_posts_top_level_and_answers_with_the_right_hi
     # The new thread is a conversation of its own: a reply there continues it.
     harness.anthropic.enqueue(text("Fish it is."))
     await harness.reply("great, thanks", thread_ts=new_thread)
-    assert harness.posts(thread_ts=new_thread)[-1]["text"] == "Fish it is."
+    assert post_words(harness.posts(thread_ts=new_thread)[-1]) == "Fish it is."
     # …and the original thread is untouched.
     assert len(harness.posts(thread_ts=root)) == 3
 
@@ -111,7 +111,7 @@ async def test_fork_command_with_a_message_link(lite: SlackHarness) -> None:
 
     header = lite.posts(top_level=True)[-1]
     assert "Something spicy, please" in header["text"]
-    assert lite.posts(thread_ts=lite.slack.ts_of(header))[-1]["text"] == "Command fork answer."
+    assert post_words(lite.posts(thread_ts=lite.slack.ts_of(header))[-1]) == "Command fork answer."
     assert "Something spicy, please" in json.dumps(lite.model_requests()[-1]["messages"])
 
     await lite.command(f"fork {link}")  # no new text
@@ -128,7 +128,7 @@ async def test_fork_of_an_ended_conversation_starts_with_zero_warnings(lite: Sla
 
     header = lite.posts(top_level=True)[-1]
     thread = lite.slack.ts_of(header)
-    assert lite.posts(thread_ts=thread)[-1]["text"] == "A fresh start."
+    assert post_words(lite.posts(thread_ts=thread)[-1]) == "A fresh start."
     from adapters.slack.translate import thread_ref
 
     forked = await lite.services.repo.find_conversation(thread_ref(lite.slack.team_id, CHANNEL, thread))

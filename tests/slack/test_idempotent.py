@@ -31,6 +31,7 @@ from fakes.slack_harness import (
     TEAM,
     SlackHarness,
     harness_on,
+    post_words,
     signed_headers,
 )
 
@@ -122,7 +123,7 @@ async def test_the_same_new_command_delivered_three_times_starts_one_conversatio
     assert [r.status for r in responses] == [200, 200, 200]
     [header] = harness.posts(top_level=True)
     thread = harness.slack.ts_of(header)
-    assert [p["text"] for p in harness.posts(thread_ts=thread)] == ["Hello there."]
+    assert [post_words(p) for p in harness.posts(thread_ts=thread)] == ["Hello there."]
     assert len(harness.model_requests()) == 1
     conversation = await harness.services.engine.thread_status(ThreadRef("slack", TEAM, CHANNEL, thread))
     assert conversation is not None

@@ -16,7 +16,7 @@ from bot.ports import StorageUnavailable
 from fakes.fake_anthropic import FakeAnthropic, text
 from fakes.harness import make_settings, services_for
 from fakes.mock_slack import MockSlack
-from fakes.slack_harness import BOT, BOT_TOKEN, SIGNING_SECRET, SlackHarness
+from fakes.slack_harness import BOT, BOT_TOKEN, SIGNING_SECRET, SlackHarness, post_words
 
 
 @pytest.fixture
@@ -57,7 +57,7 @@ async def test_with_the_database_away_the_event_gets_503_and_is_answered_once_wh
     monkeypatch.setattr(database, "run", real_run)
     again = await h.event(mention_event(h, "are you there?", root), retry=1)
     assert again.status == 200
-    assert [p["text"] for p in h.posts(thread_ts=root)] == ["Answered after the outage."]
+    assert [post_words(p) for p in h.posts(thread_ts=root)] == ["Answered after the outage."]
     assert await h.services.engine.pending() == 0
 
 
@@ -77,7 +77,7 @@ async def test_the_mention_and_message_pair_and_slacks_retry_are_answered_once(
         await h.event(h.message("and then?", ts=reply_ts, thread_ts=root, kind="app_mention"))
     ).status == 200
 
-    assert [p["text"] for p in h.posts(thread_ts=root)] == ["One answer.", "Reply answered."]
+    assert [post_words(p) for p in h.posts(thread_ts=root)] == ["One answer.", "Reply answered."]
     assert len(h.model_requests()) == 2
 
 

@@ -19,6 +19,7 @@ from slack_sdk.http_retry.state import RetryState
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack import SlackConnector
+from adapters.slack import reply as live_reply
 from adapters.slack.app import SlackBot
 from adapters.slack.retry import ConnectionRetry, RateLimitRetry, ServerErrorRetry, install_retry_handlers
 from bot.engine import MAX_ATTEMPTS, Engine, EngineOptions
@@ -26,7 +27,7 @@ from bot.ports import StorageUnavailable
 from fakes.fake_anthropic import FakeAnthropic, text
 from fakes.harness import make_settings, services_for
 from fakes.mock_slack import MockSlack
-from fakes.slack_harness import BOT, BOT_TOKEN, SIGNING_SECRET, SlackHarness
+from fakes.slack_harness import BOT, BOT_TOKEN, SIGNING_SECRET, SlackHarness, post_words
 from tests.slack.test_streaming import long_reply
 
 
@@ -52,7 +53,7 @@ async def test_a_rate_limited_post_waits_for_retry_after_and_posts_once(lite: Sl
 
     assert [c.method for c in lite.slack.rejected] == ["chat.postMessage"]
     [post] = lite.posts(thread_ts=root)
-    assert post["text"] == "After the rate limit."
+    assert post_words(post) == "After the rate limit."
     assert len(slept) == 1 and 1.0 <= slept[0] < 1.5  # Retry-After honoured (plus a little jitter)
 
 
@@ -65,7 +66,7 @@ async def test_a_500_on_post_is_retried_once_and_posts_once(lite: SlackHarness) 
     await lite.mention("hello", ts=root)
 
     assert len(lite.slack.rejected) == 1 and len(slept) == 1
-    assert [p["text"] for p in lite.posts(thread_ts=root)] == ["After the server error."]
+    assert [post_words(p) for p in lite.posts(thread_ts=root)] == ["After the server error."]
 
 
 async def test_a_post_is_not_retried_twice_on_5xx(lite: SlackHarness) -> None:
@@ -79,7 +80,7 @@ async def test_a_post_is_not_retried_twice_on_5xx(lite: SlackHarness) -> None:
     assert len(lite.slack.rejected) == 2 and lite.posts() == []
 
     await lite.reply("still there?", thread_ts=root)
-    assert [p["text"] for p in lite.posts(thread_ts=root)] == ["Next one arrives."]
+    assert [post_words(p) for p in lite.posts(thread_ts=root)] == ["Next one arrives."]
 
 
 async def test_reads_and_updates_are_retried_on_5xx(lite: SlackHarness) -> None:
@@ -94,7 +95,10 @@ async def test_reads_and_updates_are_retried_on_5xx(lite: SlackHarness) -> None:
     assert "alice" in str(lite.model_requests()[0]["messages"])
 
 
-async def test_a_stream_append_is_never_retried_on_5xx_the_message_is_rewritten(lite: SlackHarness) -> None:
+async def test_a_stream_append_is_never_retried_on_5xx_the_message_is_rewritten(
+    lite: SlackHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(live_reply, "APPEND_EVERY", (0.0,))  # append each piece the model streams
     instant_sleeps(lite)
     lite.slack.fail_http("chat.appendStream", 500)
     reply = long_reply(5)
@@ -269,7 +273,7 @@ async def test_a_turn_that_failed_on_a_passing_database_fault_is_recovered_and_a
     assert time.monotonic() - started < LEASE / 2  # by the next recovery look, not after a lease
     await settled(h)
 
-    assert [p["text"] for p in h.posts(thread_ts=root)] == ["Answered after the fault."]
+    assert [post_words(p) for p in h.posts(thread_ts=root)] == ["Answered after the fault."]
     assert len(flaky.calls) == 2 and len(h.model_requests()) == 1
 
 
@@ -307,7 +311,7 @@ async def test_a_short_reply_that_could_not_be_stored_is_answered_once_by_recove
     await until(lambda: h.posts(thread_ts=root))
     await settled(h)
 
-    assert [p["text"] for p in h.posts(thread_ts=root)] == ["Short answer, stored."]
+    assert [post_words(p) for p in h.posts(thread_ts=root)] == ["Short answer, stored."]
     assert len(h.model_requests()) == 2
 
 

@@ -1,4 +1,5 @@
-"""Replies written while the model writes: Slack's streaming methods, the post+update fallback, failures."""
+"""Replies written while the model writes: Slack's streaming methods, the post+update fallback, failures,
+rate limits that must not stall the reply, the person's Stop button and the first visible feedback."""
 
 from __future__ import annotations
 
@@ -9,9 +10,8 @@ from pathlib import Path
 import pytest
 
 from adapters.slack import reply as live_reply
-from adapters.slack.translate import markdown_to_mrkdwn
 from bot.prompts import MODEL_ERROR_REPLY
-from fakes.fake_anthropic import FakeAnthropic, cut_stream, text, tool_use
+from fakes.fake_anthropic import FakeAnthropic, cut_stream, delay, text, tool_use
 from fakes.mock_slack import STREAM_METHODS, MockSlack
 from fakes.slack_harness import ALICE, CHANNEL, DM, TEAM, SlackHarness, harness_on, is_closure, is_crisis
 
@@ -30,6 +30,13 @@ def stream_calls(h: SlackHarness) -> dict[str, int]:
     return {m: h.slack.count(m) for m in STREAM_METHODS}
 
 
+@pytest.fixture
+def eager_appends(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every snapshot goes out at once, so the three pieces the fake model streams a text in become the
+    stream's start, one append, and the stop (replies are otherwise batched over seconds)."""
+    monkeypatch.setattr(live_reply, "APPEND_EVERY", (0.0,))
+
+
 async def test_a_long_reply_streams_into_one_message_with_exactly_the_engines_text(
     harness: SlackHarness,
 ) -> None:
@@ -44,7 +51,7 @@ async def test_a_long_reply_streams_into_one_message_with_exactly_the_engines_te
     assert start["recipient_user_id"] == ALICE and start["recipient_team_id"] == TEAM
     calls = stream_calls(harness)
     assert calls["chat.startStream"] == 1 and calls["chat.stopStream"] == 1
-    assert 1 <= calls["chat.appendStream"] <= 3
+    assert sum(calls.values()) <= 3  # appends are batched (reply.APPEND_EVERY)
     assert harness.posts() == []  # the reply was not posted a second time
     [message] = harness.shown(root)
     assert message["text"] == reply  # Markdown, exactly: Slack renders markdown_text itself
@@ -59,7 +66,7 @@ async def test_a_short_quick_reply_is_one_post_and_no_stream(harness: SlackHarne
 
     assert stream_calls(harness) == dict.fromkeys(STREAM_METHODS, 0)
     [post] = harness.posts()
-    assert post["text"] == "Sure — *yes*."
+    assert post["markdown_text"] == "Sure — **yes**." and "text" not in post  # Slack renders it
     assert harness.slack.count("chat.update") == 0
 
 
@@ -79,8 +86,9 @@ async def test_without_streaming_one_post_is_updated_and_the_workspace_is_rememb
     assert len(lite.posts(thread_ts=root)) == 2  # one post per reply …
     updates = lite.slack.calls_to("chat.update")
     assert 2 <= len(updates) <= 6  # … then updates (throttled) until it shows the whole reply
-    assert [m["text"] for m in lite.shown(root)] == [markdown_to_mrkdwn(first), markdown_to_mrkdwn(second)]
-    assert all(m["format"] == "mrkdwn" for m in lite.shown(root))
+    assert [m["text"] for m in lite.shown(root)] == [first, second]
+    assert all(m["format"] == "markdown" for m in lite.shown(root))
+    assert all("markdown_text" in u and "text" not in u for u in updates)
 
 
 async def test_a_retry_that_takes_text_back_stops_the_stream_and_rewrites_the_message(
@@ -137,6 +145,7 @@ async def test_a_model_failure_half_way_ends_the_streamed_message_with_the_error
     assert "never finished" not in json.dumps(h.model_requests()[-1]["messages"])
 
 
+@pytest.mark.usefixtures("eager_appends")
 async def test_a_failed_append_continues_by_update_with_exact_text(lite: SlackHarness) -> None:
     lite.slack.fail("chat.appendStream", "streaming_state_conflict")
     reply = long_reply(6)
@@ -167,7 +176,7 @@ async def test_an_overflowing_streamed_reply_continues_in_posts_without_breaking
     assert len(shown) >= 2
     head, rest = shown[0], shown[1:]
     assert head["format"] == "markdown" and len(head["text"]) <= 2500 and not head["streaming"]
-    assert all(m["format"] == "mrkdwn" and len(m["text"]) <= 4000 for m in rest)
+    assert all(m["format"] == "markdown" and len(m["text"]) <= 2500 for m in rest)
     assert all(m["text"].count("```") % 2 == 0 for m in shown)
     joined = "".join(m["text"] for m in shown)
     assert "line_0 = 0" in joined and "line_89 = 89" in joined and joined.rstrip().endswith("Done.")
@@ -226,3 +235,147 @@ async def test_direct_messages_stream_too(lite: SlackHarness) -> None:
     [start] = lite.slack.calls_to("chat.startStream")
     assert start["channel"] == DM and start["thread_ts"] == ts
     assert [m["text"] for m in lite.slack.thread(DM, ts)] == [reply]
+
+
+# -- rate limits never stall the reply ------------------------------------------------------------------
+
+
+def record_waits(h: SlackHarness) -> list[float]:
+    """The retry handlers' waits, recorded and made instant (any wait here would be a stall)."""
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    for handler in h.app.client.retry_handlers:
+        handler.sleep = sleep  # type: ignore[attr-defined]
+    return slept
+
+
+@pytest.mark.usefixtures("eager_appends")
+async def test_a_rate_limited_append_pauses_the_stream_and_the_stop_catches_up(lite: SlackHarness) -> None:
+    slept = record_waits(lite)
+    lite.slack.fail_http("chat.appendStream", 429, retry_after=30)
+    reply = long_reply(4)
+    lite.anthropic.enqueue(text(reply))
+    root = lite.ts()
+
+    await lite.mention("plan please", ts=root)
+
+    [message] = lite.shown(root)
+    assert message["text"] == reply and not message["streaming"]  # whole text, once
+    assert [c.method for c in lite.slack.rejected] == ["chat.appendStream"]
+    assert lite.slack.count("chat.appendStream") == 0  # paused: not tried again within Retry-After
+    assert slept == []  # Retry-After was not sat out by the client
+    [refused] = lite.slack.rejected
+    [stop] = [c for c in lite.slack.calls if c.method == "chat.stopStream"]
+    # The model finished right after the refused append (its last third followed at once). Sitting out
+    # Retry-After would put 30 s here; 2 s is loose enough for a loaded machine and far from 30.
+    assert stop.at - refused.at < 2.0
+    assert lite.slack.count("chat.update") == 0 and lite.posts() == []
+
+
+async def test_a_rate_limited_start_posts_this_reply_and_streams_the_next(lite: SlackHarness) -> None:
+    slept = record_waits(lite)
+    lite.slack.fail_http("chat.startStream", 429, retry_after=30)
+    first, second = long_reply(tag="a"), long_reply(tag="b")
+    lite.anthropic.enqueue(text(first), text(second))
+    root = lite.ts()
+
+    await lite.mention("plan please", ts=root)
+    await lite.reply("and again", thread_ts=root)
+
+    assert slept == []
+    assert [m["text"] for m in lite.shown(root)] == [first, second]
+    [post] = lite.posts(thread_ts=root)  # the first reply: post + update, in Markdown
+    assert post["markdown_text"] and lite.slack.count("chat.startStream") == 1  # the second streamed
+    assert all(m["format"] == "markdown" and not m["streaming"] for m in lite.shown(root))
+
+
+async def test_a_rate_limited_stop_rewrites_the_reply_whole(lite: SlackHarness) -> None:
+    slept = record_waits(lite)
+    lite.slack.fail_http("chat.stopStream", 429, retry_after=30, times=2)
+    reply = long_reply(4)
+    lite.anthropic.enqueue(text(reply))
+    root = lite.ts()
+
+    await lite.mention("plan please", ts=root)
+
+    assert slept == []
+    [message] = lite.shown(root)
+    assert message["text"] == reply and not message["streaming"]
+
+
+# -- Stop ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.usefixtures("eager_appends")
+async def test_stop_keeps_what_was_shown_and_stores_exactly_that(lite: SlackHarness) -> None:
+    lite.slack.press_stop(after="chat.startStream")
+    reply = long_reply(4, tag=" (stopped)")
+    lite.anthropic.enqueue(text(reply))
+    root = lite.ts()
+
+    await lite.mention("plan please", ts=root)
+
+    [message] = lite.shown(root)
+    shown = message["text"]
+    assert message["stopped_by_user"] and 0 < len(shown) < len(reply) and reply.startswith(shown)
+    [append] = [c for c in lite.slack.calls if c.method == "chat.appendStream"]
+    assert append.result["error"] == "message_not_in_streaming_state"
+    # Nothing was rewritten, posted or appended after Slack said the stream had ended.
+    assert lite.slack.calls[-1] is append or all(
+        c.method not in (*STREAM_METHODS, "chat.update", "chat.postMessage")
+        for c in lite.slack.calls[lite.slack.calls.index(append) + 1 :]
+    )
+    assert lite.slack.count("chat.update") == 0 and lite.posts() == []
+
+    # The conversation keeps what the person saw, not what the model went on to write.
+    lite.anthropic.enqueue(text("Picking up from there."))
+    await lite.reply("go on", thread_ts=root)
+    messages = lite.model_requests()[-1]["messages"]
+    said = [b["text"] for m in messages if m["role"] == "assistant" for b in m["content"] if "text" in b]
+    assert said == [shown]
+    assert lite.shown(root)[-1]["text"] == "Picking up from there."
+
+
+# -- first visible feedback ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("where", ["channel thread", "direct message"])
+async def test_a_thinking_status_shows_at_once_and_the_reply_replaces_it(
+    lite: SlackHarness, where: str
+) -> None:
+    lite.anthropic.enqueue(delay(0.5, text(long_reply(3))))  # the model's time to first token
+    ts = lite.ts()
+    if where == "channel thread":
+        channel = CHANNEL
+        await lite.mention("plan please", ts=ts)
+    else:
+        channel = DM
+        await lite.event(lite.message("plan please", ts=ts, channel=DM, channel_type="im"))
+
+    first = lite.slack.calls[[c.method for c in lite.slack.calls].index("assistant.threads.setStatus")]
+    assert first.args == {"channel_id": channel, "thread_ts": ts, "status": live_reply.THINKING}
+    [start] = [c for c in lite.slack.calls if c.method == "chat.startStream"]
+    assert first.at < start.at - 0.4  # shown while the model was still thinking, not with the reply
+    # Slack clears the status when the reply appears: no placeholder message is left behind.
+    assert len(lite.slack.thread(channel, ts)) == 1
+    assert lite.slack.count("assistant.threads.setStatus") == 1 and lite.slack.count("chat.delete") == 0
+
+
+async def test_no_thinking_status_in_an_ended_thread(lite: SlackHarness) -> None:
+    lite.anthropic.enqueue(
+        tool_use("end_conversation", {"reason": "user_request", "note": "asked"}),
+        text("Do you want me to close this conversation for good?"),
+        tool_use("end_conversation", {"reason": "user_request", "note": "confirmed"}),
+        text("Closed."),
+    )
+    root = lite.ts()
+    await lite.mention("please end this chat", ts=root)
+    await lite.reply("yes, close it", thread_ts=root)
+    before = lite.slack.count("assistant.threads.setStatus")
+
+    await lite.reply("hello again?", thread_ts=root)
+
+    assert lite.slack.count("assistant.threads.setStatus") == before == 2  # one per answered message
