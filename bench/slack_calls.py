@@ -7,8 +7,14 @@ Used by ``bench/run.py``; runs alone too::
 One conversation of ``turns`` turns (a mention, then thread replies) in three settings: long replies
 (~900 characters, so they stream) where the workspace can stream, the same where it cannot (one post
 updated while the model writes), and short replies. It counts what the app asked Slack for, per user
-turn: new messages posted, updates, streaming calls, and history reads (``conversations.history`` /
-``conversations.replies``), which must stay at zero: the history lives in Haven's database.
+turn: new messages posted, updates, streaming calls, "thinking" statuses, and history reads
+(``conversations.history`` / ``conversations.replies``), which must stay at zero: the history lives in
+Haven's database.
+
+First visible feedback: ``turns`` messages in a channel thread and as many direct messages, the model
+taking 1.5 s to its first token. Measured from the event's dispatch to the first call that shows
+something in that thread (the thinking status, a post or a stream's start), as the mock Slack received
+it; and to the reply's first words (the post or the stream's start).
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,12 +34,11 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.app import build_app
-from adapters.slack.reply import MIN_CHARS
-from adapters.slack.translate import markdown_to_mrkdwn
-from fakes.fake_anthropic import FakeAnthropic, text
+from bench.common import median, pct
+from fakes.fake_anthropic import FakeAnthropic, delay, text
 from fakes.harness import make_settings, services_for
 from fakes.mock_slack import HISTORY_METHODS, STREAM_METHODS, MockSlack
-from fakes.slack_harness import ALICE, BOB, BOT_TOKEN, CHANNEL, SIGNING_SECRET, SlackHarness, verdict
+from fakes.slack_harness import ALICE, BOB, BOT_TOKEN, CHANNEL, DM, SIGNING_SECRET, SlackHarness, verdict
 
 LONG = "\n\n".join(
     f"**{i}.** Here is a careful, reasonably detailed part of the answer, with `code` and a few "
@@ -40,6 +46,10 @@ LONG = "\n\n".join(
     for i in range(1, 6)
 )
 SHORT = "Sure — here is a short answer."
+# The model's time to first token for the first-feedback rows; the target is Slack's feel of "at once".
+TIME_TO_FIRST_TOKEN = 1.5
+FEEDBACK_TARGET_MS = 300.0
+STATUS = "assistant.threads.setStatus"
 
 
 class Reporter(Protocol):
@@ -54,6 +64,7 @@ class Calls:
     posts: int
     updates: int
     stream: int
+    statuses: int
     history: int
     streamed_turns: int
     exact: bool
@@ -81,14 +92,14 @@ async def conversation(tmp: Path, turns: int, *, reply: str, can_stream: bool, t
                     f"Question {n}: and what about the next step?", thread_ts=root, user=(ALICE, BOB)[n % 2]
                 )
             shown = slack.thread(CHANNEL, root)
-            # Streamed replies are Markdown (Slack renders it); posted ones are converted to mrkdwn.
-            want = reply if can_stream and len(reply) >= MIN_CHARS else markdown_to_mrkdwn(reply)
-            exact = len(shown) == turns and all(m["text"] == want for m in shown)
+            # Streamed or posted, a reply is the model's Markdown as written (Slack renders it).
+            exact = len(shown) == turns and all(m["text"] == reply for m in shown)
             return Calls(
                 turns=turns,
                 posts=slack.count("chat.postMessage"),
                 updates=slack.count("chat.update"),
                 stream=sum(slack.count(m) for m in STREAM_METHODS),
+                statuses=slack.count(STATUS),
                 history=sum(slack.count(m) for m in HISTORY_METHODS),
                 streamed_turns=slack.count("chat.startStream") - (0 if can_stream else 1),
                 exact=exact,
@@ -101,7 +112,7 @@ async def slack_calls(report: Reporter, tmp: Path, turns: int) -> None:
             "long replies (~900 chars), streaming",
             LONG,
             True,
-            lambda c: c.posts == 0 and c.streamed_turns == c.turns and c.exact,
+            lambda c: c.posts == 0 and c.streamed_turns == c.turns and c.stream <= 3 * c.turns and c.exact,
         ),
         (
             "long replies, workspace cannot stream",
@@ -121,14 +132,83 @@ async def slack_calls(report: Reporter, tmp: Path, turns: int) -> None:
         result = (
             f"posts {c.per_turn(c.posts):.2f}, updates {c.per_turn(c.updates):.2f}, "
             f"stream calls {c.per_turn(c.stream):.2f} (streamed replies {c.streamed_turns}/{c.turns}), "
-            f"history reads {c.per_turn(c.history):.2f}"
+            f"thinking statuses {c.per_turn(c.statuses):.2f}, history reads {c.per_turn(c.history):.2f}"
         )
         report.add(
             "Slack calls per user turn",
             f"{turns}-turn conversation, {label}",
             result,
-            "0 history reads; one post or one stream per reply",
+            "0 history reads; one post or one stream (≤ 3 stream calls) per reply",
             c.history == 0 and shape_ok(c),
+        )
+    await first_feedback(report, tmp, turns)
+
+
+@dataclass
+class Feedback:
+    first: list[float]  # ms from the event to the first visible call in its thread
+    words: list[float]  # ms from the event to the reply's first words
+    leftovers: int  # messages beyond the one reply per turn (a placeholder left behind)
+
+
+async def feedback(tmp: Path, turns: int, *, where: str) -> Feedback:
+    """``turns`` messages, one after the other, with the model taking ``TIME_TO_FIRST_TOKEN`` to start."""
+    async with (
+        MockSlack() as slack,
+        FakeAnthropic(default=delay(TIME_TO_FIRST_TOKEN, text(LONG))) as anthropic,
+    ):
+        anthropic.responder = verdict
+        slack.add_user(ALICE, "alice")
+        settings = make_settings(f"sqlite:///{tmp}/feedback_{where}.db", anthropic.url)
+        async with services_for(settings) as services:
+            client = AsyncWebClient(token=BOT_TOKEN, base_url=slack.api_url)
+            app = build_app(services, client, signing_secret=SIGNING_SECRET, process_before_response=True)
+            h = SlackHarness(app, slack, anthropic, services)
+            first: list[float] = []
+            words: list[float] = []
+            leftovers = 0
+            root = h.ts()
+            for n in range(turns):
+                ts = root if n == 0 else h.ts()
+                before = len(slack.calls)
+                t0 = time.monotonic()
+                if where == "dm":
+                    channel, thread = DM, ts
+                    await h.event(h.message(f"Question {n}?", ts=ts, channel=DM, channel_type="im"))
+                elif n == 0:
+                    channel, thread = CHANNEL, root
+                    await h.mention("Question 0: how should I plan the release?", ts=root)
+                else:
+                    channel, thread = CHANNEL, root
+                    await h.reply(f"Question {n}: and then?", thread_ts=root, ts=ts)
+                mine = [
+                    c
+                    for c in slack.calls[before:]
+                    if str(c.args.get("channel") or c.args.get("channel_id")) == channel
+                    and str(c.args.get("thread_ts")) == thread
+                ]
+                shown = [c.at for c in mine if c.method in (STATUS, "chat.postMessage", "chat.startStream")]
+                said = [c.at for c in mine if c.method in ("chat.postMessage", "chat.startStream")]
+                first.append((min(shown) - t0) * 1000 if shown else float("inf"))
+                words.append((min(said) - t0) * 1000 if said else float("inf"))
+                if where == "dm":
+                    leftovers += len(slack.thread(DM, ts)) - 1
+            if where != "dm":
+                leftovers = len(slack.thread(CHANNEL, root)) - turns
+            return Feedback(first, words, leftovers)
+
+
+async def first_feedback(report: Reporter, tmp: Path, turns: int) -> None:
+    for where, label in (("thread", "channel thread"), ("dm", "direct message")):
+        f = await feedback(tmp, turns, where=where)
+        p50, p95 = median(f.first), pct(f.first, 95)
+        report.add(
+            "first visible feedback",
+            f"{turns} messages, {label}, model time to first token {TIME_TO_FIRST_TOKEN:.1f} s",
+            f'p50 {p50:.0f} ms, p95 {p95:.0f} ms ("is thinking…" status); reply\'s first words p50 '
+            f"{median(f.words):.0f} ms; messages left behind {f.leftovers}",
+            f"p95 ≤ {FEEDBACK_TARGET_MS:.0f} ms, nothing left behind",
+            p95 <= FEEDBACK_TARGET_MS and f.leftovers == 0,
         )
 
 
