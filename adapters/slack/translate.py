@@ -20,6 +20,8 @@ MAX_MESSAGE_CHARS = 3900
 # Markdown (``markdown_text``, ``markdown`` blocks) is limited to 12,000 characters a message; the margin
 # leaves room for a closing fence and Slack's own counting.
 MAX_MARKDOWN_CHARS = 11_000
+# An assistant thread's title (``thread_title``): what fits the thread list at a glance.
+THREAD_TITLE_CHARS = 60
 # Plain-text inputs in modals hold at most 3,000 characters.
 MAX_INPUT_CHARS = 3000
 # A subtype in this set still carries a person's words; every other subtype is a system event.
@@ -88,7 +90,9 @@ def message_from_event(
     """An ``app_mention`` or ``message`` event → the message Haven should consider, or None to ignore.
 
     Top-level channel messages are left to their own ``app_mention`` event: only a mention starts a
-    conversation there, and the ``message`` copy of a mention must not start a second one.
+    conversation there, and the ``message`` copy of a mention must not start a second one. Everything a
+    person writes in their DM with Haven is for Haven, in a thread too: Slack's assistant threads are
+    exactly that (``message.im`` with a ``thread_ts``), and their first message starts the conversation.
     """
     if event.get("subtype") not in _PERSON_SUBTYPES:
         return None
@@ -101,14 +105,25 @@ def message_from_event(
     in_thread = bool(thread_ts) and thread_ts != ts
     if event_type == "app_mention":
         origin, thread = Origin.MENTION, (thread_ts if in_thread else ts)
+    elif event.get("channel_type") == "im":
+        origin, thread = Origin.DIRECT, (thread_ts if in_thread else ts)
     elif in_thread:
         origin, thread = Origin.THREAD_REPLY, thread_ts
-    elif event.get("channel_type") == "im":
-        origin, thread = Origin.DIRECT, ts
     else:
         return None
     text = slack_to_text(str(event.get("text") or ""), bot_user_id)
     return SlackMessage(thread_ref(team_id, channel, str(thread)), str(user), str(ts), text, origin)
+
+
+def thread_title(text: str, limit: int = THREAD_TITLE_CHARS) -> str:
+    """An assistant thread's title from its first message: the first line, cut at a word near ``limit``."""
+    line = next((part.strip() for part in text.splitlines() if part.strip()), "")
+    line = " ".join(line.split())
+    if len(line) <= limit:
+        return line
+    cut = line[: limit - 1]
+    space = cut.rfind(" ")
+    return (cut[:space] if space > limit // 2 else cut).rstrip(" ,.;:") + "…"
 
 
 def _mapping(value: object) -> Mapping[str, Any]:
@@ -192,7 +207,6 @@ def link_or_channel(link: str | None, thread: ThreadRef) -> str:
 # Markdown itself). This conversion is left only where Slack takes mrkdwn and no Markdown: section
 # blocks, which the crisis card shares with the App Home view (``blocks.crisis_mrkdwn``), and the
 # ``text`` that stands in for blocks in notifications.
-
 
 _FENCE = re.compile(r"^([ \t]*)(`{3,}|~{3,})[^\n]*\n(.*?)(?:^[ \t]*\2[ \t]*$|\Z)", re.S | re.M)
 _INLINE_CODE = re.compile(r"(`+)(.+?)\1", re.S)

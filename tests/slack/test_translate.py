@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from adapters.slack.translate import (
+    THREAD_TITLE_CHARS,
     drawn_items,
     edit_from_event,
     escape,
@@ -24,9 +25,10 @@ from adapters.slack.translate import (
     slack_to_text,
     split_link_and_text,
     split_message,
+    thread_title,
     user_display,
 )
-from bot.types import Origin
+from bot.types import Author, Origin
 
 TEAM, BOT = "T1", "UBOT"
 
@@ -66,6 +68,15 @@ def test_mention_copy_and_thread_reply_share_the_dedupe_key() -> None:
         (ev(channel_type="channel"), None),  # top-level channel chatter: only a mention starts
         (ev(channel_type="im", channel="D1"), Origin.DIRECT),
         (ev(channel_type="mpim"), None),
+        # A DM thread (Slack's assistant threads among them) is Haven's: its messages start or continue.
+        (ev(channel_type="im", channel="D1", thread_ts="1600000000.000001"), Origin.DIRECT),
+        (
+            ev(channel_type="im", channel="D1", thread_ts="1600000000.000001", subtype="file_share"),
+            Origin.DIRECT,
+        ),
+        (ev(channel_type="im", channel="D1", thread_ts="1600000000.000001", bot_id="B2"), None),
+        (ev(channel_type="im", channel="D1", thread_ts="1600000000.000001", user=BOT), None),
+        (ev(channel_type="mpim", thread_ts="1600000000.000001"), Origin.THREAD_REPLY),  # a group DM is not
         (ev(thread_ts="1700000000.000100"), None),  # thread_ts == ts: the parent itself
         (ev(thread_ts="1600000000.000001"), Origin.THREAD_REPLY),
         (ev(thread_ts="1600000000.000001", subtype="thread_broadcast"), Origin.THREAD_REPLY),
@@ -88,7 +99,36 @@ def test_dm_thread_reply_and_im_top_level() -> None:
     top = parse(ev(channel="D1", channel_type="im"))
     assert top.thread.thread == top.ts
     reply = parse(ev(channel="D1", channel_type="im", ts="1700000000.000300", thread_ts=top.ts))
-    assert reply.thread == top.thread and reply.origin is Origin.THREAD_REPLY
+    assert reply.thread == top.thread and reply.origin is Origin.DIRECT
+    assert reply.dedupe_key == "D1:1700000000.000300"
+
+
+def test_an_assistant_thread_message_is_a_direct_message_of_its_thread() -> None:
+    # Slack's AI-app split view: the thread is opened by Slack (assistant_thread_started), not by a
+    # message of the person's, so its first message is already a thread reply in the DM.
+    first = parse(ev(channel="D1", channel_type="im", ts="1700000000.000500", thread_ts="1700000000.000400"))
+    assert first.origin is Origin.DIRECT and first.incoming(Author("U1", "ana")).starts_conversation
+    assert (first.thread.workspace, first.thread.channel, first.thread.thread) == (
+        TEAM,
+        "D1",
+        "1700000000.000400",
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "title"),
+    [
+        ("Help me plan my week", "Help me plan my week"),
+        ("\n\n  Plan   my\tweek  \nwith details below", "Plan my week"),
+        ("x" * 80, "x" * 59 + "…"),
+        ("word " * 20, "word word word word word word word word word word word…"),
+        ("Explain this, please, in plain words: " + "y" * 40, "Explain this, please, in plain words…"),
+        ("", ""),
+    ],
+)
+def test_thread_title_is_the_first_line_cut_at_a_word(text: str, title: str) -> None:
+    assert thread_title(text) == title
+    assert len(thread_title(text)) <= THREAD_TITLE_CHARS
 
 
 def test_edit_events() -> None:
