@@ -17,6 +17,7 @@ import asyncio
 import json
 import secrets
 import string
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -109,6 +110,16 @@ def stream_error(
 
 
 @dataclass
+class StreamRecord:
+    """One streamed reply as the server sent it: how many of its SSE events went out, and when it ended
+    (monotonic). ``sent < total``: the client closed the stream early (the reply was stopped)."""
+
+    sent: int
+    total: int
+    ended_at: float
+
+
+@dataclass
 class RecordedRequest:
     body: dict[str, Any]
     headers: dict[str, str]
@@ -188,6 +199,7 @@ class FakeAnthropic(InThread):
         self.default: Step | Callable[[dict], Step] = default or text("ok")
         self.responder: Callable[[dict], Step | None] | None = None
         self.requests: list[RecordedRequest] = []
+        self.streams: list[StreamRecord] = []
         self.validate = True
         self.url = ""
         self._cache: set[str] = set()
@@ -360,10 +372,17 @@ class FakeAnthropic(InThread):
             events = events[: cut.after_events]
             if cut.error_event:
                 events.append(("error", {"type": "error", "error": cut.error_event}))
-        for name, data in events:
-            if reply.delta_seconds and name == "content_block_delta":
-                await asyncio.sleep(reply.delta_seconds)
-            await resp.write(f"event: {name}\ndata: {json.dumps(data)}\n\n".encode())
+        sent = 0
+        try:
+            for name, data in events:
+                if reply.delta_seconds and name == "content_block_delta":
+                    await asyncio.sleep(reply.delta_seconds)
+                await resp.write(f"event: {name}\ndata: {json.dumps(data)}\n\n".encode())
+                sent += 1
+        except ConnectionError:
+            return resp  # the client went away (a stopped reply): what it got is recorded below
+        finally:
+            self.streams.append(StreamRecord(sent, len(events), time.monotonic()))
         if cut and not cut.error_event:
             assert request.transport is not None
             request.transport.abort()

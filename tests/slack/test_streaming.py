@@ -11,7 +11,7 @@ import pytest
 
 from adapters.slack import reply as live_reply
 from bot.prompts import MODEL_ERROR_REPLY
-from fakes.fake_anthropic import FakeAnthropic, cut_stream, delay, text, tool_use
+from fakes.fake_anthropic import FakeAnthropic, Reply, cut_stream, delay, text, tool_use
 from fakes.mock_slack import STREAM_METHODS, MockSlack
 from fakes.slack_harness import ALICE, CHANNEL, DM, TEAM, SlackHarness, harness_on, is_closure, is_crisis
 
@@ -275,6 +275,39 @@ async def test_a_rate_limited_append_pauses_the_stream_and_the_stop_catches_up(l
     assert lite.slack.count("chat.update") == 0 and lite.posts() == []
 
 
+def paced(reply: str, *, pieces: int, seconds: float) -> Reply:
+    """The model writes ``reply`` in about ``pieces`` deltas, ``seconds`` apart, like a real model."""
+    step = text(reply)
+    step.delta_chars, step.delta_seconds = -(-len(reply) // pieces), seconds
+    return step
+
+
+async def test_a_rate_limited_append_never_holds_up_reading_the_model(
+    lite: SlackHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Must show: a 429 with Retry-After 30 on appendStream while the model is still writing, and the
+    reply completes (whole, once) within 2 s of the model finishing."""
+    monkeypatch.setattr(live_reply, "APPEND_EVERY", (0.2,))
+    slept = record_waits(lite)
+    lite.slack.fail_http("chat.appendStream", 429, retry_after=30)
+    reply = long_reply(6, tag=" (paced)")
+    lite.anthropic.enqueue(paced(reply, pieces=40, seconds=0.04))  # about 1.6 s of writing
+    root = lite.ts()
+
+    await lite.mention("plan please", ts=root)
+
+    [message] = lite.shown(root)
+    assert message["text"] == reply and not message["streaming"] and lite.posts() == []
+    [model] = lite.anthropic.streams
+    assert model.sent == model.total  # the model's stream was read to its end
+    [refused] = lite.slack.rejected
+    [stop] = [c for c in lite.slack.calls if c.method == "chat.stopStream"]
+    assert refused.method == "chat.appendStream" and refused.at < model.ended_at  # while it wrote
+    assert slept == [] and lite.slack.count("chat.appendStream") == 0  # paused, not waited out
+    # Sat out, Retry-After would put 30 s here; 2 s is the promise, generous on a loaded machine.
+    assert stop.at - model.ended_at < 2.0
+
+
 async def test_a_rate_limited_start_posts_this_reply_and_streams_the_next(lite: SlackHarness) -> None:
     slept = record_waits(lite)
     lite.slack.fail_http("chat.startStream", 429, retry_after=30)
@@ -323,11 +356,9 @@ async def test_stop_keeps_what_was_shown_and_stores_exactly_that(lite: SlackHarn
     assert message["stopped_by_user"] and 0 < len(shown) < len(reply) and reply.startswith(shown)
     [append] = [c for c in lite.slack.calls if c.method == "chat.appendStream"]
     assert append.result["error"] == "message_not_in_streaming_state"
-    # Nothing was rewritten, posted or appended after Slack said the stream had ended.
-    assert lite.slack.calls[-1] is append or all(
-        c.method not in (*STREAM_METHODS, "chat.update", "chat.postMessage")
-        for c in lite.slack.calls[lite.slack.calls.index(append) + 1 :]
-    )
+    # Nothing was rewritten, posted or streamed after Slack said the stream had ended.
+    after = [c.method for c in lite.slack.calls[lite.slack.calls.index(append) + 1 :]]
+    assert not set(after) & {*STREAM_METHODS, "chat.update", "chat.postMessage", "chat.delete"}
     assert lite.slack.count("chat.update") == 0 and lite.posts() == []
 
     # The conversation keeps what the person saw, not what the model went on to write.
@@ -337,6 +368,22 @@ async def test_stop_keeps_what_was_shown_and_stores_exactly_that(lite: SlackHarn
     said = [b["text"] for m in messages if m["role"] == "assistant" for b in m["content"] if "text" in b]
     assert said == [shown]
     assert lite.shown(root)[-1]["text"] == "Picking up from there."
+
+
+@pytest.mark.usefixtures("eager_appends")
+async def test_stop_while_the_model_writes_ends_the_generation(lite: SlackHarness) -> None:
+    lite.slack.press_stop(after="chat.startStream")
+    reply = long_reply(8, tag=" (stopped early)")
+    lite.anthropic.enqueue(paced(reply, pieces=60, seconds=0.05))  # about 3 s of writing
+
+    root = lite.ts()
+    await lite.mention("plan please", ts=root)
+
+    [model] = lite.anthropic.streams
+    assert model.sent < model.total  # Haven closed the model's stream: no more was generated
+    [message] = lite.shown(root)
+    assert message["stopped_by_user"] and reply.startswith(message["text"]) and message["text"] != reply
+    assert lite.slack.count("chat.update") == 0 and lite.posts() == []
 
 
 # -- first visible feedback ---------------------------------------------------------------------------
