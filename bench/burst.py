@@ -89,6 +89,7 @@ class BurstResult:
     haven_cpu: float = 0.0
     bench_cpu: float = 0.0
     process_errors: list[str] = field(default_factory=list)
+    slack_calls: Counter[str] = field(default_factory=Counter)
 
     @property
     def events(self) -> int:
@@ -139,6 +140,7 @@ class BurstResult:
                 f"{os.cpu_count()} CPUs",
             ),
             ("process errors", str(len(self.process_errors))),
+            ("Slack Web API calls", ", ".join(f"{m} {n}" for m, n in sorted(self.slack_calls.items()))),
         ]
 
     def table(self) -> str:
@@ -264,8 +266,15 @@ class Sender:
         self._pool: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
 
     async def open(self) -> None:
+        """Open the connections, each with one health check, so that the server has accepted them all
+        (and counts them among its descriptors) before the burst."""
+        check = f"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\n\r\n".encode()
         for _ in range(self.connections):
-            self._pool.append(await asyncio.open_connection("127.0.0.1", self.port))
+            reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
+            writer.write(check)
+            if await read_response(reader) != 200:
+                raise RuntimeError("the health check before the burst failed")
+            self._pool.append((reader, writer))
 
     async def close(self) -> None:
         for _, writer in self._pool:
@@ -395,6 +404,7 @@ async def run_burst(
         finally:
             await asyncio.to_thread(havens.stop)
         result.process_errors = havens.errors()
+        result.slack_calls = Counter(c.method for c in slack.calls)
     return result
 
 
