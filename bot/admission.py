@@ -6,6 +6,13 @@
   inbox's job, not this module's.)
 - **A deadline.** The model part of one turn gets at most ``deadline`` seconds; waiting for a slot does
   not count. Past it the turn stops with ``TurnStopped`` and the engine answers with a note.
+- **Acknowledgements first.** While the process is acknowledging events (``intake()`` around each one,
+  from the adapter's HTTP or socket handler), a turn that is about to start waits (``after_intake()``)
+  until none is left, for at most ``INTAKE_FIRST_SECONDS``. An acknowledgement is a platform's deadline
+  (Slack: 3 s, then it counts the delivery as failed and sends it again), a turn's start is not: in a
+  burst of a thousand new threads the turns of the first events would otherwise take the CPU, the
+  database workers and the event loop from the acknowledgements of the later ones. The message is
+  already durable in the inbox while its turn waits, so waiting costs latency, never the message.
 - **Shutdown.** ``begin_shutdown(seconds)`` moves every deadline (of turns running or waiting for a slot,
   and of turns that arrive later) to at most ``seconds`` from now; what is unfinished then stops with
   ``TurnStopped(restarting=True)``. A turn with a durable inbox entry is then left to recovery (the
@@ -25,7 +32,7 @@ import contextlib
 import logging
 import math
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +42,10 @@ RESTARTING_NOTE = (
     "Sorry — Haven is restarting and couldn't finish answering. Please send your message again in a minute."
 )
 TOO_SLOW_NOTE = "Sorry — answering took me too long, so I stopped. Please send your message again."
+# A turn waits at most this long for the acknowledgements in progress: enough for a burst of a few
+# thousand events (about 2 ms of CPU each), and well inside the lock wait the turn's wait is taken from
+# (HAVEN_LOCK_WAIT_SECONDS, 30 s by default), so that a steady overload delays turns but never stops them.
+INTAKE_FIRST_SECONDS = 10.0
 # After the shutdown deadline, stopped turns get this long to post their notes before connectors close:
 # a process stops within HAVEN_SHUTDOWN_SECONDS + NOTE_SECONDS (set the orchestrator's grace above it).
 NOTE_SECONDS = 5.0
@@ -65,6 +76,10 @@ class Admission:
         self._queue: deque[asyncio.Future[None]] = deque()
         self._timers: set[asyncio.Timeout] = set()
         self._stop_at: float | None = None  # loop time at which shutdown stops every turn
+        self.intake_first = INTAKE_FIRST_SECONDS
+        self.acknowledging = 0  # events being acknowledged now (``intake``)
+        self._acknowledged = asyncio.Event()  # set while ``acknowledging`` is 0
+        self._acknowledged.set()
 
     @property
     def waiting(self) -> int:
@@ -78,6 +93,29 @@ class Admission:
     def stopped(self) -> bool:
         """The shutdown's deadline has passed: any turn started now would be stopped at once."""
         return self._stop_at is not None and asyncio.get_running_loop().time() >= self._stop_at
+
+    @contextlib.contextmanager
+    def intake(self) -> Iterator[None]:
+        """Around the acknowledgement of one event: turns about to start wait until there is none."""
+        self.acknowledging += 1
+        self._acknowledged.clear()
+        try:
+            yield
+        finally:
+            self.acknowledging -= 1
+            if not self.acknowledging:
+                self._acknowledged.set()
+
+    async def after_intake(self) -> None:
+        """Before a turn starts: wait until no event is being acknowledged, at most ``intake_first`` s.
+        Returns at once when none is (the usual case: an acknowledgement takes milliseconds)."""
+        if self.acknowledging:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.intake_first):
+                    # Woken by a moment without acknowledgements, the turn looks again: in a burst the
+                    # next event's acknowledgement has often begun by then.
+                    while self.acknowledging:
+                        await self._acknowledged.wait()
 
     def begin_shutdown(self, seconds: float) -> None:
         """Give every turn, running, waiting or yet to come, at most ``seconds`` more. Idempotent: the

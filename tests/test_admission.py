@@ -143,3 +143,59 @@ async def test_shutdown_stops_running_and_waiting_turns_at_its_deadline_with_the
     with pytest.raises(TurnStopped):
         async with admission.model_part():
             await asyncio.sleep(1)
+
+
+# -- acknowledgements first ---------------------------------------------------------------------------------
+
+
+async def test_a_turn_starts_at_once_when_no_event_is_being_acknowledged() -> None:
+    admission = Admission()
+    async with asyncio.timeout(0.05):
+        await admission.after_intake()
+    assert admission.acknowledging == 0
+
+
+async def test_a_turn_waits_until_the_acknowledgements_in_progress_are_done() -> None:
+    admission = Admission()
+    with admission.intake():
+        with admission.intake():
+            waiter = asyncio.create_task(admission.after_intake())
+            await asyncio.sleep(0.05)
+            assert not waiter.done() and admission.acknowledging == 2
+        await asyncio.sleep(0.05)
+        assert not waiter.done()  # one is still in progress
+    async with asyncio.timeout(1):
+        await waiter
+    assert admission.acknowledging == 0
+
+
+async def test_a_moment_between_two_acknowledgements_does_not_let_the_turns_in() -> None:
+    admission = Admission()
+    first = admission.intake()
+    first.__enter__()
+    waiters = [asyncio.create_task(admission.after_intake()) for _ in range(3)]
+    await asyncio.sleep(0.01)
+    # The next event's acknowledgement begins before the woken turns run (a burst on many connections).
+    first.__exit__(None, None, None)
+    with admission.intake():
+        await asyncio.sleep(0.05)
+        assert not any(w.done() for w in waiters)
+    async with asyncio.timeout(1):
+        await asyncio.gather(*waiters)
+
+
+async def test_the_wait_is_bounded_under_a_steady_stream_of_acknowledgements() -> None:
+    admission = Admission()
+    admission.intake_first = 0.2
+    loop = asyncio.get_running_loop()
+    with admission.intake():
+        began = loop.time()
+        await admission.after_intake()
+        assert 0.15 < loop.time() - began < 1.0
+        assert admission.acknowledging == 1
+    # An exception inside an acknowledgement still ends it.
+    with pytest.raises(RuntimeError), admission.intake():
+        raise RuntimeError("the handler failed")
+    assert admission.acknowledging == 0
+    async with asyncio.timeout(0.05):
+        await admission.after_intake()
