@@ -47,6 +47,10 @@ class HavenClient(discord.Client):
     async def on_message(self, message: discord.Message) -> None:
         await self.haven.on_message(message)
 
+    async def on_raw_message_edit(self, payload: discord.RawMessageUpdateEvent) -> None:
+        # The raw event: the plain one fires only for messages still in discord.py's cache.
+        await self.haven.on_message_edit(payload)
+
 
 class HavenShardedClient(discord.AutoShardedClient):
     def __init__(self, handler: DiscordHandler, *, guild_ready_timeout: float = 2.0, **options: Any) -> None:
@@ -60,6 +64,10 @@ class HavenShardedClient(discord.AutoShardedClient):
 
     async def on_message(self, message: discord.Message) -> None:
         await self.haven.on_message(message)
+
+    async def on_raw_message_edit(self, payload: discord.RawMessageUpdateEvent) -> None:
+        # The raw event: the plain one fires only for messages still in discord.py's cache.
+        await self.haven.on_message_edit(payload)
 
 
 _SHARD_PART = re.compile(r"^(\d+)(?:-(\d+))?$")

@@ -8,13 +8,24 @@ conversation) through ``Conversations.turn``.
 from __future__ import annotations
 
 import contextlib
+import logging
 from typing import Any
 
 import discord
+from discord.channel import ThreadWithMessage
 
 from adapters.discord.conversation import CANNOT_CREATE_THREAD, NO_THREADS_HERE, Conversations
 from adapters.discord.shared import Shared, ephemeral, interaction_author
-from adapters.discord.translate import dm_thread, guild_thread, is_dm, jump_url, parse_message_link
+from adapters.discord.translate import (
+    dm_thread,
+    guild_thread,
+    is_dm,
+    jump_url,
+    nonce_for,
+    parse_message_link,
+    split_message,
+    thread_name,
+)
 from adapters.discord.views import ForkModal
 from bot.notices import NOT_AUTHOR
 from bot.types import (
@@ -28,17 +39,21 @@ from bot.types import (
     TurnStatus,
 )
 
+log = logging.getLogger(__name__)
+
 NOT_FORKABLE = "I can only fork messages that are part of a Haven conversation in this server or DM."
 # How far back a DM fork looks for the conversation that holds the picked message.
 DM_FORK_LOOKBACK = 50
 
 
-def message_url(source: ForkSource) -> str:
+def message_url(source: ForkSource, *, in_forum: bool = False) -> str:
     ref = source.thread
     if is_dm(ref):
         return f"{jump_url(ref)}/{source.message_id}"
-    # The mention that started a thread lives in the parent channel, under the thread's own id.
-    channel = ref.channel if source.message_id == ref.thread else ref.thread
+    # The mention that started a thread lives in the parent channel, under the thread's own id; a forum
+    # post's first message lives in the post.
+    starter = source.message_id == ref.thread and not in_forum
+    channel = ref.channel if starter else ref.thread
     return f"https://discord.com/channels/{ref.workspace}/{channel}/{source.message_id}"
 
 
@@ -47,7 +62,7 @@ class Forks:
         self._shared = shared
         self._conversations = conversations
 
-    async def _fork_source(self, guild_id: int | None, channel: Any, message_id: int) -> ForkSource | None:
+    async def source_for(self, guild_id: int | None, channel: Any, message_id: int) -> ForkSource | None:
         """The stored user message behind a Discord message, wherever its conversation lives."""
         engine = self._shared.engine
         if guild_id is None:
@@ -67,7 +82,7 @@ class Forks:
 
     async def from_menu(self, interaction: discord.Interaction[Any], message: discord.Message) -> None:
         channel = interaction.channel if interaction.channel is not None else message.channel
-        source = await self._fork_source(interaction.guild_id, channel, message.id)
+        source = await self.source_for(interaction.guild_id, channel, message.id)
         await self._offer(interaction, source)
 
     async def from_link(self, interaction: discord.Interaction[Any], link: str, text: str) -> None:
@@ -90,9 +105,7 @@ class Forks:
             channel = await self._shared.resolve_channel(interaction.guild, parsed.channel_id)
         else:
             channel = self._shared.messageable(interaction)
-        source = (
-            await self._fork_source(interaction.guild_id, channel, parsed.message_id) if channel else None
-        )
+        source = await self.source_for(interaction.guild_id, channel, parsed.message_id) if channel else None
         if not text.strip():
             await self._offer(interaction, source)
             return
@@ -125,28 +138,58 @@ class Forks:
             return
         author = interaction_author(interaction)
         await interaction.response.defer(ephemeral=True, thinking=True)
-        intro = f"↪️ <@{author.id}> forked this conversation from {message_url(source)} with:\n>>> {text}"
+        guild = interaction.guild
+        parent = guild.get_channel(int(source.thread.channel)) if guild else None
+        origin = message_url(source, in_forum=isinstance(parent, discord.ForumChannel))
+        intro = f"↪️ <@{author.id}> forked this conversation from {origin} with:\n>>> {text}"
         if is_dm(source.thread):
             await self._fork_dm(interaction, source, author, text, intro)
             return
-        guild = interaction.guild
-        parent = guild.get_channel(int(source.thread.channel)) if guild else None
-        if not isinstance(parent, discord.TextChannel):
+        conversations = self._conversations
+        first: discord.Message | None = None
+        if isinstance(parent, discord.ForumChannel):
+            # A forum's conversations are its posts: the fork is a new post, the intro its first message.
+            post = await self._open_post(parent, text, intro, source=str(interaction.id))
+            thread, first = (post.thread, post.message) if post else (None, None)
+        elif isinstance(parent, discord.TextChannel):
+            thread = await conversations.create_thread(parent, text)
+        else:
             await interaction.followup.send(NO_THREADS_HERE, ephemeral=True)
             return
-        conversations = self._conversations
-        thread = await conversations.create_thread(parent, text)
         if thread is None:
             await interaction.followup.send(CANNOT_CREATE_THREAD, ephemeral=True)
             return
         async with self._shared.arrivals.hold(f"c:{thread.id}"):
-            first = await conversations.post_intro(thread, intro, source=str(interaction.id))
+            if first is None:
+                first = await conversations.post_intro(thread, intro, source=str(interaction.id))
             await interaction.followup.send(f"Forked into {thread.mention}.", ephemeral=True)
             ref = guild_thread(parent.guild.id, parent.id, thread.id)
             result = await self._run(thread, ref, source, author, text, first, interaction)
         if result.status is TurnStatus.IGNORED:
             with contextlib.suppress(discord.HTTPException):
                 await thread.delete(reason="Haven fork refused")
+
+    async def _open_post(
+        self, forum: discord.ForumChannel, title: str, intro: str, *, source: str
+    ) -> ThreadWithMessage | None:
+        """A new post in a forum, opened with ``intro`` (a forum post cannot be empty)."""
+        first, *rest = split_message(intro)
+        try:
+            post = await forum.create_thread(
+                name=thread_name(title),
+                content=first,
+                auto_archive_duration=1440,
+                allowed_mentions=discord.AllowedMentions.none(),
+            )
+        except discord.HTTPException as exc:
+            log.warning(
+                "cannot create a forum post",
+                extra={"guild": forum.guild.id, "status": exc.status, "code": exc.code},
+            )
+            return None
+        for index, chunk in enumerate(rest, start=1):
+            await self._shared.send(post.thread, content=chunk, nonce=nonce_for(source, "intro", index))
+        return post
 
     async def _fork_dm(
         self, interaction: discord.Interaction[Any], source: ForkSource, author: Author, text: str, intro: str

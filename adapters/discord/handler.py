@@ -3,6 +3,7 @@
 - ``conversation``: gateway messages into turns, mention threads, typing, rendering, alerts and digests;
 - ``lifecycle``: ``/haven new`` and ``/haven end``;
 - ``fork``: Edit & fork from the message menu or a link, its form and the forked turn;
+- ``edits``: the fork offered when someone edits their message in an ended conversation;
 - ``feedback``: the "this ending was a mistake" button and form;
 - ``admin``: ``/haven-admin``'s gate and actions (the gate runs in ``commands.AdminCommands``).
 
@@ -17,6 +18,7 @@ import discord
 
 from adapters.discord.admin import AdminActions
 from adapters.discord.conversation import Conversations
+from adapters.discord.edits import EditOffers
 from adapters.discord.feedback import Feedback
 from adapters.discord.fork import Forks
 from adapters.discord.inbox import DiscordRecovery
@@ -35,6 +37,7 @@ class DiscordHandler:
         self.conversations = Conversations(self.shared)
         self.lifecycle = Lifecycle(self.shared, self.conversations)
         self.forks = Forks(self.shared, self.conversations)
+        self.edits = EditOffers(self.shared, self.forks)
         self.feedback = Feedback(self.shared, self.conversations)
         self.admin = AdminActions(self.shared)
         # Answers the inbox entries no live event waits on (``Engine.attach``, on connect).
@@ -52,6 +55,9 @@ class DiscordHandler:
 
     async def on_message(self, message: discord.Message) -> None:
         await self.conversations.on_message(message)
+
+    async def on_message_edit(self, payload: discord.RawMessageUpdateEvent) -> None:
+        await self.edits.on_edit(payload)
 
     async def send_digest(self, digest: Digest) -> None:
         await self.conversations.send_digest(digest)

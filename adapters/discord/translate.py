@@ -169,6 +169,12 @@ def incoming_from_message(
     return None
 
 
+def edit_key(channel_id: int, message_id: int, edited_at: str) -> str:
+    """One edit of one message: the gateway may deliver its MESSAGE_UPDATE again, and each new edit of
+    the message has a new edit time."""
+    return f"edit:{channel_id}:{message_id}:{edited_at}"
+
+
 # -- outgoing text ---------------------------------------------------------------------------------------
 
 

@@ -11,6 +11,7 @@ from adapters.discord.translate import (
     MESSAGE_LIMIT,
     dm_number,
     dm_thread,
+    edit_key,
     guild_thread,
     is_dm,
     jump_url,
@@ -111,3 +112,10 @@ def test_thread_refs() -> None:
     dm = dm_thread(55, 4)
     assert is_dm(dm) and dm.workspace == "dm" and dm.thread == "55:4" and dm_number(dm) == 4
     assert target_channel_id(dm) == 55 and jump_url(dm) == "https://discord.com/channels/@me/55"
+
+
+def test_a_redelivered_edit_has_the_same_key_and_every_new_edit_another() -> None:
+    key = edit_key(10, 20, "2026-12-02T06:00:00+00:00")
+    assert key == edit_key(10, 20, "2026-12-02T06:00:00+00:00")
+    assert key != edit_key(10, 20, "2026-12-02T06:00:01+00:00")
+    assert key != edit_key(10, 21, "2026-12-02T06:00:00+00:00")
