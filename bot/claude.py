@@ -28,6 +28,10 @@ from bot.prompts import VERDICT_TOOL, VERDICT_TOOLS, VERIFIER_SYSTEM, verifier_r
 
 log = logging.getLogger(__name__)
 
+# The least time between two pieces of a streamed reply handed on: a model streams a few tokens per
+# event, and each piece costs the engine and the adapter a redraw of the whole reply so far.
+CHUNK_SECONDS = 0.1
+
 
 def _retry_after(exc: anthropic.APIStatusError) -> float | None:
     value = exc.response.headers.get("retry-after") if exc.response is not None else None
@@ -66,6 +70,9 @@ class AnthropicModel:
             base_url=settings.anthropic_base_url,
             timeout=settings.model_timeout_seconds,
             max_retries=0,
+            # The SDK's aiohttp transport (proxies from the environment still apply): a streamed reply
+            # arrives as many small reads, and aiohttp's parser costs a fraction of httpx's per read.
+            http_client=anthropic.DefaultAioHttpClient(),
         )
 
     @property
@@ -87,11 +94,35 @@ class AnthropicModel:
     async def _call(self, kwargs: dict[str, Any], sink: ChunkSink | None) -> Any:
         if not self._settings.stream:
             return await self._client.messages.create(**kwargs)
-        async with self._client.messages.stream(**kwargs) as stream:
-            async for chunk in stream.text_stream:
-                if sink is not None:
-                    await sink.chunk(chunk)
-            return await stream.get_final_message()
+        # The raw event stream, not ``messages.stream``: its helper builds a snapshot of the whole
+        # message and a further event object for every delta, which was most of a turn's CPU with many
+        # turns streaming at once. Haven needs the text as it comes and the final blocks, nothing more.
+        message, clock = _Accumulated(), asyncio.get_running_loop().time
+        pending, shown_at = "", -CHUNK_SECONDS
+        try:
+            async with await self._client.messages.create(**kwargs, stream=True) as events:
+                async for event in events:
+                    pending += message.add(event)
+                    if not pending or sink is None:
+                        continue
+                    # Deltas are coalesced: the sink (the engine, then the adapter, which draw the whole
+                    # reply so far each time) hears the first text at once, then at most every
+                    # CHUNK_SECONDS, and whatever is left when a block ends.
+                    if event.type == "content_block_stop" or clock() - shown_at >= CHUNK_SECONDS:
+                        piece, pending, shown_at = pending, "", clock()
+                        await sink.chunk(piece)
+        except Exception:
+            # A stream cut mid-way: what arrived is shown, as it would have been without coalescing,
+            # before the retry takes it back or the turn fails with it on screen.
+            if pending and sink is not None:
+                await sink.chunk(pending)
+            raise
+        if pending and sink is not None:
+            await sink.chunk(pending)
+        if not message.complete:
+            # A connection closed cleanly mid-message is a cut stream all the same: retried.
+            raise ConnectionError("the model's stream ended before message_stop")
+        return message
 
     async def respond(self, request: ModelRequest, sink: ChunkSink | None = None) -> ModelReply:
         kwargs: dict[str, Any] = {
@@ -203,6 +234,68 @@ class AnthropicModel:
             log.warning("verifier failed; no answer", extra={"error": type(exc).__name__})
             return Verification(persistent_abuse=False, risk=None)
         return parse_verdict(message.content)
+
+
+class _Accumulated:
+    """A streamed message put together from its raw events: the blocks (dicts), stop reason, model and
+    usage that ``respond`` reads. Tool input arrives as JSON in pieces and is parsed when its block stops.
+    """
+
+    def __init__(self) -> None:
+        self.content: list[dict[str, Any]] = []
+        self.stop_reason: str | None = None
+        self.model = ""
+        self.usage = _Usage()
+        self.complete = False  # message_stop arrived
+        self._json: dict[int, list[str]] = {}
+
+    def add(self, event: Any) -> str:
+        """Take one event in; the text it adds to the reply ("" for every other kind)."""
+        kind = event.type
+        if kind == "content_block_delta":
+            delta, block = event.delta, self.content[event.index]
+            if delta.type == "text_delta":
+                block["text"] = block.get("text", "") + delta.text
+                return str(delta.text)
+            if delta.type == "input_json_delta":
+                self._json.setdefault(event.index, []).append(delta.partial_json)
+            elif delta.type == "thinking_delta":
+                block["thinking"] = block.get("thinking", "") + delta.thinking
+            elif delta.type == "signature_delta":
+                block["signature"] = delta.signature
+        elif kind == "content_block_start":
+            self.content.append(event.content_block.model_dump(mode="json", exclude_none=True))
+        elif kind == "content_block_stop":
+            pieces = self._json.pop(event.index, None)
+            if pieces is not None:
+                joined = "".join(pieces)
+                self.content[event.index]["input"] = json.loads(joined) if joined.strip() else {}
+        elif kind == "message_start":
+            self.model = str(event.message.model or "")
+            self.usage.take(event.message.usage)
+        elif kind == "message_delta":
+            self.stop_reason = event.delta.stop_reason or self.stop_reason
+            self.usage.take(event.usage)
+        elif kind == "message_stop":
+            self.complete = True
+        return ""
+
+
+class _Usage:
+    """The usage counts a stream reports: ``message_start`` has them all, ``message_delta`` the final
+    output count (and, from newer API versions, updated input counts)."""
+
+    def __init__(self) -> None:
+        self.input_tokens = 0
+        self.output_tokens = 0
+        self.cache_creation_input_tokens = 0
+        self.cache_read_input_tokens = 0
+
+    def take(self, usage: Any) -> None:
+        for name in vars(self):
+            value = getattr(usage, name, None)
+            if value is not None:
+                setattr(self, name, value)
 
 
 def _first_line(exc: Exception) -> str:
