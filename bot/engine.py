@@ -74,6 +74,7 @@ from bot.ports import (
     NoMetrics,
     RecoverySink,
     ReplyStream,
+    Settles,
     ShowsThinking,
     StorageUnavailable,
 )
@@ -183,12 +184,17 @@ class _StreamBridge:
         if isinstance(self._stream, ShowsThinking):
             await self._stream.thinking()
 
-    def stopped_part(self, shown: str) -> str:
-        """The current model call's part of ``shown``, the reply as the person saw it when they stopped
-        it (``ReplyStopped``): without the label and without the text of the turn's earlier calls."""
+    async def settle(self) -> None:
+        """The model is done: the stream may show the rest now (``Settles``); may raise ReplyStopped."""
+        if isinstance(self._stream, Settles):
+            await self._stream.settle(self._text())
+
+    def shown_after(self, shown: str, earlier: Sequence[str]) -> str:
+        """One model call's part of ``shown``, the reply as the person saw it when they stopped it
+        (``ReplyStopped``): without the label and without ``earlier``, the texts of the calls before."""
         if self._prefix and shown.startswith(self._prefix):
             shown = shown[len(self._prefix) :]
-        done = self._done.strip()
+        done = "\n\n".join(t.strip() for t in earlier if t.strip())
         if done and shown.startswith(done):
             shown = shown[len(done) :]
         return shown.strip()
@@ -969,7 +975,7 @@ class Engine:
                 return prompts.MODEL_ERROR_REPLY
             except ReplyStopped as stopped:
                 # The person pressed Stop: the model call ended there, and the turn keeps what they saw.
-                part = sink.stopped_part(stopped.shown) if sink is not None else ""
+                part = sink.shown_after(stopped.shown, turn.texts) if sink is not None else ""
                 if part:
                     content: tuple[dict[str, object], ...] = ({"type": "text", "text": part},)
                     turn.messages.append(NewMessage(role="assistant", kind="text", content=content))
@@ -992,6 +998,14 @@ class Engine:
             turn.messages.append(NewMessage(role="user", kind="tool_result", content=tuple(results)))
             if turn.end_reason is not None:
                 break
+        if sink is not None:
+            try:
+                await sink.settle()
+            except ReplyStopped as stopped:
+                # Stopped after the platform last heard from the stream (its calls are batched): the
+                # model had finished, and the turn keeps what the person saw of its last words.
+                _keep_seen(turn, sink.shown_after(stopped.shown, turn.texts[:-1]))
+                log.info("reply stopped by the person", extra={"conversation": conv.id})
         return None
 
     async def _respond(
@@ -1321,6 +1335,22 @@ def _soft_cues(risk: RiskAssessment) -> tuple[str, ...]:
     if not RiskLevel.POSSIBLE <= risk.level < RiskLevel.LIKELY:
         return ()
     return tuple(risk.cues) or (risk.kind or "possible",)
+
+
+def _keep_seen(turn: _Turn, part: str) -> None:
+    """The last model call's words become ``part``, what the person saw of them before pressing Stop.
+    A turn that ends in a tool round (an ending) keeps its words with the tool call they belong to."""
+    last = turn.messages[-1] if turn.messages else None
+    if last is None or last.role != "assistant" or last.kind != "text" or not turn.texts:
+        return
+    if part == turn.texts[-1]:
+        return
+    turn.messages.pop()
+    turn.texts.pop()
+    if part:
+        content: tuple[dict[str, object], ...] = ({"type": "text", "text": part},)
+        turn.messages.append(NewMessage(role="assistant", kind="text", content=content))
+        turn.texts.append(part)
 
 
 def _kind(reply: ModelReply) -> str:

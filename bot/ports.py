@@ -148,6 +148,17 @@ class ShowsThinking(Protocol):
     async def thinking(self) -> None: ...
 
 
+@runtime_checkable
+class Settles(Protocol):
+    """A ``ReplyStream`` that shows the rest of the reply as soon as the model is done, before the turn
+    is stored (Slack: the stream is stopped then), so that a Stop the person pressed since its last
+    platform call is known in time: ``settle`` raises ``bot.model.ReplyStopped`` with what they saw,
+    and the engine keeps that instead of the whole reply.
+    """
+
+    async def settle(self, text: str) -> None: ...
+
+
 class Renderer(Protocol):
     """How an adapter draws the core's presentation items (``bot.presentation``) in its platform's idiom.
 

@@ -20,6 +20,22 @@ ALICE = Author("U1", "Alice")
 REPLY = "First part of the answer. Second part of the answer. Third part. Fourth part."
 
 
+class StoppedAtTheEnd:
+    """A reply stream the person stopped after its first snapshot, which it learns only when the model
+    is done (``bot.ports.Settles``: Slack hears nothing from the stream between batched appends)."""
+
+    def __init__(self) -> None:
+        self.snapshots: list[str] = []
+        self.settled: list[str] = []
+
+    async def update(self, text: str) -> None:
+        self.snapshots.append(text)
+
+    async def settle(self, text: str) -> None:
+        self.settled.append(text)
+        raise ReplyStopped(self.snapshots[0])
+
+
 class StoppedAfter:
     """A reply stream whose person presses Stop once ``shows`` snapshots have been shown."""
 
@@ -126,3 +142,34 @@ async def test_a_stop_in_a_later_model_call_keeps_the_tool_round(
     history = await store.history(conv.id, "T1")
     assert [m.kind for m in history] == ["text", "tool_use", "tool_result", "text"]
     assert history[-1].content == ({"type": "text", "text": part},)
+
+
+async def test_a_stop_found_when_the_model_is_done_keeps_what_was_shown(
+    engine: Engine, store: MemoryStore, model: ScriptedModel
+) -> None:
+    model.pieces = 4
+    model.then(REPLY)
+    stream = StoppedAtTheEnd()
+
+    result = await engine.handle_message(message(1, "hello"), stream)
+
+    assert stream.settled == [REPLY]  # asked before the turn was stored
+    shown = stream.snapshots[0]
+    assert result.replies == (shown,) and await assistant_texts(store) == [shown]
+
+
+async def test_a_settled_reply_is_stored_whole(
+    engine: Engine, store: MemoryStore, model: ScriptedModel
+) -> None:
+    class Settled(StoppedAtTheEnd):
+        async def settle(self, text: str) -> None:
+            self.settled.append(text)
+
+    model.pieces = 3
+    model.then(REPLY)
+    stream = Settled()
+
+    result = await engine.handle_message(message(1, "hello"), stream)
+
+    assert stream.settled == [REPLY] and result.replies == (REPLY,)
+    assert await assistant_texts(store) == [REPLY]

@@ -26,7 +26,9 @@ same message continues by ``chat.update``, so it never shows text twice or text 
 
 Stop: when the person presses Stop, Slack ends the stream, and the next stream call answers
 ``message_not_in_streaming_state``. ``update`` then raises ``ReplyStopped`` with what the person saw
-(the engine ends the model call and keeps that text), and nothing is rewritten afterwards.
+(the engine ends the model call and keeps that text), and nothing is rewritten afterwards. As appends
+are seconds apart, the model may finish first: ``settle`` (called by the engine before it stores the
+turn) stops the stream then, and raises ``ReplyStopped`` the same way if the person had stopped it.
 
 ``finish`` makes the message(s) show exactly the engine's final reply — or, when the turn failed, what
 was shown plus the short error note — and posts the overflow of a long reply in further messages (code
@@ -384,6 +386,22 @@ class LiveReply:
         return True
 
     # -- the end of the turn ------------------------------------------------------------------------
+
+    async def settle(self, text: str) -> None:
+        """The model is done and ``text`` is the reply (``bot.ports.Settles``): an open stream is stopped
+        now with the rest of its message, before the turn is stored, so that a Stop pressed since the
+        last append (they are seconds apart) still decides what is kept: ``ReplyStopped`` then."""
+        head = self._head
+        if head is None or head.mode != "stream" or self._stopped or not text.startswith(head.shown):
+            return  # nothing streams, or ``finish`` has to rewrite it anyway
+        self._snapshot = text
+        part, _ = split_head(text, self._max_markdown, lo=len(head.shown))
+        if await self._stop(part[len(head.shown) :]):
+            head.shown = part
+            return
+        if self._stopped:
+            self._done = True
+            raise ReplyStopped(self._confirmed())
 
     async def finish(self, reply: str) -> None:
         """Make the thread show exactly ``reply`` (Markdown): the head, then the overflow as new posts.

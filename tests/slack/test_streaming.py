@@ -386,6 +386,28 @@ async def test_stop_while_the_model_writes_ends_the_generation(lite: SlackHarnes
     assert lite.slack.count("chat.update") == 0 and lite.posts() == []
 
 
+async def test_stop_pressed_after_the_last_append_still_decides_what_is_kept(lite: SlackHarness) -> None:
+    """Appends are seconds apart, so the model often finishes before Slack could say the stream was
+    stopped: the stream is stopped before the turn is stored, and a Stop found then counts the same."""
+    lite.slack.press_stop(after="chat.startStream")
+    reply = long_reply(4, tag=" (stopped late)")
+    lite.anthropic.enqueue(text(reply))
+    root = lite.ts()
+
+    await lite.mention("plan please", ts=root)
+
+    [message] = lite.shown(root)
+    shown = message["text"]
+    assert message["stopped_by_user"] and 0 < len(shown) < len(reply)
+    assert lite.slack.count("chat.appendStream") == 0  # no append came before the model finished
+    assert lite.slack.count("chat.update") == 0 and lite.posts() == []
+    lite.anthropic.enqueue(text("Picking up from there."))
+    await lite.reply("go on", thread_ts=root)
+    messages = lite.model_requests()[-1]["messages"]
+    said = [b["text"] for m in messages if m["role"] == "assistant" for b in m["content"] if "text" in b]
+    assert said == [shown]
+
+
 # -- first visible feedback ---------------------------------------------------------------------------
 
 
