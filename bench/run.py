@@ -347,6 +347,12 @@ def lightness(report: Report, runs: int, rounds: int) -> None:
             "median ≤ 100 ms",
             o.median_ms <= 100,
         )
+        if threads == 1:
+            report.add(
+                "first turn after start",
+                "the process's first message (it builds the risk detector), streamed reply",
+                f"overhead {o.first_ms:.0f} ms",
+            )
 
 
 # report --------------------------------------------------------------------------------------------
