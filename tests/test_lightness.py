@@ -3,19 +3,25 @@
 Real ``haven`` processes under ``python -X importtime``, whose stderr names every module the process
 imported: the terminal without a key never imports the Anthropic SDK, a platform SDK or Alembic (on a
 database already at the newest revision); with a key it does import the SDK, which shows the check
-can fail.
+can fail; Slack's HTTP mode imports Bolt but neither discord.py nor, without a key, the SDK.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import signal
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 from alembic.script import ScriptDirectory
 
+from fakes.mock_slack import MockSlack
+from fakes.slack_harness import BOT_TOKEN, SIGNING_SECRET
 from storage.db import alembic_config, at_head, script_heads, upgrade_sync
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -76,6 +82,61 @@ def test_with_a_key_the_terminal_does_import_the_sdk(tmp_path: Path) -> None:
     )
     assert "anthropic" in imported
     assert not imported & (HEAVY - {"anthropic"}), sorted(imported & HEAVY)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_slack_http_mode_without_a_key_imports_bolt_but_no_discord_and_no_sdk(tmp_path: Path) -> None:
+    slack = MockSlack().start_in_thread()
+    ops = _free_port()
+    env = _env(
+        tmp_path,
+        SLACK_BOT_TOKEN=BOT_TOKEN,
+        SLACK_SIGNING_SECRET=SIGNING_SECRET,
+        SLACK_API_URL=slack.api_url,
+        PORT=str(_free_port()),
+        HAVEN_OPS_PORT=str(ops),
+    )
+    try:
+        subprocess.run(
+            [sys.executable, "-m", "bot", "db", "upgrade"],
+            env=env,
+            cwd=tmp_path,
+            check=True,
+            capture_output=True,
+        )
+        # A file, not a pipe: -X importtime writes more than a pipe holds before anyone reads it.
+        log = tmp_path / "stderr.txt"
+        with log.open("w") as stderr:
+            proc = subprocess.Popen(
+                [sys.executable, "-X", "importtime", "-m", "bot", "run"],
+                env=env,
+                cwd=tmp_path,
+                stdout=subprocess.DEVNULL,
+                stderr=stderr,
+            )
+            try:
+                deadline, ready = time.monotonic() + 60, False
+                while not ready and time.monotonic() < deadline and proc.poll() is None:
+                    try:
+                        with urllib.request.urlopen(f"http://127.0.0.1:{ops}/readyz", timeout=1) as resp:
+                            ready = resp.status == 200
+                    except OSError:
+                        time.sleep(0.05)
+            finally:
+                proc.send_signal(signal.SIGTERM)
+                proc.wait(30)
+    finally:
+        slack.stop_thread()
+    err = log.read_text()
+    assert ready, "\n".join(line for line in err.splitlines() if not line.startswith("import time"))[-2000:]
+    imported = {name.split(".")[0] for name in _IMPORTED.findall(err)}
+    assert {"slack_bolt", "slack_sdk"} <= imported
+    assert not imported & {"discord", "anthropic", "alembic"}, sorted(imported & HEAVY)
 
 
 def test_script_heads_are_alembics_heads() -> None:
