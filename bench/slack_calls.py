@@ -11,10 +11,11 @@ turn: new messages posted, updates, streaming calls, "thinking" statuses, and hi
 (``conversations.history`` / ``conversations.replies``), which must stay at zero: the history lives in
 Haven's database.
 
-First visible feedback: ``turns`` messages in a channel thread and as many direct messages, the model
-taking 1.5 s to its first token. Measured from the event's dispatch to the first call that shows
-something in that thread (the thinking status, a post or a stream's start), as the mock Slack received
-it; and to the reply's first words (the post or the stream's start).
+First visible feedback: ``turns`` messages in a channel thread, as many direct messages, and ten new
+channel threads mentioned at the same moment, the model taking 1.5 s to its first token. Measured from
+the event's dispatch to the first call that shows something in that thread (the thinking status, a post
+or a stream's start), as the mock Slack received it; and to the reply's first words (the post or the
+stream's start).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import asyncio
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -37,7 +38,7 @@ from adapters.slack.app import build_app
 from bench.common import median, pct
 from fakes.fake_anthropic import FakeAnthropic, delay, text
 from fakes.harness import make_settings, services_for
-from fakes.mock_slack import HISTORY_METHODS, STREAM_METHODS, MockSlack
+from fakes.mock_slack import HISTORY_METHODS, STREAM_METHODS, Call, MockSlack
 from fakes.slack_harness import ALICE, BOB, BOT_TOKEN, CHANNEL, DM, SIGNING_SECRET, SlackHarness, verdict
 
 LONG = "\n\n".join(
@@ -49,6 +50,7 @@ SHORT = "Sure — here is a short answer."
 # The model's time to first token for the first-feedback rows; the target is Slack's feel of "at once".
 TIME_TO_FIRST_TOKEN = 1.5
 FEEDBACK_TARGET_MS = 300.0
+PARALLEL = 10  # threads started at the same moment for the loaded first-feedback row
 STATUS = "assistant.threads.setStatus"
 
 
@@ -152,7 +154,9 @@ class Feedback:
 
 
 async def feedback(tmp: Path, turns: int, *, where: str) -> Feedback:
-    """``turns`` messages, one after the other, with the model taking ``TIME_TO_FIRST_TOKEN`` to start."""
+    """``turns`` messages with the model taking ``TIME_TO_FIRST_TOKEN`` to start: one after the other in
+    one channel thread (``thread``) or as direct messages (``dm``), or ``turns`` new channel threads
+    mentioned all at once (``parallel``)."""
     async with (
         MockSlack() as slack,
         FakeAnthropic(default=delay(TIME_TO_FIRST_TOKEN, text(LONG))) as anthropic,
@@ -164,47 +168,61 @@ async def feedback(tmp: Path, turns: int, *, where: str) -> Feedback:
             client = AsyncWebClient(token=BOT_TOKEN, base_url=slack.api_url)
             app = build_app(services, client, signing_secret=SIGNING_SECRET, process_before_response=True)
             h = SlackHarness(app, slack, anthropic, services)
-            first: list[float] = []
-            words: list[float] = []
-            leftovers = 0
+            out = Feedback([], [], 0)
+            if where == "parallel":
+                roots = [h.ts() for _ in range(turns)]
+                t0 = time.monotonic()
+                await asyncio.gather(*(h.mention(f"Question about {r}?", ts=r) for r in roots))
+                for r in roots:
+                    _measure(out, slack.calls, CHANNEL, r, t0)
+                    out.leftovers += len(slack.thread(CHANNEL, r)) - 1
+                return out
             root = h.ts()
             for n in range(turns):
                 ts = root if n == 0 else h.ts()
                 before = len(slack.calls)
                 t0 = time.monotonic()
                 if where == "dm":
-                    channel, thread = DM, ts
                     await h.event(h.message(f"Question {n}?", ts=ts, channel=DM, channel_type="im"))
-                elif n == 0:
-                    channel, thread = CHANNEL, root
+                    _measure(out, slack.calls[before:], DM, ts, t0)
+                    out.leftovers += len(slack.thread(DM, ts)) - 1
+                    continue
+                if n == 0:
                     await h.mention("Question 0: how should I plan the release?", ts=root)
                 else:
-                    channel, thread = CHANNEL, root
                     await h.reply(f"Question {n}: and then?", thread_ts=root, ts=ts)
-                mine = [
-                    c
-                    for c in slack.calls[before:]
-                    if str(c.args.get("channel") or c.args.get("channel_id")) == channel
-                    and str(c.args.get("thread_ts")) == thread
-                ]
-                shown = [c.at for c in mine if c.method in (STATUS, "chat.postMessage", "chat.startStream")]
-                said = [c.at for c in mine if c.method in ("chat.postMessage", "chat.startStream")]
-                first.append((min(shown) - t0) * 1000 if shown else float("inf"))
-                words.append((min(said) - t0) * 1000 if said else float("inf"))
-                if where == "dm":
-                    leftovers += len(slack.thread(DM, ts)) - 1
-            if where != "dm":
-                leftovers = len(slack.thread(CHANNEL, root)) - turns
-            return Feedback(first, words, leftovers)
+                _measure(out, slack.calls[before:], CHANNEL, root, t0)
+            if where == "thread":
+                out.leftovers += len(slack.thread(CHANNEL, root)) - turns
+            return out
+
+
+def _measure(out: Feedback, calls: Sequence[Call], channel: str, thread: str, t0: float) -> None:
+    """When the thread first showed something, and the reply's first words, in ms after ``t0``."""
+    mine = [
+        c
+        for c in calls
+        if str(c.args.get("channel") or c.args.get("channel_id")) == channel
+        and str(c.args.get("thread_ts")) == thread
+    ]
+    shown = [c.at for c in mine if c.method in (STATUS, "chat.postMessage", "chat.startStream")]
+    said = [c.at for c in mine if c.method in ("chat.postMessage", "chat.startStream")]
+    out.first.append((min(shown) - t0) * 1000 if shown else float("inf"))
+    out.words.append((min(said) - t0) * 1000 if said else float("inf"))
 
 
 async def first_feedback(report: Reporter, tmp: Path, turns: int) -> None:
-    for where, label in (("thread", "channel thread"), ("dm", "direct message")):
-        f = await feedback(tmp, turns, where=where)
+    settings = (
+        ("thread", f"{turns} messages, channel thread"),
+        ("dm", f"{turns} messages, direct message"),
+        ("parallel", f"{PARALLEL} new channel threads at once"),
+    )
+    for where, label in settings:
+        f = await feedback(tmp, PARALLEL if where == "parallel" else turns, where=where)
         p50, p95 = median(f.first), pct(f.first, 95)
         report.add(
             "first visible feedback",
-            f"{turns} messages, {label}, model time to first token {TIME_TO_FIRST_TOKEN:.1f} s",
+            f"{label}, model time to first token {TIME_TO_FIRST_TOKEN:.1f} s",
             f'p50 {p50:.0f} ms, p95 {p95:.0f} ms ("is thinking…" status); reply\'s first words p50 '
             f"{median(f.words):.0f} ms; messages left behind {f.leftovers}",
             f"p95 ≤ {FEEDBACK_TARGET_MS:.0f} ms, nothing left behind",
