@@ -53,7 +53,7 @@ from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.web.async_chat_stream import AsyncChatStream
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.slack.retry import retry_after_of
+from adapters.slack.retry import NO_WAIT, retry_after_of
 from adapters.slack.translate import MAX_MARKDOWN_CHARS, escape, split_markdown
 from bot.model import ReplyStopped
 from bot.types import CrisisCard
@@ -262,8 +262,9 @@ class LiveReply:
             await self._leave_stream()  # a retry took text back
             if self._stopped:
                 raise ReplyStopped(head.shown)
-        if text.strip() and (head.stale or now - head.last >= INTERVAL):
-            await self._edit(self._head_part(text), now)
+        if text.strip() and (head.stale or now - head.last >= INTERVAL) and now >= self._paused_until:
+            # An edit the final one makes good anyway: a rate limit pauses the edits, never the model.
+            await self._edit(self._head_part(text), now, optional=True)
 
     async def _open(self, text: str) -> None:
         if self._may_stream:
@@ -370,7 +371,7 @@ class LiveReply:
     def _head_part(self, text: str) -> str:
         return split_head(text, self._max_markdown)[0] if text.strip() else ""
 
-    async def _edit(self, shown: str, now: float) -> bool:
+    async def _edit(self, shown: str, now: float, *, optional: bool = False) -> bool:
         head = self._head
         assert head is not None and head.mode != "stream"
         if shown == head.shown and not head.stale:
@@ -380,7 +381,7 @@ class LiveReply:
             self._resumed = False
             await self._call("chat.stopStream", {"channel": self._channel, "ts": head.ts})
         kwargs: dict[str, Any] = {"channel": self._channel, "ts": head.ts, "markdown_text": shown}
-        if await self._call("chat.update", kwargs) is None:
+        if await self._call("chat.update", kwargs, optional=optional) is None:
             return False
         head.shown, head.last, head.stale = shown, now, False
         return True
@@ -512,11 +513,16 @@ class LiveReply:
         kwargs["markdown_text" if markdown else "text"] = text
         return kwargs
 
-    async def _call(self, method: str, kwargs: dict[str, Any]) -> str | None:
-        """One Web API call; the message ts it answered (or "" when none), None when it failed."""
+    async def _call(self, method: str, kwargs: dict[str, Any], *, optional: bool = False) -> str | None:
+        """One Web API call; the message ts it answered (or "" when none), None when it failed.
+        ``optional``: a call made while the model writes that a later one makes good: a 429 on it is not
+        waited out (``retry.NO_WAIT``) but pauses such calls for Slack's Retry-After."""
         try:
-            resp = await self._client.api_call(method, json=kwargs)
+            resp = await self._client.api_call(method, json=kwargs, headers=NO_WAIT if optional else None)
         except _CallFailed as exc:
+            wait = _rate_limited(exc) if optional else None
+            if wait is not None:
+                self._paused_until = self._clock() + wait
             log.warning("slack call failed", extra={"call": method, "error": _error_code(exc)})
             return None
         return str(resp.get("ts") or "")

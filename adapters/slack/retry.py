@@ -6,8 +6,9 @@ which methods are safe to repeat:
 - **429 Too Many Requests** — retried (up to ``RATE_LIMIT_RETRIES`` times), after the ``Retry-After``
   Slack sent. Slack did nothing with a rate-limited request, so a retry cannot duplicate it. A wait
   longer than ``MAX_RETRY_AFTER`` is not sat out: the call fails instead. The calls a reply makes while
-  the model writes (``NOT_WAITED``) are never retried after a wait: waiting there would stop Haven reading
-  the model's stream, and the reply has another way (``reply.LiveReply``).
+  the model writes (``NOT_WAITED``, and updates sent with ``NO_WAIT_HEADER``) are never retried after a
+  wait: waiting there would stop Haven reading the model's stream, and the reply has another way
+  (``reply.LiveReply``).
 - **Connection errors** — a connection that never opened (``ClientConnectorError``: refused, DNS,
   unreachable) is retried for every method: the request was never sent. A connection that broke
   *after* the request went out (server disconnected, reset by peer) is retried only for methods that
@@ -67,6 +68,10 @@ SAFE_TO_REPEAT = frozenset(
 NOT_WAITED = frozenset(
     {"chat.startStream", "chat.appendStream", "chat.stopStream", "assistant.threads.setStatus"}
 )
+# A call that carries this header is not waited out on a 429 either, whatever its method: the chat.update
+# calls a reply makes while the model writes (the final update, made good by nothing later, waits).
+NO_WAIT_HEADER = "X-Haven-No-Wait"
+NO_WAIT = {NO_WAIT_HEADER: "1"}
 # Retried once on 500/503 although a duplicate is possible (see the module docstring).
 POST_ONCE = frozenset({"chat.postMessage", "chat.postEphemeral"})
 
@@ -143,6 +148,8 @@ class RateLimitRetry(_Sleeps, AsyncRateLimitErrorRetryHandler):
         error: Exception | None = None,
     ) -> bool:
         if response is None or response.status_code != 429 or method_of(request) in NOT_WAITED:
+            return False
+        if any(key.lower() == NO_WAIT_HEADER.lower() for key in request.headers):
             return False
         wait = retry_after(response)
         return wait is None or wait <= self.max_wait

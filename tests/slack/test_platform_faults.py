@@ -21,7 +21,13 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.slack import SlackConnector
 from adapters.slack import reply as live_reply
 from adapters.slack.app import SlackBot
-from adapters.slack.retry import ConnectionRetry, RateLimitRetry, ServerErrorRetry, install_retry_handlers
+from adapters.slack.retry import (
+    NO_WAIT,
+    ConnectionRetry,
+    RateLimitRetry,
+    ServerErrorRetry,
+    install_retry_handlers,
+)
 from bot.engine import MAX_ATTEMPTS, Engine, EngineOptions
 from bot.ports import StorageUnavailable
 from fakes.fake_anthropic import FakeAnthropic, text
@@ -161,6 +167,27 @@ async def test_server_errors_are_retried_with_care(
     response = HttpResponse(status_code=status, headers={})
     check: Check = ServerErrorRetry().can_retry_async
     assert await check(state=state, request=_request(method), response=response) is retried
+
+
+@pytest.mark.parametrize(
+    ("method", "headers", "retried"),
+    [
+        ("chat.postMessage", {}, True),
+        ("chat.update", {}, True),  # the final update of a reply waits for Slack
+        ("chat.update", NO_WAIT, False),  # an edit while the model writes does not
+        ("chat.startStream", {}, False),
+        ("chat.appendStream", {}, False),
+        ("chat.stopStream", {}, False),
+        ("assistant.threads.setStatus", {}, False),
+    ],
+)
+async def test_a_rate_limit_is_not_waited_out_while_the_model_writes(
+    method: str, headers: dict[str, str], retried: bool
+) -> None:
+    request = HttpRequest(method="POST", url=f"http://127.0.0.1:1/api/{method}", headers=dict(headers))
+    response = HttpResponse(status_code=429, headers={"Retry-After": ["30"]})
+    check: Check = RateLimitRetry().can_retry_async
+    assert await check(state=RetryState(), request=request, response=response) is retried
 
 
 async def test_a_very_long_retry_after_is_not_sat_out() -> None:

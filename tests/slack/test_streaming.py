@@ -308,6 +308,29 @@ async def test_a_rate_limited_append_never_holds_up_reading_the_model(
     assert stop.at - model.ended_at < 2.0
 
 
+async def test_without_streaming_a_rate_limited_update_pauses_the_edits_not_the_model(
+    lite: SlackHarness,
+) -> None:
+    slept = record_waits(lite)
+    lite.slack.refuse_streaming("unknown_method")
+    lite.slack.fail_http("chat.update", 429, retry_after=30)
+    reply = long_reply(6, tag=" (posted)")
+    lite.anthropic.enqueue(paced(reply, pieces=30, seconds=0.1))  # about 3 s of writing
+    root = lite.ts()
+
+    await lite.mention("plan please", ts=root)
+
+    [message] = lite.shown(root)
+    assert message["text"] == reply and message["format"] == "markdown"
+    [refused] = lite.slack.rejected  # an edit while the model wrote: not waited out, and not retried …
+    assert refused.method == "chat.update" and refused.headers.get("X-Haven-No-Wait") == "1"
+    assert slept == []
+    [model] = lite.anthropic.streams
+    [final] = [c for c in lite.slack.calls if c.method == "chat.update"]  # … until the final update
+    assert model.sent == model.total and refused.at < model.ended_at <= final.at
+    assert final.at - model.ended_at < 2.0  # generous; waiting out Retry-After would be 30 s
+
+
 async def test_a_rate_limited_start_posts_this_reply_and_streams_the_next(lite: SlackHarness) -> None:
     slept = record_waits(lite)
     lite.slack.fail_http("chat.startStream", 429, retry_after=30)
