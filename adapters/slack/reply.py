@@ -291,7 +291,8 @@ class LiveReply:
                 log.info("slack stream not started; posting instead", extra={"error": code})
             self._may_stream = False
         part = self._head_part(text)
-        ts = await self._call("chat.postMessage", self._post_kwargs(part))
+        # Not waited out on a 429 either: the reply is then drawn whole when the turn is done.
+        ts = await self._call("chat.postMessage", self._post_kwargs(part), optional=True)
         if ts:
             self._head = _Head(ts, "markdown", part, self._clock())
             await self._tell_ref(ts)

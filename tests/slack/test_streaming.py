@@ -331,6 +331,24 @@ async def test_without_streaming_a_rate_limited_update_pauses_the_edits_not_the_
     assert final.at - model.ended_at < 2.0  # generous; waiting out Retry-After would be 30 s
 
 
+async def test_a_rate_limited_first_post_leaves_the_reply_to_be_posted_whole_at_the_end(
+    lite: SlackHarness,
+) -> None:
+    slept = record_waits(lite)
+    lite.slack.refuse_streaming("unknown_method")
+    lite.slack.fail_http("chat.postMessage", 429, retry_after=30)
+    reply = long_reply(4, tag=" (late)")
+    lite.anthropic.enqueue(text(reply))
+    root = lite.ts()
+
+    await lite.mention("plan please", ts=root)
+
+    assert slept == [] and [c.method for c in lite.slack.rejected] == ["chat.postMessage"]
+    [post] = lite.posts(thread_ts=root)  # once, whole, marked like any drawn result
+    assert post["markdown_text"] == reply and post["metadata"]["event_payload"]["item"] == "reply.0"
+    assert [m["text"] for m in lite.shown(root)] == [reply]
+
+
 async def test_a_rate_limited_start_posts_this_reply_and_streams_the_next(lite: SlackHarness) -> None:
     slept = record_waits(lite)
     lite.slack.fail_http("chat.startStream", 429, retry_after=30)
