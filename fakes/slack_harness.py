@@ -121,6 +121,28 @@ class SlackHarness:
         event.update(extra)
         return event
 
+    @staticmethod
+    def assistant_event(
+        kind: str,
+        *,
+        thread_ts: str,
+        user: str = ALICE,
+        channel: str = DM,
+        context: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """``assistant_thread_started`` or ``assistant_thread_context_changed`` for a thread in ``user``'s
+        DM with Haven; ``context`` is where the person has the split view open (a channel, or nothing)."""
+        return {
+            "type": kind,
+            "assistant_thread": {
+                "user_id": user,
+                "context": context if context is not None else {},
+                "channel_id": channel,
+                "thread_ts": thread_ts,
+            },
+            "event_ts": thread_ts,
+        }
+
     # -- dispatch
     async def dispatch(self, body: str, headers: Mapping[str, str]) -> BoltResponse:
         return await self.app.async_dispatch(AsyncBoltRequest(body=body, headers=dict(headers.items())))
