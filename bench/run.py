@@ -393,7 +393,14 @@ def write_docs(report: Report, desc: str) -> None:
         ax.legend()
         fig.tight_layout()
         fig.savefig(docs / "benchmarks.png", dpi=110)
-    (docs / "benchmarks.md").write_text("\n".join(md))
+    path = docs / "benchmarks.md"
+    # The sections under the table (other benches' write-ups, kept by hand) stay as they are.
+    kept = ""
+    if path.exists():
+        old = path.read_text()
+        at = old.find("\n## ")
+        kept = old[at:] if at >= 0 else ""
+    path.write_text("\n".join(md).rstrip("\n") + "\n" + kept)
 
 
 async def main(argv: list[str] | None = None) -> int:
