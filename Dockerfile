@@ -12,7 +12,7 @@ COPY pyproject.toml README.md ./
 COPY bot ./bot
 COPY adapters ./adapters
 COPY storage ./storage
-RUN pip install . \
+RUN pip install ".[otel]" \
     && useradd --create-home --uid 10001 --shell /usr/sbin/nologin haven \
     && mkdir /data \
     && chown haven:haven /data

@@ -23,7 +23,7 @@ from typing import TextIO
 
 from bot.engine import Engine
 from bot.failures import log_failure
-from bot.notices import DATABASE_UNAVAILABLE, PlatformHints, reason_phrase
+from bot.notices import DATABASE_UNAVAILABLE, PlatformHints, model_alert_text, reason_phrase
 from bot.ports import ReplyStream, StorageUnavailable
 from bot.presentation import AlertNotice, ClosureNotice, CrisisResources, PrivateNotice, Reply, render
 from bot.types import (
@@ -139,6 +139,9 @@ class TerminalRenderer:
 
     async def admin_alert(self, item: AlertNotice) -> None:
         alert = item.alert
+        if alert.kind == "model":
+            self._say(f"(admin alert: {model_alert_text(alert.failures)})")
+            return
         self._say(
             f"(admin alert: {alert.kind}, ended {reason_phrase(alert.reason)}, {alert.warnings} warnings)"
         )

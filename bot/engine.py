@@ -30,11 +30,15 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from opentelemetry import trace
+from opentelemetry.trace import TracerProvider
+
 from bot import prompts
 from bot.admin import is_admin
 from bot.admission import Admission, TurnStopped
 from bot.channels import Told, elsewhere_note, is_direct, may_answer
 from bot.context import FIXED_TOKENS, TokenTally, build_request, message_tokens, user_text_block
+from bot.failure_streaks import FailureStreaks
 from bot.failures import log_failure
 from bot.model import (
     ContextTooLong,
@@ -287,6 +291,7 @@ class Engine:
         inbox: InboxStore | None = None,
         owner: str | None = None,
         metrics: MetricsSink | None = None,
+        tracer_provider: TracerProvider | None = None,
     ) -> None:
         self._repo = store
         # Counts for operators (bot.ports.MetricsSink); the composition root may set it after building.
@@ -294,6 +299,9 @@ class Engine:
         self._model = model
         self._options = options or EngineOptions()
         self._tally = TokenTally()
+        self._tracer = trace.get_tracer("haven", tracer_provider=tracer_provider)
+        # Failed model turns in a row per workspace, for the admins' alert (bot.failure_streaks).
+        self._model_streaks = FailureStreaks()
         self.admission = Admission(self._options.max_concurrent_turns, self._options.turn_deadline_seconds)
         self._inbox = inbox
         # Who holds this process's inbox entries (the composition root passes a process-unique id).
@@ -689,7 +697,8 @@ class Engine:
     async def _recover_thread(self, group: Sequence[tuple[InboxEntry, RecoverySink]]) -> None:
         for entry, sink in group:
             try:
-                await self._recover_entry(entry, sink)
+                with self._tracer.start_as_current_span("haven.recovered_turn", attributes=attributes):
+                    await self._recover_entry(entry, sink)
             except Exception as exc:
                 log_failure(log, "inbox entry not recovered", exc, level=logging.WARNING, entry=entry.id)
 
@@ -698,6 +707,8 @@ class Engine:
         True when its outcome was delivered here."""
         held = self._held.get(entry.id)
         if locked or held is None or held.pending is None:
+            thread = entry.message.thread
+            attributes = {"haven.platform": thread.platform, "haven.workspace": thread.workspace}
             held = self._held[entry.id] = _Held(entry.hold, time.monotonic(), live=False)
         self._start_keeper()
         log.info(
@@ -812,8 +823,23 @@ class Engine:
         finish (it lost the entry to another process, waited ``lock_wait_seconds`` for its lock, or
         was stopped at the shutdown deadline) comes back ``IGNORED`` having drawn nothing: recovery
         answers it. Another failure is raised as always, and recovery answers the message soon after."""
-        if entry is not None:
-            return await self._handle_entry(msg, entry, stream, deliver)
+        # One span per turn (bot.tracing): ids and the outcome, never words. A no-op without a provider.
+        attributes = {
+            "haven.platform": msg.thread.platform,
+            "haven.workspace": msg.thread.workspace,
+            "haven.origin": msg.origin.value,
+        }
+        with self._tracer.start_as_current_span("haven.turn", attributes=attributes) as span:
+            if entry is not None:
+                result = await self._handle_entry(msg, entry, stream, deliver)
+            else:
+                result = await self._handle_message(msg, stream, deliver)
+            span.set_attribute("haven.status", result.status.value)
+            return result
+
+    async def _handle_message(
+        self, msg: IncomingMessage, stream: ReplyStream | None, deliver: Deliver | None
+    ) -> TurnResult:
         started = time.perf_counter()
         text = clean_text(msg.text)
         if not text:
@@ -951,6 +977,7 @@ class Engine:
                 crisis=turn.crisis,
                 crisis_shown=turn.crisis_shown,
             )
+        streak_key = f"{conv.thread.platform}:{conv.thread.workspace}"
             return await self._settle(hold, result)
         return await self._finish(turn, hold)
 
@@ -960,10 +987,25 @@ class Engine:
         """The model part of a turn: up to ``MAX_MODEL_CALLS`` calls with their tool rounds, into
         ``turn``. Returns the failure note when the model failed, None when the turn is ready to store."""
         conv = turn.conversation
+                alert=self._model_alert(streak_key, settings, conv),
         budget = self._options.context_budget_tokens
         for call in range(MAX_MODEL_CALLS):
+        self._model_streaks.succeeded(streak_key)
             if sink is not None and turn.crisis is not None and not turn.crisis_shown:
                 # Help first: before the reply's first words whenever the risk is known that early.
+    def _model_alert(self, key: str, settings: WorkspaceSettings, conv: Conversation) -> AdminAlert | None:
+        """An alert for the admins when this failed turn makes a streak (``bot.failure_streaks``)."""
+        if not self._model_streaks.failed(key):
+            return None
+        failures = self._model_streaks.failures(key)
+        where = {"platform": conv.thread.platform, "workspace": conv.thread.workspace}
+        log.warning("model failing repeatedly", extra={**where, "failures": failures})
+        if not settings.alert_channel:
+            return None
+        return AdminAlert(
+            settings.alert_channel, "model", conv.id, conv.thread, "model_unavailable", failures=failures
+        )
+
                 turn.crisis_shown = await sink.help_first(turn.crisis)
             if sink is not None and call == 0:
                 await sink.thinking()

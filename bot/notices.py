@@ -77,6 +77,15 @@ _REASON_PHRASES: dict[str, str] = {
 }
 
 
+def model_alert_text(failures: int) -> str:
+    """The admins' alert when the model keeps failing (content-free; the adapter adds where)."""
+    return (
+        f"Haven's model calls are failing: {failures} turns in a row in this workspace got the error "
+        "note instead of an answer. Check the Anthropic API key, quota and status; "
+        "Haven's /readyz endpoint shows whether the model answers again."
+    )
+
+
 def reason_phrase(reason: str | None, unknown: str = "for an unknown reason") -> str:
     """``"ended " + reason_phrase(r)`` reads as a sentence; unknown reasons are named as stored."""
     if not reason:

@@ -110,11 +110,12 @@ class AdminAlert:
     """A content-free notice for the workspace's alert channel."""
 
     channel: str
-    kind: str  # "ending" | "feedback"
+    kind: str  # "ending" | "feedback" | "model" (the model keeps failing: see bot.failure_streaks)
     conversation_id: str
     thread: ThreadRef
     reason: str
     warnings: int = 0
+    failures: int = 0  # "model": failed turns in a row in this workspace
 
 
 @dataclass(frozen=True, slots=True)

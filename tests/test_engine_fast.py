@@ -213,6 +213,31 @@ async def test_a_model_failure_keeps_only_the_message_and_says_so(
     assert (await store.usage_totals("slack", "T1"))["calls"] == 2
 
 
+async def test_a_model_failing_turn_after_turn_alerts_the_admins_once(
+    chat: Chat, store: MemoryStore, model: ScriptedModel
+) -> None:
+    """Three failed turns in a row in a workspace raise one content-free alert; the fourth doesn't;
+    an answer ends the streak. Another workspace without an alert channel gets none."""
+    await chat.say(1, "hello", start=True)
+    model.then(*(ModelError("down") for _ in range(4)))
+    results = [await chat.say(n, "are you there?") for n in range(2, 6)]
+    assert [r.status for r in results] == [TurnStatus.ERROR] * 4
+    assert [r.alert is not None for r in results] == [False, False, True, False]
+    alert = results[2].alert
+    assert alert is not None and (alert.kind, alert.channel, alert.failures) == ("model", ALERTS, 3)
+    assert alert.thread == THREAD
+    # The third turn showed the error note in the thread and the alert in the admins' channel.
+    await chat.show(results[2])
+    assert chat.kinds() == ["reply", "admin_alert"]
+    assert await chat.say(6, "and now?") is not None  # answered: the streak ends
+    other = ThreadRef("slack", "T2", "C1", "200.1")
+    await store.save_settings(WorkspaceSettings("slack", "T2", verify_endings=False))
+    await chat.say(1, "hi", thread=other, start=True)
+    model.then(*(ModelError("down") for _ in range(3)))
+    quiet = [await chat.say(n, "hello?", thread=other) for n in range(2, 5)]
+    assert [r.alert for r in quiet] == [None, None, None]
+
+
 # -- endings -------------------------------------------------------------------------------------------
 
 

@@ -10,6 +10,7 @@ never told anyone that a thread had ended; the terminal repeated that reminder o
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import logging
 from collections.abc import Awaitable, Callable
@@ -339,6 +340,16 @@ async def test_alerts_carry_no_conversation_content(drawn: Drawn) -> None:
     [alert] = [e for e in await draw(drawn, result) if e.kind == "alert"]
     assert "REPLY-WORDS" not in alert.text and "CRISIS-WORDS" not in alert.text
     assert "after repeated warnings about abuse" in alert.text  # the one reason vocabulary
+
+
+async def test_a_failing_model_alerts_the_admins_with_the_failure_count_and_no_words(drawn: Drawn) -> None:
+    model = dataclasses.replace(ALERT, kind="model", reason="model_unavailable", failures=3)
+    result = TurnResult(TurnStatus.ERROR, CONVERSATION, error=FAILURE, alert=model)
+    entries = await draw(drawn, result)
+    assert kinds(entries) == [("reply", "thread"), ("alert", "alerts")]
+    [alert] = [e for e in entries if e.kind == "alert"]
+    assert "3 turns in a row" in alert.text and "FAILURE-WORDS" not in alert.text
+    assert "ended" not in alert.text  # not an ending's alert
 
 
 async def test_no_words_in_the_logs(drawn: Drawn, caplog: pytest.LogCaptureFixture) -> None:

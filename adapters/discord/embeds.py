@@ -10,7 +10,7 @@ import discord
 
 from adapters.discord.translate import jump_url, truncate
 from bot.admin import describe_settings
-from bot.notices import ClosureText, PlatformHints, reason_phrase
+from bot.notices import ClosureText, PlatformHints, model_alert_text, reason_phrase
 from bot.types import (
     AdminAlert,
     CrisisCard,
@@ -86,6 +86,8 @@ def alert_text(alert: AdminAlert) -> str:
     """Content-free: where, why, how many warnings — never what was said."""
     reason = reason_phrase(alert.reason, "unknown")
     link = jump_url(alert.thread)
+    if alert.kind == "model":
+        return f"{model_alert_text(alert.failures)} The latest was in {link}."
     if alert.kind == "feedback":
         return f"An ending was reported as a mistake — {link} (ended {reason}, {alert.warnings} warnings)"
     return f"Haven ended a conversation {reason} — {link} ({alert.warnings} warnings)."
@@ -114,6 +116,9 @@ def settings_embed(settings: WorkspaceSettings, title: str = "Haven settings") -
     for name, value in describe_settings(settings):
         if name == "alert-channel" and settings.alert_channel:
             value = f"<#{settings.alert_channel}>"
+        elif name in ("allow-channels", "deny-channels"):
+            channels = settings.allowed_channels if name == "allow-channels" else settings.denied_channels
+            value = " ".join(f"<#{c}>" for c in channels) or value
         embed.add_field(name=name, value=truncate(value, _FIELD_VALUE) or "—", inline=True)
     return embed
 

@@ -13,7 +13,7 @@ from adapters.slack import blocks as bk
 from adapters.slack.api import SlackApi
 from adapters.slack.reply import LiveReply
 from adapters.slack.translate import MAX_MESSAGE_CHARS, escape, reply_mark, split_markdown, split_message
-from bot.notices import PlatformHints, reason_phrase
+from bot.notices import PlatformHints, model_alert_text, reason_phrase
 from bot.presentation import AlertNotice, ClosureNotice, CrisisResources, PrivateNotice, Reply
 from bot.types import AdminAlert
 
@@ -107,7 +107,9 @@ async def send_alert(api: SlackApi, alert: AdminAlert) -> None:
     where = f"<{link}|this thread>" if link else f"a thread in <#{alert.thread.channel}>"
     reason = reason_phrase(alert.reason)
     warnings = f"{alert.warnings} warning{'s' if alert.warnings != 1 else ''}"
-    if alert.kind == "feedback":
+    if alert.kind == "model":
+        text = f":warning: {model_alert_text(alert.failures)} The latest was in {where}."
+    elif alert.kind == "feedback":
         text = (
             f":speech_balloon: Someone reported that Haven's ending of {where} was a mistake "
             f"(it ended {reason}, {warnings}). `/haven feedback` lists the reports."
