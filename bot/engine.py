@@ -696,6 +696,8 @@ class Engine:
 
     async def _recover_thread(self, group: Sequence[tuple[InboxEntry, RecoverySink]]) -> None:
         for entry, sink in group:
+            thread = entry.message.thread
+            attributes = {"haven.platform": thread.platform, "haven.workspace": thread.workspace}
             try:
                 with self._tracer.start_as_current_span("haven.recovered_turn", attributes=attributes):
                     await self._recover_entry(entry, sink)
@@ -707,8 +709,6 @@ class Engine:
         True when its outcome was delivered here."""
         held = self._held.get(entry.id)
         if locked or held is None or held.pending is None:
-            thread = entry.message.thread
-            attributes = {"haven.platform": thread.platform, "haven.workspace": thread.workspace}
             held = self._held[entry.id] = _Held(entry.hold, time.monotonic(), live=False)
         self._start_keeper()
         log.info(
@@ -967,6 +967,7 @@ class Engine:
                 await self._repo.record_usage(conv, turn.usage)
                 raise _LeftForRecovery("stopped at the shutdown deadline") from None
             failure = stopped.note
+        streak_key = f"{conv.thread.platform}:{conv.thread.workspace}"
         if failure is not None:
             # Calls that succeeded before the failure were billed; nothing else of the turn is kept.
             await self._repo.record_usage(conv, turn.usage)
@@ -976,23 +977,12 @@ class Engine:
                 error=failure,
                 crisis=turn.crisis,
                 crisis_shown=turn.crisis_shown,
+                alert=self._model_alert(streak_key, settings, conv),
             )
-        streak_key = f"{conv.thread.platform}:{conv.thread.workspace}"
             return await self._settle(hold, result)
+        self._model_streaks.succeeded(streak_key)
         return await self._finish(turn, hold)
 
-    async def _model_calls(
-        self, turn: _Turn, history: Sequence[HistoryMessage], sink: _StreamBridge | None
-    ) -> str | None:
-        """The model part of a turn: up to ``MAX_MODEL_CALLS`` calls with their tool rounds, into
-        ``turn``. Returns the failure note when the model failed, None when the turn is ready to store."""
-        conv = turn.conversation
-                alert=self._model_alert(streak_key, settings, conv),
-        budget = self._options.context_budget_tokens
-        for call in range(MAX_MODEL_CALLS):
-        self._model_streaks.succeeded(streak_key)
-            if sink is not None and turn.crisis is not None and not turn.crisis_shown:
-                # Help first: before the reply's first words whenever the risk is known that early.
     def _model_alert(self, key: str, settings: WorkspaceSettings, conv: Conversation) -> AdminAlert | None:
         """An alert for the admins when this failed turn makes a streak (``bot.failure_streaks``)."""
         if not self._model_streaks.failed(key):
@@ -1006,6 +996,16 @@ class Engine:
             settings.alert_channel, "model", conv.id, conv.thread, "model_unavailable", failures=failures
         )
 
+    async def _model_calls(
+        self, turn: _Turn, history: Sequence[HistoryMessage], sink: _StreamBridge | None
+    ) -> str | None:
+        """The model part of a turn: up to ``MAX_MODEL_CALLS`` calls with their tool rounds, into
+        ``turn``. Returns the failure note when the model failed, None when the turn is ready to store."""
+        conv = turn.conversation
+        budget = self._options.context_budget_tokens
+        for call in range(MAX_MODEL_CALLS):
+            if sink is not None and turn.crisis is not None and not turn.crisis_shown:
+                # Help first: before the reply's first words whenever the risk is known that early.
                 turn.crisis_shown = await sink.help_first(turn.crisis)
             if sink is not None and call == 0:
                 await sink.thinking()
@@ -1327,11 +1327,16 @@ class Engine:
         )
         log.info("conversation forked", extra={"conversation": forked.id, "forked_from": source.id})
         message_id = request.new_message_id or f"fork:{forked.id}"
-        result = await self.handle_message(
-            IncomingMessage(thread, request.author, request.text, message_id, origin=Origin.THREAD_REPLY),
-            stream,
-            deliver,
-        )
+        msg = IncomingMessage(thread, request.author, request.text, message_id, origin=Origin.THREAD_REPLY)
+        entry: InboxEntry | None = None
+        if self._inbox is not None:
+            # The fork's first message goes through the inbox like any other: if this process dies
+            # mid-turn, recovery answers it in the new thread.
+            accepted, entry = await self.accept(msg)
+            if entry is None:
+                status = TurnStatus.DUPLICATE if accepted is Accepted.DUPLICATE else TurnStatus.IGNORED
+                return TurnResult(status, conversation_id=forked.id)
+        result = await self.handle_message(msg, stream, deliver, entry)
         return replace(result, conversation_id=forked.id)
 
     async def record_feedback(

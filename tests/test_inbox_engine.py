@@ -27,6 +27,7 @@ from bot.prompts import MODEL_ERROR_REPLY
 from bot.types import (
     Accepted,
     Author,
+    ForkRequest,
     InboxEntry,
     InboxState,
     IncomingMessage,
@@ -610,3 +611,33 @@ async def test_recovery_takes_only_entries_of_platforms_it_can_answer(
     assert left.attempts == 1 and not left.delivered  # not taken: another process can answer it
     await e.aclose()
     await dead.aclose()
+
+
+async def test_a_forks_first_message_is_on_the_inbox_and_recovered_in_the_new_thread(
+    store: MemoryStore, clock: Clock
+) -> None:
+    """A fork opens a new thread and answers the edited message there. When the process dies during that
+    turn, the fork's message is an inbox entry like any other: another process answers it, in the new
+    thread, once."""
+    first = engine(store, ScriptedModel("Sure."), "p1")
+    await first.handle_message(message(1, "plan my week", start=True))
+    source = await store.find_conversation(THREAD)
+    assert source is not None
+    new_thread = ThreadRef("slack", "T1", "C1", "300.1")
+    request = ForkRequest(source.id, f"{THREAD.thread}.1", new_thread, ALICE, "plan my month", "300.1")
+    model = GatedModel("Here is a month.")
+    dying = engine(store, model, "dying")
+    turn = asyncio.ensure_future(dying.fork(request))
+    await model.waiting.wait()
+    turn.cancel()  # the process dies while the model thinks
+    with contextlib.suppress(asyncio.CancelledError):
+        await turn
+    assert await store.pending() == 1  # the fork's message, not yet answered
+
+    alive, sink = engine(store, ScriptedModel("Here is a month."), "alive"), RecordingSink()
+    clock.pass_lease()
+    assert await alive.recover({"slack": sink}) == 1
+    assert sink.texts() == ["Here is a month."]
+    done = await entry_of(store, sink.drawn[0][0])
+    assert done.delivered and done.message.thread == new_thread and done.message.text == "plan my month"
+    assert await alive.recover({"slack": sink}) == 0 and await store.pending() == 0
