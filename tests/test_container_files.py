@@ -32,7 +32,7 @@ def test_dockerfile() -> None:
     keywords = [k for k, _ in instructions]
     assert instructions[0] == ("FROM", "python:3.11-slim")
     runs = " ".join(v for k, v in instructions if k == "RUN")
-    assert "pip install \".[otel]\"" in runs  # tracing ships in the image (bot/tracing.py)
+    assert 'pip install ".[otel]"' in runs  # tracing ships in the image (bot/tracing.py)
     users = [v for k, v in instructions if k == "USER"]
     assert users and users[-1] not in ("root", "0") and not users[-1].startswith("0:")
     # The user is switched before the process starts, and created by a RUN before that.
