@@ -21,6 +21,8 @@ from bot.types import (
     DecisionRecord,
     EndingRecord,
     FeedbackRecord,
+    UsageGrouping,
+    UsageLine,
     WorkspaceSettings,
 )
 
@@ -245,10 +247,20 @@ class Admin:
         await self._checked(actor, platform, workspace)
         return await self._repo.list_feedback(platform, workspace, limit)
 
-    async def usage(self, actor: Author, platform: str, workspace: str) -> dict[str, float]:
+    async def usage_lines(
+        self,
+        actor: Author,
+        platform: str,
+        workspace: str,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        by: UsageGrouping | None = None,
+    ) -> list[UsageLine]:
+        """Usage over a window, per model and optionally per person or conversation (``bot.pricing``
+        estimates what it cost)."""
         await self._checked(actor, platform, workspace)
-        totals = await self._repo.usage_totals(platform, workspace)
-        return {**totals, "cache_hit_ratio": round(cache_hit_ratio(totals), 4)}
+        return await self._repo.usage_lines(platform, workspace, since=since, until=until, by=by)
 
     async def decisions(
         self, actor: Author, platform: str, workspace: str, limit: int = 50

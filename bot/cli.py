@@ -98,7 +98,19 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="with set: empty a setting (admins, alert-channel, allow-channels, deny-channels, instructions)",
     )
-    command(what, "usage", admin=True, help="model tokens used and the prompt-cache hit ratio")
+    us = command(
+        what,
+        "usage",
+        admin=True,
+        help="model calls, tokens, prompt-cache hits and estimated cost, over a window",
+    )
+    us.add_argument(
+        "--since", type=_utc_time, help="from this UTC date or time on (2026-11-01, 2026-11-01T09:00)"
+    )
+    us.add_argument("--until", type=_utc_time, help="before this UTC date or time")
+    us.add_argument(
+        "--by", choices=("user", "conversation"), help="one line per person (who started it) or conversation"
+    )
     fu = command(what, "forget-user", admin=True, help="remove every message text a user wrote on a platform")
     fu.add_argument("user_platform", metavar="platform", choices=PLATFORMS)
     fu.add_argument("user_id")
@@ -414,10 +426,7 @@ async def _admin(args: argparse.Namespace, services: Any) -> int:
             else:
                 out = f"Settings of {_where(args)}:\n" + _table([("setting", "value"), *describe_settings(s)])
         elif args.what == "usage":
-            out = await admin.usage(actor, plat, ws)
-            if not args.json:
-                rows = [(k, _number(v)) for k, v in out.items()]
-                out = f"Model usage of {_where(args)}:\n" + _table([("counter", "total"), *rows], right={1})
+            out = await _usage(args, services, admin, actor, plat, ws)
         else:
             records = await getattr(admin, args.what)(actor, plat, ws, args.limit)
             out = [_jsonable(r) for r in records]
@@ -533,6 +542,61 @@ async def _privacy(args: argparse.Namespace, services: Any) -> int:
         return 1
     print(json.dumps(_jsonable(data), indent=2, ensure_ascii=False))
     return 0
+
+
+PROMPT_TOKENS = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+
+
+def _utc_time(value: str) -> datetime:
+    """An ``--since``/``--until`` argument: an ISO date or date-time, read as UTC unless it says else."""
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date or time: {value!r} (e.g. 2026-11-01)") from None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+async def _usage(
+    args: argparse.Namespace, services: Any, admin: Any, actor: Author, plat: str, ws: str
+) -> Any:
+    from bot.pricing import DEFAULT_PRICES, parse_prices, usage_report
+
+    lines = await admin.usage_lines(actor, plat, ws, since=args.since, until=args.until, by=args.by)
+    prices = {**DEFAULT_PRICES, **parse_prices(services.settings.model_prices)}
+    report = usage_report(lines, prices, by=args.by)
+    window = {"since": _timestamp(args.since), "until": _timestamp(args.until)}
+    if args.json:
+        return {**window, "by": args.by, **report}
+    total = report["total"]
+    span = f"from {window['since'] or 'the start'} until {window['until'] or 'now'}"
+    head = f"Model usage of {_where(args)}, {span} (cost estimated from list prices, USD):"
+    rows: list[tuple[object, ...]] = [
+        (k, _number(total[k])) for k in ("calls", "input_tokens", "cache_creation_input_tokens")
+    ]
+    rows += [(k, _number(total[k])) for k in ("cache_read_input_tokens", "output_tokens", "cache_hit_ratio")]
+    rows.append(("cost_usd", f"{total['cost_usd']:.4f}"))
+    text = head + "\n" + _table([("counter", "total"), *rows], right={1})
+    if total["unpriced_models"]:
+        text += f"\nNo price for: {', '.join(total['unpriced_models'])} (set HAVEN_MODEL_PRICES)."
+    if args.by:
+        body = [
+            (
+                line[args.by] or "(unknown)",
+                line["model"],
+                _number(line["calls"]),
+                _number(
+                    line["input_tokens"]
+                    + line["cache_creation_input_tokens"]
+                    + line["cache_read_input_tokens"]
+                ),
+                _number(line["output_tokens"]),
+                "n/a" if line["cost_usd"] is None else f"{line['cost_usd']:.4f}",
+            )
+            for line in report["lines"]
+        ]
+        header = (args.by, "model", "calls", "prompt tokens", "output tokens", "cost_usd")
+        text += "\n\n" + _table([header, *body], right={2, 3, 4, 5})
+    return text
 
 
 def _timestamp(value: datetime | None) -> str | None:

@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     lock_wait_seconds: float = Field(default=30.0, gt=0, alias="HAVEN_LOCK_WAIT_SECONDS")
     # `haven run`/`chat` check the key and HAVEN_MODEL with one token count at start; true skips it.
     skip_model_check: bool = Field(default=False, alias="HAVEN_SKIP_MODEL_CHECK")
+    # Prices for the usage report's cost estimate (bot.pricing), merged over the built-in list prices:
+    # a JSON object, model → {"input", "output", "cache_write", "cache_read"} in USD per million tokens.
+    model_prices: dict[str, dict[str, float]] = Field(default_factory=dict, alias="HAVEN_MODEL_PRICES")
 
     database_url: str = Field(default=DEFAULT_DATABASE_URL, alias="DATABASE_URL")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", alias="HAVEN_LOG_LEVEL")
@@ -72,6 +75,14 @@ class Settings(BaseSettings):
     @classmethod
     def _upper_level(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
+
+    @field_validator("model_prices")
+    @classmethod
+    def _prices_complete(cls, value: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+        from bot.pricing import parse_prices
+
+        parse_prices(value)  # a missing or negative price: the one-line settings error, at start-up
+        return value
 
     @field_validator("slack_api_url")
     @classmethod

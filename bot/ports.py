@@ -28,6 +28,8 @@ from bot.types import (
     StateChange,
     ThreadRef,
     TurnResult,
+    UsageGrouping,
+    UsageLine,
     UsageRecord,
     UserConversation,
     WorkspaceSettings,
@@ -399,6 +401,20 @@ class AdminStore(Protocol):
         """Model calls and token sums: ``calls``, ``input_tokens``, ``cache_creation_input_tokens``,
         ``cache_read_input_tokens``, ``output_tokens``; with ``since`` (UTC), only the calls made at or
         after it."""
+        ...
+
+    async def usage_lines(
+        self,
+        platform: str,
+        workspace: str,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        by: UsageGrouping | None = None,
+    ) -> list[UsageLine]:
+        """Model calls and token sums made at or after ``since`` and before ``until`` (UTC), one line per
+        model and — with ``by`` — per conversation (its id) or per person (who started the conversation
+        the calls were for), largest token total first."""
         ...
 
     async def list_user_conversations(

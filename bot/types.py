@@ -8,7 +8,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 
 class Platform(enum.StrEnum):
@@ -380,6 +380,33 @@ class UsageRecord:
     cache_read_input_tokens: int
     output_tokens: int
     purpose: str = "turn"
+
+
+# How usage is broken down: per conversation, or per person (who started the conversation).
+UsageGrouping = Literal["user", "conversation"]
+
+
+@dataclass(frozen=True, slots=True)
+class UsageLine:
+    """Model calls and tokens summed over a window, per model and, when asked, per person or
+    conversation (``key``; empty for the whole workspace)."""
+
+    key: str
+    model: str
+    calls: int
+    input_tokens: int
+    cache_creation_input_tokens: int
+    cache_read_input_tokens: int
+    output_tokens: int
+
+    @property
+    def tokens(self) -> int:
+        return (
+            self.input_tokens
+            + self.cache_creation_input_tokens
+            + self.cache_read_input_tokens
+            + self.output_tokens
+        )
 
 
 @dataclass(frozen=True, slots=True)

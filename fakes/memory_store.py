@@ -46,6 +46,8 @@ from bot.types import (
     StateChange,
     ThreadRef,
     TurnResult,
+    UsageGrouping,
+    UsageLine,
     UsageRecord,
     UserConversation,
     WorkspaceSettings,
@@ -200,6 +202,7 @@ class _Usage:
     platform: str
     workspace: str
     record: UsageRecord
+    conversation_id: str = ""
     created_at: datetime = field(default_factory=_now)
 
 
@@ -292,7 +295,7 @@ class MemoryStore:
 
     def _bill(self, conv: Conversation, usage: Sequence[UsageRecord]) -> None:
         t = conv.thread
-        self._usage.extend(_Usage(t.platform, t.workspace, u) for u in usage)
+        self._usage.extend(_Usage(t.platform, t.workspace, u, conv.id) for u in usage)
 
     # -- ConversationStore -----------------------------------------------------------------------------
 
@@ -648,6 +651,38 @@ class MemoryStore:
             "cache_read_input_tokens": sum(u.cache_read_input_tokens for u in mine),
             "output_tokens": sum(u.output_tokens for u in mine),
         }
+
+    async def usage_lines(
+        self,
+        platform: str,
+        workspace: str,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        by: UsageGrouping | None = None,
+    ) -> list[UsageLine]:
+        await self._hop()
+        sums: dict[tuple[str, str], list[int]] = {}
+        for u in self._usage:
+            if (u.platform, u.workspace) != (platform, workspace):
+                continue
+            if (since is not None and u.created_at < since) or (until is not None and u.created_at >= until):
+                continue
+            if by == "conversation":
+                key = u.conversation_id
+            elif by == "user":
+                conv = self._conversations.get(u.conversation_id)
+                key = (conv.started_by if conv is not None else None) or ""
+            else:
+                key = ""
+            r = u.record
+            counts = sums.setdefault((key, r.model), [0, 0, 0, 0, 0])
+            for i, n in enumerate(
+                (1, r.input_tokens, r.cache_creation_input_tokens, r.cache_read_input_tokens, r.output_tokens)
+            ):
+                counts[i] += n
+        lines = [UsageLine(key, model, *counts) for (key, model), counts in sums.items()]
+        return sorted(lines, key=lambda x: (-x.tokens, x.key, x.model))
 
     async def list_user_conversations(
         self, platform: str, workspace: str, user_id: str, limit: int = 10

@@ -4,11 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, func, literal, select, update
 from sqlalchemy.engine import Connection
 
-from bot.types import Conversation, DecisionRecord, EndingRecord, FeedbackRecord, ThreadRef, UsageRecord
+from bot.types import (
+    Conversation,
+    DecisionRecord,
+    EndingRecord,
+    FeedbackRecord,
+    ThreadRef,
+    UsageGrouping,
+    UsageLine,
+    UsageRecord,
+)
 from storage.models import utcnow
 from storage.rows import _C, CONVERSATIONS, DECISIONS, ENDED, FEEDBACK, USAGE
 from storage.statements import RepositoryPart
@@ -83,6 +93,52 @@ class AuditQueries(RepositoryPart):
             "output_tokens",
         )
         return {k: int(v or 0) for k, v in zip(keys, row, strict=True)}
+
+    async def usage_lines(
+        self,
+        platform: str,
+        workspace: str,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        by: UsageGrouping | None = None,
+    ) -> list[UsageLine]:
+        return await self._db.run(self._usage_lines, platform, workspace, since, until, by)
+
+    def _usage_lines(
+        self,
+        platform: str,
+        workspace: str,
+        since: datetime | None,
+        until: datetime | None,
+        by: UsageGrouping | None,
+    ) -> list[UsageLine]:
+        u, c = USAGE.c, CONVERSATIONS.c
+        sums = (u.input_tokens, u.cache_creation_input_tokens, u.cache_read_input_tokens, u.output_tokens)
+        key: ColumnElement[Any]
+        if by == "user":
+            # Usage rows carry their conversation; the person is the one who started it.
+            key = func.coalesce(c.started_by, "")
+        elif by == "conversation":
+            key = u.conversation_id
+        else:
+            key = literal("")
+        stmt = select(key.label("key"), u.model, func.count(), *(func.coalesce(func.sum(x), 0) for x in sums))
+        if by == "user":
+            stmt = stmt.select_from(
+                USAGE.outerjoin(CONVERSATIONS, (c.id == u.conversation_id) & (c.workspace == u.workspace))
+            )
+        # ix_usage_workspace (platform, workspace, created_at) answers the window.
+        stmt = stmt.where(u.platform == platform, u.workspace == workspace)
+        if since is not None:
+            stmt = stmt.where(u.created_at >= since)
+        if until is not None:
+            stmt = stmt.where(u.created_at < until)
+        stmt = stmt.group_by(key, u.model)
+        with self._db.read() as conn:
+            rows = conn.execute(stmt).all()
+        lines = [UsageLine(str(r[0] or ""), str(r[1]), *(int(v or 0) for v in r[2:])) for r in rows]
+        return sorted(lines, key=_usage_order)
 
     async def record_feedback(self, conversation: Conversation, user_id: str, comment: str | None) -> bool:
         return await self._db.run(self._record_feedback, conversation, user_id, comment)
@@ -205,3 +261,13 @@ class AuditQueries(RepositoryPart):
             )
             for r in rows
         ]
+
+
+def _usage_order(line: UsageLine) -> tuple[int, str, str]:
+    tokens = (
+        line.input_tokens
+        + line.cache_creation_input_tokens
+        + line.cache_read_input_tokens
+        + line.output_tokens
+    )
+    return (-tokens, line.key, line.model)

@@ -171,19 +171,21 @@ def test_db_upgrade_is_idempotent(haven: Haven, tmp_path: Path) -> None:
 
 
 def test_usage_forget_user_and_export(haven: Haven) -> None:
-    assert haven("admin", "--json", "usage").json() == {
+    assert haven("admin", "--json", "usage").json()["total"] == {
         "calls": 0,
         "input_tokens": 0,
         "cache_creation_input_tokens": 0,
         "cache_read_input_tokens": 0,
         "output_tokens": 0,
         "cache_hit_ratio": 0.0,
+        "cost_usd": 0.0,
+        "unpriced_models": [],
     }
     # A terminal conversation, then forget its author and export what is left.
     chat = haven("chat", stdin="remember my secret phrase: blue heron\n/end\n", USER="pat", LOGNAME="pat")
     assert chat.returncode == 0, chat.stderr
     assert "haven: [rehearsal model]" in chat.stdout and "Closed." in chat.stdout
-    assert haven("admin", "--json", "usage").json()["calls"] == 1
+    assert haven("admin", "--json", "usage").json()["total"]["calls"] == 1
     endings = haven("admin", "--json", "endings").json()
     assert len(endings) == 1
     conversation = endings[0]["conversation_id"]
@@ -247,7 +249,7 @@ def test_text_output_names_the_workspace(haven: Haven) -> None:
     shown = haven("admin", "settings", "show", "--platform", "discord", "--workspace", "G7")
     assert shown.stdout.splitlines()[0] == "Settings of discord workspace G7:"
     usage = haven("admin", "--platform", "discord", "--workspace", "G7", "usage").stdout.splitlines()
-    assert usage[0] == "Model usage of discord workspace G7:"
+    assert usage[0].startswith("Model usage of discord workspace G7, from the start until now")
     # A people's table: the numbers line up on the right.
     widths = {len(line) for line in usage[3:]}
     assert len(widths) == 1, usage
@@ -421,3 +423,31 @@ def test_instructions_and_channel_lists_set_shown_and_cleared(haven: Haven) -> N
     # Each change is in the admin audit, by the operator.
     audit = haven(*WS, "--json", "audit").json()
     assert [a["setting"] for a in audit][:3] == ["deny-channels", "allow-channels", "instructions"]
+
+
+def test_usage_over_a_window_per_person_with_a_cost_from_the_price_table(haven: Haven) -> None:
+    chat = haven("chat", stdin="hello there\n", USER="pat", LOGNAME="pat")
+    assert chat.returncode == 0, chat.stderr
+    priced = '{"rehearsal": {"input": 1, "output": 2, "cache_write": 1, "cache_read": 1}}'
+    report = haven(
+        "admin", "usage", "--by", "user", "--since", "2020-01-01", "--json", HAVEN_MODEL_PRICES=priced
+    )
+    out = report.json()
+    assert out["since"] == "2020-01-01T00:00:00Z" and out["until"] is None and out["by"] == "user"
+    [line] = out["lines"]
+    assert line["user"] == "pat" and line["model"] == "rehearsal" and line["calls"] == 1
+    assert line["cost_usd"] is not None and out["total"]["unpriced_models"] == []
+    # Nothing before 2020, and a window in the future is empty.
+    empty = haven("admin", "--json", "usage", "--until", "2020-01-01").json()
+    assert empty["total"]["calls"] == 0
+    text = haven("admin", "usage", "--by", "conversation").stdout
+    assert "No price for: rehearsal (set HAVEN_MODEL_PRICES)." in text and "conversation" in text
+
+
+def test_a_bad_date_or_price_table_is_one_clear_line(haven: Haven) -> None:
+    bad_date = haven("admin", "usage", "--since", "last tuesday")
+    assert bad_date.returncode == 2 and "not a date or time" in bad_date.stderr
+    bad_prices = haven("admin", "usage", HAVEN_MODEL_PRICES='{"m": {"input": 1}}')
+    assert bad_prices.returncode == 1
+    assert bad_prices.stderr.strip().startswith("haven: invalid setting HAVEN_MODEL_PRICES")
+    assert len(bad_prices.stderr.strip().splitlines()) == 1

@@ -803,6 +803,42 @@ async def test_usage_since_counts_only_the_calls_in_the_window(store: Store) -> 
     assert (await store.usage_totals("slack", "T1", datetime.now(UTC) + timedelta(seconds=5)))["calls"] == 0
 
 
+async def test_usage_lines_per_model_person_and_conversation_in_a_window(store: Store) -> None:
+    alice = await start(store, dataclasses.replace(T, thread="1.0"), key="a1", author="U1")
+    bob = await start(store, dataclasses.replace(T, thread="2.0"), key="b1", author="U2")
+    await store.record_usage(alice, [usage(100, 10)])
+    await asyncio.sleep(0.01)
+    boundary = datetime.now(UTC)
+    await asyncio.sleep(0.01)
+    haiku = UsageRecord("claude-small", 1, 0, 0, 1, "verify")
+    await store.record_usage(alice, [usage(5, 1), haiku])
+    await store.record_usage(bob, [usage(50, 5)])
+    elsewhere = await start(store, OTHER_WORKSPACE, key="k-elsewhere")
+    await store.record_usage(elsewhere, [usage(1000, 1000)])
+
+    whole = await store.usage_lines("slack", "T1")
+    assert [(x.key, x.model, x.calls, x.input_tokens, x.output_tokens) for x in whole] == [
+        ("", "claude-test", 3, 155, 16),
+        ("", "claude-small", 1, 1, 1),
+    ]
+    people = await store.usage_lines("slack", "T1", by="user")
+    assert [(x.key, x.model, x.calls, x.tokens) for x in people] == [
+        ("U1", "claude-test", 2, 105 + 2 * 5 + 11),
+        ("U2", "claude-test", 1, 50 + 5 + 5),
+        ("U1", "claude-small", 1, 2),
+    ]
+    recent = await store.usage_lines("slack", "T1", since=boundary, by="conversation")
+    assert {(x.key, x.model, x.calls) for x in recent} == {
+        (alice.id, "claude-test", 1),
+        (alice.id, "claude-small", 1),
+        (bob.id, "claude-test", 1),
+    }
+    before = await store.usage_lines("slack", "T1", until=boundary, by="conversation")
+    assert [(x.key, x.calls, x.input_tokens) for x in before] == [(alice.id, 1, 100)]
+    later = datetime.now(UTC) + timedelta(seconds=5)
+    assert await store.usage_lines("slack", "T1", since=later) == []
+
+
 # -- one person's side ---------------------------------------------------------------------------------
 
 
