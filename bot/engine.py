@@ -36,7 +36,7 @@ from opentelemetry.trace import TracerProvider
 from bot import prompts
 from bot.admin import is_admin
 from bot.admission import Admission, TurnStopped
-from bot.channels import Told, elsewhere_note, is_direct, may_answer
+from bot.channels import Told, elsewhere_note, is_direct, may_answer, may_answer_in
 from bot.context import FIXED_TOKENS, TokenTally, build_request, message_tokens, user_text_block
 from bot.failure_streaks import FailureStreaks
 from bot.failures import log_failure
@@ -402,10 +402,20 @@ class Engine:
             "message outside the workspace's channels",
             extra={"platform": thread.platform, "workspace": thread.workspace},
         )
+        if not msg.starts_conversation and await self._repo.find_conversation(thread) is None:
+            return TurnResult(TurnStatus.IGNORED)  # a thread that is not Haven's: nobody spoke to Haven
         if not self._told.first((thread.platform, thread.workspace, thread.channel, msg.author.id)):
             return TurnResult(TurnStatus.IGNORED)
         settings = await self._repo.get_settings(thread.platform, thread.workspace)
         return TurnResult(TurnStatus.IGNORED, replies=(elsewhere_note(settings),))
+
+    async def not_here(self, platform: str, workspace: str, channel: str) -> str | None:
+        """For a command that would start a conversation in ``channel`` (``/haven new``), before any
+        platform work: the note naming where Haven answers when it does not answer there, None when it
+        does. Unlike ``gate`` it answers every time: a command always gets a (private) reply. Callers
+        skip it for a DM, which is always answered."""
+        settings = await self._repo.get_settings(platform, workspace)
+        return None if may_answer_in(settings, channel, direct=False) else elsewhere_note(settings)
 
     async def _may_answer(self, msg: IncomingMessage) -> bool:
         if is_direct(msg):

@@ -202,6 +202,17 @@ async def test_a_conversation_whose_channel_is_denied_later_stops_with_the_note(
     assert resumed.status is TurnStatus.REPLIED and len(model.requests) == 2
 
 
+async def test_people_talking_in_threads_that_are_not_havens_are_told_nothing(
+    chat: Chat, store: MemoryStore
+) -> None:
+    await restrict(store, denied=("C1",))
+    chatter = await chat.say(1, "lunch?", channel="C1", origin=Origin.THREAD_REPLY, thread="77.0")
+    assert chatter.status is TurnStatus.IGNORED and chatter.replies == () and chat.renderer.items == []
+    # Not counted as told either: addressing Haven there later gets the note.
+    mention = await chat.say(2, "hello", channel="C1")
+    assert len(mention.replies) == 1
+
+
 async def test_accept_records_nothing_outside_the_list(store: MemoryStore, model: ScriptedModel) -> None:
     engine = Engine(store, model, inbox=store)
     await restrict(store, denied=("C1",))
@@ -216,3 +227,15 @@ async def test_accept_records_nothing_outside_the_list(store: MemoryStore, model
     accepted, entry = await engine.accept(elsewhere)
     assert accepted is Accepted.NEW and entry is not None
     await engine.aclose()
+
+
+async def test_a_command_is_told_where_haven_answers_every_time(
+    store: MemoryStore, model: ScriptedModel
+) -> None:
+    engine = Engine(store, model)
+    assert await engine.not_here("slack", "T1", "C1") is None
+    await restrict(store, allowed=("C2",))
+    for _ in range(2):
+        note = await engine.not_here("slack", "T1", "C1")
+        assert note is not None and "<#C2>" in note
+    assert await engine.not_here("slack", "T1", "C2") is None

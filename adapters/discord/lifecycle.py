@@ -14,7 +14,7 @@ import discord
 
 from adapters.discord.conversation import CANNOT_CREATE_THREAD, NO_THREADS_HERE, Conversations
 from adapters.discord.shared import NO_MENTIONS, Shared, ephemeral, interaction_author
-from adapters.discord.translate import dm_thread, guild_thread, split_message
+from adapters.discord.translate import PLATFORM, dm_thread, guild_thread, split_message
 from adapters.discord.views import NewConversationModal
 from bot.notices import ALREADY_ENDED, NOT_IN_CONVERSATION
 from bot.types import Author, ConversationStatus, IncomingMessage, Origin
@@ -54,6 +54,10 @@ class Lifecycle:
         parent = self._parent_for_new(interaction)
         if parent is None:
             await ephemeral(interaction, NO_THREADS_HERE)
+            return
+        elsewhere = await self._shared.engine.not_here(PLATFORM, str(interaction.guild_id), str(parent.id))
+        if elsewhere is not None:
+            await ephemeral(interaction, elsewhere)  # before a thread exists: nothing to take back
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
         conversations = self._conversations

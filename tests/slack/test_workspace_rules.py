@@ -84,3 +84,14 @@ async def test_a_conversation_in_a_channel_denied_later_stops_with_one_ephemeral
     assert note["thread_ts"] == root and "other channels" in note["text"]
     conv = await lite.services.repo.find_conversation(ThreadRef("slack", TEAM, CHANNEL, root))
     assert conv is not None and conv.user_turns == 1
+
+
+async def test_new_in_a_denied_channel_posts_nothing_and_says_where_every_time(lite: SlackHarness) -> None:
+    await lite.command(f"settings deny-channels <#{CHANNEL}|general>", user=ADA)
+    for _ in range(2):  # a command always gets its answer, privately
+        await lite.command("new what's up?", user=ALICE)
+        assert "other channels" in lite.responses()[-1]["text"]
+    assert lite.posts() == [] and lite.model_requests() == []
+    # In a DM the lists do not apply.
+    await lite.command("new what's up?", user=ALICE, channel=DM)
+    assert [p["channel"] for p in lite.posts(top_level=True)] == [DM]

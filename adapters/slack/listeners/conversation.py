@@ -16,7 +16,7 @@ from slack_bolt.context.async_context import AsyncBoltContext
 from adapters.slack.listeners.context import Requester, requester
 from adapters.slack.listeners.inbox import Admitted, admitted
 from adapters.slack.listeners.shared import CANNOT_POST, Private, Shared
-from adapters.slack.translate import SlackMessage, escape, message_from_event, quote, thread_ref
+from adapters.slack.translate import PLATFORM, SlackMessage, escape, message_from_event, quote, thread_ref
 from bot.failures import log_failure, retry_turn
 from bot.locks import KeyedLocks
 from bot.notices import TURN_FAILED
@@ -189,6 +189,10 @@ class Conversation:
             await private("Write your message after `/haven new`.")
             return
         team, user = who.team, who.user
+        # Before the post: where Haven does not answer, nothing appears. A DM ("D…") is always answered.
+        if not channel.startswith("D") and (note := await self._engine.not_here(PLATFORM, team, channel)):
+            await private(note)
+            return
         person = await who.person()
         ts = await self._api.post(
             channel, f"<@{user}> started a conversation with Haven:\n{quote(shown_text)}"
