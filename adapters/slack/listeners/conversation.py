@@ -108,6 +108,9 @@ class Conversation:
             except TimeoutError:
                 log.info("slack message left to recovery: its thread is busy", extra={"workspace": team})
                 return
+            # Events still being acknowledged go first (bot.admission): Slack gives them 3 s, this turn's
+            # message is already in the inbox.
+            await self._engine.admission.after_intake()
             channel, thread_ts = msg.thread.channel, msg.thread.thread
 
             async def on_ref(ts: str) -> None:
