@@ -8,6 +8,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.starters import DEFAULT_PROMPTS, MAX_PROMPTS
+
 DEFAULT_MODEL = "claude-sonnet-4-6"
 DEFAULT_DATABASE_URL = "sqlite:///haven.db"
 
@@ -47,6 +49,12 @@ class Settings(BaseSettings):
     # a JSON object, model → {"input", "output", "cache_write", "cache_read"} in USD per million tokens.
     model_prices: dict[str, dict[str, float]] = Field(default_factory=dict, alias="HAVEN_MODEL_PRICES")
 
+    # What a new Slack assistant thread suggests asking (a JSON list; Slack shows at most four). One list
+    # for every workspace until the workspace settings can hold their own (it needs a migration).
+    suggested_prompts: tuple[str, ...] = Field(
+        default=DEFAULT_PROMPTS, max_length=MAX_PROMPTS, alias="HAVEN_SUGGESTED_PROMPTS"
+    )
+
     database_url: str = Field(default=DEFAULT_DATABASE_URL, alias="DATABASE_URL")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", alias="HAVEN_LOG_LEVEL")
     log_format: Literal["text", "json"] = Field(default="text", alias="HAVEN_LOG_FORMAT")
@@ -54,6 +62,12 @@ class Settings(BaseSettings):
     slack_bot_token: SecretStr | None = Field(default=None, alias="SLACK_BOT_TOKEN")
     slack_app_token: SecretStr | None = Field(default=None, alias="SLACK_APP_TOKEN")
     slack_signing_secret: SecretStr | None = Field(default=None, alias="SLACK_SIGNING_SECRET")
+    # Many workspaces: Slack's OAuth install flow (HTTP mode, with the signing secret) instead of one
+    # SLACK_BOT_TOKEN; each workspace's token is kept in the database.
+    slack_client_id: str | None = Field(default=None, alias="SLACK_CLIENT_ID")
+    slack_client_secret: SecretStr | None = Field(default=None, alias="SLACK_CLIENT_SECRET")
+    # The redirect URL the app registered (https://…/slack/oauth_redirect); unset, Slack uses its only one.
+    slack_redirect_uri: str | None = Field(default=None, alias="SLACK_REDIRECT_URI")
     slack_api_url: str = Field(default="https://slack.com/api/", alias="SLACK_API_URL")
     port: int = Field(default=3000, ge=1, le=65535, alias="PORT")
     # Open connections the Slack HTTP server keeps; past it the longest-idle one makes room.
@@ -76,6 +90,11 @@ class Settings(BaseSettings):
     def _upper_level(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
 
+    @field_validator("suggested_prompts")
+    @classmethod
+    def _no_blank_prompts(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(p.strip() for p in value if p.strip())
+
     @field_validator("model_prices")
     @classmethod
     def _prices_complete(cls, value: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
@@ -96,7 +115,14 @@ class Settings(BaseSettings):
         return self.anthropic_api_key is None or not self.anthropic_api_key.get_secret_value().strip()
 
     @property
+    def slack_oauth(self) -> bool:
+        """Installs into many workspaces (``SLACK_CLIENT_ID`` and ``SLACK_CLIENT_SECRET``)."""
+        return self.slack_client_id is not None and self.slack_client_secret is not None
+
+    @property
     def slack_configured(self) -> bool:
+        if self.slack_oauth:
+            return self.slack_signing_secret is not None
         return self.slack_bot_token is not None and (
             self.slack_app_token is not None or self.slack_signing_secret is not None
         )

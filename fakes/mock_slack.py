@@ -21,11 +21,25 @@ Streamed text and text sent as ``markdown_text`` is Markdown, other posted text 
 ``refuse_streaming(error)`` makes ``chat.startStream`` fail like a workspace without the feature, and
 ``press_stop()`` plays the person pressing Stop on a streamed reply: Slack ends the stream where it is
 (the message keeps what it shows) and the app's next stream call answers ``message_not_in_streaming_state``.
+
+Assistant threads (Slack's AI-app split view): ``assistant.threads.setStatus``, ``setTitle`` and
+``setSuggestedPrompts`` need ``channel_id`` and ``thread_ts`` (at most four prompts, each with a title
+and a message); ``assistant_thread(channel, thread_ts)`` holds what the thread shows: ``status``,
+``title`` and ``prompts``. As in Slack, a message the bot posts or streams into the thread clears the
+status.
+
+Many workspaces: ``add_workspace(team_id, token=…)`` makes a second workspace whose bot token
+``auth.test`` recognises (answering with that workspace's team and bot ids; any other token answers as
+the default workspace), and returns the one-time OAuth ``code`` that ``oauth.v2.access`` exchanges for
+that token when the app authenticates with ``client_id`` / ``client_secret`` (HTTP Basic, as slack_sdk
+sends them). A code works once; a wrong secret answers ``invalid_client``. ``token_of(call)`` is the
+bearer token a recorded call carried.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import itertools
 import json
 import time
@@ -45,6 +59,8 @@ TEAM_DOMAIN = "haven-test"
 BOT_USER_ID = "UHAVENBOT"
 BOT_ID = "BHAVENBOT"
 APP_ID = "AHAVEN001"
+CLIENT_ID = "1234567890.0987654321"
+CLIENT_SECRET = "mock-client-secret-0001"
 
 
 @dataclass
@@ -94,6 +110,12 @@ class MockSlack(InThread):
         self.stop_after: str | None = None  # a stream method: the person presses Stop once it answered
         # What the bot's messages show now, in creation order (see the module docstring).
         self.messages: list[dict[str, Any]] = []
+        # Per assistant thread (channel, thread_ts): its status, title and suggested prompts now.
+        self.assistant_threads: dict[tuple[str, str], dict[str, Any]] = {}
+        # Many workspaces (see the module docstring): bot token → workspace, OAuth code → bot token.
+        self.client_id, self.client_secret = CLIENT_ID, CLIENT_SECRET
+        self.workspaces: dict[str, dict[str, str]] = {}
+        self.oauth_codes: dict[str, str] = {}
         self.url = ""
         self._ts = itertools.count(1)
         self._epoch = int(time.time())
@@ -161,11 +183,47 @@ class MockSlack(InThread):
             if m["channel"] == channel and m.get("thread_ts") == thread_ts and not m.get("deleted")
         ]
 
+    def assistant_thread(self, channel: str, thread_ts: str) -> dict[str, Any]:
+        """What an assistant thread shows now: ``status`` ("" when none), ``title``, ``prompts``."""
+        return self.assistant_threads.get((channel, thread_ts)) or _new_assistant_thread()
+
     def message(self, channel: str, ts: str) -> dict[str, Any] | None:
         for m in self.messages:
             if m["channel"] == channel and m["ts"] == ts:
                 return m
         return None
+
+    def add_workspace(
+        self,
+        team_id: str,
+        *,
+        token: str,
+        name: str = "Second Workspace",
+        domain: str = "second-ws",
+        bot_user_id: str = "USECONDBOT",
+        bot_id: str = "BSECONDBOT",
+        installer: str = "UINSTALLER",
+    ) -> str:
+        """A workspace Haven can be installed into; returns the OAuth code for its installation."""
+        self.workspaces[token] = {
+            "team_id": team_id,
+            "team": name,
+            "domain": domain,
+            "user_id": bot_user_id,
+            "bot_id": bot_id,
+            "installer": installer,
+        }
+        code = f"code-{uuid.uuid4().hex[:12]}"
+        self.oauth_codes[code] = token
+        return code
+
+    @staticmethod
+    def token_of(call: Call) -> str | None:
+        auth = call.headers.get("Authorization", "")
+        if auth.startswith("Bearer "):
+            return auth.removeprefix("Bearer ")
+        token = call.args.get("token")
+        return str(token) if token else None
 
     def calls_to(self, method: str) -> list[dict[str, Any]]:
         return [c.args for c in self.calls if c.method == method]
@@ -185,6 +243,7 @@ class MockSlack(InThread):
         self.responses.clear()
         self.rejected.clear()
         self.messages.clear()
+        self.assistant_threads.clear()
 
     def next_ts(self) -> str:
         return f"{self._epoch}.{next(self._ts):06d}"
@@ -289,11 +348,13 @@ class MockSlack(InThread):
             call.result = {"ok": False, "error": self.errors[method]}
         elif method == "chat.startStream" and self.streaming_error:
             call.result = {"ok": False, "error": self.streaming_error}
+        elif method == "oauth.v2.access":
+            call.result = self._oauth_access(request.headers.get("Authorization", ""), args)
         elif not request.headers.get("Authorization", "").startswith("Bearer ") and "token" not in args:
             call.result = {"ok": False, "error": "not_authed"}
         else:
             try:
-                call.result = {"ok": True, **self._answer(method, args)}
+                call.result = {"ok": True, **self._answer(method, args, self.token_of(call))}
             except _Refused as refused:
                 call.result = {"ok": False, "error": str(refused)}
             if method == self.stop_after and call.result.get("ok"):
@@ -329,6 +390,9 @@ class MockSlack(InThread):
             "at": time.monotonic(),  # when it became visible
         }
         self.messages.append(message)
+        shown = self.assistant_threads.get((channel, str(args.get("thread_ts"))))
+        if shown is not None:
+            shown["status"] = ""  # Slack clears an assistant thread's status when the app replies in it
 
     @staticmethod
     def _markdown_of(args: Mapping[str, Any]) -> str:
@@ -351,7 +415,7 @@ class MockSlack(InThread):
             if float(m["ts"]) < oldest:
                 continue
             shown = {"type": "message", "user": self.bot_user_id, "bot_id": self.bot_id, "ts": m["ts"]}
-            shown.update({"text": m["text"], "thread_ts": m["thread_ts"]})
+            shown.update({"text": m["text"], "thread_ts": m["thread_ts"], "blocks": m.get("blocks") or []})
             if with_metadata and m.get("metadata"):
                 shown["metadata"] = m["metadata"]
             listed.append(shown)
@@ -365,8 +429,44 @@ class MockSlack(InThread):
             raise _Refused("message_not_in_streaming_state" if streaming else "cant_update_message")
         return message
 
-    def _answer(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
+    def _oauth_access(self, authorization: str, args: Mapping[str, Any]) -> dict[str, Any]:
+        try:
+            pair = base64.b64decode(authorization.removeprefix("Basic ")).decode()
+        except ValueError:
+            pair = ""
+        given = pair or f"{args.get('client_id', '')}:{args.get('client_secret', '')}"
+        if given != f"{self.client_id}:{self.client_secret}":
+            return {"ok": False, "error": "invalid_client"}
+        token = self.oauth_codes.pop(str(args.get("code") or ""), None)
+        if token is None:
+            return {"ok": False, "error": "invalid_code"}
+        ws = self.workspaces[token]
+        return {
+            "ok": True,
+            "app_id": APP_ID,
+            "authed_user": {"id": ws["installer"]},
+            "scope": "app_mentions:read,chat:write,commands",
+            "token_type": "bot",
+            "access_token": token,
+            "bot_user_id": ws["user_id"],
+            "team": {"id": ws["team_id"], "name": ws["team"]},
+            "enterprise": None,
+            "is_enterprise_install": False,
+        }
+
+    def _answer(self, method: str, args: dict[str, Any], token: str | None = None) -> dict[str, Any]:
         channel = str(args.get("channel", ""))
+        ws = self.workspaces.get(token or "")
+        if method == "auth.test" and ws is not None:
+            return {
+                "url": f"https://{ws['domain']}.slack.com/",
+                "team": ws["team"],
+                "user": "haven",
+                "team_id": ws["team_id"],
+                "user_id": ws["user_id"],
+                "bot_id": ws["bot_id"],
+                "is_enterprise_install": False,
+            }
         if method == "auth.test":
             return {
                 "url": f"https://{self.team_domain}.slack.com/",
@@ -435,15 +535,47 @@ class MockSlack(InThread):
         if method in ("views.open", "views.update", "views.push"):
             view = args.get("view") or {}
             return {"view": {"id": "V" + uuid.uuid4().hex[:10].upper(), **view}}
+        if method.startswith("assistant.threads."):
+            return self._assistant_thread(method.rsplit(".", 1)[1], args)
         if method == "conversations.open":
             return {"channel": {"id": "D" + str(args.get("users", "X")).split(",")[0]}}
         if method == "apps.connections.open":
             return {"url": self.url.replace("http://", "ws://") + "/socket"}
         return {}
 
+    def _assistant_thread(self, action: str, args: Mapping[str, Any]) -> dict[str, Any]:
+        channel, thread_ts = str(args.get("channel_id") or ""), str(args.get("thread_ts") or "")
+        if not channel or not thread_ts:
+            raise _Refused("invalid_arguments")
+        shown = self.assistant_threads.setdefault((channel, thread_ts), _new_assistant_thread())
+        if action == "setStatus":
+            if "status" not in args:
+                raise _Refused("invalid_arguments")
+            shown["status"] = str(args["status"])
+        elif action == "setTitle":
+            if not args.get("title"):
+                raise _Refused("invalid_arguments")
+            shown["title"] = str(args["title"])
+        elif action == "setSuggestedPrompts":
+            prompts = args.get("prompts")
+            if isinstance(prompts, str):
+                prompts = json.loads(prompts)
+            if not isinstance(prompts, list) or not 0 < len(prompts) <= 4:
+                raise _Refused("invalid_arguments")
+            if not all(isinstance(p, dict) and p.get("title") and p.get("message") for p in prompts):
+                raise _Refused("invalid_arguments")
+            shown["prompts"] = prompts
+        else:
+            raise _Refused("unknown_method")
+        return {}
+
     @staticmethod
     def _json(data: Any) -> web.Response:
         return web.Response(body=json.dumps(data).encode(), content_type="application/json")
+
+
+def _new_assistant_thread() -> dict[str, Any]:
+    return {"status": "", "title": None, "prompts": []}
 
 
 class _Refused(Exception):

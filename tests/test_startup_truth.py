@@ -78,6 +78,26 @@ HALF_CONFIGURATIONS = [
     ({"DISCORD_SHARD_COUNT": "2"}, ["DISCORD_TOKEN"]),
     ({"DISCORD_SHARD_IDS": "0,1"}, ["DISCORD_TOKEN"]),
     ({"DISCORD_TOKEN": "  "}, ["DISCORD_TOKEN", "empty"]),
+    # Many Slack workspaces (OAuth): both credentials, the signing secret, and not with one bot token.
+    ({"SLACK_CLIENT_ID": "123.456"}, ["SLACK_CLIENT_SECRET"]),
+    ({"SLACK_CLIENT_SECRET": "c1ient-s3cret"}, ["SLACK_CLIENT_ID"]),
+    ({"SLACK_CLIENT_ID": "", "SLACK_CLIENT_SECRET": "c1ient-s3cret"}, ["SLACK_CLIENT_ID", "empty"]),
+    ({"SLACK_CLIENT_ID": "123.456", "SLACK_CLIENT_SECRET": "c1ient-s3cret"}, ["SLACK_SIGNING_SECRET"]),
+    (
+        {"SLACK_CLIENT_ID": "1.2", "SLACK_CLIENT_SECRET": "c1ient-s3cret", "SLACK_SIGNING_SECRET": "s3cret"}
+        | {"SLACK_BOT_TOKEN": "xoxb-1"},
+        ["SLACK_BOT_TOKEN", "not both"],
+    ),
+    (
+        {"SLACK_CLIENT_ID": "1.2", "SLACK_CLIENT_SECRET": "c1ient-s3cret", "SLACK_SIGNING_SECRET": "s3cret"}
+        | {"SLACK_APP_TOKEN": "xapp-1"},
+        ["SLACK_APP_TOKEN", "HTTP mode"],
+    ),
+    (
+        {"SLACK_CLIENT_ID": "1.2", "SLACK_CLIENT_SECRET": "c1ient-s3cret", "SLACK_SIGNING_SECRET": "s3cret"}
+        | {"DISCORD_SHARD_COUNT": "2"},
+        ["DISCORD_TOKEN"],
+    ),
 ]
 
 
@@ -88,7 +108,7 @@ def test_a_half_configured_platform_is_one_line_and_exit_1(
     line = one_line(start("run", stdin="hello\n", **env))
     for word in named:
         assert word in line
-    for secret in ("xoxb-1", "xapp-1", "s3cret"):
+    for secret in ("xoxb-1", "xapp-1", "s3cret", "c1ient-s3cret"):
         assert secret not in line
 
 

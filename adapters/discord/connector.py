@@ -17,6 +17,7 @@ import discord
 
 from adapters.discord.client import HavenClient, HavenShardedClient, make_client
 from adapters.discord.commands import command_payload, commands_differ
+from adapters.discord.guilds import Departed, GuildLifecycle, Returned
 from adapters.discord.handler import DiscordHandler
 from adapters.discord.stream import StreamTiming
 from adapters.discord.translate import PLATFORM
@@ -69,6 +70,8 @@ class DiscordConnector:
         guild_ready_timeout: float = 2.0,
         connect_timeout: float = 30.0,
         stream_timing: StreamTiming | None = None,
+        departed: Departed | None = None,
+        returned: Returned | None = None,
     ) -> None:
         # ``state_dir`` is accepted and ignored: it held the command-sync fingerprint, which is gone
         # (the commands are compared with Discord's); some callers still pass it.
@@ -77,6 +80,8 @@ class DiscordConnector:
         self._guild_ready_timeout = guild_ready_timeout
         self._connect_timeout = connect_timeout
         self.handler = DiscordHandler(services, stream_timing=stream_timing)
+        # Removed from a server: recorded (``haven admin purge``); joining again clears it.
+        self._guilds = GuildLifecycle(departed, returned) if departed and returned else None
         self._client: HavenClient | HavenShardedClient | None = None
         self._gateway: asyncio.Task[None] | None = None
 
@@ -101,6 +106,8 @@ class DiscordConnector:
             )
         except ValueError as exc:
             raise DiscordStartupError(str(exc)) from None
+        if self._guilds is not None:
+            self._guilds.attach(self._client)
         if settings.discord_shard_ids and settings.database_url.startswith("sqlite"):
             # Other processes run the other shards; they must share one database.
             log.warning("DISCORD_SHARD_IDS is set but DATABASE_URL is SQLite: use one shared PostgreSQL")

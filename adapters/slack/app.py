@@ -11,8 +11,10 @@ This module only composes the app, along Bolt's grain:
 - ``listeners.context``: a global middleware that resolves the workspace and the requester once;
 - ``listeners.inbox``: a global middleware that accepts messages into the inbox (503 when it cannot),
   and ``SlackRecovery``, which answers the entries recovery takes over;
-- ``listeners.conversation`` / ``fork`` / ``feedback`` / ``admin``: one listener group per concern,
-  each registering itself the way Bolt's ``Assistant`` groups its listeners;
+- ``listeners.conversation`` / ``fork`` / ``feedback`` / ``admin`` / ``home`` (the App Home tab): one
+  listener group per concern, each registering itself the way Bolt's ``Assistant`` groups its listeners;
+- ``workspaces``: many workspaces (Bolt's OAuth flow, each workspace's token, uninstalls), when
+  ``Installs`` are given; otherwise the one bot token of the client;
 - ``on_error``: the one error handler for whatever a listener lets escape.
 """
 
@@ -27,13 +29,26 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.slack.api import USER_CACHE_SECONDS, SlackApi
 from adapters.slack.digest import post_digest
 from adapters.slack.listeners.admin import COMMAND, Commands
+from adapters.slack.listeners.assistant import EVENTS as ASSISTANT_EVENTS
+from adapters.slack.listeners.assistant import AssistantThreads
 from adapters.slack.listeners.context import WorkspaceContext, workspace_of
 from adapters.slack.listeners.conversation import EVENTS, Conversation
 from adapters.slack.listeners.feedback import Feedback
 from adapters.slack.listeners.fork import SHORTCUT_EDIT_FORK, Fork
+from adapters.slack.listeners.home import HOME_EVENTS, Home
 from adapters.slack.listeners.inbox import AcceptMessages, SlackRecovery
 from adapters.slack.listeners.shared import Shared
 from adapters.slack.retry import install_retry_handlers
+from adapters.slack.workspaces import (
+    INSTALL_EVENTS,
+    Departed,
+    Installs,
+    TeamClient,
+    Uninstalls,
+    WorkspaceTokens,
+    acting_for,
+    oauth_settings,
+)
 from bot.failures import log_failure, where
 from bot.ports import CoreServices
 from bot.types import Digest
@@ -41,7 +56,17 @@ from bot.types import Digest
 log = logging.getLogger(__name__)
 
 # What the app registers; manifest.yml must declare the same (a test checks both directions).
-__all__ = ["COMMAND", "EVENTS", "SHORTCUT_EDIT_FORK", "SlackBot", "bolt_logger", "build_app"]
+__all__ = [
+    "ASSISTANT_EVENTS",
+    "COMMAND",
+    "EVENTS",
+    "HOME_EVENTS",
+    "INSTALL_EVENTS",
+    "SHORTCUT_EDIT_FORK",
+    "SlackBot",
+    "bolt_logger",
+    "build_app",
+]
 
 
 class _NoPayloads(logging.Filter):
@@ -50,6 +75,11 @@ class _NoPayloads(logging.Filter):
     _REWRITES = (
         ("Invalid request signature", "Invalid request signature detected (request refused)"),
         ("Unhandled request", "Unhandled request (no listener matched; payload not logged)"),
+        # Bolt's OAuth flow quotes the one-time code Slack handed the installer's browser.
+        (
+            "Failed to fetch oauth.v2.access result",
+            "Failed to fetch oauth.v2.access result (install refused)",
+        ),
     )
 
     def filter(self, record: logging.LogRecord) -> bool:
@@ -91,8 +121,12 @@ def build_app(
     user_cache_seconds: float = USER_CACHE_SECONDS,
     streaming: bool = True,
     inbox: bool = True,
+    installs: Installs | None = None,
+    departed: Departed | None = None,
 ) -> AsyncApp:
-    """The Bolt app for ``services``; ``client`` decides where Web API calls go (Slack, GovSlack, a mock)."""
+    """The Bolt app for ``services``; ``client`` decides where Web API calls go (Slack, GovSlack, a mock).
+    ``installs``: many workspaces through OAuth (``client`` then has no token); ``departed`` records an
+    uninstall in single-token mode (with ``installs`` the installation store does)."""
     return SlackBot(
         services,
         client,
@@ -101,6 +135,8 @@ def build_app(
         user_cache_seconds=user_cache_seconds,
         streaming=streaming,
         inbox=inbox,
+        installs=installs,
+        departed=departed,
     ).app
 
 
@@ -117,9 +153,15 @@ class SlackBot:
         user_cache_seconds: float = USER_CACHE_SECONDS,
         streaming: bool = True,
         inbox: bool = True,
+        installs: Installs | None = None,
+        departed: Departed | None = None,
     ) -> None:
         # 429s (after Retry-After), 5xx and dropped connections are retried where that cannot post twice.
-        self.api = SlackApi(install_retry_handlers(client), user_cache_seconds=user_cache_seconds)
+        client = install_retry_handlers(client)
+        self.tokens = WorkspaceTokens(installs.installations) if installs is not None else None
+        # Many workspaces: Haven's own calls carry the token of the workspace they are made for.
+        api_client = TeamClient(client, self.tokens) if self.tokens is not None else client
+        self.api = SlackApi(api_client, user_cache_seconds=user_cache_seconds)
         self._shared = Shared(services, self.api, streaming=streaming)
         self.app = AsyncApp(
             name="haven",
@@ -127,6 +169,7 @@ class SlackBot:
             client=client,
             signing_secret=signing_secret,
             process_before_response=process_before_response,
+            oauth_settings=oauth_settings(installs, bolt_logger()) if installs is not None else None,
         )
         self.app.use(WorkspaceContext(self.api))
         if inbox:
@@ -139,9 +182,14 @@ class SlackBot:
         fork = Fork(self._shared)
         conversation = Conversation(self._shared, on_edit=fork.offer_on_edit)
         conversation.register(self.app)
+        # After AcceptMessages (middleware run in order): an assistant thread's message is recorded first.
+        AssistantThreads(self._shared, conversation).register(self.app)
         fork.register(self.app)
         Feedback(self._shared).register(self.app)
         Commands(self._shared, start=conversation.start, fork=fork.from_command).register(self.app)
+        Home(self._shared).register(self.app)
+        store = installs.installations if installs is not None else None
+        Uninstalls(tokens=self.tokens, store=store, departed=departed).register(self.app)
 
     @property
     def workspace_url(self) -> str | None:
@@ -157,4 +205,5 @@ class SlackBot:
         await self._shared.drain(seconds)
 
     async def send_digest(self, digest: Digest) -> None:
-        await post_digest(self.api, digest)
+        with acting_for(self.api.client, digest.workspace):
+            await post_digest(self.api, digest)

@@ -9,6 +9,9 @@ stops whatever is still answering then, and its thread gets the restart note (``
 The HTTP server is hardened against slow and half-open clients (see the constants below): they are
 dropped after ``IDLE_SECONDS``, a body must arrive within ``BODY_SECONDS``, and at most
 ``HAVEN_HTTP_MAX_CONNECTIONS`` connections stay open, the longest-idle one making room for a new one.
+
+Many workspaces (``Installs``: ``SLACK_CLIENT_ID`` and ``SLACK_CLIENT_SECRET``) is HTTP mode plus Bolt's
+install pages, ``/slack/install`` and ``/slack/oauth_redirect``; there is no bot token to check at start.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.slack.app import SlackBot
 from adapters.slack.retry import count_api_errors
 from adapters.slack.translate import PLATFORM
+from adapters.slack.workspaces import INSTALL_PATH, REDIRECT_PATH, Departed, Installs
 from bot.admission import NOTE_SECONDS
 from bot.ports import CoreServices, StartupError
 from bot.types import Digest
@@ -62,22 +66,37 @@ class SlackConnector:
         client: AsyncWebClient | None = None,
         host: str | None = None,
         port: int | None = None,
+        installs: Installs | None = None,
+        departed: Departed | None = None,
     ) -> None:
         settings = services.settings
-        if settings.slack_bot_token is None:
-            raise SlackConfigError("SLACK_BOT_TOKEN is not set")
-        self._app_token = settings.slack_app_token.get_secret_value() if settings.slack_app_token else None
         secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else ""
-        if self._app_token is None and not secret:
-            raise SlackConfigError("set SLACK_APP_TOKEN (Socket Mode) or SLACK_SIGNING_SECRET (HTTP mode)")
-        self._client = client or AsyncWebClient(
-            token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url
-        )
+        self._installs = installs
+        if installs is not None:
+            # Each workspace's token comes from its installation; the install pages need HTTP.
+            if not secret:
+                raise SlackConfigError("SLACK_SIGNING_SECRET is not set (installs into many workspaces)")
+            self._app_token: str | None = None
+            token: str | None = None
+        else:
+            if settings.slack_bot_token is None:
+                raise SlackConfigError("SLACK_BOT_TOKEN is not set")
+            self._app_token = (
+                settings.slack_app_token.get_secret_value() if settings.slack_app_token else None
+            )
+            if self._app_token is None and not secret:
+                raise SlackConfigError(
+                    "set SLACK_APP_TOKEN (Socket Mode) or SLACK_SIGNING_SECRET (HTTP mode)"
+                )
+            token = settings.slack_bot_token.get_secret_value()
+        self._client = client or AsyncWebClient(token=token, base_url=settings.slack_api_url)
         self._host = host if host is not None else settings.bind_address
         self._port = port if port is not None else settings.port
         # Socket Mode requests carry no signature; HTTP requests must, so the secret is required there.
         # SlackBot installs Haven's retry handlers (429 / 5xx / connection errors) on the client.
-        self.bot = SlackBot(services, self._client, signing_secret=secret)
+        self.bot = SlackBot(
+            services, self._client, signing_secret=secret, installs=installs, departed=departed
+        )
         count_api_errors(self._client, lambda: services.engine.metrics)
         self._socket: AsyncSocketModeHandler | None = None
         self._runner: web.AppRunner | None = None
@@ -92,6 +111,14 @@ class SlackConnector:
 
     async def connect(self) -> None:
         self._stopped = asyncio.Event()
+        if self._installs is not None:
+            self._services.engine.attach(PLATFORM, self.bot.recovery)
+            await self._serve_http()
+            log.info(
+                "slack connected",
+                extra={"workspace": "many", "mode": self.mode, "api": self._client.base_url},
+            )
+            return
         try:
             auth = await self._client.auth_test()
         except SlackApiError as exc:
@@ -174,6 +201,10 @@ def http_app(app: AsyncApp, port: int, *, accepting: Callable[[], bool] | None =
         middlewares=[_refuse_when_stopping(accepting or (lambda: True)), _read_body, _reject_unparseable],
     )
     web_app.router.add_post(EVENTS_PATH, bolt.handle_post_requests)
+    if app.oauth_flow is not None:
+        # Many workspaces: Bolt's install page, and the redirect Slack sends the installer back to.
+        web_app.router.add_get(INSTALL_PATH, bolt.handle_get_requests)
+        web_app.router.add_get(REDIRECT_PATH, bolt.handle_get_requests)
     web_app.router.add_get(HEALTH_PATH, _health)
     return web_app
 

@@ -9,12 +9,22 @@ from typing import Any
 import pytest
 import yaml
 
-from adapters.slack.app import COMMAND, EVENTS, SHORTCUT_EDIT_FORK
+from adapters.slack.app import (
+    ASSISTANT_EVENTS,
+    COMMAND,
+    EVENTS,
+    HOME_EVENTS,
+    INSTALL_EVENTS,
+    SHORTCUT_EDIT_FORK,
+)
+from adapters.slack.workspaces import BOT_SCOPES
+from bot.starters import DEFAULT_PROMPTS
 from fakes.slack_harness import SlackHarness
 
 MANIFEST = Path(__file__).resolve().parents[2] / "manifest.yml"
 SCOPES = {
     "app_mentions:read",
+    "assistant:write",  # setStatus, setTitle and setSuggestedPrompts in assistant threads
     "chat:write",
     "channels:history",
     "groups:history",
@@ -41,6 +51,7 @@ def test_manifest_basics(manifest: dict[str, Any]) -> None:
     assert settings["socket_mode_enabled"] is True
     assert settings["interactivity"]["is_enabled"] is True
     assert manifest["features"]["app_home"]["messages_tab_enabled"] is True  # people can DM Haven
+    assert manifest["features"]["app_home"]["home_tab_enabled"] is True  # listeners.home publishes it
 
 
 def test_manifest_matches_the_registered_handlers(manifest: dict[str, Any]) -> None:
@@ -49,10 +60,24 @@ def test_manifest_matches_the_registered_handlers(manifest: dict[str, Any]) -> N
     events = {e.split(".", 1)[0] for e in manifest["settings"]["event_subscriptions"]["bot_events"]}
     assert commands == {COMMAND}
     assert shortcuts == {(SHORTCUT_EDIT_FORK, "message")}
-    assert events == set(EVENTS)
+    assert events == {*EVENTS, *HOME_EVENTS, *ASSISTANT_EVENTS, *INSTALL_EVENTS}
     # A message listener hears what its scopes allow: public, private, DM and group DM channels.
     message_events = {e for e in manifest["settings"]["event_subscriptions"]["bot_events"] if "." in e}
     assert message_events == {"message.channels", "message.groups", "message.im", "message.mpim"}
+
+
+def test_an_oauth_install_asks_for_the_manifests_scopes(manifest: dict[str, Any]) -> None:
+    # Installs into many workspaces (adapters.slack.workspaces) request these; the manifest grants them.
+    assert list(BOT_SCOPES) == sorted(manifest["oauth_config"]["scopes"]["bot"])
+
+
+def test_manifest_declares_the_assistant_view(manifest: dict[str, Any]) -> None:
+    view = manifest["features"]["assistant_view"]
+    assert view["assistant_description"].strip()
+    # The manifest's prompts are the settings' default, which Haven sets when a thread starts.
+    prompts = view["suggested_prompts"]
+    assert [(p["title"], p["message"]) for p in prompts] == [(p, p) for p in DEFAULT_PROMPTS]
+    assert len(prompts) <= 4  # Slack's limit
 
 
 async def test_every_declared_entry_reaches_a_listener_and_nothing_else_does(
@@ -61,7 +86,11 @@ async def test_every_declared_entry_reaches_a_listener_and_nothing_else_does(
     """Bolt answers 404 for a request no listener matched: drive each manifest entry through the app."""
     for event in manifest["settings"]["event_subscriptions"]["bot_events"]:
         kind = event.split(".", 1)[0]
-        resp = await lite.event(lite.message("hello", ts=lite.ts(), kind=kind))
+        if kind.startswith("assistant_thread_"):
+            payload = lite.assistant_event(kind, thread_ts=lite.ts())
+        else:
+            payload = lite.message("hello", ts=lite.ts(), kind=kind)
+        resp = await lite.event(payload)
         assert resp.status == 200, event
     for command in manifest["features"]["slash_commands"]:
         assert command["command"] == "/haven"

@@ -32,6 +32,7 @@ from slack_bolt.request.payload_utils import (
 from slack_bolt.response import BoltResponse
 
 from adapters.slack.api import Person, SlackApi
+from adapters.slack.workspaces import act_for
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +82,12 @@ class WorkspaceContext(AsyncMiddleware):
             return BoltResponse(status=400, body="")
         context = req.context
         user = context.user_id
-        context[_KEY] = Requester(_team(context, req.body), str(user) if user else None, self._api)
+        team = _team(context, req.body)
+        context[_KEY] = Requester(team, str(user) if user else None, self._api)
+        # Serving many workspaces, every call made for this request uses its workspace's token. Bolt runs
+        # the middleware one after another (``next`` only marks this one done), not nested, so this sets
+        # it for the rest of the request's task and the listener tasks it starts, not for a ``with``.
+        act_for(self._api.client, team, context.token)
         return await next()
 
 

@@ -40,6 +40,7 @@ from adapters.slack.listeners.context import requester
 from adapters.slack.listeners.shared import Shared
 from adapters.slack.reply import LiveReply
 from adapters.slack.translate import SlackMessage, drawn_items, message_from_event
+from adapters.slack.workspaces import act_for
 from bot.failures import log_failure
 from bot.ports import ReplyStream, StorageUnavailable
 from bot.types import Accepted, InboxEntry, IncomingMessage, Origin, TurnResult
@@ -180,9 +181,12 @@ class SlackRecovery:
         self._shared = shared
 
     def reply_stream(self, entry: InboxEntry, on_ref: Callable[[str], Awaitable[None]]) -> ReplyStream:
+        # No request to take the workspace from: the entry's workspace's token, for this task's calls.
+        act_for(self._shared.api.client, entry.message.thread.workspace)
         return self._live(entry, on_ref)
 
     async def draw(self, entry: InboxEntry, result: TurnResult, stream: ReplyStream | None) -> None:
+        act_for(self._shared.api.client, entry.message.thread.workspace)
         live = stream if isinstance(stream, LiveReply) else None
         if live is None and entry.reply_ref:
             live = self._live(entry, None)
