@@ -7,7 +7,8 @@ messages of the thread's conversation, and ``Conversation`` answers them through
 ``LiveReply``. Endings, closure notice and silence, fork, feedback and crisis resources are therefore the
 ones of channel threads. What this group adds is what the split view shows around them:
 
-- ``assistant_thread_started``: a greeting and the suggested prompts (``bot.starters``);
+- ``assistant_thread_started``: a greeting (``bot.starters``) and the suggested prompts
+  (``Settings.suggested_prompts``; none set, none shown: Slack refuses an empty list);
 - a person's message: the thread's title from its first message. The "thinking…" status is the one
   every Slack reply shows (``LiveReply.thinking``), which the engine asks for just before the model,
   so an ended thread stays silent;
@@ -40,7 +41,7 @@ from adapters.slack.listeners.conversation import Conversation
 from adapters.slack.listeners.shared import Shared
 from adapters.slack.translate import message_from_event, thread_title
 from bot.ports import StorageUnavailable
-from bot.starters import DEFAULT_PROMPTS, GREETING, PROMPTS_TITLE
+from bot.starters import GREETING, PROMPTS_TITLE
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +92,7 @@ class AssistantThreads:
             # Bolt's say() puts the thread's context into the greeting's metadata, where its default
             # thread context store looks for it later (``on_context_changed``).
             await self._api.safe("chat.postMessage", say(text=GREETING))
-            prompts = DEFAULT_PROMPTS
+            prompts = self._shared.services.settings.suggested_prompts
             if prompts:
                 await self._api.safe(
                     "assistant.threads.setSuggestedPrompts",
