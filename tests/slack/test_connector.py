@@ -184,3 +184,39 @@ async def test_rejected_credentials_fail_connect_with_a_clear_error(
     async with services_for(make_settings(db, anthropic.url, SLACK_BOT_TOKEN=BOT_TOKEN)) as services:
         with pytest.raises(SlackConfigError, match="SLACK_APP_TOKEN"):
             SlackConnector(services)
+
+
+async def test_web_api_calls_share_one_keep_alive_session(
+    tmp_path: Path, slack_mock: MockSlack, anthropic: FakeAnthropic
+) -> None:
+    """slack_sdk opens a connection per call unless given a session: the connector gives its client one
+    at connect, Bolt's per-request clients take it, and disconnect closes it."""
+    port = free_port()
+    settings = make_settings(
+        f"sqlite:///{tmp_path}/haven.db",
+        anthropic.url,
+        SLACK_BOT_TOKEN=BOT_TOKEN,
+        SLACK_SIGNING_SECRET=SIGNING_SECRET,
+        SLACK_API_URL=slack_mock.api_url,
+        PORT=port,
+    )
+    anthropic.enqueue(text("Kept alive."))
+    async with services_for(settings) as services:
+        connector = SlackConnector(services, host="127.0.0.1")
+        await connector.connect()
+        session = connector._client.session
+        try:
+            assert isinstance(session, aiohttp.ClientSession) and not session.closed
+            async with aiohttp.ClientSession() as http:
+                body = json.dumps(mention_envelope("1700000300.000001", "stay connected"))
+                async with http.post(
+                    f"http://127.0.0.1:{port}/slack/events", data=body, headers=signed_headers(body)
+                ) as resp:
+                    assert resp.status == 200
+            await eventually(lambda: slack_mock.calls_to("chat.postMessage"))
+            # The turn's calls went through the session: its pool keeps their connection open.
+            pooled = session.connector._conns if session.connector is not None else {}  # type: ignore[attr-defined]
+            assert sum(len(c) for c in pooled.values()) >= 1
+        finally:
+            await connector.disconnect()
+    assert session.closed and connector._client.session is None
