@@ -15,6 +15,7 @@ import logging
 import os
 import stat
 import sys
+import threading
 import traceback
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
@@ -300,6 +301,7 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     try:
         if args.command in ("run", "chat"):
             await _check_model(services, settings)
+            _warm_detectors()
         if args.command in ("run", "chat") and services.model.rehearsal:
             from bot.notices import REHEARSAL_BANNER
 
@@ -343,6 +345,15 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         await services.aclose()
         if tracing is not None:
             await asyncio.to_thread(tracing.shutdown)  # the last spans leave before the process does
+
+
+def _warm_detectors() -> None:
+    """Build the detectors in the background once Haven is up: the first message is then judged at once
+    instead of waiting seconds for the rule tables (``bot.detectors.warm_up``). A daemon thread, so that
+    a short session's exit never waits for it."""
+    from bot import detectors
+
+    threading.Thread(target=detectors.warm_up, name="haven-detectors-warm-up", daemon=True).start()
 
 
 async def _check_model(services: Any, settings: Settings) -> None:

@@ -451,3 +451,28 @@ def test_a_bad_date_or_price_table_is_one_clear_line(haven: Haven) -> None:
     assert bad_prices.returncode == 1
     assert bad_prices.stderr.strip().startswith("haven: invalid setting HAVEN_MODEL_PRICES")
     assert len(bad_prices.stderr.strip().splitlines()) == 1
+
+
+def test_chat_builds_the_detectors_in_the_background_and_admin_does_not(
+    haven: Haven, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rule tables are built on a thread once Haven is up, not on the first message's time (and never
+    for a command that reads no message)."""
+    import threading
+
+    from bot import detectors
+
+    built = threading.Event()
+    monkeypatch.setattr(detectors, "warm_up", built.set)
+    assert haven("admin", "settings", "show").returncode == 0
+    assert not built.is_set()
+    assert haven("chat", stdin="").returncode == 0
+    assert built.wait(5)
+
+
+def test_warm_up_builds_the_shared_detector() -> None:
+    from bot import detectors
+    from bot.detectors import risk
+
+    detectors.warm_up()
+    assert risk._build_default.cache_info().currsize == 1
