@@ -27,6 +27,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
 from aiohttp import FormData
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.authorization.async_authorize import AsyncInstallationStoreAuthorize
@@ -207,6 +208,7 @@ class TeamClient(AsyncWebClient):
     token of the workspace in scope (``acting_for``); a call that brings its own token keeps it."""
 
     def __init__(self, base: AsyncWebClient, tokens: WorkspaceTokens) -> None:
+        self._base = base
         super().__init__(
             base_url=base.base_url,
             timeout=base.timeout,
@@ -221,6 +223,15 @@ class TeamClient(AsyncWebClient):
         self.tokens = tokens
         # Per client, not per module: two apps in one process (the tests build several) never mix.
         self._team: ContextVar[str | None] = ContextVar(f"haven_slack_team_{id(self)}", default=None)
+
+    @property  # type: ignore[override]  # slack_sdk's plain attribute, read through
+    def session(self) -> aiohttp.ClientSession | None:
+        """``base``'s keep-alive session, which its owner (the connector) opens and closes."""
+        return self._base.session
+
+    @session.setter
+    def session(self, value: aiohttp.ClientSession | None) -> None:
+        pass  # the base client's owner manages it (slack_sdk's __init__ assigns it once)
 
     @property
     def team(self) -> str | None:

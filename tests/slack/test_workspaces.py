@@ -166,6 +166,9 @@ async def test_install_then_answer_with_the_workspaces_own_token_then_uninstall(
 
     status, state = await site.install(code)
     assert status == 200
+    # Haven's own calls share the connector's keep-alive session (opened at connect).
+    base, own = site.connector._client, site.connector.bot.api.client
+    assert own is not base and base.session is not None and own.session is base.session
     [access] = [c for c in slack_mock.calls if c.method == "oauth.v2.access"]
     assert access.args["code"] == code and access.headers["Authorization"].startswith("Basic ")
     # The state was consumed, and the installation (with its bot token) is stored.
