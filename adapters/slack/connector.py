@@ -17,6 +17,7 @@ install pages, ``/slack/install`` and ``/slack/oauth_redirect``; there is no bot
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -153,7 +154,12 @@ class SlackConnector:
         await self._socket.connect_async()
 
     async def _serve_http(self) -> None:
-        web_app = http_app(self.bot.app, self._port, accepting=lambda: self._accepting)
+        web_app = http_app(
+            self.bot.app,
+            self._port,
+            accepting=lambda: self._accepting,
+            intake=self._services.engine.admission.intake,
+        )
         self._runner = web.AppRunner(
             web_app, access_log=None, shutdown_timeout=HTTP_CLOSE_SECONDS, keepalive_timeout=IDLE_SECONDS
         )
@@ -202,13 +208,24 @@ class SlackConnector:
         await self.bot.send_digest(digest)
 
 
-def http_app(app: AsyncApp, port: int, *, accepting: Callable[[], bool] | None = None) -> web.Application:
+def http_app(
+    app: AsyncApp,
+    port: int,
+    *,
+    accepting: Callable[[], bool] | None = None,
+    intake: Callable[[], contextlib.AbstractContextManager[None]] | None = None,
+) -> web.Application:
     """Bolt's aiohttp app for ``/slack/events``, plus a health check and guards: against bad payloads,
     slow bodies, and (once ``accepting()`` says no) new work while Haven stops."""
     bolt = AsyncSlackAppServer(port=port, path=EVENTS_PATH, app=app)  # Bolt's own request handling
     web_app = web.Application(
         client_max_size=MAX_BODY_BYTES,
-        middlewares=[_refuse_when_stopping(accepting or (lambda: True)), _read_body, _reject_unparseable],
+        middlewares=[
+            _refuse_when_stopping(accepting or (lambda: True)),
+            _acknowledging(intake or contextlib.nullcontext),
+            _read_body,
+            _reject_unparseable,
+        ],
     )
     web_app.router.add_post(EVENTS_PATH, bolt.handle_post_requests)
     if app.oauth_flow is not None:
@@ -232,6 +249,21 @@ def _refuse_when_stopping(accepting: Callable[[], bool]) -> Any:
         return response
 
     return refuse
+
+
+def _acknowledging(intake: Callable[[], contextlib.AbstractContextManager[None]]) -> Any:
+    @web.middleware
+    async def acknowledging(request: web.Request, handler: Any) -> web.StreamResponse:
+        # Each event is an acknowledgement in progress until its response: turns about to start wait
+        # for them (bot.admission), so a burst of new threads is acknowledged within Slack's 3 s first.
+        if request.path != EVENTS_PATH:
+            response: web.StreamResponse = await handler(request)
+            return response
+        with intake():
+            response = await handler(request)
+        return response
+
+    return acknowledging
 
 
 @web.middleware
