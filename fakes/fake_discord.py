@@ -17,10 +17,11 @@ Tests inject MESSAGE_CREATE, MESSAGE_UPDATE and INTERACTION_CREATE.
 
 REST: every call is recorded in ``calls`` (with the time it arrived). JSON answers use the content type
 ``application/json`` exactly — discord.py only parses JSON when the header matches it byte for byte. The
-endpoints are the ones a bot uses: users/@me, applications/@me, gateway/bot, application commands, create
-message (with ``enforce_nonce`` dedupe), edit and delete its messages, start thread from a message /
-without one, modify and delete channel, typing, interaction callbacks, webhook follow-ups and the
-original response. Anything else answers 404 and is recorded, so an unexpected call shows up in a test.
+endpoints are the ones a bot uses: users/@me, a DM channel (users/@me/channels), applications/@me,
+gateway/bot, application commands, create message (with ``enforce_nonce`` dedupe), edit and delete its
+messages, start thread from a message / without one / as a forum post, modify and delete channel, typing,
+interaction callbacks, webhook follow-ups and the original response. Anything else answers 404 and is
+recorded, so an unexpected call shows up in a test.
 ``fail_next`` injects 5xx answers (optionally after doing the work, as when a response is lost) and 429
 rate limits with ``retry_after``.
 """
@@ -338,6 +339,51 @@ class FakeDiscord:
         guild.channels.append(tid)
         await self.dispatch("THREAD_CREATE", {**self.channels[tid], "newly_created": True}, guild_id=guild.id)
         return tid
+
+    async def add_forum_channel(self, guild: FakeGuild, name: str) -> int:
+        """A forum channel (type 15): people open posts in it, each a thread with a starter message.
+        CHANNEL_CREATE to a connected bot."""
+        cid = self.next_id()
+        self.channels[cid] = {
+            "id": str(cid),
+            "type": 15,
+            "guild_id": str(guild.id),
+            "name": name,
+            "position": len(guild.channels),
+            "permission_overwrites": [],
+            "topic": None,
+            "nsfw": False,
+            "last_message_id": None,
+            "rate_limit_per_user": 0,
+            "parent_id": None,
+            "default_auto_archive_duration": 1440,
+            "available_tags": [],
+            "default_reaction_emoji": None,
+            "default_sort_order": None,
+            "default_forum_layout": 0,
+            "flags": 0,
+        }
+        guild.channels.append(cid)
+        await self.dispatch("CHANNEL_CREATE", self.channels[cid], guild_id=guild.id)
+        return cid
+
+    async def start_forum_post(
+        self,
+        guild: FakeGuild,
+        forum: int,
+        owner: FakeUser,
+        title: str,
+        content: str,
+        *,
+        mention_bot: bool = False,
+    ) -> dict[str, Any]:
+        """A person opens a forum post: THREAD_CREATE, then the starter message (whose id is the post's)
+        as a MESSAGE_CREATE in the post, as Discord sends them. Returns the starter message."""
+        tid = self.next_id()
+        self.channels[tid] = self._thread(guild.id, forum, tid, owner.id, title)
+        guild.channels.append(tid)
+        await self.dispatch("THREAD_CREATE", {**self.channels[tid], "newly_created": True}, guild_id=guild.id)
+        return await self.post_message(tid, owner, content, mention_bot=mention_bot, message_id=tid)
 
     def dm_channel(self, user: FakeUser) -> int:
         for cid, ch in self.channels.items():
@@ -895,6 +941,7 @@ class FakeDiscord:
     async def _route(self, method: str, path: str, body: Any, query: Any) -> web.Response:
         routes: list[tuple[str, str, Callable[..., Awaitable[web.Response]]]] = [
             ("GET", r"/users/@me", self._get_me),
+            ("POST", r"/users/@me/channels", self._create_dm),
             ("GET", r"/oauth2/applications/@me", self._get_application),
             ("GET", r"/gateway(/bot)?", self._get_gateway),
             ("PUT", r"/applications/(\d+)/commands", self._put_commands),
@@ -922,6 +969,13 @@ class FakeDiscord:
 
     async def _get_me(self, *_: Any, **__: Any) -> web.Response:
         return self._json({**self.bot.payload(), "verified": True, "mfa_enabled": False, "flags": 0})
+
+    async def _create_dm(self, *, body: Any, **_: Any) -> web.Response:
+        """Open (or find) the bot's DM channel with a person, as ``User.send`` does before its first DM."""
+        user = self.users.get(int(body.get("recipient_id", 0)))
+        if user is None:
+            return self._error(400, 50033, "Invalid Recipient(s)")
+        return self._json(self.channels[self.dm_channel(user)])
 
     async def _get_application(self, *_: Any, **__: Any) -> web.Response:
         return self._json(
@@ -1087,9 +1141,39 @@ class FakeDiscord:
         return await self._new_thread(int(channel), mid, body.get("name", "thread"), 11)
 
     async def _thread_without_message(self, channel: str, *, body: Any, **_: Any) -> web.Response:
+        if self.channels.get(int(channel), {}).get("type") == 15:
+            return await self._forum_post(int(channel), body)
         return await self._new_thread(
             int(channel), self.next_id(), body.get("name", "thread"), int(body.get("type", 12))
         )
+
+    async def _forum_post(self, forum: int, body: Any) -> web.Response:
+        """The bot opens a forum post: a thread, and its first message (``body["message"]``) under the
+        post's id; the answer is the thread with that ``message``, as Discord sends it."""
+        guild = self.guild_of(forum)
+        if guild is None:
+            return self._error(400, 50024, "Cannot execute action on this channel type")
+        if not self._may(forum, SEND_MESSAGES):
+            return self._error(403, 50013, "Missing Permissions")
+        first = body.get("message") or {}
+        if not (first.get("content") or first.get("embeds")):
+            return self._error(400, 50006, "Cannot send an empty message")
+        tid = self.next_id()
+        thread = self._thread(guild.id, forum, tid, self.bot.id, body.get("name", "post"))
+        self.channels[tid] = thread
+        guild.channels.append(tid)
+        await self.dispatch("THREAD_CREATE", {**thread, "newly_created": True}, guild_id=guild.id)
+        msg = self._message(
+            tid,
+            self.bot,
+            first.get("content") or "",
+            message_id=tid,
+            embeds=first.get("embeds") or [],
+            components=first.get("components") or [],
+        )
+        self.messages[tid] = msg
+        await self.dispatch("MESSAGE_CREATE", msg, guild_id=guild.id)
+        return self._json({**thread, "message": msg})
 
     async def _modify_channel(self, channel: str, *, body: Any, **_: Any) -> web.Response:
         cid = int(channel)

@@ -29,6 +29,7 @@ from adapters.discord.translate import (
 )
 from bot.failures import log_failure, retry_turn
 from bot.notices import TURN_FAILED
+from bot.ports import StorageUnavailable
 from bot.presentation import render
 from bot.types import (
     AdminAlert,
@@ -120,8 +121,10 @@ class Conversations:
         probe = incoming_from_message(message, shared.bot_id, dm_conversation=0 if in_dm else None)
         if probe is None:
             return
+        if await self._told_elsewhere(message, probe):
+            return  # a channel where Haven does not answer (``Engine.gate``): no thread, nothing stored
         target: discord.abc.Messageable = channel
-        if probe.origin is Origin.MENTION:
+        if probe.origin is Origin.MENTION and isinstance(channel, discord.TextChannel):
             # The thread first (Discord alone): a note about the database has a place to go.
             thread = await self._thread_for_mention(message, probe.text)
             if thread is None:
@@ -143,6 +146,32 @@ class Conversations:
         await self.entry_turn(target, entry, place)
         if dm_number:
             shared.remember_dm(channel.id, dm_number)
+
+    async def _told_elsewhere(self, message: discord.Message, probe: IncomingMessage) -> bool:
+        try:
+            gated = await self._shared.engine.gate(probe)
+        except StorageUnavailable:
+            # The message waits for the database in ``admit``, whose ``Engine.accept`` applies the same
+            # rule once it is back: outside the channels nothing is recorded (silently, this once).
+            return False
+        if gated is None:
+            return False
+
+        async def private(text: str) -> None:
+            # Discord has no ephemeral message outside an interaction, and a line in the channel is the
+            # noise the admins turned off there: the person reads the note in a DM with Haven instead.
+            nonce = nonce_for(str(message.id), "elsewhere")
+            await self._shared.send(message.author, content=text, nonce=nonce)
+
+        await self.render(
+            message.channel,
+            gated,
+            source=str(message.id),
+            ref=probe.thread,
+            user_id=probe.author.id,
+            private=private,
+        )
+        return True
 
     async def _thread_for_mention(self, message: discord.Message, text: str) -> discord.Thread | None:
         try:
@@ -325,7 +354,9 @@ class Conversations:
             await self.send_alert(alert, source=source)
 
         async def ended() -> None:
-            if isinstance(target, discord.Thread):
+            # Only a thread Haven opened: someone else's thread or forum post goes on without Haven
+            # (which stays silent there), and locking it would silence its people too.
+            if isinstance(target, discord.Thread) and target.owner_id == self._shared.bot_id:
                 await self.lock_and_archive(target)
 
         renderer = DiscordRenderer(
