@@ -35,7 +35,7 @@ _MESSAGE_LINK = re.compile(
 )
 _DM_THREAD = re.compile(r"^(\d+):(\d+)$")
 
-# What a person can write in: text channels start threads, our threads continue, DMs hold one at a time.
+# What a person can write in: text channels start threads, threads continue, DMs hold one at a time.
 _SYSTEM_OK = (discord.MessageType.default, discord.MessageType.reply)
 
 
@@ -141,7 +141,8 @@ def incoming_from_message(
     """A gateway message as the engine's input, or None when Haven should not look at it.
 
     ``dm_conversation`` is the number of the DM conversation the caller resolved (required for DMs).
-    A mention in a text channel is keyed by the thread that the adapter then starts from the message.
+    A mention in a text channel is keyed by the thread that the adapter then starts from the message; a
+    mention in a thread (anyone's, or a forum post) by that thread.
     """
     if is_ignored(message, bot_id):
         return None
@@ -159,10 +160,14 @@ def incoming_from_message(
     if guild is None:
         return None
     if isinstance(channel, discord.Thread):
-        if channel.owner_id != bot_id or channel.parent_id is None:
-            return None  # threads Haven did not start are none of its business
+        if channel.parent_id is None:
+            return None
+        # Any thread is a conversation's key (a forum post is a thread too). A mention starts one in a
+        # thread someone else opened; the rest only continue one (the engine knows which threads are).
         ref = guild_thread(guild.id, channel.parent_id, channel.id)
-        return IncomingMessage(ref, author_of(message.author), text, key, Origin.THREAD_REPLY, dedupe_key=key)
+        starts = channel.owner_id != bot_id and mentions_bot(message, bot_id)
+        origin = Origin.MENTION if starts else Origin.THREAD_REPLY
+        return IncomingMessage(ref, author_of(message.author), text, key, origin, dedupe_key=key)
     if isinstance(channel, discord.TextChannel) and mentions_bot(message, bot_id):
         ref = guild_thread(guild.id, channel.id, message.id)
         return IncomingMessage(ref, author_of(message.author), text, key, Origin.MENTION, dedupe_key=key)

@@ -17,8 +17,7 @@ async def test_unrelated_threads_bots_and_system_messages_are_ignored(
     api = world.api
     foreign = await api.start_thread(world.guild, world.channel, world.bob, "bob's thread")
     other_bot = api.add_member(world.guild, api.add_user("otherbot", bot=True))
-    await api.post_message(foreign, world.alice, "anyone here?")
-    await api.post_message(foreign, world.alice, "hey Haven?", mention_bot=True)
+    await api.post_message(foreign, world.alice, "anyone here?")  # a thread Haven was not asked into
     await api.post_message(world.channel, other_bot, "beep", mention_bot=True)
     await api.post_message(world.channel, world.alice, "a system message", mention_bot=True, kind=7)
     await api.post_message(world.channel, world.alice, "no mention, no thread")
