@@ -26,7 +26,10 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import discord
 import pytest
+from discord.http import Route
+from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from bot.app import Services, build_model, initialize
@@ -317,6 +320,27 @@ async def test_slack_api_errors_are_counted_by_method(
         assert reg.get_sample_value(errors, {"platform": "slack", "method": "users.info", "kind": "503"}) == 1
         kind = {"platform": "slack", "method": "chat.getPermalink", "kind": "channel_not_found"}
         assert reg.get_sample_value(errors, kind) == 1
+
+
+async def test_discord_api_errors_are_counted_by_route_without_ids(
+    tmp_path: Path, anthropic: FakeAnthropic
+) -> None:
+    async with FakeDiscord() as api:
+        guild = api.add_guild("Guild A")
+        settings = base_settings(f"sqlite:///{tmp_path}/haven.db", anthropic, DISCORD_TOKEN=api.token)
+        options = {"discord": {"_state_dir": tmp_path, "_guild_ready_timeout": 0.01}}
+        async with running(settings, **options) as ops:
+            [connector] = ops.connectors
+            http = connector.client.http  # type: ignore[attr-defined]  # the connector's own REST client
+            api.fail_next("GET", r"/guilds/\d+", 403)
+            with pytest.raises(discord.Forbidden):
+                await http.request(Route("GET", "/guilds/{guild_id}", guild_id=guild.id))
+            reg = ops.metrics.registry
+            errors = "haven_platform_api_errors_total"
+            labels = {"platform": "discord", "method": "GET /guilds/{guild_id}", "kind": "403"}
+            assert reg.get_sample_value(errors, labels) == 1
+            exposed = generate_latest(reg).decode()
+            assert "haven_platform_api_errors_total" in exposed and str(guild.id) not in exposed
 
 
 async def test_model_reachability_follows_the_latest_calls() -> None:

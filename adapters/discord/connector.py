@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import discord
 
+from adapters.discord.api_errors import count_api_errors
 from adapters.discord.client import HavenClient, HavenShardedClient, make_client
 from adapters.discord.commands import command_payload, commands_differ
 from adapters.discord.guilds import Departed, GuildLifecycle, Returned
@@ -108,6 +109,8 @@ class DiscordConnector:
             raise DiscordStartupError(str(exc)) from None
         if self._guilds is not None:
             self._guilds.attach(self._client)
+        engine = self._services.engine
+        count_api_errors(self._client.http, lambda: engine.metrics)
         if settings.discord_shard_ids and settings.database_url.startswith("sqlite"):
             # Other processes run the other shards; they must share one database.
             log.warning("DISCORD_SHARD_IDS is set but DATABASE_URL is SQLite: use one shared PostgreSQL")
