@@ -249,7 +249,33 @@ class Commands:
     async def on_resources_submit(
         self, ack: Any, body: dict[str, Any], view: dict[str, Any], context: AsyncBoltContext
     ) -> None:
-        # Acknowledged last, so that a refusal shows in the form; every answer below is given in time.
+        async def save(actor: Author, team: str, text: str, meta: dict[str, Any]) -> str:
+            await self._admin.set_crisis_message(actor, PLATFORM, team, text, meta.get("l"))
+            return "Crisis resources saved. `/haven resources preview` shows them as people will."
+
+        await self._submit_admin_form(ack, body, view, context, save)
+
+    async def on_instructions_submit(
+        self, ack: Any, body: dict[str, Any], view: dict[str, Any], context: AsyncBoltContext
+    ) -> None:
+        async def save(actor: Author, team: str, text: str, meta: dict[str, Any]) -> str:
+            saved = await self._admin.change(actor, PLATFORM, team, "instructions", text)
+            done = "saved" if saved.instructions else "removed"
+            return f"Haven's instructions for this workspace were {done}."
+
+        await self._submit_admin_form(ack, body, view, context, save)
+
+    async def _submit_admin_form(
+        self,
+        ack: Any,
+        body: dict[str, Any],
+        view: dict[str, Any],
+        context: AsyncBoltContext,
+        save: Callable[[Author, str, str, dict[str, Any]], Awaitable[str]],
+    ) -> None:
+        """An admin's form (crisis resources, instructions): checked again on submit and acknowledged
+        last, so that a refusal (not an admin, too long, the database away) shows in the form; saved once
+        per submission; the admin is then told privately what ``save`` says."""
         with self._shared.track():
             meta = json.loads(view.get("private_metadata") or "{}")
             who = requester(context)
@@ -259,9 +285,7 @@ class Commands:
                 if trigger_id and not await engine.first_delivery(PLATFORM, who.team, trigger_id):
                     await ack()  # this very submission was saved already
                     return
-                await self._admin.set_crisis_message(
-                    actor, PLATFORM, who.team, input_value(view), meta.get("l")
-                )
+                told = await save(actor, who.team, input_value(view), meta)
             except NotAllowed:
                 await ack(response_action="errors", errors={bk.INPUT: ADMIN_ONLY})
                 return
@@ -272,40 +296,7 @@ class Commands:
                 await ack(response_action="errors", errors={bk.INPUT: DATABASE_UNAVAILABLE})
                 return
             await ack()
-            await self._api.tell(
-                who.user,
-                meta.get("c"),
-                "Crisis resources saved. `/haven resources preview` shows them as people will.",
-            )
-
-    async def on_instructions_submit(
-        self, ack: Any, body: dict[str, Any], view: dict[str, Any], context: AsyncBoltContext
-    ) -> None:
-        # As the crisis form: acknowledged last, so that a refusal (too long, not an admin) shows in it.
-        with self._shared.track():
-            meta = json.loads(view.get("private_metadata") or "{}")
-            who = requester(context)
-            actor = (await who.person(fresh=True)).author
-            try:
-                trigger_id, engine = body.get("trigger_id"), self._shared.engine
-                if trigger_id and not await engine.first_delivery(PLATFORM, who.team, trigger_id):
-                    await ack()
-                    return
-                saved = await self._admin.change(actor, PLATFORM, who.team, "instructions", input_value(view))
-            except NotAllowed:
-                await ack(response_action="errors", errors={bk.INPUT: ADMIN_ONLY})
-                return
-            except BadSetting as exc:
-                await ack(response_action="errors", errors={bk.INPUT: str(exc)})
-                return
-            except StorageUnavailable:
-                await ack(response_action="errors", errors={bk.INPUT: DATABASE_UNAVAILABLE})
-                return
-            await ack()
-            done = "saved" if saved.instructions else "removed"
-            await self._api.tell(
-                who.user, meta.get("c"), f"Haven's instructions for this workspace were {done}."
-            )
+            await self._api.tell(who.user, meta.get("c"), told)
 
 
 def _settings_help() -> str:
