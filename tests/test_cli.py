@@ -476,3 +476,25 @@ def test_warm_up_builds_the_shared_detector() -> None:
 
     detectors.warm_up()
     assert risk._build_default.cache_info().currsize == 1
+
+
+async def test_haven_run_builds_the_detectors_only_once_every_connector_is_ready(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Started during start-up, the build's CPU would share the interpreter with it and delay /readyz."""
+    calls: list[str] = []
+
+    class Slow:
+        def __init__(self, name: str, after: int) -> None:
+            self.name, self.after = name, after
+
+        async def ready(self) -> bool:
+            self.after -= 1
+            calls.append(f"{self.name} asked")
+            return self.after < 0
+
+    monkeypatch.setattr(cli, "_warm_detectors", lambda: calls.append("warm"))
+    monkeypatch.setattr(cli, "WARM_UP_POLL_SECONDS", 0.001)
+    await cli._warm_when_ready([Slow("slack", 2), Slow("discord", 0)])
+    assert calls[-1] == "warm" and calls.count("warm") == 1
+    assert calls.count("slack asked") == 3  # not ready twice, then ready: only then the build
