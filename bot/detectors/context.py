@@ -104,7 +104,7 @@ def _compact_negated(compact: str, start: int, words: ContextWords) -> bool:
 
 
 def _negated_verdict(rule: Rule) -> Verdict:
-    # "I'm not going to kill myself" is said where suicide is the topic: a soft mark, never a card.
+    # "I would never end my life" is said where suicide is the topic: a soft mark, never a card.
     # A negated threat or a negated plain-words cue is nothing.
     if rule.kind == "self_harm" and rule.level == "likely":
         return Verdict("possible", "negated")

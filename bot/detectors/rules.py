@@ -97,7 +97,7 @@ class Rule:
     anchors: frozenset[str] | None  # the clause must contain one of these words; None = always try
     negatable: bool
     quotable: bool  # inside quotation marks the rule does not apply to the writer
-    # The rule's own grammar is a conditional ("if dying were quick I would have killed myself by now"),
+    # The rule's own grammar is a conditional ("if it were painless I would have done it long ago"),
     # so an "if" in its clause is what it describes, not a hedge that lowers it.
     conditional_form: bool
     unless: LazyRegex | None  # an idiom in the same clause that cancels the rule
@@ -191,7 +191,7 @@ class _Compiler:
         # Another language's contractions are expanded in every message ("im" -> "i am"), so this
         # file's word "im" (German "in the", Polish "to them") must also match its expansion.
         self._foreign = foreign_expansions or {}
-        # A wildcard never stands for a negator: "no trans person deserves to die" must not match
+        # A wildcard never stands for a negator: "no neighbour of ours deserves to die" must not match
         # "_ _ deserves to die" with the "no" swallowed, out of sight of the negation check.
         words = sorted(negators or (), key=len, reverse=True)
         not_negator = "(?!(?:" + "|".join(map(re.escape, words)) + ") )" if words else ""
