@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from bot.admin import cache_hit_ratio
 from bot.types import UsageGrouping, UsageLine
 
 PER = 1_000_000
@@ -82,8 +83,7 @@ def usage_report(
     """Lines and their total, each with its estimated cost; models without a price are named, and
     their tokens count in the totals but not in the cost."""
     total: dict[str, Any] = {k: sum(getattr(line, k) for line in lines) for k in _COUNTS}
-    prompt = total["input_tokens"] + total["cache_creation_input_tokens"] + total["cache_read_input_tokens"]
-    total["cache_hit_ratio"] = round(total["cache_read_input_tokens"] / prompt, 4) if prompt else 0.0
+    total["cache_hit_ratio"] = round(cache_hit_ratio(total), 4)
     costs = [(line, cost(line, prices)) for line in lines]
     total["cost_usd"] = round(float(sum(c for _, c in costs if c is not None)), 6)
     total["unpriced_models"] = sorted({line.model for line, c in costs if c is None})
