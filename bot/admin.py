@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot.ports import AdminStore
+from bot.starters import MAX_PROMPT_CHARS, MAX_PROMPTS
 from bot.types import (
     AuditRecord,
     Author,
@@ -105,6 +106,29 @@ def _instructions(value: str) -> str | None:
     return text or None
 
 
+def _prompts(value: str) -> tuple[str, ...] | None:
+    """Suggested prompts, one per line or separated by ``|`` (a one-line command has no line breaks);
+    ``default`` goes back to the process-wide list, a clear word shows none."""
+    if value.strip().lower() == "default":
+        return None
+    if value.strip().lower() in CLEAR_WORDS:
+        return ()
+    found: list[str] = []
+    for part in value.replace("|", "\n").splitlines():
+        prompt = " ".join(part.split())
+        if prompt and prompt not in found:
+            found.append(prompt)
+    if len(found) > MAX_PROMPTS:
+        raise BadSetting(f"Slack shows at most {MAX_PROMPTS} suggested prompts; this list has {len(found)}")
+    long = [p for p in found if len(p) > MAX_PROMPT_CHARS]
+    if long:
+        raise BadSetting(
+            f"a suggested prompt is limited to {MAX_PROMPT_CHARS} characters; {long[0][:30]!r}… has "
+            f"{len(long[0])} — shorten it and try again"
+        )
+    return tuple(found)
+
+
 def _verify(value: str) -> bool | None:
     return None if value.strip().lower() == "default" else _bool(value)
 
@@ -144,6 +168,12 @@ SETTINGS: dict[str, tuple[Any, str, str]] = {
         "instructions",
         f"text, up to {MAX_INSTRUCTIONS_CHARS:,} characters — a persona and preferences for Haven, "
         "below its own safety rules (empty: none)",
+    ),
+    "prompts": (
+        _prompts,
+        "suggested_prompts",
+        f"up to {MAX_PROMPTS} prompts separated by | — what a new Slack assistant thread suggests asking "
+        "(default: the built-in list; none: no suggestions)",
     ),
 }
 # Settings whose value is free text: the audit keeps a bounded summary of it (``text_summary``).
@@ -308,6 +338,12 @@ def cache_hit_ratio(totals: dict[str, int]) -> float:
     return totals["cache_read_input_tokens"] / prompt if prompt else 0.0
 
 
+def _prompts_shown(prompts: tuple[str, ...] | None) -> str:
+    if prompts is None:
+        return "built-in default"
+    return " | ".join(prompts) or "none"
+
+
 def describe_settings(settings: WorkspaceSettings) -> list[tuple[str, str]]:
     """Name/value rows for showing settings in any adapter."""
     verify = "default" if settings.verify_endings is None else ("on" if settings.verify_endings else "off")
@@ -321,6 +357,7 @@ def describe_settings(settings: WorkspaceSettings) -> list[tuple[str, str]]:
         ("allow-channels", ", ".join(settings.allowed_channels) or "every channel"),
         ("deny-channels", ", ".join(settings.denied_channels) or "none"),
         ("instructions", f"{len(settings.instructions):,} characters" if settings.instructions else "none"),
+        ("prompts", _prompts_shown(settings.suggested_prompts)),
         ("crisis message", "custom" if settings.crisis_message else "built-in default"),
         ("crisis locales", ", ".join(sorted(settings.crisis_locales)) or "none"),
     ]

@@ -389,6 +389,7 @@ _CLEARED = {
     "allow-channels": "none",
     "deny-channels": "none",
     "instructions": "",
+    "prompts": "none",
 }
 
 
@@ -437,8 +438,9 @@ async def _admin(args: argparse.Namespace, services: Any) -> int:
                         )
                         return 2
                     value = _CLEARED[name]
-                elif name == "instructions" and value == "-":
-                    value = sys.stdin.read()  # a persona of several lines, from a file or a here-document
+                elif name in ("instructions", "prompts") and value == "-":
+                    # A persona of several lines, or one prompt a line, from a file or a here-document.
+                    value = sys.stdin.read()
                 if not name or value is None:
                     names = "\n".join(f"  {k}: {v[2]}" for k, v in SETTINGS.items())
                     print(f"usage: haven admin settings set NAME VALUE\n{names}", file=sys.stderr)

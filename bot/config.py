@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from bot.starters import DEFAULT_PROMPTS, MAX_PROMPTS
+from bot.starters import DEFAULT_PROMPTS, MAX_PROMPT_CHARS, MAX_PROMPTS
 
 DEFAULT_MODEL = "claude-sonnet-4-6"
 DEFAULT_DATABASE_URL = "sqlite:///haven.db"
@@ -49,8 +49,8 @@ class Settings(BaseSettings):
     # a JSON object, model → {"input", "output", "cache_write", "cache_read"} in USD per million tokens.
     model_prices: dict[str, dict[str, float]] = Field(default_factory=dict, alias="HAVEN_MODEL_PRICES")
 
-    # What a new Slack assistant thread suggests asking (a JSON list; Slack shows at most four). One list
-    # for every workspace until the workspace settings can hold their own (it needs a migration).
+    # What a new Slack assistant thread suggests asking (a JSON list; Slack shows at most four), in every
+    # workspace whose admins did not set their own (the ``prompts`` workspace setting).
     suggested_prompts: tuple[str, ...] = Field(
         default=DEFAULT_PROMPTS, max_length=MAX_PROMPTS, alias="HAVEN_SUGGESTED_PROMPTS"
     )
@@ -93,6 +93,9 @@ class Settings(BaseSettings):
     @field_validator("suggested_prompts")
     @classmethod
     def _no_blank_prompts(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        long = [p for p in value if len(p.strip()) > MAX_PROMPT_CHARS]
+        if long:
+            raise ValueError(f"a suggested prompt is limited to {MAX_PROMPT_CHARS} characters")
         return tuple(p.strip() for p in value if p.strip())
 
     @field_validator("model_prices")

@@ -417,6 +417,12 @@ class Engine:
         settings = await self._repo.get_settings(platform, workspace)
         return None if may_answer_in(settings, channel, direct=False) else elsewhere_note(settings)
 
+    async def suggested_prompts(self, platform: str, workspace: str) -> tuple[str, ...] | None:
+        """The workspace's own suggested prompts (``WorkspaceSettings.suggested_prompts``): None when its
+        admins never set a list, so the caller takes the process-wide one (``bot.starters.prompts_for``).
+        Raises ``StorageUnavailable`` like every read."""
+        return (await self._repo.get_settings(platform, workspace)).suggested_prompts
+
     async def _may_answer(self, msg: IncomingMessage) -> bool:
         if is_direct(msg):
             return True  # no settings to read: DMs are always answered

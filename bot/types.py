@@ -217,6 +217,9 @@ class WorkspaceSettings:
     # Where Haven answers (``bot.channels``): an empty allow-list means every channel; deny wins.
     allowed_channels: tuple[str, ...] = ()
     denied_channels: tuple[str, ...] = ()
+    # What a new assistant thread suggests asking (``bot.starters``): None takes the process-wide default
+    # (``Settings.suggested_prompts``); an empty tuple shows none.
+    suggested_prompts: tuple[str, ...] | None = None
 
 
 class ConversationStatus(enum.StrEnum):

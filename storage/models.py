@@ -80,6 +80,8 @@ class WorkspaceRow(Base):
     instructions: Mapped[str | None] = mapped_column(Text, nullable=True)
     allowed_channels: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
     denied_channels: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    # Added by migration 0010; NULL: the process-wide default (``Settings.suggested_prompts``).
+    suggested_prompts: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
     updated_at: Mapped[datetime] = _ts()
 
 

@@ -85,6 +85,7 @@ SETTINGS_COLUMNS = (
     _W.instructions,
     _W.allowed_channels,
     _W.denied_channels,
+    _W.suggested_prompts,
 )
 
 
@@ -184,6 +185,7 @@ def settings_from_row(platform: str, workspace: str, row: Any) -> WorkspaceSetti
         instructions=row.instructions,
         allowed_channels=tuple(row.allowed_channels or ()),
         denied_channels=tuple(row.denied_channels or ()),
+        suggested_prompts=None if row.suggested_prompts is None else tuple(row.suggested_prompts),
     )
 
 

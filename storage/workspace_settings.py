@@ -46,6 +46,9 @@ class WorkspaceSettingsQueries(AdminAuditQueries):
             "instructions": settings.instructions,
             "allowed_channels": list(settings.allowed_channels),
             "denied_channels": list(settings.denied_channels),
+            "suggested_prompts": (
+                None if settings.suggested_prompts is None else list(settings.suggested_prompts)
+            ),
             "updated_at": utcnow(),
         }
         stmt = self._insert(WORKSPACES).values(

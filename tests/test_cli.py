@@ -411,6 +411,14 @@ def test_instructions_and_channel_lists_set_shown_and_cleared(haven: Haven) -> N
     shown = haven(*WS, "--json", "settings", "show").json()
     assert (shown["allowed_channels"], shown["denied_channels"]) == (["C1", "C2"], ["C3"])
     assert (shown["instructions"]) == persona  # a refused change changed nothing
+    assert (
+        haven(*WS, "settings", "set", "prompts", "-", stdin="Plan my week\nExplain a diff\n").returncode == 0
+    )
+    assert haven(*WS, "--json", "settings", "show").json()["suggested_prompts"] == [
+        "Plan my week",
+        "Explain a diff",
+    ]
+    assert "Plan my week | Explain a diff" in haven(*WS, "settings", "show").stdout
     for name in ("instructions", "allow-channels", "deny-channels"):
         assert haven(*WS, "settings", "set", name, "--clear").returncode == 0
     cleared = haven(*WS, "--json", "settings", "show").json()

@@ -227,9 +227,18 @@ async def test_settings_round_trip(repo: Repository) -> None:
         admin_users=("U7",),
         abuse_warnings_before_end=4,
         alert_channel="C9",
+        instructions="Answer briefly.",
+        allowed_channels=("C1", "C2"),
+        denied_channels=("C3",),
+        suggested_prompts=("Plan my week",),
     )
     await repo.save_settings(new)
     assert await repo.get_settings("discord", "G1") == new
+    # An empty list (show none) is kept apart from never set (the process-wide list).
+    await repo.save_settings(dataclasses.replace(new, suggested_prompts=()))
+    assert (await repo.get_settings("discord", "G1")).suggested_prompts == ()
+    await repo.save_settings(dataclasses.replace(new, suggested_prompts=None))
+    assert (await repo.get_settings("discord", "G1")).suggested_prompts is None
     assert await repo.get_settings("discord", "G2") == WorkspaceSettings("discord", "G2")
 
 

@@ -330,8 +330,11 @@ def split_link_and_text(text: str) -> tuple[MessageLink | None, str]:
 
 
 def ids_in(text: str) -> str:
-    """Escaped mentions in a command (``<@U1|ana>``, ``<#C1|general>``) → the bare ids the core stores."""
-    return re.sub(r"<[@#]([A-Z0-9]+)(?:\|[^>]*)?>", r"\1", text)
+    """A command's argument as typed: escaped mentions (``<@U1|ana>``, ``<#C1|general>``) become the bare
+    ids the core stores, and Slack's entities (``&amp;`` …) the characters (a suggested prompt may hold
+    an ampersand)."""
+    text = re.sub(r"<[@#]([A-Z0-9]+)(?:\|[^>]*)?>", r"\1", text)
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
 def parse_command(text: str) -> tuple[str, str]:

@@ -13,12 +13,24 @@ import pytest
 
 from adapters.slack.reply import THINKING
 from adapters.slack.translate import thread_ref
+from bot.notices import ADMIN_ONLY
 from bot.ports import StorageUnavailable
 from bot.starters import DEFAULT_PROMPTS, GREETING, PROMPTS_TITLE
 from bot.types import Author
 from fakes.fake_anthropic import FakeAnthropic, Step, text
 from fakes.mock_slack import MockSlack
-from fakes.slack_harness import ALICE, CHANNEL, DM, TEAM, SlackHarness, harness_on, is_closure, is_crisis
+from fakes.slack_harness import (
+    ADA,
+    ALICE,
+    BOB,
+    CHANNEL,
+    DM,
+    TEAM,
+    SlackHarness,
+    harness_on,
+    is_closure,
+    is_crisis,
+)
 from tests.slack.test_endings import ABUSIVE, script_abuse
 
 OPERATOR = Author("cli", "operator", is_platform_admin=True)
@@ -94,6 +106,49 @@ async def test_the_suggested_prompts_come_from_the_settings(
         sent = [c["prompts"] for c in h.slack.calls_to(PROMPTS)]
         # Slack refuses an empty list: with no prompts configured, none are set.
         assert sent == ([[{"title": p, "message": p} for p in prompts]] if prompts else [])
+
+
+async def test_a_workspace_sets_its_own_suggested_prompts_with_the_settings_command(
+    lite: SlackHarness,
+) -> None:
+    # An admin's one-line command: prompts separated by "|", Slack's escaped "&" read as the character.
+    await lite.command("settings prompts Draft a stand-up update | Review my SQL &amp; explain it", user=ADA)
+    assert "Saved" in lite.responses()[-1]["text"]
+    await start_thread(lite)
+    own = ["Draft a stand-up update", "Review my SQL & explain it"]
+    assert [c["prompts"] for c in lite.slack.calls_to(PROMPTS)] == [[{"title": p, "message": p} for p in own]]
+
+    await lite.command("settings prompts none", user=ADA)  # an empty list: no suggestions at all
+    await start_thread(lite)
+    assert len(lite.slack.calls_to(PROMPTS)) == 1
+
+    await lite.command("settings prompts default", user=ADA)  # back to the process-wide list
+    await start_thread(lite)
+    assert lite.slack.calls_to(PROMPTS)[-1]["prompts"] == [
+        {"title": p, "message": p} for p in DEFAULT_PROMPTS
+    ]
+
+    await lite.command("settings prompts a | b | c | d | e", user=ADA)  # Slack shows at most four
+    assert "didn't work" in lite.responses()[-1]["text"]
+    await lite.command("settings prompts Only admins may set these", user=BOB)
+    assert lite.responses()[-1]["text"] == ADMIN_ONLY
+    settings = await lite.services.repo.get_settings("slack", lite.slack.team_id)
+    assert settings.suggested_prompts is None
+    [audit, *_] = await lite.services.repo.list_admin_audit("slack", lite.slack.team_id, 10)
+    assert (audit.setting, audit.new) == ("prompts", None)
+
+
+async def test_with_the_database_away_a_new_thread_still_gets_the_process_wide_prompts(
+    lite: SlackHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def unreachable(*_: Any, **__: Any) -> Any:
+        raise StorageUnavailable("OperationalError")
+
+    monkeypatch.setattr(lite.services.repo.database, "run", unreachable)
+    await start_thread(lite)
+    assert [p["text"] for p in lite.posts()] == [GREETING]
+    [prompts] = lite.slack.calls_to(PROMPTS)
+    assert prompts["prompts"] == [{"title": p, "message": p} for p in DEFAULT_PROMPTS]
 
 
 # -- a person writes --------------------------------------------------------------------------------------

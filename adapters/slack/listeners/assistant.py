@@ -7,8 +7,9 @@ messages of the thread's conversation, and ``Conversation`` answers them through
 ``LiveReply``. Endings, closure notice and silence, fork, feedback and crisis resources are therefore the
 ones of channel threads. What this group adds is what the split view shows around them:
 
-- ``assistant_thread_started``: a greeting (``bot.starters``) and the suggested prompts
-  (``Settings.suggested_prompts``; none set, none shown: Slack refuses an empty list);
+- ``assistant_thread_started``: a greeting (``bot.starters``) and the suggested prompts (the
+  workspace's own list, else ``Settings.suggested_prompts``; an empty list shows none: Slack refuses
+  one; the database away, the process-wide list rather than none);
 - a person's message: the thread's title from its first message. The "thinking…" status is the one
   every Slack reply shows (``LiveReply.thinking``), which the engine asks for just before the model,
   so an ended thread stays silent;
@@ -39,9 +40,9 @@ from slack_sdk.errors import SlackApiError
 from adapters.slack.listeners.context import requester
 from adapters.slack.listeners.conversation import Conversation
 from adapters.slack.listeners.shared import Shared
-from adapters.slack.translate import message_from_event, thread_title
+from adapters.slack.translate import PLATFORM, message_from_event, thread_title
 from bot.ports import StorageUnavailable
-from bot.starters import GREETING, PROMPTS_TITLE
+from bot.starters import GREETING, PROMPTS_TITLE, prompts_for
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +93,12 @@ class AssistantThreads:
             # Bolt's say() puts the thread's context into the greeting's metadata, where its default
             # thread context store looks for it later (``on_context_changed``).
             await self._api.safe("chat.postMessage", say(text=GREETING))
-            prompts = self._shared.services.settings.suggested_prompts
+            default = self._shared.services.settings.suggested_prompts
+            try:
+                own = await self._engine.suggested_prompts(PLATFORM, team)
+            except StorageUnavailable:
+                own = None
+            prompts = prompts_for(own, default)
             if prompts:
                 await self._api.safe(
                     "assistant.threads.setSuggestedPrompts",
