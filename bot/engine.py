@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import logging
 import time
@@ -378,9 +379,11 @@ class Engine:
         inbox = self._need_inbox()
         if not clean_text(msg.text):
             return Accepted.NOT_OURS, None
-        if not await self._may_answer(msg):
-            return Accepted.ELSEWHERE, None
-        accepted, entry = await inbox.accept(msg, self.owner, self._options.inbox_lease_seconds)
+        # The channel rule is decided here and applied in the store's accepting transaction, to settings
+        # it reads there: one round trip per acknowledgement instead of two. DMs need no settings.
+        rule = None if is_direct(msg) else functools.partial(may_answer, msg=msg)
+        lease = self._options.inbox_lease_seconds
+        accepted, entry = await inbox.accept(msg, self.owner, lease, rule)
         if entry is not None:
             self._held[entry.id] = _Held(entry.hold, time.monotonic(), live=True)
             self._start_keeper()

@@ -451,12 +451,19 @@ class InboxStore(Protocol):
     """
 
     async def accept(
-        self, msg: IncomingMessage, owner: str, lease_seconds: float
+        self,
+        msg: IncomingMessage,
+        owner: str,
+        lease_seconds: float,
+        may_answer: Callable[[WorkspaceSettings], bool] | None = None,
     ) -> tuple[Accepted, InboxEntry | None]:
-        """Record ``msg`` durably, held by ``owner``: ``NEW`` with its entry. ``DUPLICATE`` (no entry)
-        when its dedupe key was accepted before, or was already claimed by a turn. ``NOT_OURS``,
-        recording nothing, when ``msg`` does not start a conversation and its thread is not Haven's.
-        Raises ``StorageUnavailable`` when the database cannot be reached."""
+        """Record ``msg`` durably, held by ``owner``: ``NEW`` with its entry. ``ELSEWHERE``, recording
+        nothing, when ``may_answer`` (a pure rule, given the workspace's settings as read in the same
+        transaction) says no. ``DUPLICATE`` (no entry) when its dedupe key was accepted before, or was
+        already claimed by a turn. ``NOT_OURS``, recording nothing, when ``msg`` does not start a
+        conversation and its thread is not Haven's. In that order: one round trip answers them all,
+        which is what an acknowledgement costs. Raises ``StorageUnavailable`` when the database cannot
+        be reached."""
         ...
 
     async def renew(self, owner: str, entry_ids: Sequence[str], lease_seconds: float) -> set[str]:

@@ -767,10 +767,16 @@ class MemoryStore:
         entry.updated_at = self._clock()
 
     async def accept(
-        self, msg: IncomingMessage, owner: str, lease_seconds: float
+        self,
+        msg: IncomingMessage,
+        owner: str,
+        lease_seconds: float,
+        may_answer: Callable[[WorkspaceSettings], bool] | None = None,
     ) -> tuple[Accepted, InboxEntry | None]:
         await self._hop()
         t = msg.thread
+        if may_answer is not None and not may_answer(self._settings_of(t.platform, t.workspace)):
+            return Accepted.ELSEWHERE, None
         if not msg.starts_conversation and self._in_thread(t) is None:
             return Accepted.NOT_OURS, None
         key = msg.effective_dedupe_key[:DEDUPE_KEY_CHARS]

@@ -18,9 +18,18 @@ from sqlalchemy.engine import Connection
 
 from bot.inbox import encode_message, encode_result
 from bot.ports import LeaseLost
-from bot.types import Accepted, InboxEntry, InboxHold, InboxState, IncomingMessage, ThreadRef, TurnResult
+from bot.types import (
+    Accepted,
+    InboxEntry,
+    InboxHold,
+    InboxState,
+    IncomingMessage,
+    ThreadRef,
+    TurnResult,
+    WorkspaceSettings,
+)
 from storage.rows import ENTRY_COLUMNS, INBOX, entry_from_row, row_id, thread_params
-from storage.statements import RepositoryPart
+from storage.workspace_settings import WorkspaceSettingsQueries
 
 # What is kept of a dedupe key (``processed_events`` and ``inbox`` alike).
 DEDUPE_KEY_CHARS = 128
@@ -29,10 +38,10 @@ OUTCOMES = (InboxState.ANSWERED, InboxState.FAILED)
 _I = INBOX.c
 
 
-class InboxQueries(RepositoryPart):
+class InboxQueries(WorkspaceSettingsQueries):
     """``accept``, ``renew``, ``take_expired``, ``take_earlier``, ``get_entry``, ``record_reply_ref``,
     ``complete``, ``mark_delivered``, ``release`` and ``pending``; and the fence the turn's transactions
-    use."""
+    use. Accepting reads the workspace's settings in its own transaction, hence the base."""
 
     _clock: Callable[[], datetime]
 
@@ -65,18 +74,29 @@ class InboxQueries(RepositoryPart):
     # -- accepting -------------------------------------------------------------------------------------
 
     async def accept(
-        self, msg: IncomingMessage, owner: str, lease_seconds: float
+        self,
+        msg: IncomingMessage,
+        owner: str,
+        lease_seconds: float,
+        may_answer: Callable[[WorkspaceSettings], bool] | None = None,
     ) -> tuple[Accepted, InboxEntry | None]:
-        """Record ``msg`` (one transaction) unless it is not ours or a duplicate."""
-        return await self._db.run(self._accept, msg, owner, lease_seconds)
+        """Record ``msg`` (one transaction) unless Haven may not answer there, it is not ours or it is a
+        duplicate."""
+        return await self._db.run(self._accept, msg, owner, lease_seconds, may_answer)
 
     def _accept(
-        self, msg: IncomingMessage, owner: str, lease_seconds: float
+        self,
+        msg: IncomingMessage,
+        owner: str,
+        lease_seconds: float,
+        may_answer: Callable[[WorkspaceSettings], bool] | None,
     ) -> tuple[Accepted, InboxEntry | None]:
         t = msg.thread
         key = msg.effective_dedupe_key[:DEDUPE_KEY_CHARS]
         now = self._now()
         with self._db.write() as conn:
+            if may_answer is not None and not may_answer(self._settings_in(conn, t.platform, t.workspace)):
+                return Accepted.ELSEWHERE, None
             if not msg.starts_conversation and conn.execute(self._sql.find, thread_params(t)).first() is None:
                 return Accepted.NOT_OURS, None
             scope = {"platform": t.platform, "workspace": t.workspace, "dedupe_key": key}

@@ -48,11 +48,11 @@ class Repository(
     ConversationLocks,
     TurnQueries,
     ConversationQueries,
-    WorkspaceSettingsQueries,
     PeopleQueries,
+    InboxQueries,
+    WorkspaceSettingsQueries,
     AdminAuditQueries,
     AuditQueries,
-    InboxQueries,
 ):
     """Implements ``bot.ports.ConversationStore``, ``bot.ports.AdminStore`` and ``bot.ports.InboxStore``.
 

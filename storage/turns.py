@@ -45,7 +45,6 @@ from storage.rows import (
     stored_message,
     thread_params,
 )
-from storage.workspace_settings import WorkspaceSettingsQueries
 
 log = logging.getLogger(__name__)
 
@@ -54,10 +53,10 @@ T = TypeVar("T")
 RETRY_DELAYS = (0.25, 0.5, 1.0, 2.0, 4.0)
 
 
-class TurnQueries(WorkspaceSettingsQueries, AuditQueries, InboxQueries):
+class TurnQueries(InboxQueries, AuditQueries):
     """``history``, ``claim_event``, ``begin_turn``, ``finish_turn`` and ``resume_turn``. A turn reads the
     workspace's settings, records the model's usage and moves its inbox entry in its own transaction,
-    hence the three bases."""
+    hence the bases (the inbox's brings the settings')."""
 
     async def history(self, conversation_id: str, workspace: str) -> list[HistoryMessage]:
         """The conversation's messages in order. They are shared with an in-process cache: read-only

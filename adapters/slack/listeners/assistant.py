@@ -33,7 +33,10 @@ from slack_bolt.context.set_suggested_prompts.async_set_suggested_prompts import
 from slack_bolt.context.set_title.async_set_title import AsyncSetTitle
 from slack_bolt.middleware.assistant.async_assistant import AsyncAssistant
 from slack_bolt.request.async_request import AsyncBoltRequest
-from slack_bolt.request.payload_utils import is_other_message_sub_event_in_assistant_thread
+from slack_bolt.request.payload_utils import (
+    is_assistant_event,
+    is_other_message_sub_event_in_assistant_thread,
+)
 from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
 
@@ -54,7 +57,10 @@ EVENTS = ("assistant_thread_started", "assistant_thread_context_changed")
 class _Assistant(AsyncAssistant):
     """Bolt's middleware, except that edits and deletions in an assistant thread go on to the app's
     ``message`` listener: Bolt acknowledges them and stops, but an edit in an ended thread is how a
-    person is offered a fork there, as in a channel thread (``Conversation.on_message``)."""
+    person is offered a fork there, as in a channel thread (``Conversation.on_message``).
+
+    Every other event passes straight on: Bolt's middleware would match each of its listeners against
+    it, on the acknowledgement's path of every channel message (``is_assistant_event`` says at once)."""
 
     async def async_process(
         self,
@@ -63,7 +69,7 @@ class _Assistant(AsyncAssistant):
         resp: BoltResponse,
         next: Callable[[], Awaitable[BoltResponse]],  # Bolt calls it by this name
     ) -> BoltResponse | None:
-        if is_other_message_sub_event_in_assistant_thread(req.body):
+        if not is_assistant_event(req.body) or is_other_message_sub_event_in_assistant_thread(req.body):
             return await next()
         return await super().async_process(req=req, resp=resp, next=next)
 
