@@ -13,7 +13,17 @@ from typing import Any
 import pytest
 from sqlalchemy import inspect, text
 
-from bot.types import Decision, NewMessage, StateChange, ThreadRef, WorkspaceSettings
+from bot.types import (
+    Accepted,
+    Author,
+    Decision,
+    IncomingMessage,
+    NewMessage,
+    Origin,
+    StateChange,
+    ThreadRef,
+    WorkspaceSettings,
+)
 from fakes.postgres import PostgresServer
 from storage import conversation_locks
 from storage.db import Database, normalize_url, open_database, upgrade
@@ -320,6 +330,32 @@ async def test_each_call_is_one_thread_hop(repo: Repository, monkeypatch: pytest
     await repo.finish_turn(cid, "T1", [reply("a1")], StateChange(warnings=0))
     assert hops.take() == 1
     assert await repo.claim_event("slack", "T1", "x") and hops.take() == 1
+
+
+async def test_accepting_applies_the_channel_rule_to_settings_read_in_the_same_round_trip(
+    repo: Repository, other: Repository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    msg = IncomingMessage(T, Author("U1", "ana"), "hello", "m1", Origin.MENTION)
+    seen: list[WorkspaceSettings] = []
+
+    def only_c1(settings: WorkspaceSettings) -> bool:
+        seen.append(settings)
+        return T.channel in settings.allowed_channels
+
+    hops = HopCounter(monkeypatch, repo.database)
+    # Another process's change is seen at once: the rule gets the settings as they are now.
+    await other.save_settings(WorkspaceSettings("slack", "T1", allowed_channels=("C9",)))
+    assert await repo.accept(msg, "p1", 60, only_c1) == (Accepted.ELSEWHERE, None)
+    assert hops.take() == 1 and seen[-1].allowed_channels == ("C9",)
+    assert await other.pending() == 0  # nothing recorded
+    await other.save_settings(WorkspaceSettings("slack", "T1", allowed_channels=("C1",)))
+    accepted, entry = await repo.accept(msg, "p1", 60, only_c1)
+    assert accepted is Accepted.NEW and entry is not None and hops.take() == 1
+    assert await repo.accept(msg, "p1", 60, only_c1) == (Accepted.DUPLICATE, None)
+    # Without a rule (a DM) no settings are read.
+    dm = dataclasses.replace(msg, dedupe_key="m2", message_id="m2")
+    calls = len(seen)
+    assert (await repo.accept(dm, "p1", 60))[0] is Accepted.NEW and len(seen) == calls
 
 
 async def test_begin_turn_returns_settings_and_history(
