@@ -370,6 +370,9 @@ class _PrintRecovery:
         self._connector._say(f"(answering your earlier message: {entry.message.text})")
         await self._connector._render(result, printed)
 
+    async def message(self, entry: InboxEntry) -> IncomingMessage:
+        return entry.message  # recorded with its author
+
 
 _BOLD = re.compile(r"(\*\*|__)(.+?)\1", re.S)
 _LINK = re.compile(r"\[([^\]]+)\]\((\S+?)\)")

@@ -750,17 +750,18 @@ class Engine:
         async def deliver(result: TurnResult) -> None:
             await sink.draw(entry, result, stream)
 
+        msg = await sink.message(entry)
         try:
             if locked:
                 held.running = True
-                await self._run_entry(entry.message, entry, stream, deliver)
+                await self._run_entry(msg, entry, stream, deliver)
             else:
                 async with await self._locked(entry.message.thread.key, held.since):
                     if self._held.get(entry.id) is not held or held.lost:
                         return False  # a turn of its thread answered it first (``_catch_up``)
                     held.running = True
                     await self._catch_up(entry)
-                    await self._run_entry(entry.message, entry, stream, deliver)
+                    await self._run_entry(msg, entry, stream, deliver)
             return True
         except _LeftForRecovery as left:
             log.info("recovered turn left again", extra={"entry": entry.id, "reason": str(left)})

@@ -219,6 +219,13 @@ class RecoverySink(Protocol):
         updating ``entry.reply_ref``'s message when it is set, else as new posts."""
         ...
 
+    async def message(self, entry: InboxEntry) -> IncomingMessage:
+        """The entry's message as its turn should see it. An adapter that records a message before it
+        knows who wrote it (Slack: no ``users.info`` round trip while the platform waits for its
+        acknowledgement) fills the author in here; the others return ``entry.message``. Never raises:
+        when the platform cannot say, the message as recorded."""
+        ...
+
 
 class ConversationStore(Protocol):
     """What the engine needs from storage: conversations, their messages, state and audit.

@@ -84,6 +84,9 @@ class RecordingSink:
     async def draw(self, entry: InboxEntry, result: TurnResult, stream: ReplyStream | None) -> None:
         self.drawn.append((entry.id, result, entry.reply_ref))
 
+    async def message(self, entry: InboxEntry) -> IncomingMessage:
+        return entry.message
+
     def texts(self) -> list[str]:
         return [r.error or " ".join(r.replies) for _, r, _ in self.drawn]
 

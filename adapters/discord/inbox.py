@@ -102,6 +102,9 @@ class DiscordRecovery:
     def reply_stream(self, entry: InboxEntry, on_ref: Callable[[str], Awaitable[None]]) -> ReplyStream:
         return self._stream(self._channel(entry), entry, on_ref)
 
+    async def message(self, entry: InboxEntry) -> IncomingMessage:
+        return entry.message  # a gateway message names its author: recorded with it
+
     async def draw(self, entry: InboxEntry, result: TurnResult, stream: ReplyStream | None) -> None:
         thread = entry.message.thread
         target = await self._resolve(entry)

@@ -178,6 +178,12 @@ class SlackApi:
 
     # -- people ---------------------------------------------------------------------------------------
 
+    def known_person(self, team: str, user_id: str) -> Person | None:
+        """Who this is when the cache knows (no call): for an acknowledgement, which must not wait for a
+        ``users.info`` round trip, nor spend Slack's rate limit on it in a burst of new people."""
+        hit = self._people.get((team, user_id))
+        return hit[1] if hit is not None and hit[0] > time.monotonic() else None
+
     async def person(self, team: str, user_id: str, *, fresh: bool = False) -> Person:
         """Who this is, and are they an admin of this workspace?
 

@@ -4,6 +4,9 @@ entry continues the message its first attempt left instead of posting a second o
 
 from __future__ import annotations
 
+import asyncio
+import json
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -12,11 +15,14 @@ import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.app import SlackBot
+from adapters.slack.listeners.inbox import recorded
+from adapters.slack.translate import message_from_event
 from bot.ports import StorageUnavailable
+from bot.types import Accepted, Author
 from fakes.fake_anthropic import FakeAnthropic, text
 from fakes.harness import make_settings, services_for
 from fakes.mock_slack import MockSlack
-from fakes.slack_harness import BOT, BOT_TOKEN, SIGNING_SECRET, SlackHarness, post_words
+from fakes.slack_harness import ALICE, BOT, BOT_TOKEN, SIGNING_SECRET, TEAM, SlackHarness, post_words
 
 
 @pytest.fixture
@@ -110,3 +116,61 @@ async def test_a_recovered_answer_updates_the_message_its_first_attempt_left(
     assert h.slack.count("chat.postMessage") == 0 and h.slack.count("chat.startStream") == 1
     assert len(h.model_requests()) == 1  # redrawn from the stored result, not asked again
     assert await engine.pending() == 0
+
+
+@pytest.fixture
+async def acknowledging(
+    tmp_path: Path, slack_mock: MockSlack, anthropic: FakeAnthropic
+) -> AsyncIterator[tuple[SlackHarness, SlackBot]]:
+    """As ``inboxed``, but Bolt answers Slack before the listeners run (``process_before_response``
+    off, as in production): a dispatch returns when the event is acknowledged."""
+    settings = make_settings(f"sqlite:///{tmp_path}/haven.db", anthropic.url)
+    async with services_for(settings) as services:
+        client = AsyncWebClient(token=BOT_TOKEN, base_url=slack_mock.api_url)
+        bot = SlackBot(
+            services, client, signing_secret=SIGNING_SECRET, process_before_response=False, inbox=True
+        )
+        yield SlackHarness(bot.app, slack_mock, anthropic, services), bot
+
+
+async def test_an_acknowledgement_never_waits_for_users_info_and_the_turn_looks_the_author_up(
+    acknowledging: tuple[SlackHarness, SlackBot],
+) -> None:
+    h, _ = acknowledging
+    h.slack.add_user(ALICE, "ana")
+    h.slack.delays["users.info"] = 2.0  # Slack slow (or rate-limiting) on users.info
+    h.anthropic.enqueue(text("Hello, Ana."))
+    root = h.ts()
+    started = time.monotonic()
+    assert (await h.event(mention_event(h, "hello", root))).status == 200
+    assert time.monotonic() - started < 1.5  # recorded and acknowledged without asking who wrote it
+    stored = await h.services.repo.get_entry("1")
+    assert stored is not None and stored.message.author == Author(ALICE, ALICE)  # only the id so far
+
+    for _ in range(200):  # the turn runs after the acknowledgement, as a task of its own
+        if h.posts(thread_ts=root):
+            break
+        await asyncio.sleep(0.05)
+    assert [post_words(p) for p in h.posts(thread_ts=root)] == ["Hello, Ana."]
+    [request] = h.model_requests()
+    assert "[ana] hello" in json.dumps(request["messages"])  # looked up by the turn: Slack's name
+    assert h.slack.count("users.info") == 1
+
+
+async def test_a_recovered_entry_recorded_with_only_its_authors_id_gets_the_author_looked_up(
+    inboxed: tuple[SlackHarness, SlackBot],
+) -> None:
+    h, bot = inboxed
+    h.slack.add_user(ALICE, "ana")
+    h.anthropic.enqueue(text("Still here, Ana."))
+    root = h.ts()
+    # Another process recorded the mention while Slack waited, and died before its turn (lease over).
+    event = mention_event(h, "are you still there?", root)
+    msg = message_from_event(event, event_type="app_mention", team_id=TEAM, bot_user_id=BOT)
+    assert msg is not None
+    accepted, entry = await h.services.repo.accept(recorded(msg, None), "a-process-that-died", 0.0)
+    assert accepted is Accepted.NEW and entry is not None
+
+    assert await h.services.engine.recover({"slack": bot.recovery}) == 1
+    assert [post_words(p) for p in h.posts(thread_ts=root)] == ["Still here, Ana."]
+    assert "[ana] are you still there?" in json.dumps(h.model_requests()[0]["messages"])

@@ -14,7 +14,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.async_context import AsyncBoltContext
 
 from adapters.slack.listeners.context import Requester, requester
-from adapters.slack.listeners.inbox import Admitted, admitted
+from adapters.slack.listeners.inbox import Admitted, admitted, with_author
 from adapters.slack.listeners.shared import CANNOT_POST, Private, Shared
 from adapters.slack.translate import PLATFORM, SlackMessage, escape, message_from_event, quote, thread_ref
 from bot.failures import log_failure, retry_turn
@@ -111,6 +111,14 @@ class Conversation:
             # Events still being acknowledged go first (bot.admission): Slack gives them 3 s, this turn's
             # message is already in the inbox.
             await self._engine.admission.after_intake()
+            # Who wrote it: looked up now, off the acknowledgement's path (``listeners.inbox.recorded``).
+            # The turn goes ahead whatever happens to the lookup: the entry is held by this process, and
+            # a listener that gave up here would leave it held (renewed) and never answered.
+            try:
+                message = with_author(entry.message, await self._api.person(team, msg.user_id))
+            except Exception as exc:
+                log_failure(log, "slack author lookup failed; answered as recorded", exc, workspace=team)
+                message = entry.message
             channel, thread_ts = msg.thread.channel, msg.thread.thread
 
             async def on_ref(ts: str) -> None:
@@ -129,7 +137,7 @@ class Conversation:
                 )
 
             try:
-                result = await self._engine.handle_message(entry.message, live, deliver, entry)
+                result = await self._engine.handle_message(message, live, deliver, entry)
             except Exception as exc:
                 log_failure(log, "slack turn failed; left to recovery", exc, workspace=team)
                 return

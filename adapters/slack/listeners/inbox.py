@@ -27,6 +27,7 @@ instead of posting a second one.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ from slack_bolt.middleware.async_middleware import AsyncMiddleware
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 
+from adapters.slack.api import Person
 from adapters.slack.listeners.context import requester
 from adapters.slack.listeners.shared import Shared
 from adapters.slack.reply import LiveReply
@@ -43,7 +45,7 @@ from adapters.slack.translate import SlackMessage, drawn_items, message_from_eve
 from adapters.slack.workspaces import act_for
 from bot.failures import log_failure
 from bot.ports import ReplyStream, StorageUnavailable
-from bot.types import Accepted, InboxEntry, IncomingMessage, Origin, TurnResult
+from bot.types import Accepted, Author, InboxEntry, IncomingMessage, Origin, TurnResult
 
 log = logging.getLogger(__name__)
 
@@ -137,8 +139,7 @@ class AcceptMessages(AsyncMiddleware):
             if msg.origin is Origin.THREAD_REPLY and not await engine.owns_thread(msg.thread):
                 ticket.leave()
                 return BoltResponse(status=200, body="")
-            person = await who.person(msg.user_id)
-            incoming = msg.incoming(person.author, person.locale)
+            incoming = recorded(msg, self._shared.api.known_person(who.team, msg.user_id))
             accepted, entry = await engine.accept(incoming)
             if accepted is Accepted.ELSEWHERE:
                 await self._elsewhere(msg, incoming)
@@ -174,11 +175,32 @@ class AcceptMessages(AsyncMiddleware):
         )
 
 
+def recorded(msg: SlackMessage, person: Person | None) -> IncomingMessage:
+    """The message as the inbox records it while Slack waits: its author as far as this process knows
+    without asking Slack (``SlackApi.known_person``), else only their id (as their name too) until the
+    turn looks them up (``with_author``)."""
+    if person is None:
+        return msg.incoming(Author(msg.user_id, msg.user_id))
+    return msg.incoming(person.author, person.locale)
+
+
+def with_author(message: IncomingMessage, person: Person) -> IncomingMessage:
+    """``message`` with its author (name, admin standing, locale) as Slack says now."""
+    return dataclasses.replace(message, author=person.author, locale=person.locale or message.locale)
+
+
 class SlackRecovery:
     """Slack's ``bot.ports.RecoverySink``: answers recovered inbox entries in their threads."""
 
     def __init__(self, shared: Shared) -> None:
         self._shared = shared
+
+    async def message(self, entry: InboxEntry) -> IncomingMessage:
+        # Recorded while Slack waited, perhaps with only the author's id (``recorded``): look them up.
+        thread = entry.message.thread
+        act_for(self._shared.api.client, thread.workspace)
+        person = await self._shared.api.person(thread.workspace, entry.message.author.id)
+        return with_author(entry.message, person)
 
     def reply_stream(self, entry: InboxEntry, on_ref: Callable[[str], Awaitable[None]]) -> ReplyStream:
         # No request to take the workspace from: the entry's workspace's token, for this task's calls.
