@@ -24,7 +24,9 @@ import logging
 
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.async_context import AsyncBoltContext
+from slack_bolt.middleware.authorization.async_single_team_authorization import AsyncSingleTeamAuthorization
 from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from adapters.slack.api import USER_CACHE_SECONDS, SlackApi
 from adapters.slack.digest import post_digest
@@ -190,6 +192,16 @@ class SlackBot:
         Home(self._shared).register(self.app)
         store = installs.installations if installs is not None else None
         Uninstalls(tokens=self.tokens, store=store, departed=departed).register(self.app)
+
+    def authorized(self, auth: AsyncSlackResponse) -> None:
+        """Hand Bolt the ``auth.test`` the connector made at connect. Bolt's single-workspace
+        authorization otherwise makes its own at the first request, and every request that arrives
+        before that call answered makes one more (a burst of first events: hundreds of calls and
+        connections, each inside an acknowledgement). Bolt offers no public way to pass it; without the
+        middleware found, Bolt simply calls ``auth.test`` itself, as before."""
+        for middleware in getattr(self.app, "_async_middleware_list", ()):
+            if isinstance(middleware, AsyncSingleTeamAuthorization) and middleware.auth_test_result is None:
+                middleware.auth_test_result = auth
 
     @property
     def workspace_url(self) -> str | None:

@@ -132,6 +132,7 @@ class SlackConnector:
         except SlackApiError as exc:
             raise SlackConfigError(f"Slack rejected SLACK_BOT_TOKEN ({exc.response.get('error')})") from None
         self.bot.workspace_url = str(auth.get("url") or "") or None
+        self.bot.authorized(auth)
         # Inbox entries whose holder is gone are answered here too (at once, then every few seconds).
         self._services.engine.attach(PLATFORM, self.bot.recovery)
         if self._app_token is not None:

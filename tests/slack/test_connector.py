@@ -220,3 +220,39 @@ async def test_web_api_calls_share_one_keep_alive_session(
         finally:
             await connector.disconnect()
     assert session.closed and connector._client.session is None
+
+
+async def test_a_burst_of_first_events_makes_no_auth_test_of_its_own(
+    tmp_path: Path, slack_mock: MockSlack, anthropic: FakeAnthropic
+) -> None:
+    """Bolt's single-workspace authorization calls ``auth.test`` at the first request, and once more for
+    every request that arrives before that answered; the connector hands it the one it made at
+    connect, so a burst's acknowledgements make none."""
+    port = free_port()
+    settings = make_settings(
+        f"sqlite:///{tmp_path}/haven.db",
+        anthropic.url,
+        SLACK_BOT_TOKEN=BOT_TOKEN,
+        SLACK_SIGNING_SECRET=SIGNING_SECRET,
+        SLACK_API_URL=slack_mock.api_url,
+        PORT=port,
+    )
+    async with services_for(settings) as services:
+        connector = SlackConnector(services, host="127.0.0.1")
+        await connector.connect()
+        assert slack_mock.count("auth.test") == 1  # the connector's check of the token
+        slack_mock.delays["auth.test"] = 0.5  # were Bolt to ask, the burst would overlap its call
+        try:
+            async with aiohttp.ClientSession() as http:
+
+                async def send(i: int) -> int:
+                    body = json.dumps(mention_envelope(f"1700000400.{i:06d}", "hello"))
+                    url = f"http://127.0.0.1:{port}/slack/events"
+                    async with http.post(url, data=body, headers=signed_headers(body)) as resp:
+                        return resp.status
+
+                assert await asyncio.gather(*(send(i) for i in range(20))) == [200] * 20
+            await eventually(lambda: len(slack_mock.calls_to("chat.postMessage")) == 20)
+        finally:
+            await connector.disconnect()
+    assert slack_mock.count("auth.test") == 1
