@@ -59,6 +59,16 @@ def encode_message(msg: IncomingMessage) -> dict[str, Any]:
     }
 
 
+def forgotten(data: dict[str, Any], user_id: str) -> dict[str, Any] | None:
+    """An encoded message of ``user_id``'s without its words and display name (``forget_user``: the
+    inbox keeps a delivered entry for days, so that a late redelivery is still a duplicate); None when
+    it is someone else's or holds nothing to forget."""
+    author = data.get("author") or {}
+    if author.get("id") != user_id or (not data.get("text") and author.get("name") == user_id):
+        return None
+    return {**data, "text": "", "author": {**author, "name": user_id}}
+
+
 def decode_message(data: dict[str, Any]) -> IncomingMessage:
     _check_version(data)
     a = data["author"]

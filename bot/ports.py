@@ -438,8 +438,10 @@ class AdminStore(Protocol):
         """Forget a person in one workspace ("forget me"): remove the text (and display name) of every
         message ``user_id`` wrote in this workspace's conversations, and the comments of their "mistake"
         reports here; other workspaces keep theirs. The messages stay in the history as a removal note,
-        so the conversations remain replayable. ``audit`` is written in the same transaction, its ``new``
-        replaced by what was removed; that is also what comes back: ``{"messages": n, "comments": k}``."""
+        so the conversations remain replayable. The inbox's copies of their answered messages (kept for
+        days as dedupe records) lose their words too; a message still waiting for its answer keeps them
+        until it is answered. ``audit`` is written in the same transaction, its ``new`` replaced by what
+        was removed; that is also what comes back: ``{"messages": n, "comments": k}``."""
         ...
 
 

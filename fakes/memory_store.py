@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bot.inbox import decode_message, decode_result, encode_message, encode_result
+from bot.inbox import decode_message, decode_result, encode_message, encode_result, forgotten
 from bot.locks import KeyedLocks
 from bot.ports import AdminStore, ConversationStore, InboxStore, LeaseLost
 from bot.types import (
@@ -733,6 +733,9 @@ class MemoryStore:
             ) and f.comment is not None:
                 self._feedback[i] = dataclasses.replace(f, comment=None)
                 comments += 1
+        for entry in self._inbox.values():
+            if (entry.platform, entry.workspace) == (platform, workspace) and entry.delivered_at is not None:
+                entry.message = forgotten(entry.message, user_id) or entry.message
         removed = {"messages": messages, "comments": comments}
         self._admin_audit.append(
             dataclasses.replace(

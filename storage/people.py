@@ -8,10 +8,11 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.engine import Connection
 
+from bot.inbox import forgotten
 from bot.types import AuditRecord, ThreadRef, UserConversation
 from storage.admin_audit import AdminAuditQueries
 from storage.maintenance import redacted_content
-from storage.rows import _C, _M, CONVERSATIONS, ENDED, FEEDBACK, MESSAGES, aware
+from storage.rows import _C, _M, CONVERSATIONS, ENDED, FEEDBACK, INBOX, MESSAGES, aware
 
 # How much of a person's latest message the Home shows them.
 LATEST_TEXT_CHARS = 200
@@ -117,5 +118,16 @@ class PeopleQueries(AdminAuditQueries):
             )
             .values(comment=None)
         )
+        # The inbox's copies of messages already answered (kept for days as dedupe records); a message
+        # still waiting for its answer keeps its words until then.
+        i = INBOX.c
+        delivered = conn.execute(
+            select(i.id, i.message).where(
+                i.platform == platform, i.workspace == workspace, i.delivered_at.is_not(None)
+            )
+        )
+        for entry_id, message in delivered.all():
+            if (blank := forgotten(message, user_id)) is not None:
+                conn.execute(update(INBOX).where(i.id == entry_id).values(message=blank))
         counts: dict[str, Any] = {"messages": messages.rowcount or 0, "comments": comments.rowcount or 0}
         return {k: int(v) for k, v in counts.items()}

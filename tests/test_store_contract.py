@@ -1323,3 +1323,30 @@ async def test_take_earlier_takes_the_threads_older_unfinished_entries_whoever_h
     # Its lease is the taker's now: recovery elsewhere leaves it to the taker while that lease runs.
     clock.advance(LEASE - 2)
     assert second.id not in {e.id for e in await store.take_expired("p3", LEASE, 10)}
+
+
+async def test_forget_user_blanks_the_inbox_copies_of_their_answered_messages_only(store: Store) -> None:
+    mine = await accepted(store, incoming("i1", text="my private words"))  # by U1, workspace T1
+    waiting = await accepted(store, incoming("i2", text="still waiting for its answer"))
+    colleague = dataclasses.replace(incoming("i3", text="a colleague's words"), author=Author("U2", "u2"))
+    theirs = await accepted(store, colleague)
+    elsewhere = await accepted(store, incoming("i4", OTHER_WORKSPACE, text="kept in T2"))
+    for entry in (mine, theirs, elsewhere):
+        assert await store.mark_delivered(entry.hold)
+
+    at = datetime(2030, 1, 2, tzinfo=UTC)
+    request = AuditRecord("slack", "T1", "U1", None, "user.forget", "own-messages", None, None, at)
+    await store.forget_user("slack", "T1", "U1", request)
+
+    async def stored(entry: InboxEntry) -> IncomingMessage:
+        found = await store.get_entry(entry.id)
+        assert found is not None
+        return found.message
+
+    blank = await stored(mine)
+    assert (blank.text, blank.author.name, blank.author.id) == ("", "U1", "U1")
+    assert blank.effective_dedupe_key == mine.message.effective_dedupe_key  # still a duplicate record
+    # Not yet answered: kept until it is; someone else's and another workspace's: kept.
+    assert (await stored(waiting)).text == "still waiting for its answer"
+    assert (await stored(theirs)).text == "a colleague's words"
+    assert (await stored(elsewhere)).text == "kept in T2"
