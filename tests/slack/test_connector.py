@@ -45,6 +45,18 @@ async def eventually(check: Callable[[], Any], seconds: float = 10.0) -> Any:
     raise AssertionError("condition not met in time")
 
 
+def http_settings(tmp_path: Path, slack_mock: MockSlack, anthropic: FakeAnthropic, port: int) -> Any:
+    """A process in HTTP mode on ``port``, against the mock Slack and the scripted model."""
+    return make_settings(
+        f"sqlite:///{tmp_path}/haven.db",
+        anthropic.url,
+        SLACK_BOT_TOKEN=BOT_TOKEN,
+        SLACK_SIGNING_SECRET=SIGNING_SECRET,
+        SLACK_API_URL=slack_mock.api_url,
+        PORT=port,
+    )
+
+
 def mention_envelope(ts: str, words: str = "hello") -> dict[str, Any]:
     event = SlackHarness.message(f"<@{BOT}> {words}", ts=ts, kind="app_mention")
     return SlackHarness.envelope(event)
@@ -139,14 +151,7 @@ async def test_disconnect_lets_an_in_flight_turn_post_its_reply(
     tmp_path: Path, slack_mock: MockSlack, anthropic: FakeAnthropic
 ) -> None:
     port = free_port()
-    settings = make_settings(
-        f"sqlite:///{tmp_path}/haven.db",
-        anthropic.url,
-        SLACK_BOT_TOKEN=BOT_TOKEN,
-        SLACK_SIGNING_SECRET=SIGNING_SECRET,
-        SLACK_API_URL=slack_mock.api_url,
-        PORT=port,
-    )
+    settings = http_settings(tmp_path, slack_mock, anthropic, port)
     anthropic.enqueue(delay(0.5, text("Finished before shutdown.")))
     async with services_for(settings) as services:
         connector = SlackConnector(services, host="127.0.0.1")
@@ -192,14 +197,7 @@ async def test_web_api_calls_share_one_keep_alive_session(
     """slack_sdk opens a connection per call unless given a session: the connector gives its client one
     at connect, Bolt's per-request clients take it, and disconnect closes it."""
     port = free_port()
-    settings = make_settings(
-        f"sqlite:///{tmp_path}/haven.db",
-        anthropic.url,
-        SLACK_BOT_TOKEN=BOT_TOKEN,
-        SLACK_SIGNING_SECRET=SIGNING_SECRET,
-        SLACK_API_URL=slack_mock.api_url,
-        PORT=port,
-    )
+    settings = http_settings(tmp_path, slack_mock, anthropic, port)
     anthropic.enqueue(text("Kept alive."))
     async with services_for(settings) as services:
         connector = SlackConnector(services, host="127.0.0.1")
@@ -229,14 +227,7 @@ async def test_a_burst_of_first_events_makes_no_auth_test_of_its_own(
     every request that arrives before that answered; the connector hands it the one it made at
     connect, so a burst's acknowledgements make none."""
     port = free_port()
-    settings = make_settings(
-        f"sqlite:///{tmp_path}/haven.db",
-        anthropic.url,
-        SLACK_BOT_TOKEN=BOT_TOKEN,
-        SLACK_SIGNING_SECRET=SIGNING_SECRET,
-        SLACK_API_URL=slack_mock.api_url,
-        PORT=port,
-    )
+    settings = http_settings(tmp_path, slack_mock, anthropic, port)
     async with services_for(settings) as services:
         connector = SlackConnector(services, host="127.0.0.1")
         await connector.connect()

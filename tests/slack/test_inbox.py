@@ -25,18 +25,30 @@ from fakes.mock_slack import MockSlack
 from fakes.slack_harness import ALICE, BOT, BOT_TOKEN, SIGNING_SECRET, TEAM, SlackHarness, post_words
 
 
-@pytest.fixture
-async def inboxed(
-    tmp_path: Path, slack_mock: MockSlack, anthropic: FakeAnthropic
+async def harness_with_inbox(
+    tmp_path: Path, slack_mock: MockSlack, anthropic: FakeAnthropic, *, process_before_response: bool
 ) -> AsyncIterator[tuple[SlackHarness, SlackBot]]:
-    """The harness with the inbox middleware on (SQLite: one process)."""
     settings = make_settings(f"sqlite:///{tmp_path}/haven.db", anthropic.url)
     async with services_for(settings) as services:
         client = AsyncWebClient(token=BOT_TOKEN, base_url=slack_mock.api_url)
         bot = SlackBot(
-            services, client, signing_secret=SIGNING_SECRET, process_before_response=True, inbox=True
+            services,
+            client,
+            signing_secret=SIGNING_SECRET,
+            process_before_response=process_before_response,
+            inbox=True,
         )
         yield SlackHarness(bot.app, slack_mock, anthropic, services), bot
+
+
+@pytest.fixture
+async def inboxed(
+    tmp_path: Path, slack_mock: MockSlack, anthropic: FakeAnthropic
+) -> AsyncIterator[tuple[SlackHarness, SlackBot]]:
+    """The harness with the inbox middleware on (SQLite: one process); a dispatch returns once the
+    listeners ran."""
+    async for found in harness_with_inbox(tmp_path, slack_mock, anthropic, process_before_response=True):
+        yield found
 
 
 def mention_event(h: SlackHarness, words: str, ts: str) -> dict[str, Any]:
@@ -124,13 +136,8 @@ async def acknowledging(
 ) -> AsyncIterator[tuple[SlackHarness, SlackBot]]:
     """As ``inboxed``, but Bolt answers Slack before the listeners run (``process_before_response``
     off, as in production): a dispatch returns when the event is acknowledged."""
-    settings = make_settings(f"sqlite:///{tmp_path}/haven.db", anthropic.url)
-    async with services_for(settings) as services:
-        client = AsyncWebClient(token=BOT_TOKEN, base_url=slack_mock.api_url)
-        bot = SlackBot(
-            services, client, signing_secret=SIGNING_SECRET, process_before_response=False, inbox=True
-        )
-        yield SlackHarness(bot.app, slack_mock, anthropic, services), bot
+    async for found in harness_with_inbox(tmp_path, slack_mock, anthropic, process_before_response=False):
+        yield found
 
 
 async def test_an_acknowledgement_never_waits_for_users_info_and_the_turn_looks_the_author_up(
