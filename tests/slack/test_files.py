@@ -4,6 +4,7 @@ the mock Slack's file host, and the scripted Messages API reading what reached i
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -11,11 +12,12 @@ from typing import Any
 
 import pytest
 
-from bot.types import ThreadRef
+from bot.types import Author, ThreadRef
 from fakes.fake_anthropic import FakeAnthropic, text
 from fakes.file_host import FileHost
 from fakes.mock_slack import MockSlack
 from fakes.slack_harness import (
+    ALICE,
     BOT_TOKEN,
     CHANNEL,
     TEAM,
@@ -106,7 +108,7 @@ async def test_an_image_shared_in_a_thread_reaches_the_model_as_an_image_block_a
     assert base64.b64encode(PNG).decode()[:40] not in stored
     refs = [b for m in history for b in m.content if b.get("type") == "haven_file"]
     assert len(refs) == 1
-    assert refs[0]["sha256"] == __import__("hashlib").sha256(PNG).hexdigest()
+    assert refs[0]["sha256"] == hashlib.sha256(PNG).hexdigest()
     assert refs[0]["id"] == shared["id"] and refs[0]["media_type"] == "image/png"
 
 
@@ -186,3 +188,56 @@ async def test_a_text_file_is_read_by_the_risk_detector(files: SlackHarness) -> 
 
     posts = h.posts(thread_ts=root)
     assert any(is_crisis(p) for p in posts)
+
+
+async def test_after_a_restart_the_file_is_fetched_again_checked_and_the_prefix_holds(
+    tmp_path: Path, slack_mock: MockSlack, anthropic: FakeAnthropic
+) -> None:
+    db = f"sqlite:///{tmp_path}/haven.db"
+    origins = {"HAVEN_SLACK_FILE_ORIGINS": [slack_mock.url]}
+    shared = slack_mock.add_file("chart.png", PNG, "image/png")
+    async for h in harness_on(db, slack_mock, anthropic, **origins):
+        root = await started(h)
+        h.anthropic.enqueue(text("A chart."))
+        await share(h, root, [shared], "what is this?")
+    first = [r for r in anthropic.model_requests() if not r.get("tool_choice")][-1]
+
+    # A new process: nothing in memory, so the file is fetched again by its reference and its hash
+    # checked. (Its harness counts ts afresh, so the replies take ts of their own.)
+    async for h in harness_on(db, slack_mock, anthropic, **origins):
+        h.anthropic.enqueue(text("Still a chart."))
+        await h.reply("and now?", thread_ts=root, ts=f"{root[:-6]}000101")
+        second = h.model_requests()[-1]
+    assert len(slack_mock.file_requests) == 2
+    one = json.dumps(strip_cache(first["messages"]))[:-1]
+    assert json.dumps(strip_cache(second["messages"])).startswith(one)
+
+    # The bytes behind the URL changed: the model gets a note instead of a different file.
+    path = next(iter(slack_mock.files))
+    slack_mock.files[path] = ("image/png", PNG + b"changed")
+    async for h in harness_on(db, slack_mock, anthropic, **origins):
+        h.anthropic.enqueue(text("I can't see it any more."))
+        await h.reply("and again?", thread_ts=root, ts=f"{root[:-6]}000102")
+        third = h.model_requests()[-1]
+    assert blocks_of_type(third, "image") == []
+    assert "[attached file chart.png is no longer available]" in json.dumps(third["messages"])
+
+
+async def test_forget_me_leaves_no_file_reference(files: SlackHarness) -> None:
+    h = files
+    root = await started(h)
+    shared = h.slack.add_file("chart.png", PNG, "image/png")
+    h.anthropic.enqueue(text("A chart."))
+    await share(h, root, [shared], "what is this?")
+    thread = ThreadRef("slack", TEAM, CHANNEL, root)
+    assert "haven_file" in json.dumps([m.content for m in await h.services.engine.history(thread)])
+
+    await h.services.home.forget_me(Author(ALICE, "alice"), "slack", TEAM)
+
+    stored = json.dumps([m.content for m in await h.services.engine.history(thread)])
+    assert "haven_file" not in stored
+    assert shared["id"] not in stored and "chart.png" not in stored and "sha256" not in stored
+
+
+def blocks_of_type(request: dict[str, Any], kind: str) -> list[dict[str, Any]]:
+    return [b for b in user_blocks(request) if b["type"] == kind]
