@@ -135,7 +135,10 @@ def extension(name: str) -> str:
 
 
 def megabytes(size: int) -> str:
-    return f"{size / 1_000_000:.0f} MB" if size >= 1_000_000 else f"{max(size, 1) / 1000:.0f} KB"
+    """A size as people read it: "30 MB", "250 KB", "100 bytes"."""
+    if size >= 1_000_000:
+        return f"{size / 1_000_000:.0f} MB"
+    return f"{size / 1000:.0f} KB" if size >= 1000 else f"{size} bytes"
 
 
 def classify(name: str, mimetype: str) -> Kind | None:

@@ -8,11 +8,13 @@ the Discord tests, and "another host" that a file URL must never reach in the SS
 
 ``add(name, data, content_type)`` serves ``data`` at a fresh path and returns its URL; ``requests`` keeps
 each request's path and headers (answered or not). ``redirect_to(url)`` makes every path answer a 302 to
-``url``; ``lie_about_length`` sends a body longer than ``Content-Length`` would allow (chunked, no length).
+``url``; ``chunked`` sends bodies without a ``Content-Length`` (so only the streamed size can tell);
+``delay`` seconds pass before each answer.
 """
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from dataclasses import dataclass, field
 
@@ -35,6 +37,7 @@ class FileHost(InThread):
         self.requests: list[FileRequest] = []
         self.redirect: str | None = None
         self.chunked = False
+        self.delay = 0.0
         self.url = ""
         self._ids = itertools.count(1)
         self._runner: web.AppRunner | None = None
@@ -60,6 +63,8 @@ class FileHost(InThread):
 
     async def _serve(self, request: web.Request) -> web.StreamResponse:
         self.requests.append(FileRequest(request.path, dict(request.headers)))
+        if self.delay:
+            await asyncio.sleep(self.delay)
         if self.redirect is not None:
             raise web.HTTPFound(self.redirect)
         found = self.files.get(request.path)
