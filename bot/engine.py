@@ -900,10 +900,14 @@ class Engine:
     ) -> tuple[TurnResult, RiskLevel]:
         if len(text) > MAX_INPUT_CHARS:
             return await self._settle(hold, await self._refuse_oversized(msg, len(text))), RiskLevel.NONE
-        if msg.attachments and not msg.starts_conversation and not await self.owns_thread(msg.thread):
-            # Not Haven's thread: nothing is fetched (begin_turn would ignore the message anyway).
-            return await self._settle(hold, TurnResult(TurnStatus.IGNORED)), RiskLevel.NONE
-        files = await self._files.read(msg.thread, msg.attachments) if msg.attachments else FilesRead()
+        files = FilesRead()
+        if msg.attachments:
+            known = await self._repo.find_conversation(msg.thread)
+            if known is None and not msg.starts_conversation:
+                # Not Haven's thread: nothing is fetched (begin_turn would ignore the message anyway).
+                return await self._settle(hold, TurnResult(TurnStatus.IGNORED)), RiskLevel.NONE
+            if known is None or not known.ended:  # an ended thread gets no model call: nothing to read
+                files = await self._files.read(msg.thread, msg.attachments)
         # Off the event loop: a long message (or the first one, which compiles rule tables) may take
         # milliseconds, and every other conversation of the process would wait for it. Text files are
         # read by the detector too: what someone attaches is something they said.

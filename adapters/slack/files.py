@@ -30,6 +30,9 @@ class SlackFiles:
         self._allowed = origins(configured, SLACK_FILE_ORIGINS)
 
     async def fetch(self, workspace: str, file: Attachment, *, max_bytes: int, seconds: float) -> bytes:
+        if not file.url:
+            # A file Slack did not share in full with the app (a Slack Connect file's "check_file_info").
+            raise FileUnavailable("Slack did not share it with me")
         # Before the token is even looked up: a URL elsewhere never learns it, nor gets a request.
         if not is_allowed(file.url, self._allowed):
             raise FileHostRefused("it isn't on Slack's own file servers")
