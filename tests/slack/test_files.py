@@ -241,3 +241,18 @@ async def test_forget_me_leaves_no_file_reference(files: SlackHarness) -> None:
 
 def blocks_of_type(request: dict[str, Any], kind: str) -> list[dict[str, Any]]:
     return [b for b in user_blocks(request) if b["type"] == kind]
+
+
+async def test_a_file_in_an_ended_thread_or_a_strangers_thread_is_never_downloaded(
+    files: SlackHarness,
+) -> None:
+    h = files
+    root = await started(h)
+    await h.services.engine.end_by_command(ThreadRef("slack", TEAM, CHANNEL, root), Author(ALICE, "alice"))
+    calls = len(h.model_requests())
+
+    await share(h, root, [h.slack.add_file("late.png", PNG, "image/png")])
+    await share(h, h.ts(), [h.slack.add_file("stray.png", PNG, "image/png")])  # a thread that is not Haven's
+
+    assert h.slack.file_requests == []
+    assert len(h.model_requests()) == calls
