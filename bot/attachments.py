@@ -26,6 +26,7 @@ from bot.files import (
     FileRefused,
     FileTooBig,
     FileUnavailable,
+    api_block,
     attachment_of,
     check_before_fetch,
     gone_block,
@@ -36,9 +37,6 @@ from bot.files import (
     read_file,
     sha256,
     unread_block,
-)
-from bot.files import (
-    api_block as block_for,
 )
 from bot.ports import FileFetcher
 from bot.types import Attachment, HistoryMessage, ThreadRef
@@ -200,7 +198,7 @@ class Attachments:
             self.cache.put(digest, data)
         if data is None:
             return gone_block(ref)
-        return block_for(ref, data, self.limits)
+        return api_block(ref, data, self.limits)
 
     async def _fetch_again(self, thread: ThreadRef, ref: dict[str, Any]) -> bytes | None:
         fetcher = self._fetchers.get(thread.platform)

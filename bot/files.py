@@ -45,8 +45,7 @@ _IMAGE_MAGIC: tuple[tuple[bytes, int, str], ...] = (
     (b"WEBP", 8, "image/webp"),  # after "RIFF" and the length
 )
 IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
-_IMAGE_EXTENSIONS = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif"}
-_IMAGE_EXTENSIONS[".webp"] = "image/webp"
+_IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".gif", ".webp"})
 # Media types outside text/* that are text all the same (what Slack and browsers say for code and data).
 TEXT_MEDIA_TYPES = frozenset(
     {
