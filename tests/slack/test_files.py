@@ -26,6 +26,17 @@ from fakes.slack_harness import (
     is_crisis,
     post_words,
 )
+from tests.slack.test_workspaces import (  # the many-workspaces site, built as `haven run` builds it
+    ROOM,
+    SECOND,
+    SECOND_BOT,
+    SECOND_TOKEN,
+    Site,
+    eventually,
+    mention,
+    second_envelope,
+    site,  # noqa: F401  # the fixture itself (SQLite and PostgreSQL), requested by name below
+)
 
 # A PNG's signature and a few bytes: the fake API does not decode it, Haven only checks what it is.
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
@@ -256,3 +267,33 @@ async def test_a_file_in_an_ended_thread_or_a_strangers_thread_is_never_download
 
     assert h.slack.file_requests == []
     assert len(h.model_requests()) == calls
+
+
+@pytest.fixture
+def file_origin_env(monkeypatch: pytest.MonkeyPatch, slack_mock: MockSlack) -> None:
+    """For fixtures built from the environment (``test_workspaces.site``): the mock Slack serves files."""
+    monkeypatch.setenv("HAVEN_SLACK_FILE_ORIGINS", json.dumps([slack_mock.url]))
+
+
+async def test_many_workspaces_each_file_is_read_with_its_own_workspaces_token(
+    file_origin_env: None,
+    site: Site,  # noqa: F811  # test_workspaces's fixture, after file_origin_env set the environment
+    slack_mock: MockSlack,
+    anthropic: FakeAnthropic,
+) -> None:
+    status, _ = await site.install(
+        slack_mock.add_workspace(SECOND, token=SECOND_TOKEN, bot_user_id=SECOND_BOT)
+    )
+    assert status == 200
+    anthropic.enqueue(text("A chart, in the second workspace."))
+    root = "1700000700.000001"
+    event = mention(root, "what is this?")
+    event["files"] = [slack_mock.add_file("chart.png", PNG, "image/png")]
+
+    assert await site.post_event(second_envelope(event)) == 200
+    await eventually(lambda: slack_mock.thread(ROOM, root))
+
+    [download] = slack_mock.file_requests
+    assert download.headers["Authorization"] == f"Bearer {SECOND_TOKEN}"
+    chats = [r for r in anthropic.model_requests() if not r.get("tool_choice")]
+    assert blocks_of_type(chats[-1], "image")
