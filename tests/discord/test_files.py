@@ -108,3 +108,18 @@ async def test_an_attachment_url_elsewhere_is_refused_without_a_request_and_note
     assert cdn.requests == []
     assert "I couldn't read keys.txt (it isn't on Discord's own file servers)." in said(world, thread)
     assert "secret" not in json.dumps(chat_requests(anthropic)[-1]["messages"])
+
+
+async def test_a_30_mb_attachment_is_refused_before_download_with_a_clear_reply(
+    world: World, bot: Any, anthropic: FakeAnthropic, cdn: FileHost
+) -> None:
+    api = world.api
+    anthropic.enqueue(text("Send a smaller one?"))
+    big = api.attachment(cdn.add("scan.pdf", b"%PDF-1.7\n"), "scan.pdf", 30_000_000, "application/pdf")
+
+    mention = await api.post_message(world.channel, world.alice, "", mention_bot=True, attachments=[big])
+    thread = int(mention["id"])
+    await api.wait_until(lambda: "smaller one" in said(world, thread), what="the reply")
+
+    assert cdn.requests == []  # refused on Discord's own size, before any request
+    assert "I couldn't read scan.pdf (it is 30 MB, over the 10 MB limit)." in said(world, thread)
