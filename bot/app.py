@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from bot.admin import Admin
 from bot.config import Settings
 from bot.engine import Engine, EngineOptions
+from bot.files import FileLimits
 from bot.home import Home
 from bot.model import ModelClient
 from bot.ports import Connector
@@ -46,6 +47,17 @@ class Services:
         await self.repo.close()
 
 
+def file_limits(settings: Settings) -> FileLimits:
+    return FileLimits(
+        max_files=settings.files_max_count,
+        max_file_bytes=settings.file_max_bytes,
+        max_total_bytes=settings.files_max_total_bytes,
+        max_pdf_pages=settings.pdf_max_pages,
+        max_text_chars=settings.text_file_max_chars,
+        timeout_seconds=settings.file_timeout_seconds,
+    )
+
+
 def build_model(settings: Settings) -> ModelClient:
     if settings.rehearsal:
         return RehearsalModel()
@@ -71,6 +83,7 @@ async def initialize(
             turn_deadline_seconds=settings.turn_deadline_seconds,
             inbox_lease_seconds=settings.inbox_lease_seconds,
             lock_wait_seconds=settings.lock_wait_seconds,
+            files=file_limits(settings),
         ),
         # The repository is the inbox too; the owner id names this process in it (and in the logs).
         inbox=repo,

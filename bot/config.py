@@ -55,6 +55,23 @@ class Settings(BaseSettings):
         default=DEFAULT_PROMPTS, max_length=MAX_PROMPTS, alias="HAVEN_SUGGESTED_PROMPTS"
     )
 
+    # Files people attach (bot.files): how many a message, how large each and together, PDF pages, and the
+    # characters of a text file the model reads. A file over a limit gets a one-line note, not a read.
+    files_max_count: int = Field(default=5, ge=0, le=20, alias="HAVEN_FILES_MAX_COUNT")
+    file_max_bytes: int = Field(default=10_000_000, ge=1, le=30_000_000, alias="HAVEN_FILE_MAX_BYTES")
+    files_max_total_bytes: int = Field(
+        default=20_000_000, ge=1, le=30_000_000, alias="HAVEN_FILES_MAX_TOTAL_BYTES"
+    )
+    # The Messages API reads at most 100 pages of one PDF.
+    pdf_max_pages: int = Field(default=50, ge=1, le=100, alias="HAVEN_PDF_MAX_PAGES")
+    text_file_max_chars: int = Field(default=50_000, ge=100, alias="HAVEN_TEXT_FILE_MAX_CHARS")
+    # Connecting to the platform's file host and reading a file each get at most this long.
+    file_timeout_seconds: float = Field(default=20.0, gt=0, alias="HAVEN_FILE_TIMEOUT_SECONDS")
+    # Where files are fetched from: unset, each platform's own file hosts (adapters/*/files.py say which
+    # and why). Only for a GovSlack-like deployment or a test's local server; never a general host.
+    slack_file_origins: tuple[str, ...] | None = Field(default=None, alias="HAVEN_SLACK_FILE_ORIGINS")
+    discord_file_origins: tuple[str, ...] | None = Field(default=None, alias="HAVEN_DISCORD_FILE_ORIGINS")
+
     database_url: str = Field(default=DEFAULT_DATABASE_URL, alias="DATABASE_URL")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", alias="HAVEN_LOG_LEVEL")
     log_format: Literal["text", "json"] = Field(default="text", alias="HAVEN_LOG_FORMAT")

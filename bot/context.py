@@ -35,8 +35,20 @@ def estimate_tokens(obj: Any) -> int:
     return int(len(json.dumps(obj, ensure_ascii=False)) / CHARS_PER_TOKEN) + 1
 
 
+# Attached files as the budget counts them: an image costs at most about 1,600 tokens (the API scales
+# larger ones down); a PDF about 1,500-3,000 tokens a page, guessed here from its size (base64: 4/3).
+IMAGE_TOKENS = 1_600
+PDF_TOKENS_PER_BASE64_CHAR = 0.02
+
+
 def _block_chars(block: dict[str, Any]) -> int:
     # Cheaper than serialising every stored block on every turn; close enough for a budget check.
+    kind = block.get("type")
+    if kind == "image":
+        return int(IMAGE_TOKENS * CHARS_PER_TOKEN)
+    if kind == "document":
+        data = str((block.get("source") or {}).get("data") or "")
+        return 24 + int(len(data) * PDF_TOKENS_PER_BASE64_CHAR * CHARS_PER_TOKEN)
     size = 24 + len(str(block.get("text") or ""))
     if "input" in block:
         size += len(str(block["input"]))

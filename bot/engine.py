@@ -37,10 +37,12 @@ from opentelemetry.trace import TracerProvider
 from bot import prompts
 from bot.admin import is_admin
 from bot.admission import Admission, TurnStopped
+from bot.attachments import Attachments, FilesRead
 from bot.channels import Told, elsewhere_note, is_direct, may_answer, may_answer_in
 from bot.context import FIXED_TOKENS, TokenTally, build_request, message_tokens, user_text_block
 from bot.failure_streaks import FailureStreaks
 from bot.failures import log_failure
+from bot.files import FileLimits
 from bot.model import (
     ContextTooLong,
     ModelClient,
@@ -72,6 +74,7 @@ from bot.policy import (
 )
 from bot.ports import (
     ConversationStore,
+    FileFetcher,
     HelpFirst,
     InboxStore,
     LeaseLost,
@@ -118,6 +121,8 @@ log = logging.getLogger(__name__)
 Deliver = Callable[[TurnResult], Awaitable[None]]
 
 MAX_MODEL_CALLS = 3
+# The words of a message that is only files (the model reads it after the author's label).
+ATTACHED_ONLY = "(sent only the attached files)"
 # Longer messages are refused politely rather than sent: the model's window is shared with history.
 MAX_INPUT_CHARS = 20_000
 VERIFIER_TRANSCRIPT_MESSAGES = 24
@@ -157,6 +162,8 @@ class EngineOptions:
     lock_wait_seconds: float = 30.0
     # How often recovery looks for entries whose holder is gone (tests make it short).
     recovery_seconds: float = RECOVERY_SECONDS
+    # Attached files: how many, how large, how many PDF pages (``bot.files``; HAVEN_FILES_* settings).
+    files: FileLimits = field(default_factory=FileLimits)
 
 
 def clean_text(text: str) -> str:
@@ -245,6 +252,8 @@ class _Turn:
     decisions: list[Decision] = field(default_factory=list)
     usage: list[UsageRecord] = field(default_factory=list)
     texts: list[str] = field(default_factory=list)
+    # One line about attached files that were not read, shown before the reply (``bot.files``).
+    file_note: str = ""
 
     def show_crisis(self) -> bool:
         if self.crisis is None and should_show_crisis(self.conversation.user_turns, self.shown_turn):
@@ -316,6 +325,8 @@ class Engine:
         self._closed = False
         # Who was told that Haven does not answer in a channel (``gate``): once per person and channel.
         self._told = Told()
+        # Attached files: each platform's fetcher, the limits, and the short-lived byte cache.
+        self._files = Attachments(self._options.files)
 
     @property
     def rehearsal(self) -> bool:
@@ -368,6 +379,11 @@ class Engine:
         if self._inbox is not None and idle and not self.admission.stopping and not self._closed:
             self._recovery = asyncio.create_task(self._recover_forever(), name="inbox-recovery")
 
+    def attach_files(self, platform: str, fetcher: FileFetcher) -> None:
+        """How files attached on ``platform`` are read (``bot.ports.FileFetcher``). Without one, an
+        attached file gets a note that files can't be read here."""
+        self._files.attach(platform, fetcher)
+
     async def accept(self, msg: IncomingMessage) -> tuple[Accepted, InboxEntry | None]:
         """Record ``msg`` durably before the adapter acknowledges its event (``InboxStore.accept``).
 
@@ -377,7 +393,7 @@ class Engine:
         acknowledge, so that the platform delivers the event again.
         """
         inbox = self._need_inbox()
-        if not clean_text(msg.text):
+        if not clean_text(msg.text) and not msg.attachments:
             return Accepted.NOT_OURS, None
         # The channel rule is decided here and applied in the store's accepting transaction, to settings
         # it reads there: one round trip per acknowledgement instead of two. DMs need no settings.
@@ -598,7 +614,7 @@ class Engine:
             result = await self._settle(hold, TurnResult(TurnStatus.ERROR, error=TURN_FAILED))
         elif state is InboxState.RECEIVED:
             text = clean_text(msg.text)
-            if text:
+            if text or msg.attachments:
                 result, _ = await self._locked_turn(msg, text, stream, hold)
             else:
                 result = await self._settle(hold, TurnResult(TurnStatus.IGNORED))
@@ -862,7 +878,7 @@ class Engine:
     ) -> TurnResult:
         started = time.perf_counter()
         text = clean_text(msg.text)
-        if not text:
+        if not text and not msg.attachments:
             return TurnResult(TurnStatus.IGNORED)
         # The lock comes before any other await, so one thread's messages are handled in arrival order.
         async with self._repo.conversation_lock(msg.thread.key):
@@ -894,16 +910,26 @@ class Engine:
     ) -> tuple[TurnResult, RiskLevel]:
         if len(text) > MAX_INPUT_CHARS:
             return await self._settle(hold, await self._refuse_oversized(msg, len(text))), RiskLevel.NONE
+        files = FilesRead()
+        if msg.attachments:
+            known = await self._repo.find_conversation(msg.thread)
+            if known is None and not msg.starts_conversation:
+                # Not Haven's thread: nothing is fetched (begin_turn would ignore the message anyway).
+                return await self._settle(hold, TurnResult(TurnStatus.IGNORED)), RiskLevel.NONE
+            if known is None or not known.ended:  # an ended thread gets no model call: nothing to read
+                files = await self._files.read(msg.thread, msg.attachments)
         # Off the event loop: a long message (or the first one, which compiles rule tables) may take
-        # milliseconds, and every other conversation of the process would wait for it.
-        risk = await asyncio.to_thread(assess_risk, text)
+        # milliseconds, and every other conversation of the process would wait for it. Text files are
+        # read by the detector too: what someone attaches is something they said.
+        risk = await asyncio.to_thread(assess_risk, "\n\n".join((text, *files.texts)))
         began = await self._repo.begin_turn(
             msg.thread,
             msg.effective_dedupe_key,
             NewMessage(
                 role="user",
                 kind="text",
-                content=(user_text_block(msg.author.name, text),),
+                # Files before the words, as the API advises; the words stay the message's last block.
+                content=(*files.stored, user_text_block(msg.author.name, text or ATTACHED_ONLY)),
                 author_id=msg.author.id,
                 author_name=msg.author.name,
                 platform_message_id=msg.message_id,
@@ -930,8 +956,10 @@ class Engine:
         settings, history = began.settings, began.history
         if settings is None:
             raise RuntimeError("the store's begin_turn stored a message but returned no settings")
-        bridge = _StreamBridge(stream, REHEARSAL_LABEL if self.rehearsal else "") if stream else None
-        return await self._model_turn(conv, settings, history, msg.locale, risk, bridge, hold), risk.level
+        label = (REHEARSAL_LABEL if self.rehearsal else "") + (f"{files.note}\n\n" if files.note else "")
+        bridge = _StreamBridge(stream, label) if stream else None
+        result = await self._model_turn(conv, settings, history, msg.locale, risk, bridge, hold, files.note)
+        return result, risk.level
 
     async def _refuse_oversized(self, msg: IncomingMessage, size: int) -> TurnResult:
         if not msg.starts_conversation and await self._repo.find_conversation(msg.thread) is None:
@@ -957,6 +985,7 @@ class Engine:
         risk: RiskAssessment,
         sink: _StreamBridge | None,
         hold: InboxHold | None = None,
+        file_note: str = "",
     ) -> TurnResult:
         turn = _Turn(
             conversation=conv,
@@ -967,6 +996,7 @@ class Engine:
             shown_turn=conv.crisis_shown_turn,
             soft_cues=conv.soft_cues,
             risk_source=conv.risk_source,
+            file_note=file_note,
         )
         if risk.level >= RiskLevel.LIKELY:
             # Do not wait for the model: show help now.
@@ -1023,6 +1053,8 @@ class Engine:
         ``turn``. Returns the failure note when the model failed, None when the turn is ready to store."""
         conv = turn.conversation
         budget = self._options.context_budget_tokens
+        # Stored file references become the blocks the API reads (the same bytes, the same block).
+        history = await self._files.resolve(conv.thread, history)
         for call in range(MAX_MODEL_CALLS):
             if sink is not None and turn.crisis is not None and not turn.crisis_shown:
                 # Help first: before the reply's first words whenever the risk is known that early.
@@ -1197,6 +1229,8 @@ class Engine:
         # the conversation meanwhile); the check after the store only guards against a broken store.
         # Everything the model wrote this turn, in order: what a streaming client has already shown.
         reply = "\n\n".join(turn.texts)
+        if reply and turn.file_note:
+            reply = f"{turn.file_note}\n\n{reply}"
         if reply and self.rehearsal:
             reply = REHEARSAL_LABEL + reply
         closure = alert = None

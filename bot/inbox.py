@@ -11,6 +11,7 @@ from typing import Any
 
 from bot.types import (
     AdminAlert,
+    Attachment,
     Author,
     Closure,
     CrisisCard,
@@ -56,6 +57,11 @@ def encode_message(msg: IncomingMessage) -> dict[str, Any]:
         "origin": msg.origin.value,
         "dedupe_key": msg.dedupe_key,
         "locale": msg.locale,
+        # References only (where the platform serves each file), never the bytes.
+        "attachments": [
+            {"id": a.id, "name": a.name, "mimetype": a.mimetype, "url": a.url, "size": a.size}
+            for a in msg.attachments
+        ],
     }
 
 
@@ -80,6 +86,11 @@ def decode_message(data: dict[str, Any]) -> IncomingMessage:
         origin=Origin(data["origin"]),
         dedupe_key=data["dedupe_key"],
         locale=data["locale"],
+        # Absent in entries written before attachments existed: those had none.
+        attachments=tuple(
+            Attachment(a["id"], a["name"], a["mimetype"], a["url"], a.get("size"))
+            for a in data.get("attachments") or ()
+        ),
     )
 
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from bot.types import (
     Accepted,
+    Attachment,
     AuditRecord,
     BeganTurn,
     Conversation,
@@ -225,6 +226,27 @@ class RecoverySink(Protocol):
         acknowledgement) fills the author in here; the others return ``entry.message``. Never raises:
         when the platform cannot say, the message as recorded."""
         ...
+
+
+class FileFetcher(Protocol):
+    """How the core reads a file a person attached on one platform: the adapter's one seam to the
+    platform's file hosts (Slack: ``url_private_download`` with the workspace's bot token; Discord: its
+    CDN, no credentials).
+
+    Contract, for every call:
+
+    * Only the platform's own file hosts (an allow-list of origins that is data, with reasons) are ever
+      asked; a URL anywhere else raises ``bot.files.FileHostRefused`` without any request, and so does a
+      redirect that leaves them (each hop is checked before it is followed).
+    * ``file.size`` over ``max_bytes`` raises ``bot.files.FileTooBig`` before any request; so does a
+      larger ``Content-Length`` before the body is read, and a body that grows past ``max_bytes`` while
+      it streams in (the download stops there).
+    * Connecting and reading are bounded by ``seconds``; a time-out, a connection failure or an
+      HTTP error raises ``bot.files.FileUnavailable``.
+    * It returns the body's bytes and never logs them, nor the URL's query (Discord's is a signature).
+    """
+
+    async def fetch(self, workspace: str, file: Attachment, *, max_bytes: int, seconds: float) -> bytes: ...
 
 
 class ConversationStore(Protocol):

@@ -44,6 +44,10 @@ _CRISIS_REPLY = (
 )
 
 
+# How an attached text file's block begins (``bot.files.api_block``).
+_FILE_OPEN = "<file name="
+
+
 def _last_user_blocks(request: ModelRequest) -> list[dict[str, Any]]:
     for message in reversed(request.messages):
         if message["role"] == "user":
@@ -87,11 +91,15 @@ class RehearsalModel:
         texts = [str(b.get("text", "")) for b in blocks if b.get("type") == "text"]
         if results and not texts:
             return _text(self._after_tool(results[-1]))
+        # The person's words are the last block; attached text files come before them as blocks of
+        # their own, and are read for risk too (as the engine's detector does).
         text = _LABEL.sub("", texts[-1] if texts else "")
+        files = [t for t in texts if t.startswith(_FILE_OPEN)]
+        seen = sum(1 for b in blocks if b.get("type") in ("image", "document")) + len(files)
         seed = f"{len(request.messages)}:{text}"
         from bot.detectors import is_abusive, is_end_request
 
-        risk = _risk(text)
+        risk = _risk("\n\n".join((text, *files)))
         if risk.level >= RiskLevel.POSSIBLE:
             concern = risk.kind or "crisis"
             return _tool(CRISIS_TOOL, {"concern": concern}, seed)
@@ -100,10 +108,11 @@ class RehearsalModel:
         if is_abusive(text):
             return _tool(END_TOOL, {"reason": "abuse", "note": "abusive message after redirection"}, seed)
         words = len(text.split())
+        attached = f" and {seen} attached file{'s' if seen != 1 else ''}" if seen else ""
         return _text(
-            f"Thanks for your message ({words} word{'s' if words != 1 else ''}). I'm the offline rehearsal "
-            "model, so I can't give a real answer — connect an Anthropic API key for that — but this "
-            "conversation works just like the real one."
+            f"Thanks for your message ({words} word{'s' if words != 1 else ''}{attached}). I'm the offline "
+            "rehearsal model, so I can't give a real answer — connect an Anthropic API key for that — but "
+            "this conversation works just like the real one."
         )
 
     @staticmethod

@@ -50,6 +50,23 @@ class Origin(enum.StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class Attachment:
+    """A file a person attached to their message: a reference, never the bytes.
+
+    ``id`` is the platform's id of the file and ``url`` where that platform serves it (Slack's
+    ``url_private_download``, a Discord CDN URL); only the platform's ``bot.ports.FileFetcher`` reads it,
+    and only from that platform's own file hosts. ``size`` is what the platform says (None: unknown), so
+    a file over the limit is refused before any request.
+    """
+
+    id: str
+    name: str
+    mimetype: str
+    url: str
+    size: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class IncomingMessage:
     thread: ThreadRef
     author: Author
@@ -64,6 +81,8 @@ class IncomingMessage:
     # workspace's channel allow-list never applies (``bot.channels``). Not kept in the inbox, because the
     # channel gate runs before a message is accepted.
     in_dm: bool = False
+    # Files attached to the message (``bot.files`` reads them); a message may be only files, no words.
+    attachments: tuple[Attachment, ...] = ()
 
     @property
     def starts_conversation(self) -> bool:

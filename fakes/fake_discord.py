@@ -626,6 +626,7 @@ class FakeDiscord:
         flags: int = 0,
         nonce: str | None = None,
         webhook_id: int | None = None,
+        attachments: list[dict[str, Any]] = (),  # type: ignore[assignment]
     ) -> dict[str, Any]:
         mid = message_id or self.next_id()
         guild = self.guild_of(channel_id)
@@ -645,7 +646,7 @@ class FakeDiscord:
             "mention_everyone": False,
             "mentions": mention_payloads,
             "mention_roles": [],
-            "attachments": [],
+            "attachments": list(attachments),
             "embeds": list(embeds),
             "pinned": False,
             "type": kind,
@@ -668,8 +669,10 @@ class FakeDiscord:
         mention_bot: bool = False,
         message_id: int | None = None,
         kind: int = 0,
+        attachments: list[dict[str, Any]] = (),  # type: ignore[assignment]
     ) -> dict[str, Any]:
-        """A person (or another bot) writes: MESSAGE_CREATE to the bot."""
+        """A person (or another bot) writes: MESSAGE_CREATE to the bot. ``attachments``: Discord's
+        attachment objects (``attachment``), whose URLs point wherever the test serves the files."""
         if mention_bot:
             content = f"<@{self.bot.id}> {content}"
         channel = self.channels[channel_id]
@@ -685,11 +688,27 @@ class FakeDiscord:
             message_id=message_id,
             mentions=[self.bot] if mention_bot else [],
             kind=kind,
+            attachments=attachments,
         )
         self.messages[int(msg["id"])] = msg
         guild = self.guild_of(channel_id)
         await self.dispatch("MESSAGE_CREATE", msg, guild_id=guild.id if guild else None)
         return msg
+
+    def attachment(
+        self, url: str, filename: str, size: int, content_type: str | None = None
+    ) -> dict[str, Any]:
+        """An attachment object as the gateway sends it (``url`` and ``proxy_url`` both ``url`` here)."""
+        found: dict[str, Any] = {
+            "id": str(self.next_id()),
+            "filename": filename,
+            "size": size,
+            "url": url,
+            "proxy_url": url,
+        }
+        if content_type is not None:
+            found["content_type"] = content_type
+        return found
 
     async def edit_message(self, message: dict[str, Any], content: str) -> dict[str, Any]:
         updated = {**message, "content": content, "edited_timestamp": _now_iso()}

@@ -34,6 +34,11 @@ the default workspace), and returns the one-time OAuth ``code`` that ``oauth.v2.
 that token when the app authenticates with ``client_id`` / ``client_secret`` (HTTP Basic, as slack_sdk
 sends them). A code works once; a wrong secret answers ``invalid_client``. ``token_of(call)`` is the
 bearer token a recorded call carried.
+
+Files: ``add_file(name, data, mimetype)`` stores a file as Slack does and returns its file object (as an
+event's ``files`` carry it: ``url_private_download`` on this server, under ``/files-pri/``). Downloading
+needs ``Authorization: Bearer xoxb-…``; without it Slack answers its sign-in page (HTML, status 200), and
+so does this mock. ``file_requests`` records each download's path and headers.
 """
 
 from __future__ import annotations
@@ -117,6 +122,9 @@ class MockSlack(InThread):
         self.workspaces: dict[str, dict[str, str]] = {}
         self.oauth_codes: dict[str, str] = {}
         self.url = ""
+        # Files people shared (``add_file``): path → (mimetype, bytes); and every download asked for.
+        self.files: dict[str, tuple[str, bytes]] = {}
+        self.file_requests: list[Call] = []
         self._ts = itertools.count(1)
         self._epoch = int(time.time())
         self._sockets: list[web.WebSocketResponse] = []
@@ -217,6 +225,25 @@ class MockSlack(InThread):
         self.oauth_codes[code] = token
         return code
 
+    def add_file(
+        self, name: str, data: bytes, mimetype: str, *, size: int | None = None, file_id: str | None = None
+    ) -> dict[str, Any]:
+        """A shared file's object as Slack puts it in an event's ``files`` (``size``: what Slack says)."""
+        file_id = file_id or f"F{uuid.uuid4().hex[:10].upper()}"
+        path = f"/files-pri/{self.team_id}-{file_id}/download/{name}"
+        self.files[path] = (mimetype, data)
+        return {
+            "id": file_id,
+            "name": name,
+            "title": name,
+            "mimetype": mimetype,
+            "filetype": name.rpartition(".")[2],
+            "size": len(data) if size is None else size,
+            "mode": "hosted",
+            "url_private": f"{self.url}/files-pri/{self.team_id}-{file_id}/{name}",
+            "url_private_download": f"{self.url}{path}",
+        }
+
     @staticmethod
     def token_of(call: Call) -> str | None:
         auth = call.headers.get("Authorization", "")
@@ -261,6 +288,7 @@ class MockSlack(InThread):
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_post("/respond/{name}", self._respond)
         app.router.add_get("/socket", self._socket)
+        app.router.add_get("/files-pri/{tail:.*}", self._file)
         self._runner, self.url = await serve(app)
         return self
 
@@ -316,6 +344,17 @@ class MockSlack(InThread):
         finally:
             self._sockets.remove(ws)
         return ws
+
+    # -- files
+    async def _file(self, request: web.Request) -> web.Response:
+        self.file_requests.append(Call("file", {"path": request.path}, dict(request.headers)))
+        if not request.headers.get("Authorization", "").startswith("Bearer xoxb-"):
+            return web.Response(text="<html>Sign in to Slack</html>", content_type="text/html")
+        found = self.files.get(request.path)
+        if found is None:
+            return web.Response(status=404, text="file_not_found")
+        mimetype, data = found
+        return web.Response(body=data, content_type=mimetype)
 
     # -- Web API
     async def _respond(self, request: web.Request) -> web.Response:

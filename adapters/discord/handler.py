@@ -20,11 +20,13 @@ from adapters.discord.admin import AdminActions
 from adapters.discord.conversation import Conversations
 from adapters.discord.edits import EditOffers
 from adapters.discord.feedback import Feedback
+from adapters.discord.files import DiscordFiles
 from adapters.discord.fork import Forks
 from adapters.discord.inbox import DiscordRecovery
 from adapters.discord.lifecycle import Lifecycle
 from adapters.discord.shared import Shared
 from adapters.discord.stream import StreamTiming
+from adapters.discord.translate import PLATFORM
 from bot.ports import CoreServices
 from bot.types import Digest
 
@@ -42,6 +44,8 @@ class DiscordHandler:
         self.admin = AdminActions(self.shared)
         # Answers the inbox entries no live event waits on (``Engine.attach``, on connect).
         self.recovery = DiscordRecovery(self.shared, self.conversations)
+        # Attachments are read from Discord's CDN only (``adapters.discord.files``).
+        services.engine.attach_files(PLATFORM, DiscordFiles(services.settings.discord_file_origins))
 
     def bind(self, client: discord.Client) -> None:
         self.shared.bind(client)

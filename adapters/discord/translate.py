@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import discord
 
 from bot.text import split
-from bot.types import Author, IncomingMessage, Origin, ThreadRef
+from bot.types import Attachment, Author, IncomingMessage, Origin, ThreadRef
 
 PLATFORM = "discord"
 DM_WORKSPACE = "dm"
@@ -147,7 +147,8 @@ def incoming_from_message(
     if is_ignored(message, bot_id):
         return None
     text = message_text(message, bot_id)
-    if not text:
+    files = attachments_of(message)
+    if not text and not files:
         return None
     channel = message.channel
     key = str(message.id)
@@ -155,7 +156,9 @@ def incoming_from_message(
         if dm_conversation is None:
             return None
         ref = dm_thread(channel.id, dm_conversation)
-        return IncomingMessage(ref, author_of(message.author), text, key, Origin.DIRECT, dedupe_key=key)
+        return IncomingMessage(
+            ref, author_of(message.author), text, key, Origin.DIRECT, dedupe_key=key, attachments=files
+        )
     guild = message.guild
     if guild is None:
         return None
@@ -167,11 +170,29 @@ def incoming_from_message(
         ref = guild_thread(guild.id, channel.parent_id, channel.id)
         starts = channel.owner_id != bot_id and mentions_bot(message, bot_id)
         origin = Origin.MENTION if starts else Origin.THREAD_REPLY
-        return IncomingMessage(ref, author_of(message.author), text, key, origin, dedupe_key=key)
+        return IncomingMessage(
+            ref, author_of(message.author), text, key, origin, dedupe_key=key, attachments=files
+        )
     if isinstance(channel, discord.TextChannel) and mentions_bot(message, bot_id):
         ref = guild_thread(guild.id, channel.id, message.id)
-        return IncomingMessage(ref, author_of(message.author), text, key, Origin.MENTION, dedupe_key=key)
+        return IncomingMessage(
+            ref, author_of(message.author), text, key, Origin.MENTION, dedupe_key=key, attachments=files
+        )
     return None
+
+
+def attachments_of(message: discord.Message) -> tuple[Attachment, ...]:
+    """A message's attachments as references (``url`` on Discord's CDN; the fetcher checks that)."""
+    return tuple(
+        Attachment(
+            id=str(a.id),
+            name=a.filename,
+            mimetype=a.content_type or "",
+            url=a.url,
+            size=a.size if a.size >= 0 else None,
+        )
+        for a in message.attachments
+    )
 
 
 def edit_key(channel_id: int, message_id: int, edited_at: str) -> str:

@@ -21,6 +21,7 @@ This module only composes the app, along Bolt's grain:
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.async_context import AsyncBoltContext
@@ -30,6 +31,7 @@ from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from adapters.slack.api import USER_CACHE_SECONDS, SlackApi
 from adapters.slack.digest import post_digest
+from adapters.slack.files import SlackFiles
 from adapters.slack.listeners.admin import COMMAND, Commands
 from adapters.slack.listeners.assistant import EVENTS as ASSISTANT_EVENTS
 from adapters.slack.listeners.assistant import AssistantThreads
@@ -41,6 +43,7 @@ from adapters.slack.listeners.home import HOME_EVENTS, Home
 from adapters.slack.listeners.inbox import AcceptMessages, SlackRecovery
 from adapters.slack.listeners.shared import Shared
 from adapters.slack.retry import install_retry_handlers
+from adapters.slack.translate import PLATFORM
 from adapters.slack.workspaces import (
     INSTALL_EVENTS,
     Departed,
@@ -114,6 +117,13 @@ async def on_error(error: Exception, context: AsyncBoltContext) -> None:
     )
 
 
+def _single_token(client: AsyncWebClient) -> Callable[[str], Awaitable[str | None]]:
+    async def token(_team: str) -> str | None:
+        return client.token
+
+    return token
+
+
 def build_app(
     services: CoreServices,
     client: AsyncWebClient,
@@ -164,6 +174,9 @@ class SlackBot:
         # Many workspaces: Haven's own calls carry the token of the workspace they are made for.
         api_client = TeamClient(client, self.tokens) if self.tokens is not None else client
         self.api = SlackApi(api_client, user_cache_seconds=user_cache_seconds)
+        # Files people share are read with the token of the workspace they were shared in.
+        token_for = self.tokens.token if self.tokens is not None else _single_token(client)
+        services.engine.attach_files(PLATFORM, SlackFiles(token_for, services.settings.slack_file_origins))
         self._shared = Shared(services, self.api, streaming=streaming)
         self.app = AsyncApp(
             name="haven",

@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from bot.text import split
-from bot.types import Author, IncomingMessage, Origin, Platform, ThreadRef
+from bot.types import Attachment, Author, IncomingMessage, Origin, Platform, ThreadRef
 
 PLATFORM = Platform.SLACK.value
 # Slack truncates `text` at 40,000 characters but advises keeping messages under 4,000.
@@ -37,6 +37,13 @@ class SlackMessage:
     ts: str
     text: str
     origin: Origin
+    # Files shared with the message (``file_share``, or files on a mention): references, no bytes.
+    attachments: tuple[Attachment, ...] = ()
+
+    @property
+    def has_content(self) -> bool:
+        """Words or files: a message of only files is a message too."""
+        return bool(self.text or self.attachments)
 
     @property
     def dedupe_key(self) -> str:
@@ -52,6 +59,7 @@ class SlackMessage:
             origin=self.origin,
             dedupe_key=self.dedupe_key,
             locale=locale,
+            attachments=self.attachments,
         )
 
 
@@ -112,7 +120,31 @@ def message_from_event(
     else:
         return None
     text = slack_to_text(str(event.get("text") or ""), bot_user_id)
-    return SlackMessage(thread_ref(team_id, channel, str(thread)), str(user), str(ts), text, origin)
+    files = attachments_from_files(event.get("files"))
+    return SlackMessage(thread_ref(team_id, channel, str(thread)), str(user), str(ts), text, origin, files)
+
+
+def attachments_from_files(files: object) -> tuple[Attachment, ...]:
+    """An event's ``files`` as references. A file Slack did not share in full (``file_access``
+    "check_file_info", a deleted one) has no download URL: it is kept, so the person hears it was not
+    read. Whether a URL is Slack's own is the fetcher's question (``adapters.slack.files``)."""
+    if not isinstance(files, list):
+        return ()
+    found: list[Attachment] = []
+    for f in files:
+        if not isinstance(f, Mapping) or not f.get("id"):
+            continue
+        size = f.get("size")
+        found.append(
+            Attachment(
+                id=str(f["id"]),
+                name=str(f.get("name") or f.get("title") or f["id"]),
+                mimetype=str(f.get("mimetype") or ""),
+                url=str(f.get("url_private_download") or f.get("url_private") or ""),
+                size=size if isinstance(size, int) and size >= 0 else None,
+            )
+        )
+    return tuple(found)
 
 
 def thread_title(text: str, limit: int = THREAD_TITLE_CHARS) -> str:

@@ -33,6 +33,7 @@ SCOPES = {
     "im:write",
     "users:read",
     "commands",
+    "files:read",  # files people share with Haven, read as model input (adapters.slack.files)
 }
 
 

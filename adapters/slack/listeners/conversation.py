@@ -73,7 +73,7 @@ class Conversation:
         if accepted is not None:
             await self._entry_turn(msg, accepted)
             return
-        if not msg.text:
+        if not msg.has_content:
             if msg.origin in (Origin.MENTION, Origin.DIRECT):
                 in_thread = msg.thread.thread if msg.thread.thread != msg.ts else None
                 await self._api.ephemeral(msg.thread.channel, msg.user_id, EMPTY_MENTION, in_thread)

@@ -131,7 +131,7 @@ class AcceptMessages(AsyncMiddleware):
             )
         except (TypeError, ValueError, AttributeError):
             msg = None  # a malformed payload (a forger's, a fuzzer's) is no person's message: not recorded
-        if msg is None or not msg.text:
+        if msg is None or not msg.has_content:
             return await next()  # not a person's words for Haven, or an empty mention (the listener's)
         ticket = self.arrivals.enter(msg.thread.key)  # before the first await
         engine = self._shared.engine
