@@ -66,13 +66,15 @@ def encode_message(msg: IncomingMessage) -> dict[str, Any]:
 
 
 def forgotten(data: dict[str, Any], user_id: str) -> dict[str, Any] | None:
-    """An encoded message of ``user_id``'s without its words and display name (``forget_user``: the
+    """An encoded message of ``user_id``'s without its words, files and display name (``forget_user``: the
     inbox keeps a delivered entry for days, so that a late redelivery is still a duplicate); None when
     it is someone else's or holds nothing to forget."""
     author = data.get("author") or {}
-    if author.get("id") != user_id or (not data.get("text") and author.get("name") == user_id):
+    done = not data.get("text") and not data.get("attachments") and author.get("name") == user_id
+    if author.get("id") != user_id or done:
         return None
-    return {**data, "text": "", "author": {**author, "name": user_id}}
+    # Their files' references (names, links) go with their words.
+    return {**data, "text": "", "author": {**author, "name": user_id}, "attachments": []}
 
 
 def decode_message(data: dict[str, Any]) -> IncomingMessage:

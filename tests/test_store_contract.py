@@ -25,6 +25,7 @@ from bot.ports import AdminStore, ConversationStore, InboxStore, LeaseLost
 from bot.types import (
     Accepted,
     AdminAlert,
+    Attachment,
     AuditRecord,
     Author,
     Closure,
@@ -1326,7 +1327,9 @@ async def test_take_earlier_takes_the_threads_older_unfinished_entries_whoever_h
 
 
 async def test_forget_user_blanks_the_inbox_copies_of_their_answered_messages_only(store: Store) -> None:
-    mine = await accepted(store, incoming("i1", text="my private words"))  # by U1, workspace T1
+    notes = Attachment("F1", "notes.txt", "text/plain", "https://files.slack.com/files-pri/T1-F1/n.txt", 9)
+    with_file = dataclasses.replace(incoming("i1", text="my private words"), attachments=(notes,))
+    mine = await accepted(store, with_file)  # by U1, workspace T1
     waiting = await accepted(store, incoming("i2", text="still waiting for its answer"))
     colleague = dataclasses.replace(incoming("i3", text="a colleague's words"), author=Author("U2", "u2"))
     theirs = await accepted(store, colleague)
@@ -1344,7 +1347,7 @@ async def test_forget_user_blanks_the_inbox_copies_of_their_answered_messages_on
         return found.message
 
     blank = await stored(mine)
-    assert (blank.text, blank.author.name, blank.author.id) == ("", "U1", "U1")
+    assert (blank.text, blank.author.name, blank.author.id, blank.attachments) == ("", "U1", "U1", ())
     assert blank.effective_dedupe_key == mine.message.effective_dedupe_key  # still a duplicate record
     # Not yet answered: kept until it is; someone else's and another workspace's: kept.
     assert (await stored(waiting)).text == "still waiting for its answer"
