@@ -40,6 +40,7 @@ from bot.channels import Told, elsewhere_note, is_direct, may_answer, may_answer
 from bot.context import FIXED_TOKENS, TokenTally, build_request, message_tokens, user_text_block
 from bot.failure_streaks import FailureStreaks
 from bot.failures import log_failure
+from bot.i18n import Strings, strings_for
 from bot.model import (
     ContextTooLong,
     ModelClient,
@@ -893,7 +894,7 @@ class Engine:
             NewMessage(
                 role="user",
                 kind="text",
-                content=(user_text_block(msg.author.name, text),),
+                content=(user_text_block(msg.author.name, text, msg.locale),),
                 author_id=msg.author.id,
                 author_name=msg.author.name,
                 platform_message_id=msg.message_id,
@@ -933,8 +934,7 @@ class Engine:
         return TurnResult(
             TurnStatus.REPLIED,
             replies=(
-                f"That message is too long for me ({size:,} characters; the limit is {MAX_INPUT_CHARS:,}). "
-                "Could you shorten it or send it in parts?",
+                strings_for(msg.locale)("reply.too_long", size=f"{size:,}", limit=f"{MAX_INPUT_CHARS:,}"),
             ),
         )
 
@@ -1037,7 +1037,7 @@ class Engine:
             turn.usage.append(_usage(reply))
             if sink is not None:
                 sink.end_round()
-            reply = _sanitize(reply)
+            reply = _sanitize(reply, strings_for(turn.locale))
             turn.messages.append(NewMessage(role="assistant", kind=_kind(reply), content=reply.content))
             if reply.text:
                 turn.texts.append(reply.text)
@@ -1430,17 +1430,18 @@ def _with_note(result: dict[str, Any]) -> dict[str, Any]:
     return {**result, "content": f"{result['content']} {prompts.ROUNDS_EXHAUSTED}"}
 
 
-def _sanitize(reply: ModelReply) -> ModelReply:
-    """Make a reply safe to store and replay: no empty content, no half-written tool call."""
+def _sanitize(reply: ModelReply, strings: Strings) -> ModelReply:
+    """Make a reply safe to store and replay: no empty content, no half-written tool call. What Haven
+    writes in the model's place is in the person's language (``strings``)."""
     content = reply.content
     if reply.stop_reason == "refusal":
-        content = ({"type": "text", "text": prompts.REFUSAL_REPLY},)
+        content = ({"type": "text", "text": strings("reply.refusal")},)
     elif reply.stop_reason == "max_tokens":
         text = "".join(str(b.get("text", "")) for b in content if b.get("type") == "text")
-        content = ({"type": "text", "text": (text + prompts.MAX_TOKENS_NOTE).strip()},)
+        content = ({"type": "text", "text": (text + "\n\n" + strings("reply.max_tokens")).strip()},)
     content = tuple(b for b in content if b.get("type") != "text" or str(b.get("text", "")).strip())
     if not content:
-        content = ({"type": "text", "text": prompts.FALLBACK_REPLY},)
+        content = ({"type": "text", "text": strings("reply.fallback")},)
     return ModelReply(content=content, stop_reason=reply.stop_reason, usage=reply.usage)
 
 
