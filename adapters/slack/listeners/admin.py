@@ -37,6 +37,7 @@ from bot.admin import (
     NotAllowed,
     describe_settings,
 )
+from bot.i18n import strings_for
 from bot.notices import ADMIN_ONLY, DATABASE_UNAVAILABLE, DEFAULT_CRISIS_MESSAGE, reason_phrase
 from bot.ports import StorageUnavailable
 from bot.types import Author, CrisisCard
@@ -108,7 +109,9 @@ class Commands:
             if rest:
                 await self._start(who, channel, slack_to_text(rest, bot_user_id), rest, private)
             else:
-                await self._api.open(command["trigger_id"], bk.new_conversation_modal({"c": channel}))
+                strings = strings_for((await who.person()).locale)
+                modal = bk.new_conversation_modal({"c": channel}, strings)
+                await self._api.open(command["trigger_id"], modal)
         elif sub == "end":
             await self._end(who, rest, private)
         elif sub == "fork":
@@ -153,6 +156,7 @@ class Commands:
             user_id=who.user,
             private=private,
             end_command=True,
+            locale=person.locale,
         )
 
     # -- admin ----------------------------------------------------------------------------------------

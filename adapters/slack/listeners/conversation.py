@@ -126,6 +126,7 @@ class Conversation:
                     user_id=msg.user_id,
                     live=live,
                     entry=entry.id,
+                    locale=entry.message.locale,
                 )
 
             try:
@@ -166,11 +167,18 @@ class Conversation:
             # Called by the engine while it still holds the thread's lock: replies keep turn order
             # even when another process takes the thread's next turn.
             await self._shared.render(
-                result, channel=channel, thread_ts=thread_ts, user_id=msg.user_id, live=live
+                result,
+                channel=channel,
+                thread_ts=thread_ts,
+                user_id=msg.user_id,
+                live=live,
+                locale=person.locale,
             )
 
         result = await self._shared.answer(
-            live, self._engine.handle_message(msg.incoming(person.author, person.locale), live, deliver)
+            live,
+            self._engine.handle_message(msg.incoming(person.author, person.locale), live, deliver),
+            person.locale,
         )
         log.log(
             logging.WARNING if attempt else logging.INFO,
@@ -214,7 +222,7 @@ class Conversation:
         )
         live = self._shared.live(channel, ts, team, user)
         try:
-            result = await self._shared.answer(live, self._engine.handle_message(msg, live))
+            result = await self._shared.answer(live, self._engine.handle_message(msg, live), person.locale)
         except StorageUnavailable:
             # The database went away after the post: take it back rather than leave a conversation
             # that never started (the caller tells the person to try again).
@@ -222,5 +230,11 @@ class Conversation:
                 await self._api.delete(channel, ts)
             raise
         await self._shared.render(
-            result, channel=channel, thread_ts=ts, user_id=user, private=private, live=live
+            result,
+            channel=channel,
+            thread_ts=ts,
+            user_id=user,
+            private=private,
+            live=live,
+            locale=person.locale,
         )

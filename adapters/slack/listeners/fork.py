@@ -26,6 +26,7 @@ from adapters.slack.translate import (
     split_link_and_text,
     thread_ref,
 )
+from bot.i18n import strings_for
 from bot.notices import NOT_AUTHOR
 from bot.ports import StorageUnavailable
 from bot.types import ForkRequest, ThreadRef, TurnStatus
@@ -69,8 +70,9 @@ class Fork:
             await private(NOT_FORKABLE)
             return False
         person = await who.person()
+        t = strings_for(person.locale)
         if not await self._engine.may_fork(person.author, source):
-            await private(NOT_AUTHOR)
+            await private(t.localise(NOT_AUTHOR))
             return False
         if not model_text.strip():
             await private("The new text is empty; nothing to fork.")
@@ -93,7 +95,7 @@ class Fork:
         )
         live = self._shared.live(thread.channel, ts, team, user_id)
         try:
-            result = await self._shared.answer(live, self._engine.fork(request, live))
+            result = await self._shared.answer(live, self._engine.fork(request, live), person.locale)
         except StorageUnavailable:
             if not live.started:
                 await self._api.delete(thread.channel, ts)  # nothing half-done: no header of nothing
@@ -102,11 +104,17 @@ class Fork:
             # Refused after all (e.g. the rights changed meanwhile): take the header back.
             await self._api.delete(thread.channel, ts)
             for reply in result.replies:
-                await private(reply)
+                await private(t.localise(reply))
             return False
         log.info("slack fork", extra={"workspace": team, "status": result.status.value})
         await self._shared.render(
-            result, channel=thread.channel, thread_ts=ts, user_id=user_id, private=private, live=live
+            result,
+            channel=thread.channel,
+            thread_ts=ts,
+            user_id=user_id,
+            private=private,
+            live=live,
+            locale=person.locale,
         )
         return True
 
@@ -141,12 +149,13 @@ class Fork:
         )
         if value is not None and len(value) > bk.BUTTON_VALUE_CHARS:
             value = None
+        t = strings_for((await self._api.person(team, edit.user_id)).locale)
         await self._api.ephemeral(
             edit.thread.channel,
             edit.user_id,
-            "This conversation has ended. Continue from your edited message in a new thread?",
+            f"{t('slack.fork_offer_intro')} {t('slack.fork_offer_question')}",
             edit.thread.thread,
-            blocks=bk.fork_offer_blocks(value),
+            blocks=bk.fork_offer_blocks(value, t),
         )
 
     async def on_shortcut(self, ack: Any, shortcut: dict[str, Any], context: AsyncBoltContext) -> None:
@@ -165,11 +174,12 @@ class Fork:
                 await private(NOT_FORKABLE)
                 return
             person = await who.person()
+            t = strings_for(person.locale)
             if not await self._engine.may_fork(person.author, source):
-                await private(NOT_AUTHOR)
+                await private(t.localise(NOT_AUTHOR))
                 return
             meta = {"c": channel, "t": thread_ts, "m": ts}
-            await self._api.open(shortcut["trigger_id"], bk.fork_modal(source.text, meta))
+            await self._api.open(shortcut["trigger_id"], bk.fork_modal(source.text, meta, t))
 
         await self._shared.once(who.team, shortcut.get("trigger_id"), private, work)
 

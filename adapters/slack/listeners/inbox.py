@@ -170,7 +170,12 @@ class AcceptMessages(AsyncMiddleware):
             await self._shared.api.ephemeral(channel, msg.user_id, text, where)
 
         await self._shared.render(
-            gated, channel=channel, thread_ts=thread_ts, user_id=msg.user_id, private=private
+            gated,
+            channel=channel,
+            thread_ts=thread_ts,
+            user_id=msg.user_id,
+            private=private,
+            locale=incoming.locale,
         )
 
 
@@ -206,6 +211,7 @@ class SlackRecovery:
             live=live,
             entry=entry.id,
             drawn=drawn,
+            locale=entry.message.locale,
         )
         log.info(
             "slack recovered turn drawn",
