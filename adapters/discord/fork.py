@@ -19,6 +19,7 @@ from adapters.discord.shared import Shared, ephemeral, interaction_author
 from adapters.discord.translate import (
     dm_thread,
     guild_thread,
+    interaction_locale,
     is_dm,
     jump_url,
     nonce_for,
@@ -27,6 +28,7 @@ from adapters.discord.translate import (
     thread_name,
 )
 from adapters.discord.views import ForkModal
+from bot.i18n import strings_for
 from bot.notices import NOT_AUTHOR
 from bot.types import (
     Author,
@@ -113,7 +115,7 @@ class Forks:
             await ephemeral(interaction, NOT_FORKABLE)
             return
         if not await self._shared.engine.may_fork(interaction_author(interaction), source):
-            await ephemeral(interaction, NOT_AUTHOR)
+            await ephemeral(interaction, strings_for(interaction_locale(interaction)).localise(NOT_AUTHOR))
             return
         await self.fork(interaction, source, text)
 
@@ -123,13 +125,14 @@ class Forks:
             await ephemeral(interaction, NOT_FORKABLE)
             return
         if not await self._shared.engine.may_fork(interaction_author(interaction), source):
-            await ephemeral(interaction, NOT_AUTHOR)
+            await ephemeral(interaction, strings_for(interaction_locale(interaction)).localise(NOT_AUTHOR))
             return
 
         async def submit(submitted: discord.Interaction[Any], text: str) -> None:
             await self.fork(submitted, source, text)
 
-        await interaction.response.send_modal(ForkModal(source.text, submit))
+        strings = strings_for(interaction_locale(interaction))
+        await interaction.response.send_modal(ForkModal(source.text, submit, strings))
 
     async def fork(self, interaction: discord.Interaction[Any], source: ForkSource, text: str) -> None:
         text = text.strip()
@@ -221,7 +224,9 @@ class Forks:
         request = ForkRequest(
             source.conversation_id, source.message_id, ref, author, text, new_message_id=message_id
         )
-        incoming = IncomingMessage(ref, author, text, message_id, Origin.THREAD_REPLY)
+        incoming = IncomingMessage(
+            ref, author, text, message_id, Origin.THREAD_REPLY, locale=interaction_locale(interaction)
+        )
 
         async def private(text: str) -> None:
             await interaction.followup.send(text, ephemeral=True)
