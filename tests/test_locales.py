@@ -8,7 +8,9 @@ import string
 import pytest
 
 from adapters.discord import views
+from adapters.discord.embeds import HELP as DISCORD_HELP
 from adapters.slack import blocks as bk
+from adapters.slack.listeners.admin import HELP as SLACK_HELP
 from bot import i18n, notices, prompts
 from bot.admission import RESTARTING_NOTE, TOO_SLOW_NOTE
 from bot.i18n import LANGUAGES, english, language_of, parse, placeholders, read_catalog_file, strings_for
@@ -118,6 +120,8 @@ def test_the_english_constants_are_the_english_catalog() -> None:
         "notice.too_slow": TOO_SLOW_NOTE,
         "reply.model_error": prompts.MODEL_ERROR_REPLY,
         "crisis.default_message": notices.DEFAULT_CRISIS_MESSAGE,
+        "help.slack": SLACK_HELP,
+        "help.discord": DISCORD_HELP,
     }
     spanish = strings_for("es")
     for key, constant in constants.items():

@@ -19,11 +19,11 @@ import discord
 from discord import app_commands
 
 from adapters.discord.admin import refusal
-from adapters.discord.embeds import HELP
 from adapters.discord.handler import DiscordHandler
 from adapters.discord.shared import ephemeral, workspace_of
-from adapters.discord.translate import PLATFORM
+from adapters.discord.translate import PLATFORM, interaction_locale
 from bot.failures import log_failure
+from bot.i18n import strings_for
 from bot.notices import DATABASE_UNAVAILABLE
 from bot.ports import StorageUnavailable
 
@@ -141,7 +141,8 @@ class HavenCommands(_AnsweringGroup, name="haven", description="Talk with Haven"
 
     @app_commands.command(name="help", description="How Haven works")
     async def help(self, interaction: discord.Interaction[Any]) -> None:
-        await interaction.response.send_message(HELP, ephemeral=True)
+        help_text = strings_for(interaction_locale(interaction))("help.discord")
+        await interaction.response.send_message(help_text, ephemeral=True)
 
 
 class AdminCommands(

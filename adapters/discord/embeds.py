@@ -38,6 +38,7 @@ ADMIN_COLOUR = discord.Colour.blurple()
 _EMBED_DESCRIPTION = 4096
 _FIELD_VALUE = 1024
 
+# The English help (``help.discord`` in ``bot/locales``); people get it in their language.
 HELP = """\
 **Talking with Haven**
 • Mention @Haven in a channel: Haven opens a thread from your message and answers there. Keep writing \

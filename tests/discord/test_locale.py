@@ -85,6 +85,10 @@ async def test_a_spanish_client_gets_spanish_answers_to_its_interactions(
         await api.wait_until(lambda: ended.complete, what="the acknowledgement", within=20)
         assert ended.texts() == [ES("notice.closed")] and ended.messages()[0]["flags"] & EPHEMERAL
 
+        helped = await api.slash(world.alice, thread, "haven", "help")
+        await api.wait_until(lambda: helped.complete, what="the help", within=20)
+        assert helped.texts() == [ES("help.discord")]
+
         [closure] = closures(api, thread)
         assert closure["embeds"][0]["title"] == ES("notice.closure_title")
         assert closure["embeds"][0]["description"] == ES("notice.reason_user_command")

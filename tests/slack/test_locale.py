@@ -86,6 +86,14 @@ async def test_a_spanish_user_sees_the_spanish_closure_notice_button_form_and_re
     assert english["text"].startswith("This conversation has ended, so Haven won't reply here.")
 
 
+async def test_help_is_in_the_persons_language(harness: SlackHarness, slack_mock: MockSlack) -> None:
+    slack_mock.add_user(ESTEBAN, "esteban", locale="es-ES")
+    await harness.command("help", user=ESTEBAN)
+    await harness.command("help")
+    spanish, english = harness.responses()
+    assert spanish["text"] == ES("help.slack") and english["text"].startswith("*Haven* talks with you")
+
+
 async def test_an_english_user_still_sees_english(harness: SlackHarness) -> None:
     _, closure = await ended_thread(harness, ALICE)
     assert closure["blocks"][0]["text"]["text"] == "This conversation has ended"

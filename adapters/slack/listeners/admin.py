@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 # The slash command this group answers; manifest.yml must declare the same (a test checks it).
 COMMAND = "/haven"
 
+# The English help (``help.slack`` in ``bot/locales``); people get it in their language.
 HELP = """\
 *Haven* talks with you in threads.
 • *Start:* mention @Haven in a channel (it answers in a thread under your message), send it a direct \
@@ -104,7 +105,7 @@ class Commands:
         sub, rest = parse_command(command.get("text") or "")
         log.info("slack command", extra={"workspace": who.team, "subcommand": sub or "help"})
         if sub in ("", "help"):
-            await private(HELP)
+            await private(strings_for((await who.person()).locale)("help.slack"))
         elif sub == "new":
             if rest:
                 await self._start(who, channel, slack_to_text(rest, bot_user_id), rest, private)
@@ -119,7 +120,8 @@ class Commands:
         elif sub in ("resources", "settings", "instructions", "endings", "feedback"):
             await self._cmd_admin(who, channel, sub, rest, command["trigger_id"], respond)
         else:
-            await private(f"Unknown subcommand `{escape(sub)}`.\n\n{HELP}")
+            help_text = strings_for((await who.person()).locale)("help.slack")
+            await private(f"Unknown subcommand `{escape(sub)}`.\n\n{help_text}")
 
     async def on_new_submit(
         self, ack: Any, body: dict[str, Any], view: dict[str, Any], context: AsyncBoltContext

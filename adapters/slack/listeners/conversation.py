@@ -18,6 +18,7 @@ from adapters.slack.listeners.inbox import Admitted, admitted
 from adapters.slack.listeners.shared import CANNOT_POST, Private, Shared
 from adapters.slack.translate import PLATFORM, SlackMessage, escape, message_from_event, quote, thread_ref
 from bot.failures import log_failure, retry_turn
+from bot.i18n import strings_for
 from bot.locks import KeyedLocks
 from bot.notices import TURN_FAILED
 from bot.ports import StorageUnavailable
@@ -28,7 +29,6 @@ log = logging.getLogger(__name__)
 # The events this group listens to; manifest.yml must subscribe to the same (a test checks it).
 EVENTS = ("app_mention", "message")
 
-EMPTY_MENTION = "Hi! Write your message after @Haven and I'll answer in a thread."
 
 # What becomes of an edited message (``message_changed``): the fork group's offer to continue from it.
 OnEdit = Callable[[Mapping[str, Any], str, str | None], Awaitable[None]]
@@ -76,7 +76,8 @@ class Conversation:
         if not msg.text:
             if msg.origin in (Origin.MENTION, Origin.DIRECT):
                 in_thread = msg.thread.thread if msg.thread.thread != msg.ts else None
-                await self._api.ephemeral(msg.thread.channel, msg.user_id, EMPTY_MENTION, in_thread)
+                hello = strings_for((await who.person(msg.user_id)).locale)("slack.empty_mention")
+                await self._api.ephemeral(msg.thread.channel, msg.user_id, hello, in_thread)
             return
         # Taken before the first await, so this process handles a thread's messages in arrival order.
         async with self._thread_lock(msg.thread.key):
@@ -197,7 +198,7 @@ class Conversation:
     ) -> None:
         """``/haven new``: a top-level message carries the person's words; the conversation is its thread."""
         if not model_text.strip():
-            await private("Write your message after `/haven new`.")
+            await private(strings_for((await who.person()).locale)("slack.new_needs_text"))
             return
         team, user = who.team, who.user
         # Before the post: where Haven does not answer, nothing appears. A DM ("D…") is always answered.
