@@ -408,15 +408,19 @@ class Engine:
         if not self._told.first((thread.platform, thread.workspace, thread.channel, msg.author.id)):
             return TurnResult(TurnStatus.IGNORED)
         settings = await self._repo.get_settings(thread.platform, thread.workspace)
-        return TurnResult(TurnStatus.IGNORED, replies=(elsewhere_note(settings),))
+        return TurnResult(TurnStatus.IGNORED, replies=(elsewhere_note(settings, strings_for(msg.locale)),))
 
-    async def not_here(self, platform: str, workspace: str, channel: str) -> str | None:
+    async def not_here(
+        self, platform: str, workspace: str, channel: str, locale: str | None = None
+    ) -> str | None:
         """For a command that would start a conversation in ``channel`` (``/haven new``), before any
-        platform work: the note naming where Haven answers when it does not answer there, None when it
-        does. Unlike ``gate`` it answers every time: a command always gets a (private) reply. Callers
-        skip it for a DM, which is always answered."""
+        platform work: the note naming where Haven answers when it does not answer there (in the
+        language of ``locale``, the person's), None when it does. Unlike ``gate`` it answers every time:
+        a command always gets a (private) reply. Callers skip it for a DM, which is always answered."""
         settings = await self._repo.get_settings(platform, workspace)
-        return None if may_answer_in(settings, channel, direct=False) else elsewhere_note(settings)
+        if may_answer_in(settings, channel, direct=False):
+            return None
+        return elsewhere_note(settings, strings_for(locale))
 
     async def _may_answer(self, msg: IncomingMessage) -> bool:
         if is_direct(msg):

@@ -13,6 +13,7 @@ from adapters.slack import blocks as bk
 from adapters.slack.listeners.admin import HELP as SLACK_HELP
 from bot import i18n, notices, prompts
 from bot.admission import RESTARTING_NOTE, TOO_SLOW_NOTE
+from bot.channels import elsewhere_note
 from bot.i18n import LANGUAGES, english, language_of, parse, placeholders, read_catalog_file, strings_for
 from bot.notices import PlatformHints, crisis_card, is_default_crisis
 from bot.presentation import ClosureNotice, CrisisResources, PrivateNotice, Reply, present
@@ -245,3 +246,21 @@ def test_the_catalogs_ship_with_the_package() -> None:
     files = sorted(p.relative_to(root / "bot").as_posix() for p in (root / "bot" / "locales").glob("*"))
     assert files == sorted(f"locales/{lang}.toml" for lang in LANGUAGES)
     assert all(any(fnmatch.fnmatch(f, g) for g in globs["bot"]) for f in files)
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_the_where_haven_answers_note_in_every_language(language: str) -> None:
+    t = strings_for(language)
+    listed = WorkspaceSettings("slack", "T1", allowed_channels=tuple(f"C{i}" for i in range(12)))
+    note = elsewhere_note(listed, t)
+    assert "<#C0>" in note and "<#C9>" in note and "<#C10>" not in note
+    assert t("channels.more_many", count=2) in note and "{" not in note
+    one_more = elsewhere_note(
+        WorkspaceSettings("slack", "T1", allowed_channels=tuple(f"C{i}" for i in range(11))), t
+    )
+    assert t("channels.more_one") in one_more
+    assert elsewhere_note(WorkspaceSettings("slack", "T1"), t) == t(
+        "channels.elsewhere", where=t("channels.where_other")
+    )
+    nowhere = WorkspaceSettings("slack", "T1", allowed_channels=("C3",), denied_channels=("C3",))
+    assert elsewhere_note(nowhere, t) == t("channels.elsewhere_none")

@@ -57,7 +57,9 @@ class Lifecycle:
         if parent is None:
             await ephemeral(interaction, NO_THREADS_HERE)
             return
-        elsewhere = await self._shared.engine.not_here(PLATFORM, str(interaction.guild_id), str(parent.id))
+        elsewhere = await self._shared.engine.not_here(
+            PLATFORM, str(interaction.guild_id), str(parent.id), interaction_locale(interaction)
+        )
         if elsewhere is not None:
             await ephemeral(interaction, elsewhere)  # before a thread exists: nothing to take back
             return

@@ -197,15 +197,17 @@ class Conversation:
         self, who: Requester, channel: str, model_text: str, shown_text: str, private: Private
     ) -> None:
         """``/haven new``: a top-level message carries the person's words; the conversation is its thread."""
+        person = await who.person()
         if not model_text.strip():
-            await private(strings_for((await who.person()).locale)("slack.new_needs_text"))
+            await private(strings_for(person.locale)("slack.new_needs_text"))
             return
         team, user = who.team, who.user
         # Before the post: where Haven does not answer, nothing appears. A DM ("D…") is always answered.
-        if not channel.startswith("D") and (note := await self._engine.not_here(PLATFORM, team, channel)):
+        if not channel.startswith("D") and (
+            note := await self._engine.not_here(PLATFORM, team, channel, person.locale)
+        ):
             await private(note)
             return
-        person = await who.person()
         ts = await self._api.post(
             channel, f"<@{user}> started a conversation with Haven:\n{quote(shown_text)}"
         )
