@@ -7,9 +7,14 @@ import string
 
 import pytest
 
+from adapters.discord import conversation as discord_conversation
+from adapters.discord import fork as discord_fork
 from adapters.discord import views
 from adapters.discord.embeds import HELP as DISCORD_HELP
 from adapters.slack import blocks as bk
+from adapters.slack.listeners import admin as slack_admin
+from adapters.slack.listeners import fork as slack_fork
+from adapters.slack.listeners import shared as slack_shared
 from adapters.slack.listeners.admin import HELP as SLACK_HELP
 from bot import i18n, notices, prompts
 from bot.admission import RESTARTING_NOTE, TOO_SLOW_NOTE
@@ -123,6 +128,13 @@ def test_the_english_constants_are_the_english_catalog() -> None:
         "crisis.default_message": notices.DEFAULT_CRISIS_MESSAGE,
         "help.slack": SLACK_HELP,
         "help.discord": DISCORD_HELP,
+        "adapter.slack.not_forkable": slack_shared.NOT_FORKABLE,
+        "adapter.slack.cannot_post": slack_shared.CANNOT_POST,
+        "adapter.slack.end_usage": slack_admin.END_USAGE,
+        "adapter.slack.fork_usage": slack_fork.FORK_USAGE,
+        "adapter.discord.no_threads_here": discord_conversation.NO_THREADS_HERE,
+        "adapter.discord.cannot_create_thread": discord_conversation.CANNOT_CREATE_THREAD,
+        "adapter.discord.not_forkable": discord_fork.NOT_FORKABLE,
     }
     spanish = strings_for("es")
     for key, constant in constants.items():

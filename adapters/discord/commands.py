@@ -61,7 +61,8 @@ async def _failed(interaction: discord.Interaction[Any], error: app_commands.App
     name = interaction.command.qualified_name if interaction.command else None
     cause = getattr(error, "original", None) or error  # what the command (or a check) ran into
     log_failure(log, "app command failed", cause, command=name)
-    await _answer(interaction, DATABASE_UNAVAILABLE if isinstance(cause, StorageUnavailable) else FAILED)
+    note = DATABASE_UNAVAILABLE if isinstance(cause, StorageUnavailable) else FAILED
+    await _answer(interaction, strings_for(interaction_locale(interaction)).localise(note))
 
 
 class _CheckFailed(app_commands.CheckFailure):

@@ -190,7 +190,9 @@ class Conversations:
             )
             # Tell the person why nothing happens (if Haven may post here at all).
             await self._shared.send(
-                message.channel, content=CANNOT_CREATE_THREAD, nonce=nonce_for(str(message.id), "no-thread")
+                message.channel,
+                content=strings_for(place_locale(message.channel)).localise(CANNOT_CREATE_THREAD),
+                nonce=nonce_for(str(message.id), "no-thread"),
             )
             return None
 

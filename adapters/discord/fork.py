@@ -26,6 +26,7 @@ from adapters.discord.translate import (
     parse_message_link,
     split_message,
     thread_name,
+    words_for,
 )
 from adapters.discord.views import ForkModal
 from bot.i18n import strings_for
@@ -101,7 +102,7 @@ class Forks:
             else parsed.guild_id is None and parsed.channel_id == interaction.channel_id
         )
         if not same_place:
-            await ephemeral(interaction, NOT_FORKABLE)
+            await ephemeral(interaction, words_for(interaction).localise(NOT_FORKABLE))
             return
         if interaction.guild is not None:
             channel = await self._shared.resolve_channel(interaction.guild, parsed.channel_id)
@@ -112,20 +113,20 @@ class Forks:
             await self._offer(interaction, source)
             return
         if source is None:
-            await ephemeral(interaction, NOT_FORKABLE)
+            await ephemeral(interaction, words_for(interaction).localise(NOT_FORKABLE))
             return
         if not await self._shared.engine.may_fork(interaction_author(interaction), source):
-            await ephemeral(interaction, strings_for(interaction_locale(interaction)).localise(NOT_AUTHOR))
+            await ephemeral(interaction, words_for(interaction).localise(NOT_AUTHOR))
             return
         await self.fork(interaction, source, text)
 
     async def _offer(self, interaction: discord.Interaction[Any], source: ForkSource | None) -> None:
         """The form, prefilled with the picked message, for the person who may fork it."""
         if source is None:
-            await ephemeral(interaction, NOT_FORKABLE)
+            await ephemeral(interaction, words_for(interaction).localise(NOT_FORKABLE))
             return
         if not await self._shared.engine.may_fork(interaction_author(interaction), source):
-            await ephemeral(interaction, strings_for(interaction_locale(interaction)).localise(NOT_AUTHOR))
+            await ephemeral(interaction, words_for(interaction).localise(NOT_AUTHOR))
             return
 
         async def submit(submitted: discord.Interaction[Any], text: str) -> None:
@@ -157,10 +158,12 @@ class Forks:
         elif isinstance(parent, discord.TextChannel):
             thread = await conversations.create_thread(parent, text)
         else:
-            await interaction.followup.send(NO_THREADS_HERE, ephemeral=True)
+            await interaction.followup.send(words_for(interaction).localise(NO_THREADS_HERE), ephemeral=True)
             return
         if thread is None:
-            await interaction.followup.send(CANNOT_CREATE_THREAD, ephemeral=True)
+            await interaction.followup.send(
+                words_for(interaction).localise(CANNOT_CREATE_THREAD), ephemeral=True
+            )
             return
         async with self._shared.arrivals.hold(f"c:{thread.id}"):
             if first is None:

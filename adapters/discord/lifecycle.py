@@ -14,7 +14,14 @@ import discord
 
 from adapters.discord.conversation import CANNOT_CREATE_THREAD, NO_THREADS_HERE, Conversations
 from adapters.discord.shared import NO_MENTIONS, Shared, ephemeral, interaction_author
-from adapters.discord.translate import PLATFORM, dm_thread, guild_thread, interaction_locale, split_message
+from adapters.discord.translate import (
+    PLATFORM,
+    dm_thread,
+    guild_thread,
+    interaction_locale,
+    split_message,
+    words_for,
+)
 from adapters.discord.views import NewConversationModal
 from bot.i18n import strings_for
 from bot.notices import ALREADY_ENDED, NOT_IN_CONVERSATION
@@ -46,7 +53,10 @@ class Lifecycle:
     async def _start_new(self, interaction: discord.Interaction[Any], prompt: str) -> None:
         prompt = prompt.strip()
         if not prompt:
-            await ephemeral(interaction, "A new conversation needs a first message.")
+            await ephemeral(
+                interaction,
+                words_for(interaction)("adapter.discord.needs_first_message"),
+            )
             return
         author = interaction_author(interaction)
         intro = f"**{discord.utils.escape_markdown(author.name)}** started a new conversation:\n>>> {prompt}"
@@ -55,7 +65,7 @@ class Lifecycle:
             return
         parent = self._parent_for_new(interaction)
         if parent is None:
-            await ephemeral(interaction, NO_THREADS_HERE)
+            await ephemeral(interaction, words_for(interaction).localise(NO_THREADS_HERE))
             return
         elsewhere = await self._shared.engine.not_here(
             PLATFORM, str(interaction.guild_id), str(parent.id), interaction_locale(interaction)
@@ -67,7 +77,9 @@ class Lifecycle:
         conversations = self._conversations
         thread = await conversations.create_thread(parent, prompt)
         if thread is None:
-            await interaction.followup.send(CANNOT_CREATE_THREAD, ephemeral=True)
+            await interaction.followup.send(
+                words_for(interaction).localise(CANNOT_CREATE_THREAD), ephemeral=True
+            )
             return
         # Held from the start: a message written in the new thread waits until the conversation exists.
         async with self._shared.arrivals.hold(f"c:{thread.id}") as place:

@@ -17,6 +17,7 @@ from typing import Any
 
 import discord
 
+from bot.i18n import Strings, strings_for
 from bot.text import split
 from bot.types import Author, IncomingMessage, Origin, ThreadRef
 
@@ -212,6 +213,11 @@ def interaction_locale(interaction: discord.Interaction[Any]) -> str | None:
     """The locale of the person who used a command, button or form (their Discord client's language)."""
     locale = getattr(interaction, "locale", None)
     return str(locale) if locale else None
+
+
+def words_for(interaction: discord.Interaction[Any]) -> Strings:
+    """What Haven says to the person who used a command, button or form, in their client's language."""
+    return strings_for(interaction_locale(interaction))
 
 
 def place_locale(target: object) -> str | None:

@@ -146,7 +146,7 @@ class Commands:
     async def _end(self, who: Requester, rest: str, private: Private) -> None:
         link, _ = split_link_and_text(rest)
         if link is None:
-            await private(END_USAGE)
+            await private(strings_for((await who.person()).locale).localise(END_USAGE))
             return
         person = await who.person()
         thread = thread_ref(who.team, link.channel, link.thread)

@@ -212,7 +212,7 @@ class Conversation:
             channel, f"<@{user}> started a conversation with Haven:\n{quote(shown_text)}"
         )
         if ts is None:
-            await private(CANNOT_POST)
+            await private(strings_for(person.locale).localise(CANNOT_POST))
             return
         msg = IncomingMessage(
             thread_ref(team, channel, ts),

@@ -66,16 +66,16 @@ class Fork:
         """Post "Forked from … by …" at the top level, then let the engine open and answer its thread."""
         team, user_id = who.team, who.user
         source = await self._engine.fork_source(thread, message_id=message_ts)
-        if source is None:
-            await private(NOT_FORKABLE)
-            return False
         person = await who.person()
         t = strings_for(person.locale)
+        if source is None:
+            await private(t.localise(NOT_FORKABLE))
+            return False
         if not await self._engine.may_fork(person.author, source):
             await private(t.localise(NOT_AUTHOR))
             return False
         if not model_text.strip():
-            await private("The new text is empty; nothing to fork.")
+            await private(t("adapter.slack.fork_empty"))
             return False
         link = await self._api.permalink(thread.channel, message_ts)
         origin = f"<{link}|this message>" if link else "an earlier message"
@@ -83,7 +83,7 @@ class Fork:
             thread.channel, f"Forked from {origin} by <@{user_id}>:\n{quote(shown_text)}"
         )
         if ts is None:
-            await private(CANNOT_POST)
+            await private(t.localise(CANNOT_POST))
             return False
         request = ForkRequest(
             source.conversation_id,
@@ -124,7 +124,7 @@ class Fork:
         """``/haven fork <message link> <new text>``."""
         link, text = split_link_and_text(rest)
         if link is None or not text:
-            await private(FORK_USAGE)
+            await private(strings_for((await who.person()).locale).localise(FORK_USAGE))
             return
         await self.fork(
             who,
@@ -170,11 +170,11 @@ class Fork:
             ts = str(message.get("ts") or "")
             thread_ts = str(message.get("thread_ts") or ts)
             source = await self._engine.fork_source(thread_ref(who.team, channel, thread_ts), message_id=ts)
-            if source is None:
-                await private(NOT_FORKABLE)
-                return
             person = await who.person()
             t = strings_for(person.locale)
+            if source is None:
+                await private(t.localise(NOT_FORKABLE))
+                return
             if not await self._engine.may_fork(person.author, source):
                 await private(t.localise(NOT_AUTHOR))
                 return
