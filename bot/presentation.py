@@ -32,7 +32,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bot.i18n import Strings, english
-from bot.notices import ClosureText, PlatformHints, closure_text, ended_reminder
+from bot.notices import (
+    ClosureText,
+    PlatformHints,
+    closure_text,
+    default_crisis_message,
+    ended_reminder,
+    is_default_crisis,
+)
 from bot.types import AdminAlert, CrisisCard, TurnResult, TurnStatus
 
 if TYPE_CHECKING:
@@ -125,6 +132,8 @@ def present(
         if text or reply_shown:
             reply = Reply(text)
     crisis = result.crisis or (result.closure.crisis if result.closure is not None else None)
+    if crisis is not None:
+        crisis = _for_reader(crisis, t)
     card = CrisisResources(crisis) if crisis is not None and not result.crisis_shown else None
     first, second = (reply, card) if reply_shown else (card, reply)
     items.extend(i for i in (first, second) if i is not None)
@@ -135,6 +144,15 @@ def present(
     if result.alert is not None:
         items.append(AlertNotice(result.alert))
     return tuple(items)
+
+
+def _for_reader(card: CrisisCard, t: Strings) -> CrisisCard:
+    """The card in the reader's language when it was made without knowing it (the end command): the
+    built-in resources translated, an admin's text as written under a heading in the reader's language."""
+    if card.language == t.language:
+        return card
+    text = default_crisis_message(t) if is_default_crisis(card.text) else card.text
+    return CrisisCard(text, t.language)
 
 
 async def draw(renderer: Renderer, items: Sequence[Item]) -> None:

@@ -276,3 +276,20 @@ def test_the_where_haven_answers_note_in_every_language(language: str) -> None:
     )
     nowhere = WorkspaceSettings("slack", "T1", allowed_channels=("C3",), denied_channels=("C3",))
     assert elsewhere_note(nowhere, t) == t("channels.elsewhere_none")
+
+
+def test_a_card_made_without_the_readers_locale_is_shown_in_their_language() -> None:
+    """The end command's card is made by the engine without a locale; presentation knows the reader."""
+    es = strings_for("es")
+    ended = TurnResult(
+        TurnStatus.REPLIED,
+        conversation_id="c",
+        closure=Closure("c", EndReason.USER_COMMAND, 0, crisis=CrisisCard(notices.DEFAULT_CRISIS_MESSAGE)),
+    )
+    crisis, _ = present(ended, user_id="u", hints=HINTS, strings=es)
+    assert crisis == CrisisResources(CrisisCard(es("crisis.default_message"), "es"))
+    own = TurnResult(TurnStatus.REPLIED, crisis=CrisisCard("Call Dana."), replies=("hi",))
+    assert present(own, user_id="u", hints=HINTS, strings=es)[0] == CrisisResources(
+        CrisisCard("Call Dana.", "es")
+    )
+    assert present(own, user_id="u", hints=HINTS)[0] == CrisisResources(CrisisCard("Call Dana."))
