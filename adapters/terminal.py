@@ -135,9 +135,10 @@ class TerminalRenderer:
         if self._on_closure is not None:
             self._on_closure(item.conversation_id)
         text = item.text
+        feedback = strings_for(text.language)("terminal.feedback")
         self._say(
             f"*** {text.title} ***\n{text.reason}\n{text.new_conversation}\n{text.fork}\n"
-            f"{text.button}? Type /feedback <optional comment>."
+            f"{text.button}? {feedback}"
         )
 
     async def private_notice(self, item: PrivateNotice) -> None:
