@@ -360,7 +360,8 @@ class Conversations:
     ) -> None:
         """Draw a turn's result with the core's presentation (``bot.presentation``); an ended guild
         thread is then locked and archived. The notices are in the language of ``locale`` (the person's,
-        from an interaction), else of the server's preferred locale (``translate.place_locale``)."""
+        from an interaction), else of the server's preferred locale (``translate.place_locale``), else
+        (a DM) of the person's latest interaction (``Shared.last_locale``)."""
         stream = stream or self.stream_for(target, source)
 
         async def alert(alert: AdminAlert) -> None:
@@ -375,7 +376,7 @@ class Conversations:
         renderer = DiscordRenderer(
             self._shared.send, target, stream, source=source, alert=alert, private=private, ended=ended
         )
-        strings = strings_for(locale or place_locale(target))
+        strings = strings_for(locale or place_locale(target) or self._shared.last_locale(user_id))
         await render(
             renderer,
             result,

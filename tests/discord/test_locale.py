@@ -105,3 +105,27 @@ async def test_a_spanish_client_gets_spanish_answers_to_its_interactions(
         other = await api.click(world.bob, closure, button(closure)["custom_id"])
         english = await api.wait_until(lambda: other.modal, what="the English form", within=20)
         assert english["title"] == "Report a mistaken ending"
+
+
+async def test_in_a_dm_notices_follow_the_persons_latest_interaction(
+    world: World, services: Services, anthropic: FakeAnthropic, tmp_path: Path
+) -> None:
+    """A DM has no server language: once Alice's Spanish client has used a command, the reminder of her
+    ended DM conversation (a plain message, no interaction) is in Spanish too."""
+    api = world.api
+    world.alice.locale = "es-ES"
+    anthropic.enqueue(text("¡Hola!"))
+    async with running(services, tmp_path / "state"):
+        dm = api.dm_channel(world.alice)
+        await api.post_message(dm, world.alice, "hola en privado")
+        await api.wait_until(lambda: api.bot_messages(dm), what="the DM reply", within=20)
+        ended = await api.slash(world.alice, dm, "haven", "end")
+        await api.wait_until(lambda: closures(api, dm), what="the DM closure notice", within=20)
+        await api.wait_until(lambda: ended.complete, what="the acknowledgement", within=20)
+        assert closures(api, dm)[0]["embeds"][0]["title"] == ES("notice.closure_title")
+
+        before = len(api.bot_messages(dm))
+        await api.post_message(dm, world.alice, "¿hola?")
+        await api.wait_until(lambda: len(api.bot_messages(dm)) == before + 1, what="the reminder", within=20)
+        reminder = api.bot_messages(dm)[-1]["content"]
+        assert reminder.startswith("Esta conversación ha terminado") and ES("discord.hint_new_dm") in reminder
