@@ -23,6 +23,7 @@ from typing import TextIO
 
 from bot.engine import Engine
 from bot.failures import log_failure
+from bot.i18n import Strings, english, strings_for
 from bot.notices import DATABASE_UNAVAILABLE, PlatformHints, model_alert_text, reason_phrase
 from bot.ports import ReplyStream, StorageUnavailable
 from bot.presentation import AlertNotice, ClosureNotice, CrisisResources, PrivateNotice, Reply, render
@@ -44,7 +45,12 @@ PLATFORM = "terminal"
 WORKSPACE = "local"
 CHANNEL = "terminal"
 
-HINTS = PlatformHints(new_conversation="type /new", fork="type /history, then /fork N <new text>")
+
+def hints(strings: Strings) -> PlatformHints:
+    return PlatformHints(new_conversation=strings("terminal.hint_new"), fork=strings("terminal.hint_fork"))
+
+
+HINTS = hints(english())
 
 HELP = """\
 Commands:
@@ -129,9 +135,10 @@ class TerminalRenderer:
         if self._on_closure is not None:
             self._on_closure(item.conversation_id)
         text = item.text
+        feedback = strings_for(text.language)("terminal.feedback")
         self._say(
             f"*** {text.title} ***\n{text.reason}\n{text.new_conversation}\n{text.fork}\n"
-            f"{text.button}? Type /feedback <optional comment>."
+            f"{text.button}? {feedback}"
         )
 
     async def private_notice(self, item: PrivateNotice) -> None:
@@ -173,8 +180,13 @@ class TerminalConnector:
         stdin: TextIO | None = None,
         stdout: TextIO | None = None,
         user: str | None = None,
+        locale: str | None = None,
     ) -> None:
+        """``locale`` (``haven chat --locale es``): the language Haven's notices are in, also given to
+        the model as the person's; English when None."""
         self._engine = engine
+        self._locale = locale
+        self._strings = strings_for(locale)
         self._in = stdin or sys.stdin
         self._out = stdout or sys.stdout
         name = user or _login()
@@ -226,7 +238,9 @@ class TerminalConnector:
         s = self._session
         s.counter += 1
         message_id = f"{s.thread.thread}:{s.counter}"
-        msg = IncomingMessage(s.thread, self._author, text, message_id, origin=Origin.DIRECT)
+        msg = IncomingMessage(
+            s.thread, self._author, text, message_id, origin=Origin.DIRECT, locale=self._locale
+        )
         try:
             _, entry = await self._engine.accept(msg)
         except StorageUnavailable as exc:
@@ -341,7 +355,8 @@ class TerminalConnector:
             renderer,
             result,
             user_id=self._author.id,
-            hints=HINTS,
+            hints=hints(self._strings),
+            strings=self._strings,
             reply_shown=shown,
             end_command=end_command,
         )
@@ -387,7 +402,8 @@ def plain_text(markdown: str) -> str:
 
 
 def _framed(card: CrisisCard) -> str:
-    return "--- Crisis resources ---\n" + plain_text(card.text) + "\n------------------------"
+    title = strings_for(card.language)("terminal.crisis_title")
+    return f"--- {title} ---\n" + plain_text(card.text) + "\n------------------------"
 
 
 def _login() -> str:

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Hashable, Sequence
 
+from bot.i18n import Strings, english
 from bot.types import IncomingMessage, Origin, WorkspaceSettings
 
 # How many (person, channel) pairs remember that they were told (``Told``); the oldest are forgotten first.
@@ -49,27 +50,28 @@ def channel_link(channel: str) -> str:
     return f"<#{channel}>"
 
 
-def elsewhere_note(settings: WorkspaceSettings) -> str:
-    """The private note for someone who addressed Haven where it does not answer: where it does."""
+def elsewhere_note(settings: WorkspaceSettings, strings: Strings | None = None) -> str:
+    """The private note for someone who addressed Haven where it does not answer: where it does, in
+    their language (``strings``; English when None)."""
+    t = strings or english()
     allowed = [c for c in settings.allowed_channels if c not in settings.denied_channels]
     if not settings.allowed_channels:
-        where = "in the other channels of this workspace"
+        where = t("channels.where_other")
     elif not allowed:
-        where = "in no channel of this workspace right now"
+        return t("channels.elsewhere_none")
     else:
-        where = "in " + _names(allowed)
-    return (
-        f"I don't answer in this channel — this workspace's admins chose where I take part. You can talk "
-        f"with me {where}, or in a direct message with me."
-    )
+        where = t("channels.where_in", channels=_names(allowed, t))
+    return t("channels.elsewhere", where=where)
 
 
-def _names(channels: Sequence[str]) -> str:
+def _names(channels: Sequence[str], t: Strings) -> str:
     named = [channel_link(c) for c in channels[:NAMED_CHANNELS]]
     more = len(channels) - len(named)
     if more:
-        named.append(f"{more} more channel{'s' if more > 1 else ''}")
-    return named[0] if len(named) == 1 else ", ".join(named[:-1]) + " and " + named[-1]
+        named.append(t("channels.more_one") if more == 1 else t("channels.more_many", count=more))
+    if len(named) == 1:
+        return named[0]
+    return t("channels.pair", first=", ".join(named[:-1]), last=named[-1])
 
 
 class Told:

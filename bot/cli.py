@@ -76,7 +76,8 @@ def _parser() -> argparse.ArgumentParser:
         return cmd
 
     command(sub, "run", help="start every configured platform (the terminal when none is configured)")
-    command(sub, "chat", help="talk to Haven in this terminal")
+    chat = command(sub, "chat", help="talk to Haven in this terminal")
+    chat.add_argument("--locale", help="your locale, e.g. es or pt-BR: Haven's notices in its language")
     db = command(sub, "db", help="database maintenance")
     db.add_argument("action", choices=["upgrade"])
     dc = command(sub, "discord", help="Discord maintenance")
@@ -309,7 +310,7 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             from adapters.terminal import TerminalConnector
 
             _warm_detectors()  # the terminal is ready at once; people type slower than the build
-            await run_connectors([TerminalConnector(services.engine)])
+            await run_connectors([TerminalConnector(services.engine, locale=args.locale)])
             return 0
         if args.command == "discord":
             from adapters.discord import sync_command

@@ -8,6 +8,7 @@ canonical form, and trimming drops old turns in large steps instead of one messa
 from __future__ import annotations
 
 import json
+import re
 from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
@@ -23,12 +24,23 @@ CHARS_PER_TOKEN = 3.2
 TRIM_STEP = 24
 
 
-def label(author_name: str, text: str) -> str:
+_LOCALE = re.compile(r"[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8}){0,2}")
+
+
+def label(author_name: str, text: str, locale: str | None = None) -> str:
+    """``[Ana] text``, or ``[Ana · locale es-ES] text`` when the platform told us the author's locale.
+
+    The locale rides in the stored user message, not in the system prompt: the system prompt and tools
+    stay one cached prefix, the same for everyone, and history is append-only, so each request still
+    extends the last byte for byte. Only a well-formed locale tag is written (it comes from the platform,
+    but nothing user-shaped goes into the label unchecked)."""
+    if locale and _LOCALE.fullmatch(locale):
+        return f"[{author_name} · locale {locale}] {text}"
     return f"[{author_name}] {text}"
 
 
-def user_text_block(author_name: str, text: str) -> dict[str, Any]:
-    return {"type": "text", "text": label(author_name, text)}
+def user_text_block(author_name: str, text: str, locale: str | None = None) -> dict[str, Any]:
+    return {"type": "text", "text": label(author_name, text, locale)}
 
 
 def estimate_tokens(obj: Any) -> int:

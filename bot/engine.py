@@ -43,6 +43,7 @@ from bot.context import FIXED_TOKENS, TokenTally, build_request, message_tokens,
 from bot.failure_streaks import FailureStreaks
 from bot.failures import log_failure
 from bot.files import FileLimits
+from bot.i18n import Strings, strings_for
 from bot.model import (
     ContextTooLong,
     ModelClient,
@@ -426,15 +427,19 @@ class Engine:
         if not self._told.first((thread.platform, thread.workspace, thread.channel, msg.author.id)):
             return TurnResult(TurnStatus.IGNORED)
         settings = await self._repo.get_settings(thread.platform, thread.workspace)
-        return TurnResult(TurnStatus.IGNORED, replies=(elsewhere_note(settings),))
+        return TurnResult(TurnStatus.IGNORED, replies=(elsewhere_note(settings, strings_for(msg.locale)),))
 
-    async def not_here(self, platform: str, workspace: str, channel: str) -> str | None:
+    async def not_here(
+        self, platform: str, workspace: str, channel: str, locale: str | None = None
+    ) -> str | None:
         """For a command that would start a conversation in ``channel`` (``/haven new``), before any
-        platform work: the note naming where Haven answers when it does not answer there, None when it
-        does. Unlike ``gate`` it answers every time: a command always gets a (private) reply. Callers
-        skip it for a DM, which is always answered."""
+        platform work: the note naming where Haven answers when it does not answer there (in the
+        language of ``locale``, the person's), None when it does. Unlike ``gate`` it answers every time:
+        a command always gets a (private) reply. Callers skip it for a DM, which is always answered."""
         settings = await self._repo.get_settings(platform, workspace)
-        return None if may_answer_in(settings, channel, direct=False) else elsewhere_note(settings)
+        if may_answer_in(settings, channel, direct=False):
+            return None
+        return elsewhere_note(settings, strings_for(locale))
 
     async def suggested_prompts(self, platform: str, workspace: str) -> tuple[str, ...] | None:
         """The workspace's own suggested prompts (``WorkspaceSettings.suggested_prompts``): None when its
@@ -929,7 +934,7 @@ class Engine:
                 role="user",
                 kind="text",
                 # Files before the words, as the API advises; the words stay the message's last block.
-                content=(*files.stored, user_text_block(msg.author.name, text or ATTACHED_ONLY)),
+                content=(*files.stored, user_text_block(msg.author.name, text or ATTACHED_ONLY, msg.locale)),
                 author_id=msg.author.id,
                 author_name=msg.author.name,
                 platform_message_id=msg.message_id,
@@ -971,8 +976,7 @@ class Engine:
         return TurnResult(
             TurnStatus.REPLIED,
             replies=(
-                f"That message is too long for me ({size:,} characters; the limit is {MAX_INPUT_CHARS:,}). "
-                "Could you shorten it or send it in parts?",
+                strings_for(msg.locale)("reply.too_long", size=f"{size:,}", limit=f"{MAX_INPUT_CHARS:,}"),
             ),
         )
 
@@ -1079,7 +1083,7 @@ class Engine:
             turn.usage.append(_usage(reply))
             if sink is not None:
                 sink.end_round()
-            reply = _sanitize(reply)
+            reply = _sanitize(reply, strings_for(turn.locale))
             turn.messages.append(NewMessage(role="assistant", kind=_kind(reply), content=reply.content))
             if reply.text:
                 turn.texts.append(reply.text)
@@ -1474,17 +1478,18 @@ def _with_note(result: dict[str, Any]) -> dict[str, Any]:
     return {**result, "content": f"{result['content']} {prompts.ROUNDS_EXHAUSTED}"}
 
 
-def _sanitize(reply: ModelReply) -> ModelReply:
-    """Make a reply safe to store and replay: no empty content, no half-written tool call."""
+def _sanitize(reply: ModelReply, strings: Strings) -> ModelReply:
+    """Make a reply safe to store and replay: no empty content, no half-written tool call. What Haven
+    writes in the model's place is in the person's language (``strings``)."""
     content = reply.content
     if reply.stop_reason == "refusal":
-        content = ({"type": "text", "text": prompts.REFUSAL_REPLY},)
+        content = ({"type": "text", "text": strings("reply.refusal")},)
     elif reply.stop_reason == "max_tokens":
         text = "".join(str(b.get("text", "")) for b in content if b.get("type") == "text")
-        content = ({"type": "text", "text": (text + prompts.MAX_TOKENS_NOTE).strip()},)
+        content = ({"type": "text", "text": (text + "\n\n" + strings("reply.max_tokens")).strip()},)
     content = tuple(b for b in content if b.get("type") != "text" or str(b.get("text", "")).strip())
     if not content:
-        content = ({"type": "text", "text": prompts.FALLBACK_REPLY},)
+        content = ({"type": "text", "text": strings("reply.fallback")},)
     return ModelReply(content=content, stop_reason=reply.stop_reason, usage=reply.usage)
 
 

@@ -97,11 +97,11 @@ def decode_message(data: dict[str, Any]) -> IncomingMessage:
 
 
 def _card(card: CrisisCard | None) -> dict[str, Any] | None:
-    return None if card is None else {"text": card.text}
+    return None if card is None else {"text": card.text, "language": card.language}
 
 
 def _card_from(d: dict[str, Any] | None) -> CrisisCard | None:
-    return None if d is None else CrisisCard(d["text"])
+    return None if d is None else CrisisCard(d["text"], d.get("language", "en"))
 
 
 def encode_result(result: TurnResult) -> dict[str, Any]:

@@ -1,13 +1,17 @@
 """Platform-neutral wording of what Haven shows people: closure notices, crisis resources, reminders.
 
 Adapters supply the platform's "how" (a slash command, a shortcut name) and render the result in their
-own format (Block Kit, embeds, plain text).
+own format (Block Kit, embeds, plain text). Every text here is the English entry of the catalog
+(``bot.i18n``, ``bot/locales/en.toml``; a test keeps the two equal): the functions take the ``Strings``
+of the person they are for, and these constants remain for code that speaks to admins and operators,
+who get English.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.i18n import LANGUAGES, Strings, english, strings_for
 from bot.types import CrisisCard, EndReason, WorkspaceSettings
 
 # Markdown (CommonMark ``**bold**``); each adapter converts it where it is drawn (Slack to mrkdwn,
@@ -44,7 +48,8 @@ NOT_AUTHOR = "Only the author of that message (or a workspace admin) can fork fr
 
 @dataclass(frozen=True, slots=True)
 class PlatformHints:
-    """How a person does things on this platform, in that platform's words."""
+    """How a person does things on this platform, in that platform's words and the person's language
+    (each adapter builds them from its ``slack.*`` / ``discord.*`` / ``terminal.*`` catalog entries)."""
 
     new_conversation: str  # e.g. "mention @Haven or use `/haven new`"
     fork: str  # e.g. "use the message shortcut *Edit & fork* on one of your earlier messages"
@@ -57,15 +62,17 @@ class ClosureText:
     new_conversation: str
     fork: str
     button: str = MISTAKE_BUTTON
+    # The language the texts are in (``bot.i18n``): the renderer draws its own labels in it too.
+    language: str = "en"
 
     def plain(self) -> str:
         return "\n".join((self.title, self.reason, self.new_conversation, self.fork))
 
 
 _REASONS: dict[EndReason, str] = {
-    EndReason.USER_REQUEST: "This conversation was ended at your request.",
-    EndReason.ABUSE: "This conversation was ended after repeated warnings about abusive or harmful messages.",
-    EndReason.USER_COMMAND: "This conversation was closed with the end command.",
+    EndReason.USER_REQUEST: "notice.reason_user_request",
+    EndReason.ABUSE: "notice.reason_abuse",
+    EndReason.USER_COMMAND: "notice.reason_user_command",
 }
 
 
@@ -93,27 +100,47 @@ def reason_phrase(reason: str | None, unknown: str = "for an unknown reason") ->
     return _REASON_PHRASES.get(reason, reason)
 
 
-def closure_text(reason: EndReason, hints: PlatformHints) -> ClosureText:
+def closure_text(reason: EndReason, hints: PlatformHints, strings: Strings | None = None) -> ClosureText:
+    t = strings or english()
     return ClosureText(
-        title="This conversation has ended",
-        reason=_REASONS[reason],
-        new_conversation=f"You can start a new conversation right away: {hints.new_conversation}.",
-        fork=f"To continue from an earlier point, edit one of your earlier messages: {hints.fork}.",
+        title=t("notice.closure_title"),
+        reason=t(_REASONS[reason]),
+        new_conversation=t("notice.new_conversation", how=hints.new_conversation),
+        fork=t("notice.fork", how=hints.fork),
+        button=t("notice.mistake_button"),
+        language=t.language,
     )
 
 
-def ended_reminder(hints: PlatformHints) -> str:
-    return (
-        "This conversation has ended, so Haven won't reply here. "
-        f"Start a new one ({hints.new_conversation}) or fork from an earlier message ({hints.fork})."
-    )
+def ended_reminder(hints: PlatformHints, strings: Strings | None = None) -> str:
+    return (strings or english())("notice.ended_reminder", new=hints.new_conversation, fork=hints.fork)
+
+
+def default_crisis_message(strings: Strings | None = None) -> str:
+    """The built-in crisis resources in the person's language (the numbers and the link are the same
+    in every language)."""
+    return (strings or english())("crisis.default_message")
+
+
+def is_default_crisis(text: str) -> bool:
+    """Whether ``text`` is the built-in default in any language (Markdown, converted whole by renderers;
+    an admin's own text is drawn as they wrote it)."""
+    text = text.strip()
+    return any(text == strings_for(language)("crisis.default_message") for language in LANGUAGES)
 
 
 def crisis_card(settings: WorkspaceSettings, locale: str | None = None) -> CrisisCard:
-    """The workspace's resources, in the user's locale when an admin provided a variant for it."""
+    """The workspace's resources, in the user's locale when an admin provided a variant for it.
+
+    An admin's message is theirs and stays as written; only the built-in default is translated. The
+    card's ``language`` is the person's, for the framing a renderer draws around it.
+    """
+    language = strings_for(locale).language
     if locale:
         variants = settings.crisis_locales
         for key in (locale, locale.replace("_", "-"), locale.split("-")[0].split("_")[0]):
             if key in variants:
-                return CrisisCard(variants[key])
-    return CrisisCard(settings.crisis_message or DEFAULT_CRISIS_MESSAGE)
+                return CrisisCard(variants[key], language)
+    if settings.crisis_message:
+        return CrisisCard(settings.crisis_message, language)
+    return CrisisCard(default_crisis_message(strings_for(locale)), language)

@@ -17,6 +17,12 @@ decide nothing themselves. The rules that live here and nowhere else:
 - **Admins get content-free alerts** (``AlertNotice``): where, why, how many warnings.
 - **The end command answers the person who used it**, privately: refused (why), already ended, or
   closed (after the closure notice everyone sees).
+- **In the person's language.** ``strings`` (``bot.i18n.strings_for`` of the locale of the person the
+  turn answers) chooses the words of everything Haven itself says here: the closure notice and its
+  button, reminders, refusals, failure notes. The engine writes its fixed notes (``TURN_FAILED``, a
+  model outage, a refusal of a command) in English, not knowing who reads them; they are translated
+  here (``Strings.localise``). The crisis card carries its own language (``CrisisCard.language``).
+  Admin alerts stay English: they are for the workspace's operators.
 """
 
 from __future__ import annotations
@@ -25,7 +31,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from bot.notices import ALREADY_ENDED, CLOSED, ClosureText, PlatformHints, closure_text, ended_reminder
+from bot.i18n import Strings, english
+from bot.notices import (
+    ClosureText,
+    PlatformHints,
+    closure_text,
+    default_crisis_message,
+    ended_reminder,
+    is_default_crisis,
+)
 from bot.types import AdminAlert, CrisisCard, TurnResult, TurnStatus
 
 if TYPE_CHECKING:
@@ -83,47 +97,62 @@ def present(
     *,
     user_id: str,
     hints: PlatformHints,
+    strings: Strings | None = None,
     reply_shown: bool = False,
     end_command: bool = False,
 ) -> tuple[Item, ...]:
     """The items to draw for ``result``, in order.
 
     ``user_id`` is the person the turn answers (private notices go to them); ``hints`` say how things
-    are done on the platform; ``reply_shown`` is true when part of the reply is already on screen (a
-    stream that has shown text), so it stays where it is; ``end_command``: ``result`` answers the end
-    command (``Engine.end_by_command``) of ``user_id``.
+    are done on the platform, and ``strings`` are that person's language (English when None);
+    ``reply_shown`` is true when part of the reply is already on screen (a stream that has shown text),
+    so it stays where it is; ``end_command``: ``result`` answers the end command
+    (``Engine.end_by_command``) of ``user_id``.
     """
+    t = strings or english()
     if end_command:
         if result.status is TurnStatus.ENDED_SILENT:
-            return (PrivateNotice(user_id, ALREADY_ENDED),)
-        shown = present(result, user_id=user_id, hints=hints)
-        return shown + ((PrivateNotice(user_id, CLOSED),) if result.closure is not None else ())
+            return (PrivateNotice(user_id, t("notice.already_ended")),)
+        shown = present(result, user_id=user_id, hints=hints, strings=t)
+        closed = (PrivateNotice(user_id, t("notice.closed")),) if result.closure is not None else ()
+        return shown + closed
     status = result.status
     if status in (TurnStatus.DUPLICATE, TurnStatus.ENDED_SILENT):
         return ()
     if status is TurnStatus.ENDED_REMINDER:
-        return (PrivateNotice(user_id, ended_reminder(hints)),)
+        return (PrivateNotice(user_id, ended_reminder(hints, t)),)
     if status is TurnStatus.IGNORED:
-        return tuple(PrivateNotice(user_id, text) for text in result.replies if text.strip())
+        return tuple(PrivateNotice(user_id, t.localise(text)) for text in result.replies if text.strip())
     items: list[Item] = []
     reply: Reply | None = None
     if result.error:
-        reply = Reply(result.error, failed=True)
+        reply = Reply(t.localise(result.error), failed=True)
     else:
         text = "\n\n".join(r for r in result.replies if r.strip())
         if text or reply_shown:
             reply = Reply(text)
     crisis = result.crisis or (result.closure.crisis if result.closure is not None else None)
+    if crisis is not None:
+        crisis = _for_reader(crisis, t)
     card = CrisisResources(crisis) if crisis is not None and not result.crisis_shown else None
     first, second = (reply, card) if reply_shown else (card, reply)
     items.extend(i for i in (first, second) if i is not None)
     if result.closure is not None:
         items.append(
-            ClosureNotice(result.closure.conversation_id, closure_text(result.closure.reason, hints))
+            ClosureNotice(result.closure.conversation_id, closure_text(result.closure.reason, hints, t))
         )
     if result.alert is not None:
         items.append(AlertNotice(result.alert))
     return tuple(items)
+
+
+def _for_reader(card: CrisisCard, t: Strings) -> CrisisCard:
+    """The card in the reader's language when it was made without knowing it (the end command): the
+    built-in resources translated, an admin's text as written under a heading in the reader's language."""
+    if card.language == t.language:
+        return card
+    text = default_crisis_message(t) if is_default_crisis(card.text) else card.text
+    return CrisisCard(text, t.language)
 
 
 async def draw(renderer: Renderer, items: Sequence[Item]) -> None:
@@ -148,10 +177,18 @@ async def render(
     *,
     user_id: str,
     hints: PlatformHints,
+    strings: Strings | None = None,
     reply_shown: bool = False,
     end_command: bool = False,
 ) -> tuple[Item, ...]:
     """``present`` then ``draw``: what adapters call with a turn's result. Returns the items drawn."""
-    items = present(result, user_id=user_id, hints=hints, reply_shown=reply_shown, end_command=end_command)
+    items = present(
+        result,
+        user_id=user_id,
+        hints=hints,
+        strings=strings,
+        reply_shown=reply_shown,
+        end_command=end_command,
+    )
     await draw(renderer, items)
     return items

@@ -18,7 +18,9 @@ VERDICT_TOOL = "record_verdict"
 SYSTEM_PROMPT = """\
 You are Haven, a helpful assistant in a team workspace chat (Slack or Discord). You talk with people in \
 threads. Several people may write in one thread; each user message starts with the author's name in \
-square brackets. Be warm, direct and useful; use Markdown sparingly.
+square brackets, with their locale when their app reports it (`[Ana · locale es-ES]`). Answer in the \
+language the person writes in; when that is unclear, in their locale's language. Be warm, direct and \
+useful; use Markdown sparingly.
 
 ## Ending a conversation — a last resort
 You have a tool, `end_conversation`, that asks Haven to end this thread for good. Haven's policy decides \
@@ -176,9 +178,9 @@ VERDICT_TOOLS: list[dict[str, Any]] = [
     }
 ]
 
-MAX_TOKENS_NOTE = "\n\n_(My reply was cut short — ask me to continue.)_"
-REFUSAL_REPLY = "I can't help with that. Is there something else I can do for you?"
-FALLBACK_REPLY = "I'm here. Could you tell me a bit more about what you need?"
+# What Haven writes in the model's place (a refusal, a reply cut short, an empty reply) is in the
+# person's language: ``reply.*`` in ``bot/locales``. This failure note is the English entry
+# (``reply.model_error``); presentation translates it for the person who reads it.
 MODEL_ERROR_REPLY = (
     "Sorry — I couldn't reach the model just now. Nothing was lost; please send your message again in a "
     "moment."

@@ -110,9 +110,11 @@ class TurnStatus(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class CrisisCard:
-    """The workspace's crisis resources (markdown), to show in the thread."""
+    """The workspace's crisis resources (markdown), to show in the thread. ``language`` (a
+    ``bot.i18n`` language) is the person's, for the heading a renderer draws around ``text``."""
 
     text: str
+    language: str = "en"
 
 
 @dataclass(frozen=True, slots=True)

@@ -115,6 +115,8 @@ class FakeUser:
     id: int
     name: str
     bot: bool = False
+    # The language of this person's Discord client: what their interactions carry as ``locale``.
+    locale: str = "en-US"
 
     def payload(self) -> dict[str, Any]:
         return {
@@ -136,6 +138,7 @@ class FakeGuild:
     roles: dict[int, dict[str, Any]] = field(default_factory=dict)
     members: dict[int, list[int]] = field(default_factory=dict)  # user id → role ids
     channels: list[int] = field(default_factory=list)
+    preferred_locale: str = "en-US"  # the server's language (Server Settings → Overview)
 
     @property
     def everyone(self) -> int:
@@ -264,11 +267,16 @@ class FakeDiscord:
         return user
 
     def add_guild(
-        self, name: str, *, guild_id: int | None = None, bot_permissions: int = BOT_PERMISSIONS
+        self,
+        name: str,
+        *,
+        guild_id: int | None = None,
+        bot_permissions: int = BOT_PERMISSIONS,
+        preferred_locale: str = "en-US",
     ) -> FakeGuild:
         gid = guild_id or self.next_id()
         owner = self.add_user(f"{name}-owner")
-        guild = FakeGuild(gid, name, owner.id)
+        guild = FakeGuild(gid, name, owner.id, preferred_locale=preferred_locale)
         guild.roles[gid] = self._role(gid, "@everyone", MEMBER_PERMISSIONS, position=0)
         bot_role = self.next_id()
         guild.roles[bot_role] = self._role(bot_role, "Haven", bot_permissions, position=1, bot_id=self.bot.id)
@@ -485,7 +493,7 @@ class FakeDiscord:
             "banner": None,
             "premium_tier": 0,
             "premium_subscription_count": 0,
-            "preferred_locale": "en-US",
+            "preferred_locale": guild.preferred_locale,
             "public_updates_channel_id": None,
             "nsfw_level": 0,
             "premium_progress_bar_enabled": False,
@@ -730,15 +738,15 @@ class FakeDiscord:
             "version": 1,
             "channel_id": str(channel_id),
             "channel": channel,
-            "locale": "en-US",
+            "locale": user.locale,
             "entitlements": [],
             "authorizing_integration_owners": {"0": str(guild.id)} if guild else {"1": str(user.id)},
             "attachment_size_limit": 10 * 1024 * 1024,
         }
         if guild is not None:
             payload["guild_id"] = str(guild.id)
-            payload["guild_locale"] = "en-US"
-            payload["guild"] = {"id": str(guild.id), "locale": "en-US", "features": []}
+            payload["guild_locale"] = guild.preferred_locale
+            payload["guild"] = {"id": str(guild.id), "locale": guild.preferred_locale, "features": []}
             member = self._member(guild, user, with_user=True)
             member["permissions"] = str(self.permissions(guild, user.id))
             payload["member"] = member

@@ -10,6 +10,7 @@ from discord import app_commands
 
 from adapters.discord.commands import build_tree
 from adapters.discord.handler import DiscordHandler
+from adapters.discord.translate import interaction_locale
 from adapters.discord.views import MistakeButton
 
 
@@ -44,6 +45,9 @@ class HavenClient(discord.Client):
         # Closure buttons posted before a restart keep working: matched by custom_id template.
         self.add_dynamic_items(MistakeButton)
 
+    async def on_interaction(self, interaction: discord.Interaction[Any]) -> None:
+        self.haven.shared.saw_locale(str(interaction.user.id), interaction_locale(interaction))
+
     async def on_message(self, message: discord.Message) -> None:
         await self.haven.on_message(message)
 
@@ -61,6 +65,9 @@ class HavenShardedClient(discord.AutoShardedClient):
 
     async def setup_hook(self) -> None:
         self.add_dynamic_items(MistakeButton)
+
+    async def on_interaction(self, interaction: discord.Interaction[Any]) -> None:
+        self.haven.shared.saw_locale(str(interaction.user.id), interaction_locale(interaction))
 
     async def on_message(self, message: discord.Message) -> None:
         await self.haven.on_message(message)

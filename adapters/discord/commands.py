@@ -19,11 +19,11 @@ import discord
 from discord import app_commands
 
 from adapters.discord.admin import refusal
-from adapters.discord.embeds import HELP
 from adapters.discord.handler import DiscordHandler
 from adapters.discord.shared import ephemeral, workspace_of
-from adapters.discord.translate import PLATFORM
+from adapters.discord.translate import PLATFORM, interaction_locale
 from bot.failures import log_failure
+from bot.i18n import strings_for
 from bot.notices import DATABASE_UNAVAILABLE
 from bot.ports import StorageUnavailable
 
@@ -61,7 +61,8 @@ async def _failed(interaction: discord.Interaction[Any], error: app_commands.App
     name = interaction.command.qualified_name if interaction.command else None
     cause = getattr(error, "original", None) or error  # what the command (or a check) ran into
     log_failure(log, "app command failed", cause, command=name)
-    await _answer(interaction, DATABASE_UNAVAILABLE if isinstance(cause, StorageUnavailable) else FAILED)
+    note = DATABASE_UNAVAILABLE if isinstance(cause, StorageUnavailable) else FAILED
+    await _answer(interaction, strings_for(interaction_locale(interaction)).localise(note))
 
 
 class _CheckFailed(app_commands.CheckFailure):
@@ -141,7 +142,8 @@ class HavenCommands(_AnsweringGroup, name="haven", description="Talk with Haven"
 
     @app_commands.command(name="help", description="How Haven works")
     async def help(self, interaction: discord.Interaction[Any]) -> None:
-        await interaction.response.send_message(HELP, ephemeral=True)
+        help_text = strings_for(interaction_locale(interaction))("help.discord")
+        await interaction.response.send_message(help_text, ephemeral=True)
 
 
 class AdminCommands(

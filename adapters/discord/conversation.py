@@ -24,10 +24,12 @@ from adapters.discord.translate import (
     is_dm,
     is_ignored,
     nonce_for,
+    place_locale,
     split_message,
     thread_name,
 )
 from bot.failures import log_failure, retry_turn
+from bot.i18n import strings_for
 from bot.notices import TURN_FAILED
 from bot.ports import StorageUnavailable
 from bot.presentation import render
@@ -188,7 +190,9 @@ class Conversations:
             )
             # Tell the person why nothing happens (if Haven may post here at all).
             await self._shared.send(
-                message.channel, content=CANNOT_CREATE_THREAD, nonce=nonce_for(str(message.id), "no-thread")
+                message.channel,
+                content=strings_for(place_locale(message.channel)).localise(CANNOT_CREATE_THREAD),
+                nonce=nonce_for(str(message.id), "no-thread"),
             )
             return None
 
@@ -265,7 +269,13 @@ class Conversations:
         async def deliver(result: TurnResult) -> None:
             await indicator.stop()
             await self.render(
-                target, result, source=entry.id, ref=msg.thread, stream=stream, user_id=msg.author.id
+                target,
+                result,
+                source=entry.id,
+                ref=msg.thread,
+                stream=stream,
+                user_id=msg.author.id,
+                locale=msg.locale,
             )
 
         try:
@@ -327,6 +337,7 @@ class Conversations:
                     stream=stream,
                     user_id=incoming.author.id,
                     private=private,
+                    locale=incoming.locale,
                 )
         finally:
             stream.stop()  # a no-op after render; stops the background flushes if the turn was cancelled
@@ -345,9 +356,12 @@ class Conversations:
         user_id: str = "",
         private: Private | None = None,
         end_command: bool = False,
+        locale: str | None = None,
     ) -> None:
         """Draw a turn's result with the core's presentation (``bot.presentation``); an ended guild
-        thread is then locked and archived."""
+        thread is then locked and archived. The notices are in the language of ``locale`` (the person's,
+        from an interaction), else of the server's preferred locale (``translate.place_locale``), else
+        (a DM) of the person's latest interaction (``Shared.last_locale``)."""
         stream = stream or self.stream_for(target, source)
 
         async def alert(alert: AdminAlert) -> None:
@@ -362,9 +376,15 @@ class Conversations:
         renderer = DiscordRenderer(
             self._shared.send, target, stream, source=source, alert=alert, private=private, ended=ended
         )
-        hints = embeds.DM_HINTS if is_dm(ref) else embeds.GUILD_HINTS
+        strings = strings_for(locale or place_locale(target) or self._shared.last_locale(user_id))
         await render(
-            renderer, result, user_id=user_id, hints=hints, reply_shown=stream.shown, end_command=end_command
+            renderer,
+            result,
+            user_id=user_id,
+            hints=embeds.hints(strings, dm=is_dm(ref)),
+            strings=strings,
+            reply_shown=stream.shown,
+            end_command=end_command,
         )
 
     async def lock_and_archive(self, thread: discord.Thread) -> None:

@@ -10,6 +10,7 @@ import discord
 
 from adapters.discord.translate import jump_url, truncate
 from bot.admin import describe_settings
+from bot.i18n import Strings, english, strings_for
 from bot.notices import ClosureText, PlatformHints, model_alert_text, reason_phrase
 from bot.types import (
     AdminAlert,
@@ -20,14 +21,15 @@ from bot.types import (
     WorkspaceSettings,
 )
 
-FORK_HINT = (
-    "right-click (long-press on mobile) one of your earlier messages → **Apps** → **Edit & fork**, "
-    "or use `/haven fork`"
-)
-GUILD_HINTS = PlatformHints(
-    new_conversation="mention @Haven in a channel or use `/haven new`", fork=FORK_HINT
-)
-DM_HINTS = PlatformHints(new_conversation="use `/haven new` here", fork=FORK_HINT)
+
+def hints(strings: Strings, *, dm: bool) -> PlatformHints:
+    """How things are done on Discord (in a server, or in a DM with Haven), in the person's language."""
+    new = strings("discord.hint_new_dm" if dm else "discord.hint_new_guild")
+    return PlatformHints(new_conversation=new, fork=strings("discord.hint_fork"))
+
+
+GUILD_HINTS = hints(english(), dm=False)
+DM_HINTS = hints(english(), dm=True)
 
 CLOSURE_COLOUR = discord.Colour.dark_grey()
 CRISIS_COLOUR = discord.Colour.from_rgb(46, 134, 222)
@@ -36,6 +38,7 @@ ADMIN_COLOUR = discord.Colour.blurple()
 _EMBED_DESCRIPTION = 4096
 _FIELD_VALUE = 1024
 
+# The English help (``help.discord`` in ``bot/locales``); people get it in their language.
 HELP = """\
 **Talking with Haven**
 • Mention @Haven in a channel: Haven opens a thread from your message and answers there. Keep writing \
@@ -52,12 +55,12 @@ Admins (Manage Server): `/haven-admin`."""
 
 
 def closure_embed(conversation_id: str, text: ClosureText) -> discord.Embed:
+    t = strings_for(text.language)
     embed = discord.Embed(title=text.title, description=text.reason, colour=CLOSURE_COLOUR)
-    embed.add_field(name="Start anew", value=truncate(text.new_conversation, _FIELD_VALUE), inline=False)
-    embed.add_field(name="Continue differently", value=truncate(text.fork, _FIELD_VALUE), inline=False)
-    embed.set_footer(
-        text=f"Was this ending a mistake? Report it with the button below. · Ref {conversation_id}"
-    )
+    start, other = t("discord.closure_start_anew"), t("discord.closure_continue")
+    embed.add_field(name=start, value=truncate(text.new_conversation, _FIELD_VALUE), inline=False)
+    embed.add_field(name=other, value=truncate(text.fork, _FIELD_VALUE), inline=False)
+    embed.set_footer(text=t("discord.closure_footer", ref=conversation_id))
     return embed
 
 
@@ -71,7 +74,7 @@ def crisis_markdown(text: str) -> str:
 
 
 def crisis_embed(card: CrisisCard, *, preview: bool = False) -> discord.Embed:
-    title = "You're not alone — support is available"
+    title = strings_for(card.language)("crisis.title_long")
     embed = discord.Embed(
         title=title,
         description=truncate(crisis_markdown(card.text), _EMBED_DESCRIPTION),
@@ -83,7 +86,8 @@ def crisis_embed(card: CrisisCard, *, preview: bool = False) -> discord.Embed:
 
 
 def alert_text(alert: AdminAlert) -> str:
-    """Content-free: where, why, how many warnings — never what was said."""
+    """Content-free: where, why, how many warnings — never what was said. In English, like every admin
+    text: it is for the server's operators, not the person in the conversation."""
     reason = reason_phrase(alert.reason, "unknown")
     link = jump_url(alert.thread)
     if alert.kind == "model":

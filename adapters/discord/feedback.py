@@ -12,8 +12,9 @@ import discord
 
 from adapters.discord.conversation import Conversations
 from adapters.discord.shared import Shared, ephemeral, workspace_of
-from adapters.discord.translate import PLATFORM
+from adapters.discord.translate import PLATFORM, interaction_locale
 from adapters.discord.views import FeedbackModal, answer_failure, first_delivery
+from bot.i18n import strings_for
 from bot.notices import FEEDBACK_THANKS
 from bot.ports import StorageUnavailable
 
@@ -34,7 +35,8 @@ class Feedback:
         async def submit(submitted: discord.Interaction[Any], comment: str) -> None:
             await self._record(submitted, conversation_id, comment)
 
-        await interaction.response.send_modal(FeedbackModal(submit))
+        strings = strings_for(interaction_locale(interaction))
+        await interaction.response.send_modal(FeedbackModal(submit, strings))
 
     async def _record(
         self, interaction: discord.Interaction[Any], conversation_id: str, comment: str
@@ -51,6 +53,6 @@ class Feedback:
         except LookupError:
             await ephemeral(interaction, "I couldn't find that conversation here.")
             return
-        await ephemeral(interaction, FEEDBACK_THANKS)
+        await ephemeral(interaction, strings_for(interaction_locale(interaction)).localise(FEEDBACK_THANKS))
         if alert is not None:
             await self._conversations.send_alert(alert, source=str(interaction.id))

@@ -19,14 +19,17 @@ from adapters.discord.shared import Shared, ephemeral, interaction_author
 from adapters.discord.translate import (
     dm_thread,
     guild_thread,
+    interaction_locale,
     is_dm,
     jump_url,
     nonce_for,
     parse_message_link,
     split_message,
     thread_name,
+    words_for,
 )
 from adapters.discord.views import ForkModal
+from bot.i18n import strings_for
 from bot.notices import NOT_AUTHOR
 from bot.types import (
     Author,
@@ -99,7 +102,7 @@ class Forks:
             else parsed.guild_id is None and parsed.channel_id == interaction.channel_id
         )
         if not same_place:
-            await ephemeral(interaction, NOT_FORKABLE)
+            await ephemeral(interaction, words_for(interaction).localise(NOT_FORKABLE))
             return
         if interaction.guild is not None:
             channel = await self._shared.resolve_channel(interaction.guild, parsed.channel_id)
@@ -110,26 +113,27 @@ class Forks:
             await self._offer(interaction, source)
             return
         if source is None:
-            await ephemeral(interaction, NOT_FORKABLE)
+            await ephemeral(interaction, words_for(interaction).localise(NOT_FORKABLE))
             return
         if not await self._shared.engine.may_fork(interaction_author(interaction), source):
-            await ephemeral(interaction, NOT_AUTHOR)
+            await ephemeral(interaction, words_for(interaction).localise(NOT_AUTHOR))
             return
         await self.fork(interaction, source, text)
 
     async def _offer(self, interaction: discord.Interaction[Any], source: ForkSource | None) -> None:
         """The form, prefilled with the picked message, for the person who may fork it."""
         if source is None:
-            await ephemeral(interaction, NOT_FORKABLE)
+            await ephemeral(interaction, words_for(interaction).localise(NOT_FORKABLE))
             return
         if not await self._shared.engine.may_fork(interaction_author(interaction), source):
-            await ephemeral(interaction, NOT_AUTHOR)
+            await ephemeral(interaction, words_for(interaction).localise(NOT_AUTHOR))
             return
 
         async def submit(submitted: discord.Interaction[Any], text: str) -> None:
             await self.fork(submitted, source, text)
 
-        await interaction.response.send_modal(ForkModal(source.text, submit))
+        strings = strings_for(interaction_locale(interaction))
+        await interaction.response.send_modal(ForkModal(source.text, submit, strings))
 
     async def fork(self, interaction: discord.Interaction[Any], source: ForkSource, text: str) -> None:
         text = text.strip()
@@ -154,10 +158,12 @@ class Forks:
         elif isinstance(parent, discord.TextChannel):
             thread = await conversations.create_thread(parent, text)
         else:
-            await interaction.followup.send(NO_THREADS_HERE, ephemeral=True)
+            await interaction.followup.send(words_for(interaction).localise(NO_THREADS_HERE), ephemeral=True)
             return
         if thread is None:
-            await interaction.followup.send(CANNOT_CREATE_THREAD, ephemeral=True)
+            await interaction.followup.send(
+                words_for(interaction).localise(CANNOT_CREATE_THREAD), ephemeral=True
+            )
             return
         async with self._shared.arrivals.hold(f"c:{thread.id}"):
             if first is None:
@@ -221,7 +227,9 @@ class Forks:
         request = ForkRequest(
             source.conversation_id, source.message_id, ref, author, text, new_message_id=message_id
         )
-        incoming = IncomingMessage(ref, author, text, message_id, Origin.THREAD_REPLY)
+        incoming = IncomingMessage(
+            ref, author, text, message_id, Origin.THREAD_REPLY, locale=interaction_locale(interaction)
+        )
 
         async def private(text: str) -> None:
             await interaction.followup.send(text, ephemeral=True)

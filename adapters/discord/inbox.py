@@ -113,7 +113,13 @@ class DiscordRecovery:
             return  # nobody can see it any more; trying again would not change that
         live = stream if isinstance(stream, DiscordReplyStream) else self._stream(target, entry, None)
         await self._conversations.render(
-            target, result, source=entry.id, ref=thread, stream=live, user_id=entry.message.author.id
+            target,
+            result,
+            source=entry.id,
+            ref=thread,
+            stream=live,
+            user_id=entry.message.author.id,
+            locale=entry.message.locale,
         )
         log.info(
             "discord recovered turn drawn",

@@ -14,8 +14,16 @@ import discord
 
 from adapters.discord.conversation import CANNOT_CREATE_THREAD, NO_THREADS_HERE, Conversations
 from adapters.discord.shared import NO_MENTIONS, Shared, ephemeral, interaction_author
-from adapters.discord.translate import PLATFORM, dm_thread, guild_thread, split_message
+from adapters.discord.translate import (
+    PLATFORM,
+    dm_thread,
+    guild_thread,
+    interaction_locale,
+    split_message,
+    words_for,
+)
 from adapters.discord.views import NewConversationModal
+from bot.i18n import strings_for
 from bot.notices import ALREADY_ENDED, NOT_IN_CONVERSATION
 from bot.types import Author, ConversationStatus, IncomingMessage, Origin
 
@@ -32,7 +40,8 @@ class Lifecycle:
             await self._start_new(interaction, prompt.strip())
             return
         # A conversation starts with a message; ask for it rather than open an empty thread.
-        await interaction.response.send_modal(NewConversationModal(self._start_new))
+        strings = strings_for(interaction_locale(interaction))
+        await interaction.response.send_modal(NewConversationModal(self._start_new, strings))
 
     @staticmethod
     def _parent_for_new(interaction: discord.Interaction[Any]) -> discord.TextChannel | None:
@@ -44,7 +53,10 @@ class Lifecycle:
     async def _start_new(self, interaction: discord.Interaction[Any], prompt: str) -> None:
         prompt = prompt.strip()
         if not prompt:
-            await ephemeral(interaction, "A new conversation needs a first message.")
+            await ephemeral(
+                interaction,
+                words_for(interaction)("adapter.discord.needs_first_message"),
+            )
             return
         author = interaction_author(interaction)
         intro = f"**{discord.utils.escape_markdown(author.name)}** started a new conversation:\n>>> {prompt}"
@@ -53,9 +65,11 @@ class Lifecycle:
             return
         parent = self._parent_for_new(interaction)
         if parent is None:
-            await ephemeral(interaction, NO_THREADS_HERE)
+            await ephemeral(interaction, words_for(interaction).localise(NO_THREADS_HERE))
             return
-        elsewhere = await self._shared.engine.not_here(PLATFORM, str(interaction.guild_id), str(parent.id))
+        elsewhere = await self._shared.engine.not_here(
+            PLATFORM, str(interaction.guild_id), str(parent.id), interaction_locale(interaction)
+        )
         if elsewhere is not None:
             await ephemeral(interaction, elsewhere)  # before a thread exists: nothing to take back
             return
@@ -63,7 +77,9 @@ class Lifecycle:
         conversations = self._conversations
         thread = await conversations.create_thread(parent, prompt)
         if thread is None:
-            await interaction.followup.send(CANNOT_CREATE_THREAD, ephemeral=True)
+            await interaction.followup.send(
+                words_for(interaction).localise(CANNOT_CREATE_THREAD), ephemeral=True
+            )
             return
         # Held from the start: a message written in the new thread waits until the conversation exists.
         async with self._shared.arrivals.hold(f"c:{thread.id}") as place:
@@ -78,6 +94,7 @@ class Lifecycle:
                 message_id,
                 Origin.NEW_COMMAND,
                 dedupe_key=f"interaction:{interaction.id}",
+                locale=interaction_locale(interaction),
             )
             await conversations.accepted_turn(thread, place, incoming, source=str(interaction.id))
 
@@ -97,6 +114,7 @@ class Lifecycle:
                 str(first.id),
                 Origin.NEW_COMMAND,
                 dedupe_key=f"interaction:{interaction.id}",
+                locale=interaction_locale(interaction),
             )
             result = await self._conversations.accepted_turn(
                 shared.messageable(interaction), place, incoming, source=str(interaction.id)
@@ -110,11 +128,12 @@ class Lifecycle:
         shared = self._shared
         ref = await shared.interaction_ref(interaction)
         status = await shared.engine.thread_status(ref) if ref else None
+        t = strings_for(interaction_locale(interaction))
         if ref is None or status is None:
-            await ephemeral(interaction, NOT_IN_CONVERSATION)
+            await ephemeral(interaction, t.localise(NOT_IN_CONVERSATION))
             return
         if status is ConversationStatus.ENDED:
-            await ephemeral(interaction, ALREADY_ENDED)
+            await ephemeral(interaction, t.localise(ALREADY_ENDED))
             return
         # The engine may wait for a model turn in this thread to finish; Discord wants an answer in 3 s.
         # Deferred privately: a refusal (e.g. not a participant) is for the person who asked only.
@@ -135,4 +154,5 @@ class Lifecycle:
                 user_id=str(interaction.user.id),
                 private=private,
                 end_command=True,
+                locale=interaction_locale(interaction),
             )

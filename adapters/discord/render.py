@@ -74,7 +74,7 @@ class DiscordRenderer:
         await self._send(
             self._target,
             embed=embeds.closure_embed(item.conversation_id, item.text),
-            view=closure_view(item.conversation_id),
+            view=closure_view(item.conversation_id, item.text.button),
             nonce=nonce_for(self._source, "closure"),
         )
         if self._ended is not None:

@@ -69,6 +69,9 @@ class Shared:
         self.warned_no_manage_threads: set[int] = set()
         self._client: discord.Client | None = None
         self._dm_hints: dict[int, int] = {}
+        # The locale of each person's latest interaction: a DM has no server language to fall back on,
+        # so Haven's notices there follow the language of the person's Discord client as last seen.
+        self._locales: dict[str, str] = {}
         self._busy = 0
         self._idle = asyncio.Event()
         self._idle.set()
@@ -194,6 +197,17 @@ class Shared:
         if number and number != hint:
             self.remember_dm(channel_id, number)
         return number
+
+    def saw_locale(self, user_id: str, locale: str | None) -> None:
+        if not locale or self._locales.get(user_id) == locale:
+            return
+        if len(self._locales) >= _DM_HINTS_MAX:
+            self._locales.clear()  # bounded; a forgotten locale only means English until the next one
+        self._locales[user_id] = locale
+
+    def last_locale(self, user_id: str) -> str | None:
+        """The locale of ``user_id``'s latest interaction with this process, if any."""
+        return self._locales.get(user_id)
 
     def remember_dm(self, channel_id: int, number: int) -> None:
         if len(self._dm_hints) >= _DM_HINTS_MAX:

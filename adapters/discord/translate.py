@@ -13,9 +13,11 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import discord
 
+from bot.i18n import Strings, strings_for
 from bot.text import split
 from bot.types import Attachment, Author, IncomingMessage, Origin, ThreadRef
 
@@ -223,3 +225,26 @@ def nonce_for(source: str, kind: str, index: int = 0) -> str:
 def split_message(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
     """A reply as Discord messages: the core's one splitter (``bot.text.split``) at Discord's limit."""
     return split(text, limit)
+
+
+# -- locales ----------------------------------------------------------------------------------------------
+
+
+def interaction_locale(interaction: discord.Interaction[Any]) -> str | None:
+    """The locale of the person who used a command, button or form (their Discord client's language)."""
+    locale = getattr(interaction, "locale", None)
+    return str(locale) if locale else None
+
+
+def words_for(interaction: discord.Interaction[Any]) -> Strings:
+    """What Haven says to the person who used a command, button or form, in their client's language."""
+    return strings_for(interaction_locale(interaction))
+
+
+def place_locale(target: object) -> str | None:
+    """The server's preferred locale where ``target`` lives; None in a DM. Discord does not tell a bot a
+    person's locale on a plain message, so notices there follow the server's language; it is not the
+    person's, so it is not given to the model as theirs."""
+    guild = getattr(target, "guild", None)
+    locale = getattr(guild, "preferred_locale", None)
+    return str(locale) if locale else None

@@ -21,10 +21,12 @@ from adapters.discord.translate import (
     MODAL_TITLE_LIMIT,
     PLATFORM,
     TEXT_INPUT_LIMIT,
+    interaction_locale,
     truncate,
 )
 from bot.admin import MAX_CRISIS_CHARS, MAX_INSTRUCTIONS_CHARS
 from bot.failures import log_failure
+from bot.i18n import Strings, english, strings_for
 from bot.notices import DATABASE_UNAVAILABLE, MISTAKE_BUTTON
 from bot.ports import StorageUnavailable
 
@@ -67,7 +69,8 @@ async def answer_failure(interaction: discord.Interaction[Any], error: Exception
     away gets its own note."""
     log_failure(log, f"{what} failed", error)
     unavailable = isinstance(error, StorageUnavailable)
-    message = DATABASE_UNAVAILABLE if unavailable else "Sorry — something went wrong. Please try again."
+    t = strings_for(interaction_locale(interaction))
+    message = t.localise(DATABASE_UNAVAILABLE) if unavailable else t("notice.something_wrong")
     with contextlib.suppress(discord.HTTPException):
         if interaction.response.is_done():
             await interaction.followup.send(message, ephemeral=True)
@@ -76,10 +79,13 @@ async def answer_failure(interaction: discord.Interaction[Any], error: Exception
 
 
 class MistakeButton(ui.DynamicItem[ui.Button[Any]], template=MISTAKE_TEMPLATE):
-    def __init__(self, conversation_id: str) -> None:
+    """``label`` is in the language of the closure notice it sits under; a click is routed by the
+    ``custom_id`` alone, so the label a restarted client rebuilds it with is never shown."""
+
+    def __init__(self, conversation_id: str, label: str = MISTAKE_BUTTON) -> None:
         super().__init__(
             ui.Button(
-                label=MISTAKE_BUTTON,
+                label=label,
                 style=discord.ButtonStyle.secondary,
                 custom_id=MISTAKE_PREFIX + conversation_id,
             )
@@ -100,9 +106,9 @@ class MistakeButton(ui.DynamicItem[ui.Button[Any]], template=MISTAKE_TEMPLATE):
         await target.feedback_clicked(interaction, self.conversation_id)
 
 
-def closure_view(conversation_id: str) -> ui.View:
+def closure_view(conversation_id: str, label: str = MISTAKE_BUTTON) -> ui.View:
     view = ui.View(timeout=None)
-    view.add_item(MistakeButton(conversation_id))
+    view.add_item(MistakeButton(conversation_id, label))
     return view
 
 
@@ -145,36 +151,43 @@ class _TextModal(ui.Modal):
         await answer_failure(interaction, error, f"modal {type(self).__name__}")
 
 
+# The forms people use are in their language (``strings``, from the interaction's locale); the admins'
+# forms below stay English.
+
+
 class FeedbackModal(_TextModal):
-    def __init__(self, submit: Submit) -> None:
+    def __init__(self, submit: Submit, strings: Strings | None = None) -> None:
+        t = strings or english()
         super().__init__(
-            title="Report a mistaken ending",
-            label="What went wrong? (optional)",
+            title=t("discord.feedback_title"),
+            label=t("discord.feedback_label"),
             submit=submit,
             required=False,
             max_length=FEEDBACK_COMMENT_LIMIT,
-            placeholder="Anything that helps the admins understand — or leave it empty.",
+            placeholder=t("discord.feedback_placeholder"),
         )
 
 
 class ForkModal(_TextModal):
-    def __init__(self, text: str, submit: Submit) -> None:
+    def __init__(self, text: str, submit: Submit, strings: Strings | None = None) -> None:
+        t = strings or english()
         super().__init__(
-            title="Edit & fork",
-            label="Your message, edited",
+            title=t("discord.fork_title"),
+            label=t("discord.fork_label"),
             default=text,
             submit=submit,
-            description="Haven continues from here in a new thread; the original stays as it is.",
+            description=t("discord.fork_description"),
         )
 
 
 class NewConversationModal(_TextModal):
-    def __init__(self, submit: Submit) -> None:
+    def __init__(self, submit: Submit, strings: Strings | None = None) -> None:
+        t = strings or english()
         super().__init__(
-            title="New conversation with Haven",
-            label="Your first message",
+            title=t("discord.new_title"),
+            label=t("discord.new_label"),
             submit=submit,
-            placeholder="What would you like to talk about?",
+            placeholder=t("discord.new_placeholder"),
         )
 
 

@@ -22,7 +22,8 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View
 
 from adapters.slack.translate import MAX_INPUT_CHARS, markdown_to_mrkdwn, split_message
-from bot.notices import DEFAULT_CRISIS_MESSAGE, ClosureText
+from bot.i18n import Strings, english, strings_for
+from bot.notices import ClosureText, is_default_crisis
 from bot.types import CrisisCard
 
 ACTION_MISTAKE = "haven_mistake"
@@ -76,44 +77,40 @@ def crisis_mrkdwn(text: str) -> str:
     """The crisis resources in Slack's markup. The built-in default is Markdown and is converted whole;
     an admin's own text stays as written (admins write Slack's markup), except the two Markdown forms
     that mean nothing in Slack's: ``**bold**`` and ``[text](url)``."""
-    if text.strip() == DEFAULT_CRISIS_MESSAGE:
+    if is_default_crisis(text):
         return markdown_to_mrkdwn(text)
     text = _MD_LINK.sub(lambda m: f"<{m.group(2)}|{m.group(1)}>", text)
     return _MD_BOLD.sub(r"*\1*", text)
 
 
 def crisis_blocks(card: CrisisCard) -> Blocks:
-    """The workspace's own resources (see ``crisis_mrkdwn``)."""
+    """The workspace's own resources (see ``crisis_mrkdwn``), under a heading in the person's language."""
+    title = strings_for(card.language)("crisis.title")
     return _dicts(
         [
-            HeaderBlock(text=PlainTextObject(text="Support is available", emoji=False)),
+            HeaderBlock(text=PlainTextObject(text=title, emoji=False)),
             *_sections(crisis_mrkdwn(card.text)),
         ]
     )
 
 
-def fork_offer_blocks(value: str | None) -> Blocks:
+def fork_offer_blocks(value: str | None, strings: Strings | None = None) -> Blocks:
     """Shown (ephemerally) to someone who edited a message in an ended thread."""
-    intro = "This conversation has ended, so Haven won't answer your edit here."
+    t = strings or english()
+    intro = t("slack.fork_offer_intro")
     if value is None:
         # The edit is too long to carry in a button; the shortcut reads it from the message itself.
-        return _dicts(
-            [
-                SectionBlock(
-                    text=_md(
-                        f"{intro} To continue from your edited message in a new thread, open the ⋯ menu "
-                        "on it and choose *Edit & fork*."
-                    )
-                )
-            ]
-        )
+        return _dicts([SectionBlock(text=_md(f"{intro} {t('slack.fork_offer_shortcut')}"))])
     return _dicts(
         [
-            SectionBlock(text=_md(f"{intro} Continue from your edited message in a new thread?")),
+            SectionBlock(text=_md(f"{intro} {t('slack.fork_offer_question')}")),
             ActionsBlock(
                 elements=[
                     ButtonElement(
-                        text="Fork from this edit", action_id=ACTION_FORK_EDIT, value=value, style="primary"
+                        text=t("slack.fork_offer_button"),
+                        action_id=ACTION_FORK_EDIT,
+                        value=value,
+                        style="primary",
                     )
                 ]
             ),
@@ -140,64 +137,66 @@ def _text_input(
 
 
 def _modal(
-    callback_id: str, title: str, submit: str, metadata: Mapping[str, Any], blocks: Sequence[Block]
+    callback_id: str,
+    title: str,
+    submit: str,
+    metadata: Mapping[str, Any],
+    blocks: Sequence[Block],
+    close: str = "Cancel",
 ) -> dict[str, Any]:
     return View(
         type="modal",
         callback_id=callback_id,
         title=title,
         submit=submit,
-        close="Cancel",
+        close=close,
         private_metadata=json.dumps(dict(metadata), separators=(",", ":")),
         blocks=list(blocks),
     ).to_dict()
 
 
-def feedback_modal(metadata: Mapping[str, Any]) -> dict[str, Any]:
+# The forms people use are in their language (``strings``); the admins' forms below stay English.
+
+
+def feedback_modal(metadata: Mapping[str, Any], strings: Strings | None = None) -> dict[str, Any]:
+    t = strings or english()
     return _modal(
         VIEW_FEEDBACK,
-        "Report this ending",
-        "Send report",
+        t("slack.feedback_title"),
+        t("slack.feedback_submit"),
         metadata,
         [
-            SectionBlock(
-                text=_md(
-                    "Tell the workspace admins that Haven should not have ended this conversation. "
-                    "They see a link to the thread and your comment."
-                )
-            ),
-            _text_input(
-                "What went wrong? (optional)", None, optional=True, hint=None, max_chars=MAX_INPUT_CHARS
-            ),
+            SectionBlock(text=_md(t("slack.feedback_intro"))),
+            _text_input(t("slack.feedback_label"), None, optional=True, hint=None, max_chars=MAX_INPUT_CHARS),
         ],
+        close=t("slack.cancel"),
     )
 
 
-def fork_modal(prefill: str, metadata: Mapping[str, Any]) -> dict[str, Any]:
+def fork_modal(prefill: str, metadata: Mapping[str, Any], strings: Strings | None = None) -> dict[str, Any]:
+    t = strings or english()
     return _modal(
         VIEW_FORK,
-        "Edit & fork",
-        "Fork",
+        t("slack.fork_title"),
+        t("slack.fork_submit"),
         metadata,
         [
-            SectionBlock(
-                text=_md(
-                    "Haven starts a new thread from this point: everything before this message, "
-                    "then your edited text."
-                )
-            ),
-            _text_input("Your message", prefill, optional=False, hint=None, max_chars=MAX_INPUT_CHARS),
+            SectionBlock(text=_md(t("slack.fork_intro"))),
+            _text_input(t("slack.fork_label"), prefill, optional=False, hint=None, max_chars=MAX_INPUT_CHARS),
         ],
+        close=t("slack.cancel"),
     )
 
 
-def new_conversation_modal(metadata: Mapping[str, Any]) -> dict[str, Any]:
+def new_conversation_modal(metadata: Mapping[str, Any], strings: Strings | None = None) -> dict[str, Any]:
+    t = strings or english()
     return _modal(
         VIEW_NEW,
-        "New conversation",
-        "Start",
+        t("slack.new_title"),
+        t("slack.new_submit"),
         metadata,
-        [_text_input("Your message to Haven", None, optional=False, hint=None, max_chars=MAX_INPUT_CHARS)],
+        [_text_input(t("slack.new_label"), None, optional=False, hint=None, max_chars=MAX_INPUT_CHARS)],
+        close=t("slack.cancel"),
     )
 
 

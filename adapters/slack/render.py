@@ -13,14 +13,18 @@ from adapters.slack import blocks as bk
 from adapters.slack.api import SlackApi
 from adapters.slack.reply import LiveReply
 from adapters.slack.translate import MAX_MESSAGE_CHARS, escape, reply_mark, split_markdown, split_message
+from bot.i18n import Strings, english
 from bot.notices import PlatformHints, model_alert_text, reason_phrase
 from bot.presentation import AlertNotice, ClosureNotice, CrisisResources, PrivateNotice, Reply
 from bot.types import AdminAlert
 
-HINTS = PlatformHints(
-    new_conversation="mention @Haven in a channel, send Haven a direct message, or use `/haven new`",
-    fork="open the ⋯ menu on the message and choose *Edit & fork*",
-)
+
+def hints(strings: Strings) -> PlatformHints:
+    """How things are done on Slack, in the person's language."""
+    return PlatformHints(new_conversation=strings("slack.hint_new"), fork=strings("slack.hint_fork"))
+
+
+HINTS = hints(english())
 
 Private = Callable[[str], Awaitable[None]]
 
@@ -102,7 +106,8 @@ class SlackRenderer:
 
 
 async def send_alert(api: SlackApi, alert: AdminAlert) -> None:
-    """A content-free notice for the admins: where, why, how many warnings."""
+    """A content-free notice for the admins: where, why, how many warnings. In English: it is for the
+    workspace's operators, in a channel of theirs, not for the person in the conversation."""
     link = await api.permalink(alert.thread.channel, alert.thread.thread)
     where = f"<{link}|this thread>" if link else f"a thread in <#{alert.thread.channel}>"
     reason = reason_phrase(alert.reason)

@@ -33,7 +33,10 @@ async def test_new_with_a_prompt_opens_a_thread(world: World, bot: Any, anthropi
     # The thread continues without a mention, and the intro holds the user's first message.
     await api.post_message(tid, world.alice, "in June")
     await api.wait_until(lambda: len(api.bot_messages(tid)) == 3, what="the follow-up")
-    assert user_texts(chat_requests(anthropic)[-1]) == ["[alice] help me plan a trip", "[alice] in June"]
+    assert user_texts(chat_requests(anthropic)[-1]) == [
+        "[alice · locale en-US] help me plan a trip",  # from an interaction: the person's locale
+        "[alice] in June",
+    ]
 
 
 async def test_new_without_a_prompt_asks_for_it_in_a_form(
@@ -45,7 +48,8 @@ async def test_new_without_a_prompt_asks_for_it_in_a_form(
     await api.submit_modal(world.alice, world.channel, ix.modal, "what is a monad?")
     [thread] = await api.wait_until(lambda: api.threads(world.channel), what="the new thread")
     await api.wait_until(lambda: len(api.bot_messages(int(thread["id"]))) == 2, what="the reply")
-    assert user_texts(chat_requests(anthropic)[-1]) == ["[alice] what is a monad?"]
+    # Started by an interaction, the message carries the person's locale for the model.
+    assert user_texts(chat_requests(anthropic)[-1]) == ["[alice · locale en-US] what is a monad?"]
 
 
 async def test_fork_by_link_and_its_refusals(world: World, bot: Any, anthropic: FakeAnthropic) -> None:

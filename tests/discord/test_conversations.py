@@ -209,7 +209,7 @@ async def test_direct_messages_hold_one_conversation_at_a_time(
     new = await api.slash(world.alice, dm, "haven", "new", prompt="a fresh start")
     await api.wait_until(lambda: len(chat_requests(anthropic)) == 3, what="the new conversation's turn")
     assert "a fresh start" in new.messages()[0]["content"]
-    assert user_texts(chat_requests(anthropic)[-1]) == ["[alice] a fresh start"]
+    assert user_texts(chat_requests(anthropic)[-1]) == ["[alice · locale en-US] a fresh start"]
 
     ended = await api.slash(world.alice, dm, "haven", "end")
     await api.wait_until(lambda: ended.complete, what="the acknowledgement")
@@ -225,7 +225,10 @@ async def test_direct_messages_hold_one_conversation_at_a_time(
 
     await api.slash(world.alice, dm, "haven", "new", prompt="third time")
     await api.wait_until(lambda: len(chat_requests(anthropic)) == 4, what="the next conversation")
-    assert user_texts(chat_requests(anthropic)[-1]) == ["[alice] third time"]
+    assert user_texts(chat_requests(anthropic)[-1]) == ["[alice · locale en-US] third time"]
     await api.post_message(dm, world.alice, "and it continues")
     await api.wait_until(lambda: len(chat_requests(anthropic)) == 5, what="the follow-up")
-    assert user_texts(chat_requests(anthropic)[-1]) == ["[alice] third time", "[alice] and it continues"]
+    assert user_texts(chat_requests(anthropic)[-1]) == [
+        "[alice · locale en-US] third time",
+        "[alice] and it continues",
+    ]

@@ -5,7 +5,6 @@ entry continues the message its first attempt left instead of posting a second o
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -144,7 +143,7 @@ async def test_an_acknowledgement_never_waits_for_users_info_and_the_turn_looks_
     acknowledging: tuple[SlackHarness, SlackBot],
 ) -> None:
     h, _ = acknowledging
-    h.slack.add_user(ALICE, "ana")
+    h.slack.add_user(ALICE, "ana", locale="es-ES")
     h.slack.delays["users.info"] = 2.0  # Slack slow (or rate-limiting) on users.info
     h.anthropic.enqueue(text("Hello, Ana."))
     root = h.ts()
@@ -160,7 +159,8 @@ async def test_an_acknowledgement_never_waits_for_users_info_and_the_turn_looks_
         await asyncio.sleep(0.05)
     assert [post_words(p) for p in h.posts(thread_ts=root)] == ["Hello, Ana."]
     [request] = h.model_requests()
-    assert "[ana] hello" in json.dumps(request["messages"])  # looked up by the turn: Slack's name
+    # Looked up by the turn: Slack's name for her and her language.
+    assert request["messages"][0]["content"][-1]["text"] == "[ana · locale es-ES] hello"
     assert h.slack.count("users.info") == 1
 
 
@@ -180,4 +180,5 @@ async def test_a_recovered_entry_recorded_with_only_its_authors_id_gets_the_auth
 
     assert await h.services.engine.recover({"slack": bot.recovery}) == 1
     assert [post_words(p) for p in h.posts(thread_ts=root)] == ["Still here, Ana."]
-    assert "[ana] are you still there?" in json.dumps(h.model_requests()[0]["messages"])
+    [request] = h.model_requests()
+    assert request["messages"][0]["content"][-1]["text"] == "[ana · locale en-US] are you still there?"

@@ -37,6 +37,7 @@ from bot.admin import (
     NotAllowed,
     describe_settings,
 )
+from bot.i18n import strings_for
 from bot.notices import ADMIN_ONLY, DATABASE_UNAVAILABLE, DEFAULT_CRISIS_MESSAGE, reason_phrase
 from bot.ports import StorageUnavailable
 from bot.types import Author, CrisisCard
@@ -46,6 +47,7 @@ log = logging.getLogger(__name__)
 # The slash command this group answers; manifest.yml must declare the same (a test checks it).
 COMMAND = "/haven"
 
+# The English help (``help.slack`` in ``bot/locales``); people get it in their language.
 HELP = """\
 *Haven* talks with you in threads.
 • *Start:* mention @Haven in a channel (it answers in a thread under your message), send it a direct \
@@ -103,12 +105,14 @@ class Commands:
         sub, rest = parse_command(command.get("text") or "")
         log.info("slack command", extra={"workspace": who.team, "subcommand": sub or "help"})
         if sub in ("", "help"):
-            await private(HELP)
+            await private(strings_for((await who.person()).locale)("help.slack"))
         elif sub == "new":
             if rest:
                 await self._start(who, channel, slack_to_text(rest, bot_user_id), rest, private)
             else:
-                await self._api.open(command["trigger_id"], bk.new_conversation_modal({"c": channel}))
+                strings = strings_for((await who.person()).locale)
+                modal = bk.new_conversation_modal({"c": channel}, strings)
+                await self._api.open(command["trigger_id"], modal)
         elif sub == "end":
             await self._end(who, rest, private)
         elif sub == "fork":
@@ -116,7 +120,8 @@ class Commands:
         elif sub in ("resources", "settings", "instructions", "endings", "feedback"):
             await self._cmd_admin(who, channel, sub, rest, command["trigger_id"], respond)
         else:
-            await private(f"Unknown subcommand `{escape(sub)}`.\n\n{HELP}")
+            help_text = strings_for((await who.person()).locale)("help.slack")
+            await private(f"Unknown subcommand `{escape(sub)}`.\n\n{help_text}")
 
     async def on_new_submit(
         self, ack: Any, body: dict[str, Any], view: dict[str, Any], context: AsyncBoltContext
@@ -141,7 +146,7 @@ class Commands:
     async def _end(self, who: Requester, rest: str, private: Private) -> None:
         link, _ = split_link_and_text(rest)
         if link is None:
-            await private(END_USAGE)
+            await private(strings_for((await who.person()).locale).localise(END_USAGE))
             return
         person = await who.person()
         thread = thread_ref(who.team, link.channel, link.thread)
@@ -153,6 +158,7 @@ class Commands:
             user_id=who.user,
             private=private,
             end_command=True,
+            locale=person.locale,
         )
 
     # -- admin ----------------------------------------------------------------------------------------

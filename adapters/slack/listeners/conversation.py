@@ -18,6 +18,7 @@ from adapters.slack.listeners.inbox import Admitted, admitted, with_author
 from adapters.slack.listeners.shared import CANNOT_POST, Private, Shared
 from adapters.slack.translate import PLATFORM, SlackMessage, escape, message_from_event, quote, thread_ref
 from bot.failures import log_failure, retry_turn
+from bot.i18n import strings_for
 from bot.locks import KeyedLocks
 from bot.notices import TURN_FAILED
 from bot.ports import StorageUnavailable
@@ -28,7 +29,6 @@ log = logging.getLogger(__name__)
 # The events this group listens to; manifest.yml must subscribe to the same (a test checks it).
 EVENTS = ("app_mention", "message")
 
-EMPTY_MENTION = "Hi! Write your message after @Haven and I'll answer in a thread."
 
 # What becomes of an edited message (``message_changed``): the fork group's offer to continue from it.
 OnEdit = Callable[[Mapping[str, Any], str, str | None], Awaitable[None]]
@@ -76,7 +76,8 @@ class Conversation:
         if not msg.has_content:
             if msg.origin in (Origin.MENTION, Origin.DIRECT):
                 in_thread = msg.thread.thread if msg.thread.thread != msg.ts else None
-                await self._api.ephemeral(msg.thread.channel, msg.user_id, EMPTY_MENTION, in_thread)
+                hello = strings_for((await who.person(msg.user_id)).locale)("slack.empty_mention")
+                await self._api.ephemeral(msg.thread.channel, msg.user_id, hello, in_thread)
             return
         # Taken before the first await, so this process handles a thread's messages in arrival order.
         async with self._thread_lock(msg.thread.key):
@@ -134,6 +135,7 @@ class Conversation:
                     user_id=msg.user_id,
                     live=live,
                     entry=entry.id,
+                    locale=message.locale,
                 )
 
             try:
@@ -174,11 +176,18 @@ class Conversation:
             # Called by the engine while it still holds the thread's lock: replies keep turn order
             # even when another process takes the thread's next turn.
             await self._shared.render(
-                result, channel=channel, thread_ts=thread_ts, user_id=msg.user_id, live=live
+                result,
+                channel=channel,
+                thread_ts=thread_ts,
+                user_id=msg.user_id,
+                live=live,
+                locale=person.locale,
             )
 
         result = await self._shared.answer(
-            live, self._engine.handle_message(msg.incoming(person.author, person.locale), live, deliver)
+            live,
+            self._engine.handle_message(msg.incoming(person.author, person.locale), live, deliver),
+            person.locale,
         )
         log.log(
             logging.WARNING if attempt else logging.INFO,
@@ -196,20 +205,22 @@ class Conversation:
         self, who: Requester, channel: str, model_text: str, shown_text: str, private: Private
     ) -> None:
         """``/haven new``: a top-level message carries the person's words; the conversation is its thread."""
+        person = await who.person()
         if not model_text.strip():
-            await private("Write your message after `/haven new`.")
+            await private(strings_for(person.locale)("slack.new_needs_text"))
             return
         team, user = who.team, who.user
         # Before the post: where Haven does not answer, nothing appears. A DM ("D…") is always answered.
-        if not channel.startswith("D") and (note := await self._engine.not_here(PLATFORM, team, channel)):
+        if not channel.startswith("D") and (
+            note := await self._engine.not_here(PLATFORM, team, channel, person.locale)
+        ):
             await private(note)
             return
-        person = await who.person()
         ts = await self._api.post(
             channel, f"<@{user}> started a conversation with Haven:\n{quote(shown_text)}"
         )
         if ts is None:
-            await private(CANNOT_POST)
+            await private(strings_for(person.locale).localise(CANNOT_POST))
             return
         msg = IncomingMessage(
             thread_ref(team, channel, ts),
@@ -222,7 +233,7 @@ class Conversation:
         )
         live = self._shared.live(channel, ts, team, user)
         try:
-            result = await self._shared.answer(live, self._engine.handle_message(msg, live))
+            result = await self._shared.answer(live, self._engine.handle_message(msg, live), person.locale)
         except StorageUnavailable:
             # The database went away after the post: take it back rather than leave a conversation
             # that never started (the caller tells the person to try again).
@@ -230,5 +241,11 @@ class Conversation:
                 await self._api.delete(channel, ts)
             raise
         await self._shared.render(
-            result, channel=channel, thread_ts=ts, user_id=user, private=private, live=live
+            result,
+            channel=channel,
+            thread_ts=ts,
+            user_id=user,
+            private=private,
+            live=live,
+            locale=person.locale,
         )

@@ -16,6 +16,7 @@ from adapters.slack import blocks as bk
 from adapters.slack.listeners.context import requester
 from adapters.slack.listeners.shared import Shared, input_value
 from adapters.slack.translate import PLATFORM
+from bot.i18n import strings_for
 from bot.notices import FEEDBACK_THANKS
 
 
@@ -43,7 +44,9 @@ class Feedback:
             await self._api.tell(who.user, channel, text)
 
         async def work() -> None:
-            await self._api.open(body["trigger_id"], bk.feedback_modal(meta))
+            # Block actions carry no locale; the person's comes from users.info (briefly cached).
+            strings = strings_for((await who.person()).locale)
+            await self._api.open(body["trigger_id"], bk.feedback_modal(meta, strings))
 
         await self._shared.once(who.team, body.get("trigger_id"), private, work)
 
@@ -69,7 +72,8 @@ class Feedback:
                 await private("Haven couldn't find that conversation any more.")
                 return
             if meta.get("c"):
-                await self._api.ephemeral(meta["c"], user, FEEDBACK_THANKS, meta.get("t"))
+                thanks = strings_for((await who.person()).locale).localise(FEEDBACK_THANKS)
+                await self._api.ephemeral(meta["c"], user, thanks, meta.get("t"))
             if alert is not None:
                 await self._shared.alert(alert)
 

@@ -26,6 +26,7 @@ from adapters.slack.translate import (
     split_link_and_text,
     thread_ref,
 )
+from bot.i18n import strings_for
 from bot.notices import NOT_AUTHOR
 from bot.ports import StorageUnavailable
 from bot.types import ForkRequest, ThreadRef, TurnStatus
@@ -65,15 +66,16 @@ class Fork:
         """Post "Forked from … by …" at the top level, then let the engine open and answer its thread."""
         team, user_id = who.team, who.user
         source = await self._engine.fork_source(thread, message_id=message_ts)
-        if source is None:
-            await private(NOT_FORKABLE)
-            return False
         person = await who.person()
+        t = strings_for(person.locale)
+        if source is None:
+            await private(t.localise(NOT_FORKABLE))
+            return False
         if not await self._engine.may_fork(person.author, source):
-            await private(NOT_AUTHOR)
+            await private(t.localise(NOT_AUTHOR))
             return False
         if not model_text.strip():
-            await private("The new text is empty; nothing to fork.")
+            await private(t("adapter.slack.fork_empty"))
             return False
         link = await self._api.permalink(thread.channel, message_ts)
         origin = f"<{link}|this message>" if link else "an earlier message"
@@ -81,7 +83,7 @@ class Fork:
             thread.channel, f"Forked from {origin} by <@{user_id}>:\n{quote(shown_text)}"
         )
         if ts is None:
-            await private(CANNOT_POST)
+            await private(t.localise(CANNOT_POST))
             return False
         request = ForkRequest(
             source.conversation_id,
@@ -93,7 +95,7 @@ class Fork:
         )
         live = self._shared.live(thread.channel, ts, team, user_id)
         try:
-            result = await self._shared.answer(live, self._engine.fork(request, live))
+            result = await self._shared.answer(live, self._engine.fork(request, live), person.locale)
         except StorageUnavailable:
             if not live.started:
                 await self._api.delete(thread.channel, ts)  # nothing half-done: no header of nothing
@@ -102,11 +104,17 @@ class Fork:
             # Refused after all (e.g. the rights changed meanwhile): take the header back.
             await self._api.delete(thread.channel, ts)
             for reply in result.replies:
-                await private(reply)
+                await private(t.localise(reply))
             return False
         log.info("slack fork", extra={"workspace": team, "status": result.status.value})
         await self._shared.render(
-            result, channel=thread.channel, thread_ts=ts, user_id=user_id, private=private, live=live
+            result,
+            channel=thread.channel,
+            thread_ts=ts,
+            user_id=user_id,
+            private=private,
+            live=live,
+            locale=person.locale,
         )
         return True
 
@@ -116,7 +124,7 @@ class Fork:
         """``/haven fork <message link> <new text>``."""
         link, text = split_link_and_text(rest)
         if link is None or not text:
-            await private(FORK_USAGE)
+            await private(strings_for((await who.person()).locale).localise(FORK_USAGE))
             return
         await self.fork(
             who,
@@ -141,12 +149,13 @@ class Fork:
         )
         if value is not None and len(value) > bk.BUTTON_VALUE_CHARS:
             value = None
+        t = strings_for((await self._api.person(team, edit.user_id)).locale)
         await self._api.ephemeral(
             edit.thread.channel,
             edit.user_id,
-            "This conversation has ended. Continue from your edited message in a new thread?",
+            f"{t('slack.fork_offer_intro')} {t('slack.fork_offer_question')}",
             edit.thread.thread,
-            blocks=bk.fork_offer_blocks(value),
+            blocks=bk.fork_offer_blocks(value, t),
         )
 
     async def on_shortcut(self, ack: Any, shortcut: dict[str, Any], context: AsyncBoltContext) -> None:
@@ -161,15 +170,16 @@ class Fork:
             ts = str(message.get("ts") or "")
             thread_ts = str(message.get("thread_ts") or ts)
             source = await self._engine.fork_source(thread_ref(who.team, channel, thread_ts), message_id=ts)
-            if source is None:
-                await private(NOT_FORKABLE)
-                return
             person = await who.person()
+            t = strings_for(person.locale)
+            if source is None:
+                await private(t.localise(NOT_FORKABLE))
+                return
             if not await self._engine.may_fork(person.author, source):
-                await private(NOT_AUTHOR)
+                await private(t.localise(NOT_AUTHOR))
                 return
             meta = {"c": channel, "t": thread_ts, "m": ts}
-            await self._api.open(shortcut["trigger_id"], bk.fork_modal(source.text, meta))
+            await self._api.open(shortcut["trigger_id"], bk.fork_modal(source.text, meta, t))
 
         await self._shared.once(who.team, shortcut.get("trigger_id"), private, work)
 

@@ -25,6 +25,7 @@ from adapters.slack.translate import PLATFORM
 from bot.admin import MAX_CRISIS_CHARS, NotAllowed
 from bot.failures import log_failure
 from bot.home import HomeContent
+from bot.i18n import strings_for
 from bot.notices import ADMIN_ONLY, DATABASE_UNAVAILABLE, crisis_card
 from bot.ports import StorageUnavailable
 from bot.types import ThreadRef
@@ -86,7 +87,8 @@ class Home:
         channel = _home_channel(body) or await self._dm(who.user)
         if channel is None:
             return  # conversations.open failed (logged); the button can be pressed again
-        await self._api.open(body["trigger_id"], bk.new_conversation_modal({"c": channel}))
+        strings = strings_for((await who.person()).locale)
+        await self._api.open(body["trigger_id"], bk.new_conversation_modal({"c": channel}, strings))
 
     async def on_forget(self, ack: Any, body: dict[str, Any]) -> None:
         await ack()

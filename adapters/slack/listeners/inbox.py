@@ -160,6 +160,10 @@ class AcceptMessages(AsyncMiddleware):
         return await next()
 
     async def _elsewhere(self, msg: SlackMessage, incoming: IncomingMessage) -> None:
+        # The note is in the person's language, so they are looked up here (only in a channel Haven
+        # does not answer in, and cached): the one users.info an acknowledgement may wait for.
+        person = await self._shared.api.person(msg.thread.workspace, msg.user_id)
+        incoming = with_author(incoming, person)
         gated = await self._shared.engine.gate(incoming)
         if gated is None:
             return  # allowed again between the two questions: the next message is answered
@@ -171,7 +175,12 @@ class AcceptMessages(AsyncMiddleware):
             await self._shared.api.ephemeral(channel, msg.user_id, text, where)
 
         await self._shared.render(
-            gated, channel=channel, thread_ts=thread_ts, user_id=msg.user_id, private=private
+            gated,
+            channel=channel,
+            thread_ts=thread_ts,
+            user_id=msg.user_id,
+            private=private,
+            locale=incoming.locale,
         )
 
 
@@ -209,6 +218,8 @@ class SlackRecovery:
 
     async def draw(self, entry: InboxEntry, result: TurnResult, stream: ReplyStream | None) -> None:
         act_for(self._shared.api.client, entry.message.thread.workspace)
+        # In the reader's language: their locale as recorded, else as Slack says (cached by ``message``).
+        locale = (await self.message(entry)).locale
         live = stream if isinstance(stream, LiveReply) else None
         if live is None and entry.reply_ref:
             live = self._live(entry, None)
@@ -228,6 +239,7 @@ class SlackRecovery:
             live=live,
             entry=entry.id,
             drawn=drawn,
+            locale=locale,
         )
         log.info(
             "slack recovered turn drawn",

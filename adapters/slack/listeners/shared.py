@@ -15,10 +15,11 @@ from typing import Any
 
 from adapters.slack import blocks as bk
 from adapters.slack.api import SlackApi
-from adapters.slack.render import HINTS, SlackRenderer, send_alert
+from adapters.slack.render import SlackRenderer, hints, send_alert
 from adapters.slack.reply import LiveReply
 from adapters.slack.translate import PLATFORM
 from bot.failures import log_failure
+from bot.i18n import strings_for
 from bot.notices import DATABASE_UNAVAILABLE, TURN_FAILED
 from bot.ports import CoreServices, StorageUnavailable
 from bot.presentation import CrisisResources, render
@@ -128,8 +129,11 @@ class Shared:
             on_ref=on_ref,
         )
 
-    async def answer(self, live: LiveReply, turn: Awaitable[TurnResult]) -> TurnResult:
-        """Run one engine turn that writes into ``live``; a shown reply is never left unfinished."""
+    async def answer(
+        self, live: LiveReply, turn: Awaitable[TurnResult], locale: str | None = None
+    ) -> TurnResult:
+        """Run one engine turn that writes into ``live``; a shown reply is never left unfinished (the
+        note in the language of ``locale``, the person's)."""
         try:
             return await turn
         except BaseException as exc:
@@ -137,7 +141,7 @@ class Shared:
                 # The model answered, so this process owned the turn and the message is stored: a
                 # redelivery would be a duplicate. Say so in the thread instead of going silent.
                 exc.haven_reply_shown = True  # type: ignore[attr-defined]  # do not run the turn again
-                await asyncio.shield(live.fail(TURN_FAILED))
+                await asyncio.shield(live.fail(strings_for(locale).localise(TURN_FAILED)))
             raise
 
     # -- rendering ------------------------------------------------------------------------------------
@@ -154,9 +158,11 @@ class Shared:
         end_command: bool = False,
         entry: str | None = None,
         drawn: frozenset[str] = frozenset(),
+        locale: str | None = None,
     ) -> None:
         """Draw a result with the core's presentation (``bot.presentation``): nothing decided here.
-        ``entry`` and ``drawn``: see ``SlackRenderer``."""
+        ``entry`` and ``drawn``: see ``SlackRenderer``; ``locale``: Slack's for ``user_id``
+        (``SlackApi.person``), whose language the notices are in."""
         renderer = SlackRenderer(
             self.api,
             channel=channel,
@@ -167,8 +173,15 @@ class Shared:
             drawn=drawn,
         )
         shown = live is not None and live.started
+        strings = strings_for(locale)
         await render(
-            renderer, result, user_id=user_id, hints=HINTS, reply_shown=shown, end_command=end_command
+            renderer,
+            result,
+            user_id=user_id,
+            hints=hints(strings),
+            strings=strings,
+            reply_shown=shown,
+            end_command=end_command,
         )
 
     async def alert(self, alert: AdminAlert) -> None:
