@@ -253,7 +253,7 @@ TAIL_CHARS = 1_000
 def head_and_tail(text: str) -> str:
     """What the line-reading detectors read of a long message: its opening and its end.
 
-    Abuse and a request to end the chat show in what a person types, not in the middle of a pasted
+    Abuse and a request to end the chat show in what a person types, not somewhere inside a pasted
     log; reading a bounded part keeps those detectors' time bounded whatever the message's length.
     (The risk detector reads every clause.)
     """
