@@ -62,7 +62,7 @@ FLOORS: dict[Key, float] = {
     risk(DIASAFETY, "mental_health_risk_context[si_keyword_heuristic]"): 0.97,  # [0.994]
     risk(
         DIASAFETY, "mental_health_risk_context[si_keyword_heuristic]", "likely"
-    ): 0.82,  # [0.840] target 0.85: gap
+    ): 0.85,  # [0.853] target 0.85
     risk(F, "threat_or_incitement/en"): 0.80,  # [0.814] target 0.80
     risk(F, "call_for_violence_group/en"): 0.47,  # [0.497] target 0.80: gap
     risk(F, "threat_or_incitement/de"): 0.60,  # [0.600] target 0.60
