@@ -154,7 +154,7 @@ _DIRECTED_PROFANITY = re.compile(
     r"\bfuck (?:this|that|off|it)\b|\byou know (?:fuck|shit|jack) (?:all|nothing|about)\b|"
     r"\bmy problem is you\b"
 )
-# Threats and death wishes at the listener: "i will kill you", "die", "do you want me to kick you".
+# Threats and death wishes at the listener: "i will kill you", "die", "want me to come kick you?".
 _THREAT_AT_YOU = re.compile(
     r"\b(?:i|we|me) (?:\w+ ){0,4}(?:kill|murder|hurt|stab|shoot|punch|kick|beat|destroy|rape|strangle|choke|"
     r"slap|hit|smash|end|delete|unplug|break|burn|hunt down|find) (?:you|yourself|your (?:mother|mom|"
@@ -235,7 +235,8 @@ _SEXIST = re.compile(
 # Demands for harmful content: weapons, poisons, hard drugs, violence against people, hate content.
 _HARMFUL_REQUEST = re.compile(
     r"\b(?:how (?:do i|do you|can i|to|would i|should i|could i)|tell me how to|teach me (?:how )?to|"
-    r"show me how to|help me|i want to know how to|explain how to|give me (?:instructions|a recipe|steps) "
+    r"show me how to|help me|i (?:want|need|would like) to know how to|explain how to|"
+    r"give me (?:instructions|a recipe|steps) "
     r"(?:to|for))(?: \w+){0,3} (?:make|build|cook|create|get|buy|synthesi[sz]e|assemble) (?:a |an |some )?"
     r"(?:bomb|pipe bomb|explosive|explosives|napalm|nerve gas|sarin|ricin|anthrax|poison|meth|"
     r"methamphetamine|crack|heroin|fentanyl|molotov|ghost gun|silencer|bioweapon|chemical weapon|"

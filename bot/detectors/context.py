@@ -1,7 +1,7 @@
 """Context around a rule's match, scoped to its own clause: idiom, negation, quotation, joking, conditionals.
 
 A message can joke in one sentence and mean it in the next ("lol my cat knocked my coffee over. anyway.
-i want to kill myself tonight"), so nothing here looks beyond the clause of the match, except a clause
+tonight i will kill myself"), so nothing here looks beyond the clause of the match, except a clause
 made only of laughter right after it ("i want to die. lol") and a conditional clause right before it
 ("if this deploy fails, i'll kill myself"). A negated explicit wish to die keeps a soft mark; every
 other negated match counts for nothing.
@@ -84,15 +84,16 @@ def _start_token(clause_text: str, start: int) -> int:
 
 def _negated(tokens: Sequence[str], first: int, words: ContextWords) -> bool:
     if first < len(tokens) and tokens[first] in words.subjects:
-        # "i can not sleep, i just want to die": the match has its own subject, so an earlier negator
-        # negates an earlier verb; only a neg-raising verb carries it over ("i do not think i want to").
+        # "tired of insomnia, i would rather be dead": the match has its own subject, so an earlier
+        # negator negates an earlier verb; only a neg-raising verb carries it over ("i do not really
+        # think i want to").
         before = tokens[max(0, first - NEGATION_REACH) : first]
         return bool(before) and before[-1] in words.neg_raisers and any(t in words.negators for t in before)
     for i in range(first - 1, max(-1, first - 1 - NEGATION_REACH), -1):
         if tokens[i] in words.scope_breaks:
             return False
         if tokens[i] in words.negators:
-            # "i can not kill myself" denies the ability, not the wish: it does not cancel the match.
+            # "can not kill myself" denies the ability, not the wish: it does not cancel the match.
             return not (i > 0 and tokens[i - 1] in words.ability and i == first - 1)
     return False
 

@@ -87,6 +87,11 @@ class RiskDetector:
         }
         # token -> the rules it anchors; a cache of a pure function of the immutable tables.
         self._by_token: dict[str, tuple[Rule, ...]] = {}
+        # Rules whose grammar is a whole conditional sentence ("if it were painless, i would have done
+        # it"): the comma after the condition ends a clause, so they also read a clause that holds a
+        # conditional word joined with the clause after it.
+        self._conditional_rules = tuple(r for r in rules.rules if r.conditional_form and r.kind in RISK_KINDS)
+        self._conditionals = frozenset(w for lang in rules.languages.values() for w in lang.conditionals)
 
     @property
     def normalizer(self) -> Normalizer:
@@ -133,6 +138,20 @@ class RiskDetector:
                     hit = self._match(rule, window, before, after)
                     if hit is not None:
                         yield hit
+            if after is not None and self._conditional_rules:
+                yield from self._conditional_sentence(clause, after, before, clauses[i + 2 : i + 3])
+
+    def _conditional_sentence(
+        self, clause: Clause, after: Clause, before: Clause | None, rest: list[Clause]
+    ) -> Iterator[Hit]:
+        """Conditional rules on a condition clause joined with the clause after it (bounded: one window)."""
+        if len(clause.tokens) + len(after.tokens) > WINDOW or self._conditionals.isdisjoint(clause.tokens):
+            return
+        joined = Clause(clause.tokens + after.tokens, clause.quoted + after.quoted, clause.cjk or after.cjk)
+        for rule in self._conditional_rules:
+            hit = self._match(rule, joined, before, rest[0] if rest else None)
+            if hit is not None:
+                yield hit
 
     def candidates(self, clause: Clause) -> list[Rule]:
         """The rules worth trying on ``clause``: those with an anchor word in it, and the anchorless."""
@@ -253,7 +272,7 @@ TAIL_CHARS = 1_000
 def head_and_tail(text: str) -> str:
     """What the line-reading detectors read of a long message: its opening and its end.
 
-    Abuse and a request to end the chat show in what a person types, not in the middle of a pasted
+    Abuse and a request to end the chat show in what a person types, not somewhere inside a pasted
     log; reading a bounded part keeps those detectors' time bounded whatever the message's length.
     (The risk detector reads every clause.)
     """

@@ -17,7 +17,7 @@ The language lives in the data files; this module is the mechanism. A rule file 
     level = "likely"
     patterns = ["{I} {want} to die"]
     examples = ["i want to die"]
-    counter = ["i don't want to die", "this bug makes me want to die lol"]
+    counter = ["i never want to die", "this flaky test, i want to die lol"]
 
 Patterns are sequences of words, matched on normalised clauses (see ``normalize.py``):
 
@@ -97,7 +97,7 @@ class Rule:
     anchors: frozenset[str] | None  # the clause must contain one of these words; None = always try
     negatable: bool
     quotable: bool  # inside quotation marks the rule does not apply to the writer
-    # The rule's own grammar is a conditional ("if it were painless I would have done it long ago"),
+    # The rule's own grammar is a conditional ("if it were painless I'd have gone through with it long ago"),
     # so an "if" in its clause is what it describes, not a hedge that lowers it.
     conditional_form: bool
     unless: LazyRegex | None  # an idiom in the same clause that cancels the rule
@@ -130,7 +130,7 @@ class LanguageData:
     # before it belongs to the previous one, unless it negates a neg-raising verb ("i do not think").
     subjects: frozenset[str] = frozenset()
     neg_raisers: frozenset[str] = frozenset()
-    # "i can not kill myself" denies an ability, not the wish: a negator right after these verbs does not
+    # "can not kill myself" denies an ability, not the wish: a negator right after these verbs does not
     # cancel the match that follows it.
     ability: frozenset[str] = frozenset()
 
