@@ -8,7 +8,8 @@
   not count. Past it the turn stops with ``TurnStopped`` and the engine answers with a note.
 - **Acknowledgements first.** While the process is acknowledging events (``intake()`` around each one,
   from the adapter's HTTP or socket handler), a turn that is about to start waits (``after_intake()``)
-  until none is left, for at most ``INTAKE_FIRST_SECONDS``. An acknowledgement is a platform's deadline
+  until none is left and none has been for ``INTAKE_QUIET_SECONDS``, for at most
+  ``INTAKE_FIRST_SECONDS``. An acknowledgement is a platform's deadline
   (Slack: 3 s, then it counts the delivery as failed and sends it again), a turn's start is not: in a
   burst of a thousand new threads the turns of the first events would otherwise take the CPU, the
   database workers and the event loop from the acknowledgements of the later ones. The message is
@@ -46,6 +47,11 @@ TOO_SLOW_NOTE = "Sorry — answering took me too long, so I stopped. Please send
 # thousand events (about 2 ms of CPU each), and well inside the lock wait the turn's wait is taken from
 # (HAVEN_LOCK_WAIT_SECONDS, 30 s by default), so that a steady overload delays turns but never stops them.
 INTAKE_FIRST_SECONDS = 10.0
+# ... and until no acknowledgement has ended for this long. In a burst the count of acknowledgements in
+# progress touches 0 between two requests (the next one still unread in its socket) hundreds of times;
+# each such moment used to let waiting turns in, whose CPU then delayed the acknowledgements behind them
+# (bench/burst.py: 1,500 threads, max 8.3 s). Short enough that a lone turn hardly notices it.
+INTAKE_QUIET_SECONDS = 0.02
 # After the shutdown deadline, stopped turns get this long to post their notes before connectors close:
 # a process stops within HAVEN_SHUTDOWN_SECONDS + NOTE_SECONDS (set the orchestrator's grace above it).
 NOTE_SECONDS = 5.0
@@ -78,6 +84,8 @@ class Admission:
         self._stop_at: float | None = None  # loop time at which shutdown stops every turn
         self.intake_first = INTAKE_FIRST_SECONDS
         self.acknowledging = 0  # events being acknowledged now (``intake``)
+        self.intake_quiet = INTAKE_QUIET_SECONDS
+        self._last_intake = -math.inf  # loop time at which the latest acknowledgement ended
         self._acknowledged = asyncio.Event()  # set while ``acknowledging`` is 0
         self._acknowledged.set()
 
@@ -103,19 +111,34 @@ class Admission:
             yield
         finally:
             self.acknowledging -= 1
+            self._last_intake = asyncio.get_running_loop().time()
             if not self.acknowledging:
                 self._acknowledged.set()
 
     async def after_intake(self) -> None:
-        """Before a turn starts: wait until no event is being acknowledged, at most ``intake_first`` s.
-        Returns at once when none is (the usual case: an acknowledgement takes milliseconds)."""
-        if self.acknowledging:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.intake_first):
-                    # Woken by a moment without acknowledgements, the turn looks again: in a burst the
-                    # next event's acknowledgement has often begun by then.
-                    while self.acknowledging:
+        """Before a turn starts: wait until no event is being acknowledged and none was for
+        ``intake_quiet`` s, at most ``intake_first`` s in all. Returns at once when the process has
+        acknowledged nothing lately; a turn right after its own event's acknowledgement waits the short
+        quiet time."""
+        loop = asyncio.get_running_loop()
+
+        def quiet_for() -> float:
+            """How much longer until it has been quiet long enough (≤ 0: now)."""
+            return self._last_intake + self.intake_quiet - loop.time()
+
+        if not self.acknowledging and quiet_for() <= 0:
+            return
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.intake_first):
+                # Woken by a moment without acknowledgements, the turn looks again: in a burst the
+                # next event's acknowledgement has often begun by then.
+                while True:
+                    if self.acknowledging:
                         await self._acknowledged.wait()
+                    elif (left := quiet_for()) > 0:
+                        await asyncio.sleep(left)
+                    else:
+                        return
 
     def begin_shutdown(self, seconds: float) -> None:
         """Give every turn, running, waiting or yet to come, at most ``seconds`` more. Idempotent: the

@@ -199,3 +199,27 @@ async def test_the_wait_is_bounded_under_a_steady_stream_of_acknowledgements() -
     assert admission.acknowledging == 0
     async with asyncio.timeout(0.05):
         await admission.after_intake()
+
+
+async def test_a_turn_waits_until_acknowledgements_have_been_quiet_for_a_moment() -> None:
+    admission = Admission()
+    admission.intake_quiet = 0.2
+    loop = asyncio.get_running_loop()
+    with admission.intake():
+        waiter = asyncio.create_task(admission.after_intake())
+        await asyncio.sleep(0.05)
+    ended = loop.time()
+    # None in progress now, but one ended just before: the turn waits out the quiet time ...
+    await asyncio.sleep(0.1)
+    assert not waiter.done()
+    # ... which starts again with every acknowledgement that ends meanwhile (a burst's next event).
+    with admission.intake():
+        pass
+    again = loop.time()
+    async with asyncio.timeout(1):
+        await waiter
+    assert loop.time() - again >= 0.19 and loop.time() - ended >= 0.29
+    # Long after the last acknowledgement a turn starts at once.
+    await asyncio.sleep(0.25)
+    async with asyncio.timeout(0.05):
+        await admission.after_intake()
