@@ -81,38 +81,38 @@ async def fetch_file(
     ``html_ok`` False: an HTML page where a file was expected is refused (Slack answers a request it did
     not authorize with its sign-in page and a 200)."""
     if size is not None and size > max_bytes:
-        raise FileTooBig(f"it is {megabytes(size)}, over the {megabytes(max_bytes)} limit")
+        raise FileTooBig("files.too_big", size=megabytes(size), limit=megabytes(max_bytes))
     try:
         target = URL(url)
     except (ValueError, TypeError):
-        raise FileHostRefused(f"it isn't on {platform}'s own file servers") from None
+        raise FileHostRefused("files.foreign_host", platform=platform) from None
     timeout = aiohttp.ClientTimeout(total=seconds, sock_connect=seconds, sock_read=seconds)
     try:
         async with aiohttp.ClientSession(timeout=timeout, trust_env=False) as session:
             for _ in range(MAX_REDIRECTS + 1):
                 if not is_allowed(target, allowed):
-                    raise FileHostRefused(f"it isn't on {platform}'s own file servers")
+                    raise FileHostRefused("files.foreign_host", platform=platform)
                 async with session.get(target, headers=dict(headers or {}), allow_redirects=False) as resp:
                     if resp.status in _REDIRECTS:
                         location = resp.headers.get("Location")
                         if not location:
-                            raise FileUnavailable(f"{platform} did not hand the file over")
+                            raise FileUnavailable("files.not_handed_over", platform=platform)
                         target = target.join(URL(location))
                         continue
                     if resp.status != 200:
-                        raise FileUnavailable(f"{platform} did not hand the file over (HTTP {resp.status})")
+                        raise FileUnavailable("files.http_error", platform=platform, status=resp.status)
                     if not html_ok and resp.content_type == "text/html":
-                        raise FileUnavailable(f"{platform} did not hand the file over")
+                        raise FileUnavailable("files.not_handed_over", platform=platform)
                     if resp.content_length is not None and resp.content_length > max_bytes:
-                        raise FileTooBig(f"it is over the {megabytes(max_bytes)} limit")
+                        raise FileTooBig("files.over_limit", limit=megabytes(max_bytes))
                     body = bytearray()
                     async for chunk in resp.content.iter_chunked(_CHUNK):
                         body += chunk
                         if len(body) > max_bytes:
-                            raise FileTooBig(f"it is over the {megabytes(max_bytes)} limit")
+                            raise FileTooBig("files.over_limit", limit=megabytes(max_bytes))
                     return bytes(body)
-            raise FileUnavailable(f"{platform} did not hand the file over (too many redirects)")
+            raise FileUnavailable("files.too_many_redirects", platform=platform)
     except TimeoutError:
-        raise FileUnavailable(f"{platform} did not hand the file over in time") from None
+        raise FileUnavailable("files.timed_out", platform=platform) from None
     except (aiohttp.ClientError, ValueError):
-        raise FileUnavailable(f"{platform} did not hand the file over") from None
+        raise FileUnavailable("files.not_handed_over", platform=platform) from None

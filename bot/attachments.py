@@ -26,6 +26,7 @@ from bot.files import (
     FileRefused,
     FileTooBig,
     FileUnavailable,
+    Reason,
     api_block,
     attachment_of,
     check_before_fetch,
@@ -38,6 +39,7 @@ from bot.files import (
     sha256,
     unread_block,
 )
+from bot.i18n import Strings, english
 from bot.ports import FileFetcher
 from bot.types import Attachment, HistoryMessage, ThreadRef
 
@@ -51,12 +53,26 @@ CACHE_SECONDS = 900.0
 @dataclass(frozen=True, slots=True)
 class FilesRead:
     """One message's files, read: what the stored message keeps (a reference per file read, a note per
-    file not read, in the order they were attached), text files' contents for the detectors, and the
-    one line for the person about the files that were not read ("" when all were)."""
+    file not read, in the order they were attached), text files' contents for the detectors, and why
+    each file that was not read was not (``refused``), for the person's note (``note_in``).
+
+    The stored notes (``unread_block``) are in English whoever attached the files: they are the model's
+    copy, written once and kept in the history, which must stay byte for byte the same on every later
+    turn (the prompt cache), whoever writes next. Only the person's note follows their language."""
 
     stored: tuple[dict[str, Any], ...] = ()
     texts: tuple[str, ...] = ()
-    note: str = ""
+    refused: tuple[tuple[str, Reason], ...] = ()
+    read_any: bool = True
+
+    def note_in(self, strings: Strings) -> str:
+        """The one line for the person about the files that were not read ("" when all were)."""
+        return person_note(self.refused, self.read_any, strings)
+
+    @property
+    def note(self) -> str:
+        """The same line in English (logs and tests)."""
+        return self.note_in(english())
 
 
 class ByteCache:
@@ -138,12 +154,12 @@ class Attachments:
         limits = self.limits
         stored: list[dict[str, Any]] = []
         texts: list[str] = []
-        refused: list[tuple[str, str]] = []
+        refused: list[tuple[str, Reason]] = []
         total = 0
         for index, file in enumerate(files):
             try:
                 if index >= limits.max_files:
-                    raise FileRefused(f"I read at most {limits.max_files} files a message")
+                    raise FileRefused("files.too_many_files", count=limits.max_files)
                 data = await self._fetch_new(thread, file, total)
                 got = read_file(file, data, limits)
             except FileRefused as refusal:
@@ -155,7 +171,8 @@ class Attachments:
                         "why": type(refusal).__name__,
                     },
                 )
-                refused.append((file.name, refusal.reason))
+                refused.append((file.name, refusal.why))
+                # The model's copy, in English (see ``FilesRead``).
                 stored.append(unread_block(file.name, refusal.reason))
                 continue
             total += len(data)
@@ -164,17 +181,17 @@ class Attachments:
             if got.text is not None:
                 texts.append(got.text)
         read_any = len(refused) < len(files)
-        return FilesRead(tuple(stored), tuple(texts), person_note(refused, read_any))
+        return FilesRead(tuple(stored), tuple(texts), tuple(refused), read_any)
 
     async def _fetch_new(self, thread: ThreadRef, file: Attachment, total: int) -> bytes:
         limits = self.limits
         kind = check_before_fetch(file, limits)  # type and size from metadata: before any request
         room = limits.max_total_bytes - total
         if file.size is not None and file.size > room:
-            raise FileTooBig(f"together the files are over the {megabytes(limits.max_total_bytes)} limit")
+            raise FileTooBig("files.total_too_big", limit=megabytes(limits.max_total_bytes))
         fetcher = self._fetchers.get(thread.platform)
         if fetcher is None:
-            raise FileUnavailable("files can't be read here")
+            raise FileUnavailable("files.not_here")
         cap = min(max_bytes(kind, limits), room)
         return await fetcher.fetch(thread.workspace, file, max_bytes=cap, seconds=limits.timeout_seconds)
 

@@ -961,9 +961,11 @@ class Engine:
         settings, history = began.settings, began.history
         if settings is None:
             raise RuntimeError("the store's begin_turn stored a message but returned no settings")
-        label = (REHEARSAL_LABEL if self.rehearsal else "") + (f"{files.note}\n\n" if files.note else "")
+        # The person's note, in their language; the model's copy is in the stored message (English).
+        note = files.note_in(strings_for(msg.locale))
+        label = (REHEARSAL_LABEL if self.rehearsal else "") + (f"{note}\n\n" if note else "")
         bridge = _StreamBridge(stream, label) if stream else None
-        result = await self._model_turn(conv, settings, history, msg.locale, risk, bridge, hold, files.note)
+        result = await self._model_turn(conv, settings, history, msg.locale, risk, bridge, hold, note)
         return result, risk.level
 
     async def _refuse_oversized(self, msg: IncomingMessage, size: int) -> TurnResult:

@@ -22,11 +22,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import PurePosixPath
+from types import MappingProxyType
 from typing import Any, Literal
 
+from bot.i18n import Strings, english
 from bot.types import Attachment
 
 Kind = Literal["image", "pdf", "text"]
@@ -100,12 +102,38 @@ class FileLimits:
     timeout_seconds: float = 20.0
 
 
-class FileRefused(Exception):
-    """A file Haven does not read; ``reason`` says why in a few plain words ("it is over 10 MB")."""
+Param = str | int
 
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    """Why a file was not read, as a catalog key of the ``[files]`` table and its parameters (sizes as
+    ``megabytes`` writes them, counts, an extension, a platform's name, an HTTP status): rendered in the
+    language of whoever reads it (``render``)."""
+
+    key: str
+    params: Mapping[str, Param] = field(default_factory=lambda: MappingProxyType({}))
+
+    def render(self, strings: Strings) -> str:
+        return strings(self.key, **self.params)
+
+
+class FileRefused(Exception):
+    """A file Haven does not read: ``key`` and ``params`` say why (``files.too_big``, size and limit);
+    ``reason`` is the English rendering ("it is 30 MB, over the 10 MB limit"), for logs and the model."""
+
+    def __init__(self, key: str, /, **params: Param) -> None:
+        self.why = Reason(key, MappingProxyType(dict(params)))
+        self.reason = self.why.render(english())
+        super().__init__(self.reason)
+
+    @property
+    def key(self) -> str:
+        return self.why.key
+
+    @property
+    def params(self) -> Mapping[str, Param]:
+        return self.why.params
 
 
 class FileTooBig(FileRefused):
@@ -155,18 +183,18 @@ def classify(name: str, mimetype: str) -> Kind | None:
     return None
 
 
-def unsupported_reason(name: str) -> str:
+def unsupported_reason(name: str) -> FileRefused:
     ext = extension(name)
-    return f"I can't read {ext} files" if ext else "I can't read that kind of file"
+    return FileRefused("files.unsupported", extension=ext) if ext else FileRefused("files.unsupported_kind")
 
 
 def check_before_fetch(file: Attachment, limits: FileLimits) -> Kind:
     """Refuse what can be refused from the platform's metadata alone, before any request is made."""
     kind = classify(file.name, file.mimetype)
     if kind is None:
-        raise FileRefused(unsupported_reason(file.name))
+        raise unsupported_reason(file.name)
     if file.size is not None and file.size > max_bytes(kind, limits):
-        raise FileTooBig(f"it is {megabytes(file.size)}, over the {megabytes(max_bytes(kind, limits))} limit")
+        raise FileTooBig("files.too_big", size=megabytes(file.size), limit=megabytes(max_bytes(kind, limits)))
     return kind
 
 
@@ -194,22 +222,22 @@ def read_file(file: Attachment, data: bytes, limits: FileLimits) -> ReadFile:
     are not what Haven reads (an "image" that is none, a PDF over the page limit, a binary "text")."""
     kind = check_before_fetch(file, limits)
     if len(data) > max_bytes(kind, limits):
-        raise FileTooBig(f"it is over the {megabytes(max_bytes(kind, limits))} limit")
+        raise FileTooBig("files.over_limit", limit=megabytes(max_bytes(kind, limits)))
     if kind == "image":
         media = sniff_image(data)
         if media is None:
-            raise FileRefused("it isn't a PNG, JPEG, GIF or WebP image")
+            raise FileRefused("files.not_image")
     elif kind == "pdf":
         media = PDF
         if not data.startswith(b"%PDF-"):
-            raise FileRefused("it isn't a PDF")
+            raise FileRefused("files.not_pdf")
         pages = pdf_pages(data)
         if pages > limits.max_pdf_pages:
-            raise FileRefused(f"it has {pages} pages; I read at most {limits.max_pdf_pages}")
+            raise FileRefused("files.too_many_pages", pages=pages, limit=limits.max_pdf_pages)
     else:
         media = "text/plain"
         if b"\x00" in data[:_BINARY_PROBE]:
-            raise FileRefused("it looks like a binary file, not text")
+            raise FileRefused("files.binary")
     ref = ref_block(file, kind, media, data)
     block = api_block(ref, data, limits)
     return ReadFile(ref, block, text_of(data, limits) if kind == "text" else None)
@@ -269,16 +297,19 @@ def gone_block(ref: Mapping[str, Any]) -> dict[str, Any]:
     return {"type": "text", "text": f"[attached file {ref.get('name', '?')} is no longer available]"}
 
 
-def person_note(refused: list[tuple[str, str]], read_any: bool) -> str:
-    """One line for the person about the files Haven did not read ((name, reason) pairs)."""
+def person_note(refused: Sequence[tuple[str, Reason]], read_any: bool, strings: Strings) -> str:
+    """One line for the person about the files Haven did not read ((name, reason) pairs), in the
+    language of ``strings`` (the reader's: ``bot.i18n.strings_for(msg.locale)``)."""
     if not refused:
         return ""
-    rest = " I looked at the rest." if read_any else ""
+    rest = "_rest" if read_any else ""
     if len(refused) == 1:
-        name, reason = refused[0]
-        return f"I couldn't read {name} ({reason}).{rest}"
-    listed = "; ".join(f"{name} ({reason})" for name, reason in refused)
-    return f"I couldn't read {len(refused)} files: {listed}.{rest}"
+        name, why = refused[0]
+        return strings(f"files.one{rest}", name=name, reason=why.render(strings))
+    listed = strings("files.separator").join(
+        strings("files.item", name=name, reason=why.render(strings)) for name, why in refused
+    )
+    return strings(f"files.many{rest}", count=len(refused), listed=listed)
 
 
 def is_ref(block: Mapping[str, Any]) -> bool:

@@ -11,7 +11,9 @@ lazy and cached by ``functools.cache`` on the pure loader, as ``bot.detectors`` 
 files are package data and never change while Haven runs.
 
 What stays English: the admins' alerts, digests and admin commands (the workspace's operators, not the
-person in the conversation), logs, and the model's own instructions (``bot.prompts``).
+person in the conversation), logs, and what the model is told: its own instructions (``bot.prompts``) and
+the stored notes about attached files it did not read (``bot.files.unread_block``; the person's own note
+about them is in their language).
 """
 
 from __future__ import annotations

@@ -16,13 +16,17 @@ from bot.files import (
     FileRefused,
     FileTooBig,
     FileUnavailable,
+    Reason,
     api_block,
+    check_before_fetch,
     classify,
+    megabytes,
     pdf_pages,
     person_note,
     read_file,
     sha256,
 )
+from bot.i18n import english, strings_for
 from bot.types import Attachment, HistoryMessage, ThreadRef
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
@@ -112,20 +116,79 @@ def test_read_file_builds_the_block(name: str, mimetype: str, data: bytes, block
 
 
 @pytest.mark.parametrize(
-    ("name", "mimetype", "data", "limits", "reason"),
+    ("name", "mimetype", "data", "limits", "key", "params", "reason"),
     [
-        ("a.png", "image/png", b"<html>sign in</html>", LIMITS, "it isn't a PNG, JPEG, GIF or WebP image"),
-        ("r.pdf", "application/pdf", b"not a pdf", LIMITS, "it isn't a PDF"),
-        ("r.pdf", "application/pdf", PDF_2, FileLimits(max_pdf_pages=1), "it has 2 pages; I read at most 1"),
-        ("n.txt", "text/plain", b"ab\x00cd", LIMITS, "it looks like a binary file, not text"),
-        ("z.zip", "application/zip", b"PK", LIMITS, "I can't read .zip files"),
-        ("n.txt", "text/plain", b"x" * 101, FileLimits(max_file_bytes=100), "it is over the 100 bytes limit"),
+        (
+            "a.png",
+            "image/png",
+            b"<html>",
+            LIMITS,
+            "files.not_image",
+            {},
+            "it isn't a PNG, JPEG, GIF or WebP image",
+        ),
+        ("r.pdf", "application/pdf", b"not a pdf", LIMITS, "files.not_pdf", {}, "it isn't a PDF"),
+        (
+            "r.pdf",
+            "application/pdf",
+            PDF_2,
+            FileLimits(max_pdf_pages=1),
+            "files.too_many_pages",
+            {"pages": 2, "limit": 1},
+            "it has 2 pages; I read at most 1",
+        ),
+        (
+            "n.txt",
+            "text/plain",
+            b"ab\x00cd",
+            LIMITS,
+            "files.binary",
+            {},
+            "it looks like a binary file, not text",
+        ),
+        (
+            "z.zip",
+            "application/zip",
+            b"PK",
+            LIMITS,
+            "files.unsupported",
+            {"extension": ".zip"},
+            "I can't read .zip files",
+        ),
+        (
+            "blob",
+            "application/x-foo",
+            b"PK",
+            LIMITS,
+            "files.unsupported_kind",
+            {},
+            "I can't read that kind of file",
+        ),
+        (
+            "n.txt",
+            "text/plain",
+            b"x" * 101,
+            FileLimits(max_file_bytes=100),
+            "files.over_limit",
+            {"limit": "100 bytes"},
+            "it is over the 100 bytes limit",
+        ),
     ],
 )
-def test_read_file_refuses(name: str, mimetype: str, data: bytes, limits: FileLimits, reason: str) -> None:
+def test_read_file_refuses(
+    name: str, mimetype: str, data: bytes, limits: FileLimits, key: str, params: dict[str, Any], reason: str
+) -> None:
     with pytest.raises(FileRefused) as refused:
         read_file(file(name, mimetype), data, limits)
-    assert refused.value.reason == reason
+    assert (refused.value.key, dict(refused.value.params), refused.value.reason) == (key, params, reason)
+
+
+def test_a_file_too_big_by_its_metadata_is_refused_with_its_size_and_the_limit() -> None:
+    with pytest.raises(FileTooBig) as refused:
+        check_before_fetch(file("scan.pdf", "application/pdf", size=30_000_000), LIMITS)
+    assert refused.value.key == "files.too_big"
+    assert dict(refused.value.params) == {"size": "30 MB", "limit": "10 MB"}
+    assert refused.value.reason == "it is 30 MB, over the 10 MB limit"
 
 
 def test_a_long_text_file_is_cut() -> None:
@@ -154,21 +217,73 @@ def test_the_same_bytes_give_the_same_block_and_the_reference_keeps_no_bytes() -
     }
 
 
+ZIP = Reason("files.unsupported", {"extension": ".zip"})
+BIG = Reason("files.too_big", {"size": "30 MB", "limit": "10 MB"})
+SLOW = Reason("files.timed_out", {"platform": "Slack"})
+
+
 @pytest.mark.parametrize(
     ("refused", "read_any", "note"),
     [
         ([], True, ""),
+        ([("a.zip", ZIP)], True, "I couldn't read a.zip (I can't read .zip files). I looked at the rest."),
+        ([("a.zip", ZIP)], False, "I couldn't read a.zip (I can't read .zip files)."),
         (
-            [("a.zip", "I can't read .zip files")],
-            True,
-            "I couldn't read a.zip (I can't read .zip files). I looked at the rest.",
+            [("a.zip", ZIP), ("b.pdf", BIG)],
+            False,
+            "I couldn't read 2 files: a.zip (I can't read .zip files); "
+            "b.pdf (it is 30 MB, over the 10 MB limit).",
         ),
-        ([("a.zip", "I can't read .zip files")], False, "I couldn't read a.zip (I can't read .zip files)."),
-        ([("a.zip", "x"), ("b.bin", "y")], False, "I couldn't read 2 files: a.zip (x); b.bin (y)."),
     ],
 )
-def test_person_note(refused: list[tuple[str, str]], read_any: bool, note: str) -> None:
-    assert person_note(refused, read_any) == note
+def test_person_note(refused: list[tuple[str, Reason]], read_any: bool, note: str) -> None:
+    assert person_note(refused, read_any, english()) == note
+
+
+@pytest.mark.parametrize(
+    ("locale", "refused", "read_any", "note"),
+    [
+        (
+            "es-ES",
+            [("a.zip", ZIP)],
+            True,
+            "No pude leer a.zip (no puedo leer archivos .zip). Revisé el resto.",
+        ),
+        (
+            "es-419",
+            [("a.zip", ZIP), ("b.pdf", BIG)],
+            False,
+            "No pude leer 2 archivos: a.zip (no puedo leer archivos .zip); "
+            "b.pdf (ocupa 30 MB, más que el límite de 10 MB).",
+        ),
+        (
+            "ja",
+            [("b.pdf", BIG)],
+            False,
+            "b.pdf を読み込めませんでした (サイズが 30 MB で、上限の 10 MB を超えています)。",
+        ),
+        (
+            "ja-JP",
+            [("a.zip", ZIP), ("c.txt", SLOW)],
+            True,
+            "2 件のファイルを読み込めませんでした: a.zip (.zip ファイルは読み込めません)、"
+            "c.txt (Slack から時間内にファイルを受け取れませんでした)。残りのファイルは確認しました。",
+        ),
+    ],
+)
+def test_person_note_in_the_readers_language(
+    locale: str, refused: list[tuple[str, Reason]], read_any: bool, note: str
+) -> None:
+    assert person_note(refused, read_any, strings_for(locale)) == note
+
+
+async def test_the_model_reads_english_and_the_person_their_own_language() -> None:
+    got = await Attachments().read(THREAD, [Attachment("F1", "a.png", "image/png", "u", 10)])
+    assert got.stored == (
+        {"type": "text", "text": "[attached file a.png was not read: files can't be read here]"},
+    )
+    assert got.note_in(strings_for("es")) == "No pude leer a.png (aquí no se pueden leer archivos)."
+    assert got.note == got.note_in(english()) == "I couldn't read a.png (files can't be read here)."
 
 
 # -- the byte cache ------------------------------------------------------------------------------------
@@ -207,9 +322,9 @@ class Fetcher:
     async def fetch(self, workspace: str, file: Attachment, *, max_bytes: int, seconds: float) -> bytes:
         self.calls.append((workspace, file.url, max_bytes))
         if file.size is not None and file.size > max_bytes:
-            raise FileTooBig("too big")
+            raise FileTooBig("files.over_limit", limit=megabytes(max_bytes))
         if file.url not in self.files:
-            raise FileUnavailable("gone")
+            raise FileUnavailable("files.not_handed_over", platform="Slack")
         return self.files[file.url]
 
 

@@ -25,7 +25,7 @@ class DiscordFiles:
 
     async def fetch(self, workspace: str, file: Attachment, *, max_bytes: int, seconds: float) -> bytes:
         if not is_allowed(file.url, self._allowed):
-            raise FileHostRefused("it isn't on Discord's own file servers")
+            raise FileHostRefused("files.foreign_host", platform="Discord")
         return await fetch_file(
             file.url,
             allowed=self._allowed,

@@ -32,13 +32,13 @@ class SlackFiles:
     async def fetch(self, workspace: str, file: Attachment, *, max_bytes: int, seconds: float) -> bytes:
         if not file.url:
             # A file Slack did not share in full with the app (a Slack Connect file's "check_file_info").
-            raise FileUnavailable("Slack did not share it with me")
+            raise FileUnavailable("files.not_shared", platform="Slack")
         # Before the token is even looked up: a URL elsewhere never learns it, nor gets a request.
         if not is_allowed(file.url, self._allowed):
-            raise FileHostRefused("it isn't on Slack's own file servers")
+            raise FileHostRefused("files.foreign_host", platform="Slack")
         token = await self._token_for(workspace)
         if not token:
-            raise FileUnavailable("Slack did not hand the file over")
+            raise FileUnavailable("files.not_handed_over", platform="Slack")
         return await fetch_file(
             file.url,
             allowed=self._allowed,

@@ -189,6 +189,34 @@ async def test_an_unsupported_type_gets_a_one_line_note_and_the_rest_is_read(fil
     assert [b["type"] for b in user_blocks(h.model_requests()[-1])][-3:] == ["text", "image", "text"]
 
 
+async def test_a_spanish_speaker_gets_the_note_in_spanish_and_the_model_still_reads_english(
+    files: SlackHarness,
+) -> None:
+    h = files
+    h.slack.add_user("UESTEBAN", "esteban", locale="es-ES")  # users.info says the person's locale
+    h.anthropic.enqueue(text("Adelante."))
+    root = h.ts()
+    await h.mention("Te paso unas cosas", ts=root, user="UESTEBAN")
+    archive = h.slack.add_file("logs.zip", b"PK\x03\x04", "application/zip")
+    image = h.slack.add_file("shot.png", PNG, "image/png")
+    h.anthropic.enqueue(text("La captura muestra un error."))
+
+    files_shared = [archive, image]
+    await h.event(
+        h.message(
+            "aquí", ts=h.ts(), thread_ts=root, user="UESTEBAN", subtype="file_share", files=files_shared
+        )
+    )
+
+    shown = shown_words(h, root)
+    assert "No pude leer logs.zip (no puedo leer archivos .zip). Revisé el resto." in shown
+    assert "I couldn't read" not in shown
+    # What the model was told stays in English, as stored: the same bytes on every later turn.
+    assert "[attached file logs.zip was not read: I can't read .zip files]" in json.dumps(
+        h.model_requests()[-1]
+    )
+
+
 async def test_a_text_file_is_read_by_the_risk_detector(files: SlackHarness) -> None:
     h = files
     root = await started(h)
