@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
 from fakes.postgres import PostgresServer, in_ci, postgres_available, start_postgres
+from storage.db import open_database, upgrade
+from storage.maintenance import Maintenance
+from storage.repository import Repository
 
 
 @pytest.fixture(scope="session")
@@ -37,3 +40,14 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     server: PostgresServer = request.getfixturevalue("postgres_server")
     with server.temporary_database(hint=request.node.name) as url:
         yield url
+
+
+@pytest.fixture
+async def stores(database_url: str) -> AsyncIterator[tuple[Repository, Maintenance]]:
+    """The repository and the maintenance queries on one fresh, migrated ``database_url``."""
+    await upgrade(database_url)
+    database = open_database(database_url)
+    try:
+        yield Repository(database), Maintenance(database)
+    finally:
+        await database.dispose()

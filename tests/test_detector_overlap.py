@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
+from tests.eval_data import data_dir_or_skip
+
 ROOT = Path(__file__).resolve().parents[1]
-ENV_VAR = "HAVEN_EVAL_DATA"
 
 
 def _load() -> ModuleType:
@@ -33,25 +33,11 @@ def _load() -> ModuleType:
 overlap = _load()
 
 
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
-
-
-def _data_dir() -> Path:
-    override = os.environ.get(ENV_VAR)
-    if override:
-        return Path(override)
-    return ROOT.parent / "shared" / "eval-data"
-
-
 @pytest.fixture(scope="module")
 def data_dir() -> Path:
-    path = _data_dir()
-    if not any(path.glob("*.jsonl")):
-        if _in_ci():
-            pytest.fail(f"CI must check the detectors against the evaluation data, but it is missing: {path}")
-        pytest.skip(f"evaluation data not found at {path} (set {ENV_VAR})")
-    return path
+    return data_dir_or_skip(
+        lambda p: any(p.glob("*.jsonl")), "check the detectors against the evaluation data"
+    )
 
 
 def test_no_detector_string_shares_five_tokens_with_an_evaluation_row(data_dir: Path) -> None:

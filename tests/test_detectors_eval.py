@@ -10,40 +10,24 @@ grammatical rule, never add a special case for a row.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
 from bot.eval import CONVABUSE, DIASAFETY, HATECHECK, STRUDEL, EvalRow, evaluate, format_table, main
+from tests.eval_data import data_dir_or_skip
 
 D = "D_ordinary_posts.jsonl"
 E = "E_insults_at_a_person.jsonl"
 F = "F_threats_to_others.jsonl"
 G = "G_multilingual_self_harm.jsonl"
-ENV_VAR = "HAVEN_EVAL_DATA"
 Key = tuple[str, str, str, str, str]
-
-
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
-
-
-def _data_dir() -> Path:
-    override = os.environ.get(ENV_VAR)
-    if override:
-        return Path(override)
-    return Path(__file__).resolve().parents[2] / "shared" / "eval-data"
 
 
 @pytest.fixture(scope="module")
 def data_dir() -> Path:
-    path = _data_dir()
-    if not all((path / name).is_file() for name in (HATECHECK, DIASAFETY, STRUDEL, CONVABUSE, D, E, F, G)):
-        if _in_ci():
-            pytest.fail(f"CI must measure the detectors, but the evaluation data is missing: {path}")
-        pytest.skip(f"evaluation data not found at {path} (set {ENV_VAR})")
-    return path
+    files = (HATECHECK, DIASAFETY, STRUDEL, CONVABUSE, D, E, F, G)
+    return data_dir_or_skip(lambda p: all((p / name).is_file() for name in files), "measure the detectors")
 
 
 @pytest.fixture(scope="module")

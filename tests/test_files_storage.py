@@ -4,7 +4,6 @@ and nothing of them after retention or forget-user (``storage.maintenance`` repl
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -12,7 +11,6 @@ from sqlalchemy import select, update
 
 from bot.files import FileLimits, read_file
 from bot.types import Attachment, NewMessage, ThreadRef
-from storage.db import open_database, upgrade
 from storage.maintenance import Maintenance
 from storage.models import MessageRow
 from storage.repository import Repository
@@ -20,16 +18,6 @@ from storage.repository import Repository
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 THREAD = ThreadRef("slack", "T1", "C1", "1.0")
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x01" * 64
-
-
-@pytest.fixture
-async def stores(database_url: str) -> AsyncIterator[tuple[Repository, Maintenance]]:
-    await upgrade(database_url)
-    database = open_database(database_url)
-    try:
-        yield Repository(database), Maintenance(database)
-    finally:
-        await database.dispose()
 
 
 def with_file(mid: str, author: str = "U7") -> NewMessage:

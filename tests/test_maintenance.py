@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from sqlalchemy import select, update
 
 from bot.scheduler import JobContext, digest_job, renew_lease, retention_job
@@ -21,7 +19,6 @@ from bot.types import (
     StateChange,
     ThreadRef,
 )
-from storage.db import open_database, upgrade
 from storage.maintenance import Maintenance
 from storage.models import FeedbackRow, InboxRow, MessageRow
 from storage.repository import Repository
@@ -33,16 +30,6 @@ T2 = ThreadRef("slack", "T2", "C1", "1.0")
 
 def user(text: str, mid: str, author: str = "U1") -> NewMessage:
     return NewMessage("user", "text", ({"type": "text", "text": text},), author, "Ann", mid, text)
-
-
-@pytest.fixture
-async def stores(database_url: str) -> AsyncIterator[tuple[Repository, Maintenance]]:
-    await upgrade(database_url)
-    database = open_database(database_url)
-    try:
-        yield Repository(database), Maintenance(database)
-    finally:
-        await database.dispose()
 
 
 async def test_lease_is_exclusive_and_taken_over_after_expiry(stores: tuple[Repository, Maintenance]) -> None:
