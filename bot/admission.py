@@ -50,8 +50,12 @@ INTAKE_FIRST_SECONDS = 10.0
 # ... and until no acknowledgement has ended for this long. In a burst the count of acknowledgements in
 # progress touches 0 between two requests (the next one still unread in its socket) hundreds of times;
 # each such moment used to let waiting turns in, whose CPU then delayed the acknowledgements behind them
-# (bench/burst.py: 1,500 threads, max 8.3 s). Short enough that a lone turn hardly notices it.
+# (bench/burst.py: 1,500 threads, max 8.3 s). Only in a burst: at least INTAKE_BURST_EVENTS
+# acknowledgements ended within INTAKE_BURST_SECONDS (250 a second); a lone turn, or ten threads
+# answered at once, never waits for the quiet.
 INTAKE_QUIET_SECONDS = 0.02
+INTAKE_BURST_EVENTS = 50
+INTAKE_BURST_SECONDS = 0.2
 # After the shutdown deadline, stopped turns get this long to post their notes before connectors close:
 # a process stops within HAVEN_SHUTDOWN_SECONDS + NOTE_SECONDS (set the orchestrator's grace above it).
 NOTE_SECONDS = 5.0
@@ -85,7 +89,9 @@ class Admission:
         self.intake_first = INTAKE_FIRST_SECONDS
         self.acknowledging = 0  # events being acknowledged now (``intake``)
         self.intake_quiet = INTAKE_QUIET_SECONDS
-        self._last_intake = -math.inf  # loop time at which the latest acknowledgement ended
+        self.intake_burst = INTAKE_BURST_EVENTS
+        # Loop times at which the latest acknowledgements ended (at most ``intake_burst`` of them).
+        self._ended: deque[float] = deque(maxlen=INTAKE_BURST_EVENTS)
         self._acknowledged = asyncio.Event()  # set while ``acknowledging`` is 0
         self._acknowledged.set()
 
@@ -111,20 +117,22 @@ class Admission:
             yield
         finally:
             self.acknowledging -= 1
-            self._last_intake = asyncio.get_running_loop().time()
+            self._ended.append(asyncio.get_running_loop().time())
             if not self.acknowledging:
                 self._acknowledged.set()
 
     async def after_intake(self) -> None:
-        """Before a turn starts: wait until no event is being acknowledged and none was for
-        ``intake_quiet`` s, at most ``intake_first`` s in all. Returns at once when the process has
-        acknowledged nothing lately; a turn right after its own event's acknowledgement waits the short
-        quiet time."""
+        """Before a turn starts: wait until no event is being acknowledged and, in a burst, none was
+        for ``intake_quiet`` s; at most ``intake_first`` s in all. Returns at once when nothing is being
+        acknowledged and no burst is under way (the usual case)."""
         loop = asyncio.get_running_loop()
 
         def quiet_for() -> float:
-            """How much longer until it has been quiet long enough (≤ 0: now)."""
-            return self._last_intake + self.intake_quiet - loop.time()
+            """How much longer until it has been quiet long enough (≤ 0: now, or no burst)."""
+            ended, n = self._ended, self.intake_burst
+            if len(ended) < n or ended[-1] - ended[-n] > INTAKE_BURST_SECONDS:
+                return 0.0
+            return ended[-1] + self.intake_quiet - loop.time()
 
         if not self.acknowledging and quiet_for() <= 0:
             return

@@ -201,9 +201,12 @@ async def test_the_wait_is_bounded_under_a_steady_stream_of_acknowledgements() -
         await admission.after_intake()
 
 
-async def test_a_turn_waits_until_acknowledgements_have_been_quiet_for_a_moment() -> None:
+async def test_in_a_burst_a_turn_waits_until_acknowledgements_have_been_quiet_for_a_moment() -> None:
     admission = Admission()
     admission.intake_quiet = 0.2
+    admission.intake_burst = 2  # two acknowledgements ending close together make a burst here
+    with admission.intake():
+        pass
     loop = asyncio.get_running_loop()
     with admission.intake():
         waiter = asyncio.create_task(admission.after_intake())
@@ -221,5 +224,15 @@ async def test_a_turn_waits_until_acknowledgements_have_been_quiet_for_a_moment(
     assert loop.time() - again >= 0.19 and loop.time() - ended >= 0.29
     # Long after the last acknowledgement a turn starts at once.
     await asyncio.sleep(0.25)
+    async with asyncio.timeout(0.05):
+        await admission.after_intake()
+
+
+async def test_without_a_burst_a_turn_after_its_own_acknowledgement_starts_at_once() -> None:
+    admission = Admission()
+    admission.intake_quiet = 5.0  # were it waited for, the time-out below would fire
+    for _ in range(admission.intake_burst - 1):  # ten threads answered at once are no burst
+        with admission.intake():
+            pass
     async with asyncio.timeout(0.05):
         await admission.after_intake()
