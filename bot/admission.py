@@ -8,7 +8,7 @@
   not count. Past it the turn stops with ``TurnStopped`` and the engine answers with a note.
 - **Acknowledgements first.** While the process is acknowledging events (``intake()`` around each one,
   from the adapter's HTTP or socket handler), a turn that is about to start waits (``after_intake()``)
-  until none is left and none has been for ``INTAKE_QUIET_SECONDS``, for at most
+  until none is left (in a burst, until none has been for ``INTAKE_QUIET_SECONDS``), for at most
   ``INTAKE_FIRST_SECONDS``. An acknowledgement is a platform's deadline
   (Slack: 3 s, then it counts the delivery as failed and sends it again), a turn's start is not: in a
   burst of a thousand new threads the turns of the first events would otherwise take the CPU, the
