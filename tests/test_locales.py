@@ -12,6 +12,7 @@ from adapters.discord import fork as discord_fork
 from adapters.discord import views
 from adapters.discord.embeds import HELP as DISCORD_HELP
 from adapters.slack import blocks as bk
+from adapters.slack import home_blocks as hb
 from adapters.slack.listeners import admin as slack_admin
 from adapters.slack.listeners import fork as slack_fork
 from adapters.slack.listeners import shared as slack_shared
@@ -225,6 +226,11 @@ def test_slack_modals_and_blocks_fit_slacks_limits(language: str) -> None:
         assert len(view["title"]["text"]) <= 24 and len(view["submit"]["text"]) <= 24
         assert len(view["close"]["text"]) <= 24
     assert bk.fork_offer_blocks("{}", t) and bk.fork_offer_blocks(None, t)
+    forget = hb.forget_modal({"c": "D1"}, t)
+    assert forget["title"]["text"] == t("home.forget_title") and len(forget["title"]["text"]) <= 24
+    assert len(forget["submit"]["text"]) <= 24 and len(forget["close"]["text"]) <= 24
+    for key in ("home.new_button", "home.forget_button"):
+        assert len(t(key)) <= 75, key
     card = crisis_card(WorkspaceSettings("slack", "T1"), language)
     assert bk.crisis_blocks(card)[0]["text"]["text"] == t("crisis.title")
 

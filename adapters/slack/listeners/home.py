@@ -65,10 +65,11 @@ class Home:
     ) -> None:
         """Draw the requester's Home and publish it. The person is looked up afresh: whether the admin
         part shows follows their current role, like every admin command."""
-        actor = (await who.person(fresh=True)).author
-        content = await self._home.content(actor, PLATFORM, who.team, forgotten=forgotten)
+        person = await who.person(fresh=True)
+        content = await self._home.content(person.author, PLATFORM, who.team, forgotten=forgotten)
         links = await self._links(content)
-        view = hb.home_view(content, links, {"c": channel} if channel else {})
+        meta = {"c": channel} if channel else {}
+        view = hb.home_view(content, links, meta, strings_for(person.locale))
         await self._api.safe("views.publish", self._api.client.views_publish(user_id=who.user, view=view))
 
     async def _links(self, content: HomeContent) -> dict[ThreadRef, str | None]:
@@ -90,10 +91,11 @@ class Home:
         strings = strings_for((await who.person()).locale)
         await self._api.open(body["trigger_id"], bk.new_conversation_modal({"c": channel}, strings))
 
-    async def on_forget(self, ack: Any, body: dict[str, Any]) -> None:
+    async def on_forget(self, ack: Any, body: dict[str, Any], context: AsyncBoltContext) -> None:
         await ack()
         channel = _home_channel(body)
-        await self._api.open(body["trigger_id"], hb.forget_modal({"c": channel} if channel else {}))
+        strings = strings_for((await requester(context).person()).locale)
+        await self._api.open(body["trigger_id"], hb.forget_modal({"c": channel} if channel else {}, strings))
 
     async def on_forget_confirmed(
         self, ack: Any, body: dict[str, Any], view: dict[str, Any], context: AsyncBoltContext
