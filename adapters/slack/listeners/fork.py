@@ -78,10 +78,10 @@ class Fork:
             await private(t("adapter.slack.fork_empty"))
             return False
         link = await self._api.permalink(thread.channel, message_ts)
-        origin = f"<{link}|this message>" if link else "an earlier message"
-        ts = await self._api.post(
-            thread.channel, f"Forked from {origin} by <@{user_id}>:\n{quote(shown_text)}"
-        )
+        # A public post, in the language of the person who forked (as their conversation will be).
+        origin = f"<{link}|{t('slack.forked_this_message')}>" if link else t("slack.forked_earlier")
+        header = t("slack.forked_from", origin=origin, user=f"<@{user_id}>")
+        ts = await self._api.post(thread.channel, f"{header}\n{quote(shown_text)}")
         if ts is None:
             await private(t.localise(CANNOT_POST))
             return False
