@@ -8,6 +8,7 @@ import string
 import pytest
 
 from adapters.discord import conversation as discord_conversation
+from adapters.discord import edits as discord_edits
 from adapters.discord import fork as discord_fork
 from adapters.discord import views
 from adapters.discord.embeds import HELP as DISCORD_HELP
@@ -136,6 +137,9 @@ def test_the_english_constants_are_the_english_catalog() -> None:
         "adapter.discord.no_threads_here": discord_conversation.NO_THREADS_HERE,
         "adapter.discord.cannot_create_thread": discord_conversation.CANNOT_CREATE_THREAD,
         "adapter.discord.not_forkable": discord_fork.NOT_FORKABLE,
+        "discord.fork_offer_button": discord_edits.FORK_OFFER_BUTTON,
+        "discord.only_the_editor": discord_edits.ONLY_THE_AUTHOR,
+        "discord.offer_used": discord_edits.ALREADY_USED,
     }
     spanish = strings_for("es")
     for key, constant in constants.items():
@@ -251,6 +255,9 @@ def test_discord_modals_fit_discords_limits(language: str) -> None:
     for key in ("discord.feedback_label", "discord.fork_label", "discord.new_label"):
         assert len(t(key)) <= 45, key
     assert len(t("notice.mistake_button")) <= 80
+    assert len(t("discord.fork_offer_button")) <= 80
+    offer = discord_edits.offer_text(1, in_dm=False, strings=t)
+    assert offer.startswith("<@1>") and len(offer) <= 2000
 
 
 def test_the_catalogs_ship_with_the_package() -> None:
