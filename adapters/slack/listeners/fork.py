@@ -181,7 +181,7 @@ class Fork:
             meta = {"c": channel, "t": thread_ts, "m": ts}
             await self._api.open(shortcut["trigger_id"], bk.fork_modal(source.text, meta, t))
 
-        await self._shared.once(who.team, shortcut.get("trigger_id"), private, work)
+        await self._shared.once(who.team, shortcut.get("trigger_id"), private, work, user=who.user)
 
     async def on_submit(
         self, ack: Any, body: dict[str, Any], view: dict[str, Any], context: AsyncBoltContext
@@ -207,7 +207,7 @@ class Fork:
                 private=private,
             )
 
-        await self._shared.once(who.team, body.get("trigger_id"), private, work)
+        await self._shared.once(who.team, body.get("trigger_id"), private, work, user=who.user)
 
     async def on_fork_edit(
         self,
@@ -236,4 +236,4 @@ class Fork:
             if forked:
                 await respond(delete_original=True)
 
-        await self._shared.once(who.team, body.get("trigger_id"), private, work)
+        await self._shared.once(who.team, body.get("trigger_id"), private, work, user=who.user)

@@ -26,7 +26,7 @@ from bot.admin import MAX_CRISIS_CHARS, NotAllowed
 from bot.failures import log_failure
 from bot.home import HomeContent
 from bot.i18n import strings_for
-from bot.notices import ADMIN_ONLY, DATABASE_UNAVAILABLE, crisis_card
+from bot.notices import ADMIN_ONLY, crisis_card
 from bot.ports import StorageUnavailable
 from bot.types import ThreadRef
 
@@ -115,7 +115,7 @@ class Home:
             await self.publish(who, meta.get("c"), forgotten=removed)
 
         # Once per submission (a replayed request forgets nothing twice, and audits it once).
-        await self._shared.once(who.team, body.get("trigger_id"), private, work)
+        await self._shared.once(who.team, body.get("trigger_id"), private, work, user=who.user)
 
     async def on_edit_resources(self, ack: Any, body: dict[str, Any], context: AsyncBoltContext) -> None:
         """The ``/haven resources set`` modal; ``bot.admin`` checks the permission, here and on saving."""
@@ -125,11 +125,11 @@ class Home:
         try:
             settings = await self._shared.services.admin.settings(actor, PLATFORM, who.team)
         except NotAllowed:
-            await self._api.tell(who.user, None, ADMIN_ONLY)
+            await self._api.tell(who.user, None, ADMIN_ONLY)  # English: an admin text (``bot.i18n``)
             return
         except StorageUnavailable as exc:
             log_failure(log, "slack home: database unavailable", exc, workspace=who.team)
-            await self._api.tell(who.user, None, DATABASE_UNAVAILABLE)
+            await self._api.tell(who.user, None, await self._shared.unavailable_note(who.team, who.user))
             return
         current = crisis_card(settings).text
         modal = bk.resources_modal(current, None, {"c": None, "l": None}, MAX_CRISIS_CHARS)
