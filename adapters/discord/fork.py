@@ -91,9 +91,7 @@ class Forks:
     async def from_link(self, interaction: discord.Interaction[Any], link: str, text: str) -> None:
         parsed = parse_message_link(link)
         if parsed is None:
-            await ephemeral(
-                interaction, "That is not a message link — use **Copy Message Link** on the message."
-            )
+            await ephemeral(interaction, words_for(interaction)("discord.not_a_link"))
             return
         # Only into the same workspace: a server's link in that server, a DM's link in that DM.
         same_place = (

@@ -3,6 +3,7 @@ its button, the feedback form and the reminders; the model is told it; English s
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from adapters.slack.blocks import ACTION_MISTAKE, VIEW_FEEDBACK
@@ -122,6 +123,8 @@ async def test_the_public_posts_of_new_and_fork_are_in_the_starters_language(
     root = harness.slack.ts_of(header)
 
     await harness.shortcut(harness.message("¿Qué cocino hoy?", ts=root, user=ESTEBAN), user=ESTEBAN)
+    empty = await harness.submit(harness.last_view(), "  ", user=ESTEBAN)
+    assert json.loads(empty.body)["errors"] == {"text": "Escribe el mensaje desde el que continuar."}
     await harness.submit(harness.last_view(), "¿Y para cenar?", user=ESTEBAN)
     forked = harness.posts(top_level=True)[-1]
     link = harness.slack.permalink(header["channel"], root)

@@ -187,12 +187,16 @@ class Fork:
         self, ack: Any, body: dict[str, Any], view: dict[str, Any], context: AsyncBoltContext
     ) -> None:
         text = input_value(view)
+        who = requester(context)
         if not text.strip():
-            await ack(response_action="errors", errors={bk.INPUT: "Write the message to continue from."})
+            # Acknowledged at once: the locale only if cached (the shortcut that opened the form looked
+            # the person up moments ago), else English.
+            known = self._api.known_person(who.team, who.user)
+            note = strings_for(known.locale if known else None)("slack.fork_needs_text")
+            await ack(response_action="errors", errors={bk.INPUT: note})
             return
         await ack()
         meta = json.loads(view.get("private_metadata") or "{}")
-        who = requester(context)
 
         async def private(message: str) -> None:
             await self._api.tell(who.user, meta["c"], message)
