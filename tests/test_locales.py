@@ -8,10 +8,12 @@ import string
 import pytest
 
 from adapters.discord import conversation as discord_conversation
+from adapters.discord import edits as discord_edits
 from adapters.discord import fork as discord_fork
 from adapters.discord import views
 from adapters.discord.embeds import HELP as DISCORD_HELP
 from adapters.slack import blocks as bk
+from adapters.slack import home_blocks as hb
 from adapters.slack.listeners import admin as slack_admin
 from adapters.slack.listeners import fork as slack_fork
 from adapters.slack.listeners import shared as slack_shared
@@ -135,6 +137,9 @@ def test_the_english_constants_are_the_english_catalog() -> None:
         "adapter.discord.no_threads_here": discord_conversation.NO_THREADS_HERE,
         "adapter.discord.cannot_create_thread": discord_conversation.CANNOT_CREATE_THREAD,
         "adapter.discord.not_forkable": discord_fork.NOT_FORKABLE,
+        "discord.fork_offer_button": discord_edits.FORK_OFFER_BUTTON,
+        "discord.only_the_editor": discord_edits.ONLY_THE_AUTHOR,
+        "discord.offer_used": discord_edits.ALREADY_USED,
     }
     spanish = strings_for("es")
     for key, constant in constants.items():
@@ -225,6 +230,11 @@ def test_slack_modals_and_blocks_fit_slacks_limits(language: str) -> None:
         assert len(view["title"]["text"]) <= 24 and len(view["submit"]["text"]) <= 24
         assert len(view["close"]["text"]) <= 24
     assert bk.fork_offer_blocks("{}", t) and bk.fork_offer_blocks(None, t)
+    forget = hb.forget_modal({"c": "D1"}, t)
+    assert forget["title"]["text"] == t("home.forget_title") and len(forget["title"]["text"]) <= 24
+    assert len(forget["submit"]["text"]) <= 24 and len(forget["close"]["text"]) <= 24
+    for key in ("home.new_button", "home.forget_button"):
+        assert len(t(key)) <= 75, key
     card = crisis_card(WorkspaceSettings("slack", "T1"), language)
     assert bk.crisis_blocks(card)[0]["text"]["text"] == t("crisis.title")
 
@@ -245,6 +255,9 @@ def test_discord_modals_fit_discords_limits(language: str) -> None:
     for key in ("discord.feedback_label", "discord.fork_label", "discord.new_label"):
         assert len(t(key)) <= 45, key
     assert len(t("notice.mistake_button")) <= 80
+    assert len(t("discord.fork_offer_button")) <= 80
+    offer = discord_edits.offer_text(1, in_dm=False, strings=t)
+    assert offer.startswith("<@1>") and len(offer) <= 2000
 
 
 def test_the_catalogs_ship_with_the_package() -> None:

@@ -27,15 +27,25 @@ from discord import ui
 
 from adapters.discord.fork import Forks
 from adapters.discord.shared import Shared, ephemeral
-from adapters.discord.translate import edit_key, is_ignored, message_text, nonce_for
+from adapters.discord.translate import (
+    edit_key,
+    is_ignored,
+    message_text,
+    nonce_for,
+    place_locale,
+    words_for,
+)
 from adapters.discord.views import answer_failure, first_delivery
 from bot.failures import log_failure
+from bot.i18n import Strings, english, strings_for
 from bot.types import ForkSource
 
 log = logging.getLogger(__name__)
 
 # Long enough to notice the offer after fixing a message, short enough not to linger in the channel.
 FORK_OFFER_SECONDS = 600.0
+# The English entries of ``discord.fork_offer_button`` / ``only_the_editor`` / ``offer_used``: the offer
+# and its answers are in the language of the person they are for (``bot/locales``).
 FORK_OFFER_BUTTON = "Continue from my edit"
 ONLY_THE_AUTHOR = "Only the person who edited that message can use this."
 ALREADY_USED = "This offer has been used already."
@@ -43,26 +53,27 @@ ALREADY_USED = "This offer has been used already."
 Press = Callable[[discord.Interaction[Any]], Awaitable[None]]
 
 
-def offer_text(author_id: int, *, in_dm: bool) -> str:
-    where = "a new conversation here" if in_dm else "a new thread"
-    return (
-        f"<@{author_id}>, this conversation has ended. Continue from your edited message in {where}? "
-        "This offer disappears in a few minutes."
-    )
+def offer_text(author_id: int, *, in_dm: bool, strings: Strings | None = None) -> str:
+    t = strings or english()
+    return t("discord.fork_offer_dm" if in_dm else "discord.fork_offer", user=f"<@{author_id}>")
 
 
 class ForkOfferView(ui.View):
     """One button for one person; gone once pressed or timed out."""
 
-    def __init__(self, author_id: int, press: Press, *, timeout: float) -> None:
+    def __init__(
+        self, author_id: int, press: Press, *, timeout: float, strings: Strings | None = None
+    ) -> None:
         super().__init__(timeout=timeout)
         self.author_id = author_id
         self.message: discord.Message | None = None
         self._press = press
+        self.fork.label = (strings or english())("discord.fork_offer_button")
 
     async def interaction_check(self, interaction: discord.Interaction[Any], /) -> bool:
         if interaction.user.id != self.author_id:
-            await ephemeral(interaction, ONLY_THE_AUTHOR)
+            # Said to whoever pressed, in their client's language.
+            await ephemeral(interaction, words_for(interaction)("discord.only_the_editor"))
             return False
         # The same press delivered twice (a gateway replay) forks once.
         return await first_delivery(interaction)
@@ -71,7 +82,7 @@ class ForkOfferView(ui.View):
     async def fork(self, interaction: discord.Interaction[Any], _: ui.Button[ForkOfferView]) -> None:
         if self.is_finished():
             # A second press that arrived while the first was checked: the first one forks.
-            await ephemeral(interaction, ALREADY_USED)
+            await ephemeral(interaction, words_for(interaction)("discord.offer_used"))
             return
         self.stop()  # before any await, so that no other press gets past the check above
         try:
@@ -145,10 +156,13 @@ class EditOffers:
         async def press(interaction: discord.Interaction[Any]) -> None:
             await self._forks.fork(interaction, source, text)
 
-        view = ForkOfferView(author_id, press, timeout=self.offer_seconds)
-        sent = await self._shared.send(
-            channel, content=offer_text(author_id, in_dm=in_dm), view=view, nonce=nonce_for(key, "fork-offer")
-        )
+        # For its author alone: in their language as their latest interaction showed it (an edit is not an
+        # interaction and carries no locale), else the server's preferred one; English in a DM without.
+        strings = strings_for(self._shared.last_locale(str(author_id)) or place_locale(channel))
+        view = ForkOfferView(author_id, press, timeout=self.offer_seconds, strings=strings)
+        content = offer_text(author_id, in_dm=in_dm, strings=strings)
+        nonce = nonce_for(key, "fork-offer")
+        sent = await self._shared.send(channel, content=content, view=view, nonce=nonce)
         if sent is None:
             view.stop()
             return

@@ -91,9 +91,7 @@ class Forks:
     async def from_link(self, interaction: discord.Interaction[Any], link: str, text: str) -> None:
         parsed = parse_message_link(link)
         if parsed is None:
-            await ephemeral(
-                interaction, "That is not a message link — use **Copy Message Link** on the message."
-            )
+            await ephemeral(interaction, words_for(interaction)("discord.not_a_link"))
             return
         # Only into the same workspace: a server's link in that server, a DM's link in that DM.
         same_place = (
@@ -138,14 +136,17 @@ class Forks:
     async def fork(self, interaction: discord.Interaction[Any], source: ForkSource, text: str) -> None:
         text = text.strip()
         if not text:
-            await ephemeral(interaction, "The edited message is empty — nothing to fork.")
+            await ephemeral(interaction, words_for(interaction)("discord.fork_empty"))
             return
         author = interaction_author(interaction)
         await interaction.response.defer(ephemeral=True, thinking=True)
         guild = interaction.guild
         parent = guild.get_channel(int(source.thread.channel)) if guild else None
         origin = message_url(source, in_forum=isinstance(parent, discord.ForumChannel))
-        intro = f"↪️ <@{author.id}> forked this conversation from {origin} with:\n>>> {text}"
+        # A public post, in the language of the person who forked (their client's, as everything else
+        # that answers their interaction).
+        t = words_for(interaction)
+        intro = f"↪️ {t('discord.forked_intro', user=f'<@{author.id}>', origin=origin)}\n>>> {text}"
         if is_dm(source.thread):
             await self._fork_dm(interaction, source, author, text, intro)
             return
@@ -168,7 +169,7 @@ class Forks:
         async with self._shared.arrivals.hold(f"c:{thread.id}"):
             if first is None:
                 first = await conversations.post_intro(thread, intro, source=str(interaction.id))
-            await interaction.followup.send(f"Forked into {thread.mention}.", ephemeral=True)
+            await interaction.followup.send(t("discord.forked_into", thread=thread.mention), ephemeral=True)
             ref = guild_thread(parent.guild.id, parent.id, thread.id)
             result = await self._run(thread, ref, source, author, text, first, interaction)
         if result.status is TurnStatus.IGNORED:
@@ -206,7 +207,7 @@ class Forks:
         async with shared.arrivals.hold(f"dm:{channel_id}"):
             number = await shared.current_dm(channel_id) + 1
             first = await self._conversations.post_intro(target, intro, source=str(interaction.id))
-            await interaction.followup.send("Forked into a new conversation below.", ephemeral=True)
+            await interaction.followup.send(words_for(interaction)("discord.forked_into_dm"), ephemeral=True)
             result = await self._run(
                 target, dm_thread(channel_id, number), source, author, text, first, interaction
             )

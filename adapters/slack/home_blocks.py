@@ -2,7 +2,10 @@
 slack_sdk's Block Kit models, so that Slack's limits (100 blocks, 3,000 characters a section, 150 a
 header) are checked when the view is built, not discovered as ``invalid_blocks`` in production.
 
-What the Home holds is decided in ``bot.home``; here it is only drawn.
+What the Home holds is decided in ``bot.home``; here it is only drawn. The part every person sees (start
+a conversation, their recent conversations, "forget me" and its confirmation) is in their language
+(``home.*`` in ``bot/locales``). The admin part stays English, as every admin text does (``bot.i18n``):
+it speaks to the workspace's operators, not to the person in a conversation.
 """
 
 from __future__ import annotations
@@ -28,8 +31,9 @@ from slack_sdk.models.views import View
 from adapters.slack import blocks as bk
 from adapters.slack.translate import escape, link_or_channel
 from bot.home import AdminOverview, HomeContent
+from bot.i18n import Strings, english
 from bot.notices import reason_phrase
-from bot.types import ThreadRef, UserConversation
+from bot.types import EndReason, ThreadRef, UserConversation
 
 ACTION_HOME_NEW = "haven_home_new"
 ACTION_FORGET = "haven_home_forget"
@@ -40,21 +44,12 @@ _SECTION_CHARS = 3000
 # How much of a person's latest message (already at most 200 characters) or a report's comment shows.
 _QUOTE_CHARS = 200
 
-START = (
-    "Mention *@Haven* in a channel (it answers in a thread under your message), send it a direct "
-    "message in the *Messages* tab, or use `/haven new`. Reply in the thread to continue; no mention "
-    "needed. `/haven help` lists the rest."
-)
-FORGET = (
-    "*Forget me*\nRemove the text of every message you wrote to Haven in this workspace, and the "
-    "comments of your reports. Conversations stay for the others in them, with a note where your "
-    "words were. Other workspaces are not affected."
-)
-FORGET_CONFIRM = (
-    "Haven removes the text of *every message you wrote in this workspace's Haven conversations* "
-    "and the comments of your reports. This cannot be undone. Your conversations can continue, "
-    "but Haven will no longer know what you said in them."
-)
+# How a person's own conversation ended, after its link (``home.ended_*``).
+_ENDED: dict[str, str] = {
+    EndReason.USER_REQUEST.value: "home.ended_user_request",
+    EndReason.ABUSE.value: "home.ended_abuse",
+    EndReason.USER_COMMAND.value: "home.ended_user_command",
+}
 
 Links = Mapping[ThreadRef, str | None]
 
@@ -97,45 +92,41 @@ def when(at: datetime | None) -> str:
     return f"<!date^{int(at.timestamp())}^{{date_short_pretty}} {{time}}|{fallback}>"
 
 
-def home_view(content: HomeContent, links: Links, metadata: Mapping[str, Any]) -> dict[str, Any]:
-    """The Home tab for ``content.user_id``; ``links`` holds each listed thread's link."""
+def home_view(
+    content: HomeContent, links: Links, metadata: Mapping[str, Any], strings: Strings | None = None
+) -> dict[str, Any]:
+    """The Home tab for ``content.user_id``, in ``strings``' language (English by default) but for the
+    admin part; ``links`` holds each listed thread's link."""
+    t = strings or english()
     blocks: list[Block] = [
         _header("Haven"),
         SectionBlock(
-            text=_md(START),
+            text=_md(t("home.start")),
             accessory=ButtonElement(
-                text="New conversation", action_id=ACTION_HOME_NEW, value="new", style="primary"
+                text=t("home.new_button"), action_id=ACTION_HOME_NEW, value="new", style="primary"
             ),
         ),
     ]
     if content.forgotten is not None:
         removed = content.forgotten
-        blocks.append(
-            ContextBlock(
-                elements=[
-                    _md(
-                        f":white_check_mark: Done: the text of {removed.get('messages', 0)} of your "
-                        f"messages and {removed.get('comments', 0)} report comment(s) in this workspace "
-                        "was removed."
-                    )
-                ]
-            )
-        )
-    blocks += [DividerBlock(), _header("Your recent conversations")]
+        done = t("home.forgotten", messages=removed.get("messages", 0), comments=removed.get("comments", 0))
+        blocks.append(ContextBlock(elements=[_md(f":white_check_mark: {done}")]))
+    blocks += [DividerBlock(), _header(t("home.recent"))]
     if content.conversations:
-        blocks += [_conversation(c, links.get(c.thread)) for c in content.conversations]
+        blocks += [_conversation(c, links.get(c.thread), t) for c in content.conversations]
     else:
-        blocks.append(_section("_None yet in this workspace._"))
+        blocks.append(_section(f"_{t('home.none_yet')}_"))
     blocks += [
         DividerBlock(),
         SectionBlock(
-            text=_md(FORGET),
+            text=_md(t("home.forget")),
             accessory=ButtonElement(
-                text="Forget me", action_id=ACTION_FORGET, value="forget", style="danger"
+                text=t("home.forget_button"), action_id=ACTION_FORGET, value="forget", style="danger"
             ),
         ),
     ]
     if content.admin is not None:
+        # English whatever the admin's locale: admin texts stay English (``bot.i18n``).
         blocks += _admin(content.admin, links)
     return View(
         type="home",
@@ -145,11 +136,12 @@ def home_view(content: HomeContent, links: Links, metadata: Mapping[str, Any]) -
     ).to_dict()
 
 
-def _conversation(c: UserConversation, link: str | None) -> SectionBlock:
-    state = f"ended {reason_phrase(c.end_reason)}" if c.ended else "open"
-    head = f"{link_or_channel(link, c.thread)} · {state} · you last wrote {when(c.last_active)}"
+def _conversation(c: UserConversation, link: str | None, t: Strings) -> SectionBlock:
+    state = t(_ENDED.get(c.end_reason or "", "home.ended_unknown")) if c.ended else t("home.open")
+    last = t("home.last_wrote", when=when(c.last_active))
+    head = f"{link_or_channel(link, c.thread)} · {state} · {last}"
     if c.latest_text is None:
-        said = "_your text was removed_"
+        said = f"_{t('home.text_removed')}_"
     else:
         said = ">" + escape(_clip(" ".join(c.latest_text.split()), _QUOTE_CHARS))
     return _section(f"{head}\n{said}")
@@ -206,13 +198,15 @@ def _parsed(blocks: bk.Blocks) -> list[Block]:
     return [b for d in blocks if (b := Block.parse(d)) is not None]
 
 
-def forget_modal(metadata: Mapping[str, Any]) -> dict[str, Any]:
+def forget_modal(metadata: Mapping[str, Any], strings: Strings | None = None) -> dict[str, Any]:
+    """The confirmation of "forget me", in ``strings``' language (English by default)."""
+    t = strings or english()
     return View(
         type="modal",
         callback_id=VIEW_FORGET,
-        title="Forget me",
-        submit="Forget me",
-        close="Cancel",
+        title=t("home.forget_title"),
+        submit=t("home.forget_submit"),
+        close=t("slack.cancel"),
         private_metadata=json.dumps(dict(metadata), separators=(",", ":")),
-        blocks=[SectionBlock(text=_md(FORGET_CONFIRM))],
+        blocks=[SectionBlock(text=_md(t("home.forget_confirm")))],
     ).to_dict()

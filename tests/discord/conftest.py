@@ -171,10 +171,10 @@ def chat_requests(server: FakeAnthropic) -> list[dict[str, Any]]:
     return [b for b in server.model_requests() if not b.get("tool_choice")]
 
 
-def closure_messages(api: FakeDiscord, channel: int) -> list[dict[str, Any]]:
-    """The closure notices the bot posted in ``channel``."""
+def closure_messages(api: FakeDiscord, channel: int, title: str = "has ended") -> list[dict[str, Any]]:
+    """The closure notices the bot posted in ``channel`` (their title holds ``title``)."""
     return [
         m
         for m in api.bot_messages(channel)
-        if any("has ended" in (e.get("title") or "") for e in m.get("embeds", []))
+        if any(title in (e.get("title") or "") for e in m.get("embeds", []))
     ]

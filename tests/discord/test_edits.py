@@ -9,6 +9,7 @@ import pytest
 
 from adapters.discord import DiscordConnector
 from adapters.discord.edits import FORK_OFFER_BUTTON, ONLY_THE_AUTHOR
+from bot.i18n import strings_for
 from fakes.fake_anthropic import FakeAnthropic, text
 from fakes.fake_discord import EPHEMERAL, FakeDiscord
 from tests.discord.conftest import World, chat_requests, closure_messages, user_texts
@@ -19,14 +20,12 @@ def db_url(database_url: str) -> str:
     return database_url  # this module runs on SQLite and PostgreSQL
 
 
-def offers(api: FakeDiscord, channel: int) -> list[dict[str, Any]]:
+def offers(api: FakeDiscord, channel: int, label: str = FORK_OFFER_BUTTON) -> list[dict[str, Any]]:
     """The bot's messages in ``channel`` that carry the fork offer's button."""
     return [
         m
         for m in api.bot_messages(channel)
-        if any(
-            c.get("label") == FORK_OFFER_BUTTON for row in m.get("components", []) for c in row["components"]
-        )
+        if any(c.get("label") == label for row in m.get("components", []) for c in row["components"])
     ]
 
 
@@ -35,9 +34,11 @@ def button(message: dict[str, Any]) -> str:
     return str(custom_id)
 
 
-async def ended_conversation(world: World, anthropic: FakeAnthropic) -> tuple[int, dict[str, Any]]:
-    """A Haven thread where Alice asked two things and then ended the conversation; the thread and Alice's
-    second message."""
+async def ended_conversation(
+    world: World, anthropic: FakeAnthropic, *, title: str = "has ended"
+) -> tuple[int, dict[str, Any]]:
+    """A Haven thread where Alice asked two things and then ended the conversation (its closure notice
+    titled with ``title``); the thread and Alice's second message."""
     api = world.api
     anthropic.enqueue(text("a1"), text("b1"))
     mention = await api.post_message(world.channel, world.alice, "first question", mention_bot=True)
@@ -46,7 +47,7 @@ async def ended_conversation(world: World, anthropic: FakeAnthropic) -> tuple[in
     second = await api.post_message(thread, world.alice, "second question")
     await api.wait_until(lambda: len(api.bot_messages(thread)) == 2, what="b1")
     ended = await api.slash(world.alice, thread, "haven", "end")
-    await api.wait_until(lambda: closure_messages(api, thread), what="the closure notice")
+    await api.wait_until(lambda: closure_messages(api, thread, title), what="the closure notice")
     await api.wait_until(lambda: ended.complete, what="the acknowledgement")
     return thread, second
 
@@ -150,3 +151,38 @@ async def test_an_edit_in_an_ended_dm_conversation_offers_the_fork_there(
         "[alice] tell me about dogs",
         "[alice] and their size?",
     ]
+
+
+async def test_a_spanish_author_gets_the_offer_and_the_fork_in_spanish(
+    world: World, bot: DiscordConnector, anthropic: FakeAnthropic
+) -> None:
+    """An edit is no interaction: the offer follows the author's latest one (their Spanish client); the
+    fork's public intro and private note follow the press. Bob, in English, is refused in English."""
+    api = world.api
+    es = strings_for("es-ES")
+    world.alice.locale = "es-ES"
+    thread, second = await ended_conversation(world, anthropic, title=es("notice.closure_title"))
+    anthropic.enqueue(text("b2 sobre gatos"))
+
+    await api.edit_message(second, "segunda pregunta, sobre gatos")
+    [offer] = await api.wait_until(
+        lambda: offers(api, thread, es("discord.fork_offer_button")), what="the Spanish fork offer"
+    )
+    assert offer["content"] == es("discord.fork_offer", user=f"<@{world.alice.id}>")
+    assert offer["content"].startswith(f"<@{world.alice.id}>, esta conversación ha terminado.")
+
+    refused = await api.click(world.bob, offer, button(offer))
+    await api.wait_until(lambda: refused.complete, what="the refusal")
+    assert refused.texts() == [ONLY_THE_AUTHOR]
+
+    pressed = await api.click(world.alice, offer, button(offer))
+    forked = await api.wait_until(
+        lambda: [t for t in api.threads(world.channel) if int(t["id"]) != thread], what="the fork's thread"
+    )
+    new_thread = int(forked[0]["id"])
+    await api.wait_until(lambda: len(api.bot_messages(new_thread)) == 2, what="intro and answer")
+    intro, _ = api.bot_messages(new_thread)
+    assert intro["content"].startswith(f"↪️ <@{world.alice.id}> continúa esta conversación desde https://")
+    assert intro["content"].endswith("con:\n>>> segunda pregunta, sobre gatos")
+    await api.wait_until(lambda: pressed.complete, what="the private answer")
+    assert es("discord.forked_into", thread=f"<#{new_thread}>") in pressed.texts()

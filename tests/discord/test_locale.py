@@ -89,6 +89,10 @@ async def test_a_spanish_client_gets_spanish_answers_to_its_interactions(
         await api.wait_until(lambda: helped.complete, what="the help", within=20)
         assert helped.texts() == [ES("help.discord")]
 
+        not_a_link = await api.slash(world.alice, thread, "haven", "fork", message="no link", text="x")
+        await api.wait_until(lambda: not_a_link.complete, what="the fork note", within=20)
+        assert not_a_link.texts() == [ES("discord.not_a_link")]
+
         [closure] = closures(api, thread)
         assert closure["embeds"][0]["title"] == ES("notice.closure_title")
         assert closure["embeds"][0]["description"] == ES("notice.reason_user_command")

@@ -13,6 +13,7 @@ from adapters.slack.blocks import VIEW_NEW, VIEW_RESOURCES
 from adapters.slack.home_blocks import ACTION_EDIT_RESOURCES, ACTION_FORGET, ACTION_HOME_NEW, VIEW_FORGET
 from bot.admin import MAX_CRISIS_CHARS
 from bot.home import FORGET_ACTION
+from bot.i18n import strings_for
 from bot.notices import ADMIN_ONLY
 from bot.types import Author, Decision, NewMessage, ThreadRef
 from fakes.fake_anthropic import text
@@ -26,6 +27,8 @@ ADMIN_HEADERS = {
     "Usage this week",
 }
 OTHER_TEAM = "T0OTHER01"
+ESTEBAN = "UESTEBAN1"
+ES = strings_for("es-ES")
 
 
 def dm_of(user: str) -> str:
@@ -267,3 +270,38 @@ async def test_edit_crisis_resources_opens_the_resources_modal_for_admins_only(l
 
 def repo_texts(history: Any, author: str) -> list[str | None]:
     return [m.text for m in history if m.author_id == author and m.role == "user"]
+
+
+async def test_a_spanish_person_sees_their_home_and_forget_me_in_spanish(lite: SlackHarness) -> None:
+    lite.slack.add_user(ESTEBAN, "esteban", locale="es-ES")
+    await lite.mention("una pregunta mía", ts=lite.ts(), user=ESTEBAN)
+
+    home = validated(await open_home(lite, ESTEBAN))
+    assert headers(home) == {"Haven", "Tus conversaciones recientes"}
+    blocks = shown(home)
+    assert ES("home.start") in blocks and "`/haven new`" in ES("home.start")
+    assert "Nueva conversación" in blocks and "Olvídame" in blocks and "abierta" in blocks
+    assert "escribiste por última vez" in blocks and "you last wrote" not in blocks
+
+    await press(lite, ESTEBAN, home, ACTION_FORGET)
+    confirm = lite.last_view()
+    assert confirm["callback_id"] == VIEW_FORGET
+    assert (confirm["title"]["text"], confirm["submit"]["text"], confirm["close"]["text"]) == (
+        "Olvídame",
+        "Olvídame",
+        ES("slack.cancel"),
+    )
+    assert confirm["blocks"][0]["text"]["text"] == ES("home.forget_confirm")
+    assert (await lite.interact(submission(confirm, ESTEBAN))).status == 200
+    refreshed = shown(validated(published(lite, ESTEBAN)))
+    assert ES("home.text_removed") in refreshed
+    assert ES("home.forgotten", messages=1, comments=0) in refreshed
+
+
+async def test_a_spanish_admin_gets_the_admin_part_in_english(lite: SlackHarness) -> None:
+    """Admin texts stay English (``bot.i18n``); the admin's own part of the Home is in their language."""
+    lite.slack.add_user(ESTEBAN, "esteban", locale="es-ES", is_admin=True)
+    home = validated(await open_home(lite, ESTEBAN))
+    assert {"Haven", "Tus conversaciones recientes"} | ADMIN_HEADERS <= headers(home)
+    assert "Your recent conversations" not in headers(home)
+    assert f"_{ES('home.none_yet')}_" in shown(home)

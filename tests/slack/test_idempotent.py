@@ -7,9 +7,11 @@ through Bolt, as a proxy retry or a captured request replayed within Slack's fiv
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import urlencode
 
@@ -17,6 +19,9 @@ import pytest
 from slack_bolt.response import BoltResponse
 
 from adapters.slack.blocks import VIEW_FEEDBACK, VIEW_RESOURCES
+from adapters.slack.listeners import shared as shared_module
+from adapters.slack.listeners.shared import Shared
+from bot.i18n import strings_for
 from bot.notices import DATABASE_UNAVAILABLE
 from bot.ports import StorageUnavailable
 from bot.types import Author, ThreadRef
@@ -318,3 +323,48 @@ async def test_with_postgresql_stopped_commands_answer_the_note_and_post_nothing
     server.start()
     await h.command("new hello there")
     assert h.posts(top_level=True)[-1]["text"].endswith("hello there")
+
+
+async def test_the_database_note_is_in_the_persons_language_and_english_if_that_fails(
+    lite: SlackHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The locale comes from users.info (Slack's, there while the database is away); a failed lookup
+    still says the note, in English."""
+    lite.slack.add_user("UESTEBAN1", "esteban", locale="es-ES")
+    lite.slack.add_user("UELENA001", "elena", locale="es-ES")
+    spanish = strings_for("es-ES")("notice.database_unavailable")
+    assert spanish != DATABASE_UNAVAILABLE
+    _, conversation_id, closure = await ended_conversation(lite)
+    database_down(lite, monkeypatch)
+
+    await lite.command("new hola", user="UESTEBAN1")
+    assert lite.responses()[-1]["text"] == spanish
+    await lite.click("haven_mistake", conversation_id, message=closure, user="UESTEBAN1")
+    assert lite.ephemerals("UESTEBAN1")[-1]["text"] == spanish
+
+    lite.slack.fail("users.info", "ratelimited")
+    await lite.command("new hola", user="UELENA001")
+    assert lite.responses()[-1]["text"] == DATABASE_UNAVAILABLE
+
+
+class _Stuck:
+    def known_person(self, team: str, user: str) -> None:
+        return None
+
+    async def person(self, team: str, user: str) -> Any:
+        await asyncio.sleep(60)
+
+
+class _Broken(_Stuck):
+    async def person(self, team: str, user: str) -> Any:
+        raise RuntimeError("anything at all")
+
+
+async def test_the_database_note_never_waits_long_nor_fails_on_the_lookup(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(shared_module, "LOCALE_LOOKUP_SECONDS", 0.05)
+    for api in (_Stuck(), _Broken()):
+        note = await Shared.unavailable_note(SimpleNamespace(api=api), "T1", "U1")  # type: ignore[arg-type]
+        assert note == DATABASE_UNAVAILABLE
+    assert await Shared.unavailable_note(SimpleNamespace(api=_Broken()), "T1", None) == DATABASE_UNAVAILABLE  # type: ignore[arg-type]

@@ -3,6 +3,7 @@ its button, the feedback form and the reminders; the model is told it; English s
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from adapters.slack.blocks import ACTION_MISTAKE, VIEW_FEEDBACK
@@ -108,3 +109,23 @@ async def test_a_failed_users_info_falls_back_to_english_and_still_answers(
     slack_mock.fail("users.info", "ratelimited")
     _, closure = await ended_thread(harness, ESTEBAN)
     assert closure["blocks"][0]["text"]["text"] == "This conversation has ended"
+
+
+async def test_the_public_posts_of_new_and_fork_are_in_the_starters_language(
+    harness: SlackHarness, slack_mock: MockSlack
+) -> None:
+    """``/haven new``'s post and a fork's "Forked from" post speak the language of whoever made them."""
+    slack_mock.add_user(ESTEBAN, "esteban", locale="es-ES")
+    harness.anthropic.enqueue(text("¡Hola!"), text("Otra respuesta."))
+    await harness.command("new ¿Qué cocino hoy?", user=ESTEBAN)
+    header = harness.posts(top_level=True)[-1]
+    assert header["text"] == f"<@{ESTEBAN}> inició una conversación con Haven:\n>¿Qué cocino hoy?"
+    root = harness.slack.ts_of(header)
+
+    await harness.shortcut(harness.message("¿Qué cocino hoy?", ts=root, user=ESTEBAN), user=ESTEBAN)
+    empty = await harness.submit(harness.last_view(), "  ", user=ESTEBAN)
+    assert json.loads(empty.body)["errors"] == {"text": "Escribe el mensaje desde el que continuar."}
+    await harness.submit(harness.last_view(), "¿Y para cenar?", user=ESTEBAN)
+    forked = harness.posts(top_level=True)[-1]
+    link = harness.slack.permalink(header["channel"], root)
+    assert forked["text"] == f"<@{ESTEBAN}> continúa desde <{link}|este mensaje>:\n>¿Y para cenar?"

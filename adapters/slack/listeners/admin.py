@@ -96,7 +96,7 @@ class Commands:
         async def work() -> None:
             await self._command(who, command, respond, private, context.bot_user_id)
 
-        await self._shared.once(who.team, command.get("trigger_id"), private, work)
+        await self._shared.once(who.team, command.get("trigger_id"), private, work, user=who.user)
 
     async def _command(
         self, who: Requester, command: dict[str, Any], respond: Any, private: Private, bot_user_id: str | None
@@ -141,7 +141,7 @@ class Commands:
         async def work() -> None:
             await self._start(who, meta["c"], text, escape(text), private)
 
-        await self._shared.once(who.team, body.get("trigger_id"), private, work)
+        await self._shared.once(who.team, body.get("trigger_id"), private, work, user=who.user)
 
     async def _end(self, who: Requester, rest: str, private: Private) -> None:
         link, _ = split_link_and_text(rest)
@@ -299,6 +299,7 @@ class Commands:
                 await ack(response_action="errors", errors={bk.INPUT: str(exc)})
                 return
             except StorageUnavailable:
+                # An admin form (resources, settings): its notes stay English, as admin texts do.
                 await ack(response_action="errors", errors={bk.INPUT: DATABASE_UNAVAILABLE})
                 return
             await ack()

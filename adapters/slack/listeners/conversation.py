@@ -216,11 +216,12 @@ class Conversation:
         ):
             await private(note)
             return
-        ts = await self._api.post(
-            channel, f"<@{user}> started a conversation with Haven:\n{quote(shown_text)}"
-        )
+        # A public post, in the language of the person who started the conversation.
+        t = strings_for(person.locale)
+        header = t("slack.started", user=f"<@{user}>")
+        ts = await self._api.post(channel, f"{header}\n{quote(shown_text)}")
         if ts is None:
-            await private(strings_for(person.locale).localise(CANNOT_POST))
+            await private(t.localise(CANNOT_POST))
             return
         msg = IncomingMessage(
             thread_ref(team, channel, ts),

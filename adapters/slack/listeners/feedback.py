@@ -48,7 +48,7 @@ class Feedback:
             strings = strings_for((await who.person()).locale)
             await self._api.open(body["trigger_id"], bk.feedback_modal(meta, strings))
 
-        await self._shared.once(who.team, body.get("trigger_id"), private, work)
+        await self._shared.once(who.team, body.get("trigger_id"), private, work, user=who.user)
 
     async def on_submit(
         self, ack: Any, body: dict[str, Any], view: dict[str, Any], context: AsyncBoltContext
@@ -77,4 +77,4 @@ class Feedback:
             if alert is not None:
                 await self._shared.alert(alert)
 
-        await self._shared.once(team, body.get("trigger_id"), private, work)
+        await self._shared.once(team, body.get("trigger_id"), private, work, user=user)

@@ -78,10 +78,10 @@ class Fork:
             await private(t("adapter.slack.fork_empty"))
             return False
         link = await self._api.permalink(thread.channel, message_ts)
-        origin = f"<{link}|this message>" if link else "an earlier message"
-        ts = await self._api.post(
-            thread.channel, f"Forked from {origin} by <@{user_id}>:\n{quote(shown_text)}"
-        )
+        # A public post, in the language of the person who forked (as their conversation will be).
+        origin = f"<{link}|{t('slack.forked_this_message')}>" if link else t("slack.forked_earlier")
+        header = t("slack.forked_from", origin=origin, user=f"<@{user_id}>")
+        ts = await self._api.post(thread.channel, f"{header}\n{quote(shown_text)}")
         if ts is None:
             await private(t.localise(CANNOT_POST))
             return False
@@ -181,18 +181,22 @@ class Fork:
             meta = {"c": channel, "t": thread_ts, "m": ts}
             await self._api.open(shortcut["trigger_id"], bk.fork_modal(source.text, meta, t))
 
-        await self._shared.once(who.team, shortcut.get("trigger_id"), private, work)
+        await self._shared.once(who.team, shortcut.get("trigger_id"), private, work, user=who.user)
 
     async def on_submit(
         self, ack: Any, body: dict[str, Any], view: dict[str, Any], context: AsyncBoltContext
     ) -> None:
         text = input_value(view)
+        who = requester(context)
         if not text.strip():
-            await ack(response_action="errors", errors={bk.INPUT: "Write the message to continue from."})
+            # Acknowledged at once: the locale only if cached (the shortcut that opened the form looked
+            # the person up moments ago), else English.
+            known = self._api.known_person(who.team, who.user)
+            note = strings_for(known.locale if known else None)("slack.fork_needs_text")
+            await ack(response_action="errors", errors={bk.INPUT: note})
             return
         await ack()
         meta = json.loads(view.get("private_metadata") or "{}")
-        who = requester(context)
 
         async def private(message: str) -> None:
             await self._api.tell(who.user, meta["c"], message)
@@ -207,7 +211,7 @@ class Fork:
                 private=private,
             )
 
-        await self._shared.once(who.team, body.get("trigger_id"), private, work)
+        await self._shared.once(who.team, body.get("trigger_id"), private, work, user=who.user)
 
     async def on_fork_edit(
         self,
@@ -236,4 +240,4 @@ class Fork:
             if forked:
                 await respond(delete_original=True)
 
-        await self._shared.once(who.team, body.get("trigger_id"), private, work)
+        await self._shared.once(who.team, body.get("trigger_id"), private, work, user=who.user)

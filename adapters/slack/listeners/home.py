@@ -26,7 +26,7 @@ from bot.admin import MAX_CRISIS_CHARS, NotAllowed
 from bot.failures import log_failure
 from bot.home import HomeContent
 from bot.i18n import strings_for
-from bot.notices import ADMIN_ONLY, DATABASE_UNAVAILABLE, crisis_card
+from bot.notices import ADMIN_ONLY, crisis_card
 from bot.ports import StorageUnavailable
 from bot.types import ThreadRef
 
@@ -65,10 +65,11 @@ class Home:
     ) -> None:
         """Draw the requester's Home and publish it. The person is looked up afresh: whether the admin
         part shows follows their current role, like every admin command."""
-        actor = (await who.person(fresh=True)).author
-        content = await self._home.content(actor, PLATFORM, who.team, forgotten=forgotten)
+        person = await who.person(fresh=True)
+        content = await self._home.content(person.author, PLATFORM, who.team, forgotten=forgotten)
         links = await self._links(content)
-        view = hb.home_view(content, links, {"c": channel} if channel else {})
+        meta = {"c": channel} if channel else {}
+        view = hb.home_view(content, links, meta, strings_for(person.locale))
         await self._api.safe("views.publish", self._api.client.views_publish(user_id=who.user, view=view))
 
     async def _links(self, content: HomeContent) -> dict[ThreadRef, str | None]:
@@ -90,10 +91,11 @@ class Home:
         strings = strings_for((await who.person()).locale)
         await self._api.open(body["trigger_id"], bk.new_conversation_modal({"c": channel}, strings))
 
-    async def on_forget(self, ack: Any, body: dict[str, Any]) -> None:
+    async def on_forget(self, ack: Any, body: dict[str, Any], context: AsyncBoltContext) -> None:
         await ack()
         channel = _home_channel(body)
-        await self._api.open(body["trigger_id"], hb.forget_modal({"c": channel} if channel else {}))
+        strings = strings_for((await requester(context).person()).locale)
+        await self._api.open(body["trigger_id"], hb.forget_modal({"c": channel} if channel else {}, strings))
 
     async def on_forget_confirmed(
         self, ack: Any, body: dict[str, Any], view: dict[str, Any], context: AsyncBoltContext
@@ -113,7 +115,7 @@ class Home:
             await self.publish(who, meta.get("c"), forgotten=removed)
 
         # Once per submission (a replayed request forgets nothing twice, and audits it once).
-        await self._shared.once(who.team, body.get("trigger_id"), private, work)
+        await self._shared.once(who.team, body.get("trigger_id"), private, work, user=who.user)
 
     async def on_edit_resources(self, ack: Any, body: dict[str, Any], context: AsyncBoltContext) -> None:
         """The ``/haven resources set`` modal; ``bot.admin`` checks the permission, here and on saving."""
@@ -123,11 +125,11 @@ class Home:
         try:
             settings = await self._shared.services.admin.settings(actor, PLATFORM, who.team)
         except NotAllowed:
-            await self._api.tell(who.user, None, ADMIN_ONLY)
+            await self._api.tell(who.user, None, ADMIN_ONLY)  # English: an admin text (``bot.i18n``)
             return
         except StorageUnavailable as exc:
             log_failure(log, "slack home: database unavailable", exc, workspace=who.team)
-            await self._api.tell(who.user, None, DATABASE_UNAVAILABLE)
+            await self._api.tell(who.user, None, await self._shared.unavailable_note(who.team, who.user))
             return
         current = crisis_card(settings).text
         modal = bk.resources_modal(current, None, {"c": None, "l": None}, MAX_CRISIS_CHARS)

@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 
 # A workspace whose chat.startStream said "not available" is asked again after this long.
 NO_STREAM_SECONDS = 3600.0
+# How long the note that the database is away waits for the person's locale (then it is English).
+LOCALE_LOOKUP_SECONDS = 3.0
 
 NOT_FORKABLE = "Only your own messages in a Haven conversation can be forked."
 CANNOT_POST = (
@@ -70,10 +72,17 @@ class Shared:
     # -- commands and interactions --------------------------------------------------------------------
 
     async def once(
-        self, team: str, trigger_id: str | None, private: Private, work: Callable[[], Awaitable[None]]
+        self,
+        team: str,
+        trigger_id: str | None,
+        private: Private,
+        work: Callable[[], Awaitable[None]],
+        *,
+        user: str | None = None,
     ) -> None:
         """Run a command's or interaction's ``work`` (after its ack): once per delivery, and with a
-        private note instead of anything half-done while the database is away.
+        private note instead of anything half-done while the database is away (in the language of
+        ``user``, the person who acted: ``unavailable_note``).
 
         Slack gives every command, shortcut, button press and form submission its own ``trigger_id``;
         the same signed request delivered again (a replay, a proxy's retry) carries the same one, and
@@ -87,7 +96,22 @@ class Shared:
                 await work()
             except StorageUnavailable as exc:
                 log_failure(log, "slack interaction: database unavailable", exc, workspace=team)
-                await private(DATABASE_UNAVAILABLE)
+                await private(await self.unavailable_note(team, user))
+
+    async def unavailable_note(self, team: str, user: str | None) -> str:
+        """``DATABASE_UNAVAILABLE`` in ``user``'s language. Their locale comes from the cache, else from
+        ``users.info`` (Slack's, there while the database is away), briefly; on any failure, or with no
+        user, the note is said in English rather than not at all."""
+        if user:
+            try:
+                person = self.api.known_person(team, user)
+                if person is None:
+                    lookup = self.api.person(team, user)
+                    person = await asyncio.wait_for(lookup, LOCALE_LOOKUP_SECONDS)
+                return strings_for(person.locale).localise(DATABASE_UNAVAILABLE)
+            except Exception as exc:  # the note must go out whatever the lookup did
+                log_failure(log, "slack locale lookup failed", exc, level=logging.WARNING, workspace=team)
+        return DATABASE_UNAVAILABLE
 
     # -- replies while the model writes ----------------------------------------------------------------
 
