@@ -34,9 +34,10 @@ def _env(tmp_path: Path) -> dict[str, str]:
     return env
 
 
-def test_piped_chat_runs_an_abusive_script_to_an_ending(tmp_path: Path) -> None:
+def piped_chat(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``haven chat`` (the real command, no key: the rehearsal model) with the abusive script piped in."""
     proc = subprocess.run(
-        [sys.executable, "-m", "bot", "chat"],
+        [sys.executable, "-m", "bot", "chat", *args],
         input="\n".join(ABUSIVE_SCRIPT) + "\n",
         capture_output=True,
         text=True,
@@ -45,6 +46,11 @@ def test_piped_chat_runs_an_abusive_script_to_an_ending(tmp_path: Path) -> None:
         timeout=60,
     )
     assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def test_piped_chat_runs_an_abusive_script_to_an_ending(tmp_path: Path) -> None:
+    proc = piped_chat(tmp_path)
     out = proc.stdout
     assert "rehearsal" in out.lower()
     assert out.count("This conversation has ended ***") == 1

@@ -2,25 +2,14 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 from bot.i18n import strings_for
-from tests.test_terminal import ABUSIVE_SCRIPT, _env
+from tests.test_terminal import piped_chat
 
 
 def test_chat_with_a_spanish_locale_ends_in_spanish(tmp_path: Path) -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "bot", "chat", "--locale", "es-ES"],
-        input="\n".join(ABUSIVE_SCRIPT) + "\n",
-        capture_output=True,
-        text=True,
-        env=_env(tmp_path),
-        cwd=tmp_path,
-        timeout=60,
-    )
-    assert proc.returncode == 0, proc.stderr
+    proc = piped_chat(tmp_path, "--locale", "es-ES")
     es = strings_for("es")
     out = proc.stdout
     assert out.count(f"*** {es('notice.closure_title')} ***") == 1
