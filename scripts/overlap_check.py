@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import ast
 import io
+import itertools
 import json
 import os
 import re
@@ -102,6 +103,10 @@ def _words(text: str) -> Iterator[str]:
 
 
 # Pattern syntax of the rule data: groups, options, macros, wildcards, gaps, end of clause, "*ly".
+# What stands for unknown words in a pattern, so that a phrase of the pattern cannot run across it.
+_RUN_BREAK = re.compile(r"\$|\{[^}]*\}|\.\.\.\d+|(?<!\S)_(?!\S)|(?<!\S)\*\S+|\S+\*")
+# A pattern's phrases beyond this many (a run with many groups) are not written out.
+MAX_EXPANSIONS = 512
 _PATTERN_BREAK = re.compile(r"[()\[\]|$]|\{[^}]*\}|\.\.\.\d+|(?<!\S)_(?!\S)|(?<!\S)\*\S+")
 # Regular-expression syntax in Python string literals; whitespace classes and word boundaries join words.
 _REGEX_SPACE = re.compile(r"\\s[+*?]?|\\b")
@@ -139,9 +144,66 @@ def ngrams(toks: list[str], n: int) -> Iterator[tuple[str, ...]]:
         yield tuple(toks[i : i + n])
 
 
-def pattern_pieces(pattern: str) -> list[str]:
-    """The literal pieces of a rule pattern, between its syntax."""
-    return [p for p in _PATTERN_BREAK.split(pattern) if p.strip()]
+def pattern_pieces(pattern: str, expand: bool = False) -> list[str]:
+    """The literal pieces of a rule pattern, between its syntax. With ``expand``: the phrases it reads,
+    each run between the syntax that stands for unknown words (macros, gaps, ``$``, word prefixes) with
+    every alternative of its groups written out, an optional group both with and without its words (a
+    run with more than ``MAX_EXPANSIONS`` phrases is measured by its literal pieces only)."""
+    if not expand:
+        return [p for p in _PATTERN_BREAK.split(pattern) if p.strip()]
+    phrases: list[str] = []
+    for run in _RUN_BREAK.split(pattern):
+        if not run.strip():
+            continue
+        expanded = _expand(run)
+        if expanded is None:
+            phrases.extend(p for p in _PATTERN_BREAK.split(run) if p.strip())
+        else:
+            phrases.extend(" ".join(e.split()) for e in expanded if e.strip())
+    return list(dict.fromkeys(phrases))
+
+
+def _expand(run: str) -> list[str] | None:
+    """Every phrase of ``run`` (words, ``( | )`` and ``[ | ]`` groups), or None past ``MAX_EXPANSIONS``
+    or on unbalanced brackets."""
+    pos = 0
+
+    def sequence(closing: str | None) -> list[str] | None:
+        nonlocal pos
+        alternatives: list[list[str]] = []
+        current = [""]
+        while pos < len(run):
+            ch = run[pos]
+            if ch in "([":
+                pos += 1
+                inner = sequence(")" if ch == "(" else "]")
+                if inner is None:
+                    return None
+                if ch == "[":
+                    inner = [*inner, ""]
+                current = [f"{a} {b}" for a in current for b in inner]
+            elif ch in ")]":
+                if ch != closing:
+                    return None
+                pos += 1
+                return [*(x for alt in alternatives for x in alt), *current]
+            elif ch == "|":
+                pos += 1
+                alternatives.append(current)
+                current = [""]
+            else:
+                end = pos
+                while end < len(run) and run[end] not in "()[]|":
+                    end += 1
+                current = [c + run[pos:end] for c in current]
+                pos = end
+            if sum(map(len, alternatives)) + len(current) > MAX_EXPANSIONS:
+                return None
+        if closing is not None:
+            return None
+        return [*(x for alt in alternatives for x in alt), *current]
+
+    return sequence(None)
 
 
 def regex_pieces(literal: str) -> list[str]:
@@ -173,14 +235,14 @@ def _line_of(source: str, needle: str, start: int = 0) -> int:
     return source.count("\n", 0, at) + 1 if at >= 0 else 0
 
 
-def _toml_strings(path: Path, rel: str) -> Iterator[DetectorString]:
+def _toml_strings(path: Path, rel: str, expand: bool = False) -> Iterator[DetectorString]:
     source = path.read_text("utf-8")
     data = tomllib.loads(source)
 
     def walk(value: object, where: str, key: str) -> Iterator[DetectorString]:
         if isinstance(value, str):
             text_mode = key in TEXT_KEYS
-            pieces = (value,) if text_mode else tuple(pattern_pieces(value))
+            pieces = (value,) if text_mode else tuple(pattern_pieces(value, expand))
             # A TOML string is written with escapes; its first words locate it well enough.
             line = _line_of(source, value[:40]) or _line_of(source, value.split(" ")[0])
             yield DetectorString(rel, line, where, value, pieces)
@@ -193,6 +255,19 @@ def _toml_strings(path: Path, rel: str) -> Iterator[DetectorString]:
                     yield from walk(v, f"rule {v['id']}", key)
                 else:
                     yield from walk(v, where if isinstance(v, str) else f"{where}[{i}]", key)
+            # With ``expand``, two neighbouring entries read on, one into the other: a run may span them.
+            texts = [v for v in value if isinstance(v, str)] if expand else []
+            for a, b in itertools.pairwise(texts):
+                if key in TEXT_KEYS:
+                    ends = (a, b)
+                else:
+                    ends = (
+                        (pattern_pieces(a, expand)[-1:] or [""])[0],
+                        (pattern_pieces(b, expand)[:1] or [""])[0],
+                    )
+                joined = f"{ends[0]} {ends[1]}"
+                line = _line_of(source, b[:40]) or _line_of(source, b.split(" ")[0])
+                yield DetectorString(rel, line, f"{where} (two neighbours)", joined, (joined,))
 
     yield from walk(data, "", "")
     for number, line in enumerate(source.splitlines(), 1):
@@ -221,11 +296,11 @@ def _python_strings(path: Path, rel: str) -> Iterator[DetectorString]:
                 yield DetectorString(rel, tok.start[0], "string", value, tuple(regex_pieces(value)))
 
 
-def detector_strings(root: Path = REPO) -> list[DetectorString]:
+def detector_strings(root: Path = REPO, expand: bool = False) -> list[DetectorString]:
     found: list[DetectorString] = []
     base = root / "bot" / "detectors"
     for path in sorted((base / "data").glob("*.toml")):
-        found.extend(_toml_strings(path, path.relative_to(root).as_posix()))
+        found.extend(_toml_strings(path, path.relative_to(root).as_posix(), expand))
     for path in sorted(base.glob("*.py")):
         found.extend(_python_strings(path, path.relative_to(root).as_posix()))
     return found
@@ -304,12 +379,21 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("data_dir", nargs="?", type=Path, default=None, help="evaluation data folder")
     parser.add_argument("--min-run", type=int, default=MIN_RUN, help="tokens in a shared run (default 5)")
+    parser.add_argument(
+        "--expand",
+        action="store_true",
+        help="also write out each pattern's alternatives and optional words, and read neighbouring "
+        "list entries on into each other (stricter; not yet clean)",
+    )
+    parser.add_argument("--single-row", action="store_true", help="only runs found in exactly one row")
     args = parser.parse_args(argv)
     data_dir = args.data_dir or default_data_dir()
     if not any(data_dir.glob("*.jsonl")):
         print(f"no evaluation data (*.jsonl) in {data_dir}", file=sys.stderr)
         return 2
-    hits = find_overlaps(data_dir, n=args.min_run)
+    hits = find_overlaps(data_dir, n=args.min_run, strings=detector_strings(expand=args.expand))
+    if args.single_row:
+        hits = [h for h in hits if h.rows == 1]
     for hit in hits:
         print(format_hit(hit))
     print(f"{len(hits)} detector string(s) share a run of {args.min_run}+ tokens with an evaluation row")

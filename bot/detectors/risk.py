@@ -87,7 +87,7 @@ class RiskDetector:
         }
         # token -> the rules it anchors; a cache of a pure function of the immutable tables.
         self._by_token: dict[str, tuple[Rule, ...]] = {}
-        # Rules whose grammar is a whole conditional sentence ("if it were painless, i would have done
+        # Rules whose grammar is a whole conditional sentence ("if only it were quick, i'd go through with
         # it"): the comma after the condition ends a clause, so they also read a clause that holds a
         # conditional word joined with the clause after it.
         self._conditional_rules = tuple(r for r in rules.rules if r.conditional_form and r.kind in RISK_KINDS)
