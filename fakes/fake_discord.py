@@ -318,11 +318,11 @@ class FakeDiscord:
         guild.members[user.id] = [self.admin_role(guild)] if admin else []
         return user
 
-    def add_text_channel(self, guild: FakeGuild, name: str, *, channel_id: int | None = None) -> int:
-        cid = channel_id or self.next_id()
-        self.channels[cid] = {
+    def _guild_channel(self, guild: FakeGuild, cid: int, kind: int, name: str) -> dict[str, Any]:
+        """A guild channel's payload as Discord sends it: what text and forum channels have in common."""
+        return {
             "id": str(cid),
-            "type": 0,
+            "type": kind,
             "guild_id": str(guild.id),
             "name": name,
             "position": len(guild.channels),
@@ -335,6 +335,10 @@ class FakeDiscord:
             "default_auto_archive_duration": 1440,
             "flags": 0,
         }
+
+    def add_text_channel(self, guild: FakeGuild, name: str, *, channel_id: int | None = None) -> int:
+        cid = channel_id or self.next_id()
+        self.channels[cid] = self._guild_channel(guild, cid, 0, name)
         guild.channels.append(cid)
         return cid
 
@@ -353,23 +357,11 @@ class FakeDiscord:
         CHANNEL_CREATE to a connected bot."""
         cid = self.next_id()
         self.channels[cid] = {
-            "id": str(cid),
-            "type": 15,
-            "guild_id": str(guild.id),
-            "name": name,
-            "position": len(guild.channels),
-            "permission_overwrites": [],
-            "topic": None,
-            "nsfw": False,
-            "last_message_id": None,
-            "rate_limit_per_user": 0,
-            "parent_id": None,
-            "default_auto_archive_duration": 1440,
+            **self._guild_channel(guild, cid, 15, name),
             "available_tags": [],
             "default_reaction_emoji": None,
             "default_sort_order": None,
             "default_forum_layout": 0,
-            "flags": 0,
         }
         guild.channels.append(cid)
         await self.dispatch("CHANNEL_CREATE", self.channels[cid], guild_id=guild.id)

@@ -13,9 +13,8 @@ import asyncio
 import json
 import logging
 import re
-import socket
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from http.cookies import SimpleCookie
@@ -39,27 +38,13 @@ from fakes.mock_slack import CLIENT_ID, CLIENT_SECRET, MockSlack
 from fakes.slack_harness import BOT_TOKEN, SIGNING_SECRET, TEAM, SlackHarness, signed_headers
 from storage.departures import Departures
 from storage.models import InboxRow, SlackBotRow, SlackInstallationRow, SlackOAuthStateRow
+from tests.slack.test_connector import eventually, free_port
 
 SECOND = "T0SECOND1"
 SECOND_TOKEN = "xoxb-second-workspace-token"
 SECOND_BOT = "USECONDBOT"
 CAROL = "UCAROL001"  # a person in the second workspace
 ROOM = "CROOM0001"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-async def eventually(check: Callable[[], Any], seconds: float = 10.0) -> Any:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if result := check():
-            return result
-        await asyncio.sleep(0.02)
-    raise AssertionError("condition not met in time")
 
 
 @dataclass
