@@ -190,10 +190,9 @@ class SlackApi:
         Cached briefly per (team, user) for conversation turns; ``fresh`` (admin commands) always asks
         Slack, so a demoted admin loses access at once.
         """
+        if not fresh and (known := self.known_person(team, user_id)) is not None:
+            return known
         key, now = (team, user_id), time.monotonic()
-        hit = self._people.get(key)
-        if hit is not None and hit[0] > now and not fresh:
-            return hit[1]
         resp = await self.safe("users.info", self._client.users_info(user=user_id, include_locale=True))
         user = resp.get("user") if resp is not None else None
         if not isinstance(user, dict):

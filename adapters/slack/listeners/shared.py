@@ -104,10 +104,7 @@ class Shared:
         user, the note is said in English rather than not at all."""
         if user:
             try:
-                person = self.api.known_person(team, user)
-                if person is None:
-                    lookup = self.api.person(team, user)
-                    person = await asyncio.wait_for(lookup, LOCALE_LOOKUP_SECONDS)
+                person = await asyncio.wait_for(self.api.person(team, user), LOCALE_LOOKUP_SECONDS)
                 return strings_for(person.locale).localise(DATABASE_UNAVAILABLE)
             except Exception as exc:  # the note must go out whatever the lookup did
                 log_failure(log, "slack locale lookup failed", exc, level=logging.WARNING, workspace=team)
