@@ -9,8 +9,9 @@
 - **Acknowledgements first.** While the process is acknowledging events (``intake()`` around each one,
   from the adapter's HTTP or socket handler), a turn that is about to start waits (``after_intake()``)
   until none is left (in a burst, until none has been for ``INTAKE_QUIET_SECONDS``), for at most
-  ``INTAKE_FIRST_SECONDS``. An acknowledgement is a platform's deadline
-  (Slack: 3 s, then it counts the delivery as failed and sends it again), a turn's start is not: in a
+  ``INTAKE_FIRST_SECONDS``; a turn already running does the same between its pieces of work (each
+  streamed chunk, each further model call: ``yield_to_intake()``). An acknowledgement is a platform's
+  deadline (Slack: 3 s, then it counts the delivery as failed and sends it again), a turn's start is not: in a
   burst of a thousand new threads the turns of the first events would otherwise take the CPU, the
   database workers and the event loop from the acknowledgements of the later ones. The message is
   already durable in the inbox while its turn waits, so waiting costs latency, never the message.
@@ -121,19 +122,31 @@ class Admission:
             if not self.acknowledging:
                 self._acknowledged.set()
 
+    def _quiet_for(self) -> float:
+        """How much longer until a burst of acknowledgements has been quiet long enough (≤ 0: now, or
+        no burst under way)."""
+        ended, n = self._ended, self.intake_burst
+        if len(ended) < n or ended[-1] - ended[-n] > INTAKE_BURST_SECONDS:
+            return 0.0
+        return ended[-1] + self.intake_quiet - asyncio.get_running_loop().time()
+
+    def intake_pending(self) -> bool:
+        """Events are being acknowledged, or a burst of them has not been quiet long enough yet: a turn
+        should let them go first. Cheap (no await): a running turn asks before each piece of its work."""
+        return bool(self.acknowledging) or self._quiet_for() > 0
+
+    async def yield_to_intake(self) -> None:
+        """Between two pieces of a running turn's work (a streamed chunk, the next model call): wait as
+        ``after_intake`` does while events are being acknowledged, return at once otherwise. A turn that
+        only waited at its start would, in a burst, keep the CPU through its whole stream once started."""
+        if self.intake_pending():
+            await self.after_intake()
+
     async def after_intake(self) -> None:
         """Before a turn starts: wait until no event is being acknowledged and, in a burst, none was
         for ``intake_quiet`` s; at most ``intake_first`` s in all. Returns at once when nothing is being
         acknowledged and no burst is under way (the usual case)."""
-        loop = asyncio.get_running_loop()
-
-        def quiet_for() -> float:
-            """How much longer until it has been quiet long enough (≤ 0: now, or no burst)."""
-            ended, n = self._ended, self.intake_burst
-            if len(ended) < n or ended[-1] - ended[-n] > INTAKE_BURST_SECONDS:
-                return 0.0
-            return ended[-1] + self.intake_quiet - loop.time()
-
+        quiet_for = self._quiet_for
         if not self.acknowledging and quiet_for() <= 0:
             return
         with contextlib.suppress(TimeoutError):
@@ -179,6 +192,8 @@ class Admission:
             async with timer:
                 await self._acquire()
                 try:
+                    # A slot can come free in the middle of a burst; the acknowledgements still go first.
+                    await self.yield_to_intake()
                     timer.reschedule(self._bounded(loop.time() + self.deadline))
                     yield
                 finally:

@@ -179,9 +179,12 @@ class _StreamBridge:
     Text of earlier model calls in the turn is kept; a retried call takes back only its own text.
     """
 
-    def __init__(self, stream: ReplyStream, prefix: str = "") -> None:
+    def __init__(
+        self, stream: ReplyStream, prefix: str = "", pause: Callable[[], Awaitable[None]] | None = None
+    ) -> None:
         self._stream = stream
         self._prefix = prefix
+        self._pause = pause
         self._done = ""
         self._current = ""
         self._wrote = False
@@ -220,6 +223,8 @@ class _StreamBridge:
         return self._prefix + text if text else ""
 
     async def chunk(self, text: str) -> None:
+        if self._pause is not None:
+            await self._pause()  # events being acknowledged go first (``Admission.yield_to_intake``)
         self._current += text
         self._wrote = self._wrote or bool(self._text())
         await self._stream.update(self._text())
@@ -665,7 +670,11 @@ class Engine:
         if began.settings is None:
             raise RuntimeError("the store's resume_turn returned no settings")
         risk = await asyncio.to_thread(assess_risk, clean_text(msg.text))
-        bridge = _StreamBridge(stream, REHEARSAL_LABEL if self.rehearsal else "") if stream else None
+        bridge = (
+            _StreamBridge(stream, REHEARSAL_LABEL if self.rehearsal else "", self.admission.yield_to_intake)
+            if stream
+            else None
+        )
         return await self._model_turn(conv, began.settings, began.history, msg.locale, risk, bridge, hold)
 
     async def _catch_up(self, entry: InboxEntry) -> None:
@@ -964,7 +973,7 @@ class Engine:
         # The person's note, in their language; the model's copy is in the stored message (English).
         note = files.note_in(strings_for(msg.locale))
         label = (REHEARSAL_LABEL if self.rehearsal else "") + (f"{note}\n\n" if note else "")
-        bridge = _StreamBridge(stream, label) if stream else None
+        bridge = _StreamBridge(stream, label, self.admission.yield_to_intake) if stream else None
         result = await self._model_turn(conv, settings, history, msg.locale, risk, bridge, hold, note)
         return result, risk.level
 
@@ -1062,6 +1071,8 @@ class Engine:
         # Stored file references become the blocks the API reads (the same bytes, the same block).
         history = await self._files.resolve(conv.thread, history)
         for call in range(MAX_MODEL_CALLS):
+            if call:
+                await self.admission.yield_to_intake()  # the first call waited when its slot came
             if sink is not None and turn.crisis is not None and not turn.crisis_shown:
                 # Help first: before the reply's first words whenever the risk is known that early.
                 turn.crisis_shown = await sink.help_first(turn.crisis)

@@ -10,6 +10,7 @@ import pytest
 
 from bot.admission import RESTARTING_NOTE, TOO_SLOW_NOTE, Admission, TurnStopped
 from bot.config import SettingsError, load_settings
+from bot.engine import _StreamBridge
 
 # -- settings ---------------------------------------------------------------------------------------------
 
@@ -236,3 +237,54 @@ async def test_without_a_burst_a_turn_after_its_own_acknowledgement_starts_at_on
             pass
     async with asyncio.timeout(0.05):
         await admission.after_intake()
+
+
+async def test_a_running_turn_lets_acknowledgements_go_first_between_its_chunks() -> None:
+    """In a burst, turns that started before it would otherwise keep the CPU for their whole stream."""
+    shown: list[str] = []
+
+    class Stream:
+        async def update(self, text: str) -> None:
+            shown.append(text)
+
+        async def finish(self, text: str) -> None:
+            shown.append(text)
+
+    admission = Admission()
+    bridge = _StreamBridge(Stream(), pause=admission.yield_to_intake)  # type: ignore[arg-type]
+    await bridge.chunk("Hello")  # nothing being acknowledged: at once
+    assert shown == ["Hello"]
+    with admission.intake():
+        chunk = asyncio.create_task(bridge.chunk(", world"))
+        await asyncio.sleep(0.05)
+        assert not chunk.done() and shown == ["Hello"]
+    async with asyncio.timeout(1):
+        await chunk
+    assert shown == ["Hello", "Hello, world"]
+
+
+async def test_yielding_to_intake_costs_nothing_when_no_event_is_being_acknowledged() -> None:
+    admission = Admission()
+    assert not admission.intake_pending()
+    async with asyncio.timeout(0.05):
+        for _ in range(1000):
+            await admission.yield_to_intake()
+    with admission.intake():
+        assert admission.intake_pending()
+
+
+async def test_a_slot_that_comes_free_during_acknowledgements_waits_for_them() -> None:
+    admission = Admission(limit=1)
+    entered = asyncio.Event()
+
+    async def turn() -> None:
+        async with admission.model_part():
+            entered.set()
+
+    with admission.intake():
+        task = asyncio.create_task(turn())
+        await asyncio.sleep(0.05)
+        assert not entered.is_set()
+    async with asyncio.timeout(1):
+        await task
+    assert entered.is_set()
