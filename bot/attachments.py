@@ -14,6 +14,7 @@ they leave it after ``CACHE_SECONDS`` at the latest (or sooner, when newer files
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import OrderedDict
@@ -150,17 +151,35 @@ class Attachments:
         self._fetchers[platform] = fetcher
 
     async def read(self, thread: ThreadRef, files: Sequence[Attachment]) -> FilesRead:
-        """Fetch and read ``files`` (attached to one message in ``thread``) within the limits."""
+        """Fetch and read ``files`` (attached to one message in ``thread``) within the limits.
+
+        The downloads run at once (a message's five files cost one download's wait, not five), planned
+        and read in the order the files were attached: what the metadata refuses is refused before any
+        request, each file may take what the declared sizes of the files before it leave of the total,
+        and the total of the bytes actually read is checked again, in order, once they are in."""
         limits = self.limits
+        planned: list[FileRefused | int] = []  # per file: why it is refused now, or its byte cap
+        room = limits.max_total_bytes
+        for index, file in enumerate(files):
+            try:
+                planned.append(self._plan(thread, file, index, room))
+            except FileRefused as refusal:
+                planned.append(refusal)
+                continue
+            room -= file.size or 0
+        fetched = await asyncio.gather(
+            *(self._fetch(thread, f, p) for f, p in zip(files, planned, strict=True)), return_exceptions=True
+        )
         stored: list[dict[str, Any]] = []
         texts: list[str] = []
         refused: list[tuple[str, Reason]] = []
         total = 0
-        for index, file in enumerate(files):
+        for file, data in zip(files, fetched, strict=True):
             try:
-                if index >= limits.max_files:
-                    raise FileRefused("files.too_many_files", count=limits.max_files)
-                data = await self._fetch_new(thread, file, total)
+                if isinstance(data, BaseException):
+                    raise data  # a FileRefused is this file's; anything else is the turn's failure
+                if total + len(data) > limits.max_total_bytes:
+                    raise FileTooBig("files.total_too_big", limit=megabytes(limits.max_total_bytes))
                 got = read_file(file, data, limits)
             except FileRefused as refusal:
                 log.info(
@@ -183,17 +202,24 @@ class Attachments:
         read_any = len(refused) < len(files)
         return FilesRead(tuple(stored), tuple(texts), tuple(refused), read_any)
 
-    async def _fetch_new(self, thread: ThreadRef, file: Attachment, total: int) -> bytes:
+    def _plan(self, thread: ThreadRef, file: Attachment, index: int, room: int) -> int:
+        """The most bytes ``file`` may bring, given ``room`` left of the total; ``FileRefused`` when
+        it is refused from what is known before any request (count, type, declared size, platform)."""
         limits = self.limits
+        if index >= limits.max_files:
+            raise FileRefused("files.too_many_files", count=limits.max_files)
         kind = check_before_fetch(file, limits)  # type and size from metadata: before any request
-        room = limits.max_total_bytes - total
         if file.size is not None and file.size > room:
             raise FileTooBig("files.total_too_big", limit=megabytes(limits.max_total_bytes))
-        fetcher = self._fetchers.get(thread.platform)
-        if fetcher is None:
+        if thread.platform not in self._fetchers:
             raise FileUnavailable("files.not_here")
-        cap = min(max_bytes(kind, limits), room)
-        return await fetcher.fetch(thread.workspace, file, max_bytes=cap, seconds=limits.timeout_seconds)
+        return min(max_bytes(kind, limits), room)
+
+    async def _fetch(self, thread: ThreadRef, file: Attachment, plan: FileRefused | int) -> bytes:
+        if isinstance(plan, FileRefused):
+            raise plan
+        fetcher, seconds = self._fetchers[thread.platform], self.limits.timeout_seconds
+        return await fetcher.fetch(thread.workspace, file, max_bytes=plan, seconds=seconds)
 
     async def resolve(self, thread: ThreadRef, history: Sequence[HistoryMessage]) -> list[HistoryMessage]:
         """``history`` as the model reads it: every stored file reference replaced by its API block

@@ -3,6 +3,7 @@ notes, the byte cache, and ``bot.attachments`` with a scripted fetcher (fetch on
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from typing import Any
@@ -343,6 +344,50 @@ async def test_read_applies_count_and_total_limits_before_fetching() -> None:
         "I couldn't read 2 files: 2.png (I read at most 2 files a message); "
         "9.png (I read at most 2 files a message). I looked at the rest."
     )
+
+
+class SlowFetcher(Fetcher):
+    """Every download waits until all of the message's downloads have begun."""
+
+    def __init__(self, files: dict[str, bytes], expected: int) -> None:
+        super().__init__(files)
+        self.expected = expected
+        self.all_begun = asyncio.Event()
+
+    async def fetch(self, workspace: str, file: Attachment, *, max_bytes: int, seconds: float) -> bytes:
+        self.calls.append((workspace, file.url, max_bytes))
+        if len(self.calls) == self.expected:
+            self.all_begun.set()
+        await self.all_begun.wait()  # sequential downloads would wait here for ever
+        return self.files[file.url]
+
+
+async def test_a_messages_files_are_downloaded_at_once_and_read_in_their_order() -> None:
+    fetcher = SlowFetcher({f"u{i}": PNG for i in range(3)}, expected=3)
+    files = Attachments()
+    files.attach("slack", fetcher)
+    shared = [Attachment(f"F{i}", f"{i}.png", "image/png", f"u{i}", len(PNG)) for i in range(3)]
+
+    async with asyncio.timeout(2):
+        got = await files.read(THREAD, shared)
+
+    assert [b["name"] for b in got.stored] == ["0.png", "1.png", "2.png"]
+    assert not got.refused and got.note == ""
+
+
+async def test_files_without_a_declared_size_still_keep_to_the_total_in_their_order() -> None:
+    # Neither size is known beforehand, so both are asked for with the whole total as their cap; once
+    # in, the first is read and the second would take the total over its limit.
+    fetcher = Fetcher({"u0": PNG, "u1": PNG})
+    files = Attachments(FileLimits(max_total_bytes=len(PNG) + 10))
+    files.attach("slack", fetcher)
+    shared = [Attachment(f"F{i}", f"{i}.png", "image/png", f"u{i}", None) for i in range(2)]
+
+    got = await files.read(THREAD, shared)
+
+    assert [b["type"] for b in got.stored] == [REF_TYPE, "text"]
+    assert [c[2] for c in fetcher.calls] == [len(PNG) + 10, len(PNG) + 10]
+    assert got.note is not None and got.note.startswith("I couldn't read 1.png (")
 
 
 async def test_a_platform_without_a_fetcher_gets_a_note() -> None:
