@@ -216,7 +216,7 @@ async def test_readyz_follows_postgresql_in_discord_mode(
     async with FakeDiscord() as api:
         api.add_guild("Guild A")
         settings = base_settings(url, anthropic, DISCORD_TOKEN=api.token)
-        options = {"discord": {"_state_dir": tmp_path, "_guild_ready_timeout": 0.01}}
+        options = {"discord": {"_guild_ready_timeout": 0.01}}
         async with running(settings, **options) as ops:
             await readyz_follows_postgresql(ops, postgres, "discord")
             assert api.connected >= 1
@@ -328,7 +328,7 @@ async def test_discord_api_errors_are_counted_by_route_without_ids(
     async with FakeDiscord() as api:
         guild = api.add_guild("Guild A")
         settings = base_settings(f"sqlite:///{tmp_path}/haven.db", anthropic, DISCORD_TOKEN=api.token)
-        options = {"discord": {"_state_dir": tmp_path, "_guild_ready_timeout": 0.01}}
+        options = {"discord": {"_guild_ready_timeout": 0.01}}
         async with running(settings, **options) as ops:
             [connector] = ops.connectors
             http = connector.client.http  # type: ignore[attr-defined]  # the connector's own REST client

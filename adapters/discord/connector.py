@@ -67,16 +67,12 @@ class DiscordConnector:
         self,
         services: CoreServices,
         *,
-        state_dir: object = None,
         guild_ready_timeout: float = 2.0,
         connect_timeout: float = 30.0,
         stream_timing: StreamTiming | None = None,
         departed: Departed | None = None,
         returned: Returned | None = None,
     ) -> None:
-        # ``state_dir`` is accepted and ignored: it held the command-sync fingerprint, which is gone
-        # (the commands are compared with Discord's); some callers still pass it.
-        del state_dir
         self._services = services
         self._guild_ready_timeout = guild_ready_timeout
         self._connect_timeout = connect_timeout

@@ -124,9 +124,9 @@ async def services(db_url: str, anthropic: FakeAnthropic, world: World) -> Async
 
 
 @asynccontextmanager
-async def running(services: Services, state_dir: Path, **options: Any) -> AsyncIterator[DiscordConnector]:
+async def running(services: Services, **options: Any) -> AsyncIterator[DiscordConnector]:
     """Haven's connector, connected and ready, listening in the background; disconnected on exit."""
-    connector = DiscordConnector(services, state_dir=state_dir, guild_ready_timeout=0.01, **options)
+    connector = DiscordConnector(services, guild_ready_timeout=0.01, **options)
     await connector.connect()
     listening = asyncio.create_task(connector.listen())
     try:
@@ -140,7 +140,7 @@ async def running(services: Services, state_dir: Path, **options: Any) -> AsyncI
 
 @pytest.fixture
 async def bot(services: Services, tmp_path: Path) -> AsyncIterator[DiscordConnector]:
-    async with running(services, tmp_path / "state") as connector:
+    async with running(services) as connector:
         yield connector
 
 

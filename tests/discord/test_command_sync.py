@@ -44,9 +44,9 @@ def sync_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
     ]
 
 
-async def start_once(services: Services, state_dir: Path) -> None:
+async def start_once(services: Services) -> None:
     """One Haven process: connect (where the sync happens), ready, disconnect."""
-    async with running(services, state_dir):
+    async with running(services):
         pass
 
 
@@ -55,7 +55,7 @@ async def test_first_start_registers_then_a_new_process_only_compares(
 ) -> None:
     api = world.api
     caplog.set_level(logging.INFO, logger="adapters.discord.connector")
-    await start_once(services, tmp_path / "first")
+    await start_once(services)
     assert (gets(api), puts(api)) == (1, 1)  # Discord had none: one overwrite
     names = sorted((c["name"], c.get("type", 1)) for c in api.commands)
     assert names == [("Edit & fork", 3), ("haven", 1), ("haven-admin", 1)]
@@ -65,7 +65,7 @@ async def test_first_start_registers_then_a_new_process_only_compares(
 
     # A new process on a fresh filesystem (another working directory): Discord's answer decides.
     caplog.clear()
-    await start_once(services, tmp_path / "second")
+    await start_once(services)
     assert (gets(api), puts(api)) == (2, 1)
     assert sync_lines(caplog) == ["app commands match Discord's; not syncing"]
     [line] = [r for r in caplog.records if r.getMessage().startswith("app commands")]
@@ -79,7 +79,7 @@ async def test_a_changed_description_in_haven_is_synced_again(
 ) -> None:
     """A new Haven release reworded a command: the next start overwrites Discord's copy, once."""
     api = world.api
-    await start_once(services, tmp_path)
+    await start_once(services)
     assert puts(api) == 1
 
     def reworded(client: discord.Client, handler: Any) -> discord.app_commands.CommandTree[Any]:
@@ -92,12 +92,12 @@ async def test_a_changed_description_in_haven_is_synced_again(
         return tree
 
     monkeypatch.setattr(discord_client, "build_tree", reworded)
-    await start_once(services, tmp_path)
+    await start_once(services)
     assert puts(api) == 2
     haven = next(c for c in api.commands if c["name"] == "haven")
     [new_command] = [o for o in haven["options"] if o["name"] == "new"]
     assert new_command["description"] == "Start a fresh conversation"
-    await start_once(services, tmp_path)
+    await start_once(services)
     assert puts(api) == 2  # and then it matches again
 
 
@@ -107,14 +107,14 @@ async def test_commands_changed_on_discord_are_put_back(
     """Discord reports something else than Haven has (another deployment's version, a command removed in
     the Developer Portal): overwrite."""
     api = world.api
-    await start_once(services, tmp_path)
+    await start_once(services)
     haven = next(c for c in api.commands if c["name"] == "haven")
     haven["description"] = "an older description"
-    await start_once(services, tmp_path)
+    await start_once(services)
     assert puts(api) == 2
 
     api.commands = [c for c in api.commands if c["name"] != "Edit & fork"]
-    await start_once(services, tmp_path)
+    await start_once(services)
     assert puts(api) == 3
     assert len(api.commands) == 3
 
@@ -126,7 +126,7 @@ async def test_a_failed_fetch_is_a_warning_and_start_up_continues(
     commands from the last sync still work, so Haven starts and a later start retries."""
     api = world.api
     api.fail_next("GET", commands_path(api), 403)
-    async with running(services, tmp_path) as connector:
+    async with running(services) as connector:
         assert await connector.ready()
     assert puts(api) == 0
     assert any(r.getMessage() == "app command sync failed" for r in caplog.records)

@@ -151,7 +151,7 @@ async def test_mistake_button_still_works_after_a_restart(
 ) -> None:
     api = world.api
     settings = make_settings(db_url, anthropic.url, DISCORD_TOKEN=api.token)
-    async with services_for(settings) as services, running(services, tmp_path / "state"):
+    async with services_for(settings) as services, running(services):
         mention = await api.post_message(world.channel, world.alice, "hi", mention_bot=True)
         thread = int(mention["id"])
         await api.wait_until(lambda: api.bot_messages(thread), what="the reply")
@@ -163,7 +163,7 @@ async def test_mistake_button_still_works_after_a_restart(
 
     [closure] = closure_messages(api, thread)
     [custom_id] = button_ids(closure)
-    async with services_for(settings) as services, running(services, tmp_path / "state"):
+    async with services_for(settings) as services, running(services):
         click = await api.click(world.bob, closure, custom_id)
         modal = await api.wait_until(lambda: click.modal, what="the feedback modal")
         thanks = await api.submit_modal(world.bob, thread, modal, "It was a joke between friends")
@@ -187,7 +187,7 @@ async def test_guilds_with_the_same_ids_never_share_history(
             channel = api.add_text_channel(guild, "general", channel_id=channel_id)
             alice = api.add_member(guild, "alice")
             settings = make_settings(db_url, anthropic.url, DISCORD_TOKEN=api.token)
-            async with services_for(settings) as services, running(services, tmp_path / name):
+            async with services_for(settings) as services, running(services):
                 await api.post_message(channel, alice, words, mention_bot=True, message_id=message_id)
                 await api.wait_until(lambda api=api: api.bot_messages(message_id), what=f"reply in {name}")
     first, second = chat_requests(anthropic)

@@ -108,7 +108,7 @@ async def test_a_message_still_waiting_at_shutdown_gets_the_note_before_the_conn
 
     api = world.api
     monkeypatch.setattr(services.settings, "shutdown_seconds", 1.0)
-    async with running(services, tmp_path / "state"):
+    async with running(services):
         thread = await conversation(world, anthropic)
         database_away(services, monkeypatch)
         await api.post_message(thread, world.alice, "written just before the stop")

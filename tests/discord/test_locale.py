@@ -45,7 +45,7 @@ async def test_a_spanish_server_gets_the_spanish_closure_notice(
         abuse_proposal(text_before="Termino esta conversación ahora."),
         verdict(persistent_abuse=True, risk=False),
     )
-    async with running(services, tmp_path / "state"):
+    async with running(services):
         mention = await api.post_message(world.channel, world.alice, "eres un inútil", mention_bot=True)
         thread = int(mention["id"])
         await api.wait_until(lambda: api.bot_messages(thread), what="warning 1", within=20)
@@ -71,7 +71,7 @@ async def test_a_spanish_client_gets_spanish_answers_to_its_interactions(
     api = world.api
     world.alice.locale = "es-ES"
     anthropic.enqueue(text("¡Hola!"))
-    async with running(services, tmp_path / "state"):
+    async with running(services):
         mention = await api.post_message(world.channel, world.alice, "hola", mention_bot=True)
         thread = int(mention["id"])
         await api.wait_until(lambda: api.bot_messages(thread), what="the reply", within=20)
@@ -119,7 +119,7 @@ async def test_in_a_dm_notices_follow_the_persons_latest_interaction(
     api = world.api
     world.alice.locale = "es-ES"
     anthropic.enqueue(text("¡Hola!"))
-    async with running(services, tmp_path / "state"):
+    async with running(services):
         dm = api.dm_channel(world.alice)
         await api.post_message(dm, world.alice, "hola en privado")
         await api.wait_until(lambda: api.bot_messages(dm), what="the DM reply", within=20)

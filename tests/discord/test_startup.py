@@ -95,7 +95,7 @@ async def test_sharded_client_serves_its_guilds(
         settings = make_settings(
             db_url, anthropic.url, DISCORD_TOKEN=api.token, DISCORD_SHARD_COUNT=2, DISCORD_SHARD_IDS="0"
         )
-        async with services_for(settings) as services, running(services, tmp_path) as connector:
+        async with services_for(settings) as services, running(services) as connector:
             assert isinstance(connector.client, HavenShardedClient)
             assert api.shards == [(0, 2)]
             mention = await api.post_message(channel, alice, "hello shard", mention_bot=True)
@@ -195,8 +195,8 @@ async def test_two_processes_split_the_shards_over_one_postgresql(
         async with (
             services_for(settings("0-1")) as first,
             services_for(settings("2,3")) as second,
-            running(first, tmp_path / "a") as a,
-            running(second, tmp_path / "b") as b,
+            running(first) as a,
+            running(second) as b,
         ):
             assert isinstance(a.client, HavenShardedClient) and isinstance(b.client, HavenShardedClient)
             assert sorted(s for s in api.shards if s) == [(0, 4), (1, 4), (2, 4), (3, 4)]

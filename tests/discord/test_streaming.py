@@ -89,7 +89,7 @@ async def test_a_long_streamed_reply_ends_as_the_same_messages_as_a_posted_one(
     anthropic.pace, anthropic.piece_chars = 0.02, 100  # ~32 pieces
     anthropic.enqueue(text(reply))
     timing = StreamTiming(interval=0.1, first_wait=0.1)
-    async with running(services, tmp_path / "state", stream_timing=timing) as bot:
+    async with running(services, stream_timing=timing) as bot:
         mention = await api.post_message(world.channel, world.alice, "a long script", mention_bot=True)
         thread = int(mention["id"])
         expected = split_message(reply)
@@ -124,7 +124,7 @@ async def test_a_turn_that_fails_mid_stream_ends_with_the_error_note(
     # Both attempts fail; the retry took back text the first attempt had streamed.
     anthropic.enqueue(cut_after(9, reply), cut_after(4, reply), text("Back again."))
     settings = make_settings(db_url, anthropic.url, DISCORD_TOKEN=api.token, HAVEN_MODEL_ATTEMPTS=2)
-    async with services_for(settings) as services, running(services, tmp_path / "state"):
+    async with services_for(settings) as services, running(services):
         mention = await api.post_message(world.channel, world.alice, "explain it", mention_bot=True)
         thread = int(mention["id"])
         final = f"Let me think about\n\n{MODEL_ERROR_REPLY}"
