@@ -195,11 +195,6 @@ class RiskDetector:
         hay = clause.compact if rule.compact else clause.text
         words = self._words.get(rule.lang, self._no_words)
         best: Hit | None = None
-        for sibling in self._siblings.get(rule.id, ()):
-            # The sibling reads the same words here (its own pattern matches) and its language's
-            # exception applies: "no es un suicidio" cancels the Italian rule's "suicidio" too.
-            if sibling.unless is not None and sibling.regex.search(hay) and sibling.unless.search(hay):
-                return None
         for k, m in enumerate(rule.regex.finditer(hay)):
             if k >= MAX_MATCHES:
                 break  # more matches of one rule in one window are repeats that context judged already
@@ -210,9 +205,20 @@ class RiskDetector:
                 rule, RiskLevel.LIKELY if verdict.level == "likely" else RiskLevel.POSSIBLE, verdict.why
             )
             if hit.level is RiskLevel.LIKELY:
-                return hit  # a later match cannot rank higher
+                return None if self._excused(rule, hay) else hit  # a later match cannot rank higher
             best = best or hit  # a softened match; a later, unsoftened one may still count in full
-        return best
+        return None if best is not None and self._excused(rule, hay) else best
+
+    def _excused(self, rule: Rule, hay: str) -> bool:
+        """A sibling reads the same words here (its own pattern matches) and its language's exception
+        applies: "no es un suicidio" cancels the Italian rule's "suicidio" too.
+
+        Asked only once the rule itself counts: most tries of a rule match nothing, and the siblings'
+        searches then cost more than the rule's own."""
+        return any(
+            sibling.unless is not None and sibling.regex.search(hay) and sibling.unless.search(hay)
+            for sibling in self._siblings.get(rule.id, ())
+        )
 
 
 def _windows(clause: Clause) -> Iterator[Clause]:
