@@ -32,7 +32,7 @@ import functools
 import json
 import re
 import unicodedata
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from types import MappingProxyType
@@ -223,20 +223,60 @@ def _fold_table() -> Mapping[int, str]:
     return MappingProxyType(str.maketrans(dict(_confusables())))
 
 
-_ASCII_LETTERS = re.compile(r"[a-zA-Z]+")
-_ASCII_LETTER = re.compile(r"[a-zA-Z]")
+def _char_class(chars: Iterable[int]) -> re.Pattern[str]:
+    """A character class that matches these code points, and any beyond the Basic Multilingual Plane.
+
+    Those beyond it are an over-approximation on purpose: the engine tests a character against such
+    ranges one by one, which made a search of plain text as slow as the translation it should spare."""
+    ranges: list[list[int]] = [[0x10000, 0x10FFFF]]
+    for cp in sorted(cp for cp in chars if cp < 0x10000):
+        if ranges and cp == ranges[-1][1] + 1:
+            ranges[-1][1] = cp
+        else:
+            ranges.append([cp, cp])
+    return re.compile("[" + "".join(f"\\U{a:08x}-\\U{b:08x}" for a, b in ranges) + "]")
+
+
+# ``str.translate`` raises and catches a KeyError for every character its table lacks, which makes it
+# slow on text that needs nothing from the table (Chinese, combining marks); a search for a character
+# the table may change is a fast scan, and the translation runs only when one is there.
+@functools.cache
+def _full_changes() -> re.Pattern[str]:
+    return _char_class(cp for cp, to in _full_table().items() if to != chr(cp))
+
+
+@functools.cache
+def _foldable() -> re.Pattern[str]:
+    return _char_class(_fold_table())
+
+
+_ASCII_LETTER_BYTES = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 _OTHER_LETTERS = re.compile(r"[^\W\d_\x00-\x7f]+")
-# A word holding an ASCII letter and a non-ASCII word character (with only digits or "_" between them).
-_MIXED = re.compile(r"[a-zA-Z][0-9_]*+[^\W\x00-\x7f]|[^\W\x00-\x7f][0-9_]*+[a-zA-Z]")
-# A whole word containing a non-ASCII character, started only at a word boundary (linear).
-_NON_ASCII_WORD = re.compile(r"(?<!\w)[0-9A-Za-z_]*+[^\W\x00-\x7f]\w*+")
+# A whole word holding both an ASCII letter and a non-ASCII word character, started only at a word
+# boundary; each look-ahead stops at the word's end, so every word is scanned a bounded number of times.
+_MIXED_WORD = re.compile(r"(?<!\w)((?=\w*?[a-zA-Z])(?=\w*?[^\W\x00-\x7f])\w++)")
 # Accents on Latin letters (after NFD); marks in other scripts, such as Devanagari vowel signs, stay.
 _LATIN_ACCENT = re.compile(r"(?<=[a-zA-Z])[\u0300-\u036f]+")
 
 
-def _fold_word(m: re.Match[str]) -> str:
-    word = m.group(0)
-    return word.translate(_fold_table()) if _ASCII_LETTER.search(word) else word
+def _mostly_latin(t: str) -> bool:
+    """More ASCII letters than letters of other scripts. The ASCII letters are counted in bytes, and
+    the other letters only when the count of all non-ASCII characters does not already decide."""
+    ascii_part = t.encode("ascii", "ignore")
+    latin = len(ascii_part) - len(ascii_part.translate(None, _ASCII_LETTER_BYTES))
+    if latin == 0 or latin > len(t) - len(ascii_part):
+        return latin > 0
+    return latin > len(t) - len(_OTHER_LETTERS.sub("", t))
+
+
+def _fold_mixed_words(t: str) -> str:
+    """Look-alikes folded only inside words that mix Latin with other letters: every such word is
+    translated in one call (joined by a character no word holds) instead of one call per word."""
+    parts = _MIXED_WORD.split(t)  # [between, word, between, word, ..., between]
+    if len(parts) == 1:
+        return t
+    parts[1::2] = "\x00".join(parts[1::2]).translate(_fold_table()).split("\x00")
+    return "".join(parts)
 
 
 def fold_text(text: str) -> str:
@@ -244,13 +284,13 @@ def fold_text(text: str) -> str:
     t = text.replace("\r\n", "\n")
     if t.isascii():
         return t.translate(_ASCII_TABLE).casefold()
-    t = unicodedata.normalize("NFKC", t).translate(_full_table())
-    ascii_letters = len(t) - len(_ASCII_LETTERS.sub("", t))
-    other_letters = len(t) - len(_OTHER_LETTERS.sub("", t))
-    if ascii_letters > other_letters:
+    t = unicodedata.normalize("NFKC", t)
+    if _full_changes().search(t):
+        t = t.translate(_full_table())
+    if not _mostly_latin(t):
+        t = _fold_mixed_words(t)  # only words that mix Latin with other letters
+    elif _foldable().search(t):
         t = t.translate(_fold_table())  # mostly Latin: every look-alike is a disguised Latin letter
-    elif _MIXED.search(t):
-        t = _NON_ASCII_WORD.sub(_fold_word, t)  # only words that mix Latin with other letters
     decomposed = unicodedata.normalize("NFD", t)
     stripped = _LATIN_ACCENT.sub("", decomposed)
     if stripped != decomposed:
@@ -292,6 +332,7 @@ class Normalizer:
         self._expansions = expansions
         # Emoji that carry a word ("😂" is laughter) become that word, set apart by spaces.
         self._symbols = MappingProxyType(str.maketrans({k: f" {v} " for k, v in (symbols or {}).items()}))
+        self._has_symbol = _char_class(self._symbols) if self._symbols else None
         known = sorted(vocabulary | set(expansions))
         self._prefixes = frozenset(w[:n] for w in known for n in range(1, len(w) + 1))
         shapes: dict[str, list[str]] = {}
@@ -417,7 +458,7 @@ class Normalizer:
 
     def flat(self, text: str) -> str:
         """The normalised text as one string, punctuation kept: for detectors that read whole lines."""
-        folded = _HYPHEN_BREAK.sub(self._break, fold_text(text))
+        folded = self._rejoin(fold_text(text))
         return _BLANKS.sub(" ", _TOKEN.sub(lambda m: " ".join(self._words(m.group(0))), folded)).strip()
 
     # -- clauses ------------------------------------------------------------------------------------
@@ -438,11 +479,13 @@ class Normalizer:
         if not folded.isascii():
             # A run of one emoji or symbol says what three of them say ("😂😂😂😂😂" is laughter);
             # cutting it keeps a page of emoji from becoming a page of tokens.
-            folded = _SYMBOL_RUN.sub(r"\1\1\1", folded).translate(self._symbols)
+            folded = _SYMBOL_RUN.sub(r"\1\1\1", folded)
+            if self._has_symbol is not None and self._has_symbol.search(folded):
+                folded = folded.translate(self._symbols)
         # A word broken by a hyphen or a line break is rejoined when the halves are not words but the
         # whole is ("ki-\nll"); otherwise the break becomes a space ("kill-myself", "kill\nmyself").
         if "-" in folded or "\n" in folded:
-            folded = _HYPHEN_BREAK.sub(self._break, folded)
+            folded = self._rejoin(folded)
         if "!" in folded:
             folded = _INNER_BANG.sub(_BANG_LETTER, folded)
         for part in _CLAUSE_END.split(folded):
@@ -450,17 +493,30 @@ class Normalizer:
             if clause is not None:
                 yield clause
 
-    def _break(self, m: re.Match[str]) -> str:
-        left, right = m.group(1), m.group(2)
-        if (
+    def _rejoin(self, text: str) -> str:
+        """Each break between two words becomes a space, or nothing where the halves are one word.
+
+        One split and one join instead of a Python call per break: a page of line breaks holds
+        thousands of them, and each distinct pair of halves is judged once."""
+        parts = _HYPHEN_BREAK.split(text)  # [before, left, right, before, left, right, ..., rest]
+        if len(parts) == 1:
+            return text
+        lefts, rights = parts[1::3], parts[2::3]
+        joined = {pair for pair in set(zip(lefts, rights, strict=True)) if self._joins(*pair)}
+        del parts[2::3]  # the right half is only looked ahead at: it is also the next "before"
+        parts[1::2] = [
+            left if (left, right) in joined else left + " " for left, right in zip(lefts, rights, strict=True)
+        ]
+        return "".join(parts)
+
+    def _joins(self, left: str, right: str) -> bool:
+        return (
             len(left) <= _MAX_TOKEN
             and len(right) <= _MAX_TOKEN
             and not self._known(left)
             and not self._known(right)
             and self._known(left + right)
-        ):
-            return left
-        return left + " "
+        )
 
     def _clause(self, part: str) -> Clause | None:
         """One clause, or None when it holds no letter at all ("404", "!?", "|1"): no rule reads it."""
