@@ -156,7 +156,7 @@ class RiskDetector:
     def candidates(self, clause: Clause) -> list[Rule]:
         """The rules worth trying on ``clause``: those with an anchor word in it, and the anchorless."""
         found: dict[str, Rule] = {}
-        for token in set(clause.tokens):
+        for token in clause.vocabulary:
             for rule in self._anchored(token):
                 found[rule.id] = rule
         if clause.cjk:
@@ -192,13 +192,17 @@ class RiskDetector:
         return rules
 
     def _match(self, rule: Rule, clause: Clause, before: Clause | None, after: Clause | None) -> Hit | None:
+        if not rule.may_match(clause.vocabulary, clause.compact):
+            return None  # a word every match needs is missing: searching would find nothing
         hay = clause.compact if rule.compact else clause.text
         words = self._words.get(rule.lang, self._no_words)
         best: Hit | None = None
         for k, m in enumerate(rule.regex.finditer(hay)):
             if k >= MAX_MATCHES:
                 break  # more matches of one rule in one window are repeats that context judged already
-            verdict = judge(rule, clause, m.start(), m.end(), words, before=before, after=after)
+            if k == 0 and rule.unless is not None and rule.unless.search(hay):
+                return None  # an idiom in the clause cancels every match (asked once, not per match)
+            verdict = judge(rule, clause, m.start(), m.end(), words, before=before, after=after, idiom=False)
             if verdict.level is None:
                 continue
             hit = Hit(

@@ -46,7 +46,7 @@ from importlib import resources
 
 from bot.detectors.normalize import fold_text
 
-__all__ = ["Rule", "RuleFile", "RuleSet", "load_rule_files"]
+__all__ = ["Requirement", "Rule", "RuleFile", "RuleSet", "load_rule_files"]
 
 # "weak": a symptom that marks nothing alone; two weak rules of different families in one message make a
 # "possible" (screening questionnaires count symptoms the same way).
@@ -86,6 +86,23 @@ class LazyRegex:
 
 
 @dataclass(frozen=True, slots=True)
+class Requirement:
+    """Words of which every match of a pattern holds at least one: whole words, and word beginnings
+    (from ``kill*``). In files without spaces both are substrings of the clause's characters."""
+
+    words: frozenset[str]
+    stems: tuple[str, ...]
+
+    def met(self, tokens: frozenset[str]) -> bool:
+        return not self.words.isdisjoint(tokens) or (
+            bool(self.stems) and any(t.startswith(self.stems) for t in tokens)
+        )
+
+    def met_compact(self, compact: str) -> bool:
+        return any(w in compact for w in self.words) or any(s in compact for s in self.stems)
+
+
+@dataclass(frozen=True, slots=True)
 class Rule:
     id: str  # "<kind>.<lang>.<id>": a cue name that may appear in audit logs (never user text)
     kind: str
@@ -103,6 +120,17 @@ class Rule:
     unless: LazyRegex | None  # an idiom in the same clause that cancels the rule
     examples: tuple[str, ...]
     counter: tuple[str, ...]
+    # Per pattern, every requirement its matches meet; a clause that meets all of no pattern's cannot
+    # match, and is not searched. Empty: some pattern requires no word, so every clause is searched.
+    requires: tuple[tuple[Requirement, ...], ...] = ()
+
+    def may_match(self, tokens: frozenset[str], compact: str) -> bool:
+        """False when no match is possible: a test on words, far cheaper than a search of the clause."""
+        if not self.requires:
+            return True
+        if self.compact:
+            return any(all(r.met_compact(compact) for r in cnf) for cnf in self.requires)
+        return any(all(r.met(tokens) for r in cnf) for cnf in self.requires)
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +178,14 @@ class _Node:
     anchors: frozenset[str] | None  # None: not required / unknown
     words: frozenset[str]
     word: str | None = None  # set when the node is one plain word: lexicons of them become a trie
+    # Every match holds a word of each of these sets ("kill*" is a word beginning): the anchors of all
+    # the required elements of a sequence, where ``anchors`` keeps only the most selective one.
+    required: tuple[frozenset[str], ...] = ()
+
+
+def _selective(groups: Sequence[frozenset[str]]) -> frozenset[str]:
+    """The group whose shortest word is longest (the rarest in text, as ``anchors`` is chosen)."""
+    return max(groups, key=lambda g: min((len(w.rstrip("*")) for w in g), default=0))
 
 
 TRIE_FROM = 12  # alternatives of plain words from which a trie beats an alternation
@@ -254,7 +290,10 @@ class _Compiler:
         # The most selective required element: the one whose shortest word is longest.
         anchors = max(required, key=lambda a: min((len(w) for w in a), default=0), default=None)
         return _Node(
-            "".join(p.regex for p in parts), anchors, frozenset().union(*(p.words for p in parts))
+            "".join(p.regex for p in parts),
+            anchors,
+            frozenset().union(*(p.words for p in parts)),
+            required=tuple(g for p in parts for g in p.required),
         ), pieces
 
     def _word(self, word: str) -> _Node:
@@ -272,10 +311,15 @@ class _Compiler:
             stem = word[:-1]
             rest = r"[^ ]*?" if self._compact else r"[^ ]*"
             anchors = frozenset({stem})
-            return _Node(re.escape(stem) + ("" if self._compact else rest) + sep, anchors, frozenset({stem}))
+            return _Node(
+                re.escape(stem) + ("" if self._compact else rest) + sep,
+                anchors,
+                frozenset({stem}),
+                required=(frozenset({stem + "*"}),),
+            )
         # In scripts without spaces an anchor is a substring that must occur in the clause.
         anchors = frozenset({word})
-        node = _Node(re.escape(word) + sep, anchors, frozenset({word}), word)
+        node = _Node(re.escape(word) + sep, anchors, frozenset({word}), word, required=(anchors,))
         if not self._compact and word in self._foreign:
             return _union([node, self.compile(self._foreign[word])])
         return node
@@ -306,13 +350,17 @@ def _union(alts: list[_Node]) -> _Node:
     if any(not alt.regex for alt in alts):
         anchors = None
     words = frozenset().union(*(a.words for a in alts))
+    # A match of the union is a match of one alternative: it holds a word of that one's chosen group.
+    required: tuple[frozenset[str], ...] = ()
+    if all(a.regex and a.required for a in alts):
+        required = (frozenset().union(*(_selective(a.required) for a in alts)),)
     plain = [a for a in alts if a.word is not None]
     if len(plain) >= TRIE_FROM:
         sep = plain[0].regex[len(re.escape(plain[0].word or "")) :]  # " " between words, "" in compact files
         rest = [a.regex for a in alts if a.word is None]
         trie = "(?:" + _trie(a.word or "" for a in plain) + ")" + sep
-        return _Node("(?:" + "|".join([trie, *rest]) + ")", anchors, words)
-    return _Node("(?:" + "|".join(a.regex for a in alts) + ")", anchors, words)
+        return _Node("(?:" + "|".join([trie, *rest]) + ")", anchors, words, required=required)
+    return _Node("(?:" + "|".join(a.regex for a in alts) + ")", anchors, words, required=required)
 
 
 # -- loading ------------------------------------------------------------------------------------------
@@ -387,9 +435,25 @@ def _rule_file(name: str, data: Mapping[str, object], languages: Mapping[str, La
                 unless=LazyRegex(lead + _union(unless_nodes).regex) if unless_nodes else None,
                 examples=tuple(str(x) for x in raw.get("examples", ())),
                 counter=tuple(str(x) for x in raw.get("counter", ())),
+                requires=_requirements(nodes),
             )
         )
     return RuleFile(name, lang, kind, tuple(rules), frozenset(vocabulary))
+
+
+def _requirements(patterns: Sequence[_Node]) -> tuple[tuple[Requirement, ...], ...]:
+    if not all(p.required for p in patterns):
+        return ()  # a pattern that requires no word can match any clause
+    return tuple(
+        tuple(
+            Requirement(
+                frozenset(w for w in group if not w.endswith("*")),
+                tuple(sorted(w[:-1] for w in group if w.endswith("*"))),
+            )
+            for group in p.required
+        )
+        for p in patterns
+    )
 
 
 @dataclass(frozen=True)
