@@ -30,11 +30,13 @@ from __future__ import annotations
 
 import functools
 import json
+import operator
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
+from itertools import accumulate, chain, repeat
 from types import MappingProxyType
 
 __all__ = ["WITHOUT_SPACES", "Clause", "Normalizer", "fold_text"]
@@ -114,6 +116,7 @@ _MARKS = (
     "\u0900-\u0dff\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff"
 )
 _TOKEN = re.compile(rf"[\w{_MARKS}{_LEET_CHARS}'*]+")
+_TOKEN_SPLIT = re.compile(f"({_TOKEN.pattern})")  # [between, token, between, token, ..., between]
 _BLANKS = re.compile(r"[^\S\n]+")
 _HAS_LETTER = re.compile(r"[^\W\d_]")
 _RUN2 = re.compile(r"(.)\1+")
@@ -441,7 +444,10 @@ class Normalizer:
     def _join_spaced(self, tokens: list[str]) -> list[str] | None:
         """``k i l l myself`` → ``kill myself``: runs of three or more single letters are rejoined.
         None when nothing changed."""
-        shape = "".join("s" if len(t) == 1 and t.isalpha() else "w" for t in tokens)
+        singles = {t for t in set(tokens) if len(t) == 1 and t.isalpha()}
+        if not singles:
+            return None
+        shape = "".join(["s" if t in singles else "w" for t in tokens])
         out: list[str] = []
         last = 0
         changed = False
@@ -531,28 +537,28 @@ class Normalizer:
         return clause  # type: ignore[return-value]
 
     def _build_clause(self, part: str) -> Clause | None:
-        words = self._words
-        if '"' not in part:
-            tokens = [w for raw in _TOKEN.findall(part) for w in words(raw)]
-            quoted = [False] * len(tokens)
-        else:
-            tokens, quoted = [], []
-            inside = False
-            pos = 0
-            for m in _TOKEN.finditer(part):
-                inside ^= part.count('"', pos, m.start()) % 2 == 1
-                pos = m.end()
-                for word in words(m.group(0)):
-                    tokens.append(word)
-                    quoted.append(inside)
+        # Built with C-level maps rather than a Python step per token: a clause may be a page long.
+        split = _TOKEN_SPLIT.split(part)
+        raws = split[1::2]
+        canonical = {raw: self._words(raw) for raw in dict.fromkeys(raws)}  # each distinct token once
+        per_raw = list(map(canonical.__getitem__, raws))
+        tokens = list(chain.from_iterable(per_raw))
         if not tokens:
             return None
+        if '"' not in part:
+            quoted = [False] * len(tokens)
+        else:
+            # A token stands inside quotation marks when an odd number of them precede it (none is
+            # inside a token); each of its words inherits that.
+            opened = accumulate(map(str.count, split[0:-1:2], repeat('"')))
+            inside = map(bool, map(operator.and_, opened, repeat(1)))
+            quoted = list(chain.from_iterable(map(repeat, inside, map(len, per_raw))))
         joined = self._join_spaced(tokens)
         if joined is not None:
             quoted = [any(quoted)] * len(joined)
             tokens = joined
         cjk = not part.isascii() and WITHOUT_SPACES.search(part) is not None
-        if cjk and any(len(t) > _CJK_PIECE for t in tokens):
+        if cjk and max(map(len, tokens)) > _CJK_PIECE:
             # A long run without spaces is cut into pieces so that long clauses are read in windows of
             # tokens like any other; compact rules read the pieces joined again.
             pieces: list[str] = []

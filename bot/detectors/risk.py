@@ -125,20 +125,33 @@ class RiskDetector:
     def hits(self, text: str) -> Iterator[Hit]:
         clauses = list(self._normalizer.clauses(text))
         seen: set[tuple[str, str, str]] = set()
+        # The rules worth trying on each distinct window: a message of many short clauses repeats most
+        # of them, and most have none, which then costs one look-up per clause.
+        tried: dict[tuple[str, bool], list[Rule]] = {}
+        last = len(clauses) - 1
         for i, clause in enumerate(clauses):
             before = clauses[i - 1] if i > 0 else None
-            after = clauses[i + 1] if i + 1 < len(clauses) else None
-            for window in _windows(clause):
+            after = clauses[i + 1] if i < last else None
+            for window in (clause,) if len(clause.tokens) <= WINDOW else _windows(clause):
+                rules = tried.get((window.text, window.cjk))
+                if rules is None:
+                    rules = tried[window.text, window.cjk] = self.candidates(window)
+                if not rules:
+                    continue
                 # A repeated phrase is read once (with the same neighbours it would judge the same).
                 key = (window.text, before.text if before else "", after.text if after else "")
                 if key in seen:
                     continue
                 seen.add(key)
-                for rule in self.candidates(window):
+                for rule in rules:
                     hit = self._match(rule, window, before, after)
                     if hit is not None:
                         yield hit
-            if after is not None and self._conditional_rules:
+            if (
+                after is not None
+                and self._conditional_rules
+                and not self._conditionals.isdisjoint(clause.tokens)
+            ):
                 yield from self._conditional_sentence(clause, after, before, clauses[i + 2 : i + 3])
 
     def _conditional_sentence(
