@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from bot.detectors.context import ContextWords, judge
 from bot.detectors.normalize import WITHOUT_SPACES, Clause, Normalizer
-from bot.detectors.rules import Rule, RuleSet, load_rule_files
+from bot.detectors.rules import Requirement, Rule, RuleSet, load_rule_files
 from bot.types import RiskAssessment, RiskLevel
 
 __all__ = [
@@ -143,8 +143,9 @@ class RiskDetector:
                 if key in seen:
                     continue
                 seen.add(key)
+                known: dict[Requirement, bool] = {}
                 for rule in rules:
-                    hit = self._match(rule, window, before, after)
+                    hit = self._match(rule, window, before, after, known)
                     if hit is not None:
                         yield hit
             if (
@@ -204,8 +205,15 @@ class RiskDetector:
             self._by_token[token] = rules
         return rules
 
-    def _match(self, rule: Rule, clause: Clause, before: Clause | None, after: Clause | None) -> Hit | None:
-        if not rule.may_match(clause.vocabulary, clause.compact):
+    def _match(
+        self,
+        rule: Rule,
+        clause: Clause,
+        before: Clause | None,
+        after: Clause | None,
+        known: dict[Requirement, bool] | None = None,
+    ) -> Hit | None:
+        if not rule.may_match(clause, known):
             return None  # a word every match needs is missing: searching would find nothing
         hay = clause.compact if rule.compact else clause.text
         words = self._words.get(rule.lang, self._no_words)
@@ -222,18 +230,23 @@ class RiskDetector:
                 rule, RiskLevel.LIKELY if verdict.level == "likely" else RiskLevel.POSSIBLE, verdict.why
             )
             if hit.level is RiskLevel.LIKELY:
-                return None if self._excused(rule, hay) else hit  # a later match cannot rank higher
+                return (
+                    None if self._excused(rule, clause, hay, known) else hit
+                )  # a later match cannot rank higher
             best = best or hit  # a softened match; a later, unsoftened one may still count in full
-        return None if best is not None and self._excused(rule, hay) else best
+        return None if best is not None and self._excused(rule, clause, hay, known) else best
 
-    def _excused(self, rule: Rule, hay: str) -> bool:
+    def _excused(self, rule: Rule, clause: Clause, hay: str, known: dict[Requirement, bool] | None) -> bool:
         """A sibling reads the same words here (its own pattern matches) and its language's exception
         applies: "no es un suicidio" cancels the Italian rule's "suicidio" too.
 
         Asked only once the rule itself counts: most tries of a rule match nothing, and the siblings'
         searches then cost more than the rule's own."""
         return any(
-            sibling.unless is not None and sibling.regex.search(hay) and sibling.unless.search(hay)
+            sibling.unless is not None
+            and sibling.may_match(clause, known)
+            and sibling.regex.search(hay)
+            and sibling.unless.search(hay)
             for sibling in self._siblings.get(rule.id, ())
         )
 

@@ -44,7 +44,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 
-from bot.detectors.normalize import fold_text
+from bot.detectors.normalize import Clause, fold_text
 
 __all__ = ["Requirement", "Rule", "RuleFile", "RuleSet", "load_rule_files"]
 
@@ -85,21 +85,27 @@ class LazyRegex:
         return self.compiled().finditer(text)
 
 
-@dataclass(frozen=True, slots=True)
 class Requirement:
     """Words of which every match of a pattern holds at least one: whole words, and word beginnings
     (from ``kill*``). In files without spaces both are substrings of the clause's characters."""
 
-    words: frozenset[str]
-    stems: tuple[str, ...]
+    __slots__ = ("_beginnings", "_substrings", "stems", "words")
 
-    def met(self, tokens: frozenset[str]) -> bool:
-        return not self.words.isdisjoint(tokens) or (
-            bool(self.stems) and any(t.startswith(self.stems) for t in tokens)
-        )
+    def __init__(self, words: frozenset[str], stems: tuple[str, ...]) -> None:
+        self.words = words
+        self.stems = stems
+        # One search of the clause's text instead of a test per token: a token begins with a stem
+        # where a space and the stem occur ("kill*" in " i killed it ").
+        self._beginnings = LazyRegex(" (?:" + _trie(stems) + ")") if stems else None
+        self._substrings = LazyRegex(_trie(words | set(stems)))
 
-    def met_compact(self, compact: str) -> bool:
-        return any(w in compact for w in self.words) or any(s in compact for s in self.stems)
+    def met(self, clause: Clause) -> bool:
+        if not self.words.isdisjoint(clause.vocabulary):
+            return True
+        return self._beginnings is not None and self._beginnings.search(clause.text) is not None
+
+    def met_compact(self, clause: Clause) -> bool:
+        return self._substrings.search(clause.compact) is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,13 +130,27 @@ class Rule:
     # match, and is not searched. Empty: some pattern requires no word, so every clause is searched.
     requires: tuple[tuple[Requirement, ...], ...] = ()
 
-    def may_match(self, tokens: frozenset[str], compact: str) -> bool:
-        """False when no match is possible: a test on words, far cheaper than a search of the clause."""
+    def may_match(self, clause: Clause, known: dict[Requirement, bool] | None = None) -> bool:
+        """False when no match is possible: a test on words, far cheaper than a search of the clause.
+
+        ``known`` remembers the requirements already tested on this clause: the rules tried on one
+        clause share most of them (their macros), so each is tested once."""
         if not self.requires:
             return True
-        if self.compact:
-            return any(all(r.met_compact(compact) for r in cnf) for cnf in self.requires)
-        return any(all(r.met(tokens) for r in cnf) for cnf in self.requires)
+        if known is None:
+            known = {}
+        for cnf in self.requires:
+            for requirement in cnf:
+                met = known.get(requirement)
+                if met is None:
+                    met = known[requirement] = (
+                        requirement.met_compact(clause) if self.compact else requirement.met(clause)
+                    )
+                if not met:
+                    break
+            else:
+                return True
+        return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -393,7 +413,12 @@ def _language(name: str, data: Mapping[str, object]) -> LanguageData:
     )
 
 
-def _rule_file(name: str, data: Mapping[str, object], languages: Mapping[str, LanguageData]) -> RuleFile:
+def _rule_file(
+    name: str,
+    data: Mapping[str, object],
+    languages: Mapping[str, LanguageData],
+    interned: dict[tuple[bool, frozenset[str]], Requirement],
+) -> RuleFile:
     lang, kind = str(data["lang"]), str(data["kind"])
     compact = bool(data.get("compact", False))
     shared = languages.get(lang)
@@ -435,25 +460,51 @@ def _rule_file(name: str, data: Mapping[str, object], languages: Mapping[str, La
                 unless=LazyRegex(lead + _union(unless_nodes).regex) if unless_nodes else None,
                 examples=tuple(str(x) for x in raw.get("examples", ())),
                 counter=tuple(str(x) for x in raw.get("counter", ())),
-                requires=_requirements(nodes),
+                requires=_requirements(nodes, interned, compact),
             )
         )
     return RuleFile(name, lang, kind, tuple(rules), frozenset(vocabulary))
 
 
-def _requirements(patterns: Sequence[_Node]) -> tuple[tuple[Requirement, ...], ...]:
+REQUIREMENTS_PER_PATTERN = 2  # the most selective groups are tested; the rest rarely decide
+
+
+def _requirements(
+    patterns: Sequence[_Node], interned: dict[tuple[bool, frozenset[str]], Requirement], compact: bool
+) -> tuple[tuple[Requirement, ...], ...]:
+    """Per pattern, its most selective word groups, fewest tests first: a pattern implied by another
+    (its groups include all of the other's) is dropped, since the other one is met whenever it is."""
     if not all(p.required for p in patterns):
         return ()  # a pattern that requires no word can match any clause
-    return tuple(
-        tuple(
-            Requirement(
-                frozenset(w for w in group if not w.endswith("*")),
-                tuple(sorted(w[:-1] for w in group if w.endswith("*"))),
-            )
-            for group in p.required
-        )
+    cnfs = {
+        frozenset(sorted(set(p.required), key=_rarity, reverse=True)[:REQUIREMENTS_PER_PATTERN])
         for p in patterns
+    }
+    kept = sorted((c for c in cnfs if not any(o < c for o in cnfs)), key=lambda c: sorted(map(sorted, c)))
+    return tuple(
+        tuple(_requirement((compact, g), interned) for g in sorted(c, key=_rarity, reverse=True))
+        for c in kept
     )
+
+
+def _rarity(group: frozenset[str]) -> tuple[int, list[str]]:
+    """Longer words are rarer in text: a group whose shortest word is longest is tested first."""
+    return min(len(w.rstrip("*")) for w in group), sorted(group)
+
+
+def _requirement(
+    key: tuple[bool, frozenset[str]], interned: dict[tuple[bool, frozenset[str]], Requirement]
+) -> Requirement:
+    """One object per distinct group across the rule set (macros repeat the same groups), in files
+    with spaces and in files without, whose tests differ."""
+    group = key[1]
+    found = interned.get(key)
+    if found is None:
+        found = interned[key] = Requirement(
+            frozenset(w for w in group if not w.endswith("*")),
+            tuple(sorted(w[:-1] for w in group if w.endswith("*"))),
+        )
+    return found
 
 
 @dataclass(frozen=True)
@@ -483,8 +534,11 @@ def load_rule_files(files: Iterable[tuple[str, str]] | None = None) -> RuleSet:
     """Parse every ``*.toml`` under ``bot/detectors/data`` (or the given ``(name, text)`` pairs)."""
     parsed = [(name, tomllib.loads(text)) for name, text in (files if files is not None else _data_files())]
     languages = {str(d.get("lang")): _language(name, d) for name, d in parsed if name.startswith("lang.")}
+    interned: dict[tuple[bool, frozenset[str]], Requirement] = {}
     rule_files = tuple(
-        _rule_file(name, d, languages) for name, d in parsed if not name.startswith("lang.") and "rule" in d
+        _rule_file(name, d, languages, interned)
+        for name, d in parsed
+        if not name.startswith("lang.") and "rule" in d
     )
     by_anchor: dict[str, list[Rule]] = {}
     compact_by_char: dict[str, list[tuple[str, Rule]]] = {}
