@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Iterator
+from collections.abc import Container, Iterator
 from dataclasses import dataclass
 
 from bot.detectors.context import ContextWords, judge
@@ -100,7 +100,12 @@ class RiskDetector:
     def assess(self, text: str) -> RiskAssessment:
         best: dict[RiskLevel, list[Hit]] = {}
         weak: dict[str, Hit] = {}
-        for hit in self.hits(text):
+        settled: set[str] = set()
+        for hit in self._hits(text, settled):
+            if hit.rule.level != "likely":
+                # Its later hits would add nothing: the same cue at the same level (or a weak rule's
+                # first hit, which is the one kept), so the rule is not tried again in this message.
+                settled.add(hit.rule.id)
             if hit.weak:
                 weak.setdefault(hit.rule.id, hit)
                 continue
@@ -123,6 +128,11 @@ class RiskDetector:
         return RiskAssessment(level, kind, cues)
 
     def hits(self, text: str) -> Iterator[Hit]:
+        """Every hit of every rule in ``text``, clause by clause."""
+        return self._hits(text, ())
+
+    def _hits(self, text: str, settled: Container[str]) -> Iterator[Hit]:
+        """The hits of the rules not in ``settled`` (which the caller may grow while it reads)."""
         clauses = list(self._normalizer.clauses(text))
         seen: set[tuple[str, str, str]] = set()
         # The rules worth trying on each distinct window: a message of many short clauses repeats most
@@ -145,6 +155,8 @@ class RiskDetector:
                 seen.add(key)
                 known: dict[Requirement, bool] = {}
                 for rule in rules:
+                    if rule.id in settled:
+                        continue
                     hit = self._match(rule, window, before, after, known)
                     if hit is not None:
                         yield hit
@@ -153,16 +165,23 @@ class RiskDetector:
                 and self._conditional_rules
                 and not self._conditionals.isdisjoint(clause.tokens)
             ):
-                yield from self._conditional_sentence(clause, after, before, clauses[i + 2 : i + 3])
+                yield from self._conditional_sentence(clause, after, before, clauses[i + 2 : i + 3], settled)
 
     def _conditional_sentence(
-        self, clause: Clause, after: Clause, before: Clause | None, rest: list[Clause]
+        self,
+        clause: Clause,
+        after: Clause,
+        before: Clause | None,
+        rest: list[Clause],
+        settled: Container[str],
     ) -> Iterator[Hit]:
         """Conditional rules on a condition clause joined with the clause after it (bounded: one window)."""
         if len(clause.tokens) + len(after.tokens) > WINDOW or self._conditionals.isdisjoint(clause.tokens):
             return
         joined = Clause(clause.tokens + after.tokens, clause.quoted + after.quoted, clause.cjk or after.cjk)
         for rule in self._conditional_rules:
+            if rule.id in settled:
+                continue
             hit = self._match(rule, joined, before, rest[0] if rest else None)
             if hit is not None:
                 yield hit

@@ -129,6 +129,9 @@ class Rule:
     # Per pattern, every requirement its matches meet; a clause that meets all of no pattern's cannot
     # match, and is not searched. Empty: some pattern requires no word, so every clause is searched.
     requires: tuple[tuple[Requirement, ...], ...] = ()
+    # Necessary for any pattern's requirements at once: the union of every pattern's first group (and
+    # of every second one). One test each, where most clauses fail, before the patterns are read.
+    gates: tuple[Requirement, ...] = ()
 
     def may_match(self, clause: Clause, known: dict[Requirement, bool] | None = None) -> bool:
         """False when no match is possible: a test on words, far cheaper than a search of the clause.
@@ -139,6 +142,12 @@ class Rule:
             return True
         if known is None:
             known = {}
+        for gate in self.gates:
+            met = known.get(gate)
+            if met is None:
+                met = known[gate] = gate.met_compact(clause) if self.compact else gate.met(clause)
+            if not met:
+                return False
         for cnf in self.requires:
             for requirement in cnf:
                 met = known.get(requirement)
@@ -444,6 +453,7 @@ def _rule_file(
         for node in (*nodes, *unless_nodes):
             vocabulary |= {w for w in node.words if w.isalpha()}
         lead = "" if compact else "(?<= )"
+        requires, gates = _requirements(nodes, interned, compact)
         rules.append(
             Rule(
                 id=rid,
@@ -460,7 +470,8 @@ def _rule_file(
                 unless=LazyRegex(lead + _union(unless_nodes).regex) if unless_nodes else None,
                 examples=tuple(str(x) for x in raw.get("examples", ())),
                 counter=tuple(str(x) for x in raw.get("counter", ())),
-                requires=_requirements(nodes, interned, compact),
+                requires=requires,
+                gates=gates,
             )
         )
     return RuleFile(name, lang, kind, tuple(rules), frozenset(vocabulary))
@@ -471,19 +482,26 @@ REQUIREMENTS_PER_PATTERN = 2  # the most selective groups are tested; the rest r
 
 def _requirements(
     patterns: Sequence[_Node], interned: dict[tuple[bool, frozenset[str]], Requirement], compact: bool
-) -> tuple[tuple[Requirement, ...], ...]:
-    """Per pattern, its most selective word groups, fewest tests first: a pattern implied by another
-    (its groups include all of the other's) is dropped, since the other one is met whenever it is."""
+) -> tuple[tuple[tuple[Requirement, ...], ...], tuple[Requirement, ...]]:
+    """A rule's ``requires`` and ``gates``: per pattern, its most selective word groups, rarest first
+    (a pattern implied by another, whose groups include all of the other's, is dropped: the other is
+    met whenever it is); and for each place in those lists, the union of the groups in it."""
     if not all(p.required for p in patterns):
-        return ()  # a pattern that requires no word can match any clause
+        return (), ()  # a pattern that requires no word can match any clause
     cnfs = {
         frozenset(sorted(set(p.required), key=_rarity, reverse=True)[:REQUIREMENTS_PER_PATTERN])
         for p in patterns
     }
     kept = sorted((c for c in cnfs if not any(o < c for o in cnfs)), key=lambda c: sorted(map(sorted, c)))
-    return tuple(
-        tuple(_requirement((compact, g), interned) for g in sorted(c, key=_rarity, reverse=True))
-        for c in kept
+    ordered = [sorted(c, key=_rarity, reverse=True) for c in kept]
+    gates = [
+        frozenset().union(*(groups[k] for groups in ordered))
+        for k in range(REQUIREMENTS_PER_PATTERN)
+        if len(ordered) > 1 and all(len(groups) > k for groups in ordered)
+    ]
+    return (
+        tuple(tuple(_requirement((compact, g), interned) for g in groups) for groups in ordered),
+        tuple(_requirement((compact, g), interned) for g in gates),
     )
 
 
