@@ -135,8 +135,9 @@ class RiskDetector:
         """The hits of the rules not in ``settled`` (which the caller may grow while it reads)."""
         clauses = list(self._normalizer.clauses(text))
         seen: set[tuple[str, str, str]] = set()
-        # The rules worth trying on each distinct window: a message of many short clauses repeats most
-        # of them, and most have none, which then costs one look-up per clause.
+        # The rules worth trying on each distinct window (anchored there, and whose required words are
+        # there): a message of many short clauses repeats most of them, with other neighbours, and
+        # most have none, which then costs one look-up per clause.
         tried: dict[tuple[str, bool], list[Rule]] = {}
         last = len(clauses) - 1
         for i, clause in enumerate(clauses):
@@ -145,7 +146,9 @@ class RiskDetector:
             for window in (clause,) if len(clause.tokens) <= WINDOW else _windows(clause):
                 rules = tried.get((window.text, window.cjk))
                 if rules is None:
-                    rules = tried[window.text, window.cjk] = self.candidates(window)
+                    known: dict[Requirement, bool] = {}
+                    rules = [r for r in self.candidates(window) if r.may_match(window, known)]
+                    tried[window.text, window.cjk] = rules
                 if not rules:
                     continue
                 # A repeated phrase is read once (with the same neighbours it would judge the same).
@@ -153,11 +156,10 @@ class RiskDetector:
                 if key in seen:
                     continue
                 seen.add(key)
-                known: dict[Requirement, bool] = {}
                 for rule in rules:
                     if rule.id in settled:
                         continue
-                    hit = self._match(rule, window, before, after, known)
+                    hit = self._read(rule, window, before, after)
                     if hit is not None:
                         yield hit
             if (
@@ -179,10 +181,11 @@ class RiskDetector:
         if len(clause.tokens) + len(after.tokens) > WINDOW or self._conditionals.isdisjoint(clause.tokens):
             return
         joined = Clause(clause.tokens + after.tokens, clause.quoted + after.quoted, clause.cjk or after.cjk)
+        known: dict[Requirement, bool] = {}
         for rule in self._conditional_rules:
             if rule.id in settled:
                 continue
-            hit = self._match(rule, joined, before, rest[0] if rest else None)
+            hit = self._match(rule, joined, before, rest[0] if rest else None, known)
             if hit is not None:
                 yield hit
 
@@ -234,6 +237,17 @@ class RiskDetector:
     ) -> Hit | None:
         if not rule.may_match(clause, known):
             return None  # a word every match needs is missing: searching would find nothing
+        return self._read(rule, clause, before, after, known)
+
+    def _read(
+        self,
+        rule: Rule,
+        clause: Clause,
+        before: Clause | None,
+        after: Clause | None,
+        known: dict[Requirement, bool] | None = None,
+    ) -> Hit | None:
+        """``rule``'s hit in ``clause``, judged in context, or None (its requirements are met)."""
         hay = clause.compact if rule.compact else clause.text
         words = self._words.get(rule.lang, self._no_words)
         best: Hit | None = None
