@@ -92,6 +92,15 @@ class RiskDetector:
         # conditional word joined with the clause after it.
         self._conditional_rules = tuple(r for r in rules.rules if r.conditional_form and r.kind in RISK_KINDS)
         self._conditionals = frozenset(w for lang in rules.languages.values() for w in lang.conditionals)
+        # The words and word beginnings that rules require: whether a rule may match a window (with
+        # spaces) depends on those of its tokens alone, so distinct clauses that differ only in other
+        # tokens ("they should all die 17", "... 18") share the answer within a message.
+        needed = {q for r in rules.rules for q in r.gates} | {
+            q for r in rules.rules for c in r.requires for q in c
+        }
+        self._required_words = frozenset(w for q in needed for w in q.words)
+        self._required_stems = tuple(sorted({st for q in needed for st in q.stems}))
+        self._required: dict[str, bool] = {}  # token -> it is, or begins with, a required word (memo)
 
     @property
     def normalizer(self) -> Normalizer:
@@ -139,6 +148,7 @@ class RiskDetector:
         # there): a message of many short clauses repeats most of them, with other neighbours, and
         # most have none, which then costs one look-up per clause.
         tried: dict[tuple[str, bool], list[Rule]] = {}
+        possible: dict[tuple[str, frozenset[str]], bool] = {}  # (rule, required words present) -> may match
         last = len(clauses) - 1
         for i, clause in enumerate(clauses):
             before = clauses[i - 1] if i > 0 else None
@@ -146,9 +156,7 @@ class RiskDetector:
             for window in (clause,) if len(clause.tokens) <= WINDOW else _windows(clause):
                 rules = tried.get((window.text, window.cjk))
                 if rules is None:
-                    known: dict[Requirement, bool] = {}
-                    rules = [r for r in self.candidates(window) if r.may_match(window, known)]
-                    tried[window.text, window.cjk] = rules
+                    rules = tried[window.text, window.cjk] = self._viable(window, possible)
                 if not rules:
                     continue
                 # A repeated phrase is read once (with the same neighbours it would judge the same).
@@ -168,6 +176,30 @@ class RiskDetector:
                 and not self._conditionals.isdisjoint(clause.tokens)
             ):
                 yield from self._conditional_sentence(clause, after, before, clauses[i + 2 : i + 3], settled)
+
+    def _viable(self, window: Clause, possible: dict[tuple[str, frozenset[str]], bool]) -> list[Rule]:
+        """The candidate rules whose required words ``window`` holds."""
+        known: dict[Requirement, bool] = {}
+        if window.cjk:  # rules of scripts without spaces read substrings, not tokens
+            return [r for r in self.candidates(window) if r.may_match(window, known)]
+        present = frozenset(t for t in window.vocabulary if self._is_required(t))
+        viable = []
+        for rule in self.candidates(window):
+            ok = possible.get((rule.id, present))
+            if ok is None:
+                ok = possible[rule.id, present] = rule.may_match(window, known)
+            if ok:
+                viable.append(rule)
+        return viable
+
+    def _is_required(self, token: str) -> bool:
+        required = self._required.get(token)
+        if required is None:
+            required = token in self._required_words or token.startswith(self._required_stems)
+            if len(self._required) >= TOKEN_MEMO:
+                self._required.clear()
+            self._required[token] = required
+        return required
 
     def _conditional_sentence(
         self,
