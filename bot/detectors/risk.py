@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Container, Iterator
+from collections.abc import Container, Iterable, Iterator
 from dataclasses import dataclass
 
 from bot.detectors.context import ContextWords, judge
@@ -175,19 +175,31 @@ class RiskDetector:
                 and self._conditional_rules
                 and not self._conditionals.isdisjoint(clause.tokens)
             ):
-                yield from self._conditional_sentence(clause, after, before, clauses[i + 2 : i + 3], settled)
+                yield from self._conditional_sentence(
+                    clause, after, before, clauses[i + 2 : i + 3], settled, possible
+                )
 
-    def _viable(self, window: Clause, possible: dict[tuple[str, frozenset[str]], bool]) -> list[Rule]:
-        """The candidate rules whose required words ``window`` holds."""
+    def _viable(
+        self,
+        window: Clause,
+        possible: dict[tuple[str, frozenset[str]], bool],
+        rules: Iterable[Rule] | None = None,
+    ) -> list[Rule]:
+        """Those of ``rules`` (by default the candidates) whose required words ``window`` holds."""
         known: dict[Requirement, bool] = {}
+        tried = self.candidates(window) if rules is None else rules
         if window.cjk:  # rules of scripts without spaces read substrings, not tokens
-            return [r for r in self.candidates(window) if r.may_match(window, known)]
+            return [r for r in tried if r.may_match(window, known)]
         present = frozenset(t for t in window.vocabulary if self._is_required(t))
         viable = []
-        for rule in self.candidates(window):
-            ok = possible.get((rule.id, present))
-            if ok is None:
-                ok = possible[rule.id, present] = rule.may_match(window, known)
+        for rule in tried:
+            if rule.compact:  # a rule of a script without spaces (a conditional one): substrings
+                ok = rule.may_match(window, known)
+            else:
+                remembered = possible.get((rule.id, present))
+                if remembered is None:
+                    remembered = possible[rule.id, present] = rule.may_match(window, known)
+                ok = remembered
             if ok:
                 viable.append(rule)
         return viable
@@ -208,16 +220,16 @@ class RiskDetector:
         before: Clause | None,
         rest: list[Clause],
         settled: Container[str],
+        possible: dict[tuple[str, frozenset[str]], bool],
     ) -> Iterator[Hit]:
         """Conditional rules on a condition clause joined with the clause after it (bounded: one window)."""
         if len(clause.tokens) + len(after.tokens) > WINDOW or self._conditionals.isdisjoint(clause.tokens):
             return
         joined = Clause(clause.tokens + after.tokens, clause.quoted + after.quoted, clause.cjk or after.cjk)
-        known: dict[Requirement, bool] = {}
-        for rule in self._conditional_rules:
+        for rule in self._viable(joined, possible, self._conditional_rules):
             if rule.id in settled:
                 continue
-            hit = self._match(rule, joined, before, rest[0] if rest else None, known)
+            hit = self._read(rule, joined, before, rest[0] if rest else None)
             if hit is not None:
                 yield hit
 
@@ -258,18 +270,6 @@ class RiskDetector:
                 self._by_token.clear()
             self._by_token[token] = rules
         return rules
-
-    def _match(
-        self,
-        rule: Rule,
-        clause: Clause,
-        before: Clause | None,
-        after: Clause | None,
-        known: dict[Requirement, bool] | None = None,
-    ) -> Hit | None:
-        if not rule.may_match(clause, known):
-            return None  # a word every match needs is missing: searching would find nothing
-        return self._read(rule, clause, before, after, known)
 
     def _read(
         self,
