@@ -19,7 +19,8 @@ from __future__ import annotations
 import functools
 import threading
 from collections.abc import Container, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from itertools import islice
 
 from bot.detectors.context import ContextWords, judge
 from bot.detectors.normalize import WITHOUT_SPACES, Clause, Normalizer
@@ -149,6 +150,7 @@ class RiskDetector:
         # most have none, which then costs one look-up per clause.
         tried: dict[tuple[str, bool], list[Rule]] = {}
         possible: dict[tuple[str, frozenset[str]], bool] = {}  # (rule, required words present) -> may match
+        searches = _Searches()
         last = len(clauses) - 1
         for i, clause in enumerate(clauses):
             before = clauses[i - 1] if i > 0 else None
@@ -167,7 +169,7 @@ class RiskDetector:
                 for rule in rules:
                     if rule.id in settled:
                         continue
-                    hit = self._read(rule, window, before, after)
+                    hit = self._read(rule, window, before, after, searches)
                     if hit is not None:
                         yield hit
             if (
@@ -176,7 +178,7 @@ class RiskDetector:
                 and not self._conditionals.isdisjoint(clause.tokens)
             ):
                 yield from self._conditional_sentence(
-                    clause, after, before, clauses[i + 2 : i + 3], settled, possible
+                    clause, after, before, clauses[i + 2 : i + 3], settled, possible, searches
                 )
 
     def _viable(
@@ -221,6 +223,7 @@ class RiskDetector:
         rest: list[Clause],
         settled: Container[str],
         possible: dict[tuple[str, frozenset[str]], bool],
+        searches: _Searches,
     ) -> Iterator[Hit]:
         """Conditional rules on a condition clause joined with the clause after it (bounded: one window)."""
         if len(clause.tokens) + len(after.tokens) > WINDOW or self._conditionals.isdisjoint(clause.tokens):
@@ -229,7 +232,7 @@ class RiskDetector:
         for rule in self._viable(joined, possible, self._conditional_rules):
             if rule.id in settled:
                 continue
-            hit = self._read(rule, joined, before, rest[0] if rest else None)
+            hit = self._read(rule, joined, before, rest[0] if rest else None, searches)
             if hit is not None:
                 yield hit
 
@@ -272,23 +275,20 @@ class RiskDetector:
         return rules
 
     def _read(
-        self,
-        rule: Rule,
-        clause: Clause,
-        before: Clause | None,
-        after: Clause | None,
-        known: dict[Requirement, bool] | None = None,
+        self, rule: Rule, clause: Clause, before: Clause | None, after: Clause | None, memo: _Searches
     ) -> Hit | None:
         """``rule``'s hit in ``clause``, judged in context, or None (its requirements are met)."""
         hay = clause.compact if rule.compact else clause.text
+        key = (rule.id, hay)
+        if key not in memo.spans:
+            memo.spans[key] = _spans(rule, hay)
+        spans = memo.spans[key]
+        if spans is None:
+            return None  # an idiom in the clause cancels every match
         words = self._words.get(rule.lang, self._no_words)
         best: Hit | None = None
-        for k, m in enumerate(rule.regex.finditer(hay)):
-            if k >= MAX_MATCHES:
-                break  # more matches of one rule in one window are repeats that context judged already
-            if k == 0 and rule.unless is not None and rule.unless.search(hay):
-                return None  # an idiom in the clause cancels every match (asked once, not per match)
-            verdict = judge(rule, clause, m.start(), m.end(), words, before=before, after=after, idiom=False)
+        for start, end in spans:
+            verdict = judge(rule, clause, start, end, words, before=before, after=after, idiom=False)
             if verdict.level is None:
                 continue
             hit = Hit(
@@ -296,24 +296,45 @@ class RiskDetector:
             )
             if hit.level is RiskLevel.LIKELY:
                 return (
-                    None if self._excused(rule, clause, hay, known) else hit
+                    None if self._excused(rule, clause, hay, memo) else hit
                 )  # a later match cannot rank higher
             best = best or hit  # a softened match; a later, unsoftened one may still count in full
-        return None if best is not None and self._excused(rule, clause, hay, known) else best
+        return None if best is not None and self._excused(rule, clause, hay, memo) else best
 
-    def _excused(self, rule: Rule, clause: Clause, hay: str, known: dict[Requirement, bool] | None) -> bool:
+    def _excused(self, rule: Rule, clause: Clause, hay: str, memo: _Searches) -> bool:
         """A sibling reads the same words here (its own pattern matches) and its language's exception
         applies: "no es un suicidio" cancels the Italian rule's "suicidio" too.
 
         Asked only once the rule itself counts: most tries of a rule match nothing, and the siblings'
         searches then cost more than the rule's own."""
-        return any(
-            sibling.unless is not None
-            and sibling.may_match(clause, known)
-            and sibling.regex.search(hay)
-            and sibling.unless.search(hay)
-            for sibling in self._siblings.get(rule.id, ())
-        )
+        excused = memo.excused.get((rule.id, hay))
+        if excused is None:
+            excused = memo.excused[rule.id, hay] = any(
+                sibling.unless is not None
+                and sibling.may_match(clause)
+                and sibling.regex.search(hay)
+                and sibling.unless.search(hay)
+                for sibling in self._siblings.get(rule.id, ())
+            )
+        return excused
+
+
+@dataclass(slots=True)
+class _Searches:
+    """What one message's searches found, per rule and window text: a repeated window with other
+    neighbours is judged again in its new context, but its text is not searched again."""
+
+    spans: dict[tuple[str, str], tuple[tuple[int, int], ...] | None] = field(default_factory=dict)
+    excused: dict[tuple[str, str], bool] = field(default_factory=dict)
+
+
+def _spans(rule: Rule, hay: str) -> tuple[tuple[int, int], ...] | None:
+    """Where ``rule`` matches ``hay`` (its first matches: more are repeats that context judges alike),
+    or None when the rule's idiom is there too, which cancels every match."""
+    spans = tuple((m.start(), m.end()) for m in islice(rule.regex.finditer(hay), MAX_MATCHES))
+    if spans and rule.unless is not None and rule.unless.search(hay):
+        return None
+    return spans
 
 
 def _windows(clause: Clause) -> Iterator[Clause]:
