@@ -151,16 +151,21 @@ class RiskDetector:
         tried: dict[tuple[str, bool], list[Rule]] = {}
         possible: dict[tuple[str, frozenset[str]], bool] = {}  # (rule, required words present) -> may match
         searches = _Searches()
+        idle: set[int] = set()  # clauses (by identity: the normaliser reuses them) with nothing to read
         last = len(clauses) - 1
         for i, clause in enumerate(clauses):
+            if id(clause) in idle:
+                continue
             before = clauses[i - 1] if i > 0 else None
             after = clauses[i + 1] if i < last else None
+            busy = False
             for window in (clause,) if len(clause.tokens) <= WINDOW else _windows(clause):
                 rules = tried.get((window.text, window.cjk))
                 if rules is None:
                     rules = tried[window.text, window.cjk] = self._viable(window, possible)
                 if not rules:
                     continue
+                busy = True
                 # A repeated phrase is read once (with the same neighbours it would judge the same).
                 key = (window.text, before.text if before else "", after.text if after else "")
                 if key in seen:
@@ -172,14 +177,14 @@ class RiskDetector:
                     hit = self._read(rule, window, before, after, searches)
                     if hit is not None:
                         yield hit
-            if (
-                after is not None
-                and self._conditional_rules
-                and not self._conditionals.isdisjoint(clause.tokens)
-            ):
-                yield from self._conditional_sentence(
-                    clause, after, before, clauses[i + 2 : i + 3], settled, possible, searches
-                )
+            if self._conditional_rules and not self._conditionals.isdisjoint(clause.tokens):
+                busy = True
+                if after is not None:
+                    yield from self._conditional_sentence(
+                        clause, after, before, clauses[i + 2 : i + 3], settled, possible, searches
+                    )
+            if not busy:
+                idle.add(id(clause))
 
     def _viable(
         self,
