@@ -110,6 +110,20 @@ def _fill(unit: str, size: int = CAP) -> str:
     return (unit * (size // len(unit) + 1))[:size]
 
 
+def _distinct(clause: Callable[[int], str]) -> str:
+    """Clauses that all differ (so that no repeat is read once), up to the cap."""
+    text, i = "", 0
+    while len(text) < CAP:
+        text += clause(i)
+        i += 1
+    return text[:CAP]
+
+
+# Every character Python counts as whitespace: spaces of every width, line and paragraph separators,
+# and the control characters (tab, U+001C-U+001F, U+0085 ...).
+UNICODE_WHITESPACE = "".join(chr(cp) for cp in range(0x110000) if chr(cp).isspace())
+
+
 def crafted_inputs() -> list[tuple[str, str]]:
     """Named adversarial inputs: repeated phrases, whitespace runs, one huge word, punctuation, leet,
     letter spacing, scripts without spaces, emoji, invisible and combining characters."""
@@ -123,6 +137,7 @@ def crafted_inputs() -> list[tuple[str, str]]:
         ("U+0085 run between letters", _fill("a\u0085")),
         ("U+2028 run", _fill("\u2028")),
         ("mixed Unicode whitespace", _fill("\u0085\u2028\u2029\u3000\t\n \u00a0")),
+        ("every Unicode whitespace, runs of 8", _fill("".join(f"kill{ch * 8}" for ch in UNICODE_WHITESPACE))),
         ("'\\n' x n (one clause)", _fill("kill\n")),
         ("20,000 chars, no space", _fill("a")),
         ("100,000 chars, no space (over cap)", _fill("a", 100_000)),
@@ -145,6 +160,13 @@ def crafted_inputs() -> list[tuple[str, str]]:
         (
             "distinct short clauses",
             ". ".join(f"{chr(0x430 + i % 32)}{chr(0x61 + i // 32 % 26)}" for i in range(5000))[:CAP],
+        ),
+        # Distinct clauses that each wake rules of the risk tables: each is read in full.
+        ("distinct 'they should all die N. '", _distinct(lambda i: f"they should all die {i}. ")),
+        ("distinct 'i hate my life N, '", _distinct(lambda i: f"i hate my life {i}, ")),
+        (
+            "distinct 'if i fail N, ..kill myself'",
+            _distinct(lambda i: f"if i fail {i}, i will kill myself. "),
         ),
     ]
 

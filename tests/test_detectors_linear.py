@@ -12,12 +12,15 @@ What the count cannot see is backtracking inside one regular-expression call; th
 ``normalize.py`` and ``rules.py`` are written so that none can backtrack more than a bounded amount
 (bounded repetition, possessive word scans started at word boundaries), and ``bench/detectors.py``
 measures the wall-clock time of the worst crafted inputs, which is where the 5 ms / 20 ms bounds of
-issue 9 are checked.
+issue 9 are checked. ``test_time_at_the_cap_is_bounded`` still times those inputs, against a bound
+loose enough for a loaded machine (CPU time of the calling thread, best of three) and far below what
+quadratic work at the cap would take.
 """
 
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Callable
 
 from hypothesis import HealthCheck, given, settings
@@ -58,16 +61,18 @@ PHRASES = [
     "a. ",
     "x",
 ]
-WHITESPACE = ["\u0085", "\u2028", "\u2029", "\u3000", "\t", "\n", " ", "\u00a0", "\r\n", "\u000b", "\u1680"]
+# Every kind of Unicode whitespace: spaces (NBSP, U+1680, U+2000-U+200A, U+3000 ...), line and
+# paragraph separators, and the control characters Python counts as whitespace.
+WHITESPACE = ["\r\n"] + [chr(cp) for cp in range(0x110000) if chr(cp).isspace()]
 
 
 def work(detector: Callable[[str], object], text: str) -> int:
     """Function calls (Python and C) made by one call of ``detector`` on ``text``, memo cleared first.
 
-    The detector first reads the start of ``text`` uncounted: rule tables are built the first time a
-    process's words reach them, once, and that build is not work per call — counted, it made this test
-    fail whenever it happened to run first in its process."""
-    detector(text[:1000])
+    The detector first reads ``text`` uncounted: a rule's patterns are compiled the first time a
+    process's words reach them, once, and that is not work per call — counted, it made this test fail
+    whenever it happened to run first in its process (or a rule was first reached past the start)."""
+    detector(text)
     default_detector().normalizer.clear_cache()
     count = 0
 
@@ -111,6 +116,67 @@ def test_long_word_without_spaces() -> None:
     assert_linear("a", 50_000)
     assert_linear("\u0430", 50_000)
     assert_linear("k1", 25_000)
+
+
+def distinct_clauses(n: int, clause: Callable[[int], str]) -> str:
+    return "".join(clause(i) for i in range(n))
+
+
+# Clauses that all differ, so that no memo or repeat check hides one: two letters of mixed scripts (the
+# cheapest clause there is, so the most per message), and sentences that each wake rules of the risk
+# tables ("they should all die 17."), conditional ones included.
+DISTINCT: list[Callable[[int], str]] = [
+    lambda i: f"{chr(0x430 + i % 32)}{chr(0x61 + i // 32 % 26)}{i // 832}. ",
+    lambda i: f"they should all die {i}. ",
+    lambda i: f"if i fail {i}, i will kill myself. ",
+    lambda i: f"i hate my life {i}, ",
+]
+
+
+def assert_linear_distinct(clause: Callable[[int], str]) -> None:
+    n = max(1, CAP // (2 * len(clause(1000))))
+    for detector in DETECTORS:
+        small = work(detector, distinct_clauses(n, clause))
+        large = work(detector, distinct_clauses(2 * n, clause))
+        assert large <= 2.5 * small + 2_000, (detector.__name__, clause(0), n, small, large)
+
+
+def test_distinct_clauses_grow_linearly() -> None:
+    for clause in DISTINCT:
+        assert_linear_distinct(clause)
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    phrase=st.lists(st.sampled_from(PHRASES), min_size=1, max_size=3).map("".join),
+    end=st.sampled_from([". ", ", ", "! ", "\n\n", "; ", "\u3002"]),
+)
+def test_work_on_distinct_clauses_grows_linearly(phrase: str, end: str) -> None:
+    assert_linear_distinct(lambda i: f"{phrase} {i}{end}")
+
+
+TIME_LIMIT_MS = 250.0  # the issue's budget is 20 ms; quadratic work at the cap would take seconds
+
+
+def cpu_ms(detector: Callable[[str], object], text: str) -> float:
+    """CPU time of this thread for one cold call, best of three: other processes cannot inflate it."""
+    best = float("inf")
+    for _ in range(3):
+        default_detector().normalizer.clear_cache()
+        start = time.thread_time()
+        detector(text)
+        best = min(best, time.thread_time() - start)
+    return best * 1e3
+
+
+def test_time_at_the_cap_is_bounded() -> None:
+    shapes = [(unit * (CAP // len(unit) + 1))[:CAP] for unit in [*PHRASES, "".join(WHITESPACE)]]
+    shapes.append(distinct_clauses(CAP // 4, DISTINCT[0])[:CAP])
+    shapes.append("a" * (5 * CAP))  # 100,000 characters without a space (over the cap)
+    for text in shapes:
+        for detector in DETECTORS:
+            detector(text)  # compiles the patterns it reaches, once per process
+            assert cpu_ms(detector, text) <= TIME_LIMIT_MS, (detector.__name__, text[:40])
 
 
 def test_work_per_character_is_bounded() -> None:

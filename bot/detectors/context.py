@@ -131,11 +131,20 @@ def judge(
     *,
     before: Clause | None = None,
     after: Clause | None = None,
+    idiom: bool | None = None,
 ) -> Verdict:
     """How one match of ``rule`` in ``clause`` (``start``/``end`` offsets in ``clause.text`` or
-    ``clause.compact``) counts in its context; ``before``/``after`` are the neighbouring clauses."""
+    ``clause.compact``) counts in its context; ``before``/``after`` are the neighbouring clauses.
+
+    ``idiom`` is whether the rule's ``unless`` matches the clause, when the caller knows it already:
+    it is the same for every match of the rule in the clause, and searching for it is costly."""
     tokens = clause.tokens
-    if rule.unless is not None and rule.unless.search(clause.compact if rule.compact else clause.text):
+    if idiom is None:
+        idiom = (
+            rule.unless is not None
+            and rule.unless.search(clause.compact if rule.compact else clause.text) is not None
+        )
+    if idiom:
         return Verdict(None, "idiom")
     if rule.compact:
         if rule.negatable and _compact_negated(clause.compact, start, words):

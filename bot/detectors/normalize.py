@@ -30,11 +30,13 @@ from __future__ import annotations
 
 import functools
 import json
+import operator
 import re
 import unicodedata
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
+from itertools import accumulate, chain, repeat
 from types import MappingProxyType
 
 __all__ = ["WITHOUT_SPACES", "Clause", "Normalizer", "fold_text"]
@@ -114,6 +116,7 @@ _MARKS = (
     "\u0900-\u0dff\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff"
 )
 _TOKEN = re.compile(rf"[\w{_MARKS}{_LEET_CHARS}'*]+")
+_TOKEN_SPLIT = re.compile(f"({_TOKEN.pattern})")  # [between, token, between, token, ..., between]
 _BLANKS = re.compile(r"[^\S\n]+")
 _HAS_LETTER = re.compile(r"[^\W\d_]")
 _RUN2 = re.compile(r"(.)\1+")
@@ -223,20 +226,76 @@ def _fold_table() -> Mapping[int, str]:
     return MappingProxyType(str.maketrans(dict(_confusables())))
 
 
-_ASCII_LETTERS = re.compile(r"[a-zA-Z]+")
-_ASCII_LETTER = re.compile(r"[a-zA-Z]")
+_FEW_RANGES = 16  # beyond this many ranges outside the Basic Multilingual Plane, a class covers them all
+
+
+def _char_class(chars: Iterable[int]) -> re.Pattern[str]:
+    """A character class that matches these code points (and perhaps more, never fewer).
+
+    The engine tests a character outside the Basic Multilingual Plane against such ranges one by one,
+    so when there are many of them the class takes the whole of the planes beyond instead: hundreds
+    of ranges made a search of plain text as slow as the translation it should spare."""
+    ranges: list[list[int]] = []
+    for cp in sorted(chars):
+        if ranges and cp == ranges[-1][1] + 1:
+            ranges[-1][1] = cp
+        else:
+            ranges.append([cp, cp])
+    if sum(1 for a, _ in ranges if a >= 0x10000) > _FEW_RANGES:
+        ranges = [r for r in ranges if r[1] < 0x10000] + [[0x10000, 0x10FFFF]]
+    return re.compile("[" + "".join(f"\\U{a:08x}-\\U{b:08x}" for a, b in ranges) + "]")
+
+
+# ``str.translate`` raises and catches a KeyError for every character its table lacks, which makes it
+# slow on text that needs nothing from the table (Chinese, emoji, combining marks); a search for a
+# character the table may change is a fast scan, and the translation runs only when one is there.
+@functools.cache
+def _full_changes() -> re.Pattern[str]:
+    return _char_class(cp for cp, to in _full_table().items() if to != chr(cp))
+
+
+@functools.cache
+def _foldable() -> re.Pattern[str]:
+    return _char_class(_fold_table())
+
+
+@functools.cache
+def _fold_string() -> str:
+    """The look-alike table as a string indexed by code point, up to the last look-alike: its look-ups
+    cannot miss, so they raise nothing (about half a megabyte, once)."""
+    table = _fold_table()
+    return "".join(table.get(cp, chr(cp)) for cp in range(max(table) + 1))
+
+
+def _fold_letters(t: str) -> str:
+    """``t.translate(_fold_table())`` in a fraction of the time: a character past the string's end
+    is out of its range, which ``str.translate`` reads as no mapping, as for a missing key."""
+    return t.translate(_fold_string())
+
+
+_ASCII_LETTER_BYTES = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 _OTHER_LETTERS = re.compile(r"[^\W\d_\x00-\x7f]+")
-# A word holding an ASCII letter and a non-ASCII word character (with only digits or "_" between them).
-_MIXED = re.compile(r"[a-zA-Z][0-9_]*+[^\W\x00-\x7f]|[^\W\x00-\x7f][0-9_]*+[a-zA-Z]")
-# A whole word containing a non-ASCII character, started only at a word boundary (linear).
-_NON_ASCII_WORD = re.compile(r"(?<!\w)[0-9A-Za-z_]*+[^\W\x00-\x7f]\w*+")
+# A whole word holding both an ASCII letter and a non-ASCII word character, started only at a word
+# boundary; each look-ahead stops at the word's end, so every word is scanned a bounded number of times.
+_MIXED_WORD = re.compile(r"(?<!\w)((?=\w*?[a-zA-Z])(?=\w*?[^\W\x00-\x7f])\w++)")
 # Accents on Latin letters (after NFD); marks in other scripts, such as Devanagari vowel signs, stay.
 _LATIN_ACCENT = re.compile(r"(?<=[a-zA-Z])[\u0300-\u036f]+")
 
 
-def _fold_word(m: re.Match[str]) -> str:
-    word = m.group(0)
-    return word.translate(_fold_table()) if _ASCII_LETTER.search(word) else word
+def _latin_letters(t: str) -> tuple[int, int]:
+    """The number of ASCII letters, and of all non-ASCII characters (counted in bytes: fast)."""
+    ascii_part = t.encode("ascii", "ignore")
+    return len(ascii_part) - len(ascii_part.translate(None, _ASCII_LETTER_BYTES)), len(t) - len(ascii_part)
+
+
+def _fold_mixed_words(t: str) -> str:
+    """Look-alikes folded only inside words that mix Latin with other letters: every such word is
+    translated in one call (joined by a character no word holds) instead of one call per word."""
+    parts = _MIXED_WORD.split(t)  # [between, word, between, word, ..., between]
+    if len(parts) == 1:
+        return t
+    parts[1::2] = _fold_letters("\x00".join(parts[1::2])).split("\x00")
+    return "".join(parts)
 
 
 def fold_text(text: str) -> str:
@@ -244,13 +303,18 @@ def fold_text(text: str) -> str:
     t = text.replace("\r\n", "\n")
     if t.isascii():
         return t.translate(_ASCII_TABLE).casefold()
-    t = unicodedata.normalize("NFKC", t).translate(_full_table())
-    ascii_letters = len(t) - len(_ASCII_LETTERS.sub("", t))
-    other_letters = len(t) - len(_OTHER_LETTERS.sub("", t))
-    if ascii_letters > other_letters:
-        t = t.translate(_fold_table())  # mostly Latin: every look-alike is a disguised Latin letter
-    elif _MIXED.search(t):
-        t = _NON_ASCII_WORD.sub(_fold_word, t)  # only words that mix Latin with other letters
+    t = unicodedata.normalize("NFKC", t)
+    if _full_changes().search(t):
+        t = t.translate(_full_table())
+    # Look-alikes matter only next to Latin letters, and only where there is one to fold.
+    latin, non_ascii = _latin_letters(t)
+    if latin and _foldable().search(t):
+        # The letters of other scripts are counted only when the count of all non-ASCII characters
+        # cannot decide whether the text is mostly Latin.
+        if latin > non_ascii or latin > len(t) - len(_OTHER_LETTERS.sub("", t)):
+            t = _fold_letters(t)  # mostly Latin: every look-alike is a disguised Latin letter
+        else:
+            t = _fold_mixed_words(t)  # only words that mix Latin with other letters
     decomposed = unicodedata.normalize("NFD", t)
     stripped = _LATIN_ACCENT.sub("", decomposed)
     if stripped != decomposed:
@@ -272,10 +336,12 @@ class Clause:
     # Both strings are read by every rule tried on the clause, so they are built once.
     text: str = field(init=False)
     compact: str = field(init=False)  # the clause without spaces, for scripts that do not separate words
+    vocabulary: frozenset[str] = field(init=False)  # its distinct tokens, for look-ups by word
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "text", " " + " ".join(self.tokens) + " ")
         object.__setattr__(self, "compact", "".join(self.tokens))
+        object.__setattr__(self, "vocabulary", frozenset(self.tokens))
 
 
 class Normalizer:
@@ -292,6 +358,7 @@ class Normalizer:
         self._expansions = expansions
         # Emoji that carry a word ("😂" is laughter) become that word, set apart by spaces.
         self._symbols = MappingProxyType(str.maketrans({k: f" {v} " for k, v in (symbols or {}).items()}))
+        self._has_symbol = _char_class(self._symbols) if self._symbols else None
         known = sorted(vocabulary | set(expansions))
         self._prefixes = frozenset(w[:n] for w in known for n in range(1, len(w) + 1))
         shapes: dict[str, list[str]] = {}
@@ -398,7 +465,10 @@ class Normalizer:
     def _join_spaced(self, tokens: list[str]) -> list[str] | None:
         """``k i l l myself`` → ``kill myself``: runs of three or more single letters are rejoined.
         None when nothing changed."""
-        shape = "".join("s" if len(t) == 1 and t.isalpha() else "w" for t in tokens)
+        singles = {t for t in set(tokens) if len(t) == 1 and t.isalpha()}
+        if not singles:
+            return None
+        shape = "".join(["s" if t in singles else "w" for t in tokens])
         out: list[str] = []
         last = 0
         changed = False
@@ -417,8 +487,11 @@ class Normalizer:
 
     def flat(self, text: str) -> str:
         """The normalised text as one string, punctuation kept: for detectors that read whole lines."""
-        folded = _HYPHEN_BREAK.sub(self._break, fold_text(text))
-        return _BLANKS.sub(" ", _TOKEN.sub(lambda m: " ".join(self._words(m.group(0))), folded)).strip()
+        split = _TOKEN_SPLIT.split(self._rejoin(fold_text(text)))
+        # Each distinct token is rewritten once, and put back with a map instead of a call per token.
+        canonical = {raw: " ".join(self._words(raw)) for raw in dict.fromkeys(split[1::2])}
+        split[1::2] = map(canonical.__getitem__, split[1::2])
+        return _BLANKS.sub(" ", "".join(split)).strip()
 
     # -- clauses ------------------------------------------------------------------------------------
 
@@ -438,11 +511,13 @@ class Normalizer:
         if not folded.isascii():
             # A run of one emoji or symbol says what three of them say ("😂😂😂😂😂" is laughter);
             # cutting it keeps a page of emoji from becoming a page of tokens.
-            folded = _SYMBOL_RUN.sub(r"\1\1\1", folded).translate(self._symbols)
+            folded = _SYMBOL_RUN.sub(r"\1\1\1", folded)
+            if self._has_symbol is not None and self._has_symbol.search(folded):
+                folded = folded.translate(self._symbols)
         # A word broken by a hyphen or a line break is rejoined when the halves are not words but the
         # whole is ("ki-\nll"); otherwise the break becomes a space ("kill-myself", "kill\nmyself").
         if "-" in folded or "\n" in folded:
-            folded = _HYPHEN_BREAK.sub(self._break, folded)
+            folded = self._rejoin(folded)
         if "!" in folded:
             folded = _INNER_BANG.sub(_BANG_LETTER, folded)
         for part in _CLAUSE_END.split(folded):
@@ -450,17 +525,30 @@ class Normalizer:
             if clause is not None:
                 yield clause
 
-    def _break(self, m: re.Match[str]) -> str:
-        left, right = m.group(1), m.group(2)
-        if (
+    def _rejoin(self, text: str) -> str:
+        """Each break between two words becomes a space, or nothing where the halves are one word.
+
+        One split and one join instead of a Python call per break: a page of line breaks holds
+        thousands of them, and each distinct pair of halves is judged once."""
+        parts = _HYPHEN_BREAK.split(text)  # [before, left, right, before, left, right, ..., rest]
+        if len(parts) == 1:
+            return text
+        lefts, rights = parts[1::3], parts[2::3]
+        joined = {pair for pair in set(zip(lefts, rights, strict=True)) if self._joins(*pair)}
+        del parts[2::3]  # the right half is only looked ahead at: it is also the next "before"
+        parts[1::2] = [
+            left if (left, right) in joined else left + " " for left, right in zip(lefts, rights, strict=True)
+        ]
+        return "".join(parts)
+
+    def _joins(self, left: str, right: str) -> bool:
+        return (
             len(left) <= _MAX_TOKEN
             and len(right) <= _MAX_TOKEN
             and not self._known(left)
             and not self._known(right)
             and self._known(left + right)
-        ):
-            return left
-        return left + " "
+        )
 
     def _clause(self, part: str) -> Clause | None:
         """One clause, or None when it holds no letter at all ("404", "!?", "|1"): no rule reads it."""
@@ -473,28 +561,28 @@ class Normalizer:
         return clause  # type: ignore[return-value]
 
     def _build_clause(self, part: str) -> Clause | None:
-        words = self._words
-        if '"' not in part:
-            tokens = [w for raw in _TOKEN.findall(part) for w in words(raw)]
-            quoted = [False] * len(tokens)
-        else:
-            tokens, quoted = [], []
-            inside = False
-            pos = 0
-            for m in _TOKEN.finditer(part):
-                inside ^= part.count('"', pos, m.start()) % 2 == 1
-                pos = m.end()
-                for word in words(m.group(0)):
-                    tokens.append(word)
-                    quoted.append(inside)
+        # Built with C-level maps rather than a Python step per token: a clause may be a page long.
+        split = _TOKEN_SPLIT.split(part)
+        raws = split[1::2]
+        canonical = {raw: self._words(raw) for raw in dict.fromkeys(raws)}  # each distinct token once
+        per_raw = list(map(canonical.__getitem__, raws))
+        tokens = list(chain.from_iterable(per_raw))
         if not tokens:
             return None
+        if '"' not in part:
+            quoted = [False] * len(tokens)
+        else:
+            # A token stands inside quotation marks when an odd number of them precede it (none is
+            # inside a token); each of its words inherits that.
+            opened = accumulate(map(str.count, split[0:-1:2], repeat('"')))
+            inside = map(bool, map(operator.and_, opened, repeat(1)))
+            quoted = list(chain.from_iterable(map(repeat, inside, map(len, per_raw))))
         joined = self._join_spaced(tokens)
         if joined is not None:
             quoted = [any(quoted)] * len(joined)
             tokens = joined
         cjk = not part.isascii() and WITHOUT_SPACES.search(part) is not None
-        if cjk and any(len(t) > _CJK_PIECE for t in tokens):
+        if cjk and max(map(len, tokens)) > _CJK_PIECE:
             # A long run without spaces is cut into pieces so that long clauses are read in windows of
             # tokens like any other; compact rules read the pieces joined again.
             pieces: list[str] = []

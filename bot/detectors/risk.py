@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Container, Iterable, Iterator
+from dataclasses import dataclass, field
+from itertools import islice
 
 from bot.detectors.context import ContextWords, judge
 from bot.detectors.normalize import WITHOUT_SPACES, Clause, Normalizer
-from bot.detectors.rules import Rule, RuleSet, load_rule_files
+from bot.detectors.rules import Requirement, Rule, RuleSet, load_rule_files
 from bot.types import RiskAssessment, RiskLevel
 
 __all__ = [
@@ -92,6 +93,15 @@ class RiskDetector:
         # conditional word joined with the clause after it.
         self._conditional_rules = tuple(r for r in rules.rules if r.conditional_form and r.kind in RISK_KINDS)
         self._conditionals = frozenset(w for lang in rules.languages.values() for w in lang.conditionals)
+        # The words and word beginnings that rules require: whether a rule may match a window (with
+        # spaces) depends on those of its tokens alone, so distinct clauses that differ only in other
+        # tokens ("they should all die 17", "... 18") share the answer within a message.
+        needed = {q for r in rules.rules for q in r.gates} | {
+            q for r in rules.rules for c in r.requires for q in c
+        }
+        self._required_words = frozenset(w for q in needed for w in q.words)
+        self._required_stems = tuple(sorted({st for q in needed for st in q.stems}))
+        self._required: dict[str, bool] = {}  # token -> it is, or begins with, a required word (memo)
 
     @property
     def normalizer(self) -> Normalizer:
@@ -100,7 +110,12 @@ class RiskDetector:
     def assess(self, text: str) -> RiskAssessment:
         best: dict[RiskLevel, list[Hit]] = {}
         weak: dict[str, Hit] = {}
-        for hit in self.hits(text):
+        settled: set[str] = set()
+        for hit in self._hits(text, settled):
+            if hit.rule.level != "likely":
+                # Its later hits would add nothing: the same cue at the same level (or a weak rule's
+                # first hit, which is the one kept), so the rule is not tried again in this message.
+                settled.add(hit.rule.id)
             if hit.weak:
                 weak.setdefault(hit.rule.id, hit)
                 continue
@@ -123,40 +138,113 @@ class RiskDetector:
         return RiskAssessment(level, kind, cues)
 
     def hits(self, text: str) -> Iterator[Hit]:
+        """Every hit of every rule in ``text``, clause by clause."""
+        return self._hits(text, ())
+
+    def _hits(self, text: str, settled: Container[str]) -> Iterator[Hit]:
+        """The hits of the rules not in ``settled`` (which the caller may grow while it reads)."""
         clauses = list(self._normalizer.clauses(text))
         seen: set[tuple[str, str, str]] = set()
+        # The rules worth trying on each distinct window (anchored there, and whose required words are
+        # there): a message of many short clauses repeats most of them, with other neighbours, and
+        # most have none, which then costs one look-up per clause.
+        tried: dict[tuple[str, bool], list[Rule]] = {}
+        possible: dict[tuple[str, frozenset[str]], bool] = {}  # (rule, required words present) -> may match
+        searches = _Searches()
+        idle: set[int] = set()  # clauses (by identity: the normaliser reuses them) with nothing to read
+        last = len(clauses) - 1
         for i, clause in enumerate(clauses):
+            if id(clause) in idle:
+                continue
             before = clauses[i - 1] if i > 0 else None
-            after = clauses[i + 1] if i + 1 < len(clauses) else None
-            for window in _windows(clause):
+            after = clauses[i + 1] if i < last else None
+            busy = False
+            for window in (clause,) if len(clause.tokens) <= WINDOW else _windows(clause):
+                rules = tried.get((window.text, window.cjk))
+                if rules is None:
+                    rules = tried[window.text, window.cjk] = self._viable(window, possible)
+                if not rules:
+                    continue
+                busy = True
                 # A repeated phrase is read once (with the same neighbours it would judge the same).
                 key = (window.text, before.text if before else "", after.text if after else "")
                 if key in seen:
                     continue
                 seen.add(key)
-                for rule in self.candidates(window):
-                    hit = self._match(rule, window, before, after)
+                for rule in rules:
+                    if rule.id in settled:
+                        continue
+                    hit = self._read(rule, window, before, after, searches)
                     if hit is not None:
                         yield hit
-            if after is not None and self._conditional_rules:
-                yield from self._conditional_sentence(clause, after, before, clauses[i + 2 : i + 3])
+            if self._conditional_rules and not self._conditionals.isdisjoint(clause.tokens):
+                busy = True
+                if after is not None:
+                    yield from self._conditional_sentence(
+                        clause, after, before, clauses[i + 2 : i + 3], settled, possible, searches
+                    )
+            if not busy:
+                idle.add(id(clause))
+
+    def _viable(
+        self,
+        window: Clause,
+        possible: dict[tuple[str, frozenset[str]], bool],
+        rules: Iterable[Rule] | None = None,
+    ) -> list[Rule]:
+        """Those of ``rules`` (by default the candidates) whose required words ``window`` holds."""
+        known: dict[Requirement, bool] = {}
+        tried = self.candidates(window) if rules is None else rules
+        if window.cjk:  # rules of scripts without spaces read substrings, not tokens
+            return [r for r in tried if r.may_match(window, known)]
+        present = frozenset(t for t in window.vocabulary if self._is_required(t))
+        viable = []
+        for rule in tried:
+            if rule.compact:  # a rule of a script without spaces (a conditional one): substrings
+                ok = rule.may_match(window, known)
+            else:
+                remembered = possible.get((rule.id, present))
+                if remembered is None:
+                    remembered = possible[rule.id, present] = rule.may_match(window, known)
+                ok = remembered
+            if ok:
+                viable.append(rule)
+        return viable
+
+    def _is_required(self, token: str) -> bool:
+        required = self._required.get(token)
+        if required is None:
+            required = token in self._required_words or token.startswith(self._required_stems)
+            if len(self._required) >= TOKEN_MEMO:
+                self._required.clear()
+            self._required[token] = required
+        return required
 
     def _conditional_sentence(
-        self, clause: Clause, after: Clause, before: Clause | None, rest: list[Clause]
+        self,
+        clause: Clause,
+        after: Clause,
+        before: Clause | None,
+        rest: list[Clause],
+        settled: Container[str],
+        possible: dict[tuple[str, frozenset[str]], bool],
+        searches: _Searches,
     ) -> Iterator[Hit]:
         """Conditional rules on a condition clause joined with the clause after it (bounded: one window)."""
         if len(clause.tokens) + len(after.tokens) > WINDOW or self._conditionals.isdisjoint(clause.tokens):
             return
         joined = Clause(clause.tokens + after.tokens, clause.quoted + after.quoted, clause.cjk or after.cjk)
-        for rule in self._conditional_rules:
-            hit = self._match(rule, joined, before, rest[0] if rest else None)
+        for rule in self._viable(joined, possible, self._conditional_rules):
+            if rule.id in settled:
+                continue
+            hit = self._read(rule, joined, before, rest[0] if rest else None, searches)
             if hit is not None:
                 yield hit
 
     def candidates(self, clause: Clause) -> list[Rule]:
         """The rules worth trying on ``clause``: those with an anchor word in it, and the anchorless."""
         found: dict[str, Rule] = {}
-        for token in set(clause.tokens):
+        for token in clause.vocabulary:
             for rule in self._anchored(token):
                 found[rule.id] = rule
         if clause.cjk:
@@ -191,28 +279,67 @@ class RiskDetector:
             self._by_token[token] = rules
         return rules
 
-    def _match(self, rule: Rule, clause: Clause, before: Clause | None, after: Clause | None) -> Hit | None:
+    def _read(
+        self, rule: Rule, clause: Clause, before: Clause | None, after: Clause | None, memo: _Searches
+    ) -> Hit | None:
+        """``rule``'s hit in ``clause``, judged in context, or None (its requirements are met)."""
         hay = clause.compact if rule.compact else clause.text
+        key = (rule.id, hay)
+        if key not in memo.spans:
+            memo.spans[key] = _spans(rule, hay)
+        spans = memo.spans[key]
+        if spans is None:
+            return None  # an idiom in the clause cancels every match
         words = self._words.get(rule.lang, self._no_words)
         best: Hit | None = None
-        for sibling in self._siblings.get(rule.id, ()):
-            # The sibling reads the same words here (its own pattern matches) and its language's
-            # exception applies: "no es un suicidio" cancels the Italian rule's "suicidio" too.
-            if sibling.unless is not None and sibling.regex.search(hay) and sibling.unless.search(hay):
-                return None
-        for k, m in enumerate(rule.regex.finditer(hay)):
-            if k >= MAX_MATCHES:
-                break  # more matches of one rule in one window are repeats that context judged already
-            verdict = judge(rule, clause, m.start(), m.end(), words, before=before, after=after)
+        for start, end in spans:
+            verdict = judge(rule, clause, start, end, words, before=before, after=after, idiom=False)
             if verdict.level is None:
                 continue
             hit = Hit(
                 rule, RiskLevel.LIKELY if verdict.level == "likely" else RiskLevel.POSSIBLE, verdict.why
             )
             if hit.level is RiskLevel.LIKELY:
-                return hit  # a later match cannot rank higher
+                return (
+                    None if self._excused(rule, clause, hay, memo) else hit
+                )  # a later match cannot rank higher
             best = best or hit  # a softened match; a later, unsoftened one may still count in full
-        return best
+        return None if best is not None and self._excused(rule, clause, hay, memo) else best
+
+    def _excused(self, rule: Rule, clause: Clause, hay: str, memo: _Searches) -> bool:
+        """A sibling reads the same words here (its own pattern matches) and its language's exception
+        applies: "no es un suicidio" cancels the Italian rule's "suicidio" too.
+
+        Asked only once the rule itself counts: most tries of a rule match nothing, and the siblings'
+        searches then cost more than the rule's own."""
+        excused = memo.excused.get((rule.id, hay))
+        if excused is None:
+            excused = memo.excused[rule.id, hay] = any(
+                sibling.unless is not None
+                and sibling.may_match(clause)
+                and sibling.regex.search(hay)
+                and sibling.unless.search(hay)
+                for sibling in self._siblings.get(rule.id, ())
+            )
+        return excused
+
+
+@dataclass(slots=True)
+class _Searches:
+    """What one message's searches found, per rule and window text: a repeated window with other
+    neighbours is judged again in its new context, but its text is not searched again."""
+
+    spans: dict[tuple[str, str], tuple[tuple[int, int], ...] | None] = field(default_factory=dict)
+    excused: dict[tuple[str, str], bool] = field(default_factory=dict)
+
+
+def _spans(rule: Rule, hay: str) -> tuple[tuple[int, int], ...] | None:
+    """Where ``rule`` matches ``hay`` (its first matches: more are repeats that context judges alike),
+    or None when the rule's idiom is there too, which cancels every match."""
+    spans = tuple((m.start(), m.end()) for m in islice(rule.regex.finditer(hay), MAX_MATCHES))
+    if spans and rule.unless is not None and rule.unless.search(hay):
+        return None
+    return spans
 
 
 def _windows(clause: Clause) -> Iterator[Clause]:

@@ -44,9 +44,9 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 
-from bot.detectors.normalize import fold_text
+from bot.detectors.normalize import Clause, fold_text
 
-__all__ = ["Rule", "RuleFile", "RuleSet", "load_rule_files"]
+__all__ = ["Requirement", "Rule", "RuleFile", "RuleSet", "load_rule_files"]
 
 # "weak": a symptom that marks nothing alone; two weak rules of different families in one message make a
 # "possible" (screening questionnaires count symptoms the same way).
@@ -85,6 +85,29 @@ class LazyRegex:
         return self.compiled().finditer(text)
 
 
+class Requirement:
+    """Words of which every match of a pattern holds at least one: whole words, and word beginnings
+    (from ``kill*``). In files without spaces both are substrings of the clause's characters."""
+
+    __slots__ = ("_beginnings", "_substrings", "stems", "words")
+
+    def __init__(self, words: frozenset[str], stems: tuple[str, ...]) -> None:
+        self.words = words
+        self.stems = stems
+        # One search of the clause's text instead of a test per token: a token begins with a stem
+        # where a space and the stem occur ("kill*" in " i killed it ").
+        self._beginnings = LazyRegex(" (?:" + _trie(stems) + ")") if stems else None
+        self._substrings = LazyRegex(_trie(words | set(stems)))
+
+    def met(self, clause: Clause) -> bool:
+        if not self.words.isdisjoint(clause.vocabulary):
+            return True
+        return self._beginnings is not None and self._beginnings.search(clause.text) is not None
+
+    def met_compact(self, clause: Clause) -> bool:
+        return self._substrings.search(clause.compact) is not None
+
+
 @dataclass(frozen=True, slots=True)
 class Rule:
     id: str  # "<kind>.<lang>.<id>": a cue name that may appear in audit logs (never user text)
@@ -103,6 +126,40 @@ class Rule:
     unless: LazyRegex | None  # an idiom in the same clause that cancels the rule
     examples: tuple[str, ...]
     counter: tuple[str, ...]
+    # Per pattern, every requirement its matches meet; a clause that meets all of no pattern's cannot
+    # match, and is not searched. Empty: some pattern requires no word, so every clause is searched.
+    requires: tuple[tuple[Requirement, ...], ...] = ()
+    # Necessary for any pattern's requirements at once: the union of every pattern's first group (and
+    # of every second one). One test each, where most clauses fail, before the patterns are read.
+    gates: tuple[Requirement, ...] = ()
+
+    def may_match(self, clause: Clause, known: dict[Requirement, bool] | None = None) -> bool:
+        """False when no match is possible: a test on words, far cheaper than a search of the clause.
+
+        ``known`` remembers the requirements already tested on this clause: the rules tried on one
+        clause share most of them (their macros), so each is tested once."""
+        if not self.requires:
+            return True
+        if known is None:
+            known = {}
+        for gate in self.gates:
+            met = known.get(gate)
+            if met is None:
+                met = known[gate] = gate.met_compact(clause) if self.compact else gate.met(clause)
+            if not met:
+                return False
+        for cnf in self.requires:
+            for requirement in cnf:
+                met = known.get(requirement)
+                if met is None:
+                    met = known[requirement] = (
+                        requirement.met_compact(clause) if self.compact else requirement.met(clause)
+                    )
+                if not met:
+                    break
+            else:
+                return True
+        return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +207,14 @@ class _Node:
     anchors: frozenset[str] | None  # None: not required / unknown
     words: frozenset[str]
     word: str | None = None  # set when the node is one plain word: lexicons of them become a trie
+    # Every match holds a word of each of these sets ("kill*" is a word beginning): the anchors of all
+    # the required elements of a sequence, where ``anchors`` keeps only the most selective one.
+    required: tuple[frozenset[str], ...] = ()
+
+
+def _selective(groups: Sequence[frozenset[str]]) -> frozenset[str]:
+    """The group whose shortest word is longest (the rarest in text, as ``anchors`` is chosen)."""
+    return max(groups, key=lambda g: min((len(w.rstrip("*")) for w in g), default=0))
 
 
 TRIE_FROM = 12  # alternatives of plain words from which a trie beats an alternation
@@ -254,7 +319,10 @@ class _Compiler:
         # The most selective required element: the one whose shortest word is longest.
         anchors = max(required, key=lambda a: min((len(w) for w in a), default=0), default=None)
         return _Node(
-            "".join(p.regex for p in parts), anchors, frozenset().union(*(p.words for p in parts))
+            "".join(p.regex for p in parts),
+            anchors,
+            frozenset().union(*(p.words for p in parts)),
+            required=tuple(g for p in parts for g in p.required),
         ), pieces
 
     def _word(self, word: str) -> _Node:
@@ -272,10 +340,15 @@ class _Compiler:
             stem = word[:-1]
             rest = r"[^ ]*?" if self._compact else r"[^ ]*"
             anchors = frozenset({stem})
-            return _Node(re.escape(stem) + ("" if self._compact else rest) + sep, anchors, frozenset({stem}))
+            return _Node(
+                re.escape(stem) + ("" if self._compact else rest) + sep,
+                anchors,
+                frozenset({stem}),
+                required=(frozenset({stem + "*"}),),
+            )
         # In scripts without spaces an anchor is a substring that must occur in the clause.
         anchors = frozenset({word})
-        node = _Node(re.escape(word) + sep, anchors, frozenset({word}), word)
+        node = _Node(re.escape(word) + sep, anchors, frozenset({word}), word, required=(anchors,))
         if not self._compact and word in self._foreign:
             return _union([node, self.compile(self._foreign[word])])
         return node
@@ -306,13 +379,17 @@ def _union(alts: list[_Node]) -> _Node:
     if any(not alt.regex for alt in alts):
         anchors = None
     words = frozenset().union(*(a.words for a in alts))
+    # A match of the union is a match of one alternative: it holds a word of that one's chosen group.
+    required: tuple[frozenset[str], ...] = ()
+    if all(a.regex and a.required for a in alts):
+        required = (frozenset().union(*(_selective(a.required) for a in alts)),)
     plain = [a for a in alts if a.word is not None]
     if len(plain) >= TRIE_FROM:
         sep = plain[0].regex[len(re.escape(plain[0].word or "")) :]  # " " between words, "" in compact files
         rest = [a.regex for a in alts if a.word is None]
         trie = "(?:" + _trie(a.word or "" for a in plain) + ")" + sep
-        return _Node("(?:" + "|".join([trie, *rest]) + ")", anchors, words)
-    return _Node("(?:" + "|".join(a.regex for a in alts) + ")", anchors, words)
+        return _Node("(?:" + "|".join([trie, *rest]) + ")", anchors, words, required=required)
+    return _Node("(?:" + "|".join(a.regex for a in alts) + ")", anchors, words, required=required)
 
 
 # -- loading ------------------------------------------------------------------------------------------
@@ -345,7 +422,12 @@ def _language(name: str, data: Mapping[str, object]) -> LanguageData:
     )
 
 
-def _rule_file(name: str, data: Mapping[str, object], languages: Mapping[str, LanguageData]) -> RuleFile:
+def _rule_file(
+    name: str,
+    data: Mapping[str, object],
+    languages: Mapping[str, LanguageData],
+    interned: dict[tuple[bool, frozenset[str]], Requirement],
+) -> RuleFile:
     lang, kind = str(data["lang"]), str(data["kind"])
     compact = bool(data.get("compact", False))
     shared = languages.get(lang)
@@ -371,6 +453,7 @@ def _rule_file(name: str, data: Mapping[str, object], languages: Mapping[str, La
         for node in (*nodes, *unless_nodes):
             vocabulary |= {w for w in node.words if w.isalpha()}
         lead = "" if compact else "(?<= )"
+        requires, gates = _requirements(nodes, interned, compact)
         rules.append(
             Rule(
                 id=rid,
@@ -387,9 +470,59 @@ def _rule_file(name: str, data: Mapping[str, object], languages: Mapping[str, La
                 unless=LazyRegex(lead + _union(unless_nodes).regex) if unless_nodes else None,
                 examples=tuple(str(x) for x in raw.get("examples", ())),
                 counter=tuple(str(x) for x in raw.get("counter", ())),
+                requires=requires,
+                gates=gates,
             )
         )
     return RuleFile(name, lang, kind, tuple(rules), frozenset(vocabulary))
+
+
+REQUIREMENTS_PER_PATTERN = 2  # the most selective groups are tested; the rest rarely decide
+
+
+def _requirements(
+    patterns: Sequence[_Node], interned: dict[tuple[bool, frozenset[str]], Requirement], compact: bool
+) -> tuple[tuple[tuple[Requirement, ...], ...], tuple[Requirement, ...]]:
+    """A rule's ``requires`` and ``gates``: per pattern, its most selective word groups, rarest first
+    (a pattern implied by another, whose groups include all of the other's, is dropped: the other is
+    met whenever it is); and for each place in those lists, the union of the groups in it."""
+    if not all(p.required for p in patterns):
+        return (), ()  # a pattern that requires no word can match any clause
+    cnfs = {
+        frozenset(sorted(set(p.required), key=_rarity, reverse=True)[:REQUIREMENTS_PER_PATTERN])
+        for p in patterns
+    }
+    kept = sorted((c for c in cnfs if not any(o < c for o in cnfs)), key=lambda c: sorted(map(sorted, c)))
+    ordered = [sorted(c, key=_rarity, reverse=True) for c in kept]
+    gates = [
+        frozenset().union(*(groups[k] for groups in ordered))
+        for k in range(REQUIREMENTS_PER_PATTERN)
+        if len(ordered) > 1 and all(len(groups) > k for groups in ordered)
+    ]
+    return (
+        tuple(tuple(_requirement((compact, g), interned) for g in groups) for groups in ordered),
+        tuple(_requirement((compact, g), interned) for g in gates),
+    )
+
+
+def _rarity(group: frozenset[str]) -> tuple[int, list[str]]:
+    """Longer words are rarer in text: a group whose shortest word is longest is tested first."""
+    return min(len(w.rstrip("*")) for w in group), sorted(group)
+
+
+def _requirement(
+    key: tuple[bool, frozenset[str]], interned: dict[tuple[bool, frozenset[str]], Requirement]
+) -> Requirement:
+    """One object per distinct group across the rule set (macros repeat the same groups), in files
+    with spaces and in files without, whose tests differ."""
+    group = key[1]
+    found = interned.get(key)
+    if found is None:
+        found = interned[key] = Requirement(
+            frozenset(w for w in group if not w.endswith("*")),
+            tuple(sorted(w[:-1] for w in group if w.endswith("*"))),
+        )
+    return found
 
 
 @dataclass(frozen=True)
@@ -419,8 +552,11 @@ def load_rule_files(files: Iterable[tuple[str, str]] | None = None) -> RuleSet:
     """Parse every ``*.toml`` under ``bot/detectors/data`` (or the given ``(name, text)`` pairs)."""
     parsed = [(name, tomllib.loads(text)) for name, text in (files if files is not None else _data_files())]
     languages = {str(d.get("lang")): _language(name, d) for name, d in parsed if name.startswith("lang.")}
+    interned: dict[tuple[bool, frozenset[str]], Requirement] = {}
     rule_files = tuple(
-        _rule_file(name, d, languages) for name, d in parsed if not name.startswith("lang.") and "rule" in d
+        _rule_file(name, d, languages, interned)
+        for name, d in parsed
+        if not name.startswith("lang.") and "rule" in d
     )
     by_anchor: dict[str, list[Rule]] = {}
     compact_by_char: dict[str, list[tuple[str, Rule]]] = {}
