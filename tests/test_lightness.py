@@ -5,7 +5,8 @@ imported: the terminal without a key never imports the Anthropic SDK, a platform
 database already at the newest revision); with a key it checks the key without the SDK and imports the
 SDK for its first answer, not before (the test of the check itself shows that it can fail); Slack's
 HTTP mode, ready and idle, imports Bolt but neither discord.py, nor the SDK (with a key or without),
-nor the risk detector's tables, which the first message builds.
+nor the risk detector's tables, which the first message builds; on SQLite no mode imports
+pydantic-settings, pydantic's model machinery or SQLAlchemy's PostgreSQL dialect.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ ROOT = Path(__file__).resolve().parents[1]
 HEAVY = frozenset({"anthropic", "discord", "slack_bolt", "slack_sdk", "alembic"})
 # Built by the first message that needs them (25–45 MB), never by an idle process.
 DETECTOR_TABLES = frozenset({"bot.detectors.risk", "bot.detectors.abuse", "bot.detectors.rules"})
+# Never needed on SQLite (bot.config validates with pydantic-core alone; storage.db.dialect_insert).
+NOT_ON_SQLITE = frozenset({"pydantic_settings", "pydantic.main", "sqlalchemy.dialects.postgresql"})
 _IMPORTED = re.compile(r"^import time:\s+\d+\s+\|\s+\d+\s+\|\s+(\S+)", re.MULTILINE)
 
 
@@ -85,6 +88,7 @@ def test_the_terminal_without_a_key_imports_no_sdk_and_no_alembic(tmp_path: Path
 def test_an_idle_terminal_builds_no_detector(tmp_path: Path) -> None:
     imported = _imports(tmp_path, ["chat"], "/quit\n")
     assert not imported & DETECTOR_TABLES, sorted(imported & DETECTOR_TABLES)
+    assert not imported & NOT_ON_SQLITE, sorted(imported & NOT_ON_SQLITE)
 
 
 def test_with_a_key_the_terminal_checks_it_without_the_sdk_and_imports_it_to_answer(tmp_path: Path) -> None:
@@ -166,6 +170,7 @@ def test_slack_http_mode_ready_and_idle_imports_bolt_but_no_discord_no_sdk_and_n
     assert {"slack_bolt", "slack_sdk"} <= imported
     assert not imported & {"discord", "anthropic", "alembic"}, sorted(imported & HEAVY)
     assert not modules & DETECTOR_TABLES, sorted(modules & DETECTOR_TABLES)
+    assert not modules & NOT_ON_SQLITE, sorted(modules & NOT_ON_SQLITE)
     checks = [r.path for r in model.requests]
     assert checks == (["/v1/messages/count_tokens"] if key else [])  # the key was checked, without the SDK
 
