@@ -350,7 +350,8 @@ def lightness(report: Report, runs: int, rounds: int) -> None:
         if threads == 1:
             report.add(
                 "first turn after start",
-                "the process's first message (it builds the risk detector), streamed reply",
+                "the process's first message, sent at ready (it builds the detectors and imports the "
+                "Anthropic SDK), streamed reply",
                 f"overhead {o.first_ms:.0f} ms",
             )
 

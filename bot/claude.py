@@ -1,16 +1,21 @@
-"""Claude through the official SDK: Haven's one seam to the Anthropic Messages API."""
+"""Claude through the official SDK: Haven's one seam to the Anthropic Messages API.
+
+The SDK is imported on first use, not at start-up: ``import anthropic`` is 1.5–2.5 s of CPU and about
+40 MB (its package imports every type and every cloud client), which would double a process's start-up
+time and idle memory. The first model call imports it on a worker thread, so the event loop keeps
+answering other events meanwhile (imported inline it would stall the loop for the whole import). The
+start-up check (``check``) makes the same one request the SDK would, over aiohttp, without the SDK.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 import logging
 import random
 from collections.abc import Sequence
-from typing import Any
-
-import anthropic
-import httpx2
+from typing import TYPE_CHECKING, Any
 
 from bot.config import Settings
 from bot.model import (
@@ -26,11 +31,24 @@ from bot.model import (
 from bot.policy import Verification
 from bot.prompts import VERDICT_TOOL, VERDICT_TOOLS, VERIFIER_SYSTEM, verifier_request
 
+if TYPE_CHECKING:
+    import anthropic
+
 log = logging.getLogger(__name__)
 
 # The least time between two pieces of a streamed reply handed on: a model streams a few tokens per
 # event, and each piece costs the engine and the adapter a redraw of the whole reply so far.
 CHUNK_SECONDS = 0.1
+# Where the API is when ANTHROPIC_BASE_URL is not set (the SDK's default too).
+DEFAULT_BASE_URL = "https://api.anthropic.com"
+# The start-up check's API version: the first stable one, which every key and model accepts. The check
+# asks only whether the key and the model are accepted; every other call goes through the SDK's version.
+CHECK_API_VERSION = "2023-06-01"
+
+
+def _sdk() -> Any:
+    """The SDK's module, imported on first use (``AnthropicModel.client``)."""
+    return importlib.import_module("anthropic")
 
 
 def _retry_after(exc: anthropic.APIStatusError) -> float | None:
@@ -42,6 +60,10 @@ def _retry_after(exc: anthropic.APIStatusError) -> float | None:
 
 
 def _retryable(exc: Exception) -> bool:
+    # Only ever asked about what a call raised: the SDK has been imported by then.
+    import anthropic
+    import httpx2
+
     if isinstance(exc, anthropic.APIConnectionError | anthropic.APITimeoutError):
         return True
     if isinstance(exc, anthropic.APIStatusError):
@@ -56,6 +78,8 @@ def _retryable(exc: Exception) -> bool:
 
 
 def _too_long(exc: Exception) -> bool:
+    import anthropic
+
     return isinstance(exc, anthropic.BadRequestError) and "prompt is too long" in str(exc).lower()
 
 
@@ -64,25 +88,44 @@ class AnthropicModel:
 
     def __init__(self, settings: Settings, client: anthropic.AsyncAnthropic | None = None) -> None:
         self._settings = settings
-        key = settings.anthropic_api_key.get_secret_value() if settings.anthropic_api_key else None
-        self._client = client or anthropic.AsyncAnthropic(
-            api_key=key,
-            base_url=settings.anthropic_base_url,
-            timeout=settings.model_timeout_seconds,
+        self._client = client  # built on first use (``client``): the SDK is imported then
+        self._building = asyncio.Lock()  # concurrent first calls wait for one import
+
+    async def client(self) -> anthropic.AsyncAnthropic:
+        """The SDK's client, built by the first call that needs it. The import (seconds of CPU) runs on a
+        worker thread: the event loop goes on acknowledging events and streaming other replies, and the
+        thread yields the interpreter to it every few milliseconds."""
+        if self._client is None:
+            async with self._building:
+                if self._client is None:
+                    sdk = await asyncio.to_thread(_sdk)
+                    self._client = self._new_client(sdk)
+        return self._client
+
+    def _new_client(self, sdk: Any) -> anthropic.AsyncAnthropic:
+        key = self._settings.anthropic_api_key
+        client: anthropic.AsyncAnthropic = sdk.AsyncAnthropic(
+            api_key=key.get_secret_value() if key else None,
+            base_url=self._settings.anthropic_base_url,
+            timeout=self._settings.model_timeout_seconds,
             max_retries=0,
             # The SDK's aiohttp transport (proxies from the environment still apply): a streamed reply
             # arrives as many small reads, and aiohttp's parser costs a fraction of httpx's per read.
-            http_client=anthropic.DefaultAioHttpClient(),
+            http_client=sdk.DefaultAioHttpClient(),
         )
+        return client
 
     @property
     def rehearsal(self) -> bool:
         return False
 
     async def aclose(self) -> None:
-        await self._client.close()
+        if self._client is not None:
+            await self._client.close()
 
     async def _backoff(self, attempt: int, exc: Exception) -> None:
+        import anthropic  # a call failed: the SDK is imported
+
         s = self._settings
         delay = min(s.retry_max_seconds, s.retry_base_seconds * (2**attempt))
         if isinstance(exc, anthropic.APIStatusError):
@@ -92,15 +135,16 @@ class AnthropicModel:
         await asyncio.sleep(delay * (0.5 + random.random() / 2))
 
     async def _call(self, kwargs: dict[str, Any], sink: ChunkSink | None) -> Any:
+        client = await self.client()
         if not self._settings.stream:
-            return await self._client.messages.create(**kwargs)
+            return await client.messages.create(**kwargs)
         # The raw event stream, not ``messages.stream``: its helper builds a snapshot of the whole
         # message and a further event object for every delta, which was most of a turn's CPU with many
         # turns streaming at once. Haven needs the text as it comes and the final blocks, nothing more.
         message, clock = _Accumulated(), asyncio.get_running_loop().time
         pending, shown_at = "", -CHUNK_SECONDS
         try:
-            async with await self._client.messages.create(**kwargs, stream=True) as events:
+            async with await client.messages.create(**kwargs, stream=True) as events:
                 async for event in events:
                     pending += message.add(event)
                     if not pending or sink is None:
@@ -173,41 +217,61 @@ class AnthropicModel:
     async def check(self) -> str | None:
         """The start-up check: one token count (free, no reply written) with the configured key and model.
         None when both are accepted; otherwise one line naming the setting and the fix. Passing faults
-        (overload, rate limits, 5xx) are not the operator's to fix: they are logged and start-up goes on."""
-        model = self._settings.model
+        (overload, rate limits, 5xx) are not the operator's to fix: they are logged and start-up goes on.
+
+        The request is the SDK's ``messages.count_tokens``, made over aiohttp (already loaded for the
+        platforms): importing the SDK for it would cost every start seconds and 40 MB before anyone
+        writes (the module's docstring)."""
+        import aiohttp
+
+        model, key = self._settings.model, self._settings.anthropic_api_key
+        base = (self._settings.anthropic_base_url or DEFAULT_BASE_URL).rstrip("/")
+        timeout = aiohttp.ClientTimeout(total=min(15.0, self._settings.model_timeout_seconds))
         try:
-            await self._client.with_options(
-                timeout=min(15.0, self._settings.model_timeout_seconds)
-            ).messages.count_tokens(model=model, messages=[{"role": "user", "content": "ping"}])
-        except anthropic.AuthenticationError:
-            return (
-                "the Anthropic API rejected ANTHROPIC_API_KEY (401): set a valid key from the Claude "
-                "Console, or unset it to run the offline rehearsal model"
-            )
-        except anthropic.PermissionDeniedError:
-            return f"ANTHROPIC_API_KEY may not use the model {model!r} (403): use another key or HAVEN_MODEL"
-        except anthropic.NotFoundError:
-            return (
-                f"the Anthropic API does not know the model HAVEN_MODEL={model!r} (404): "
-                "set HAVEN_MODEL to a current model id"
-            )
-        except anthropic.BadRequestError as exc:
-            return (
-                f"the Anthropic API refused a request for HAVEN_MODEL={model!r} "
-                f"(400: {_first_line(exc)}): check HAVEN_MODEL"
-            )
-        except anthropic.APIConnectionError as exc:
+            # trust_env: proxies from the environment apply, as they do to the SDK's own transport.
+            async with (
+                aiohttp.ClientSession(timeout=timeout, trust_env=True) as http,
+                http.post(
+                    f"{base}/v1/messages/count_tokens",
+                    json={"model": model, "messages": [{"role": "user", "content": "ping"}]},
+                    headers={
+                        "x-api-key": key.get_secret_value() if key else "",
+                        "anthropic-version": CHECK_API_VERSION,
+                    },
+                ) as resp,
+            ):
+                status, body = resp.status, await resp.text()
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             return (
                 f"could not reach the Anthropic API ({type(exc).__name__}): check the network and "
                 "ANTHROPIC_BASE_URL, or set HAVEN_SKIP_MODEL_CHECK=true"
             )
-        except anthropic.APIStatusError as exc:
-            log.warning("model check inconclusive", extra={"status": exc.status_code})
+        if status < 400:
+            return None
+        if status == 401:
+            return (
+                "the Anthropic API rejected ANTHROPIC_API_KEY (401): set a valid key from the Claude "
+                "Console, or unset it to run the offline rehearsal model"
+            )
+        if status == 403:
+            return f"ANTHROPIC_API_KEY may not use the model {model!r} (403): use another key or HAVEN_MODEL"
+        if status == 404:
+            return (
+                f"the Anthropic API does not know the model HAVEN_MODEL={model!r} (404): "
+                "set HAVEN_MODEL to a current model id"
+            )
+        if status == 400:
+            return (
+                f"the Anthropic API refused a request for HAVEN_MODEL={model!r} "
+                f"(400: {_error_message(body)}): check HAVEN_MODEL"
+            )
+        log.warning("model check inconclusive", extra={"status": status})
         return None
 
     async def count_tokens(self, request: ModelRequest) -> int | None:
         try:
-            counted = await self._client.messages.count_tokens(
+            client = await self.client()
+            counted = await client.messages.count_tokens(
                 model=self._settings.model,
                 system=request.system,  # type: ignore[arg-type]
                 tools=request.tools,  # type: ignore[arg-type]
@@ -222,7 +286,8 @@ class AnthropicModel:
         """One cheap classification call. Any failure or unclear answer is no answer (``risk=None``):
         the policy then does not end, since an ending is a last resort."""
         try:
-            message = await self._client.messages.create(  # type: ignore[call-overload]
+            client = await self.client()
+            message = await client.messages.create(  # type: ignore[call-overload]
                 model=self._settings.verifier_model,
                 max_tokens=200,
                 system=VERIFIER_SYSTEM,
@@ -298,9 +363,14 @@ class _Usage:
                 setattr(self, name, value)
 
 
-def _first_line(exc: Exception) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0][:160] if lines else type(exc).__name__
+def _error_message(body: str) -> str:
+    """The API's error message from an error response's body (its first line, cut), else the body's."""
+    try:
+        message = json.loads(body)["error"]["message"]
+    except (ValueError, KeyError, TypeError):
+        message = body
+    lines = str(message).strip().splitlines()
+    return lines[0][:160] if lines else "no message"
 
 
 def parse_verdict(content: Any) -> Verification:

@@ -15,7 +15,6 @@ import logging
 import os
 import stat
 import sys
-import threading
 import traceback
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
@@ -309,7 +308,6 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         if args.command == "chat":
             from adapters.terminal import TerminalConnector
 
-            _warm_detectors()  # the terminal is ready at once; people type slower than the build
             await run_connectors([TerminalConnector(services.engine, locale=args.locale)])
             return 0
         if args.command == "discord":
@@ -334,11 +332,9 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
                 ops = ops_server(settings, services, connectors, metrics)
                 await ops.start()
             await scheduler.start()
-            warm = asyncio.create_task(_warm_when_ready(connectors), name="detectors-warm-up")
             try:
                 await run_connectors([Guarded(c) for c in connectors])
             finally:
-                warm.cancel()
                 await scheduler.stop()
                 if ops is not None:
                     await ops.stop()
@@ -348,26 +344,6 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         await services.aclose()
         if tracing is not None:
             await asyncio.to_thread(tracing.shutdown)  # the last spans leave before the process does
-
-
-async def _warm_when_ready(connectors: Sequence[Any]) -> None:
-    """The detectors' build waits until every connector is ready (at most ``WARM_UP_WAIT_SECONDS``):
-    started earlier, its seconds of CPU share the interpreter with start-up and delay readiness."""
-    for _ in range(int(WARM_UP_WAIT_SECONDS / WARM_UP_POLL_SECONDS)):
-        # Connectors say when they are ready (the /readyz check) but raise no event for it: polled.
-        if all([await c.ready() for c in connectors]):
-            break
-        await asyncio.sleep(WARM_UP_POLL_SECONDS)
-    _warm_detectors()
-
-
-def _warm_detectors() -> None:
-    """Build the detectors in the background once Haven is up: the first message is then judged at once
-    instead of waiting seconds for the rule tables (``bot.detectors.warm_up``). A daemon thread, so that
-    a short session's exit never waits for it."""
-    from bot import detectors
-
-    threading.Thread(target=detectors.warm_up, name="haven-detectors-warm-up", daemon=True).start()
 
 
 async def _check_model(services: Any, settings: Settings) -> None:
@@ -571,9 +547,6 @@ async def _privacy(args: argparse.Namespace, services: Any) -> int:
     return 0
 
 
-# How long the detectors' build waits for the connectors to be ready before it starts anyway.
-WARM_UP_WAIT_SECONDS = 60.0
-WARM_UP_POLL_SECONDS = 0.2
 PROMPT_TOKENS = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
 
 

@@ -11,8 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from pydantic import SecretStr
-
+from bot.config import SecretStr
 from bot.ports import Connector, StartupError
 
 if TYPE_CHECKING:

@@ -1,7 +1,7 @@
 """The model seam: the protocol both the Claude client and the rehearsal model implement.
 
-The Anthropic SDK itself is imported only by ``bot.claude`` (it takes seconds to import), so the
-rehearsal model, the admin CLI and the terminal start fast.
+The Anthropic SDK itself is imported only by ``bot.claude``, on the first model call (it takes seconds
+to import), so every mode starts fast and an idle process does not hold it.
 """
 
 from __future__ import annotations

@@ -34,6 +34,11 @@ def make_settings(database_url: str, anthropic_url: str | None = None, **overrid
 @asynccontextmanager
 async def services_for(settings: Settings) -> AsyncIterator[Services]:
     services = await initialize(settings)
+    # A process imports the Anthropic SDK on its first model call (bot.claude); here it is imported now,
+    # so that a test's deadlines time its turns and not a 1.5-2.5 s import (test_lightness covers that).
+    client = getattr(services.model, "client", None)
+    if client is not None:
+        await client()
     try:
         yield services
     finally:

@@ -69,6 +69,18 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 
+def dialect_insert(dialect: str) -> Any:
+    """The dialect's ``insert`` (with ``on_conflict_do_…``). PostgreSQL's dialect package is imported only
+    on PostgreSQL: on SQLite it was 2 MB and 55 ms of every start for statements never built there."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
+        return postgresql.insert
+    from sqlalchemy.dialects import sqlite
+
+    return sqlite.insert
+
+
 def normalize_url(url: str) -> str:
     """Map the plain URLs people write onto the (synchronous) drivers Haven ships with."""
     parsed = make_url(url)

@@ -15,10 +15,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Table, delete, func, insert, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from storage.db import Database
+from storage.db import Database, dialect_insert
 from storage.models import AdminAuditRow, Base, DepartedWorkspaceRow, SlackBotRow
 from storage.rows import aware
 
@@ -147,8 +146,7 @@ class Departures:
 
 def upsert_departure(dialect: str, platform: str, workspace: str, reason: str, now: datetime) -> Any:
     """The statement that records a departure; a workspace already departed keeps its first record."""
-    insert_ = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert_(DEPARTED).values(
+    stmt = dialect_insert(dialect)(DEPARTED).values(
         platform=platform, workspace=workspace, reason=reason[:32], departed_at=now
     )
     return stmt.on_conflict_do_nothing()

@@ -7,12 +7,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, delete, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from bot.types import Digest
-from storage.db import Database
+from storage.db import Database, dialect_insert
 from storage.models import (
     ConversationRow,
     DecisionRow,
@@ -45,7 +44,7 @@ class Maintenance:
         self._dialect = database.dialect.name
 
     def _insert(self, model: Any) -> Any:
-        return (postgresql.insert if self._dialect == "postgresql" else sqlite.insert)(model)
+        return dialect_insert(self._dialect)(model)
 
     # -- leadership ----------------------------------------------------------------------------------
 

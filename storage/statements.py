@@ -6,9 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import BigInteger, Table, bindparam, func, insert, select, true, update
-from sqlalchemy.dialects import postgresql, sqlite
 
-from storage.db import Database
+from storage.db import Database, dialect_insert
 from storage.history_cache import HistoryCache
 from storage.rows import (
     _C,
@@ -34,7 +33,7 @@ class Statements:
 
     def __init__(self, dialect: str) -> None:
         pg = dialect == "postgresql"
-        self.insert = postgresql.insert if pg else sqlite.insert
+        self.insert = dialect_insert(dialect)
         self.find = select(*CONVERSATION_COLUMNS).where(
             _C.platform == bindparam("t_platform"),
             _C.workspace == bindparam("t_workspace"),

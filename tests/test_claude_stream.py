@@ -108,6 +108,10 @@ async def test_a_cut_stream_is_retried_and_the_sink_told(fake: FakeAnthropic, mo
     assert sink.taken_back == ["This reply will be cut o"]
 
 
-def test_the_sdk_talks_through_its_aiohttp_transport(tmp_path: Any) -> None:
+async def test_the_sdk_talks_through_its_aiohttp_transport(tmp_path: Any) -> None:
     m = AnthropicModel(make_settings(f"sqlite:///{tmp_path}/c.db", "http://127.0.0.1:9"))
-    assert isinstance(m._client._client, anthropic.DefaultAioHttpClient)
+    assert m._client is None  # built by the first call that needs it (the SDK is imported then)
+    client = await m.client()
+    assert isinstance(client._client, anthropic.DefaultAioHttpClient)
+    assert await m.client() is client  # once
+    await m.aclose()

@@ -461,48 +461,24 @@ def test_a_bad_date_or_price_table_is_one_clear_line(haven: Haven) -> None:
     assert len(bad_prices.stderr.strip().splitlines()) == 1
 
 
-def test_chat_builds_the_detectors_in_the_background_and_admin_does_not(
+def test_the_detectors_are_built_by_the_first_message_not_at_start(
     haven: Haven, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The rule tables are built on a thread once Haven is up, not on the first message's time (and never
-    for a command that reads no message)."""
-    import threading
-
-    from bot import detectors
-
-    built = threading.Event()
-    monkeypatch.setattr(detectors, "warm_up", built.set)
-    assert haven("admin", "settings", "show").returncode == 0
-    assert not built.is_set()
-    assert haven("chat", stdin="").returncode == 0
-    assert built.wait(5)
-
-
-def test_warm_up_builds_the_shared_detector() -> None:
-    from bot import detectors
+    """The rule tables (25–45 MB) are built once, by the first message that needs them: an idle process
+    and a command that reads no message hold none of them."""
     from bot.detectors import risk
 
-    detectors.warm_up()
-    assert risk._build_default.cache_info().currsize == 1
+    asked: list[str] = []
+    real = risk.default_detector
 
+    def counted() -> risk.RiskDetector:
+        asked.append("asked")
+        return real()
 
-async def test_haven_run_builds_the_detectors_only_once_every_connector_is_ready(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """Started during start-up, the build's CPU would share the interpreter with it and delay /readyz."""
-    calls: list[str] = []
-
-    class Slow:
-        def __init__(self, name: str, after: int) -> None:
-            self.name, self.after = name, after
-
-        async def ready(self) -> bool:
-            self.after -= 1
-            calls.append(f"{self.name} asked")
-            return self.after < 0
-
-    monkeypatch.setattr(cli, "_warm_detectors", lambda: calls.append("warm"))
-    monkeypatch.setattr(cli, "WARM_UP_POLL_SECONDS", 0.001)
-    await cli._warm_when_ready([Slow("slack", 2), Slow("discord", 0)])
-    assert calls[-1] == "warm" and calls.count("warm") == 1
-    assert calls.count("slack asked") == 3  # not ready twice, then ready: only then the build
+    monkeypatch.setattr(risk, "default_detector", counted)
+    assert haven("admin", "settings", "show").returncode == 0
+    assert haven("chat", stdin="").returncode == 0
+    assert asked == []
+    assert haven("chat", stdin="hello there\n").returncode == 0
+    assert asked  # the first message asked for the detector …
+    assert risk._build_default.cache_info().currsize == 1  # … which is built once

@@ -2,8 +2,11 @@
 
 Real ``haven`` processes under ``python -X importtime``, whose stderr names every module the process
 imported: the terminal without a key never imports the Anthropic SDK, a platform SDK or Alembic (on a
-database already at the newest revision); with a key it does import the SDK, which shows the check
-can fail; Slack's HTTP mode imports Bolt but neither discord.py nor, without a key, the SDK.
+database already at the newest revision); with a key it checks the key without the SDK and imports the
+SDK for its first answer, not before (the test of the check itself shows that it can fail); Slack's
+HTTP mode, ready and idle, imports Bolt but neither discord.py, nor the SDK (with a key or without),
+nor the risk detector's tables, which the first message builds; on SQLite no mode imports
+pydantic-settings, pydantic's model machinery or SQLAlchemy's PostgreSQL dialect.
 """
 
 from __future__ import annotations
@@ -18,14 +21,21 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pytest
 from alembic.script import ScriptDirectory
 
+from bench.lightness import IDLE_SECONDS
+from fakes.fake_anthropic import FakeAnthropic
 from fakes.mock_slack import MockSlack
 from fakes.slack_harness import BOT_TOKEN, SIGNING_SECRET
 from storage.db import alembic_config, at_head, script_heads, upgrade_sync
 
 ROOT = Path(__file__).resolve().parents[1]
 HEAVY = frozenset({"anthropic", "discord", "slack_bolt", "slack_sdk", "alembic"})
+# Built by the first message that needs them (25–45 MB), never by an idle process.
+DETECTOR_TABLES = frozenset({"bot.detectors.risk", "bot.detectors.abuse", "bot.detectors.rules"})
+# Never needed on SQLite (bot.config validates with pydantic-core alone; storage.db.dialect_insert).
+NOT_ON_SQLITE = frozenset({"pydantic_settings", "pydantic.main", "sqlalchemy.dialects.postgresql"})
 _IMPORTED = re.compile(r"^import time:\s+\d+\s+\|\s+\d+\s+\|\s+(\S+)", re.MULTILINE)
 
 
@@ -45,8 +55,8 @@ def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def _top_level_imports(tmp_path: Path, argv: list[str], stdin: str, **extra: str) -> set[str]:
-    """The top-level packages a real ``python -m bot …`` imported, from ``-X importtime``."""
+def _imports(tmp_path: Path, argv: list[str], stdin: str, **extra: str) -> set[str]:
+    """The modules a real ``python -m bot …`` imported, from ``-X importtime``."""
     env = _env(tmp_path, **extra)
     subprocess.run(
         [sys.executable, "-m", "bot", "db", "upgrade"], env=env, cwd=tmp_path, check=True, capture_output=True
@@ -62,26 +72,39 @@ def _top_level_imports(tmp_path: Path, argv: list[str], stdin: str, **extra: str
     )
     assert ran.returncode == 0, ran.stderr[-2000:]
     assert "Haven" in ran.stdout, ran.stdout  # the terminal greeted: the mode really started
-    return {name.split(".")[0] for name in _IMPORTED.findall(ran.stderr)}
+    return set(_IMPORTED.findall(ran.stderr))
+
+
+def _top(modules: set[str]) -> set[str]:
+    return {name.split(".")[0] for name in modules}
 
 
 def test_the_terminal_without_a_key_imports_no_sdk_and_no_alembic(tmp_path: Path) -> None:
-    imported = _top_level_imports(tmp_path, ["run"], "hello there\n/quit\n")
+    imported = _top(_imports(tmp_path, ["run"], "hello there\n/quit\n"))
     assert "bot" in imported and "adapters" in imported
     assert not imported & HEAVY, sorted(imported & HEAVY)
 
 
-def test_with_a_key_the_terminal_does_import_the_sdk(tmp_path: Path) -> None:
-    imported = _top_level_imports(
-        tmp_path,
-        ["chat"],
-        "/quit\n",
-        ANTHROPIC_API_KEY="test-key",
-        ANTHROPIC_BASE_URL="http://127.0.0.1:9",
-        HAVEN_SKIP_MODEL_CHECK="true",
-    )
-    assert "anthropic" in imported
-    assert not imported & (HEAVY - {"anthropic"}), sorted(imported & HEAVY)
+def test_an_idle_terminal_builds_no_detector(tmp_path: Path) -> None:
+    imported = _imports(tmp_path, ["chat"], "/quit\n")
+    assert not imported & DETECTOR_TABLES, sorted(imported & DETECTOR_TABLES)
+    assert not imported & NOT_ON_SQLITE, sorted(imported & NOT_ON_SQLITE)
+
+
+def test_with_a_key_the_terminal_checks_it_without_the_sdk_and_imports_it_to_answer(tmp_path: Path) -> None:
+    model = FakeAnthropic().start_in_thread()
+    try:
+        key = {"ANTHROPIC_API_KEY": "test-key", "ANTHROPIC_BASE_URL": model.url}
+        (tmp_path / "idle").mkdir()
+        (tmp_path / "answered").mkdir()
+        idle = _top(_imports(tmp_path / "idle", ["chat"], "/quit\n", **key))
+        answered = _top(_imports(tmp_path / "answered", ["chat"], "hello there\n/quit\n", **key))
+    finally:
+        model.stop_thread()
+    assert [r.path for r in model.requests].count("/v1/messages/count_tokens") == 2  # each start checked
+    assert not idle & HEAVY, sorted(idle & HEAVY)
+    assert "anthropic" in answered  # the first answer imported it
+    assert not answered & (HEAVY - {"anthropic"}), sorted(answered & HEAVY)
 
 
 def _free_port() -> int:
@@ -90,8 +113,12 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_slack_http_mode_without_a_key_imports_bolt_but_no_discord_and_no_sdk(tmp_path: Path) -> None:
+@pytest.mark.parametrize("key", [False, True], ids=["rehearsal", "key"])
+def test_slack_http_mode_ready_and_idle_imports_bolt_but_no_discord_no_sdk_and_no_detector(
+    tmp_path: Path, key: bool
+) -> None:
     slack = MockSlack().start_in_thread()
+    model = FakeAnthropic().start_in_thread()
     ops = _free_port()
     env = _env(
         tmp_path,
@@ -100,6 +127,7 @@ def test_slack_http_mode_without_a_key_imports_bolt_but_no_discord_and_no_sdk(tm
         SLACK_API_URL=slack.api_url,
         PORT=str(_free_port()),
         HAVEN_OPS_PORT=str(ops),
+        **({"ANTHROPIC_API_KEY": "test-key", "ANTHROPIC_BASE_URL": model.url} if key else {}),
     )
     try:
         subprocess.run(
@@ -127,16 +155,24 @@ def test_slack_http_mode_without_a_key_imports_bolt_but_no_discord_and_no_sdk(tm
                             ready = resp.status == 200
                     except OSError:
                         time.sleep(0.05)
+                if ready:
+                    time.sleep(IDLE_SECONDS)  # what an idle process loads in the background counts too
             finally:
                 proc.send_signal(signal.SIGTERM)
                 proc.wait(30)
     finally:
         slack.stop_thread()
+        model.stop_thread()
     err = log.read_text()
     assert ready, "\n".join(line for line in err.splitlines() if not line.startswith("import time"))[-2000:]
-    imported = {name.split(".")[0] for name in _IMPORTED.findall(err)}
+    modules = set(_IMPORTED.findall(err))
+    imported = _top(modules)
     assert {"slack_bolt", "slack_sdk"} <= imported
     assert not imported & {"discord", "anthropic", "alembic"}, sorted(imported & HEAVY)
+    assert not modules & DETECTOR_TABLES, sorted(modules & DETECTOR_TABLES)
+    assert not modules & NOT_ON_SQLITE, sorted(modules & NOT_ON_SQLITE)
+    checks = [r.path for r in model.requests]
+    assert checks == (["/v1/messages/count_tokens"] if key else [])  # the key was checked, without the SDK
 
 
 def test_script_heads_are_alembics_heads() -> None:

@@ -244,7 +244,11 @@ async def test_metrics_parse_and_count_a_turn(
 
         event = SlackHarness.message(f"<@{BOT}> hello", ts="1700000300.000001", kind="app_mention")
         await slack.wait_ack(await slack.push("events_api", SlackHarness.envelope(event)))
-        await until(lambda: slack.calls_to("chat.postMessage") or slack.calls_to("chat.startStream"))
+        # The process's first turn builds the detectors and imports the Anthropic SDK (seconds of CPU, more
+        # on a busy machine): both happen on first use, not at start-up.
+        await until(
+            lambda: slack.calls_to("chat.postMessage") or slack.calls_to("chat.startStream"), seconds=30
+        )
 
         async def counted() -> dict[Any, float]:
             deadline = time.monotonic() + 10

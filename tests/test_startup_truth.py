@@ -219,6 +219,48 @@ def test_an_unknown_model_is_one_line(start: Start, model_server: Any) -> None:
     assert "HAVEN_MODEL='claude-nonesuch'" in line and "404" in line
 
 
+@pytest.mark.parametrize(
+    ("answer", "named"),
+    [
+        (error(403, "permission_error", "no access"), "may not use the model 'claude-x' (403)"),
+        (
+            error(400, "invalid_request_error", "model: bad id\nmore"),
+            "(400: model: bad id): check HAVEN_MODEL",
+        ),
+    ],
+)
+def test_a_refused_model_is_one_line(start: Start, model_server: Any, answer: Error, named: str) -> None:
+    server = model_server(answer)
+    line = one_line(start("chat", stdin="", **_model_env(server, HAVEN_MODEL="claude-x")))
+    assert named in line, line
+
+
+def test_an_unreachable_api_is_one_line(start: Start) -> None:
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{s.getsockname()[1]}"
+    line = one_line(start("chat", stdin="", ANTHROPIC_API_KEY="sk-ant-test", ANTHROPIC_BASE_URL=url))
+    assert "could not reach the Anthropic API" in line and "HAVEN_SKIP_MODEL_CHECK" in line
+
+
+def test_a_passing_fault_does_not_stop_the_start(start: Start, model_server: Any) -> None:
+    server = model_server(error(529, "overloaded_error", "Overloaded"))
+    r = start("chat", stdin="", **_model_env(server))
+    assert r.returncode == 0, r.stderr
+    assert server.counts() == 1
+
+
+def test_the_check_sends_the_key_and_model_the_sdk_would(start: Start, model_server: Any) -> None:
+    """The check is the SDK's count_tokens request, made without the SDK (``bot.claude``)."""
+    server = model_server(None)
+    assert start("chat", stdin="", **_model_env(server, HAVEN_MODEL="claude-x")).returncode == 0
+    [request] = server.requests
+    assert request.path == "/v1/messages/count_tokens"
+    assert request.body == {"model": "claude-x", "messages": [{"role": "user", "content": "ping"}]}
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    assert headers["x-api-key"] == "sk-ant-test" and headers["anthropic-version"]
+
+
 def test_an_accepted_key_costs_one_count(start: Start, model_server: Any) -> None:
     server = model_server(None)
     r = start("chat", stdin="", **_model_env(server))
