@@ -312,6 +312,9 @@ class Settings:
             object.__setattr__(self, name, value)
         object.__setattr__(self, "model_fields_set", given)
 
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("Settings are read-only: use model_copy(update=...)")
+
     def model_copy(self, *, update: Mapping[str, Any] | None = None) -> Settings:
         """A copy with ``update``'s settings (by attribute name) replaced, not validated again."""
         copy = object.__new__(Settings)
