@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from bot.config import SecretStr
+from pydantic import SecretStr
+
 from bot.ports import Connector, StartupError
 
 if TYPE_CHECKING:

@@ -5,7 +5,6 @@ Whole turns through Slack are in ``tests/slack/test_turn_limits.py``."""
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 import pytest
 
@@ -49,37 +48,6 @@ def test_bad_values_are_refused_in_one_line(monkeypatch: pytest.MonkeyPatch, nam
         load_settings(_env_file=None)
     message = str(caught.value)
     assert message.startswith(f"invalid setting {name}: ") and "\n" not in message
-
-
-def test_settings_read_dotenv_under_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """``.env`` in the working directory, the environment over it, names in any case; arguments over
-    both, by variable or attribute name; secrets never shown."""
-    for key in ("HAVEN_MAX_CONCURRENT_TURNS", "HAVEN_SHUTDOWN_SECONDS", "ANTHROPIC_API_KEY", "HAVEN_MODEL"):
-        monkeypatch.delenv(key, raising=False)
-    (tmp_path / ".env").write_text(
-        "HAVEN_MAX_CONCURRENT_TURNS=3\nhaven_shutdown_seconds=4\nANTHROPIC_API_KEY=sk-ant-secret\n"
-    )
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("haven_max_concurrent_turns", "5")
-    s = load_settings()
-    assert (s.max_concurrent_turns, s.shutdown_seconds) == (5, 4.0)
-    assert s.anthropic_api_key is not None and s.anthropic_api_key.get_secret_value() == "sk-ant-secret"
-    assert "sk-ant-secret" not in repr(s) and not s.rehearsal
-    assert {"max_concurrent_turns", "shutdown_seconds", "anthropic_api_key"} <= s.model_fields_set
-    assert "model" not in s.model_fields_set
-    given = load_settings(HAVEN_MAX_CONCURRENT_TURNS=7, shutdown_seconds=1)
-    assert (given.max_concurrent_turns, given.shutdown_seconds) == (7, 1.0)
-    assert load_settings(_env_file=None).anthropic_api_key is None
-    copy = s.model_copy(update={"log_level": "WARNING"})
-    assert copy.log_level == "WARNING" and s.log_level == "INFO" and copy.max_concurrent_turns == 5
-
-
-def test_a_list_setting_that_is_not_json_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("HAVEN_SUGGESTED_PROMPTS", "one, two")
-    with pytest.raises(SettingsError, match=r"^invalid setting HAVEN_SUGGESTED_PROMPTS: not valid JSON"):
-        load_settings(_env_file=None)
-    monkeypatch.setenv("HAVEN_SUGGESTED_PROMPTS", '["one", " ", "two "]')
-    assert load_settings(_env_file=None).suggested_prompts == ("one", "two")
 
 
 # -- bot.admission ----------------------------------------------------------------------------------------
