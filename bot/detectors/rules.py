@@ -315,6 +315,10 @@ class _Compiler:
             parts.append(node)
         if not parts:
             return _Node("", None, frozenset()), pieces
+        if len(parts) == 1:
+            # One element as it is: a plain word keeps ``word``, so a lexicon of them becomes a trie
+            # (wrapped in a sequence it lost it, and every macro of plain words stayed an alternation).
+            return parts[0], pieces
         required = [p.anchors for p in parts if p.anchors is not None]
         # The most selective required element: the one whose shortest word is longest.
         anchors = max(required, key=lambda a: min((len(w) for w in a), default=0), default=None)
