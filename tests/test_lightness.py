@@ -5,8 +5,8 @@ imported: the terminal without a key never imports the Anthropic SDK, a platform
 database already at the newest revision); with a key it checks the key without the SDK and imports the
 SDK for its first answer, not before (the test of the check itself shows that it can fail); Slack's
 HTTP mode, ready and idle, imports Bolt but neither discord.py, nor the SDK (with a key or without),
-nor the risk detector's tables, which the first message builds; on SQLite no mode imports
-pydantic-settings, pydantic's model machinery or SQLAlchemy's PostgreSQL dialect.
+nor the risk detector's tables, which the first message builds; on SQLite no mode imports SQLAlchemy's
+PostgreSQL dialect.
 """
 
 from __future__ import annotations
@@ -34,8 +34,8 @@ ROOT = Path(__file__).resolve().parents[1]
 HEAVY = frozenset({"anthropic", "discord", "slack_bolt", "slack_sdk", "alembic"})
 # Built by the first message that needs them (25–45 MB), never by an idle process.
 DETECTOR_TABLES = frozenset({"bot.detectors.risk", "bot.detectors.abuse", "bot.detectors.rules"})
-# Never needed on SQLite (bot.config validates with pydantic-core alone; storage.db.dialect_insert).
-NOT_ON_SQLITE = frozenset({"pydantic_settings", "pydantic.main", "sqlalchemy.dialects.postgresql"})
+# Never needed on SQLite (storage.db.dialect_insert).
+NOT_ON_SQLITE = frozenset({"sqlalchemy.dialects.postgresql"})
 _IMPORTED = re.compile(r"^import time:\s+\d+\s+\|\s+\d+\s+\|\s+(\S+)", re.MULTILINE)
 
 
