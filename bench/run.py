@@ -192,7 +192,7 @@ def _bulk_fill(url: str, conversations: int, per_conv: int) -> None:
     from sqlalchemy import insert
 
     from storage.db import create_sync_engine
-    from storage.models import ConversationRow, MessageRow, utcnow
+    from storage.models import CONVERSATIONS, MESSAGES, utcnow
 
     now = utcnow()
     convs, msgs = [], []
@@ -234,8 +234,8 @@ def _bulk_fill(url: str, conversations: int, per_conv: int) -> None:
     engine = create_sync_engine(url)
     try:
         with engine.begin() as conn:
-            conn.execute(insert(ConversationRow), convs)
-            conn.execute(insert(MessageRow), msgs)
+            conn.execute(insert(CONVERSATIONS), convs)
+            conn.execute(insert(MESSAGES), msgs)
     finally:
         engine.dispose()
 

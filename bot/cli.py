@@ -446,12 +446,12 @@ async def _jobs(args: argparse.Namespace, services: Any) -> int:
     """The scheduler's records, read-only: the leader lease and the latest job runs (every workspace)."""
     from sqlalchemy import select
 
-    from storage.models import JobRunRow, LeaseRow
+    from storage.models import JOB_RUNS, LEASES
 
     def read() -> dict[str, Any]:
         with services.repo.database.read() as conn:
-            leases = conn.execute(select(LeaseRow).order_by(LeaseRow.name)).all()
-            runs = conn.execute(select(JobRunRow).order_by(JobRunRow.id.desc()).limit(args.limit)).all()
+            leases = conn.execute(select(LEASES).order_by(LEASES.c.name)).all()
+            runs = conn.execute(select(JOB_RUNS).order_by(JOB_RUNS.c.id.desc()).limit(args.limit)).all()
         return {
             "leases": [
                 {"name": r.name, "holder": r.holder, "expires_at": _timestamp(r.expires_at)} for r in leases

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import insert, select
 from sqlalchemy.engine import Connection
 
 from bot.types import AuditRecord
-from storage.models import AdminAuditRow
+from storage.models import ADMIN_AUDIT
 from storage.rows import aware
 from storage.statements import RepositoryPart
 
-ADMIN_AUDIT: Table = AdminAuditRow.__table__
 _A = ADMIN_AUDIT.c
 
 

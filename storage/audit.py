@@ -19,8 +19,8 @@ from bot.types import (
     UsageLine,
     UsageRecord,
 )
-from storage.models import utcnow
-from storage.rows import _C, CONVERSATIONS, DECISIONS, ENDED, FEEDBACK, USAGE
+from storage.models import CONVERSATIONS, DECISIONS, FEEDBACK, USAGE, utcnow
+from storage.rows import _C, ENDED
 from storage.statements import RepositoryPart
 
 

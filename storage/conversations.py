@@ -5,14 +5,12 @@ from __future__ import annotations
 from sqlalchemy import exists, or_, select, update
 
 from bot.types import Conversation, ConversationStatus, Decision, HistoryMessage, ThreadRef
-from storage.models import new_id, utcnow
+from storage.models import CONVERSATIONS, REMINDERS, new_id, utcnow
 from storage.rows import (
     _C,
     _M,
-    CONVERSATIONS,
     ENDED,
     HISTORY_COLUMNS,
-    REMINDERS,
     conversation_from_row,
     decode_cues,
     history_from_row,

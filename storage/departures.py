@@ -18,10 +18,9 @@ from sqlalchemy import Table, delete, func, insert, select
 from sqlalchemy.engine import Connection
 
 from storage.db import Database, dialect_insert
-from storage.models import AdminAuditRow, Base, DepartedWorkspaceRow, SlackBotRow
+from storage.models import ADMIN_AUDIT, BOTS, DEPARTED, metadata
 from storage.rows import aware
 
-DEPARTED: Table = DepartedWorkspaceRow.__table__
 _D = DEPARTED.c
 PURGE_ACTION = "workspace.purge"
 
@@ -38,7 +37,7 @@ def workspace_tables() -> list[Table]:
     """The tables ``purge`` empties for a workspace, children before the rows they point at."""
     return [
         t
-        for t in reversed(Base.metadata.sorted_tables)
+        for t in reversed(metadata.sorted_tables)
         if {"platform", "workspace"} <= set(t.c.keys()) and t is not DEPARTED
     ]
 
@@ -95,7 +94,7 @@ class Departures:
         return await self._db.run(self._slack_installed, team_id)
 
     def _slack_installed(self, team_id: str) -> bool:
-        bots = SlackBotRow.__table__.c
+        bots = BOTS.c
         stmt = select(func.count()).where(bots.team_id == team_id, bots.bot_token.is_not(None))
         with self._db.read() as conn:
             return bool(conn.execute(stmt).scalar())
@@ -166,7 +165,7 @@ def _audit(
 ) -> None:
     actor_id, actor_name = actor
     conn.execute(
-        insert(AdminAuditRow.__table__).values(
+        insert(ADMIN_AUDIT).values(
             platform=platform,
             workspace=workspace,
             actor_id=actor_id[:64],

@@ -28,7 +28,8 @@ from bot.types import (
     TurnResult,
     WorkspaceSettings,
 )
-from storage.rows import ENTRY_COLUMNS, INBOX, entry_from_row, row_id, thread_params
+from storage.models import INBOX
+from storage.rows import ENTRY_COLUMNS, entry_from_row, row_id, thread_params
 from storage.workspace_settings import WorkspaceSettingsQueries
 
 # What is kept of a dedupe key (``processed_events`` and ``inbox`` alike).

@@ -6,22 +6,22 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import Table, and_, delete, or_, select, update
 from sqlalchemy.engine import Connection
-from sqlalchemy.orm import Session
 
 from bot.types import Digest
 from storage.db import Database, dialect_insert
 from storage.models import (
-    ConversationRow,
-    DecisionRow,
-    FeedbackRow,
-    InboxRow,
-    JobRunRow,
-    LeaseRow,
-    MessageRow,
-    ProcessedEventRow,
-    WorkspaceRow,
+    CONVERSATIONS,
+    DECISIONS,
+    EVENTS,
+    FEEDBACK,
+    INBOX,
+    JOB_RUNS,
+    LEASES,
+    MESSAGES,
+    WORKSPACES,
+    as_json,
     utcnow,
 )
 
@@ -43,19 +43,19 @@ class Maintenance:
         self._db = database
         self._dialect = database.dialect.name
 
-    def _insert(self, model: Any) -> Any:
-        return dialect_insert(self._dialect)(model)
+    def _insert(self, table: Table) -> Any:
+        return dialect_insert(self._dialect)(table)
 
     # -- leadership ----------------------------------------------------------------------------------
 
     async def acquire_lease(self, name: str, holder: str, ttl: timedelta, now: datetime) -> bool:
         """Take or renew ``name`` for ``holder`` unless someone else holds an unexpired lease."""
-        stmt = self._insert(LeaseRow).values(name=name, holder=holder, expires_at=now + ttl)
+        stmt = self._insert(LEASES).values(name=name, holder=holder, expires_at=now + ttl)
         stmt = stmt.on_conflict_do_update(
-            index_elements=[LeaseRow.name],
+            index_elements=[LEASES.c.name],
             set_={"holder": holder, "expires_at": now + ttl},
-            where=or_(LeaseRow.expires_at < now, LeaseRow.holder == holder),
-        ).returning(LeaseRow.holder)
+            where=or_(LEASES.c.expires_at < now, LEASES.c.holder == holder),
+        ).returning(LEASES.c.holder)
         return await self._db.run(self._write_returns_row, stmt)
 
     def _write_returns_row(self, stmt: Any) -> bool:
@@ -68,7 +68,7 @@ class Maintenance:
 
     async def release_lease(self, name: str, holder: str) -> None:
         await self._db.run(
-            self._write_rowcount, delete(LeaseRow).where(LeaseRow.name == name, LeaseRow.holder == holder)
+            self._write_rowcount, delete(LEASES).where(LEASES.c.name == name, LEASES.c.holder == holder)
         )
 
     async def lease_holder(self, name: str, now: datetime) -> str | None:
@@ -77,25 +77,25 @@ class Maintenance:
     def _lease_holder(self, name: str, now: datetime) -> str | None:
         with self._db.read() as conn:
             row = conn.execute(
-                select(LeaseRow.holder, LeaseRow.expires_at).where(LeaseRow.name == name)
+                select(LEASES.c.holder, LEASES.c.expires_at).where(LEASES.c.name == name)
             ).first()
         return row.holder if row is not None and _aware(row.expires_at) >= now else None
 
     async def claim_run(self, job: str, period: str, holder: str) -> bool:
         """True for exactly one caller per (job, period), across every process."""
         stmt = (
-            self._insert(JobRunRow)
+            self._insert(JOB_RUNS)
             .values(job=job, period=period, holder=holder, created_at=utcnow())
             .on_conflict_do_nothing()
-            .returning(JobRunRow.id)
+            .returning(JOB_RUNS.c.id)
         )
         return await self._db.run(self._write_returns_row, stmt)
 
     async def finish_run(self, job: str, period: str, result: str) -> None:
         await self._db.run(
             self._write_rowcount,
-            update(JobRunRow)
-            .where(JobRunRow.job == job, JobRunRow.period == period)
+            update(JOB_RUNS)
+            .where(JOB_RUNS.c.job == job, JOB_RUNS.c.period == period)
             .values(result=result[:256]),
         )
 
@@ -103,7 +103,9 @@ class Maintenance:
         return await self._db.run(self._runs, job)
 
     def _runs(self, job: str) -> list[tuple[str, str]]:
-        stmt = select(JobRunRow.period, JobRunRow.holder).where(JobRunRow.job == job).order_by(JobRunRow.id)
+        stmt = (
+            select(JOB_RUNS.c.period, JOB_RUNS.c.holder).where(JOB_RUNS.c.job == job).order_by(JOB_RUNS.c.id)
+        )
         with self._db.read() as conn:
             return [(r.period, r.holder) for r in conn.execute(stmt)]
 
@@ -116,20 +118,20 @@ class Maintenance:
     def _apply_retention(self, now: datetime) -> int:
         with self._db.write() as conn:
             workspaces = conn.execute(
-                select(WorkspaceRow.platform, WorkspaceRow.workspace, WorkspaceRow.retention_days)
+                select(WORKSPACES.c.platform, WORKSPACES.c.workspace, WORKSPACES.c.retention_days)
             ).all()
             custom = {(w.platform, w.workspace): w.retention_days for w in workspaces}
             total = 0
             for (platform, workspace), days in custom.items():
                 total += self._redact_before(
                     conn,
-                    and_(MessageRow.platform == platform, MessageRow.workspace == workspace),
+                    and_(MESSAGES.c.platform == platform, MESSAGES.c.workspace == workspace),
                     now - timedelta(days=days),
                     f"older than {days} days",
                 )
             # Workspaces without a settings row get the default.
-            others = [and_(MessageRow.platform == p, MessageRow.workspace == w) for p, w in custom]
-            scope = ~or_(*others) if others else MessageRow.id.is_not(None)
+            others = [and_(MESSAGES.c.platform == p, MESSAGES.c.workspace == w) for p, w in custom]
+            scope = ~or_(*others) if others else MESSAGES.c.id.is_not(None)
             total += self._redact_before(
                 conn,
                 scope,
@@ -142,12 +144,12 @@ class Maintenance:
     @staticmethod
     def _redact_before(conn: Connection, scope: Any, cutoff: datetime, reason: str) -> int:
         result = conn.execute(
-            update(MessageRow)
+            update(MESSAGES)
             .where(
                 scope,
-                MessageRow.created_at < cutoff,
-                MessageRow.redacted.is_(False),
-                MessageRow.kind == "text",
+                MESSAGES.c.created_at < cutoff,
+                MESSAGES.c.redacted.is_(False),
+                MESSAGES.c.kind == "text",
             )
             .values(text=None, author_name=None, content=redacted_content(reason), redacted=True)
         )
@@ -160,11 +162,11 @@ class Maintenance:
     def _forget_user(self, platform: str, user_id: str) -> int:
         with self._db.write() as conn:
             result = conn.execute(
-                update(MessageRow)
+                update(MESSAGES)
                 .where(
-                    MessageRow.platform == platform,
-                    MessageRow.author_id == user_id,
-                    MessageRow.role == "user",
+                    MESSAGES.c.platform == platform,
+                    MESSAGES.c.author_id == user_id,
+                    MESSAGES.c.role == "user",
                 )
                 .values(
                     text=None,
@@ -174,8 +176,8 @@ class Maintenance:
                 )
             )
             fb = conn.execute(
-                update(FeedbackRow)
-                .where(FeedbackRow.platform == platform, FeedbackRow.user_id == user_id)
+                update(FEEDBACK)
+                .where(FEEDBACK.c.platform == platform, FEEDBACK.c.user_id == user_id)
                 .values(comment=None)
             )
             count = int(result.rowcount or 0) + int(fb.rowcount or 0)
@@ -190,37 +192,35 @@ class Maintenance:
     def _export_conversation(
         self, platform: str, workspace: str, conversation_id: str
     ) -> dict[str, Any] | None:
-        with self._db.read(snapshot=True) as conn, Session(bind=conn) as session:
-            conv = session.get(ConversationRow, conversation_id)
-            if conv is None or (conv.platform, conv.workspace) != (platform, workspace):
+        with self._db.read(snapshot=True) as conn:
+            conv = (
+                conn.execute(select(CONVERSATIONS).where(CONVERSATIONS.c.id == conversation_id))
+                .mappings()
+                .first()
+            )
+            if conv is None or (conv["platform"], conv["workspace"]) != (platform, workspace):
                 return None
-            messages = session.execute(
-                select(MessageRow).where(MessageRow.conversation_id == conv.id).order_by(MessageRow.seq)
-            ).scalars()
-            decisions = session.execute(
-                select(DecisionRow).where(DecisionRow.conversation_id == conv.id).order_by(DecisionRow.id)
-            ).scalars()
-            feedback = session.execute(
-                select(FeedbackRow).where(FeedbackRow.conversation_id == conv.id).order_by(FeedbackRow.id)
-            ).scalars()
+
+            def children(table: Table, order: str) -> list[dict[str, Any]]:
+                rows = conn.execute(
+                    select(table).where(table.c.conversation_id == conversation_id).order_by(table.c[order])
+                ).mappings()
+                return [as_json(r, exclude={"id"}) for r in rows]
+
             return {
-                "conversation": conv.as_json(),
-                "messages": [m.as_json(exclude={"id"}) for m in messages],
-                "decisions": [d.as_json(exclude={"id"}) for d in decisions],
-                "feedback": [f.as_json(exclude={"id"}) for f in feedback],
+                "conversation": as_json(conv),
+                "messages": children(MESSAGES, "seq"),
+                "decisions": children(DECISIONS, "id"),
+                "feedback": children(FEEDBACK, "id"),
             }
 
     async def delete_processed_events_before(self, cutoff: datetime) -> int:
-        return await self._db.run(
-            self._write_rowcount, delete(ProcessedEventRow).where(ProcessedEventRow.created_at < cutoff)
-        )
+        return await self._db.run(self._write_rowcount, delete(EVENTS).where(EVENTS.c.created_at < cutoff))
 
     async def delete_delivered_inbox_before(self, cutoff: datetime) -> int:
         """Inbox entries delivered before ``cutoff`` (kept as long as dedupe keys, so a late redelivery
         of their event is still a duplicate); undelivered entries stay until they are answered."""
-        return await self._db.run(
-            self._write_rowcount, delete(InboxRow).where(InboxRow.delivered_at < cutoff)
-        )
+        return await self._db.run(self._write_rowcount, delete(INBOX).where(INBOX.c.delivered_at < cutoff))
 
     # -- digests ------------------------------------------------------------------------------------
 
@@ -232,26 +232,26 @@ class Maintenance:
         out: list[Digest] = []
         with self._db.read(snapshot=True) as conn:
             workspaces = conn.execute(
-                select(WorkspaceRow.platform, WorkspaceRow.workspace, WorkspaceRow.alert_channel).where(
-                    WorkspaceRow.alert_channel.is_not(None)
+                select(WORKSPACES.c.platform, WORKSPACES.c.workspace, WORKSPACES.c.alert_channel).where(
+                    WORKSPACES.c.alert_channel.is_not(None)
                 )
             ).all()
             for w in workspaces:
                 decisions = conn.execute(
-                    select(DecisionRow.decision, DecisionRow.reason).where(
-                        DecisionRow.platform == w.platform,
-                        DecisionRow.workspace == w.workspace,
-                        DecisionRow.created_at >= since,
+                    select(DECISIONS.c.decision, DECISIONS.c.reason).where(
+                        DECISIONS.c.platform == w.platform,
+                        DECISIONS.c.workspace == w.workspace,
+                        DECISIONS.c.created_at >= since,
                     )
                 ).all()
                 endings = Counter(reason or "unknown" for decision, reason in decisions if decision == "END")
                 reported = conn.execute(
-                    select(ConversationRow.channel, ConversationRow.thread)
-                    .join(FeedbackRow, FeedbackRow.conversation_id == ConversationRow.id)
+                    select(CONVERSATIONS.c.channel, CONVERSATIONS.c.thread)
+                    .join(FEEDBACK, FEEDBACK.c.conversation_id == CONVERSATIONS.c.id)
                     .where(
-                        FeedbackRow.platform == w.platform,
-                        FeedbackRow.workspace == w.workspace,
-                        FeedbackRow.created_at >= since,
+                        FEEDBACK.c.platform == w.platform,
+                        FEEDBACK.c.workspace == w.workspace,
+                        FEEDBACK.c.created_at >= since,
                     )
                 ).all()
                 out.append(

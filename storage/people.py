@@ -12,7 +12,8 @@ from bot.inbox import forgotten
 from bot.types import AuditRecord, ThreadRef, UserConversation
 from storage.admin_audit import AdminAuditQueries
 from storage.maintenance import redacted_content
-from storage.rows import _C, _M, CONVERSATIONS, ENDED, FEEDBACK, INBOX, MESSAGES, aware
+from storage.models import CONVERSATIONS, FEEDBACK, INBOX, MESSAGES
+from storage.rows import _C, _M, ENDED, aware
 
 # How much of a person's latest message the Home shows them.
 LATEST_TEXT_CHARS = 200

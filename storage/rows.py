@@ -8,8 +8,6 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Table
-
 from bot.inbox import decode_message, decode_result
 from bot.types import (
     Conversation,
@@ -22,27 +20,12 @@ from bot.types import (
     WorkspaceSettings,
 )
 from storage.models import (
-    ConversationRow,
-    DecisionRow,
-    FeedbackRow,
-    InboxRow,
-    MessageRow,
-    ModelUsageRow,
-    ProcessedEventRow,
-    ReminderRow,
-    WorkspaceRow,
+    CONVERSATIONS,
+    INBOX,
+    MESSAGES,
+    WORKSPACES,
     utcnow,
 )
-
-CONVERSATIONS: Table = ConversationRow.__table__
-MESSAGES: Table = MessageRow.__table__
-WORKSPACES: Table = WorkspaceRow.__table__
-EVENTS: Table = ProcessedEventRow.__table__
-DECISIONS: Table = DecisionRow.__table__
-USAGE: Table = ModelUsageRow.__table__
-FEEDBACK: Table = FeedbackRow.__table__
-REMINDERS: Table = ReminderRow.__table__
-INBOX: Table = InboxRow.__table__
 
 ENDED = ConversationStatus.ENDED.value
 # The risk_source of a hard mark set by the local detector (the engine names the others).

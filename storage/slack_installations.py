@@ -30,7 +30,7 @@ from sqlalchemy.engine import Connection
 
 from storage.db import Database
 from storage.departures import DEPARTED, upsert_departure
-from storage.models import SlackBotRow, SlackInstallationRow, SlackOAuthStateRow
+from storage.models import BOTS, INSTALLATIONS, STATES
 
 log = logging.getLogger(__name__)
 
@@ -38,9 +38,6 @@ PLATFORM = "slack"
 # How long an install link's state stays valid (Bolt's default is the same ten minutes).
 STATE_SECONDS = 600
 
-INSTALLATIONS: Table = SlackInstallationRow.__table__
-BOTS: Table = SlackBotRow.__table__
-STATES: Table = SlackOAuthStateRow.__table__
 _I, _B, _S = INSTALLATIONS.c, BOTS.c, STATES.c
 
 

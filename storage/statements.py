@@ -9,22 +9,17 @@ from sqlalchemy import BigInteger, Table, bindparam, func, insert, select, true,
 
 from storage.db import Database, dialect_insert
 from storage.history_cache import HistoryCache
+from storage.models import CONVERSATIONS, DECISIONS, EVENTS, INBOX, MESSAGES, USAGE
 from storage.rows import (
     _C,
     _M,
     _W,
     CONVERSATION_COLUMNS,
-    CONVERSATIONS,
-    DECISIONS,
     DETECTOR,
     ENDED,
     ENTRY_COLUMNS,
-    EVENTS,
     HISTORY_COLUMNS,
-    INBOX,
-    MESSAGES,
     SETTINGS_COLUMNS,
-    USAGE,
 )
 
 

@@ -9,8 +9,8 @@ from sqlalchemy.engine import Connection
 
 from bot.types import AuditRecord, WorkspaceSettings
 from storage.admin_audit import AdminAuditQueries
-from storage.models import utcnow
-from storage.rows import _W, WORKSPACES, settings_from_row
+from storage.models import WORKSPACES, utcnow
+from storage.rows import _W, settings_from_row
 
 
 class WorkspaceSettingsQueries(AdminAuditQueries):

@@ -12,7 +12,7 @@ from sqlalchemy import select, update
 from bot.files import FileLimits, read_file
 from bot.types import Attachment, NewMessage, ThreadRef
 from storage.maintenance import Maintenance
-from storage.models import MessageRow
+from storage.models import MESSAGES
 from storage.repository import Repository
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
@@ -29,7 +29,7 @@ def with_file(mid: str, author: str = "U7") -> NewMessage:
 
 async def dump(repo: Repository) -> str:
     async with repo.database.connect() as conn:
-        return json.dumps([r.content for r in (await conn.execute(select(MessageRow))).all()])
+        return json.dumps([r.content for r in (await conn.execute(select(MESSAGES))).all()])
 
 
 @pytest.mark.parametrize("how", ["retention", "forget-user"])
@@ -42,7 +42,7 @@ async def test_file_references_go_with_the_message(stores: tuple[Repository, Mai
 
     if how == "retention":
         async with repo.database.begin() as conn:
-            await conn.execute(update(MessageRow).values(created_at=NOW - timedelta(days=91)))
+            await conn.execute(update(MESSAGES).values(created_at=NOW - timedelta(days=91)))
         assert await m.apply_retention(NOW) == 1
     else:
         assert await m.forget_user("slack", "U7") == 1

@@ -36,6 +36,8 @@ HEAVY = frozenset({"anthropic", "discord", "slack_bolt", "slack_sdk", "alembic"}
 DETECTOR_TABLES = frozenset({"bot.detectors.risk", "bot.detectors.abuse", "bot.detectors.rules"})
 # Never needed on SQLite (storage.db.dialect_insert).
 NOT_ON_SQLITE = frozenset({"sqlalchemy.dialects.postgresql"})
+# storage/models.py declares typed Core tables: the ORM (about 6 MB) is never imported.
+NO_ORM = frozenset({"sqlalchemy.orm"})
 _IMPORTED = re.compile(r"^import time:\s+\d+\s+\|\s+\d+\s+\|\s+(\S+)", re.MULTILINE)
 
 
@@ -171,6 +173,7 @@ def test_slack_http_mode_ready_and_idle_imports_bolt_but_no_discord_no_sdk_and_n
     assert not imported & {"discord", "anthropic", "alembic"}, sorted(imported & HEAVY)
     assert not modules & DETECTOR_TABLES, sorted(modules & DETECTOR_TABLES)
     assert not modules & NOT_ON_SQLITE, sorted(modules & NOT_ON_SQLITE)
+    assert not modules & NO_ORM
     checks = [r.path for r in model.requests]
     assert checks == (["/v1/messages/count_tokens"] if key else [])  # the key was checked, without the SDK
 

@@ -20,7 +20,7 @@ from bot.types import (
     ThreadRef,
 )
 from storage.maintenance import Maintenance
-from storage.models import FeedbackRow, InboxRow, MessageRow
+from storage.models import FEEDBACK, INBOX, MESSAGES
 from storage.repository import Repository
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
@@ -70,8 +70,8 @@ async def test_each_job_runs_once_per_period_across_processes(stores: tuple[Repo
 async def _age(repo: Repository, mid: str, days: float) -> None:
     async with repo.database.begin() as conn:
         await conn.execute(
-            update(MessageRow)
-            .where(MessageRow.platform_message_id == mid)
+            update(MESSAGES)
+            .where(MESSAGES.c.platform_message_id == mid)
             .values(created_at=NOW - timedelta(days=days))
         )
 
@@ -96,7 +96,7 @@ async def test_retention_deletes_exactly_the_expired_text(stores: tuple[Reposito
     removed = await m.apply_retention(NOW)
     assert removed == 2
     async with repo.database.connect() as conn:
-        rows = {r.platform_message_id: r for r in (await conn.execute(select(MessageRow))).all()}
+        rows = {r.platform_message_id: r for r in (await conn.execute(select(MESSAGES))).all()}
     assert rows["m1"].text is None and rows["m1"].redacted and "removed" in rows["m1"].content[0]["text"]
     assert rows["m4"].text is None
     assert rows["m2"].text == "fresh one" and rows["m3"].text == "team two, 30 days"
@@ -117,8 +117,8 @@ async def test_forget_user_leaves_no_text_of_that_user(stores: tuple[Repository,
     await repo.record_feedback(b.conversation, "U7", secret + " in feedback")
     await m.forget_user("slack", "U7")
     async with repo.database.connect() as conn:
-        dump = repr((await conn.execute(select(MessageRow))).all()) + repr(
-            (await conn.execute(select(FeedbackRow))).all()
+        dump = repr((await conn.execute(select(MESSAGES))).all()) + repr(
+            (await conn.execute(select(FEEDBACK))).all()
         )
     assert "private words" not in dump
     assert "someone else" in dump
@@ -217,12 +217,12 @@ async def test_retention_deletes_delivered_inbox_entries_only_when_old(
         old = NOW - timedelta(days=30)
         for name in ("old_delivered", "old_undelivered"):
             await conn.execute(
-                update(InboxRow)
-                .where(InboxRow.id == int(ids[name].id))
+                update(INBOX)
+                .where(INBOX.c.id == int(ids[name].id))
                 .values(received_at=old, delivered_at=old if name == "old_delivered" else None)
             )
         await conn.execute(
-            update(InboxRow).where(InboxRow.id == int(ids["new_delivered"].id)).values(delivered_at=NOW)
+            update(INBOX).where(INBOX.c.id == int(ids["new_delivered"].id)).values(delivered_at=NOW)
         )
 
     assert await m.delete_delivered_inbox_before(NOW - timedelta(days=7)) == 1

@@ -20,7 +20,7 @@ from bot.types import Author, IncomingMessage, Origin, ThreadRef
 from fakes.fake_anthropic import FakeAnthropic, text
 from fakes.harness import make_settings, services_for
 from storage.departures import PURGE_ACTION, Departures, workspace_tables
-from storage.models import AdminAuditRow, SlackBotRow
+from storage.models import ADMIN_AUDIT, BOTS
 from tests.test_cli import Ran, _clean_environment, logging_restored  # noqa: F401 (a fixture)
 
 GONE = ("slack", "T0GONE001")
@@ -144,7 +144,7 @@ def test_the_cli_refuses_an_installed_workspace_previews_without_yes_and_purges_
             if installed_again:
                 async with s.repo.database.begin() as conn:
                     await conn.execute(
-                        SlackBotRow.__table__.insert().values(
+                        BOTS.insert().values(
                             client_id="1.2",
                             app_id="A1",
                             team_id=GONE[1],
@@ -163,7 +163,7 @@ def test_the_cli_refuses_an_installed_workspace_previews_without_yes_and_purges_
 
     async def drop_bot() -> None:
         async with services_for(make_settings(url)) as s, s.repo.database.begin() as conn:
-            await conn.execute(SlackBotRow.__table__.delete())
+            await conn.execute(BOTS.delete())
 
     asyncio.run(drop_bot())
     assert run_cli(*purge).returncode == 2
@@ -182,7 +182,7 @@ def test_the_cli_refuses_an_installed_workspace_previews_without_yes_and_purges_
 
     async def remaining() -> tuple[int, int]:
         async with services_for(make_settings(url)) as s, s.repo.database.connect() as conn:
-            mine = select(func.count()).select_from(AdminAuditRow.__table__)
+            mine = select(func.count()).select_from(ADMIN_AUDIT)
             stays = await counts(s)
             return int((await conn.execute(mine)).scalar() or 0), sum(
                 n for (t, p, w), n in stays.items() if (p, w) == OTHERS[0]

@@ -664,7 +664,7 @@ def test_migrations_match_the_models(database_url: str) -> None:
     from alembic.migration import MigrationContext
 
     from storage.db import create_sync_engine, upgrade_sync
-    from storage.models import Base
+    from storage.models import metadata
 
     upgrade_sync(database_url)
     engine = create_sync_engine(database_url)
@@ -673,7 +673,7 @@ def test_migrations_match_the_models(database_url: str) -> None:
             context = MigrationContext.configure(
                 conn, opts={"compare_type": True, "compare_server_default": True}
             )
-            assert compare_metadata(context, Base.metadata) == []
+            assert compare_metadata(context, metadata) == []
     finally:
         engine.dispose()
 

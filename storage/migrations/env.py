@@ -7,9 +7,9 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from storage.db import create_sync_engine
-from storage.models import Base
+from storage.models import metadata
 
-target_metadata = Base.metadata
+target_metadata = metadata
 MIGRATION_LOCK = 0x4861_7665_6E00  # "Haven\0": any constant shared by every process
 
 

@@ -37,7 +37,7 @@ from fakes.harness import make_settings, services_for
 from fakes.mock_slack import CLIENT_ID, CLIENT_SECRET, MockSlack
 from fakes.slack_harness import BOT_TOKEN, SIGNING_SECRET, TEAM, SlackHarness, signed_headers
 from storage.departures import Departures
-from storage.models import InboxRow, SlackBotRow, SlackInstallationRow, SlackOAuthStateRow
+from storage.models import BOTS, INBOX, INSTALLATIONS, STATES
 from tests.slack.test_connector import eventually, free_port
 
 SECOND = "T0SECOND1"
@@ -82,7 +82,7 @@ class Site:
         assert set(query["scope"][0].split(",")) >= {"app_mentions:read", "chat:write", "commands"}
         state = query["state"][0]
         # The state is in Haven's database until the redirect consumes it.
-        assert await self.rows(SlackOAuthStateRow.__table__, SlackOAuthStateRow.state == state) == 1
+        assert await self.rows(STATES, STATES.c.state == state) == 1
         return await self.redirect(code, state), state
 
     async def redirect(self, code: str, state: str) -> int:
@@ -157,9 +157,9 @@ async def test_install_then_answer_with_the_workspaces_own_token_then_uninstall(
     [access] = [c for c in slack_mock.calls if c.method == "oauth.v2.access"]
     assert access.args["code"] == code and access.headers["Authorization"].startswith("Basic ")
     # The state was consumed, and the installation (with its bot token) is stored.
-    assert await site.rows(SlackOAuthStateRow.__table__) == 0
-    assert await site.rows(SlackBotRow.__table__, SlackBotRow.team_id == SECOND) == 1
-    assert await site.rows(SlackInstallationRow.__table__, SlackInstallationRow.team_id == SECOND) == 1
+    assert await site.rows(STATES) == 0
+    assert await site.rows(BOTS, BOTS.c.team_id == SECOND) == 1
+    assert await site.rows(INSTALLATIONS, INSTALLATIONS.c.team_id == SECOND) == 1
     # The same redirect again (a replayed link): its state is gone, so Slack is not asked again.
     assert await site.redirect(code, state) == 401  # invalid_state
     assert slack_mock.count("oauth.v2.access") == 1
@@ -182,8 +182,8 @@ async def test_install_then_answer_with_the_workspaces_own_token_then_uninstall(
     # Uninstalled: the installation goes, the workspace is recorded as departed.
     assert await site.post_event(uninstalled()) == 200
     await eventually(lambda: "slack app uninstalled" in caplog.text)
-    assert await site.rows(SlackBotRow.__table__, SlackBotRow.team_id == SECOND) == 0
-    assert await site.rows(SlackInstallationRow.__table__, SlackInstallationRow.team_id == SECOND) == 0
+    assert await site.rows(BOTS, BOTS.c.team_id == SECOND) == 0
+    assert await site.rows(INSTALLATIONS, INSTALLATIONS.c.team_id == SECOND) == 0
     departed = await Departures(site.services.repo.database).get("slack", SECOND)
     assert departed is not None and departed.reason == "app_uninstalled"
 
@@ -194,7 +194,7 @@ async def test_install_then_answer_with_the_workspaces_own_token_then_uninstall(
     await eventually(lambda: "no installation" in caplog.text)
     await asyncio.sleep(0.3)
     assert slack_mock.calls_to("chat.postMessage") == [] and slack_mock.thread(ROOM, later) == []
-    assert await site.rows(InboxRow.__table__, InboxRow.workspace == SECOND, InboxRow.thread == later) == 0
+    assert await site.rows(INBOX, INBOX.c.workspace == SECOND, INBOX.c.thread == later) == 0
     line = next(r for r in caplog.records if "no installation" in r.getMessage())
     assert getattr(line, "workspace", None) == SECOND
 
@@ -246,7 +246,7 @@ async def test_revoking_the_bot_token_removes_the_installation(
     revoked = {"type": "tokens_revoked", "tokens": {"bot": [SECOND_BOT]}, "event_ts": f"{time.time():.6f}"}
     assert await site.post_event(second_envelope(revoked, event_id="EvRevoked")) == 200
     await eventually(lambda: "slack tokens revoked" in caplog.text)
-    assert await site.rows(SlackBotRow.__table__, SlackBotRow.team_id == SECOND) == 0
+    assert await site.rows(BOTS, BOTS.c.team_id == SECOND) == 0
     departed = await Departures(site.services.repo.database).get("slack", SECOND)
     assert departed is not None and departed.reason == "tokens_revoked"
     assert SECOND_TOKEN not in tokens_logged(caplog)
