@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 
 import discord
 
-from adapters.discord import embeds
+from adapters.discord import embeds, posts
 from adapters.discord.arrivals import Place
 from adapters.discord.inbox import admit
 from adapters.discord.render import DiscordRenderer
@@ -25,7 +25,6 @@ from adapters.discord.translate import (
     is_ignored,
     nonce_for,
     place_locale,
-    split_message,
     thread_name,
 )
 from bot.failures import log_failure, retry_turn
@@ -36,7 +35,6 @@ from bot.presentation import render
 from bot.types import (
     AdminAlert,
     CrisisCard,
-    Digest,
     ForkRequest,
     InboxEntry,
     IncomingMessage,
@@ -365,13 +363,13 @@ class Conversations:
         stream = stream or self.stream_for(target, source)
 
         async def alert(alert: AdminAlert) -> None:
-            await self.send_alert(alert, source=source)
+            await posts.send_alert(self._shared, alert, source=source)
 
         async def ended() -> None:
             # Only a thread Haven opened: someone else's thread or forum post goes on without Haven
             # (which stays silent there), and locking it would silence its people too.
             if isinstance(target, discord.Thread) and target.owner_id == self._shared.bot_id:
-                await self.lock_and_archive(target)
+                await posts.lock_and_archive(self._shared, target)
 
         renderer = DiscordRenderer(
             self._shared.send, target, stream, source=source, alert=alert, private=private, ended=ended
@@ -386,71 +384,3 @@ class Conversations:
             reply_shown=stream.shown,
             end_command=end_command,
         )
-
-    async def lock_and_archive(self, thread: discord.Thread) -> None:
-        guild = thread.guild
-        me = guild.me
-        try:
-            allowed = me is not None and thread.permissions_for(me).manage_threads
-        except discord.ClientException:
-            allowed = False  # parent channel not cached; Discord would refuse anyway
-        if not allowed:
-            warned = self._shared.warned_no_manage_threads
-            if guild.id not in warned:
-                warned.add(guild.id)
-                log.warning(
-                    "ended threads stay open: Haven lacks Manage Threads in this server",
-                    extra={"guild": guild.id},
-                )
-            return
-        try:
-            await thread.edit(locked=True, archived=True, reason="Haven ended this conversation")
-        except discord.HTTPException as exc:
-            log.warning("lock/archive failed", extra={"guild": guild.id, "status": exc.status})
-
-    async def send_alert(self, alert: AdminAlert, *, source: str) -> None:
-        if is_dm(alert.thread):
-            return
-        guild = self._shared.client.get_guild(int(alert.thread.workspace))
-        channel = (
-            guild.get_channel_or_thread(int(alert.channel)) if guild and alert.channel.isdigit() else None
-        )
-        if not isinstance(channel, discord.TextChannel | discord.Thread):
-            log.warning("alert channel not found", extra={"guild": alert.thread.workspace})
-            return
-        await self._shared.send(
-            channel, content=embeds.alert_text(alert), nonce=nonce_for(source, f"alert:{alert.kind}")
-        )
-
-    async def send_digest(self, digest: Digest) -> None:
-        # The scheduler runs in one process per deployment, which need not run this guild's shard.
-        channel = await self._shared.channel_in(digest.workspace, digest.channel)
-        if not isinstance(channel, discord.TextChannel | discord.Thread):
-            log.warning("digest channel not found", extra={"guild": digest.workspace})
-            return
-        source = f"digest:{digest.workspace}:{digest.since.isoformat()}"
-        for index, chunk in enumerate(split_message(embeds.digest_text(digest))):
-            await self._shared.send(channel, content=chunk, nonce=nonce_for(source, "digest", index))
-
-    # -- threads and intros the commands open ----------------------------------------------------------
-
-    async def create_thread(self, parent: discord.TextChannel, text: str) -> discord.Thread | None:
-        try:
-            return await parent.create_thread(
-                name=thread_name(text), type=discord.ChannelType.public_thread, auto_archive_duration=1440
-            )
-        except discord.HTTPException as exc:
-            log.warning(
-                "cannot create a thread",
-                extra={"guild": parent.guild.id, "status": exc.status, "code": exc.code},
-            )
-            return None
-
-    async def post_intro(
-        self, target: discord.abc.Messageable, text: str, *, source: str
-    ) -> discord.Message | None:
-        first: discord.Message | None = None
-        for index, chunk in enumerate(split_message(text)):
-            sent = await self._shared.send(target, content=chunk, nonce=nonce_for(source, "intro", index))
-            first = first or sent
-        return first

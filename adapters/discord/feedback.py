@@ -10,7 +10,7 @@ from typing import Any
 
 import discord
 
-from adapters.discord.conversation import Conversations
+from adapters.discord import posts
 from adapters.discord.shared import Shared, ephemeral, workspace_of
 from adapters.discord.translate import PLATFORM, interaction_locale
 from adapters.discord.views import FeedbackModal, answer_failure, first_delivery
@@ -20,9 +20,8 @@ from bot.ports import StorageUnavailable
 
 
 class Feedback:
-    def __init__(self, shared: Shared, conversations: Conversations) -> None:
+    def __init__(self, shared: Shared) -> None:
         self._shared = shared
-        self._conversations = conversations
 
     async def clicked(self, interaction: discord.Interaction[Any], conversation_id: str) -> None:
         try:
@@ -55,4 +54,4 @@ class Feedback:
             return
         await ephemeral(interaction, strings_for(interaction_locale(interaction)).localise(FEEDBACK_THANKS))
         if alert is not None:
-            await self._conversations.send_alert(alert, source=str(interaction.id))
+            await posts.send_alert(self._shared, alert, source=str(interaction.id))

@@ -14,6 +14,7 @@ from typing import Any
 import discord
 from discord.channel import ThreadWithMessage
 
+from adapters.discord import posts
 from adapters.discord.conversation import CANNOT_CREATE_THREAD, NO_THREADS_HERE, Conversations
 from adapters.discord.shared import Shared, ephemeral, interaction_author
 from adapters.discord.translate import (
@@ -150,14 +151,13 @@ class Forks:
         if is_dm(source.thread):
             await self._fork_dm(interaction, source, author, text, intro)
             return
-        conversations = self._conversations
         first: discord.Message | None = None
         if isinstance(parent, discord.ForumChannel):
             # A forum's conversations are its posts: the fork is a new post, the intro its first message.
             post = await self._open_post(parent, text, intro, source=str(interaction.id))
             thread, first = (post.thread, post.message) if post else (None, None)
         elif isinstance(parent, discord.TextChannel):
-            thread = await conversations.create_thread(parent, text)
+            thread = await posts.create_thread(parent, text)
         else:
             await interaction.followup.send(words_for(interaction).localise(NO_THREADS_HERE), ephemeral=True)
             return
@@ -168,7 +168,7 @@ class Forks:
             return
         async with self._shared.arrivals.hold(f"c:{thread.id}"):
             if first is None:
-                first = await conversations.post_intro(thread, intro, source=str(interaction.id))
+                first = await posts.post_intro(self._shared, thread, intro, source=str(interaction.id))
             await interaction.followup.send(t("discord.forked_into", thread=thread.mention), ephemeral=True)
             ref = guild_thread(parent.guild.id, parent.id, thread.id)
             result = await self._run(thread, ref, source, author, text, first, interaction)
@@ -206,7 +206,7 @@ class Forks:
         target = shared.messageable(interaction)
         async with shared.arrivals.hold(f"dm:{channel_id}"):
             number = await shared.current_dm(channel_id) + 1
-            first = await self._conversations.post_intro(target, intro, source=str(interaction.id))
+            first = await posts.post_intro(shared, target, intro, source=str(interaction.id))
             await interaction.followup.send(words_for(interaction)("discord.forked_into_dm"), ephemeral=True)
             result = await self._run(
                 target, dm_thread(channel_id, number), source, author, text, first, interaction

@@ -16,6 +16,7 @@ from typing import Any
 
 import discord
 
+from adapters.discord import posts
 from adapters.discord.admin import AdminActions
 from adapters.discord.conversation import Conversations
 from adapters.discord.edits import EditOffers
@@ -40,7 +41,7 @@ class DiscordHandler:
         self.lifecycle = Lifecycle(self.shared, self.conversations)
         self.forks = Forks(self.shared, self.conversations)
         self.edits = EditOffers(self.shared, self.forks)
-        self.feedback = Feedback(self.shared, self.conversations)
+        self.feedback = Feedback(self.shared)
         self.admin = AdminActions(self.shared)
         # Answers the inbox entries no live event waits on (``Engine.attach``, on connect).
         self.recovery = DiscordRecovery(self.shared, self.conversations)
@@ -64,7 +65,7 @@ class DiscordHandler:
         await self.edits.on_edit(payload)
 
     async def send_digest(self, digest: Digest) -> None:
-        await self.conversations.send_digest(digest)
+        await posts.send_digest(self.shared, digest)
 
     async def feedback_clicked(self, interaction: discord.Interaction[Any], conversation_id: str) -> None:
         # ``views.FeedbackTarget``: a closure notice's button, posted before a restart, lands here.

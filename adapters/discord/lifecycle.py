@@ -12,6 +12,7 @@ from typing import Any
 
 import discord
 
+from adapters.discord import posts
 from adapters.discord.conversation import CANNOT_CREATE_THREAD, NO_THREADS_HERE, Conversations
 from adapters.discord.shared import NO_MENTIONS, Shared, ephemeral, interaction_author
 from adapters.discord.translate import (
@@ -75,7 +76,7 @@ class Lifecycle:
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
         conversations = self._conversations
-        thread = await conversations.create_thread(parent, prompt)
+        thread = await posts.create_thread(parent, prompt)
         if thread is None:
             await interaction.followup.send(
                 words_for(interaction).localise(CANNOT_CREATE_THREAD), ephemeral=True
@@ -83,7 +84,7 @@ class Lifecycle:
             return
         # Held from the start: a message written in the new thread waits until the conversation exists.
         async with self._shared.arrivals.hold(f"c:{thread.id}") as place:
-            first = await conversations.post_intro(thread, intro, source=str(interaction.id))
+            first = await posts.post_intro(self._shared, thread, intro, source=str(interaction.id))
             await interaction.followup.send(f"Started a new conversation: {thread.mention}", ephemeral=True)
             ref = guild_thread(interaction.guild_id, parent.id, thread.id)
             message_id = str(first.id) if first else f"new:{interaction.id}"
