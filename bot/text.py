@@ -47,6 +47,20 @@ def split(text: str, limit: int) -> list[str]:
     return parts
 
 
+def split_head(text: str, limit: int, lo: int = 0) -> tuple[str, str]:
+    """The first message of ``split`` and the rest, with the cut at or after ``lo``: a reply streamed so
+    far as ``text[:lo]`` can finish with the head, which is a prefix of ``text`` (plus a closing fence
+    when the cut falls inside a code block; the rest then reopens it)."""
+    if len(text) <= limit:
+        return text, ""
+    room = limit - len(_CLOSE)
+    cut = max(_cut_point(text, room, max(lo, room // 3)), lo)
+    head, rest = text[:cut], text[cut:]
+    if head.count(FENCE) % 2:
+        return head + _CLOSE, _opener(head) + "\n" + rest.lstrip("\n")
+    return head, rest.strip()
+
+
 def _append(parts: list[str], part: str) -> None:
     body = part.strip()
     empty_block = body.startswith(FENCE) and body.endswith(_CLOSE) and "\n" not in body[: -len(_CLOSE)]

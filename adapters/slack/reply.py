@@ -2,7 +2,8 @@
 
 The engine hands ``update`` the *whole* reply so far (Markdown), never a delta, and a retried model call
 may take text back. Everything is sent as the model wrote it, in standard Markdown, which Slack renders
-itself (``markdown_text``). Two ways to show it:
+itself (``markdown_text``); the calls themselves, failure-safe, are ``reply_calls.ReplyCalls``. Two ways to
+show it:
 
 - **Streaming** (``chat.startStream`` / ``appendStream`` / ``stopStream`` through slack_sdk's
   ``AsyncChatStream``): the snapshots are turned into deltas.
@@ -46,16 +47,21 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
 
-import aiohttp
-from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.web.async_chat_stream import AsyncChatStream
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.slack.retry import NO_WAIT, retry_after_of
+from adapters.slack.reply_calls import (
+    CALL_FAILED,
+    STREAM_ENDED,
+    STREAM_UNAVAILABLE,
+    ReplyCalls,
+    error_code,
+    rate_limited,
+)
 from adapters.slack.translate import MAX_MARKDOWN_CHARS, escape, split_markdown
 from bot.model import ReplyStopped
+from bot.text import split_head
 from bot.types import CrisisCard
 
 log = logging.getLogger(__name__)
@@ -72,75 +78,6 @@ APPEND_EVERY: tuple[float, ...] = (3.0, 6.0, 12.0)
 THINKING = "is thinking…"
 # Streaming stops this far before the limit, so the cut for the next message can find a line break.
 STREAM_HOLDBACK = 1_500
-# startStream errors that mean "this workspace cannot stream": remembered, and posts are used instead.
-STREAM_UNAVAILABLE = frozenset(
-    {
-        "unknown_method",
-        "not_allowed",
-        "not_allowed_token_type",
-        "method_deprecated",
-        "feature_not_enabled",
-        "not_enabled",
-        "missing_scope",
-        "no_permission",
-        "team_access_not_granted",
-        "not_supported",
-    }
-)
-# A stream call's answer when the stream is no longer open: the person pressed Stop (or Slack closed it).
-STREAM_ENDED = "message_not_in_streaming_state"
-_FENCE = "```"
-
-_CallFailed = (SlackApiError, SlackRequestError, aiohttp.ClientError, TimeoutError)
-
-
-def _error_code(exc: Exception) -> str:
-    if isinstance(exc, SlackApiError):
-        return str(exc.response.get("error") or f"http_{exc.response.status_code}")
-    return type(exc).__name__
-
-
-def _rate_limited(exc: Exception) -> float | None:
-    """Seconds Slack asked to wait when ``exc`` is a 429 (Slack did nothing with the call), else None."""
-    if isinstance(exc, SlackApiError) and exc.response.status_code == 429:
-        wait = retry_after_of(exc.response.headers)
-        return 1.0 if wait is None else wait
-    return None
-
-
-def split_head(text: str, limit: int, lo: int = 0) -> tuple[str, str]:
-    """Markdown → (the part for one message, the rest), cutting at a boundary at or after ``lo``.
-
-    The head is a prefix of ``text`` (plus a closing fence when the cut falls inside a code block; the
-    rest then reopens it), so a head can finish a stream that already sent ``text[:lo]``.
-    """
-    if len(text) <= limit:
-        return text, ""
-    room = limit - len("\n" + _FENCE)
-    floor = max(lo, room // 3)
-    window = text[:room]
-    cut = -1
-    for sep in ("\n\n", "\n", " "):
-        at = window.rfind(sep)
-        if at >= floor:
-            cut = at
-            break
-    if cut < 0:
-        cut = max(room, lo)
-        while cut > floor and text[cut - 1] == "`" and cut < len(text) and text[cut] == "`":
-            cut -= 1
-    head, rest = text[:cut], text[cut:]
-    if head.count(_FENCE) % 2:
-        return head + "\n" + _FENCE, _opener(head) + "\n" + rest.lstrip("\n")
-    return head, rest.strip()
-
-
-def _opener(head: str) -> str:
-    """The fence line that opened the code block left open at the end of ``head`` (with its language
-    tag, so the reopened block is highlighted alike); a long or spaced "tag" is prose, not a language."""
-    at = head.rfind(_FENCE)
-    line = head[head.rfind("\n", 0, at) + 1 :].split("\n", 1)[0].strip()
-    return line if line.startswith(_FENCE) and len(line) <= 16 and " " not in line else _FENCE
 
 
 @dataclass
@@ -177,6 +114,7 @@ class LiveReply:
         self._help_first = help_first
         self._on_ref = on_ref
         self._client = client
+        self._calls = ReplyCalls(client, channel=channel, thread_ts=thread_ts, clock=clock)
         self._channel = channel
         self._thread_ts = thread_ts
         self._team = team
@@ -192,7 +130,6 @@ class LiveReply:
         self._stream: AsyncChatStream | None = None
         self._appends = 0
         self._held = ""  # the end of head.shown a rate-limited call left in the stream's buffer
-        self._paused_until = 0.0  # no append before this (Slack's Retry-After)
         self._stopped = False  # the person stopped the stream: nothing more is sent
         self._done = False
         self._gave_up = False  # the first post failed: leave the reply to the final rendering
@@ -227,13 +164,7 @@ class LiveReply:
         if self._thinking is None or self._head is not None or self._done:
             return
         status, self._thinking = self._thinking, None  # once per reply
-        try:
-            await self._client.assistant_threads_setStatus(
-                channel_id=self._channel, thread_ts=self._thread_ts, status=status
-            )
-        except _CallFailed as exc:
-            # Feedback only: the reply still comes; older workspaces may lack the method.
-            log.info("slack thinking status not shown", extra={"error": _error_code(exc)})
+        await self._calls.set_status(status)
 
     async def crisis_card(self, card: CrisisCard) -> bool:
         """The crisis resources before the reply (``bot.ports.HelpFirst``), while nothing is shown."""
@@ -262,7 +193,7 @@ class LiveReply:
             await self._leave_stream()  # a retry took text back
             if self._stopped:
                 raise ReplyStopped(head.shown)
-        if text.strip() and (head.stale or now - head.last >= INTERVAL) and now >= self._paused_until:
+        if text.strip() and (head.stale or now - head.last >= INTERVAL) and now >= self._calls.paused_until:
             # An edit the final one makes good anyway: a rate limit pauses the edits, never the model.
             await self._edit(self._head_part(text), now, optional=True)
 
@@ -283,8 +214,8 @@ class LiveReply:
                     self._head = _Head(str(stream.ts), "stream", live, self._clock())
                     await self._tell_ref(str(stream.ts))
                     return
-            except _CallFailed as exc:
-                code = _error_code(exc)
+            except CALL_FAILED as exc:
+                code = error_code(exc)
                 if code in STREAM_UNAVAILABLE and self._unavailable is not None:
                     self._unavailable(code)
                 # A rate-limited start is this reply's alone: the next one tries to stream again.
@@ -292,7 +223,7 @@ class LiveReply:
             self._may_stream = False
         part = self._head_part(text)
         # Not waited out on a 429 either: the reply is then drawn whole when the turn is done.
-        ts = await self._call("chat.postMessage", self._post_kwargs(part), optional=True)
+        ts = await self._calls.post(part, optional=True)
         if ts:
             self._head = _Head(ts, "markdown", part, self._clock())
             await self._tell_ref(ts)
@@ -312,12 +243,12 @@ class LiveReply:
         assert head is not None and stream is not None
         delta = text[len(head.shown) : self._live_cap]
         gap = APPEND_EVERY[min(self._appends, len(APPEND_EVERY) - 1)]
-        if not delta or now < self._paused_until or now - head.last < gap:
+        if not delta or now < self._calls.paused_until or now - head.last < gap:
             return
         self._appends += 1
         try:
             await stream.append(markdown_text=delta)
-        except _CallFailed as exc:
+        except CALL_FAILED as exc:
             await self._stream_call_failed(exc, delta, now)
             return
         head.shown += delta
@@ -327,21 +258,21 @@ class LiveReply:
         """An append failed: pause after a rate limit, stop after Stop, else leave the stream."""
         head = self._head
         assert head is not None
-        if _error_code(exc) == STREAM_ENDED:
+        if error_code(exc) == STREAM_ENDED:
             self._stopped = self._done = True
             self._stream = None
             raise ReplyStopped(self._confirmed()) from None
-        wait = _rate_limited(exc)
+        wait = rate_limited(exc)
         if wait is not None:
             # Slack did nothing, and AsyncChatStream keeps the refused text in its buffer: it goes out
             # with the next append or the stop, which wait for Slack's Retry-After, not the model.
             log.info("slack stream append rate limited; pausing appends", extra={"retry_after": wait})
             head.shown += delta
             self._held += delta
-            self._paused_until = now + wait
+            self._calls.paused_until = now + wait
             return
         # Whether Slack took the text is unknown: never repeat an append; rewrite the message instead.
-        log.warning("slack stream append failed", extra={"error": _error_code(exc)})
+        log.warning("slack stream append failed", extra={"error": error_code(exc)})
         await self._leave_stream()
         if self._stopped:
             raise ReplyStopped(head.shown)
@@ -362,12 +293,12 @@ class LiveReply:
         head.mode, head.stale = "markdown", True
         try:
             await self._client.chat_stopStream(channel=self._channel, ts=head.ts)
-        except _CallFailed as exc:
-            if _error_code(exc) == STREAM_ENDED:
+        except CALL_FAILED as exc:
+            if error_code(exc) == STREAM_ENDED:
                 self._stopped = self._done = True
                 head.shown, head.stale = confirmed, False
                 return
-            log.warning("slack call failed", extra={"call": "chat.stopStream", "error": _error_code(exc)})
+            log.warning("slack call failed", extra={"call": "chat.stopStream", "error": error_code(exc)})
 
     def _head_part(self, text: str) -> str:
         return split_head(text, self._max_markdown)[0] if text.strip() else ""
@@ -380,9 +311,8 @@ class LiveReply:
         if self._resumed:
             # The earlier attempt may have left its stream open, and an open stream cannot be edited.
             self._resumed = False
-            await self._call("chat.stopStream", {"channel": self._channel, "ts": head.ts})
-        kwargs: dict[str, Any] = {"channel": self._channel, "ts": head.ts, "markdown_text": shown}
-        if await self._call("chat.update", kwargs, optional=optional) is None:
+            await self._calls.stop_stream(head.ts)
+        if not await self._calls.update(head.ts, shown, optional=optional):
             return False
         head.shown, head.last, head.stale = shown, now, False
         return True
@@ -420,7 +350,7 @@ class LiveReply:
                 part, rest = split_head(reply, self._max_markdown, lo=len(head.shown))
                 if await self._stop(part[len(head.shown) :]):
                     head.shown = part
-                    await self._post_all(_markdown_parts(rest, self._max_markdown))
+                    await self._calls.post_all(_markdown_parts(rest, self._max_markdown))
                     return
                 if self._stopped:
                     return
@@ -431,7 +361,7 @@ class LiveReply:
         part, rest = split_head(reply, self._max_markdown)
         if not await self._edit(part, self._clock()):
             await self._replace(part)
-        await self._post_all(_markdown_parts(rest, self._max_markdown))
+        await self._calls.post_all(_markdown_parts(rest, self._max_markdown))
 
     async def fail(self, note: str) -> None:
         """The turn failed: end the shown message with what it has and the short note (or post the note)."""
@@ -440,7 +370,7 @@ class LiveReply:
         if self._stopped:
             return
         if head is None:
-            await self._call("chat.postMessage", self._post_kwargs(escape(note), markdown=False))
+            await self._calls.post(escape(note), markdown=False)
             return
         if head.mode == "stream":
             text = self._snapshot if self._snapshot.startswith(head.shown) else head.shown
@@ -462,14 +392,14 @@ class LiveReply:
         try:
             # The stream's buffer still holds what a rate-limited append left: the stop sends it first.
             await stream.stop(markdown_text=markdown or None)
-        except _CallFailed as exc:
-            if _error_code(exc) == STREAM_ENDED:
+        except CALL_FAILED as exc:
+            if error_code(exc) == STREAM_ENDED:
                 # The person pressed Stop as the model finished: the message keeps what it shows.
                 self._stopped = True
                 return False
-            log.warning("slack stream stop failed", extra={"error": _error_code(exc)})
+            log.warning("slack stream stop failed", extra={"error": error_code(exc)})
             # Try to close it without text; the message is then rewritten by chat.update.
-            await self._call("chat.stopStream", {"channel": self._channel, "ts": head.ts})
+            await self._calls.stop_stream(head.ts)
             head.mode, head.stale = "markdown", True
             self._held = ""
             return False
@@ -481,10 +411,10 @@ class LiveReply:
         """The head could not be updated: post the text anew and take the old message away."""
         head = self._head
         assert head is not None
-        ts = await self._call("chat.postMessage", self._post_kwargs(text))
+        ts = await self._calls.post(text)
         if ts is None:
             return
-        await self._call("chat.delete", {"channel": self._channel, "ts": head.ts})
+        await self._calls.delete(head.ts)
         head.ts, head.shown, head.stale = ts, text, False
         await self._tell_ref(ts)
 
@@ -493,40 +423,8 @@ class LiveReply:
         head = self._head
         assert head is not None
         if head.mode == "stream":
-            await self._call("chat.stopStream", {"channel": self._channel, "ts": head.ts})
-        await self._call("chat.delete", {"channel": self._channel, "ts": head.ts})
-
-    async def _post_all(self, parts: list[str]) -> None:
-        for part in parts:
-            await self._call("chat.postMessage", self._post_kwargs(part))
-
-    # -- calls --------------------------------------------------------------------------------------
-
-    def _post_kwargs(self, text: str, *, markdown: bool = True) -> dict[str, Any]:
-        """A post in the thread: Markdown for Slack to render (without ``text``, which Slack does not
-        take beside it), or plain ``text`` (already escaped) for a note."""
-        kwargs: dict[str, Any] = {
-            "channel": self._channel,
-            "thread_ts": self._thread_ts,
-            "unfurl_links": False,
-            "unfurl_media": False,
-        }
-        kwargs["markdown_text" if markdown else "text"] = text
-        return kwargs
-
-    async def _call(self, method: str, kwargs: dict[str, Any], *, optional: bool = False) -> str | None:
-        """One Web API call; the message ts it answered (or "" when none), None when it failed.
-        ``optional``: a call made while the model writes that a later one makes good: a 429 on it is not
-        waited out (``retry.NO_WAIT``) but pauses such calls for Slack's Retry-After."""
-        try:
-            resp = await self._client.api_call(method, json=kwargs, headers=NO_WAIT if optional else None)
-        except _CallFailed as exc:
-            wait = _rate_limited(exc) if optional else None
-            if wait is not None:
-                self._paused_until = self._clock() + wait
-            log.warning("slack call failed", extra={"call": method, "error": _error_code(exc)})
-            return None
-        return str(resp.get("ts") or "")
+            await self._calls.stop_stream(head.ts)
+        await self._calls.delete(head.ts)
 
 
 def _markdown_parts(markdown: str, limit: int) -> list[str]:
