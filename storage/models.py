@@ -360,44 +360,9 @@ DEPARTED = Table("departed_workspaces", metadata, DepartedWorkspaceColumns)
 # for column, naive UTC timestamps included, so either implementation reads the other's rows.
 
 
-class SlackInstallationColumns(TypedColumns):
-    id = Column(Integer, primary_key=True, autoincrement=True)
-    client_id = Column(String(32), nullable=False)
-    app_id = Column(String(32), nullable=False)
-    enterprise_id = Column(String(32))
-    enterprise_name = Column(String(200))
-    enterprise_url = Column(String(200))
-    team_id = Column(String(32))
-    team_name = Column(String(200))
-    bot_token = Column(String(200))
-    bot_id = Column(String(32))
-    bot_user_id = Column(String(32))
-    bot_scopes = Column(String(1000))
-    bot_refresh_token = Column(String(200))
-    bot_token_expires_at = Column(DateTime)
-    user_id = Column(String(32), nullable=False)
-    user_token = Column(String(200))
-    user_scopes = Column(String(1000))
-    user_refresh_token = Column(String(200))
-    user_token_expires_at = Column(DateTime)
-    incoming_webhook_url = Column(String(200))
-    incoming_webhook_channel = Column(String(200))
-    incoming_webhook_channel_id = Column(String(200))
-    incoming_webhook_configuration_url = Column(String(200))
-    is_enterprise_install = Column(Boolean, nullable=False, default=False)
-    token_type = Column(String(32))
-    installed_at = Column(DateTime, nullable=False)
-
-
-INSTALLATIONS = Table(
-    "slack_installations",
-    metadata,
-    SlackInstallationColumns,
-    Index("slack_installations_idx", "client_id", "enterprise_id", "team_id", "user_id", "installed_at"),
-)
-
-
 class SlackBotColumns(TypedColumns):
+    """A bot's installation in a workspace; an installation (below) is these and the installing user's."""
+
     id = Column(Integer, primary_key=True, autoincrement=True)
     client_id = Column(String(32), nullable=False)
     app_id = Column(String(32), nullable=False)
@@ -420,6 +385,28 @@ BOTS = Table(
     metadata,
     SlackBotColumns,
     Index("slack_bots_idx", "client_id", "enterprise_id", "team_id", "installed_at"),
+)
+
+
+class SlackInstallationColumns(SlackBotColumns):
+    enterprise_url = Column(String(200))
+    user_id = Column(String(32), nullable=False)
+    user_token = Column(String(200))
+    user_scopes = Column(String(1000))
+    user_refresh_token = Column(String(200))
+    user_token_expires_at = Column(DateTime)
+    incoming_webhook_url = Column(String(200))
+    incoming_webhook_channel = Column(String(200))
+    incoming_webhook_channel_id = Column(String(200))
+    incoming_webhook_configuration_url = Column(String(200))
+    token_type = Column(String(32))
+
+
+INSTALLATIONS = Table(
+    "slack_installations",
+    metadata,
+    SlackInstallationColumns,
+    Index("slack_installations_idx", "client_id", "enterprise_id", "team_id", "user_id", "installed_at"),
 )
 
 
