@@ -21,6 +21,7 @@ import threading
 from collections.abc import Container, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
+from typing import cast
 
 from bot.detectors.context import ContextWords, judge
 from bot.detectors.normalize import WITHOUT_SPACES, Clause, Normalizer
@@ -48,6 +49,9 @@ MAX_CUES = 4
 MAX_MATCHES = 8
 WEAK_CLUSTER = 2  # weak rules (symptom families) that together make a soft mark
 TOKEN_MEMO = 50_000
+# What a word stands for in a clause's shape when neither a rule nor a context word can tell it from
+# any other word (see ``RiskDetector._shape``); itself such a word, which ``__init__`` checks.
+ANY_WORD = "\x00"
 
 
 NO_RISK = RiskAssessment(RiskLevel.NONE, None, ())
@@ -102,6 +106,34 @@ class RiskDetector:
         self._required_words = frozenset(w for q in needed for w in q.words)
         self._required_stems = tuple(sorted({st for q in needed for st in q.stems}))
         self._required: dict[str, bool] = {}  # token -> it is, or begins with, a required word (memo)
+        # The words the mechanism can tell apart: the rules' words, beginnings and endings, the anchors
+        # (looked up by every beginning of a token), and every language's context words. Any other
+        # token is read as "some word" by every pattern, idiom, requirement and context test, so a
+        # clause is read in its shape, with such tokens replaced by one stand-in: "they should all die
+        # 17" and "... 18" are then one text, searched and judged once per message. Rules that read
+        # characters (files without spaces) would see the stand-in's characters: with a conditional
+        # one among them (they read joined clauses of any script), clauses are read as they are.
+        lexicon = rules.lexicon
+        context = (
+            w
+            for lang in rules.languages.values()
+            for group in (
+                lang.negators,
+                lang.scope_breaks,
+                lang.jokes,
+                lang.conditionals,
+                lang.subjects,
+                lang.neg_raisers,
+                lang.ability,
+            )
+            for entry in group
+            for w in (entry, *entry.split())
+        )
+        self._read_words = lexicon.words | frozenset(context)
+        self._read_beginnings = tuple(sorted(lexicon.beginnings | set(rules.by_anchor)))
+        self._read_endings = tuple(sorted(lexicon.endings))
+        self._shapes = not any(r.compact for r in self._conditional_rules) and not self._is_read(ANY_WORD)
+        self._shape_of: dict[str, str] = {}  # token -> itself, or ANY_WORD (memo)
 
     @property
     def normalizer(self) -> Normalizer:
@@ -144,7 +176,14 @@ class RiskDetector:
     def _hits(self, text: str, settled: Container[str]) -> Iterator[Hit]:
         """The hits of the rules not in ``settled`` (which the caller may grow while it reads)."""
         clauses = list(self._normalizer.clauses(text))
+        interned: dict[tuple[tuple[str, ...], tuple[bool, ...]], Clause] = {}
+        by_id: dict[int, Clause] = {}  # the normaliser hands out one object per distinct clause
+        forms = [self._form(clause, by_id, interned) for clause in clauses]
         seen: set[tuple[str, str, str]] = set()
+        # Readings by shape (quotation marks included, which the texts above leave out): one with the
+        # same shape and the same neighbours' shapes finds what the first found, so it is not repeated.
+        alike: set[tuple[str, tuple[bool, ...], str, str]] = set()
+        joined_alike: set[tuple[int, int, int, int]] = set()
         # The rules worth trying on each distinct window (anchored there, and whose required words are
         # there): a message of many short clauses repeats most of them, with other neighbours, and
         # most have none, which then costs one look-up per clause.
@@ -158,33 +197,104 @@ class RiskDetector:
                 continue
             before = clauses[i - 1] if i > 0 else None
             after = clauses[i + 1] if i < last else None
+            form = forms[i]
+            form_before = forms[i - 1] if i > 0 else None
+            form_after = forms[i + 1] if i < last else None
             busy = False
-            for window in (clause,) if len(clause.tokens) <= WINDOW else _windows(clause):
-                rules = tried.get((window.text, window.cjk))
+            if len(clause.tokens) <= WINDOW:
+                pairs: Iterable[tuple[Clause, Clause]] = ((clause, form),)
+            elif form is clause:
+                pairs = ((window, window) for window in _windows(clause))
+            else:
+                pairs = zip(_windows(clause), _windows(form), strict=True)
+            for window, shape in pairs:
+                rules = tried.get((shape.text, shape.cjk))
                 if rules is None:
-                    rules = tried[window.text, window.cjk] = self._viable(window, possible)
+                    rules = tried[shape.text, shape.cjk] = self._viable(shape, possible)
                 if not rules:
                     continue
                 busy = True
                 # A repeated phrase is read once (with the same neighbours it would judge the same).
                 key = (window.text, before.text if before else "", after.text if after else "")
-                if key in seen:
+                like = (
+                    shape.text,
+                    shape.quoted,
+                    form_before.text if form_before else "",
+                    form_after.text if form_after else "",
+                )
+                if key in seen or like in alike:
                     continue
                 seen.add(key)
+                alike.add(like)
                 for rule in rules:
                     if rule.id in settled:
                         continue
-                    hit = self._read(rule, window, before, after, searches)
+                    hit = self._read(rule, shape, form_before, form_after, searches)
                     if hit is not None:
                         yield hit
             if self._conditional_rules and not self._conditionals.isdisjoint(clause.tokens):
                 busy = True
-                if after is not None:
-                    yield from self._conditional_sentence(
-                        clause, after, before, clauses[i + 2 : i + 3], settled, possible, searches
-                    )
+                if form_after is not None:
+                    rest = forms[i + 2 : i + 3]
+                    # ``forms`` holds every clause object for the whole message, so their ids are stable.
+                    joint = (id(form), id(form_after), id(form_before), id(rest[0]) if rest else 0)
+                    if joint not in joined_alike:
+                        joined_alike.add(joint)
+                        yield from self._conditional_sentence(
+                            form, form_after, form_before, rest, settled, possible, searches
+                        )
             if not busy:
                 idle.add(id(clause))
+
+    def _form(
+        self,
+        clause: Clause,
+        by_id: dict[int, Clause],
+        interned: dict[tuple[tuple[str, ...], tuple[bool, ...]], Clause],
+    ) -> Clause:
+        """``clause`` in its shape: each word no rule or context word reads replaced by ``ANY_WORD``,
+        one object per distinct shape in a message (or the clause itself when nothing is replaced)."""
+        form = by_id.get(id(clause))
+        if form is None:
+            form = by_id[id(clause)] = (
+                self._shape(clause, interned) if self._shapes and not clause.cjk else clause
+            )
+        return form
+
+    def _shape(
+        self, clause: Clause, interned: dict[tuple[tuple[str, ...], tuple[bool, ...]], Clause]
+    ) -> Clause:
+        tokens = clause.tokens
+        # Looked up without a Python step per token (most tokens are known); the memo is read once,
+        # as another thread may clear it meanwhile.
+        shaped = tuple(map(self._shape_of.get, tokens))
+        if None in shaped:
+            shaped = tuple(map(self._stand, tokens, shaped))
+        if shaped == tokens:
+            return clause
+        key = (cast("tuple[str, ...]", shaped), clause.quoted)  # every token is filled in above
+        form = interned.get(key)
+        if form is None:
+            form = interned[key] = Clause(key[0], clause.quoted, False)
+        return form
+
+    def _stand(self, token: str, known: str | None) -> str:
+        """What ``token`` stands for in a shape: itself, or ``ANY_WORD`` (``known`` when memoised)."""
+        if known is not None:
+            return known
+        stand = token if self._is_read(token) else ANY_WORD
+        if len(self._shape_of) >= TOKEN_MEMO:
+            self._shape_of.clear()
+        self._shape_of[token] = stand
+        return stand
+
+    def _is_read(self, token: str) -> bool:
+        """Whether some pattern, idiom, requirement, anchor or context word may tell ``token`` apart."""
+        return (
+            token in self._read_words
+            or token.startswith(self._read_beginnings)
+            or token.endswith(self._read_endings)
+        )
 
     def _viable(
         self,
