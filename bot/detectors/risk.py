@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Container, Iterable, Iterator
+from collections.abc import Container, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import cast
@@ -97,15 +97,32 @@ class RiskDetector:
         # conditional word joined with the clause after it.
         self._conditional_rules = tuple(r for r in rules.rules if r.conditional_form and r.kind in RISK_KINDS)
         self._conditionals = frozenset(w for lang in rules.languages.values() for w in lang.conditionals)
-        # The words and word beginnings that rules require: whether a rule may match a window (with
-        # spaces) depends on those of its tokens alone, so distinct clauses that differ only in other
-        # tokens ("they should all die 17", "... 18") share the answer within a message.
-        needed = {q for r in rules.rules for q in r.gates} | {
-            q for r in rules.rules for c in r.requires for q in c
-        }
-        self._required_words = frozenset(w for q in needed for w in q.words)
-        self._required_stems = tuple(sorted({st for q in needed for st in q.stems}))
-        self._required: dict[str, bool] = {}  # token -> it is, or begins with, a required word (memo)
+        # ``Rule.may_match`` of each rule of spaced scripts as set tests on numbered requirements: a
+        # window's met requirements are the union of its tokens' (memoised per token), and a rule's
+        # test is then a few set operations instead of a test per requirement. Most windows are
+        # distinct in a long message, and their candidates test dozens of requirements each.
+        numbers: dict[Requirement, int] = {}
+        self._tests: dict[str, _Test] = {}
+        for rule in rules.rules:
+            if rule.compact or not rule.requires or not all(rule.requires):
+                continue  # substrings, or no word required: ``may_match`` itself, which is cheap there
+            rests: dict[int, list[frozenset[int]]] = {}
+            for cnf in rule.requires:
+                first, *rest = (numbers.setdefault(q, len(numbers)) for q in cnf)
+                rests.setdefault(first, []).append(frozenset(rest))
+            gates = frozenset(numbers.setdefault(q, len(numbers)) for q in rule.gates)
+            self._tests[rule.id] = _Test(gates, frozenset(rests), {k: tuple(v) for k, v in rests.items()})
+        by_word: dict[str, set[int]] = {}
+        by_stem: dict[str, set[int]] = {}
+        for requirement, number in numbers.items():
+            for word in requirement.words:
+                by_word.setdefault(word, set()).add(number)
+            for stem in requirement.stems:
+                by_stem.setdefault(stem, set()).add(number)
+        self._met_by_word = {k: frozenset(v) for k, v in by_word.items()}
+        self._met_by_stem = {k: frozenset(v) for k, v in by_stem.items()}
+        self._stem_lengths = sorted({len(stem) for stem in by_stem})
+        self._met_of: dict[str, frozenset[int]] = {}  # token -> the requirements it meets (memo)
         # The words the mechanism can tell apart: the rules' words, beginnings and endings, the anchors
         # (looked up by every beginning of a token), and every language's context words. Any other
         # token is read as "some word" by every pattern, idiom, requirement and context test, so a
@@ -188,7 +205,6 @@ class RiskDetector:
         # there): a message of many short clauses repeats most of them, with other neighbours, and
         # most have none, which then costs one look-up per clause.
         tried: dict[tuple[str, bool], list[Rule]] = {}
-        possible: dict[tuple[str, frozenset[str]], bool] = {}  # (rule, required words present) -> may match
         searches = _Searches()
         idle: set[int] = set()  # clauses (by identity: the normaliser reuses them) with nothing to read
         last = len(clauses) - 1
@@ -210,7 +226,7 @@ class RiskDetector:
             for window, shape in pairs:
                 rules = tried.get((shape.text, shape.cjk))
                 if rules is None:
-                    rules = tried[shape.text, shape.cjk] = self._viable(shape, possible)
+                    rules = tried[shape.text, shape.cjk] = self._viable(shape)
                 if not rules:
                     continue
                 busy = True
@@ -241,7 +257,7 @@ class RiskDetector:
                     if joint not in joined_alike:
                         joined_alike.add(joint)
                         yield from self._conditional_sentence(
-                            form, form_after, form_before, rest, settled, possible, searches
+                            form, form_after, form_before, rest, settled, searches
                         )
             if not busy:
                 idle.add(id(clause))
@@ -296,39 +312,43 @@ class RiskDetector:
             or token.endswith(self._read_endings)
         )
 
-    def _viable(
-        self,
-        window: Clause,
-        possible: dict[tuple[str, frozenset[str]], bool],
-        rules: Iterable[Rule] | None = None,
-    ) -> list[Rule]:
+    def _viable(self, window: Clause, rules: Iterable[Rule] | None = None) -> list[Rule]:
         """Those of ``rules`` (by default the candidates) whose required words ``window`` holds."""
         known: dict[Requirement, bool] = {}
         tried = self.candidates(window) if rules is None else rules
         if window.cjk:  # rules of scripts without spaces read substrings, not tokens
             return [r for r in tried if r.may_match(window, known)]
-        present = frozenset(t for t in window.vocabulary if self._is_required(t))
+        met = self._met(window)
+        tests = self._tests
         viable = []
         for rule in tried:
-            if rule.compact:  # a rule of a script without spaces (a conditional one): substrings
-                ok = rule.may_match(window, known)
-            else:
-                remembered = possible.get((rule.id, present))
-                if remembered is None:
-                    remembered = possible[rule.id, present] = rule.may_match(window, known)
-                ok = remembered
-            if ok:
+            test = tests.get(rule.id)
+            if rule.may_match(window, known) if test is None else test.holds(met):
                 viable.append(rule)
         return viable
 
-    def _is_required(self, token: str) -> bool:
-        required = self._required.get(token)
-        if required is None:
-            required = token in self._required_words or token.startswith(self._required_stems)
-            if len(self._required) >= TOKEN_MEMO:
-                self._required.clear()
-            self._required[token] = required
-        return required
+    def _met(self, window: Clause) -> frozenset[int]:
+        """The numbers of the requirements ``window``'s words meet."""
+        vocabulary = window.vocabulary
+        found = list(map(self._met_of.get, vocabulary))  # the memo is read once: threads may clear it
+        if None in found:
+            found = list(map(self._meets, vocabulary, found))
+        return _NONE_MET.union(*cast("list[frozenset[int]]", found))  # every entry is filled in above
+
+    def _meets(self, token: str, known: frozenset[int] | None) -> frozenset[int]:
+        """The requirements ``token`` meets: it is one of their words or begins with one of their stems
+        (``known`` when memoised)."""
+        if known is not None:
+            return known
+        met = self._met_by_word.get(token, _NONE_MET)
+        for n in self._stem_lengths:
+            if n > len(token):
+                break
+            met = met | self._met_by_stem.get(token[:n], _NONE_MET)
+        if len(self._met_of) >= TOKEN_MEMO:
+            self._met_of.clear()
+        self._met_of[token] = met
+        return met
 
     def _conditional_sentence(
         self,
@@ -337,14 +357,13 @@ class RiskDetector:
         before: Clause | None,
         rest: list[Clause],
         settled: Container[str],
-        possible: dict[tuple[str, frozenset[str]], bool],
         searches: _Searches,
     ) -> Iterator[Hit]:
         """Conditional rules on a condition clause joined with the clause after it (bounded: one window)."""
         if len(clause.tokens) + len(after.tokens) > WINDOW or self._conditionals.isdisjoint(clause.tokens):
             return
         joined = Clause(clause.tokens + after.tokens, clause.quoted + after.quoted, clause.cjk or after.cjk)
-        for rule in self._viable(joined, possible, self._conditional_rules):
+        for rule in self._viable(joined, self._conditional_rules):
             if rule.id in settled:
                 continue
             hit = self._read(rule, joined, before, rest[0] if rest else None, searches)
@@ -432,6 +451,28 @@ class RiskDetector:
                 for sibling in self._siblings.get(rule.id, ())
             )
         return excused
+
+
+_NONE_MET: frozenset[int] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class _Test:
+    """``Rule.may_match`` on the numbers of the requirements a window meets: every gate, and every
+    requirement of one of the patterns' lists (found by the list's first requirement)."""
+
+    gates: frozenset[int]
+    firsts: frozenset[int]
+    rests: Mapping[int, tuple[frozenset[int], ...]]  # first requirement -> the rest of each list
+
+    def holds(self, met: frozenset[int]) -> bool:
+        if not self.gates <= met:
+            return False
+        for first in self.firsts & met:
+            for rest in self.rests[first]:
+                if rest <= met:
+                    return True
+        return False
 
 
 @dataclass(slots=True)
