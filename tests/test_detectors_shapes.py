@@ -78,3 +78,11 @@ def test_distinct_clauses_of_one_shape_are_read_as_one() -> None:
     many = " ".join(f"they should all die {i}x." for i in range(500))
     assert DETECTOR.assess(few) == DETECTOR.assess(many)
     assert _hits(few) == _hits(many)
+
+
+def test_a_cleared_detector_reads_the_same() -> None:
+    text = "they should all die 5. i hate my life 42, if i fail, i will kill myself."
+    before = DETECTOR.assess(text)
+    DETECTOR.clear_cache()
+    assert not DETECTOR._shape_of and not DETECTOR._met_of and not DETECTOR._by_token
+    assert DETECTOR.assess(text) == before

@@ -159,6 +159,14 @@ class RiskDetector:
     def normalizer(self) -> Normalizer:
         return self._normalizer
 
+    def clear_cache(self) -> None:
+        """Forget every memo of tokens and clauses, the normaliser's too (for measuring a first
+        reading: a message of new words fills them as it is read)."""
+        self._normalizer.clear_cache()
+        self._by_token.clear()
+        self._shape_of.clear()
+        self._met_of.clear()
+
     def assess(self, text: str) -> RiskAssessment:
         best: dict[RiskLevel, list[Hit]] = {}
         weak: dict[str, Hit] = {}
