@@ -358,10 +358,13 @@ class RiskDetector:
         if known is not None:
             return known
         met = self._met_by_word.get(token, _NONE_MET)
+        by_stem = self._met_by_stem
         for n in self._stem_lengths:
             if n > len(token):
                 break
-            met = met | self._met_by_stem.get(token[:n], _NONE_MET)
+            more = by_stem.get(token[:n])
+            if more is not None:  # most beginnings are no stem: no new set for them
+                met = met | more
         if len(self._met_of) >= TOKEN_MEMO:
             self._met_of.clear()
         self._met_of[token] = met
