@@ -173,7 +173,7 @@ def crafted_inputs() -> list[tuple[str, str]]:
 
 
 def crafted_table(repeat: int) -> str:
-    detector = default_detector()
+    risk = default_detector()
     clock = time.perf_counter
     header = f"{'crafted input':<38}{'chars':>8}" + "".join(f"{name + ' ms':>19}" for name, _ in DETECTORS)
     rows = [header, "-" * len(header)]
@@ -183,7 +183,7 @@ def crafted_table(repeat: int) -> str:
         for _, detector in DETECTORS:
             best = float("inf")
             for _ in range(repeat):
-                detector.clear_cache()
+                risk.clear_cache()
                 start = clock()
                 detector(text)
                 best = min(best, clock() - start)
