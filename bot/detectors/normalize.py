@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from itertools import accumulate, chain, repeat
 from types import MappingProxyType
+from typing import cast
 
 __all__ = ["WITHOUT_SPACES", "Clause", "Normalizer", "fold_text"]
 
@@ -125,6 +126,9 @@ _RUNS = re.compile(r"(.)\1*")
 # Scripts written without spaces between words (kana, CJK ideographs, Hangul syllables).
 WITHOUT_SPACES = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
 _SINGLES = re.compile(r"s{3,}")
+# Three one-letter tokens in a row, in the tokens joined by spaces: a letter class that holds every
+# character ``str.isalpha`` accepts, so a clause without a match has no run to rejoin.
+_SPACED_LETTERS = re.compile(r"(?<![^ ])[^\W\d_] [^\W\d_] [^\W\d_](?![^ ])")
 _MAX_TOKEN = 40  # longer "words" are not words; they are kept but never rewritten
 _MAX_SPACED = 200  # longest run of letter-spaced single letters that is rejoined
 _SYMBOL_RUN = re.compile(r"([^\w\s\x00-\x7f])\1{3,}")
@@ -465,6 +469,8 @@ class Normalizer:
     def _join_spaced(self, tokens: list[str]) -> list[str] | None:
         """``k i l l myself`` → ``kill myself``: runs of three or more single letters are rejoined.
         None when nothing changed."""
+        if len(tokens) < 3 or not _SPACED_LETTERS.search(" ".join(tokens)):
+            return None  # one search instead of a test per token: most clauses have no such run
         singles = {t for t in set(tokens) if len(t) == 1 and t.isalpha()}
         if not singles:
             return None
@@ -564,8 +570,15 @@ class Normalizer:
         # Built with C-level maps rather than a Python step per token: a clause may be a page long.
         split = _TOKEN_SPLIT.split(part)
         raws = split[1::2]
-        canonical = {raw: self._words(raw) for raw in dict.fromkeys(raws)}  # each distinct token once
-        per_raw = list(map(canonical.__getitem__, raws))
+        # Each distinct token once, from the memo without a Python call per token (most are there);
+        # a local copy, since another thread may clear the memo meanwhile.
+        memo = self._memo
+        canonical = dict(zip(raws, map(memo.get, raws), strict=True))
+        if None in canonical.values():
+            for raw, words in canonical.items():
+                if words is None:
+                    canonical[raw] = self._words(raw)
+        per_raw = list(map(cast("dict[str, tuple[str, ...]]", canonical).__getitem__, raws))  # all filled
         tokens = list(chain.from_iterable(per_raw))
         if not tokens:
             return None

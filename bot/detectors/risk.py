@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Container, Iterable, Iterator
+from collections.abc import Container, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from itertools import islice
+from typing import cast
 
 from bot.detectors.context import ContextWords, judge
 from bot.detectors.normalize import WITHOUT_SPACES, Clause, Normalizer
@@ -48,6 +49,9 @@ MAX_CUES = 4
 MAX_MATCHES = 8
 WEAK_CLUSTER = 2  # weak rules (symptom families) that together make a soft mark
 TOKEN_MEMO = 50_000
+# What a word stands for in a clause's shape when neither a rule nor a context word can tell it from
+# any other word (see ``RiskDetector._shape``); itself such a word, which ``__init__`` checks.
+ANY_WORD = "\x00"
 
 
 NO_RISK = RiskAssessment(RiskLevel.NONE, None, ())
@@ -93,19 +97,75 @@ class RiskDetector:
         # conditional word joined with the clause after it.
         self._conditional_rules = tuple(r for r in rules.rules if r.conditional_form and r.kind in RISK_KINDS)
         self._conditionals = frozenset(w for lang in rules.languages.values() for w in lang.conditionals)
-        # The words and word beginnings that rules require: whether a rule may match a window (with
-        # spaces) depends on those of its tokens alone, so distinct clauses that differ only in other
-        # tokens ("they should all die 17", "... 18") share the answer within a message.
-        needed = {q for r in rules.rules for q in r.gates} | {
-            q for r in rules.rules for c in r.requires for q in c
-        }
-        self._required_words = frozenset(w for q in needed for w in q.words)
-        self._required_stems = tuple(sorted({st for q in needed for st in q.stems}))
-        self._required: dict[str, bool] = {}  # token -> it is, or begins with, a required word (memo)
+        # ``Rule.may_match`` of each rule of spaced scripts as set tests on numbered requirements: a
+        # window's met requirements are the union of its tokens' (memoised per token), and a rule's
+        # test is then a few set operations instead of a test per requirement. Most windows are
+        # distinct in a long message, and their candidates test dozens of requirements each.
+        numbers: dict[Requirement, int] = {}
+        self._tests: dict[str, _Test] = {}
+        for rule in rules.rules:
+            if rule.compact or not rule.requires or not all(rule.requires):
+                continue  # substrings, or no word required: ``may_match`` itself, which is cheap there
+            rests: dict[int, list[frozenset[int]]] = {}
+            for cnf in rule.requires:
+                first, *rest = (numbers.setdefault(q, len(numbers)) for q in cnf)
+                rests.setdefault(first, []).append(frozenset(rest))
+            gates = frozenset(numbers.setdefault(q, len(numbers)) for q in rule.gates)
+            self._tests[rule.id] = _Test(gates, frozenset(rests), {k: tuple(v) for k, v in rests.items()})
+        by_word: dict[str, set[int]] = {}
+        by_stem: dict[str, set[int]] = {}
+        for requirement, number in numbers.items():
+            for word in requirement.words:
+                by_word.setdefault(word, set()).add(number)
+            for stem in requirement.stems:
+                by_stem.setdefault(stem, set()).add(number)
+        self._met_by_word = {k: frozenset(v) for k, v in by_word.items()}
+        self._met_by_stem = {k: frozenset(v) for k, v in by_stem.items()}
+        self._stem_lengths = sorted({len(stem) for stem in by_stem})
+        self._met_of: dict[str, frozenset[int]] = {}  # token -> the requirements it meets (memo)
+        # The words the mechanism can tell apart: the rules' words, beginnings and endings, the anchors
+        # (looked up by every beginning of a token), and every language's context words. Any other
+        # token is read as "some word" by every pattern, idiom, requirement and context test, so a
+        # clause is read in its shape, with such tokens replaced by one stand-in: "they should all die
+        # 17" and "... 18" are then one text, searched and judged once per message. Rules that read
+        # characters (files without spaces) would see the stand-in's characters: with a conditional
+        # one among them (they read joined clauses of any script), clauses are read as they are.
+        lexicon = rules.lexicon
+        context = (
+            w
+            for lang in rules.languages.values()
+            for group in (
+                lang.negators,
+                lang.scope_breaks,
+                lang.jokes,
+                lang.conditionals,
+                lang.subjects,
+                lang.neg_raisers,
+                lang.ability,
+            )
+            for entry in group
+            for w in (entry, *entry.split())
+        )
+        self._read_words = lexicon.words | frozenset(context)
+        self._read_beginnings = lexicon.beginnings | frozenset(rules.by_anchor)
+        # Looked up by a token's own beginnings, one per length: ``str.startswith`` with thousands of
+        # beginnings compares each of them, about 25 µs per new token.
+        self._beginning_lengths = tuple(sorted({len(b) for b in self._read_beginnings}))
+        self._read_endings = tuple(sorted(lexicon.endings))
+        self._shapes = not any(r.compact for r in self._conditional_rules) and not self._is_read(ANY_WORD)
+        self._shape_of: dict[str, str] = {}  # token -> itself, or ANY_WORD (memo)
 
     @property
     def normalizer(self) -> Normalizer:
         return self._normalizer
+
+    def clear_cache(self) -> None:
+        """Forget every memo of tokens and clauses, the normaliser's too (for measuring a first
+        reading: a message of new words fills them as it is read)."""
+        self._normalizer.clear_cache()
+        self._by_token.clear()
+        self._shape_of.clear()
+        self._met_of.clear()
 
     def assess(self, text: str) -> RiskAssessment:
         best: dict[RiskLevel, list[Hit]] = {}
@@ -144,12 +204,18 @@ class RiskDetector:
     def _hits(self, text: str, settled: Container[str]) -> Iterator[Hit]:
         """The hits of the rules not in ``settled`` (which the caller may grow while it reads)."""
         clauses = list(self._normalizer.clauses(text))
+        interned: dict[tuple[tuple[str, ...], tuple[bool, ...]], Clause] = {}
+        by_id: dict[int, Clause] = {}  # the normaliser hands out one object per distinct clause
+        forms = [self._form(clause, by_id, interned) for clause in clauses]
         seen: set[tuple[str, str, str]] = set()
+        # Readings by shape (quotation marks included, which the texts above leave out): one with the
+        # same shape and the same neighbours' shapes finds what the first found, so it is not repeated.
+        alike: set[tuple[str, tuple[bool, ...], str, str]] = set()
+        joined_alike: set[tuple[int, int, int, int]] = set()
         # The rules worth trying on each distinct window (anchored there, and whose required words are
         # there): a message of many short clauses repeats most of them, with other neighbours, and
         # most have none, which then costs one look-up per clause.
         tried: dict[tuple[str, bool], list[Rule]] = {}
-        possible: dict[tuple[str, frozenset[str]], bool] = {}  # (rule, required words present) -> may match
         searches = _Searches()
         idle: set[int] = set()  # clauses (by identity: the normaliser reuses them) with nothing to read
         last = len(clauses) - 1
@@ -158,67 +224,151 @@ class RiskDetector:
                 continue
             before = clauses[i - 1] if i > 0 else None
             after = clauses[i + 1] if i < last else None
+            form = forms[i]
+            form_before = forms[i - 1] if i > 0 else None
+            form_after = forms[i + 1] if i < last else None
             busy = False
-            for window in (clause,) if len(clause.tokens) <= WINDOW else _windows(clause):
-                rules = tried.get((window.text, window.cjk))
+            if len(clause.tokens) <= WINDOW:
+                pairs: Iterable[tuple[Clause, Clause]] = ((clause, form),)
+            elif form is clause:
+                pairs = ((window, window) for window in _windows(clause))
+            else:
+                pairs = zip(_windows(clause), _windows(form), strict=True)
+            for window, shape in pairs:
+                rules = tried.get((shape.text, shape.cjk))
                 if rules is None:
-                    rules = tried[window.text, window.cjk] = self._viable(window, possible)
+                    rules = tried[shape.text, shape.cjk] = self._viable(shape)
                 if not rules:
                     continue
                 busy = True
                 # A repeated phrase is read once (with the same neighbours it would judge the same).
                 key = (window.text, before.text if before else "", after.text if after else "")
-                if key in seen:
+                like = (
+                    shape.text,
+                    shape.quoted,
+                    form_before.text if form_before else "",
+                    form_after.text if form_after else "",
+                )
+                if key in seen or like in alike:
                     continue
                 seen.add(key)
+                alike.add(like)
                 for rule in rules:
                     if rule.id in settled:
                         continue
-                    hit = self._read(rule, window, before, after, searches)
+                    hit = self._read(rule, shape, form_before, form_after, searches)
                     if hit is not None:
                         yield hit
             if self._conditional_rules and not self._conditionals.isdisjoint(clause.tokens):
                 busy = True
-                if after is not None:
-                    yield from self._conditional_sentence(
-                        clause, after, before, clauses[i + 2 : i + 3], settled, possible, searches
-                    )
+                if form_after is not None:
+                    rest = forms[i + 2 : i + 3]
+                    # ``forms`` holds every clause object for the whole message, so their ids are stable.
+                    joint = (id(form), id(form_after), id(form_before), id(rest[0]) if rest else 0)
+                    if joint not in joined_alike:
+                        joined_alike.add(joint)
+                        yield from self._conditional_sentence(
+                            form, form_after, form_before, rest, settled, searches
+                        )
             if not busy:
                 idle.add(id(clause))
 
-    def _viable(
+    def _form(
         self,
-        window: Clause,
-        possible: dict[tuple[str, frozenset[str]], bool],
-        rules: Iterable[Rule] | None = None,
-    ) -> list[Rule]:
+        clause: Clause,
+        by_id: dict[int, Clause],
+        interned: dict[tuple[tuple[str, ...], tuple[bool, ...]], Clause],
+    ) -> Clause:
+        """``clause`` in its shape: each word no rule or context word reads replaced by ``ANY_WORD``,
+        one object per distinct shape in a message (or the clause itself when nothing is replaced)."""
+        form = by_id.get(id(clause))
+        if form is None:
+            form = by_id[id(clause)] = (
+                self._shape(clause, interned) if self._shapes and not clause.cjk else clause
+            )
+        return form
+
+    def _shape(
+        self, clause: Clause, interned: dict[tuple[tuple[str, ...], tuple[bool, ...]], Clause]
+    ) -> Clause:
+        tokens = clause.tokens
+        # Looked up without a Python step per token (most tokens are known); the memo is read once,
+        # as another thread may clear it meanwhile.
+        shaped = tuple(map(self._shape_of.get, tokens))
+        if None in shaped:
+            stands = dict(zip(tokens, shaped, strict=True))  # each distinct new token is judged once
+            for token, stand in stands.items():
+                if stand is None:
+                    stands[token] = self._stand(token)
+            shaped = tuple(map(stands.__getitem__, tokens))
+        if shaped == tokens:
+            return clause
+        key = (cast("tuple[str, ...]", shaped), clause.quoted)  # every token is filled in above
+        form = interned.get(key)
+        if form is None:
+            form = interned[key] = Clause(key[0], clause.quoted, False)
+        return form
+
+    def _stand(self, token: str) -> str:
+        """What ``token`` stands for in a shape: itself, or ``ANY_WORD`` (memoised)."""
+        stand = token if self._is_read(token) else ANY_WORD
+        if len(self._shape_of) >= TOKEN_MEMO:
+            self._shape_of.clear()
+        self._shape_of[token] = stand
+        return stand
+
+    def _is_read(self, token: str) -> bool:
+        """Whether some pattern, idiom, requirement, anchor or context word may tell ``token`` apart."""
+        if token in self._read_words or token.endswith(self._read_endings):
+            return True
+        beginnings = self._read_beginnings
+        for n in self._beginning_lengths:
+            if n > len(token):
+                break
+            if token[:n] in beginnings:
+                return True
+        return False
+
+    def _viable(self, window: Clause, rules: Iterable[Rule] | None = None) -> list[Rule]:
         """Those of ``rules`` (by default the candidates) whose required words ``window`` holds."""
         known: dict[Requirement, bool] = {}
         tried = self.candidates(window) if rules is None else rules
         if window.cjk:  # rules of scripts without spaces read substrings, not tokens
             return [r for r in tried if r.may_match(window, known)]
-        present = frozenset(t for t in window.vocabulary if self._is_required(t))
+        met = self._met(window)
+        tests = self._tests
         viable = []
         for rule in tried:
-            if rule.compact:  # a rule of a script without spaces (a conditional one): substrings
-                ok = rule.may_match(window, known)
-            else:
-                remembered = possible.get((rule.id, present))
-                if remembered is None:
-                    remembered = possible[rule.id, present] = rule.may_match(window, known)
-                ok = remembered
-            if ok:
+            test = tests.get(rule.id)
+            if rule.may_match(window, known) if test is None else test.holds(met):
                 viable.append(rule)
         return viable
 
-    def _is_required(self, token: str) -> bool:
-        required = self._required.get(token)
-        if required is None:
-            required = token in self._required_words or token.startswith(self._required_stems)
-            if len(self._required) >= TOKEN_MEMO:
-                self._required.clear()
-            self._required[token] = required
-        return required
+    def _met(self, window: Clause) -> frozenset[int]:
+        """The numbers of the requirements ``window``'s words meet."""
+        vocabulary = window.vocabulary
+        found = list(map(self._met_of.get, vocabulary))  # the memo is read once: threads may clear it
+        if None in found:
+            found = list(map(self._meets, vocabulary, found))
+        return _NONE_MET.union(*cast("list[frozenset[int]]", found))  # every entry is filled in above
+
+    def _meets(self, token: str, known: frozenset[int] | None) -> frozenset[int]:
+        """The requirements ``token`` meets: it is one of their words or begins with one of their stems
+        (``known`` when memoised)."""
+        if known is not None:
+            return known
+        met = self._met_by_word.get(token, _NONE_MET)
+        by_stem = self._met_by_stem
+        for n in self._stem_lengths:
+            if n > len(token):
+                break
+            more = by_stem.get(token[:n])
+            if more is not None:  # most beginnings are no stem: no new set for them
+                met = met | more
+        if len(self._met_of) >= TOKEN_MEMO:
+            self._met_of.clear()
+        self._met_of[token] = met
+        return met
 
     def _conditional_sentence(
         self,
@@ -227,14 +377,13 @@ class RiskDetector:
         before: Clause | None,
         rest: list[Clause],
         settled: Container[str],
-        possible: dict[tuple[str, frozenset[str]], bool],
         searches: _Searches,
     ) -> Iterator[Hit]:
         """Conditional rules on a condition clause joined with the clause after it (bounded: one window)."""
         if len(clause.tokens) + len(after.tokens) > WINDOW or self._conditionals.isdisjoint(clause.tokens):
             return
         joined = Clause(clause.tokens + after.tokens, clause.quoted + after.quoted, clause.cjk or after.cjk)
-        for rule in self._viable(joined, possible, self._conditional_rules):
+        for rule in self._viable(joined, self._conditional_rules):
             if rule.id in settled:
                 continue
             hit = self._read(rule, joined, before, rest[0] if rest else None, searches)
@@ -322,6 +471,28 @@ class RiskDetector:
                 for sibling in self._siblings.get(rule.id, ())
             )
         return excused
+
+
+_NONE_MET: frozenset[int] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class _Test:
+    """``Rule.may_match`` on the numbers of the requirements a window meets: every gate, and every
+    requirement of one of the patterns' lists (found by the list's first requirement)."""
+
+    gates: frozenset[int]
+    firsts: frozenset[int]
+    rests: Mapping[int, tuple[frozenset[int], ...]]  # first requirement -> the rest of each list
+
+    def holds(self, met: frozenset[int]) -> bool:
+        if not self.gates <= met:
+            return False
+        for first in self.firsts & met:
+            for rest in self.rests[first]:
+                if rest <= met:
+                    return True
+        return False
 
 
 @dataclass(slots=True)

@@ -46,7 +46,7 @@ from importlib import resources
 
 from bot.detectors.normalize import Clause, fold_text
 
-__all__ = ["Requirement", "Rule", "RuleFile", "RuleSet", "load_rule_files"]
+__all__ = ["Lexicon", "Requirement", "Rule", "RuleFile", "RuleSet", "load_rule_files"]
 
 # "weak": a symptom that marks nothing alone; two weak rules of different families in one message make a
 # "possible" (screening questionnaires count symptoms the same way).
@@ -529,6 +529,48 @@ def _requirement(
     return found
 
 
+@dataclass(frozen=True, slots=True)
+class Lexicon:
+    """Every word piece written in the patterns, idioms, macros and expansions of the rule files, folded
+    as the compiler folds it: whole words, word beginnings (``kill*``) and word endings (``*ly``).
+
+    A superset of what any compiled expression tests a token for: a token that is none of these words,
+    begins with none of the beginnings and ends with none of the endings is read by every rule exactly
+    as any other such token (as "some word")."""
+
+    words: frozenset[str]
+    beginnings: frozenset[str]
+    endings: frozenset[str]
+
+
+def _lexicon(phrases: Iterable[str]) -> Lexicon:
+    words: set[str] = set()
+    beginnings: set[str] = set()
+    endings: set[str] = set()
+    for phrase in phrases:
+        for piece in (m.group(1) for m in _PIECE.finditer(phrase)):
+            if piece in ("(", ")", "[", "]", "|", "$", "_") or piece.startswith(("{", "...")):
+                continue
+            for word in {piece, fold_text(piece)}:
+                words.add(word)  # also as written: a compact file's "*x" or a lone "*" is a plain word
+                if word.startswith("*") and len(word) > 1:
+                    endings.add(word[1:])
+                if word.endswith("*") and len(word) > 1:
+                    beginnings.add(word[:-1])
+    return Lexicon(frozenset(words), frozenset(beginnings), frozenset(endings))
+
+
+def _phrases(parsed: Iterable[tuple[str, Mapping[str, object]]]) -> Iterator[str]:
+    """Every pattern-syntax string of the files: rules' patterns and idioms, macros, expansions."""
+    for _, data in parsed:
+        for phrases in dict(data.get("macros", {})).values():  # type: ignore[call-overload]
+            yield from (str(p) for p in phrases)
+        yield from (str(v) for v in dict(data.get("expansions", {})).values())  # type: ignore[call-overload]
+        for raw in data.get("rule", ()):  # type: ignore[attr-defined]
+            yield from (str(p) for p in raw.get("patterns", ()))
+            yield from (str(p) for p in raw.get("unless", ()))
+
+
 @dataclass(frozen=True)
 class RuleSet:
     files: tuple[RuleFile, ...]
@@ -538,6 +580,7 @@ class RuleSet:
     compact_by_char: Mapping[str, tuple[tuple[str, Rule], ...]]
     always: tuple[Rule, ...]  # rules without any anchor
     vocabulary: frozenset[str]
+    lexicon: Lexicon  # what the patterns can tell apart (see ``RiskDetector`` shapes)
 
     @property
     def rules(self) -> Iterable[Rule]:
@@ -590,4 +633,5 @@ def load_rule_files(files: Iterable[tuple[str, str]] | None = None) -> RuleSet:
         {k: tuple(v) for k, v in compact_by_char.items()},
         tuple(always),
         frozenset(vocabulary),
+        _lexicon(_phrases(parsed)),
     )
