@@ -314,13 +314,19 @@ class PostgresServer:
             **kwargs,  # type: ignore[arg-type]
         )
 
-    def create_database(self, name: str | None = None) -> str:
-        """Create a database (a unique name when ``name`` is None) and return its SQLAlchemy URL."""
+    def create_database(self, name: str | None = None, *, template: str | None = None) -> str:
+        """Create a database (a unique name when ``name`` is None) and return its SQLAlchemy URL.
+
+        With ``template``, the new database is a copy of that one (which nobody may be connected to).
+        """
         name = name or unique_database_name()
         if not _NAME_RE.match(name):
             raise ValueError(f"invalid database name {name!r} (letters, digits, _; max 63)")
+        statement = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+        if template is not None:
+            statement = sql.SQL("{} TEMPLATE {}").format(statement, sql.Identifier(template))
         with self.connect() as conn:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            conn.execute(statement)
         return self.url_for(name)
 
     def drop_database(self, name: str) -> None:
@@ -329,13 +335,14 @@ class PostgresServer:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
     @contextlib.contextmanager
-    def temporary_database(self, hint: str = "") -> Iterator[str]:
-        """A fresh database for one test: yields its URL, drops it afterwards.
+    def temporary_database(self, hint: str = "", *, template: str | None = None) -> Iterator[str]:
+        """A fresh database for one test (a copy of ``template`` if given): yields its URL, drops it
+        afterwards.
 
         If the test left the server stopped (fault tests), it is started again first.
         """
         name = unique_database_name(hint)
-        url = self.create_database(name)
+        url = self.create_database(name, template=template)
         try:
             yield url
         finally:

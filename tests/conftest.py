@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import AsyncIterator, Iterator
+from contextlib import closing
 from pathlib import Path
 
 import pytest
 
-from fakes.postgres import PostgresServer, in_ci, postgres_available, start_postgres
-from storage.db import open_database, upgrade
+from fakes.postgres import PostgresServer, in_ci, postgres_available, start_postgres, unique_database_name
+from storage.db import open_database, upgrade, upgrade_sync
 from storage.maintenance import Maintenance
 from storage.repository import Repository
 
@@ -28,12 +30,63 @@ def postgres_server() -> Iterator[PostgresServer]:
         server.stop()
 
 
+# Migrating costs 0.1-1 s a database (Alembic runs every script); hundreds of tests want a database at
+# the newest revision, so each gets a copy of one migrated once per session (per xdist worker). The
+# migrations themselves still run from nothing here, and in the tests that take ``empty_database_url``.
+
+
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file at the newest revision: copy it with ``sqlite_copy``, never use it directly."""
+    path = tmp_path_factory.mktemp("migrated") / "haven.db"
+    upgrade_sync(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def migrated_postgres(postgres_server: PostgresServer) -> str:
+    """The name of a PostgreSQL database at the newest revision, the template of each test's database."""
+    name = unique_database_name("migrated_template")
+    upgrade_sync(postgres_server.create_database(name))
+    return name
+
+
+def sqlite_copy(template: Path, directory: Path) -> str:
+    """The URL of a new SQLite file in ``directory`` holding what ``template`` holds."""
+    target = directory / "haven.db"
+    # SQLite's backup API rather than a file copy: it copies a consistent database whatever its journal.
+    with closing(sqlite3.connect(template)) as source, closing(sqlite3.connect(target)) as copy:
+        source.backup(copy)
+    return f"sqlite:///{target}"
+
+
+@pytest.fixture
+def sqlite_url(migrated_sqlite: Path, tmp_path: Path) -> str:
+    """A fresh SQLite database at the newest revision, for the tests that run on SQLite only."""
+    return sqlite_copy(migrated_sqlite, tmp_path)
+
+
 @pytest.fixture(
     params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)],
     ids=["sqlite", "postgresql"],
 )
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh, empty database per test, once on SQLite and once on PostgreSQL."""
+    """A fresh database per test at the newest revision, once on SQLite and once on PostgreSQL."""
+    if request.param == "sqlite":
+        yield sqlite_copy(request.getfixturevalue("migrated_sqlite"), tmp_path)
+        return
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    template: str = request.getfixturevalue("migrated_postgres")
+    with server.temporary_database(hint=request.node.name, template=template) as url:
+        yield url
+
+
+@pytest.fixture(
+    params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)],
+    ids=["sqlite", "postgresql"],
+)
+def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database per test (for the migrations' own tests), on SQLite and on PostgreSQL."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path}/haven.db"
         return
