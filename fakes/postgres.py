@@ -17,7 +17,6 @@ import pwd
 import re
 import shlex
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -28,6 +27,8 @@ from pathlib import Path
 
 import psycopg
 from psycopg import sql
+
+from fakes.ports import free_port
 
 __all__ = [
     "PostgresError",
@@ -142,12 +143,6 @@ def unique_database_name(hint: str = "") -> str:
     cleaned = re.sub(r"[^a-z0-9]+", "_", hint.lower()).strip("_")[:40]
     suffix = uuid.uuid4().hex[:10]
     return f"t_{cleaned}_{suffix}" if cleaned else f"t_{suffix}"
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _clean_env() -> dict[str, str]:
@@ -391,7 +386,7 @@ def start_postgres(*, attempts: int = 3) -> PostgresServer:
     assert bindir is not None
     t0 = time.perf_counter()
     base = _make_base_dir()
-    server = PostgresServer(bindir=bindir, base_dir=base, port=_free_port())
+    server = PostgresServer(bindir=bindir, base_dir=base, port=free_port())
     try:
         server._initdb()
         t1 = time.perf_counter()
@@ -403,7 +398,7 @@ def start_postgres(*, attempts: int = 3) -> PostgresServer:
                 # Another process may have grabbed the port between probing and binding: try another.
                 if attempt == attempts or "already in use" not in server.read_log():
                     raise
-                old_port, server.port = server.port, _free_port()
+                old_port, server.port = server.port, free_port()
                 conf = server.data_dir / "postgresql.conf"
                 text = conf.read_text().replace(f"port = {old_port}\n", f"port = {server.port}\n")
                 with conf.open("r+") as handle:  # rewrite in place: keeps the owner
