@@ -14,6 +14,26 @@ from storage.db import open_database, upgrade, upgrade_sync
 from storage.maintenance import Maintenance
 from storage.repository import Repository
 
+# Files of tests that run real ``haven`` processes, 10-35 s each, longest first. They go to the front of
+# the run: xdist hands each worker a contiguous share and a worker that runs dry takes from the end of
+# the other's, so one of them started last would leave a worker idle while it runs to its end.
+RUN_FIRST = (
+    "tests/slack/test_faults.py",
+    "tests/test_lightness.py",
+    "tests/slack/test_shutdown.py",
+    "tests/slack/test_multiprocess.py",
+    "tests/slack/test_blackbox.py",
+    "tests/slack/test_many_threads.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        path = item.nodeid.partition("::")[0]
+        return RUN_FIRST.index(path) if path in RUN_FIRST else len(RUN_FIRST)
+
+    items.sort(key=rank)  # stable: every other test keeps its place
+
 
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
