@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import AsyncIterator, Iterator
-from contextlib import closing
 from pathlib import Path
 
 import pytest
 
+from fakes.harness import sqlite_copy
 from fakes.postgres import PostgresServer, in_ci, postgres_available, start_postgres, unique_database_name
 from storage.db import open_database, upgrade, upgrade_sync
 from storage.maintenance import Maintenance
@@ -69,15 +68,6 @@ def migrated_postgres(postgres_server: PostgresServer) -> str:
     name = unique_database_name("migrated_template")
     upgrade_sync(postgres_server.create_database(name))
     return name
-
-
-def sqlite_copy(template: Path, directory: Path) -> str:
-    """The URL of a new SQLite file in ``directory`` holding what ``template`` holds."""
-    target = directory / "haven.db"
-    # SQLite's backup API rather than a file copy: it copies a consistent database whatever its journal.
-    with closing(sqlite3.connect(template)) as source, closing(sqlite3.connect(target)) as copy:
-        source.backup(copy)
-    return f"sqlite:///{target}"
 
 
 @pytest.fixture
