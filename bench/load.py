@@ -31,7 +31,6 @@ import os
 import random
 import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -51,6 +50,7 @@ import aiohttp  # noqa: E402
 from bench.common import pct, table  # noqa: E402
 from fakes.fake_anthropic import Delay, FakeAnthropic, Reply  # noqa: E402
 from fakes.mock_slack import MockSlack  # noqa: E402
+from fakes.ports import free_port  # noqa: E402 (bench.faults and others take it from here)
 from fakes.postgres import PostgresServer, start_postgres, to_libpq_url  # noqa: E402
 from fakes.slack_harness import BOT, BOT_TOKEN, CHANNEL, SIGNING_SECRET, SlackHarness, signed_headers  # noqa: E402
 
@@ -220,12 +220,6 @@ def answering_model(latency: float, reply_chars: int) -> FakeAnthropic:
 
 
 # -- Haven processes ---------------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

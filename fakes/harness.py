@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, closing
+from pathlib import Path
 from typing import Any
 
 from bot.app import Services, initialize
@@ -29,6 +31,16 @@ def make_settings(database_url: str, anthropic_url: str | None = None, **overrid
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+def sqlite_copy(template: Path, directory: Path) -> str:
+    """The URL of a new SQLite file ``haven.db`` in ``directory`` holding what ``template`` holds (tests
+    copy one database migrated once rather than migrate each of their own)."""
+    target = directory / "haven.db"
+    # SQLite's backup API rather than a file copy: it copies a consistent database whatever its journal.
+    with closing(sqlite3.connect(template)) as source, closing(sqlite3.connect(target)) as copy:
+        source.backup(copy)
+    return f"sqlite:///{target}"
 
 
 @asynccontextmanager

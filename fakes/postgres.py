@@ -17,7 +17,6 @@ import pwd
 import re
 import shlex
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -28,6 +27,8 @@ from pathlib import Path
 
 import psycopg
 from psycopg import sql
+
+from fakes.ports import free_port
 
 __all__ = [
     "PostgresError",
@@ -142,12 +143,6 @@ def unique_database_name(hint: str = "") -> str:
     cleaned = re.sub(r"[^a-z0-9]+", "_", hint.lower()).strip("_")[:40]
     suffix = uuid.uuid4().hex[:10]
     return f"t_{cleaned}_{suffix}" if cleaned else f"t_{suffix}"
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _clean_env() -> dict[str, str]:
@@ -314,13 +309,19 @@ class PostgresServer:
             **kwargs,  # type: ignore[arg-type]
         )
 
-    def create_database(self, name: str | None = None) -> str:
-        """Create a database (a unique name when ``name`` is None) and return its SQLAlchemy URL."""
+    def create_database(self, name: str | None = None, *, template: str | None = None) -> str:
+        """Create a database (a unique name when ``name`` is None) and return its SQLAlchemy URL.
+
+        With ``template``, the new database is a copy of that one (which nobody may be connected to).
+        """
         name = name or unique_database_name()
         if not _NAME_RE.match(name):
             raise ValueError(f"invalid database name {name!r} (letters, digits, _; max 63)")
+        statement = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+        if template is not None:
+            statement = sql.SQL("{} TEMPLATE {}").format(statement, sql.Identifier(template))
         with self.connect() as conn:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            conn.execute(statement)
         return self.url_for(name)
 
     def drop_database(self, name: str) -> None:
@@ -329,13 +330,14 @@ class PostgresServer:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
     @contextlib.contextmanager
-    def temporary_database(self, hint: str = "") -> Iterator[str]:
-        """A fresh database for one test: yields its URL, drops it afterwards.
+    def temporary_database(self, hint: str = "", *, template: str | None = None) -> Iterator[str]:
+        """A fresh database for one test (a copy of ``template`` if given): yields its URL, drops it
+        afterwards.
 
         If the test left the server stopped (fault tests), it is started again first.
         """
         name = unique_database_name(hint)
-        url = self.create_database(name)
+        url = self.create_database(name, template=template)
         try:
             yield url
         finally:
@@ -384,7 +386,7 @@ def start_postgres(*, attempts: int = 3) -> PostgresServer:
     assert bindir is not None
     t0 = time.perf_counter()
     base = _make_base_dir()
-    server = PostgresServer(bindir=bindir, base_dir=base, port=_free_port())
+    server = PostgresServer(bindir=bindir, base_dir=base, port=free_port())
     try:
         server._initdb()
         t1 = time.perf_counter()
@@ -396,7 +398,7 @@ def start_postgres(*, attempts: int = 3) -> PostgresServer:
                 # Another process may have grabbed the port between probing and binding: try another.
                 if attempt == attempts or "already in use" not in server.read_log():
                     raise
-                old_port, server.port = server.port, _free_port()
+                old_port, server.port = server.port, free_port()
                 conf = server.data_dir / "postgresql.conf"
                 text = conf.read_text().replace(f"port = {old_port}\n", f"port = {server.port}\n")
                 with conf.open("r+") as handle:  # rewrite in place: keeps the owner

@@ -173,19 +173,19 @@ async def test_settings_and_their_audit_are_saved_together(tmp_path: Path) -> No
         await repo.close()
 
 
-def test_migration_0007_downgrades_and_upgrades_again(database_url: str) -> None:
+def test_migration_0007_downgrades_and_upgrades_again(empty_database_url: str) -> None:
     from alembic import command
     from sqlalchemy import inspect
 
     from storage.db import alembic_config, create_sync_engine, upgrade_sync
 
-    upgrade_sync(database_url)
-    engine = create_sync_engine(database_url)
+    upgrade_sync(empty_database_url)
+    engine = create_sync_engine(empty_database_url)
     try:
         assert "admin_audit" in inspect(engine).get_table_names()
-        command.downgrade(alembic_config(database_url), "0006")
+        command.downgrade(alembic_config(empty_database_url), "0006")
         assert "admin_audit" not in inspect(engine).get_table_names()
-        upgrade_sync(database_url)
+        upgrade_sync(empty_database_url)
         assert "admin_audit" in inspect(engine).get_table_names()
     finally:
         engine.dispose()

@@ -32,11 +32,11 @@ def _utc(at: datetime) -> datetime:
     return at if at.tzinfo else at.replace(tzinfo=UTC)
 
 
-def test_duplicate_reports_collapse_into_one_holding_the_latest_comment(database_url: str) -> None:
+def test_duplicate_reports_collapse_into_one_holding_the_latest_comment(empty_database_url: str) -> None:
     from alembic import command
 
-    upgrade_sync(database_url, "0004")
-    engine = create_sync_engine(database_url)
+    upgrade_sync(empty_database_url, "0004")
+    engine = create_sync_engine(empty_database_url)
     try:
         with engine.begin() as conn:
             for conv in ("c1", "c2"):
@@ -53,7 +53,7 @@ def test_duplicate_reports_collapse_into_one_holding_the_latest_comment(database
             for c, u, comment, second in reports:
                 conn.execute(FEEDBACK, {"c": c, "u": u, "comment": comment, "at": _at(second)})
 
-        upgrade_sync(database_url)
+        upgrade_sync(empty_database_url)
 
         with engine.begin() as conn:
             rows = conn.execute(
@@ -81,14 +81,14 @@ def test_duplicate_reports_collapse_into_one_holding_the_latest_comment(database
                     {"at": _at(9)},
                 )
 
-        command.downgrade(alembic_config(database_url), "0004")
+        command.downgrade(alembic_config(empty_database_url), "0004")
         with engine.begin() as conn:
             columns = conn.execute(sql("SELECT * FROM feedback")).keys()
             assert "updated_at" not in columns
             # The old schema takes duplicates again.
             conn.execute(FEEDBACK, {"c": "c1", "u": "U1", "comment": None, "at": _at(10)})
             assert conn.execute(sql("SELECT count(*) FROM feedback")).scalar_one() == 4
-        upgrade_sync(database_url)  # and up again, collapsing the new duplicate
+        upgrade_sync(empty_database_url)  # and up again, collapsing the new duplicate
         with engine.begin() as conn:
             assert conn.execute(sql("SELECT count(*) FROM feedback")).scalar_one() == 3
     finally:

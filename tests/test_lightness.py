@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,7 +25,9 @@ from alembic.script import ScriptDirectory
 
 from bench.lightness import IDLE_SECONDS
 from fakes.fake_anthropic import FakeAnthropic
+from fakes.harness import sqlite_copy
 from fakes.mock_slack import MockSlack
+from fakes.ports import free_port
 from fakes.slack_harness import BOT_TOKEN, SIGNING_SECRET
 from storage.db import alembic_config, at_head, script_heads, upgrade_sync
 
@@ -57,12 +58,11 @@ def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def _imports(tmp_path: Path, argv: list[str], stdin: str, **extra: str) -> set[str]:
-    """The modules a real ``python -m bot …`` imported, from ``-X importtime``."""
+def _imports(migrated: Path, tmp_path: Path, argv: list[str], stdin: str, **extra: str) -> set[str]:
+    """The modules a real ``python -m bot …`` imported, from ``-X importtime``, on a copy of the
+    ``migrated`` database."""
     env = _env(tmp_path, **extra)
-    subprocess.run(
-        [sys.executable, "-m", "bot", "db", "upgrade"], env=env, cwd=tmp_path, check=True, capture_output=True
-    )
+    sqlite_copy(migrated, tmp_path)  # at tmp_path/haven.db, where _env points: at the newest revision
     ran = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "bot", *argv],
         env=env,
@@ -81,26 +81,32 @@ def _top(modules: set[str]) -> set[str]:
     return {name.split(".")[0] for name in modules}
 
 
-def test_the_terminal_without_a_key_imports_no_sdk_and_no_alembic(tmp_path: Path) -> None:
-    imported = _top(_imports(tmp_path, ["run"], "hello there\n/quit\n"))
+def test_the_terminal_without_a_key_imports_no_sdk_and_no_alembic(
+    migrated_sqlite: Path, tmp_path: Path
+) -> None:
+    imported = _top(_imports(migrated_sqlite, tmp_path, ["run"], "hello there\n/quit\n"))
     assert "bot" in imported and "adapters" in imported
     assert not imported & HEAVY, sorted(imported & HEAVY)
 
 
-def test_an_idle_terminal_builds_no_detector(tmp_path: Path) -> None:
-    imported = _imports(tmp_path, ["chat"], "/quit\n")
+def test_an_idle_terminal_builds_no_detector(migrated_sqlite: Path, tmp_path: Path) -> None:
+    imported = _imports(migrated_sqlite, tmp_path, ["chat"], "/quit\n")
     assert not imported & DETECTOR_TABLES, sorted(imported & DETECTOR_TABLES)
     assert not imported & NOT_ON_SQLITE, sorted(imported & NOT_ON_SQLITE)
 
 
-def test_with_a_key_the_terminal_checks_it_without_the_sdk_and_imports_it_to_answer(tmp_path: Path) -> None:
+def test_with_a_key_the_terminal_checks_it_without_the_sdk_and_imports_it_to_answer(
+    migrated_sqlite: Path, tmp_path: Path
+) -> None:
     model = FakeAnthropic().start_in_thread()
     try:
         key = {"ANTHROPIC_API_KEY": "test-key", "ANTHROPIC_BASE_URL": model.url}
         (tmp_path / "idle").mkdir()
         (tmp_path / "answered").mkdir()
-        idle = _top(_imports(tmp_path / "idle", ["chat"], "/quit\n", **key))
-        answered = _top(_imports(tmp_path / "answered", ["chat"], "hello there\n/quit\n", **key))
+        idle = _top(_imports(migrated_sqlite, tmp_path / "idle", ["chat"], "/quit\n", **key))
+        answered = _top(
+            _imports(migrated_sqlite, tmp_path / "answered", ["chat"], "hello there\n/quit\n", **key)
+        )
     finally:
         model.stop_thread()
     assert [r.path for r in model.requests].count("/v1/messages/count_tokens") == 2  # each start checked
@@ -109,36 +115,24 @@ def test_with_a_key_the_terminal_checks_it_without_the_sdk_and_imports_it_to_ans
     assert not answered & (HEAVY - {"anthropic"}), sorted(answered & HEAVY)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.mark.parametrize("key", [False, True], ids=["rehearsal", "key"])
 def test_slack_http_mode_ready_and_idle_imports_bolt_but_no_discord_no_sdk_and_no_detector(
-    tmp_path: Path, key: bool
+    migrated_sqlite: Path, tmp_path: Path, key: bool
 ) -> None:
     slack = MockSlack().start_in_thread()
     model = FakeAnthropic().start_in_thread()
-    ops = _free_port()
+    ops = free_port()
     env = _env(
         tmp_path,
         SLACK_BOT_TOKEN=BOT_TOKEN,
         SLACK_SIGNING_SECRET=SIGNING_SECRET,
         SLACK_API_URL=slack.api_url,
-        PORT=str(_free_port()),
+        PORT=str(free_port()),
         HAVEN_OPS_PORT=str(ops),
         **({"ANTHROPIC_API_KEY": "test-key", "ANTHROPIC_BASE_URL": model.url} if key else {}),
     )
+    sqlite_copy(migrated_sqlite, tmp_path)  # at tmp_path/haven.db, where _env points
     try:
-        subprocess.run(
-            [sys.executable, "-m", "bot", "db", "upgrade"],
-            env=env,
-            cwd=tmp_path,
-            check=True,
-            capture_output=True,
-        )
         # A file, not a pipe: -X importtime writes more than a pipe holds before anyone reads it.
         log = tmp_path / "stderr.txt"
         with log.open("w") as stderr:
@@ -156,6 +150,8 @@ def test_slack_http_mode_ready_and_idle_imports_bolt_but_no_discord_no_sdk_and_n
                         with urllib.request.urlopen(f"http://127.0.0.1:{ops}/readyz", timeout=1) as resp:
                             ready = resp.status == 200
                     except OSError:
+                        if "ops endpoint not started" in log.read_text():
+                            break  # it will never be ready: fail now, with its log, not in a minute
                         time.sleep(0.05)
                 if ready:
                     time.sleep(IDLE_SECONDS)  # what an idle process loads in the background counts too

@@ -44,9 +44,9 @@ from fakes.fake_anthropic import FakeAnthropic, text
 from fakes.fake_discord import FakeDiscord
 from fakes.harness import make_settings
 from fakes.mock_slack import MockSlack
+from fakes.ports import free_port
 from fakes.postgres import PostgresServer
 from fakes.slack_harness import ALICE, BOT, BOT_TOKEN, SIGNING_SECRET, SlackHarness
-from tests.slack.test_connector import free_port
 from tests.test_cli import logging_restored  # noqa: F401 (a fixture)
 
 

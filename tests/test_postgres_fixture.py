@@ -1,13 +1,15 @@
-"""The throwaway PostgreSQL server and the ``database_url`` fixture work."""
+"""The throwaway PostgreSQL server and the ``database_url`` and ``empty_database_url`` fixtures work."""
 
 from __future__ import annotations
 
 import sqlite3
+from contextlib import closing
 
 import psycopg
 import pytest
 
 from fakes.postgres import PostgresServer, to_libpq_url
+from storage.db import at_head
 
 
 @pytest.mark.postgres
@@ -62,16 +64,45 @@ def test_temporary_database_survives_a_stopped_server(postgres_server: PostgresS
     assert postgres_server.is_running  # brought back for the next test
 
 
-def test_database_url_is_fresh(database_url: str) -> None:
-    if database_url.startswith("sqlite"):
-        path = database_url.removeprefix("sqlite:///")
+def test_empty_database_url_is_empty(empty_database_url: str) -> None:
+    if empty_database_url.startswith("sqlite"):
+        path = empty_database_url.removeprefix("sqlite:///")
         with sqlite3.connect(path) as conn:
             tables = conn.execute("select name from sqlite_master where type = 'table'").fetchall()
         assert tables == []
         return
-    assert database_url.startswith("postgresql+psycopg://")
-    with psycopg.connect(to_libpq_url(database_url)) as conn:
+    assert empty_database_url.startswith("postgresql+psycopg://")
+    with psycopg.connect(to_libpq_url(empty_database_url)) as conn:
         count = conn.execute(
             "select count(*) from information_schema.tables where table_schema = 'public'"
         ).fetchone()
         assert count == (0,)
+
+
+def test_database_url_is_migrated_empty_and_a_copy_of_its_own(
+    request: pytest.FixtureRequest, database_url: str
+) -> None:
+    """At the newest revision, no rows, and what a test writes stays out of the template."""
+    assert at_head(database_url)
+    rows = "select count(*) from conversations"
+    write = "create table only_here (x int)"
+    written = "select count(*) from only_here"
+    if database_url.startswith("sqlite"):
+        template = request.getfixturevalue("migrated_sqlite")
+        with closing(sqlite3.connect(database_url.removeprefix("sqlite:///"))) as conn:
+            assert conn.execute(rows).fetchone() == (0,)
+            conn.execute(write)
+            assert conn.execute(written).fetchone() == (0,)
+        with closing(sqlite3.connect(template)) as conn, pytest.raises(sqlite3.OperationalError):
+            conn.execute(written)
+        return
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    with psycopg.connect(to_libpq_url(database_url), autocommit=True) as conn:
+        assert conn.execute(rows).fetchone() == (0,)
+        conn.execute(write)
+        assert conn.execute(written).fetchone() == (0,)
+    with (
+        server.connect(request.getfixturevalue("migrated_postgres")) as conn,
+        pytest.raises(psycopg.errors.UndefinedTable),
+    ):
+        conn.execute(written)

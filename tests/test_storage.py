@@ -195,14 +195,16 @@ async def test_a_soft_mark_alone_is_inherited_and_state_changes_set_marks(repo: 
     assert fork.soft_cues == ("loneliness",) and not fork.at_risk and fork.risk_source is None
 
 
-def test_migration_0004_keeps_old_marks_hard_and_its_downgrade_keeps_soft_ones(database_url: str) -> None:
+def test_migration_0004_keeps_old_marks_hard_and_its_downgrade_keeps_soft_ones(
+    empty_database_url: str,
+) -> None:
     from alembic import command
     from sqlalchemy import text as sql
 
     from storage.db import alembic_config, create_sync_engine, upgrade_sync
 
-    upgrade_sync(database_url, "0003")
-    engine = create_sync_engine(database_url)
+    upgrade_sync(empty_database_url, "0003")
+    engine = create_sync_engine(empty_database_url)
     row = (
         "INSERT INTO conversations (id, platform, workspace, channel, thread, status, warnings, "
         "confirm_pending, at_risk, user_turns, created_at) "
@@ -212,14 +214,14 @@ def test_migration_0004_keeps_old_marks_hard_and_its_downgrade_keeps_soft_ones(d
         with engine.begin() as conn:
             conn.execute(sql(row), {"id": "old", "f": False, "risk": True})
             conn.execute(sql(row), {"id": "new", "f": False, "risk": False})
-        upgrade_sync(database_url)
+        upgrade_sync(empty_database_url)
         with engine.begin() as conn:
             old = conn.execute(
                 sql("SELECT at_risk, risk_source, soft_risk_cues FROM conversations WHERE id = 'old'")
             )
             assert tuple(old.one()) == (True, None, None)  # a mark of the old schema stays hard
             conn.execute(sql("UPDATE conversations SET soft_risk_cues = 'loneliness' WHERE id = 'new'"))
-        command.downgrade(alembic_config(database_url), "0003")
+        command.downgrade(alembic_config(empty_database_url), "0003")
         with engine.begin() as conn:
             marks = dict(conn.execute(sql("SELECT id, at_risk FROM conversations")).all())
         assert {k: bool(v) for k, v in marks.items()} == {"old": True, "new": True}
@@ -657,7 +659,7 @@ async def test_survives_a_postgres_restart(postgres_url: str, postgres_server: P
         await repo.close()
 
 
-def test_migrations_match_the_models(database_url: str) -> None:
+def test_migrations_match_the_models(empty_database_url: str) -> None:
     """Schema changes go through Alembic: the migrated schema must equal what the models declare,
     column types, nullability, server defaults, indexes and constraints included, on both backends."""
     from alembic.autogenerate import compare_metadata
@@ -666,8 +668,8 @@ def test_migrations_match_the_models(database_url: str) -> None:
     from storage.db import create_sync_engine, upgrade_sync
     from storage.models import metadata
 
-    upgrade_sync(database_url)
-    engine = create_sync_engine(database_url)
+    upgrade_sync(empty_database_url)
+    engine = create_sync_engine(empty_database_url)
     try:
         with engine.connect() as conn:
             context = MigrationContext.configure(

@@ -15,7 +15,6 @@ import dataclasses
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Protocol
 
 import pytest
@@ -108,12 +107,12 @@ def clock() -> Clock:
     params=["memory", "sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)],
     ids=["memory", "sqlite", "postgresql"],
 )
-async def backend(request: pytest.FixtureRequest, tmp_path: Path, clock: Clock) -> AsyncIterator[Backend]:
+async def backend(request: pytest.FixtureRequest, clock: Clock) -> AsyncIterator[Backend]:
     if request.param == "memory":
         yield Backend(None, clock)
         return
     if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path}/haven.db"
+        url = request.getfixturevalue("sqlite_url")
         await upgrade(url)
         sqlite_backend = Backend(url, clock)
         try:
@@ -122,7 +121,8 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path, clock: Clock) 
             await sqlite_backend.close()
         return
     server: PostgresServer = request.getfixturevalue("postgres_server")
-    with server.temporary_database(hint=request.node.name) as url:
+    template: str = request.getfixturevalue("migrated_postgres")
+    with server.temporary_database(hint=request.node.name, template=template) as url:
         await upgrade(url)
         pg_backend = Backend(url, clock)
         try:

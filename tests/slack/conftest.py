@@ -4,7 +4,6 @@ fake Anthropic server, fresh per test."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
@@ -40,8 +39,8 @@ async def harness(
 
 @pytest.fixture
 async def lite(
-    tmp_path: Path, slack_mock: MockSlack, anthropic: FakeAnthropic
+    sqlite_url: str, slack_mock: MockSlack, anthropic: FakeAnthropic
 ) -> AsyncIterator[SlackHarness]:
     """The same harness on SQLite only, for the many edge cases."""
-    async for h in harness_on(f"sqlite:///{tmp_path}/haven.db", slack_mock, anthropic):
+    async for h in harness_on(sqlite_url, slack_mock, anthropic):
         yield h

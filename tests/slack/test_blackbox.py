@@ -18,6 +18,7 @@ import pytest
 
 from fakes.fake_anthropic import FakeAnthropic, text
 from fakes.mock_slack import MockSlack
+from fakes.ports import free_port
 from fakes.slack_harness import (
     ALICE,
     BOT,
@@ -28,7 +29,6 @@ from fakes.slack_harness import (
     post_words,
     signed_headers,
 )
-from tests.slack.test_connector import free_port
 
 SECRET_WORDS = "my very private question about the quarterly plan"
 

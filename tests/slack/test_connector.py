@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -18,6 +17,7 @@ from adapters.slack.connector import SlackConfigError
 from fakes.fake_anthropic import FakeAnthropic, delay, text
 from fakes.harness import make_settings, services_for
 from fakes.mock_slack import TEAM_ID, MockSlack
+from fakes.ports import free_port
 from fakes.slack_harness import (
     ALICE,
     BOT,
@@ -28,12 +28,6 @@ from fakes.slack_harness import (
     post_words,
     signed_headers,
 )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def eventually(check: Callable[[], Any], seconds: float = 10.0) -> Any:

@@ -152,7 +152,7 @@ class DuplicateAnswer(AssertionError):
 
 
 async def test_a_10_s_database_outage_under_traffic_loses_nothing_and_doubles_nothing(
-    postgres_server: PostgresServer, tmp_path: Path
+    postgres_server: PostgresServer, migrated: str, tmp_path: Path
 ) -> None:
     """PostgreSQL stops for 10 s while 6 threads talk to two processes — at the worst moment, while a
     reply is being posted to Slack. The events that came during the outage are answered 503 and
@@ -164,7 +164,7 @@ async def test_a_10_s_database_outage_under_traffic_loses_nothing_and_doubles_no
         kill=False, term=False, lease=LEASE, shutdown=SHUTDOWN, seed=3, timeout=75.0, settle=1.5,
         log_level="INFO",
     )  # fmt: skip
-    with postgres_server.temporary_database(hint="faults_outage") as url:
+    with postgres_server.temporary_database(hint="faults_outage", template=migrated) as url:
         result = await run_faults(cfg, server=postgres_server, database_url=url, workdir=tmp_path)
     t = result.tally
     assert t is not None

@@ -16,8 +16,9 @@ from adapters.slack import connector as slack_connector
 from fakes.fake_anthropic import FakeAnthropic, text
 from fakes.harness import make_settings, services_for
 from fakes.mock_slack import MockSlack
+from fakes.ports import free_port
 from fakes.slack_harness import BOT_TOKEN, SIGNING_SECRET, post_words, signed_headers
-from tests.slack.test_connector import eventually, free_port, mention_envelope
+from tests.slack.test_connector import eventually, mention_envelope
 
 CAP = 50
 HALF_HEAD = b"POST /slack/events HTTP/1.1\r\nHost: haven\r\nContent-Type: appl"

@@ -35,13 +35,13 @@ FD_GROWTH = CONNECTIONS + 2 * MAX_TURNS + 20 + 16
 
 
 async def test_a_burst_of_new_threads_is_acknowledged_in_time_and_each_thread_answered_once(
-    postgres_server: PostgresServer, tmp_path: Path
+    postgres_server: PostgresServer, migrated_postgres: str, tmp_path: Path
 ) -> None:
     cfg = BurstConfig(
         threads=THREADS, latency=0.5, connections=CONNECTIONS, max_turns=MAX_TURNS, timeout=60.0, settle=1.0
     )
     started = time.monotonic()
-    with postgres_server.temporary_database(hint="many_threads") as url:
+    with postgres_server.temporary_database(hint="many_threads", template=migrated_postgres) as url:
         result = await run_burst(cfg, database_url=url, workdir=tmp_path)
 
     report = f"\n{result.table()}\n{result.problems()}"

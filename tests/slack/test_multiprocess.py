@@ -18,13 +18,13 @@ pytestmark = pytest.mark.postgres
 
 
 async def test_two_processes_answer_every_message_exactly_once_and_in_order(
-    postgres_server: PostgresServer, tmp_path: Path
+    postgres_server: PostgresServer, migrated_postgres: str, tmp_path: Path
 ) -> None:
     cfg = LoadConfig(
         messages=80, conversations=8, latency=0.05, seed=7, retry_share=0.2, timeout=40.0, settle=1.0
     )
     started = time.monotonic()
-    with postgres_server.temporary_database(hint="multiprocess_slack") as url:
+    with postgres_server.temporary_database(hint="multiprocess_slack", template=migrated_postgres) as url:
         result = await run_load(cfg, database_url=url, workdir=tmp_path)
 
     report = f"\n{result.table()}\n{result.problems()}"

@@ -21,6 +21,7 @@ import pytest
 
 from bench.load import HavenProcesses, haven_env
 from fakes.fake_anthropic import FakeAnthropic, delay, text
+from fakes.harness import sqlite_copy
 from fakes.mock_slack import MockSlack
 from fakes.slack_harness import BOT, CHANNEL, SlackHarness, signed_headers
 
@@ -68,7 +69,6 @@ async def run_and_terminate(
     event sent during the shutdown)."""
     havens = HavenProcesses(1, env, tmp_path)
     try:
-        await asyncio.to_thread(havens.migrate)
         havens.start()
         haven = havens.procs[0]
         async with aiohttp.ClientSession() as http:
@@ -95,19 +95,20 @@ async def run_and_terminate(
 
 
 def shutdown_env(
-    tmp_path: Path, anthropic: FakeAnthropic, slack: MockSlack, seconds: float
+    migrated: Path, tmp_path: Path, anthropic: FakeAnthropic, slack: MockSlack, seconds: float
 ) -> dict[str, str]:
-    env = haven_env(f"sqlite:///{tmp_path}/haven.db", slack, anthropic)
+    """Haven's environment on a copy of the ``migrated`` database (one process: no race to migrate)."""
+    env = haven_env(sqlite_copy(migrated, tmp_path), slack, anthropic)
     env.update(HAVEN_SHUTDOWN_SECONDS=str(seconds), HAVEN_LOG_LEVEL="INFO", HAVEN_STREAM="false")
     return env
 
 
 async def test_sigterm_lets_the_running_turn_and_the_one_queued_behind_it_finish(
-    tmp_path: Path, servers: tuple[FakeAnthropic, MockSlack]
+    migrated_sqlite: Path, tmp_path: Path, servers: tuple[FakeAnthropic, MockSlack]
 ) -> None:
     anthropic, slack = servers
     anthropic.enqueue(delay(3.0, text("First answer.")), delay(3.0, text("Second answer.")))
-    env = shutdown_env(tmp_path, anthropic, slack, 8)
+    env = shutdown_env(migrated_sqlite, tmp_path, anthropic, slack, 8)
     took, shown, refused = await run_and_terminate(tmp_path, anthropic, slack, env=env)
     assert shown == ["First answer.", "Second answer."]
     assert refused == 503  # new work during the shutdown goes back to Slack, which delivers it again
@@ -121,7 +122,7 @@ def last_user_words(body: dict[str, Any]) -> str:
 
 
 async def test_turns_slower_than_the_shutdown_window_are_answered_by_the_next_process_once_in_order(
-    tmp_path: Path, servers: tuple[FakeAnthropic, MockSlack]
+    migrated_sqlite: Path, tmp_path: Path, servers: tuple[FakeAnthropic, MockSlack]
 ) -> None:
     anthropic, slack = servers
     slow = True
@@ -131,7 +132,7 @@ async def test_turns_slower_than_the_shutdown_window_are_answered_by_the_next_pr
         return delay(30.0, text(words)) if slow else text(words)
 
     anthropic.responder = answer
-    env = shutdown_env(tmp_path, anthropic, slack, 2)
+    env = shutdown_env(migrated_sqlite, tmp_path, anthropic, slack, 2)
     took, shown, refused = await run_and_terminate(tmp_path, anthropic, slack, env=env)
     # Neither the running turn nor the one queued behind it is answered or noted: both stay in the inbox.
     assert shown == []

@@ -35,10 +35,11 @@ from bot.types import Digest
 from fakes.fake_anthropic import FakeAnthropic, text
 from fakes.harness import make_settings, services_for
 from fakes.mock_slack import CLIENT_ID, CLIENT_SECRET, MockSlack
+from fakes.ports import free_port
 from fakes.slack_harness import BOT_TOKEN, SIGNING_SECRET, TEAM, SlackHarness, signed_headers
 from storage.departures import Departures
 from storage.models import BOTS, INBOX, INSTALLATIONS, STATES
-from tests.slack.test_connector import eventually, free_port
+from tests.slack.test_connector import eventually
 
 SECOND = "T0SECOND1"
 SECOND_TOKEN = "xoxb-second-workspace-token"
