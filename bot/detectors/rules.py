@@ -94,18 +94,34 @@ class Requirement:
     def __init__(self, words: frozenset[str], stems: tuple[str, ...]) -> None:
         self.words = words
         self.stems = stems
-        # One search of the clause's text instead of a test per token: a token begins with a stem
-        # where a space and the stem occur ("kill*" in " i killed it ").
-        self._beginnings = LazyRegex(" (?:" + _trie(stems) + ")") if stems else None
-        self._substrings = LazyRegex(_trie(words | set(stems)))
+        # Their expressions are written on first use: most requirements are only ever tested as sets
+        # of words (``risk.RiskDetector``), and writing them all was a fifth of building the detector.
+        self._beginnings: LazyRegex | None = None
+        self._substrings: LazyRegex | None = None
+
+    def beginnings_source(self) -> str | None:
+        """One search of the clause's text instead of a test per token: a token begins with a stem
+        where a space and the stem occur ("kill*" in " i killed it ")."""
+        return " (?:" + _trie(self.stems) + ")" if self.stems else None
+
+    def substrings_source(self) -> str:
+        return _trie(self.words | set(self.stems))
 
     def met(self, clause: Clause) -> bool:
         if not self.words.isdisjoint(clause.vocabulary):
             return True
-        return self._beginnings is not None and self._beginnings.search(clause.text) is not None
+        if not self.stems:
+            return False
+        beginnings = self._beginnings
+        if beginnings is None:  # two threads may both write it: the same expression either way
+            beginnings = self._beginnings = LazyRegex(" (?:" + _trie(self.stems) + ")")
+        return beginnings.search(clause.text) is not None
 
     def met_compact(self, clause: Clause) -> bool:
-        return self._substrings.search(clause.compact) is not None
+        substrings = self._substrings
+        if substrings is None:
+            substrings = self._substrings = LazyRegex(self.substrings_source())
+        return substrings.search(clause.compact) is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,12 +249,28 @@ def _trie(words: Iterable[str]) -> str:
             node = node.setdefault(ch, {})
         node[""] = {}
 
+    escaped: dict[str, str] = {}
+
+    def esc(ch: str) -> str:
+        e = escaped.get(ch)
+        if e is None:
+            e = escaped[ch] = re.escape(ch)
+        return e
+
     def emit(node: dict) -> str:  # type: ignore[type-arg]
-        branches = [re.escape(ch) + emit(child) for ch, child in sorted(node.items()) if ch]
+        # A run of single letters (most of a trie's nodes) is written without a call per letter.
+        chain = []
+        while len(node) == 1:
+            ((ch, child),) = node.items()
+            if not ch:
+                break
+            chain.append(esc(ch))
+            node = child
+        branches = [esc(ch) + emit(child) for ch, child in sorted(node.items()) if ch]
         if not branches:
-            return ""
+            return "".join(chain)
         body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
-        return f"(?:{body})?" if "" in node else body
+        return "".join(chain) + (f"(?:{body})?" if "" in node else body)
 
     return emit(root)
 
@@ -263,42 +295,45 @@ class _Compiler:
         self._any_word = not_negator + "[^ ]+ "
         self._depth = 0
         self._cache: dict[str, _Node] = {}  # a macro compiles once per file
+        self._words: dict[str, _Node] = {}  # and a word (nodes are never changed once made)
 
     def compile(self, pattern: str) -> _Node:
         pieces = [m.group(1) for m in _PIECE.finditer(pattern)]
         if "".join(pieces) != "".join(pattern.split()):
             raise PatternError(f"cannot read pattern {pattern!r}")
+        # Read from the end of a reversed list: taking a piece is a pop, not a copy of the rest (which
+        # made a long macro's phrases quadratic to read).
+        stack = pieces[::-1]
         try:
-            node, rest = self._alternatives(pieces, closing=None)
+            node = self._alternatives(stack, closing=None)
         except PatternError as exc:
             raise PatternError(f"{exc} (in {pattern!r})") from None
-        if rest:
+        if stack:
             raise PatternError(f"unbalanced brackets in {pattern!r}")
         return node
 
-    def _alternatives(self, pieces: list[str], closing: str | None) -> tuple[_Node, list[str]]:
+    def _alternatives(self, stack: list[str], closing: str | None) -> _Node:
         alts: list[_Node] = []
         while True:
-            seq, pieces = self._sequence(pieces)
-            alts.append(seq)
-            if pieces and pieces[0] == "|":
-                pieces = pieces[1:]
+            alts.append(self._sequence(stack))
+            if stack and stack[-1] == "|":
+                stack.pop()
                 continue
             break
         if closing is not None:
-            if not pieces or pieces[0] != closing:
+            if not stack or stack[-1] != closing:
                 raise PatternError(f"missing {closing!r}")
-            pieces = pieces[1:]
-        return _union(alts), pieces
+            stack.pop()
+        return _union(alts)
 
-    def _sequence(self, pieces: list[str]) -> tuple[_Node, list[str]]:
+    def _sequence(self, stack: list[str]) -> _Node:
         parts: list[_Node] = []
-        while pieces and pieces[0] not in ("|", ")", "]"):
-            head, pieces = pieces[0], pieces[1:]
+        while stack and stack[-1] not in ("|", ")", "]"):
+            head = stack.pop()
             if head == "(":
-                node, pieces = self._alternatives(pieces, ")")
+                node = self._alternatives(stack, ")")
             elif head == "[":
-                inner, pieces = self._alternatives(pieces, "]")
+                inner = self._alternatives(stack, "]")
                 node = _Node(f"(?:{inner.regex})?", None, inner.words)
             elif head.startswith("{"):
                 node = self._macro(head[1:-1])
@@ -311,14 +346,14 @@ class _Compiler:
             elif head == "_":
                 node = _Node("." if self._compact else self._any_word, None, frozenset())
             else:
-                node = self._word(head)
+                node = self._words.get(head) or self._words.setdefault(head, self._word(head))
             parts.append(node)
         if not parts:
-            return _Node("", None, frozenset()), pieces
+            return _Node("", None, frozenset())
         if len(parts) == 1:
             # One element as it is: a plain word keeps ``word``, so a lexicon of them becomes a trie
             # (wrapped in a sequence it lost it, and every macro of plain words stayed an alternation).
-            return parts[0], pieces
+            return parts[0]
         required = [p.anchors for p in parts if p.anchors is not None]
         # The most selective required element: the one whose shortest word is longest.
         anchors = max(required, key=lambda a: min((len(w) for w in a), default=0), default=None)
@@ -327,7 +362,7 @@ class _Compiler:
             anchors,
             frozenset().union(*(p.words for p in parts)),
             required=tuple(g for p in parts for g in p.required),
-        ), pieces
+        )
 
     def _word(self, word: str) -> _Node:
         if "?" in word or "..." in word or "\\" in word:
@@ -543,14 +578,19 @@ class Lexicon:
     endings: frozenset[str]
 
 
+_SYNTAX = frozenset(("(", ")", "[", "]", "|", "$", "_"))
+
+
 def _lexicon(phrases: Iterable[str]) -> Lexicon:
     words: set[str] = set()
     beginnings: set[str] = set()
     endings: set[str] = set()
+    seen: set[str] = set()  # the files repeat most words many times over
     for phrase in phrases:
         for piece in (m.group(1) for m in _PIECE.finditer(phrase)):
-            if piece in ("(", ")", "[", "]", "|", "$", "_") or piece.startswith(("{", "...")):
+            if piece in seen or piece in _SYNTAX or piece.startswith(("{", "...")):
                 continue
+            seen.add(piece)
             for word in {piece, fold_text(piece)}:
                 words.add(word)  # also as written: a compact file's "*x" or a lone "*" is a plain word
                 if word.startswith("*") and len(word) > 1:
