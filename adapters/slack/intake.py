@@ -39,6 +39,7 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 from slack_sdk.signature import SignatureVerifier
 
+from adapters.slack.listeners.context import bolt_can_read
 from adapters.slack.listeners.conversation import ignored_message
 from adapters.slack.listeners.inbox import ACCEPTED_EVENTS, AcceptMessages, Admitted, admitted_context
 from bot.failures import log_failure
@@ -108,6 +109,8 @@ class EarlyAccept:
             return None  # a bot's message (Haven's own among them): Bolt's self-event rule decides
         if self._bot_user is None or event.get("user") == self._bot_user:
             return None
+        if not bolt_can_read(payload):
+            return None  # Haven's workspace middleware refuses it (400) before anything is recorded
         return payload
 
     async def _dispatch(self, body: str, headers: dict[str, Any], entry: Admitted) -> None:
