@@ -343,7 +343,7 @@ class Grouped(Generic[A, T]):
     A lone call goes at once, as through ``Database.run``; only calls that would have queued for the
     database anyway wait, and for no longer than the group ahead of them takes. A group that stalls
     (a row lock another process holds) does not hold up the rest: a call that has waited
-    ``stall_seconds`` starts another group beside it, up to ``lanes`` at once.
+    ``stall_seconds`` (at most about twice that) starts another group beside it, up to ``lanes`` at once.
 
     ``fn`` takes the arguments in arrival order and returns their results in the same order. When it
     raises ``StorageUnavailable``, every call of the group gets it (the database is away for all of them);
@@ -393,13 +393,12 @@ class Grouped(Generic[A, T]):
         if not self._waiting:
             return
         loop = asyncio.get_running_loop()
-        oldest = self._waiting[0].since
-        if loop.time() - oldest >= self._stall and len(self._writing) < self._lanes:
+        if loop.time() - self._waiting[0].since >= self._stall and len(self._writing) < self._lanes:
             self._start()
         if self._waiting:
-            self._timer = loop.call_at(
-                max(self._waiting[0].since + self._stall, loop.time() + 0.001), self._unstall
-            )
+            # Look again one stall from now (also with every lane busy: then a lane that finishes takes
+            # the next group anyway, and this only keeps an eye on it, never spinning).
+            self._timer = loop.call_later(self._stall, self._unstall)
 
     async def _write(self, group: list[_Call[A, T]]) -> None:
         going_on = False
