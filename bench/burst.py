@@ -87,6 +87,7 @@ class BurstResult:
     fd_limit: int = 0  # the Haven process's soft RLIMIT_NOFILE
     bench_fd_limit: int = 0
     haven_cpu: float = 0.0
+    ack_cpu: float = 0.0  # Haven's CPU from the burst to its last acknowledgement
     bench_cpu: float = 0.0
     process_errors: list[str] = field(default_factory=list)
     slack_calls: Counter[str] = field(default_factory=Counter)
@@ -134,6 +135,11 @@ class BurstResult:
             ("  … near the peak", ", ".join(f"{k} {n}" for k, n in self.fd_at_peak.most_common())),
             ("RSS of Haven", f"{self.rss_before_mb:.0f} MB before, peak {self.rss_peak_mb:.0f} MB"),
             ("fd limit (ulimit -n)", f"Haven {self.fd_limit}, this bench {self.bench_fd_limit}"),
+            (
+                "Haven's CPU until the last acknowledgement",
+                f"{self.ack_cpu:.2f} s, {1000 * self.ack_cpu / max(1, self.events):.2f} ms an event "
+                "(with any turn that started meanwhile)",
+            ),
             (
                 "CPU",
                 f"Haven {self.haven_cpu:.1f} s, this bench with its mock servers {self.bench_cpu:.1f} s; "
@@ -392,6 +398,7 @@ async def run_burst(
             with watch:
                 deadline = time.monotonic() + cfg.timeout
                 started = await sender.burst(requests, deadline)
+                result.ack_cpu = havens.cpu_seconds()[0] - cpu0
                 await sender.close()
                 await _answers(cfg, slack, roots, deadline)
             result.haven_cpu = havens.cpu_seconds()[0] - cpu0

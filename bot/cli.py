@@ -280,7 +280,7 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             await upgrade(settings.database_url)
         print("database is at the newest schema")
         return 0
-    from bot.app import build_model, initialize, run_connectors
+    from bot.app import build_model, initialize, run_connectors, settle_heap
 
     metrics = model = None
     if args.command == "run":
@@ -332,6 +332,7 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
                 ops = ops_server(settings, services, connectors, metrics)
                 await ops.start()
             await scheduler.start()
+            settle_heap()
             try:
                 await run_connectors([Guarded(c) for c in connectors])
             finally:

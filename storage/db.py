@@ -28,8 +28,9 @@ import re
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -67,6 +68,7 @@ PG_KEEPALIVES_COUNT = 3
 
 P = ParamSpec("P")
 T = TypeVar("T")
+A = TypeVar("A")
 
 
 def dialect_insert(dialect: str) -> Any:
@@ -324,6 +326,134 @@ class Database:
                 await view.rollback()
                 raise
             await view.commit()
+
+
+@dataclass(slots=True)
+class _Call(Generic[A, T]):
+    arg: A
+    future: asyncio.Future[T]
+    since: float  # loop time it began waiting
+
+
+class Grouped(Generic[A, T]):
+    """Group commit: ``await grouped(arg)`` runs ``fn([arg, ...])`` on a worker thread together with the
+    calls that arrived while the group before it was being written: one thread hop and one transaction
+    (``fn`` opens it) for all of them, each caller still getting its own result, or its own exception.
+
+    A lone call goes at once, as through ``Database.run``; only calls that would have queued for the
+    database anyway wait, and for no longer than the group ahead of them takes. A group that stalls
+    (a row lock another process holds) does not hold up the rest: a call that has waited
+    ``stall_seconds`` (at most about twice that) starts another group beside it, up to ``lanes`` at once.
+
+    ``fn`` takes the arguments in arrival order and returns their results in the same order. When it
+    raises ``StorageUnavailable``, every call of the group gets it (the database is away for all of them);
+    any other exception is a fault of one call's, so the group's calls run again one by one, and only
+    that call's caller gets it.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        fn: Callable[[list[A]], list[T]],
+        *,
+        max_group: int = 64,
+        lanes: int = 4,
+        stall_seconds: float = 0.05,
+    ) -> None:
+        self._db, self._fn = db, fn
+        self._max_group, self._lanes, self._stall = max_group, lanes, stall_seconds
+        self._waiting: list[_Call[A, T]] = []
+        self._writing: set[asyncio.Task[None]] = set()
+        self._timer: asyncio.TimerHandle | None = None
+        # The loop the pending state belongs to: a repository outliving one loop (tests) starts afresh.
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def __call__(self, arg: A) -> T:
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            self._loop, self._waiting, self._writing, self._timer = loop, [], set(), None
+        call: _Call[A, T] = _Call(arg, loop.create_future(), loop.time())
+        self._waiting.append(call)
+        if not self._writing:
+            self._start()
+        elif self._timer is None:
+            self._timer = loop.call_at(call.since + self._stall, self._unstall)
+        return await call.future
+
+    def _start(self) -> None:
+        # A caller cancelled while it waited (its client went away) was never acknowledged: not written.
+        waiting = [c for c in self._waiting if not c.future.done()]
+        group, self._waiting = waiting[: self._max_group], waiting[self._max_group :]
+        if group:
+            task = asyncio.get_running_loop().create_task(self._write(group), name="grouped-write")
+            self._writing.add(task)
+
+    def _unstall(self) -> None:
+        self._timer = None
+        if not self._waiting:
+            return
+        loop = asyncio.get_running_loop()
+        if loop.time() - self._waiting[0].since >= self._stall and len(self._writing) < self._lanes:
+            self._start()
+        if self._waiting:
+            # Look again one stall from now (also with every lane busy: then a lane that finishes takes
+            # the next group anyway, and this only keeps an eye on it, never spinning).
+            self._timer = loop.call_later(self._stall, self._unstall)
+
+    async def _write(self, group: list[_Call[A, T]]) -> None:
+        going_on = False
+        try:
+            await self._write_group(group)
+            going_on = True
+        finally:
+            for c in group:
+                c.future.cancel()  # only if still unsettled: the loop is going away, nobody waits for ever
+            task = asyncio.current_task()
+            if task is not None:
+                self._writing.discard(task)
+            # This lane takes the next group: the calls that waited behind this one go now, together.
+            if going_on and self._waiting:
+                self._start()
+
+    async def _write_group(self, group: list[_Call[A, T]]) -> None:
+        try:
+            results = await self._db.run(self._fn, [c.arg for c in group])
+        except StorageUnavailable as exc:
+            for c in group:
+                # One exception object each: every caller raises and logs its own.
+                _settle(c.future, exc=_unavailable(exc))
+        except Exception as exc:
+            if len(group) == 1:
+                _settle(group[0].future, exc=exc)
+            else:
+                await self._one_by_one(group)
+        else:
+            for c, result in zip(group, results, strict=True):
+                _settle(c.future, result=result)
+
+    async def _one_by_one(self, group: list[_Call[A, T]]) -> None:
+        for c in group:
+            try:
+                (result,) = await self._db.run(self._fn, [c.arg])
+            except Exception as exc:
+                _settle(c.future, exc=exc)
+            else:
+                _settle(c.future, result=result)
+
+
+def _unavailable(exc: StorageUnavailable) -> StorageUnavailable:
+    copy = StorageUnavailable(*exc.args)
+    copy.__cause__ = exc.__cause__
+    return copy
+
+
+def _settle(future: asyncio.Future[T], *, result: Any = None, exc: BaseException | None = None) -> None:
+    if future.done():
+        return  # its caller was cancelled meanwhile; what was written is the inbox's to recover
+    if exc is not None:
+        future.set_exception(exc)
+    else:
+        future.set_result(result)
 
 
 class AsyncConnectionView:

@@ -10,6 +10,7 @@ let a lease run out without sleeping; Haven's processes keep their clocks in ste
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -28,6 +29,7 @@ from bot.types import (
     TurnResult,
     WorkspaceSettings,
 )
+from storage.db import Grouped
 from storage.models import INBOX
 from storage.rows import ENTRY_COLUMNS, entry_from_row, row_id, thread_params
 from storage.workspace_settings import WorkspaceSettingsQueries
@@ -38,6 +40,18 @@ OUTCOMES = (InboxState.ANSWERED, InboxState.FAILED)
 
 _I = INBOX.c
 
+Accepting = tuple[Accepted, InboxEntry | None]
+
+
+@dataclass(frozen=True, slots=True)
+class _Acceptance:
+    """One ``accept`` call's arguments, waiting to be written with the others of its group."""
+
+    msg: IncomingMessage
+    owner: str
+    lease_seconds: float
+    may_answer: Callable[[WorkspaceSettings], bool] | None
+
 
 class InboxQueries(WorkspaceSettingsQueries):
     """``accept``, ``renew``, ``take_expired``, ``take_earlier``, ``get_entry``, ``record_reply_ref``,
@@ -45,6 +59,13 @@ class InboxQueries(WorkspaceSettingsQueries):
     use. Accepting reads the workspace's settings in its own transaction, hence the base."""
 
     _clock: Callable[[], datetime]
+    _accepts: Grouped[_Acceptance, Accepting]
+
+    def _init_inbox(self) -> None:
+        # Accepting is what a platform waits for (Slack: 3 s). In a burst, the events accepted while one
+        # group is being written go together in the next one: one worker-thread hop, one transaction and
+        # one settings read per workspace for all of them, instead of each of their own (bench/burst.py).
+        self._accepts = Grouped(self._db, self._accept_group)
 
     def _now(self) -> datetime:
         return self._clock().astimezone(UTC)
@@ -80,47 +101,66 @@ class InboxQueries(WorkspaceSettingsQueries):
         owner: str,
         lease_seconds: float,
         may_answer: Callable[[WorkspaceSettings], bool] | None = None,
-    ) -> tuple[Accepted, InboxEntry | None]:
-        """Record ``msg`` (one transaction) unless Haven may not answer there, it is not ours or it is a
-        duplicate."""
-        return await self._db.run(self._accept, msg, owner, lease_seconds, may_answer)
+    ) -> Accepting:
+        """Record ``msg`` unless Haven may not answer there, it is not ours or it is a duplicate: in one
+        transaction, with whatever other messages arrive meanwhile (``Grouped``), each decided on its
+        own exactly as alone."""
+        return await self._accepts(_Acceptance(msg, owner, lease_seconds, may_answer))
 
-    def _accept(
+    def _accept_group(self, group: list[_Acceptance]) -> list[Accepting]:
+        now = self._now()
+        settings: dict[tuple[str, str], WorkspaceSettings] = {}
+        results: dict[int, Accepting] = {}
+        # Threads in one order in every process, so that two processes' groups that claim the same keys
+        # wait for each other in that order, never each for the other; a thread's messages keep their
+        # arrival order (the entries' ids are its order across processes).
+        order = sorted(range(len(group)), key=lambda i: _thread_order(group[i].msg.thread))
+        with self._db.write() as conn:
+            for i in order:
+                results[i] = self._accept_in(conn, group[i], now, settings)
+        return [results[i] for i in range(len(group))]
+
+    def _accept_in(
         self,
-        msg: IncomingMessage,
-        owner: str,
-        lease_seconds: float,
-        may_answer: Callable[[WorkspaceSettings], bool] | None,
-    ) -> tuple[Accepted, InboxEntry | None]:
+        conn: Connection,
+        call: _Acceptance,
+        now: datetime,
+        settings: dict[tuple[str, str], WorkspaceSettings],
+    ) -> Accepting:
+        msg = call.msg
         t = msg.thread
         key = msg.effective_dedupe_key[:DEDUPE_KEY_CHARS]
-        now = self._now()
-        with self._db.write() as conn:
-            if may_answer is not None and not may_answer(self._settings_in(conn, t.platform, t.workspace)):
+        if call.may_answer is not None:
+            # Read once per workspace and group: the group is one transaction, as each call's was.
+            found = settings.get((t.platform, t.workspace))
+            if found is None:
+                found = settings[(t.platform, t.workspace)] = self._settings_in(conn, t.platform, t.workspace)
+            if not call.may_answer(found):
                 return Accepted.ELSEWHERE, None
-            if not msg.starts_conversation and conn.execute(self._sql.find, thread_params(t)).first() is None:
-                return Accepted.NOT_OURS, None
-            scope = {"platform": t.platform, "workspace": t.workspace, "dedupe_key": key}
-            if conn.execute(self._sql.event_exists, scope).first() is not None:
-                return Accepted.DUPLICATE, None  # claimed by a turn (or before the inbox existed)
-            row = {
-                **scope,
-                "channel": t.channel,
-                "thread": t.thread,
-                "message": encode_message(msg),
-                "state": InboxState.RECEIVED.value,
-                "owner": owner,
-                "lease_until": now + timedelta(seconds=lease_seconds),
-                "attempts": 1,
-                "received_at": now,
-                "updated_at": now,
-                "delivered_at": None,
-                "reply_ref": None,
-                "result": None,
-            }
-            # ON CONFLICT DO NOTHING ... RETURNING: of two processes accepting one key at once, the
-            # second waits for the first's commit (PostgreSQL) and gets no row back.
-            inserted = conn.execute(self._sql.inbox_accept, row).first()
+        if not msg.starts_conversation and conn.execute(self._sql.find, thread_params(t)).first() is None:
+            return Accepted.NOT_OURS, None
+        scope = {"platform": t.platform, "workspace": t.workspace, "dedupe_key": key}
+        if conn.execute(self._sql.event_exists, scope).first() is not None:
+            return Accepted.DUPLICATE, None  # claimed by a turn (or before the inbox existed)
+        row = {
+            **scope,
+            "channel": t.channel,
+            "thread": t.thread,
+            "message": encode_message(msg),
+            "state": InboxState.RECEIVED.value,
+            "owner": call.owner,
+            "lease_until": now + timedelta(seconds=call.lease_seconds),
+            "attempts": 1,
+            "received_at": now,
+            "updated_at": now,
+            "delivered_at": None,
+            "reply_ref": None,
+            "result": None,
+        }
+        # ON CONFLICT DO NOTHING ... RETURNING: of two processes accepting one key at once, the second
+        # waits for the first's commit (PostgreSQL) and gets no row back; so does the second of one key
+        # within a group (the ``app_mention`` and its ``message`` copy).
+        inserted = conn.execute(self._sql.inbox_accept, row).first()
         if inserted is None:
             return Accepted.DUPLICATE, None
         return Accepted.NEW, entry_from_row(inserted)
@@ -280,6 +320,10 @@ class InboxQueries(WorkspaceSettingsQueries):
         with self._db.write() as conn:
             values = {"e_id": row_id(hold.entry_id), "e_owner": hold.owner, "e_now": self._now(), **params}
             return conn.execute(stmt, values).first() is not None
+
+
+def _thread_order(thread: ThreadRef) -> tuple[str, str, str, str]:
+    return (thread.platform, thread.workspace, thread.channel, thread.thread)
 
 
 def _in_thread(thread: ThreadRef) -> list[Any]:

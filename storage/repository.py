@@ -66,6 +66,7 @@ class Repository(
         self._sql = Statements(self._dialect)
         self._history_cache = HistoryCache(HISTORY_CACHE_CONVERSATIONS, HISTORY_CACHE_MESSAGES)
         self._init_locks(database)
+        self._init_inbox()
 
     @property
     def database(self) -> Database:

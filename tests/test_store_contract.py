@@ -1045,6 +1045,40 @@ async def test_concurrent_accepts_of_one_key_record_it_once(backend: Backend) ->
     assert await one.pending() == 1 and await two.pending() == 1
 
 
+async def test_accepts_at_one_moment_are_each_decided_as_if_alone(store: Store) -> None:
+    """Accepts that arrive together (a burst: SQLite and PostgreSQL write them as one group) get each
+    its own outcome: a thread's messages in arrival order, the second of one key a duplicate, a reply in
+    a thread that is not ours and a channel the rule refuses recorded nothing."""
+    first = await accepted(store, incoming("m0", key="before"))
+    calls = [
+        store.accept(incoming("m1"), "p1", LEASE),
+        store.accept(incoming("m1", key="m1"), "p2", LEASE),  # the same key again (the message copy)
+        store.accept(incoming("m2", OTHER_WORKSPACE), "p1", LEASE),
+        store.accept(
+            incoming("m3", dataclasses.replace(T, thread="999.9"), origin=Origin.THREAD_REPLY), "p1", LEASE
+        ),
+        store.accept(incoming("m4"), "p1", LEASE, lambda settings: False),
+        store.accept(incoming("m5", key="before"), "p1", LEASE),
+        store.accept(incoming("m6"), "p1", LEASE),
+    ]
+    results = await asyncio.gather(*calls)
+    outcomes = [r[0] for r in results]
+    assert outcomes == [
+        Accepted.NEW,
+        Accepted.DUPLICATE,
+        Accepted.NEW,
+        Accepted.NOT_OURS,
+        Accepted.ELSEWHERE,
+        Accepted.DUPLICATE,
+        Accepted.NEW,
+    ]
+    entries = [e for _, e in results if e is not None]
+    assert [e.message.message_id for e in entries] == ["m1", "m2", "m6"]
+    # One thread's messages keep their order in the inbox (ids are the order across processes).
+    assert int(first.id) < int(entries[0].id) < int(entries[2].id)
+    assert await store.pending() == 4
+
+
 async def test_the_turns_transactions_move_the_entry(store: Store, clock: Clock) -> None:
     entry = await accepted(store, incoming("m1"))
     conv = await begin(store, entry)

@@ -21,7 +21,8 @@ This module only composes the app, along Bolt's grain:
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.async_context import AsyncBoltContext
@@ -32,6 +33,7 @@ from slack_sdk.web.async_slack_response import AsyncSlackResponse
 from adapters.slack.api import USER_CACHE_SECONDS, SlackApi
 from adapters.slack.digest import post_digest
 from adapters.slack.files import SlackFiles
+from adapters.slack.intake import EarlyAccept, Handler
 from adapters.slack.listeners.admin import COMMAND, Commands
 from adapters.slack.listeners.assistant import EVENTS as ASSISTANT_EVENTS
 from adapters.slack.listeners.assistant import AssistantThreads
@@ -187,11 +189,13 @@ class SlackBot:
             oauth_settings=oauth_settings(installs, bolt_logger()) if installs is not None else None,
         )
         self.app.use(WorkspaceContext(self.api))
-        if inbox:
+        self._signing_secret = signing_secret
+        self._accept = AcceptMessages(self._shared) if inbox else None
+        if self._accept is not None:
             # After the workspace is known and before Bolt acknowledges: record messages in the inbox
             # (``listeners.inbox``). Without it (tests of the old path only), a turn that fails is
             # retried in memory and then noted, and a crash loses it.
-            self.app.use(AcceptMessages(self._shared))
+            self.app.use(self._accept)
         self.app.error(on_error)
         self.recovery = SlackRecovery(self._shared)
         fork = Fork(self._shared)
@@ -215,6 +219,23 @@ class SlackBot:
         for middleware in getattr(self.app, "_async_middleware_list", ()):
             if isinstance(middleware, AsyncSingleTeamAuthorization) and middleware.auth_test_result is None:
                 middleware.auth_test_result = auth
+
+    def events_handler(self, bolt: Handler, auth: Mapping[str, Any] | None) -> Handler:
+        """HTTP mode's ``/slack/events`` handler, given Bolt's: for one workspace (``auth``: its
+        ``auth.test``) with the inbox, ``intake.EarlyAccept`` records a person's message before Bolt's
+        dispatch; otherwise Bolt's own."""
+        if self._accept is None or self.tokens is not None or not auth or not self._signing_secret:
+            return bolt
+        early = EarlyAccept(
+            self.app,
+            self._accept,
+            signing_secret=self._signing_secret,
+            auth=auth,
+            bolt=bolt,
+            after_intake=self._shared.engine.admission.after_intake,
+            track=self._shared.track,
+        )
+        return early.handle
 
     @property
     def workspace_url(self) -> str | None:

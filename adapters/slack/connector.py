@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -52,6 +52,9 @@ BODY_SECONDS = 10.0
 MAX_BODY_BYTES = 1024 * 1024
 # Handlers still running when the server closes (after the drain) are cancelled after this long.
 HTTP_CLOSE_SECONDS = 2.0
+
+
+EventsHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class SlackConfigError(StartupError):
@@ -108,6 +111,7 @@ class SlackConnector:
         self._closed = False
         self._accepting = True
         self._services = services
+        self._auth: dict[str, Any] | None = None  # the bot token's auth.test, once connected
 
     @property
     def mode(self) -> str:
@@ -133,6 +137,7 @@ class SlackConnector:
             raise SlackConfigError(f"Slack rejected SLACK_BOT_TOKEN ({exc.response.get('error')})") from None
         self.bot.workspace_url = str(auth.get("url") or "") or None
         self.bot.authorized(auth)
+        self._auth = auth.data if isinstance(auth.data, dict) else None
         # Inbox entries whose holder is gone are answered here too (at once, then every few seconds).
         self._services.engine.attach(PLATFORM, self.bot.recovery)
         if self._app_token is not None:
@@ -160,6 +165,7 @@ class SlackConnector:
             self._port,
             accepting=lambda: self._accepting,
             intake=self._services.engine.admission.intake,
+            events=lambda bolt: self.bot.events_handler(bolt, self._auth),
         )
         self._runner = web.AppRunner(
             web_app, access_log=None, shutdown_timeout=HTTP_CLOSE_SECONDS, keepalive_timeout=IDLE_SECONDS
@@ -215,9 +221,11 @@ def http_app(
     *,
     accepting: Callable[[], bool] | None = None,
     intake: Callable[[], contextlib.AbstractContextManager[None]] | None = None,
+    events: Callable[[EventsHandler], EventsHandler] | None = None,
 ) -> web.Application:
     """Bolt's aiohttp app for ``/slack/events``, plus a health check and guards: against bad payloads,
-    slow bodies, and (once ``accepting()`` says no) new work while Haven stops."""
+    slow bodies, and (once ``accepting()`` says no) new work while Haven stops. ``events``, given Bolt's
+    handler for ``/slack/events``, returns the one to serve it (``SlackBot.events_handler``)."""
     bolt = AsyncSlackAppServer(port=port, path=EVENTS_PATH, app=app)  # Bolt's own request handling
     web_app = web.Application(
         client_max_size=MAX_BODY_BYTES,
@@ -228,7 +236,9 @@ def http_app(
             _reject_unparseable,
         ],
     )
-    web_app.router.add_post(EVENTS_PATH, bolt.handle_post_requests)
+    web_app.router.add_post(
+        EVENTS_PATH, events(bolt.handle_post_requests) if events is not None else bolt.handle_post_requests
+    )
     if app.oauth_flow is not None:
         # Many workspaces: Bolt's install page, and the redirect Slack sends the installer back to.
         web_app.router.add_get(INSTALL_PATH, bolt.handle_get_requests)

@@ -241,3 +241,67 @@ async def test_a_burst_of_first_events_makes_no_auth_test_of_its_own(
         finally:
             await connector.disconnect()
     assert slack_mock.count("auth.test") == 1
+
+
+async def test_http_mode_records_a_persons_message_before_bolt_and_leaves_the_rest_to_bolt(
+    tmp_path: Path, slack_mock: MockSlack, anthropic: FakeAnthropic, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``adapters.slack.intake``: a verified @mention is recorded and acknowledged before Bolt's dispatch
+    (its message copy is a duplicate there too), then answered once through Bolt's listeners; a wrong
+    signature, Haven's own message and a payload that is not a person's message go through Bolt as
+    before; with the database away, the short path answers 503 and records nothing."""
+    from bot.ports import StorageUnavailable
+
+    port = free_port()
+    settings = http_settings(tmp_path, slack_mock, anthropic, port)
+    anthropic.enqueue(text("Answered once."))
+    async with services_for(settings) as services:
+        connector = SlackConnector(services, host="127.0.0.1")
+        await connector.connect()
+        url = f"http://127.0.0.1:{port}/slack/events"
+        dispatched: list[str] = []
+        bolt_dispatch = connector.bot.app.async_dispatch
+
+        async def counting(req: Any) -> Any:
+            dispatched.append(str(req.body.get("type")))
+            return await bolt_dispatch(req)
+
+        monkeypatch.setattr(connector.bot.app, "async_dispatch", counting)
+        try:
+            async with aiohttp.ClientSession() as http:
+
+                async def post(payload: dict[str, Any], secret: str = SIGNING_SECRET) -> tuple[int, str]:
+                    body = json.dumps(payload)
+                    async with http.post(url, data=body, headers=signed_headers(body, secret=secret)) as r:
+                        return r.status, await r.text()
+
+                ts = "1700000500.000001"
+                mention = mention_envelope(ts, "hello there")
+                copy = SlackHarness.envelope(
+                    SlackHarness.message(f"<@{BOT}> hello there", ts=ts, kind="message"), event_id="EvCopy"
+                )
+                assert (await post(mention, secret="wrong"))[0] == 401  # Bolt's verification, as ever
+                assert dispatched == ["event_callback"]
+                assert (await post(mention))[0] == 200
+                assert (await post(copy))[0] == 200  # left to its app_mention: acknowledged, not dispatched
+                post_ = await eventually(lambda: slack_mock.calls_to("chat.postMessage"))
+                assert [post_words(p) for p in post_] == ["Answered once."]
+                # The mention was dispatched to Bolt once, after it was recorded; the copy never.
+                assert dispatched == ["event_callback", "event_callback"]
+                own = SlackHarness.message("a reply of Haven's", ts="1700000500.000009", kind="message")
+                own.update(user=BOT, bot_id="B-HAVEN")
+                assert (await post(SlackHarness.envelope(own)))[0] == 200
+                status, answer = await post({"type": "url_verification", "challenge": "c-123"})
+                assert (status, json.loads(answer)) == (200, {"challenge": "c-123"})
+                assert len(dispatched) == 4  # both through Bolt
+
+                async def unavailable(msg: Any) -> Any:
+                    raise StorageUnavailable("OperationalError")
+
+                monkeypatch.setattr(services.engine, "accept", unavailable)
+                later = mention_envelope("1700000600.000001", "are you there")
+                assert (await post(later))[0] == 503  # Slack delivers it again later
+                assert len(dispatched) == 4
+        finally:
+            await connector.disconnect()
+    assert len(slack_mock.calls_to("chat.postMessage")) == 1

@@ -9,7 +9,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from adapters.slack.app import build_app
+from adapters.slack.app import SlackBot
 from adapters.slack.connector import http_app
 from fakes.slack_harness import BOT, CHANNEL, SIGNING_SECRET, TEAM, SlackHarness, signed_headers
 
@@ -44,11 +44,14 @@ event_fields = st.fixed_dictionaries(
 
 async def post(lite: SlackHarness, body: str, content_type: str = "application/json") -> int:
     """Over real HTTP, through the aiohttp app HTTP mode serves, acknowledging before listeners run as
-    in production: a listener that cannot use a payload is then a logged drop after the 200."""
-    app = build_app(
+    in production (a listener that cannot use a payload is then a logged drop after the 200), and
+    through its short path for a person's message (``adapters.slack.intake``)."""
+    bot = SlackBot(
         lite.services, lite.app.client, signing_secret=SIGNING_SECRET, process_before_response=False
     )
-    async with TestClient(TestServer(http_app(app, 0))) as client:
+    auth = {"team_id": TEAM, "user_id": BOT}
+    web_app = http_app(bot.app, 0, events=lambda bolt: bot.events_handler(bolt, auth))
+    async with TestClient(TestServer(web_app)) as client:
         headers = signed_headers(body, content_type=content_type)
         response = await client.post("/slack/events", data=body.encode(), headers=headers)
         return response.status

@@ -362,3 +362,22 @@ def test_drawn_items_reads_only_this_entrys_marks(
     messages: list[dict[str, Any]], expected: frozenset[str]
 ) -> None:
     assert drawn_items(messages, "E1") == expected
+
+
+def test_ignored_message_is_exactly_what_the_message_listener_drops() -> None:
+    """``listeners.conversation.ignored_message``: what HTTP mode acknowledges without Bolt's dispatch."""
+    from adapters.slack.listeners.conversation import ignored_message
+
+    def body(**event: Any) -> dict[str, Any]:
+        return {
+            "type": "event_callback",
+            "event": {"type": "message", "user": "U1", "channel": "C1", **event},
+        }
+
+    top = {"ts": "1.000001", "text": "<@UBOT> hi", "channel_type": "channel"}
+    assert ignored_message(body(**top), "T1", "UBOT")  # the copy of a top-level mention
+    assert ignored_message(body(**top, subtype="channel_join"), "T1", "UBOT")
+    assert not ignored_message(body(**top, thread_ts="0.5"), "T1", "UBOT")  # a thread reply: the inbox's
+    assert not ignored_message(body(**top, subtype="message_changed"), "T1", "UBOT")  # an edit: fork offer
+    assert not ignored_message(body(**{**top, "channel_type": "im"}), "T1", "UBOT")  # a DM
+    assert not ignored_message({"type": "event_callback", "event": {"type": "app_mention"}}, "T1", "UBOT")

@@ -75,7 +75,7 @@ class WorkspaceContext(AsyncMiddleware):
         resp: BoltResponse,
         next: Callable[[], Awaitable[BoltResponse]],  # Bolt calls it by this name
     ) -> BoltResponse | None:
-        if not _bolt_can_read(req.body):
+        if not bolt_can_read(req.body):
             # Bolt would fail building the listener's arguments, and then the error handler's: refuse
             # it here instead (the type of the failure only; the body may hold people's words).
             log.warning("slack request rejected", extra={"error": "unreadable payload"})
@@ -105,7 +105,8 @@ def workspace_of(context: AsyncBoltContext) -> str | None:
     return found.team if isinstance(found, Requester) else None
 
 
-def _bolt_can_read(body: dict[str, Any]) -> bool:
+def bolt_can_read(body: dict[str, Any]) -> bool:
+    """Whether Bolt can build its listener arguments from ``body`` (else the middleware answers 400)."""
     try:
         for read in _BOLT_READS:
             read(body)

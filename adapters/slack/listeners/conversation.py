@@ -12,6 +12,7 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.async_context import AsyncBoltContext
+from slack_bolt.request.payload_utils import is_assistant_event
 
 from adapters.slack.listeners.context import Requester, requester
 from adapters.slack.listeners.inbox import Admitted, admitted, with_author
@@ -32,6 +33,25 @@ EVENTS = ("app_mention", "message")
 
 # What becomes of an edited message (``message_changed``): the fork group's offer to continue from it.
 OnEdit = Callable[[Mapping[str, Any], str, str | None], Awaitable[None]]
+
+
+def ignored_message(body: Mapping[str, Any], team: str, bot_user_id: str | None) -> bool:
+    """Whether the ``message`` event in ``body`` is one that no listener acts on: not an edit
+    (``on_message``'s fork offer), not in a DM (Bolt's assistant middleware looks at those), and no
+    person's words for Haven (``message_from_event``) — above all the ``message`` copy of a top-level
+    @mention, left to its ``app_mention``. ``adapters.slack.intake`` acknowledges these at once."""
+    event = body.get("event")
+    if not isinstance(event, Mapping) or event.get("type") != "message":
+        return False
+    if event.get("subtype") == "message_changed" or event.get("channel_type") == "im":
+        return False  # an edit, or a DM (its assistant threads are Bolt's assistant middleware's)
+    if is_assistant_event(dict(body)):
+        return False
+    try:
+        msg = message_from_event(event, event_type="message", team_id=team, bot_user_id=bot_user_id)
+    except (TypeError, ValueError, AttributeError):
+        return False  # malformed: Bolt and the listener decide, as ever
+    return msg is None
 
 
 class Conversation:

@@ -31,6 +31,7 @@ import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.middleware.async_middleware import AsyncMiddleware
@@ -105,6 +106,12 @@ def admitted(context: AsyncBoltContext) -> Admitted | None:
     return found if isinstance(found, Admitted) else None
 
 
+def admitted_context(entry: Admitted) -> dict[str, Any]:
+    """A Bolt request's starting context for a message already recorded (``AcceptMessages.admit``
+    before Bolt's dispatch): the middleware then passes it on to the listeners as it is."""
+    return {_ACCEPTED: entry}
+
+
 class AcceptMessages(AsyncMiddleware):
     """Bolt global middleware: record a person's message in the inbox before Slack is acknowledged."""
 
@@ -119,33 +126,46 @@ class AcceptMessages(AsyncMiddleware):
         resp: BoltResponse,
         next: Callable[[], Awaitable[BoltResponse]],  # Bolt calls it by this name
     ) -> BoltResponse | None:
-        body = req.body
+        context = req.context
+        if admitted(context) is not None:
+            return await next()  # recorded before Bolt's dispatch (``adapters.slack.intake``)
+        outcome = await self.admit(req.body, requester(context).team, context.bot_user_id)
+        if isinstance(outcome, BoltResponse):
+            return outcome
+        if outcome is not None:
+            context[_ACCEPTED] = outcome
+        return await next()
+
+    async def admit(
+        self, body: dict[str, Any], team: str, bot_user_id: str | None
+    ) -> Admitted | BoltResponse | None:
+        """Record the person's message in ``body`` (a verified request's payload) for ``team``: the
+        ``Admitted`` entry when it is new, the response that acknowledges (or refuses: 503) it when
+        nothing is to run, None when it is no person's message for the inbox (the listeners decide)."""
         event = body.get("event") if body.get("type") == "event_callback" else None
         if not isinstance(event, dict) or event.get("type") not in ACCEPTED_EVENTS:
-            return await next()
-        context = req.context
-        who = requester(context)
+            return None
         try:
             msg = message_from_event(
-                event, event_type=str(event["type"]), team_id=who.team, bot_user_id=context.bot_user_id
+                event, event_type=str(event["type"]), team_id=team, bot_user_id=bot_user_id
             )
         except (TypeError, ValueError, AttributeError):
             msg = None  # a malformed payload (a forger's, a fuzzer's) is no person's message: not recorded
         if msg is None or not msg.has_content:
-            return await next()  # not a person's words for Haven, or an empty mention (the listener's)
+            return None  # not a person's words for Haven, or an empty mention (the listener's)
         ticket = self.arrivals.enter(msg.thread.key)  # before the first await
         engine = self._shared.engine
         try:
             if msg.origin is Origin.THREAD_REPLY and not await engine.owns_thread(msg.thread):
                 ticket.leave()
                 return BoltResponse(status=200, body="")
-            incoming = recorded(msg, self._shared.api.known_person(who.team, msg.user_id))
+            incoming = recorded(msg, self._shared.api.known_person(team, msg.user_id))
             accepted, entry = await engine.accept(incoming)
             if accepted is Accepted.ELSEWHERE:
                 await self._elsewhere(msg, incoming)
         except StorageUnavailable as exc:
             ticket.leave()
-            log_failure(log, "slack event not accepted: database unavailable", exc, workspace=who.team)
+            log_failure(log, "slack event not accepted: database unavailable", exc, workspace=team)
             # Not acknowledged: Slack delivers it again (HTTP retries; Socket Mode gets no ack).
             return BoltResponse(status=503, body="")
         except BaseException:
@@ -154,10 +174,9 @@ class AcceptMessages(AsyncMiddleware):
         if entry is None:
             ticket.leave()
             if accepted is Accepted.DUPLICATE:
-                log.info("slack duplicate delivery acknowledged", extra={"workspace": who.team})
+                log.info("slack duplicate delivery acknowledged", extra={"workspace": team})
             return BoltResponse(status=200, body="")
-        context[_ACCEPTED] = Admitted(entry, ticket)
-        return await next()
+        return Admitted(entry, ticket)
 
     async def _elsewhere(self, msg: SlackMessage, incoming: IncomingMessage) -> None:
         # The note is in the person's language, so they are looked up here (only in a channel Haven
