@@ -4,11 +4,11 @@ the process's file descriptors bounded by its limits rather than by the number o
 
 The machinery is ``bench/burst.py`` (``run_burst``), scaled down for CI: the 1,500-thread run takes
 about 45 s and the machine to itself (on a quiet 2-core machine its slowest acknowledgement is 1.6–1.8 s;
-beside other work some runs go over 3 s; see docs/benchmarks-many-threads.md for its figures). ``THREADS`` people each start a thread with an
-@mention at the same moment, which Slack delivers as two events each, signed, on ``CONNECTIONS``
-keep-alive connections; each event's acknowledgement time runs from that moment, so the queue in front
-of it counts. Each slowest acknowledgement measured at this size was 0.5–1.1 s on the shared 2-core
-machine, also with three busy loops beside it: a third of Slack's 3 s.
+beside other work some runs go over 3 s; see docs/benchmarks-many-threads.md for its figures).
+``THREADS`` people each start a thread with an @mention at the same moment, which Slack delivers as two
+events each, signed, on ``CONNECTIONS`` keep-alive connections; each event's acknowledgement time runs
+from that moment, so the queue in front of it counts. Each slowest acknowledgement measured at this size
+was 0.5–1.1 s on the shared 2-core machine, also with three busy loops beside it: a third of Slack's 3 s.
 """
 
 from __future__ import annotations
