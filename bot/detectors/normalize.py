@@ -38,7 +38,8 @@ from dataclasses import dataclass, field
 from importlib import resources
 from itertools import accumulate, chain, repeat
 from types import MappingProxyType
-from typing import cast
+
+from bot.detectors.memo import looked_up
 
 __all__ = ["WITHOUT_SPACES", "Clause", "Normalizer", "fold_text"]
 
@@ -570,15 +571,7 @@ class Normalizer:
         # Built with C-level maps rather than a Python step per token: a clause may be a page long.
         split = _TOKEN_SPLIT.split(part)
         raws = split[1::2]
-        # Each distinct token once, from the memo without a Python call per token (most are there);
-        # a local copy, since another thread may clear the memo meanwhile.
-        memo = self._memo
-        canonical = dict(zip(raws, map(memo.get, raws), strict=True))
-        if None in canonical.values():
-            for raw, words in canonical.items():
-                if words is None:
-                    canonical[raw] = self._words(raw)
-        per_raw = list(map(cast("dict[str, tuple[str, ...]]", canonical).__getitem__, raws))  # all filled
+        per_raw = looked_up(self._memo, raws, self._words)  # each distinct new token once
         tokens = list(chain.from_iterable(per_raw))
         if not tokens:
             return None

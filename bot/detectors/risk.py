@@ -21,9 +21,9 @@ import threading
 from collections.abc import Container, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import cast
 
 from bot.detectors.context import ContextWords, judge
+from bot.detectors.memo import looked_up
 from bot.detectors.normalize import WITHOUT_SPACES, Clause, Normalizer
 from bot.detectors.rules import Requirement, Rule, RuleSet, load_rule_files
 from bot.types import RiskAssessment, RiskLevel
@@ -292,18 +292,10 @@ class RiskDetector:
         self, clause: Clause, interned: dict[tuple[tuple[str, ...], tuple[bool, ...]], Clause]
     ) -> Clause:
         tokens = clause.tokens
-        # Looked up without a Python step per token (most tokens are known); the memo is read once,
-        # as another thread may clear it meanwhile.
-        shaped = tuple(map(self._shape_of.get, tokens))
-        if None in shaped:
-            stands = dict(zip(tokens, shaped, strict=True))  # each distinct new token is judged once
-            for token, stand in stands.items():
-                if stand is None:
-                    stands[token] = self._stand(token)
-            shaped = tuple(map(stands.__getitem__, tokens))
+        shaped = tuple(looked_up(self._shape_of, tokens, self._stand))
         if shaped == tokens:
             return clause
-        key = (cast("tuple[str, ...]", shaped), clause.quoted)  # every token is filled in above
+        key = (shaped, clause.quoted)
         form = interned.get(key)
         if form is None:
             form = interned[key] = Clause(key[0], clause.quoted, False)
@@ -346,17 +338,11 @@ class RiskDetector:
 
     def _met(self, window: Clause) -> frozenset[int]:
         """The numbers of the requirements ``window``'s words meet."""
-        vocabulary = window.vocabulary
-        found = list(map(self._met_of.get, vocabulary))  # the memo is read once: threads may clear it
-        if None in found:
-            found = list(map(self._meets, vocabulary, found))
-        return _NONE_MET.union(*cast("list[frozenset[int]]", found))  # every entry is filled in above
+        return _NONE_MET.union(*looked_up(self._met_of, window.vocabulary, self._meets))
 
-    def _meets(self, token: str, known: frozenset[int] | None) -> frozenset[int]:
+    def _meets(self, token: str) -> frozenset[int]:
         """The requirements ``token`` meets: it is one of their words or begins with one of their stems
-        (``known`` when memoised)."""
-        if known is not None:
-            return known
+        (memoised)."""
         met = self._met_by_word.get(token, _NONE_MET)
         by_stem = self._met_by_stem
         for n in self._stem_lengths:
