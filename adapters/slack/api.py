@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.models.metadata import Metadata
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
@@ -31,6 +31,16 @@ USER_CACHE_SECONDS = 60.0
 # A recovered turn's look for what an earlier drawing already posted reads this many pages of 200.
 REPLIES_PAGES = 5
 _USER_CACHE_MAX = 5000
+
+# What a failed Web API call raises: Slack's error answer, a request that could not be made, the network.
+CALL_FAILED = (SlackApiError, SlackRequestError, aiohttp.ClientError, TimeoutError)
+
+
+def error_code(exc: Exception) -> str:
+    """What is logged of a failed call: Slack's error code (never the text sent), else the type."""
+    if isinstance(exc, SlackApiError):
+        return str(exc.response.get("error") or f"http_{exc.response.status_code}")
+    return type(exc).__name__
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,10 +68,8 @@ class SlackApi:
         """One Web API call; a failure is logged (the error code only) and reported as None."""
         try:
             return await call
-        except SlackApiError as exc:
-            log.warning("slack call failed", extra={"call": what, "error": exc.response.get("error")})
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            log.warning("slack call failed", extra={"call": what, "error": type(exc).__name__})
+        except CALL_FAILED as exc:
+            log.warning("slack call failed", extra={"call": what, "error": error_code(exc)})
         return None
 
     # -- messages -------------------------------------------------------------------------------------

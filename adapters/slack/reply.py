@@ -51,12 +51,11 @@ from dataclasses import dataclass
 from slack_sdk.web.async_chat_stream import AsyncChatStream
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.slack.api import CALL_FAILED, error_code
 from adapters.slack.reply_calls import (
-    CALL_FAILED,
     STREAM_ENDED,
     STREAM_UNAVAILABLE,
     ReplyCalls,
-    error_code,
     rate_limited,
 )
 from adapters.slack.translate import MAX_MARKDOWN_CHARS, escape, split_markdown

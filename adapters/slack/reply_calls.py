@@ -14,10 +14,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import aiohttp
-from slack_sdk.errors import SlackApiError, SlackRequestError
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.slack.api import CALL_FAILED, error_code
 from adapters.slack.retry import NO_WAIT, retry_after_of
 
 # The reply's lines have always been logged under this name; kept so log queries keep finding them.
@@ -40,14 +40,6 @@ STREAM_UNAVAILABLE = frozenset(
 )
 # A stream call's answer when the stream is no longer open: the person pressed Stop (or Slack closed it).
 STREAM_ENDED = "message_not_in_streaming_state"
-
-CALL_FAILED = (SlackApiError, SlackRequestError, aiohttp.ClientError, TimeoutError)
-
-
-def error_code(exc: Exception) -> str:
-    if isinstance(exc, SlackApiError):
-        return str(exc.response.get("error") or f"http_{exc.response.status_code}")
-    return type(exc).__name__
 
 
 def rate_limited(exc: Exception) -> float | None:
