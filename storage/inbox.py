@@ -114,7 +114,7 @@ class InboxQueries(WorkspaceSettingsQueries):
         # Threads in one order in every process, so that two processes' groups that claim the same keys
         # wait for each other in that order, never each for the other; a thread's messages keep their
         # arrival order (the entries' ids are its order across processes).
-        order = sorted(range(len(group)), key=lambda i: _thread_order(group[i].msg.thread))
+        order = sorted(range(len(group)), key=lambda i: group[i].msg.thread.key)
         with self._db.write() as conn:
             for i in order:
                 results[i] = self._accept_in(conn, group[i], now, settings)
@@ -320,10 +320,6 @@ class InboxQueries(WorkspaceSettingsQueries):
         with self._db.write() as conn:
             values = {"e_id": row_id(hold.entry_id), "e_owner": hold.owner, "e_now": self._now(), **params}
             return conn.execute(stmt, values).first() is not None
-
-
-def _thread_order(thread: ThreadRef) -> tuple[str, str, str, str]:
-    return (thread.platform, thread.workspace, thread.channel, thread.thread)
 
 
 def _in_thread(thread: ThreadRef) -> list[Any]:
