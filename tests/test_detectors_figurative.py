@@ -1,0 +1,108 @@
+"""Figurative everyday English: idioms and hyperbole built from the words of death, injury and distress.
+
+Held-out idiom corpora and open chat logs are full of these ("my feet are killing me", "i burned myself
+on the oven", "heartbroken they cancelled the show"), and a risk net that reads them literally marks
+ordinary people. Each table is one family of figurative use; the last tables hold the literal statements
+of the same words, which must keep their level. Written by hand, none copied from the evaluation files.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.detectors import RiskLevel, assess_risk
+
+NONE, POSSIBLE, LIKELY = RiskLevel.NONE, RiskLevel.POSSIBLE, RiskLevel.LIKELY
+
+# Idioms whose literal reading is death or violence.
+IDIOMS = [
+    "i'm dying to see that movie",
+    "my feet are killing me after that hike",
+    "she looked drop dead gorgeous at the party",
+    "over my dead body will he borrow my car",
+    "let me take a stab at this problem",
+    "we just have to bite the bullet and pay",
+    "this chocolate cake is to die for",
+    "he is a dead ringer for his father",
+    "you are killing it with these slides",
+    "kill two birds with one stone",
+    "the suspense is killing me",
+    "i'm hanging by a thread with this deadline",
+    "dead tired after the night shift",
+    "after what you did, you are dead to me",
+    "he got shot down when he asked her out",
+    "i'm dying of boredom in this lecture",
+]
+
+# Accidents and exertion: a self-directed verb that is not self-harm.
+ACCIDENT_AND_EXERTION = [
+    "i burned myself on the oven again",
+    "ouch, i scalded myself on the kettle",
+    "i shot myself in the foot with that decision",
+    "i'm killing myself at the gym to get ready for summer",
+    "i'm burning myself out at work",
+    "i'm starving myself until dinner to save room for dessert",
+    "i cut myself on a broken glass in the sink",
+    "i'm cutting sugar out of my diet",
+    "i hurt myself playing football",
+]
+
+# A feeling tied in the same clause to leisure, sport, food, weather, transport or a puzzle.
+EVERYDAY_REACTIONS = [
+    "i'm heartbroken they cancelled the show",
+    "i'm devastated the bakery closed",
+    "i'm broken after leg day",
+    "i feel empty without my morning run",
+    "i'm a total mess before my first coffee",
+    "it hurts so much to see my team lose",
+    "i'm in so much pain after the gym",
+    "i'm losing my mind over this jigsaw",
+    "i'm going insane with this noise",
+    "i was crying laughing at that video",
+    "i wish i could disappear for a week on a beach",
+    "the queue at the bakery honestly made me wanna die",
+]
+
+# Overload and trouble idioms in the first person.
+OVERLOAD_AND_TROUBLE = [
+    "i am drowning in emails this week",
+    "i'm at the end of my rope with this printer",
+    "i'm so dead if mom finds out",
+    "i have no friends who like jazz",
+]
+
+# The same words said literally: these must keep a mark.
+LITERAL_SELF_HARM_LIKELY = [
+    "i burned myself on purpose last night",
+    "i burned myself with a lighter again",
+    "i cut myself on my arm again",
+    "i want to burn myself",
+    "i'm starving myself so i lose more weight",
+    "i'm killing myself slowly with alcohol",
+    "after the game i just want to kill myself",
+    "the holidays make me want to die, i'm so alone",
+]
+
+LITERAL_DISTRESS_POSSIBLE = [
+    "i'm heartbroken, my mom died last week",
+    "i feel like i'm drowning and nobody sees it",
+    "i'm at the end of my rope, i can't do this anymore",
+    "i feel dead",
+    "i honestly reached rock bottom this winter",
+    "my life is falling apart",
+]
+
+
+@pytest.mark.parametrize("text", IDIOMS + ACCIDENT_AND_EXERTION + EVERYDAY_REACTIONS + OVERLOAD_AND_TROUBLE)
+def test_figurative_everyday_language_raises_nothing(text: str) -> None:
+    assert assess_risk(text).level is NONE, text
+
+
+@pytest.mark.parametrize("text", LITERAL_SELF_HARM_LIKELY)
+def test_the_same_words_said_literally_stay_likely(text: str) -> None:
+    assert assess_risk(text).level is LIKELY, text
+
+
+@pytest.mark.parametrize("text", LITERAL_DISTRESS_POSSIBLE)
+def test_the_same_words_said_of_oneself_stay_marked(text: str) -> None:
+    assert assess_risk(text).level >= POSSIBLE, text
