@@ -24,6 +24,7 @@ import contextlib
 import functools
 import hashlib
 import logging
+import re
 import time
 import unicodedata
 import uuid
@@ -167,10 +168,15 @@ class EngineOptions:
     files: FileLimits = field(default_factory=FileLimits)
 
 
+# Unicode categories Cc (control) and Cs (surrogate) but for newline and tab, as one character class:
+# a message is cleaned several times per turn, and a loop over its characters in Python costs about
+# 0.25 µs each, 5 ms for a message at the 20,000-character cap.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
 def clean_text(text: str) -> str:
     """Drop NULs and other control characters (keeping newlines and tabs); normalise to NFC."""
-    cleaned = "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch) not in ("Cc", "Cs"))
-    return unicodedata.normalize("NFC", cleaned).strip()
+    return unicodedata.normalize("NFC", _CONTROL.sub("", text)).strip()
 
 
 class _StreamBridge:
