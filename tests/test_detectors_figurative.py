@@ -121,6 +121,9 @@ LITERAL_SELF_HARM_LIKELY = [
     "i'm killing myself slowly with alcohol",
     "after the game i just want to kill myself",
     "the holidays make me want to die, i'm so alone",
+    "i keep thinking about driving into a wall",
+    "i thought about stepping in front of a train",
+    "i stood on the ledge last night",
 ]
 
 LITERAL_DISTRESS_POSSIBLE = [
@@ -130,6 +133,8 @@ LITERAL_DISTRESS_POSSIBLE = [
     "i feel dead",
     "i honestly reached rock bottom this winter",
     "my life is falling apart",
+    "i feel empty even at the gym now",
+    "i cry on the bus every day and nobody notices",
 ]
 
 
