@@ -25,7 +25,8 @@ from itertools import islice
 from bot.detectors.context import ContextWords, judge
 from bot.detectors.memo import looked_up
 from bot.detectors.normalize import WITHOUT_SPACES, Clause, Normalizer
-from bot.detectors.rules import Requirement, Rule, RuleSet, load_rule_files
+from bot.detectors.rules import LazyRegex, Requirement, Rule, RuleSet, load_rule_files
+from bot.detectors.search import first_matches
 from bot.types import RiskAssessment, RiskLevel
 
 __all__ = [
@@ -103,6 +104,7 @@ class RiskDetector:
         # distinct in a long message, and their candidates test dozens of requirements each.
         numbers: dict[Requirement, int] = {}
         self._tests: dict[str, _Test] = {}
+        self._part_needs: dict[str, tuple[frozenset[int], ...]] = {}  # rule -> each part's requirements
         for rule in rules.rules:
             if rule.compact or not rule.requires or not all(rule.requires):
                 continue  # substrings, or no word required: ``may_match`` itself, which is cheap there
@@ -112,6 +114,10 @@ class RiskDetector:
                 rests.setdefault(first, []).append(frozenset(rest))
             gates = frozenset(numbers.setdefault(q, len(numbers)) for q in rule.gates)
             self._tests[rule.id] = _Test(gates, frozenset(rests), {k: tuple(v) for k, v in rests.items()})
+            if rule.parts:
+                self._part_needs[rule.id] = tuple(
+                    frozenset(numbers.setdefault(q, len(numbers)) for q in part.requires) for part in rule.parts
+                )
         by_word: dict[str, set[int]] = {}
         by_stem: dict[str, set[int]] = {}
         for requirement, number in numbers.items():
@@ -421,7 +427,7 @@ class RiskDetector:
         hay = clause.compact if rule.compact else clause.text
         key = (rule.id, hay)
         if key not in memo.spans:
-            memo.spans[key] = _spans(rule, hay)
+            memo.spans[key] = _spans(rule, hay, self._parts(rule, clause, memo))
         spans = memo.spans[key]
         if spans is None:
             return None  # an idiom in the clause cancels every match
@@ -440,6 +446,17 @@ class RiskDetector:
                 )  # a later match cannot rank higher
             best = best or hit  # a softened match; a later, unsoftened one may still count in full
         return None if best is not None and self._excused(rule, clause, hay, memo) else best
+
+    def _parts(self, rule: Rule, clause: Clause, memo: _Searches) -> list[LazyRegex] | None:
+        """The patterns of ``rule`` whose required words ``clause`` holds, or None to read the rule's
+        whole expression (its patterns are not kept apart)."""
+        needs = self._part_needs.get(rule.id)
+        if needs is None:
+            return None
+        met = memo.met.get(clause.text)
+        if met is None:
+            met = memo.met[clause.text] = self._met(clause)
+        return [part.regex for part, need in zip(rule.parts, needs, strict=True) if need <= met]
 
     def _excused(self, rule: Rule, clause: Clause, hay: str, memo: _Searches) -> bool:
         """A sibling reads the same words here (its own pattern matches) and its language's exception
@@ -488,12 +505,17 @@ class _Searches:
 
     spans: dict[tuple[str, str], tuple[tuple[int, int], ...] | None] = field(default_factory=dict)
     excused: dict[tuple[str, str], bool] = field(default_factory=dict)
+    met: dict[str, frozenset[int]] = field(default_factory=dict)  # window text -> its requirements
 
 
-def _spans(rule: Rule, hay: str) -> tuple[tuple[int, int], ...] | None:
+def _spans(rule: Rule, hay: str, parts: list[LazyRegex] | None) -> tuple[tuple[int, int], ...] | None:
     """Where ``rule`` matches ``hay`` (its first matches: more are repeats that context judges alike),
-    or None when the rule's idiom is there too, which cancels every match."""
-    spans = tuple((m.start(), m.end()) for m in islice(rule.regex.finditer(hay), MAX_MATCHES))
+    or None when the rule's idiom is there too, which cancels every match. ``parts``: its patterns
+    that may match ``hay``, searched instead of the whole expression, with the same result."""
+    if parts is None:
+        spans = tuple((m.start(), m.end()) for m in islice(rule.regex.finditer(hay), MAX_MATCHES))
+    else:
+        spans = first_matches(rule.regex, parts, hay, MAX_MATCHES)
     if spans and rule.unless is not None and rule.unless.search(hay):
         return None
     return spans

@@ -46,7 +46,7 @@ from importlib import resources
 
 from bot.detectors.normalize import Clause, fold_text
 
-__all__ = ["Lexicon", "Requirement", "Rule", "RuleFile", "RuleSet", "load_rule_files"]
+__all__ = ["Lexicon", "Part", "Requirement", "Rule", "RuleFile", "RuleSet", "load_rule_files"]
 
 # "weak": a symptom that marks nothing alone; two weak rules of different families in one message make a
 # "possible" (screening questionnaires count symptoms the same way).
@@ -78,8 +78,8 @@ class LazyRegex:
                     compiled = self._compiled = re.compile(self.pattern)
         return compiled
 
-    def search(self, text: str) -> re.Match[str] | None:
-        return self.compiled().search(text)
+    def search(self, text: str, pos: int = 0) -> re.Match[str] | None:
+        return self.compiled().search(text, pos)
 
     def finditer(self, text: str) -> Iterator[re.Match[str]]:
         return self.compiled().finditer(text)
@@ -125,6 +125,16 @@ class Requirement:
 
 
 @dataclass(frozen=True, slots=True)
+class Part:
+    """One pattern of a rule, and word groups each of its matches holds a word of. Its expression reads
+    the space before the match too (a literal first character lets the engine skip to the spaces, where
+    the rule's look-behind ``(?<= )`` made it try every position): see ``search.first_matches``."""
+
+    regex: LazyRegex
+    requires: tuple[Requirement, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Rule:
     id: str  # "<kind>.<lang>.<id>": a cue name that may appear in audit logs (never user text)
     kind: str
@@ -148,6 +158,10 @@ class Rule:
     # Necessary for any pattern's requirements at once: the union of every pattern's first group (and
     # of every second one). One test each, where most clauses fail, before the patterns are read.
     gates: tuple[Requirement, ...] = ()
+    # Each pattern on its own with the words it requires, in the rule's order: a clause is searched for
+    # those whose words it holds (``search.first_matches``), not for all seventy of a long rule. Empty:
+    # only ``regex`` is read (files without spaces, a pattern that requires no word, a trie of words).
+    parts: tuple[Part, ...] = ()
 
     def may_match(self, clause: Clause, known: dict[Requirement, bool] | None = None) -> bool:
         """False when no match is possible: a test on words, far cheaper than a search of the clause.
@@ -493,6 +507,7 @@ def _rule_file(
             vocabulary |= {w for w in node.words if w.isalpha()}
         lead = "" if compact else "(?<= )"
         requires, gates = _requirements(nodes, interned, compact)
+        parts = _parts(nodes, interned) if requires and not compact else ()
         rules.append(
             Rule(
                 id=rid,
@@ -511,12 +526,27 @@ def _rule_file(
                 counter=tuple(str(x) for x in raw.get("counter", ())),
                 requires=requires,
                 gates=gates,
+                parts=parts,
             )
         )
     return RuleFile(name, lang, kind, tuple(rules), frozenset(vocabulary))
 
 
 REQUIREMENTS_PER_PATTERN = 2  # the most selective groups are tested; the rest rarely decide
+
+
+def _parts(
+    patterns: Sequence[_Node], interned: dict[tuple[bool, frozenset[str]], Requirement]
+) -> tuple[Part, ...]:
+    """A rule's patterns one by one, when their union is their alternation in this order (``_union``
+    makes a trie of a dozen plain words, which orders them otherwise) and each requires some word."""
+    if sum(p.word is not None for p in patterns) >= TRIE_FROM:
+        return ()
+    parts = []
+    for pattern in patterns:
+        ((requires,), _) = _requirements([pattern], interned, False)
+        parts.append(Part(LazyRegex(" " + pattern.regex), requires))
+    return tuple(parts)
 
 
 def _requirements(
@@ -631,6 +661,8 @@ class RuleSet:
         """Compile every pattern now (start-up warm-up, tests), instead of on first use."""
         for rule in self.rules:
             rule.regex.compiled()
+            for part in rule.parts:
+                part.regex.compiled()
             if rule.unless is not None:
                 rule.unless.compiled()
 
