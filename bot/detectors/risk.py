@@ -104,7 +104,7 @@ class RiskDetector:
         # distinct in a long message, and their candidates test dozens of requirements each.
         numbers: dict[Requirement, int] = {}
         self._tests: dict[str, _Test] = {}
-        self._part_needs: dict[str, tuple[frozenset[int], ...]] = {}  # rule -> each part's requirements
+        self._part_tests: dict[str, _PartTest] = {}  # rule -> which of its patterns a window may match
         for rule in rules.rules:
             if rule.compact or not rule.requires or not all(rule.requires):
                 continue  # substrings, or no word required: ``may_match`` itself, which is cheap there
@@ -115,8 +115,12 @@ class RiskDetector:
             gates = frozenset(numbers.setdefault(q, len(numbers)) for q in rule.gates)
             self._tests[rule.id] = _Test(gates, frozenset(rests), {k: tuple(v) for k, v in rests.items()})
             if rule.parts:
-                self._part_needs[rule.id] = tuple(
-                    frozenset(numbers.setdefault(q, len(numbers)) for q in part.requires) for part in rule.parts
+                by_first: dict[int, list[tuple[int, frozenset[int]]]] = {}
+                for index, part in enumerate(rule.parts):
+                    first, *rest = (numbers.setdefault(q, len(numbers)) for q in part.requires)
+                    by_first.setdefault(first, []).append((index, frozenset(rest)))
+                self._part_tests[rule.id] = _PartTest(
+                    frozenset(by_first), {k: tuple(v) for k, v in by_first.items()}
                 )
         by_word: dict[str, set[int]] = {}
         by_stem: dict[str, set[int]] = {}
@@ -243,7 +247,7 @@ class RiskDetector:
             for window, shape in pairs:
                 rules = tried.get((shape.text, shape.cjk))
                 if rules is None:
-                    rules = tried[shape.text, shape.cjk] = self._viable(shape)
+                    rules = tried[shape.text, shape.cjk] = self._viable(shape, searches)
                 if not rules:
                     continue
                 busy = True
@@ -327,19 +331,25 @@ class RiskDetector:
                 return True
         return False
 
-    def _viable(self, window: Clause, rules: Iterable[Rule] | None = None) -> list[Rule]:
-        """Those of ``rules`` (by default the candidates) whose required words ``window`` holds."""
+    def _viable(self, window: Clause, memo: _Searches, rules: Iterable[Rule] | None = None) -> list[Rule]:
+        """Those of ``rules`` (by default the candidates) whose required words ``window`` holds: of a
+        rule read pattern by pattern, those of one of its patterns (kept in ``memo`` for ``_read``)."""
         known: dict[Requirement, bool] = {}
         tried = self.candidates(window) if rules is None else rules
         if window.cjk:  # rules of scripts without spaces read substrings, not tokens
             return [r for r in tried if r.may_match(window, known)]
-        met = self._met(window)
+        met = memo.met.get(window.text)
+        if met is None:
+            met = memo.met[window.text] = self._met(window)
         tests = self._tests
         viable = []
         for rule in tried:
             test = tests.get(rule.id)
-            if rule.may_match(window, known) if test is None else test.holds(met):
-                viable.append(rule)
+            if not (rule.may_match(window, known) if test is None else test.holds(met)):
+                continue
+            if rule.parts and not self._parts(rule, window, memo):
+                continue  # each pattern lacks one of its words (the rule's test reads only two of them)
+            viable.append(rule)
         return viable
 
     def _met(self, window: Clause) -> frozenset[int]:
@@ -375,7 +385,7 @@ class RiskDetector:
         if len(clause.tokens) + len(after.tokens) > WINDOW or self._conditionals.isdisjoint(clause.tokens):
             return
         joined = Clause(clause.tokens + after.tokens, clause.quoted + after.quoted, clause.cjk or after.cjk)
-        for rule in self._viable(joined, self._conditional_rules):
+        for rule in self._viable(joined, searches, self._conditional_rules):
             if rule.id in settled:
                 continue
             hit = self._read(rule, joined, before, rest[0] if rest else None, searches)
@@ -450,13 +460,18 @@ class RiskDetector:
     def _parts(self, rule: Rule, clause: Clause, memo: _Searches) -> list[LazyRegex] | None:
         """The patterns of ``rule`` whose required words ``clause`` holds, or None to read the rule's
         whole expression (its patterns are not kept apart)."""
-        needs = self._part_needs.get(rule.id)
-        if needs is None:
+        test = self._part_tests.get(rule.id)
+        if test is None:
             return None
-        met = memo.met.get(clause.text)
-        if met is None:
-            met = memo.met[clause.text] = self._met(clause)
-        return [part.regex for part, need in zip(rule.parts, needs, strict=True) if need <= met]
+        key = (rule.id, clause.text)
+        parts = memo.parts.get(key)
+        if parts is None:
+            met = memo.met.get(clause.text)
+            if met is None:
+                met = memo.met[clause.text] = self._met(clause)
+            all_parts = rule.parts
+            parts = memo.parts[key] = [all_parts[index].regex for index in test.viable(met)]
+        return parts
 
     def _excused(self, rule: Rule, clause: Clause, hay: str, memo: _Searches) -> bool:
         """A sibling reads the same words here (its own pattern matches) and its language's exception
@@ -498,6 +513,21 @@ class _Test:
         return False
 
 
+@dataclass(frozen=True, slots=True)
+class _PartTest:
+    """Which patterns of a rule a window may match, from the numbers of the requirements it meets:
+    found by each pattern's rarest requirement, so a rule of seventy patterns costs a few tests."""
+
+    firsts: frozenset[int]
+    rests: Mapping[int, tuple[tuple[int, frozenset[int]], ...]]  # first -> (pattern's index, the rest)
+
+    def viable(self, met: frozenset[int]) -> list[int]:
+        """The indices of those patterns, in the rule's order."""
+        found = [index for first in self.firsts & met for index, rest in self.rests[first] if rest <= met]
+        found.sort()
+        return found
+
+
 @dataclass(slots=True)
 class _Searches:
     """What one message's searches found, per rule and window text: a repeated window with other
@@ -506,6 +536,7 @@ class _Searches:
     spans: dict[tuple[str, str], tuple[tuple[int, int], ...] | None] = field(default_factory=dict)
     excused: dict[tuple[str, str], bool] = field(default_factory=dict)
     met: dict[str, frozenset[int]] = field(default_factory=dict)  # window text -> its requirements
+    parts: dict[tuple[str, str], list[LazyRegex]] = field(default_factory=dict)  # rule, text -> viable
 
 
 def _spans(rule: Rule, hay: str, parts: list[LazyRegex] | None) -> tuple[tuple[int, int], ...] | None:

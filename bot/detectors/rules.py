@@ -240,6 +240,10 @@ class _Node:
     # Every match holds a word of each of these sets ("kill*" is a word beginning): the anchors of all
     # the required elements of a sequence, where ``anchors`` keeps only the most selective one.
     required: tuple[frozenset[str], ...] = ()
+    # The words (and beginnings) a match's first word is one of; None: any word may be. ``nullable``:
+    # the node may match nothing, so what follows it may come first. Unknown is read as None and True.
+    first: frozenset[str] | None = None
+    nullable: bool = True
 
 
 def _selective(groups: Sequence[frozenset[str]]) -> frozenset[str]:
@@ -348,7 +352,7 @@ class _Compiler:
                 node = self._alternatives(stack, ")")
             elif head == "[":
                 inner = self._alternatives(stack, "]")
-                node = _Node(f"(?:{inner.regex})?", None, inner.words)
+                node = _Node(f"(?:{inner.regex})?", None, inner.words, first=inner.first)
             elif head.startswith("{"):
                 node = self._macro(head[1:-1])
             elif head.startswith("..."):
@@ -356,14 +360,14 @@ class _Compiler:
                 gap = f".{{0,{n}}}" if self._compact else f"(?:{self._any_word}){{0,{n}}}"
                 node = _Node(gap, None, frozenset())
             elif head == "$":
-                node = _Node("$", None, frozenset())
+                node = _Node("$", None, frozenset(), first=frozenset())
             elif head == "_":
                 node = _Node("." if self._compact else self._any_word, None, frozenset())
             else:
                 node = self._words.get(head) or self._words.setdefault(head, self._word(head))
             parts.append(node)
         if not parts:
-            return _Node("", None, frozenset())
+            return _Node("", None, frozenset(), first=frozenset())
         if len(parts) == 1:
             # One element as it is: a plain word keeps ``word``, so a lexicon of them becomes a trie
             # (wrapped in a sequence it lost it, and every macro of plain words stayed an alternation).
@@ -371,11 +375,18 @@ class _Compiler:
         required = [p.anchors for p in parts if p.anchors is not None]
         # The most selective required element: the one whose shortest word is longest.
         anchors = max(required, key=lambda a: min((len(w) for w in a), default=0), default=None)
+        first: frozenset[str] | None = frozenset()
+        for p in parts:
+            first = None if first is None or p.first is None else first | p.first
+            if not p.nullable:
+                break
         return _Node(
             "".join(p.regex for p in parts),
             anchors,
             frozenset().union(*(p.words for p in parts)),
             required=tuple(g for p in parts for g in p.required),
+            first=first,
+            nullable=all(p.nullable for p in parts),
         )
 
     def _word(self, word: str) -> _Node:
@@ -388,7 +399,7 @@ class _Compiler:
         sep = "" if self._compact else " "
         if word.startswith("*") and len(word) > 1 and not self._compact:
             # "*ly": any word ending so (adverbs); never an anchor, and it must be more than the suffix.
-            return _Node(r"[^ ]+" + re.escape(word[1:]) + sep, None, frozenset())
+            return _Node(r"[^ ]+" + re.escape(word[1:]) + sep, None, frozenset(), nullable=False)
         if word.endswith("*") and len(word) > 1:
             stem = word[:-1]
             rest = r"[^ ]*?" if self._compact else r"[^ ]*"
@@ -398,10 +409,14 @@ class _Compiler:
                 anchors,
                 frozenset({stem}),
                 required=(frozenset({stem + "*"}),),
+                first=frozenset({stem + "*"}),
+                nullable=False,
             )
         # In scripts without spaces an anchor is a substring that must occur in the clause.
         anchors = frozenset({word})
-        node = _Node(re.escape(word) + sep, anchors, frozenset({word}), word, required=(anchors,))
+        node = _Node(
+            re.escape(word) + sep, anchors, frozenset({word}), word, (anchors,), first=anchors, nullable=False
+        )
         if not self._compact and word in self._foreign:
             return _union([node, self.compile(self._foreign[word])])
         return node
@@ -436,13 +451,19 @@ def _union(alts: list[_Node]) -> _Node:
     required: tuple[frozenset[str], ...] = ()
     if all(a.regex and a.required for a in alts):
         required = (frozenset().union(*(_selective(a.required) for a in alts)),)
+    first: frozenset[str] | None = frozenset()
+    for alt in alts:
+        first = None if first is None or alt.first is None else first | alt.first
+    nullable = any(alt.nullable for alt in alts)
     plain = [a for a in alts if a.word is not None]
     if len(plain) >= TRIE_FROM:
         sep = plain[0].regex[len(re.escape(plain[0].word or "")) :]  # " " between words, "" in compact files
         rest = [a.regex for a in alts if a.word is None]
         trie = "(?:" + _trie(a.word or "" for a in plain) + ")" + sep
-        return _Node("(?:" + "|".join([trie, *rest]) + ")", anchors, words, required=required)
-    return _Node("(?:" + "|".join(a.regex for a in alts) + ")", anchors, words, required=required)
+        regex = "(?:" + "|".join([trie, *rest]) + ")"
+        return _Node(regex, anchors, words, required=required, first=first, nullable=nullable)
+    regex = "(?:" + "|".join(a.regex for a in alts) + ")"
+    return _Node(regex, anchors, words, required=required, first=first, nullable=nullable)
 
 
 # -- loading ------------------------------------------------------------------------------------------
@@ -544,9 +565,25 @@ def _parts(
         return ()
     parts = []
     for pattern in patterns:
-        ((requires,), _) = _requirements([pattern], interned, False)
-        parts.append(Part(LazyRegex(" " + pattern.regex), requires))
+        groups = sorted(set(pattern.required), key=_rarity, reverse=True)
+        requires = tuple(_requirement((False, g), interned) for g in groups)
+        parts.append(Part(LazyRegex(" " + _first_word(pattern) + pattern.regex), requires))
     return tuple(parts)
+
+
+def _first_word(pattern: _Node) -> str:
+    """A look-ahead for the words a pattern's match may begin with, or nothing (any word may).
+
+    Many patterns open with a long macro (``{group}``: hundreds of phrases, some optional words before
+    the noun) that the engine tries branch by branch at every word of the clause; a trie of its first
+    words rejects a word in a few character tests, and the pattern is tried only where one stands."""
+    first = pattern.first
+    if first is None or pattern.nullable or not first or any(" " in w for w in first):
+        return ""
+    words = [w for w in first if not w.endswith("*")]
+    stems = [w[:-1] for w in first if w.endswith("*")]
+    branches = ([f"(?:{_trie(words)}) "] if words else []) + ([_trie(stems)] if stems else [])
+    return "(?=" + "|".join(branches) + ")"
 
 
 def _requirements(
