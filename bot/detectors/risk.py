@@ -20,7 +20,7 @@ import functools
 import threading
 from collections.abc import Container, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from itertools import islice
+from itertools import chain, islice
 
 from bot.detectors.context import ContextWords, judge
 from bot.detectors.memo import looked_up
@@ -79,6 +79,12 @@ class RiskDetector:
         self._words = ContextWords.per_language(rules.languages)
         self._no_words = ContextWords.of(None, rules.languages.get("en"))
         self._prefix_lengths = sorted({len(a) for a in rules.by_anchor})
+        # Anchor -> (id, rule) of the risk kinds' rules: a new token's rules are one dict of these.
+        self._risk_by_anchor = {
+            anchor: pairs
+            for anchor, anchored in rules.by_anchor.items()
+            if (pairs := tuple((r.id, r) for r in anchored if r.kind in RISK_KINDS))
+        }
         self._always = tuple(r for r in rules.always if r.kind in RISK_KINDS)
         # The same rule in other languages ("self_harm.es.suicide_mention_self" for the Italian one).
         # Spanish, Italian and Portuguese share words such as "suicidio"; where a sibling matches the
@@ -92,7 +98,7 @@ class RiskDetector:
             for r in group
         }
         # token -> the rules it anchors; a cache of a pure function of the immutable tables.
-        self._by_token: dict[str, tuple[Rule, ...]] = {}
+        self._by_token: dict[str, tuple[tuple[str, Rule], ...]] = {}
         # Rules whose grammar is a whole conditional sentence ("if only it were quick, i'd go through with
         # it"): the comma after the condition ends a clause, so they also read a clause that holds a
         # conditional word joined with the clause after it.
@@ -394,10 +400,11 @@ class RiskDetector:
 
     def candidates(self, clause: Clause) -> list[Rule]:
         """The rules worth trying on ``clause``: those with an anchor word in it, and the anchorless."""
-        found: dict[str, Rule] = {}
-        for token in clause.vocabulary:
-            for rule in self._anchored(token):
-                found[rule.id] = rule
+        # One dict built from every token's (id, rule) pairs at C speed: a rule keeps the place of its
+        # first token, as a loop over the tokens would give it (the order of hits decides the cues).
+        found: dict[str, Rule] = dict(
+            chain.from_iterable(looked_up(self._by_token, clause.vocabulary, self._anchored))
+        )
         if clause.cjk:
             compact = clause.compact
             index = self._rules.compact_by_char
@@ -410,21 +417,22 @@ class RiskDetector:
                 found[rule.id] = rule
         return list(found.values())
 
-    def _anchored(self, token: str) -> tuple[Rule, ...]:
-        """The rules one of whose anchors (a word or a word's beginning) is ``token``, memoised."""
+    def _anchored(self, token: str) -> tuple[tuple[str, Rule], ...]:
+        """The rules one of whose anchors (a word or a word's beginning) is ``token``, by id, memoised."""
         rules = self._by_token.get(token)
         if rules is None and WITHOUT_SPACES.match(token):
             return ()  # Chinese, Japanese, Korean pieces: only the compact index can anchor them
         if rules is None:
-            by_anchor = self._rules.by_anchor
+            by_anchor = self._risk_by_anchor
+            size = len(token)
             hits: dict[str, Rule] = {}
             for n in self._prefix_lengths:
-                if n > len(token):
+                if n > size:
                     break
-                for rule in by_anchor.get(token[:n], ()):
-                    if rule.kind in RISK_KINDS:
-                        hits[rule.id] = rule
-            rules = tuple(hits.values())
+                pairs = by_anchor.get(token[:n])
+                if pairs is not None:
+                    hits.update(pairs)
+            rules = tuple(hits.items())
             if len(self._by_token) >= TOKEN_MEMO:
                 self._by_token.clear()
             self._by_token[token] = rules
