@@ -6,9 +6,9 @@ Each message is timed ``--repeat`` times and the fastest run is kept, which filt
 from other processes; the machine description at the top says what the figures were measured on.
 
 A second table times crafted worst-case inputs up to the engine's 20,000-character cap (issue 9: every
-call ≤ 20 ms there, ≤ 5 ms p99 on the data), the rules' own examples joined up to the cap among them. Those are timed *cold*: every memo of tokens and clauses
-(the normaliser's and the risk detector's) is cleared before each run, so a phrase is measured as a first
-reading of its words.
+call ≤ 20 ms there, ≤ 5 ms p99 on the data), the rules' own examples joined up to the cap among them.
+Those are timed *cold*: every memo of tokens and clauses (the normaliser's and the risk detector's) is
+cleared before each run, so a phrase is measured as a first reading of its words.
 """
 
 from __future__ import annotations
