@@ -26,7 +26,7 @@ from bot.detectors.context import ContextWords, judge
 from bot.detectors.memo import looked_up
 from bot.detectors.normalize import WITHOUT_SPACES, Clause, Normalizer
 from bot.detectors.rules import LazyRegex, Requirement, Rule, RuleSet, load_rule_files
-from bot.detectors.search import first_matches
+from bot.detectors.search import PartTest, first_matches
 from bot.types import RiskAssessment, RiskLevel
 
 __all__ = [
@@ -110,7 +110,7 @@ class RiskDetector:
         # distinct in a long message, and their candidates test dozens of requirements each.
         numbers: dict[Requirement, int] = {}
         self._tests: dict[str, _Test] = {}
-        self._part_tests: dict[str, _PartTest] = {}  # rule -> which of its patterns a window may match
+        self._part_tests: dict[str, PartTest] = {}  # rule -> which of its patterns a window may match
         for rule in rules.rules:
             if rule.compact or not rule.requires or not all(rule.requires):
                 continue  # substrings, or no word required: ``may_match`` itself, which is cheap there
@@ -125,7 +125,7 @@ class RiskDetector:
                 for index, part in enumerate(rule.parts):
                     first, *rest = (numbers.setdefault(q, len(numbers)) for q in part.requires)
                     by_first.setdefault(first, []).append((index, frozenset(rest)))
-                self._part_tests[rule.id] = _PartTest(
+                self._part_tests[rule.id] = PartTest(
                     frozenset(by_first), {k: tuple(v) for k, v in by_first.items()}
                 )
         by_word: dict[str, set[int]] = {}
@@ -519,21 +519,6 @@ class _Test:
                 if rest <= met:
                     return True
         return False
-
-
-@dataclass(frozen=True, slots=True)
-class _PartTest:
-    """Which patterns of a rule a window may match, from the numbers of the requirements it meets:
-    found by each pattern's rarest requirement, so a rule of seventy patterns costs a few tests."""
-
-    firsts: frozenset[int]
-    rests: Mapping[int, tuple[tuple[int, frozenset[int]], ...]]  # first -> (pattern's index, the rest)
-
-    def viable(self, met: frozenset[int]) -> list[int]:
-        """The indices of those patterns, in the rule's order."""
-        found = [index for first in self.firsts & met for index, rest in self.rests[first] if rest <= met]
-        found.sort()
-        return found
 
 
 @dataclass(slots=True)

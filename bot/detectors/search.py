@@ -15,7 +15,8 @@ match anywhere in it; searching only the others, each on its own, finds exactly 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from itertools import islice
 
 from bot.detectors.rules import LazyRegex
@@ -58,3 +59,19 @@ def first_matches(whole: LazyRegex, parts: Sequence[LazyRegex], hay: str, limit:
 def _earliest(entry: tuple[int, int, re.Match[str]]) -> tuple[int, int]:
     """The earliest start, and at one start the first part in the rule's order."""
     return entry[0], entry[1]
+
+
+@dataclass(frozen=True, slots=True)
+class PartTest:
+    """Which patterns of a rule a clause may match, from the numbers of the requirements its words meet
+    (``RiskDetector`` numbers them): found by each pattern's rarest requirement, so a rule of seventy
+    patterns costs a few set tests."""
+
+    firsts: frozenset[int]
+    rests: Mapping[int, tuple[tuple[int, frozenset[int]], ...]]  # first -> (pattern's index, the rest)
+
+    def viable(self, met: frozenset[int]) -> list[int]:
+        """The indices of those patterns, in the rule's order."""
+        found = [index for first in self.firsts & met for index, rest in self.rests[first] if rest <= met]
+        found.sort()
+        return found
