@@ -181,11 +181,15 @@ def joined_rule_texts(source: str, sep: str, seed: int | None = None) -> str:
     seed=st.integers(min_value=0, max_value=2**16),
 )
 def test_work_on_joined_rule_examples_grows_linearly(source: str, sep: str, seed: int) -> None:
+    """The whole costs about what its two halves cost apart: the halves hold different sentences (one
+    may wake far more rules than the other), so the whole is compared with their sum, not with twice
+    one of them; quadratic work would make it twice that sum."""
     text = joined_rule_texts(source, sep, seed)
     half = len(text) // 2
     for detector in DETECTORS:
-        small, large = work(detector, text[:half]), work(detector, text)
-        assert large <= 2.5 * small + 2_000, (detector.__name__, source, sep, seed, small, large)
+        parts = work(detector, text[:half]) + work(detector, text[half:])
+        whole = work(detector, text)
+        assert whole <= 1.25 * parts + 2_000, (detector.__name__, source, sep, seed, parts, whole)
 
 
 TIME_LIMIT_MS = 250.0  # the issue's budget is 20 ms; quadratic work at the cap would take seconds
