@@ -6,9 +6,9 @@ Each message is timed ``--repeat`` times and the fastest run is kept, which filt
 from other processes; the machine description at the top says what the figures were measured on.
 
 A second table times crafted worst-case inputs up to the engine's 20,000-character cap (issue 9: every
-call ≤ 20 ms there, ≤ 5 ms p99 on the data). Those are timed *cold*: every memo of tokens and clauses
-(the normaliser's and the risk detector's) is cleared before each run, so a phrase is measured as a first
-reading of its words.
+call ≤ 20 ms there, ≤ 5 ms p99 on the data), the rules' own examples joined up to the cap among them.
+Those are timed *cold*: every memo of tokens and clauses (the normaliser's and the risk detector's) is
+cleared before each run, so a phrase is measured as a first reading of its words.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import random
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -27,6 +28,7 @@ if str(ROOT) not in sys.path:  # runnable as a plain script, without installing 
 
 from bot.detectors import assess_risk, is_abusive, is_end_request  # noqa: E402
 from bot.detectors.risk import default_detector  # noqa: E402
+from bot.detectors.rules import load_rule_files  # noqa: E402
 from bot.eval import ENV_VAR, default_data_dir, evaluate, format_table, iter_messages  # noqa: E402
 
 
@@ -125,6 +127,25 @@ def _distinct(clause: Callable[[int], str]) -> str:
 UNICODE_WHITESPACE = "".join(chr(cp) for cp in range(0x110000) if chr(cp).isspace())
 
 
+def joined_rule_texts() -> list[tuple[str, str]]:
+    """The rules' own examples and counter-examples joined up to the cap: distinct real sentences, each
+    waking the rules it was written for, and the counter-examples (near misses, none a crisis) read to
+    the end. Joined by spaces they make a few long clauses read in overlapping windows."""
+    rules = list(load_rule_files().rules)
+    examples = [e for r in rules for e in r.examples]
+    counters = [c for r in rules for c in r.counter]
+    threats = [e for r in rules if r.kind == "harm_to_others" for e in r.examples]
+    shuffled = random.Random(0).sample(examples, len(examples))
+    return [
+        ("rule examples joined '. '", ". ".join(examples)[:CAP]),
+        ("rule examples shuffled '. '", ". ".join(shuffled)[:CAP]),
+        ("rule examples joined ' '", " ".join(examples)[:CAP]),
+        ("threat rules' examples '. '", ". ".join(threats)[:CAP]),
+        ("counter-examples joined '. '", ". ".join(counters)[:CAP]),
+        ("counter-examples joined ' '", " ".join(counters)[:CAP]),
+    ]
+
+
 def crafted_inputs() -> list[tuple[str, str]]:
     """Named adversarial inputs: repeated phrases, whitespace runs, one huge word, punctuation, leet,
     letter spacing, scripts without spaces, emoji, invisible and combining characters."""
@@ -169,6 +190,7 @@ def crafted_inputs() -> list[tuple[str, str]]:
             "distinct 'if i fail N, ..kill myself'",
             _distinct(lambda i: f"if i fail {i}, i will kill myself. "),
         ),
+        *joined_rule_texts(),
     ]
 
 

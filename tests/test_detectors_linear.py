@@ -19,6 +19,7 @@ quadratic work at the cap would take.
 
 from __future__ import annotations
 
+import random
 import sys
 import time
 from collections.abc import Callable
@@ -155,6 +156,42 @@ def test_work_on_distinct_clauses_grows_linearly(phrase: str, end: str) -> None:
     assert_linear_distinct(lambda i: f"{phrase} {i}{end}")
 
 
+# The rules' own examples and counter-examples: distinct real sentences that wake the rules they were
+# written for (the counter-examples are near misses, none a crisis, so a message of them is read to the
+# end). Joined by spaces they make long clauses, read in overlapping windows.
+RULES = tuple(default_detector()._rules.rules)
+RULE_TEXTS = {
+    "examples": [e for r in RULES for e in r.examples],
+    "counter": [c for r in RULES for c in r.counter],
+    "threat examples": [e for r in RULES if r.kind == "harm_to_others" for e in r.examples],
+}
+
+
+def joined_rule_texts(source: str, sep: str, seed: int | None = None) -> str:
+    texts = RULE_TEXTS[source]
+    if seed is not None:
+        texts = random.Random(seed).sample(texts, len(texts))
+    return sep.join(texts)[:CAP]
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    source=st.sampled_from(sorted(RULE_TEXTS)),
+    sep=st.sampled_from([". ", " ", ", ", "\n", "\n\n", " \u2028 "]),
+    seed=st.integers(min_value=0, max_value=2**16),
+)
+def test_work_on_joined_rule_examples_grows_linearly(source: str, sep: str, seed: int) -> None:
+    """The whole costs about what its two halves cost apart: the halves hold different sentences (one
+    may wake far more rules than the other), so the whole is compared with their sum, not with twice
+    one of them; quadratic work would make it twice that sum."""
+    text = joined_rule_texts(source, sep, seed)
+    half = len(text) // 2
+    for detector in DETECTORS:
+        parts = work(detector, text[:half]) + work(detector, text[half:])
+        whole = work(detector, text)
+        assert whole <= 1.25 * parts + 2_000, (detector.__name__, source, sep, seed, parts, whole)
+
+
 TIME_LIMIT_MS = 250.0  # the issue's budget is 20 ms; quadratic work at the cap would take seconds
 
 
@@ -173,6 +210,7 @@ def test_time_at_the_cap_is_bounded() -> None:
     shapes = [(unit * (CAP // len(unit) + 1))[:CAP] for unit in [*PHRASES, "".join(WHITESPACE)]]
     shapes.append(distinct_clauses(CAP // 4, DISTINCT[0])[:CAP])
     shapes.append("a" * (5 * CAP))  # 100,000 characters without a space (over the cap)
+    shapes.extend(joined_rule_texts(source, sep) for source in RULE_TEXTS for sep in (". ", " "))
     for text in shapes:
         for detector in DETECTORS:
             detector(text)  # compiles the patterns it reaches, once per process

@@ -20,12 +20,13 @@ import functools
 import threading
 from collections.abc import Container, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from itertools import islice
+from itertools import chain, islice
 
 from bot.detectors.context import ContextWords, judge
 from bot.detectors.memo import looked_up
 from bot.detectors.normalize import WITHOUT_SPACES, Clause, Normalizer
-from bot.detectors.rules import Requirement, Rule, RuleSet, load_rule_files
+from bot.detectors.rules import LazyRegex, Requirement, Rule, RuleSet, load_rule_files
+from bot.detectors.search import PartTest, first_matches
 from bot.types import RiskAssessment, RiskLevel
 
 __all__ = [
@@ -78,6 +79,12 @@ class RiskDetector:
         self._words = ContextWords.per_language(rules.languages)
         self._no_words = ContextWords.of(None, rules.languages.get("en"))
         self._prefix_lengths = sorted({len(a) for a in rules.by_anchor})
+        # Anchor -> (id, rule) of the risk kinds' rules: a new token's rules are one dict of these.
+        self._risk_by_anchor = {
+            anchor: pairs
+            for anchor, anchored in rules.by_anchor.items()
+            if (pairs := tuple((r.id, r) for r in anchored if r.kind in RISK_KINDS))
+        }
         self._always = tuple(r for r in rules.always if r.kind in RISK_KINDS)
         # The same rule in other languages ("self_harm.es.suicide_mention_self" for the Italian one).
         # Spanish, Italian and Portuguese share words such as "suicidio"; where a sibling matches the
@@ -91,7 +98,7 @@ class RiskDetector:
             for r in group
         }
         # token -> the rules it anchors; a cache of a pure function of the immutable tables.
-        self._by_token: dict[str, tuple[Rule, ...]] = {}
+        self._by_token: dict[str, tuple[tuple[str, Rule], ...]] = {}
         # Rules whose grammar is a whole conditional sentence ("if only it were quick, i'd go through with
         # it"): the comma after the condition ends a clause, so they also read a clause that holds a
         # conditional word joined with the clause after it.
@@ -103,6 +110,7 @@ class RiskDetector:
         # distinct in a long message, and their candidates test dozens of requirements each.
         numbers: dict[Requirement, int] = {}
         self._tests: dict[str, _Test] = {}
+        self._part_tests: dict[str, PartTest] = {}  # rule -> which of its patterns a window may match
         for rule in rules.rules:
             if rule.compact or not rule.requires or not all(rule.requires):
                 continue  # substrings, or no word required: ``may_match`` itself, which is cheap there
@@ -112,6 +120,14 @@ class RiskDetector:
                 rests.setdefault(first, []).append(frozenset(rest))
             gates = frozenset(numbers.setdefault(q, len(numbers)) for q in rule.gates)
             self._tests[rule.id] = _Test(gates, frozenset(rests), {k: tuple(v) for k, v in rests.items()})
+            if rule.parts:
+                by_first: dict[int, list[tuple[int, frozenset[int]]]] = {}
+                for index, part in enumerate(rule.parts):
+                    first, *rest = (numbers.setdefault(q, len(numbers)) for q in part.requires)
+                    by_first.setdefault(first, []).append((index, frozenset(rest)))
+                self._part_tests[rule.id] = PartTest(
+                    frozenset(by_first), {k: tuple(v) for k, v in by_first.items()}
+                )
         by_word: dict[str, set[int]] = {}
         by_stem: dict[str, set[int]] = {}
         for requirement, number in numbers.items():
@@ -237,7 +253,7 @@ class RiskDetector:
             for window, shape in pairs:
                 rules = tried.get((shape.text, shape.cjk))
                 if rules is None:
-                    rules = tried[shape.text, shape.cjk] = self._viable(shape)
+                    rules = tried[shape.text, shape.cjk] = self._viable(shape, searches)
                 if not rules:
                     continue
                 busy = True
@@ -321,19 +337,25 @@ class RiskDetector:
                 return True
         return False
 
-    def _viable(self, window: Clause, rules: Iterable[Rule] | None = None) -> list[Rule]:
-        """Those of ``rules`` (by default the candidates) whose required words ``window`` holds."""
+    def _viable(self, window: Clause, memo: _Searches, rules: Iterable[Rule] | None = None) -> list[Rule]:
+        """Those of ``rules`` (by default the candidates) whose required words ``window`` holds: of a
+        rule read pattern by pattern, those of one of its patterns (kept in ``memo`` for ``_read``)."""
         known: dict[Requirement, bool] = {}
         tried = self.candidates(window) if rules is None else rules
         if window.cjk:  # rules of scripts without spaces read substrings, not tokens
             return [r for r in tried if r.may_match(window, known)]
-        met = self._met(window)
+        met = memo.met.get(window.text)
+        if met is None:
+            met = memo.met[window.text] = self._met(window)
         tests = self._tests
         viable = []
         for rule in tried:
             test = tests.get(rule.id)
-            if rule.may_match(window, known) if test is None else test.holds(met):
-                viable.append(rule)
+            if not (rule.may_match(window, known) if test is None else test.holds(met)):
+                continue
+            if rule.parts and not self._parts(rule, window, memo):
+                continue  # each pattern lacks one of its words (the rule's test reads only two of them)
+            viable.append(rule)
         return viable
 
     def _met(self, window: Clause) -> frozenset[int]:
@@ -369,7 +391,7 @@ class RiskDetector:
         if len(clause.tokens) + len(after.tokens) > WINDOW or self._conditionals.isdisjoint(clause.tokens):
             return
         joined = Clause(clause.tokens + after.tokens, clause.quoted + after.quoted, clause.cjk or after.cjk)
-        for rule in self._viable(joined, self._conditional_rules):
+        for rule in self._viable(joined, searches, self._conditional_rules):
             if rule.id in settled:
                 continue
             hit = self._read(rule, joined, before, rest[0] if rest else None, searches)
@@ -378,10 +400,11 @@ class RiskDetector:
 
     def candidates(self, clause: Clause) -> list[Rule]:
         """The rules worth trying on ``clause``: those with an anchor word in it, and the anchorless."""
-        found: dict[str, Rule] = {}
-        for token in clause.vocabulary:
-            for rule in self._anchored(token):
-                found[rule.id] = rule
+        # One dict built from every token's (id, rule) pairs at C speed: a rule keeps the place of its
+        # first token, as a loop over the tokens would give it (the order of hits decides the cues).
+        found: dict[str, Rule] = dict(
+            chain.from_iterable(looked_up(self._by_token, clause.vocabulary, self._anchored))
+        )
         if clause.cjk:
             compact = clause.compact
             index = self._rules.compact_by_char
@@ -394,21 +417,22 @@ class RiskDetector:
                 found[rule.id] = rule
         return list(found.values())
 
-    def _anchored(self, token: str) -> tuple[Rule, ...]:
-        """The rules one of whose anchors (a word or a word's beginning) is ``token``, memoised."""
+    def _anchored(self, token: str) -> tuple[tuple[str, Rule], ...]:
+        """The rules one of whose anchors (a word or a word's beginning) is ``token``, by id, memoised."""
         rules = self._by_token.get(token)
         if rules is None and WITHOUT_SPACES.match(token):
             return ()  # Chinese, Japanese, Korean pieces: only the compact index can anchor them
         if rules is None:
-            by_anchor = self._rules.by_anchor
+            by_anchor = self._risk_by_anchor
+            size = len(token)
             hits: dict[str, Rule] = {}
             for n in self._prefix_lengths:
-                if n > len(token):
+                if n > size:
                     break
-                for rule in by_anchor.get(token[:n], ()):
-                    if rule.kind in RISK_KINDS:
-                        hits[rule.id] = rule
-            rules = tuple(hits.values())
+                pairs = by_anchor.get(token[:n])
+                if pairs is not None:
+                    hits.update(pairs)
+            rules = tuple(hits.items())
             if len(self._by_token) >= TOKEN_MEMO:
                 self._by_token.clear()
             self._by_token[token] = rules
@@ -421,7 +445,7 @@ class RiskDetector:
         hay = clause.compact if rule.compact else clause.text
         key = (rule.id, hay)
         if key not in memo.spans:
-            memo.spans[key] = _spans(rule, hay)
+            memo.spans[key] = _spans(rule, hay, self._parts(rule, clause, memo))
         spans = memo.spans[key]
         if spans is None:
             return None  # an idiom in the clause cancels every match
@@ -440,6 +464,22 @@ class RiskDetector:
                 )  # a later match cannot rank higher
             best = best or hit  # a softened match; a later, unsoftened one may still count in full
         return None if best is not None and self._excused(rule, clause, hay, memo) else best
+
+    def _parts(self, rule: Rule, clause: Clause, memo: _Searches) -> list[LazyRegex] | None:
+        """The patterns of ``rule`` whose required words ``clause`` holds, or None to read the rule's
+        whole expression (its patterns are not kept apart)."""
+        test = self._part_tests.get(rule.id)
+        if test is None:
+            return None
+        key = (rule.id, clause.text)
+        parts = memo.parts.get(key)
+        if parts is None:
+            met = memo.met.get(clause.text)
+            if met is None:
+                met = memo.met[clause.text] = self._met(clause)
+            all_parts = rule.parts
+            parts = memo.parts[key] = [all_parts[index].regex for index in test.viable(met)]
+        return parts
 
     def _excused(self, rule: Rule, clause: Clause, hay: str, memo: _Searches) -> bool:
         """A sibling reads the same words here (its own pattern matches) and its language's exception
@@ -488,12 +528,18 @@ class _Searches:
 
     spans: dict[tuple[str, str], tuple[tuple[int, int], ...] | None] = field(default_factory=dict)
     excused: dict[tuple[str, str], bool] = field(default_factory=dict)
+    met: dict[str, frozenset[int]] = field(default_factory=dict)  # window text -> its requirements
+    parts: dict[tuple[str, str], list[LazyRegex]] = field(default_factory=dict)  # rule, text -> viable
 
 
-def _spans(rule: Rule, hay: str) -> tuple[tuple[int, int], ...] | None:
+def _spans(rule: Rule, hay: str, parts: list[LazyRegex] | None) -> tuple[tuple[int, int], ...] | None:
     """Where ``rule`` matches ``hay`` (its first matches: more are repeats that context judges alike),
-    or None when the rule's idiom is there too, which cancels every match."""
-    spans = tuple((m.start(), m.end()) for m in islice(rule.regex.finditer(hay), MAX_MATCHES))
+    or None when the rule's idiom is there too, which cancels every match. ``parts``: its patterns
+    that may match ``hay``, searched instead of the whole expression, with the same result."""
+    if parts is None:
+        spans = tuple((m.start(), m.end()) for m in islice(rule.regex.finditer(hay), MAX_MATCHES))
+    else:
+        spans = first_matches(rule.regex, parts, hay, MAX_MATCHES)
     if spans and rule.unless is not None and rule.unless.search(hay):
         return None
     return spans

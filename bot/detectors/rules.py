@@ -46,7 +46,7 @@ from importlib import resources
 
 from bot.detectors.normalize import Clause, fold_text
 
-__all__ = ["Lexicon", "Requirement", "Rule", "RuleFile", "RuleSet", "load_rule_files"]
+__all__ = ["Lexicon", "Part", "Requirement", "Rule", "RuleFile", "RuleSet", "load_rule_files"]
 
 # "weak": a symptom that marks nothing alone; two weak rules of different families in one message make a
 # "possible" (screening questionnaires count symptoms the same way).
@@ -78,8 +78,8 @@ class LazyRegex:
                     compiled = self._compiled = re.compile(self.pattern)
         return compiled
 
-    def search(self, text: str) -> re.Match[str] | None:
-        return self.compiled().search(text)
+    def search(self, text: str, pos: int = 0) -> re.Match[str] | None:
+        return self.compiled().search(text, pos)
 
     def finditer(self, text: str) -> Iterator[re.Match[str]]:
         return self.compiled().finditer(text)
@@ -125,6 +125,16 @@ class Requirement:
 
 
 @dataclass(frozen=True, slots=True)
+class Part:
+    """One pattern of a rule, and word groups each of its matches holds a word of. Its expression reads
+    the space before the match too (a literal first character lets the engine skip to the spaces, where
+    the rule's look-behind ``(?<= )`` made it try every position): see ``search.first_matches``."""
+
+    regex: LazyRegex
+    requires: tuple[Requirement, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Rule:
     id: str  # "<kind>.<lang>.<id>": a cue name that may appear in audit logs (never user text)
     kind: str
@@ -148,6 +158,10 @@ class Rule:
     # Necessary for any pattern's requirements at once: the union of every pattern's first group (and
     # of every second one). One test each, where most clauses fail, before the patterns are read.
     gates: tuple[Requirement, ...] = ()
+    # Each pattern on its own with the words it requires, in the rule's order: a clause is searched for
+    # those whose words it holds (``search.first_matches``), not for all seventy of a long rule. Empty:
+    # only ``regex`` is read (files without spaces, a pattern that requires no word, a trie of words).
+    parts: tuple[Part, ...] = ()
 
     def may_match(self, clause: Clause, known: dict[Requirement, bool] | None = None) -> bool:
         """False when no match is possible: a test on words, far cheaper than a search of the clause.
@@ -226,6 +240,10 @@ class _Node:
     # Every match holds a word of each of these sets ("kill*" is a word beginning): the anchors of all
     # the required elements of a sequence, where ``anchors`` keeps only the most selective one.
     required: tuple[frozenset[str], ...] = ()
+    # The words (and beginnings) a match's first word is one of; None: any word may be. ``nullable``:
+    # the node may match nothing, so what follows it may come first. Unknown is read as None and True.
+    first: frozenset[str] | None = None
+    nullable: bool = True
 
 
 def _selective(groups: Sequence[frozenset[str]]) -> frozenset[str]:
@@ -334,7 +352,7 @@ class _Compiler:
                 node = self._alternatives(stack, ")")
             elif head == "[":
                 inner = self._alternatives(stack, "]")
-                node = _Node(f"(?:{inner.regex})?", None, inner.words)
+                node = _Node(f"(?:{inner.regex})?", None, inner.words, first=inner.first)
             elif head.startswith("{"):
                 node = self._macro(head[1:-1])
             elif head.startswith("..."):
@@ -342,14 +360,14 @@ class _Compiler:
                 gap = f".{{0,{n}}}" if self._compact else f"(?:{self._any_word}){{0,{n}}}"
                 node = _Node(gap, None, frozenset())
             elif head == "$":
-                node = _Node("$", None, frozenset())
+                node = _Node("$", None, frozenset(), first=frozenset())
             elif head == "_":
                 node = _Node("." if self._compact else self._any_word, None, frozenset())
             else:
                 node = self._words.get(head) or self._words.setdefault(head, self._word(head))
             parts.append(node)
         if not parts:
-            return _Node("", None, frozenset())
+            return _Node("", None, frozenset(), first=frozenset())
         if len(parts) == 1:
             # One element as it is: a plain word keeps ``word``, so a lexicon of them becomes a trie
             # (wrapped in a sequence it lost it, and every macro of plain words stayed an alternation).
@@ -357,11 +375,18 @@ class _Compiler:
         required = [p.anchors for p in parts if p.anchors is not None]
         # The most selective required element: the one whose shortest word is longest.
         anchors = max(required, key=lambda a: min((len(w) for w in a), default=0), default=None)
+        first: frozenset[str] | None = frozenset()
+        for p in parts:
+            first = None if first is None or p.first is None else first | p.first
+            if not p.nullable:
+                break
         return _Node(
             "".join(p.regex for p in parts),
             anchors,
             frozenset().union(*(p.words for p in parts)),
             required=tuple(g for p in parts for g in p.required),
+            first=first,
+            nullable=all(p.nullable for p in parts),
         )
 
     def _word(self, word: str) -> _Node:
@@ -374,7 +399,7 @@ class _Compiler:
         sep = "" if self._compact else " "
         if word.startswith("*") and len(word) > 1 and not self._compact:
             # "*ly": any word ending so (adverbs); never an anchor, and it must be more than the suffix.
-            return _Node(r"[^ ]+" + re.escape(word[1:]) + sep, None, frozenset())
+            return _Node(r"[^ ]+" + re.escape(word[1:]) + sep, None, frozenset(), nullable=False)
         if word.endswith("*") and len(word) > 1:
             stem = word[:-1]
             rest = r"[^ ]*?" if self._compact else r"[^ ]*"
@@ -384,10 +409,14 @@ class _Compiler:
                 anchors,
                 frozenset({stem}),
                 required=(frozenset({stem + "*"}),),
+                first=frozenset({stem + "*"}),
+                nullable=False,
             )
         # In scripts without spaces an anchor is a substring that must occur in the clause.
         anchors = frozenset({word})
-        node = _Node(re.escape(word) + sep, anchors, frozenset({word}), word, required=(anchors,))
+        node = _Node(
+            re.escape(word) + sep, anchors, frozenset({word}), word, (anchors,), first=anchors, nullable=False
+        )
         if not self._compact and word in self._foreign:
             return _union([node, self.compile(self._foreign[word])])
         return node
@@ -422,13 +451,19 @@ def _union(alts: list[_Node]) -> _Node:
     required: tuple[frozenset[str], ...] = ()
     if all(a.regex and a.required for a in alts):
         required = (frozenset().union(*(_selective(a.required) for a in alts)),)
+    first: frozenset[str] | None = frozenset()
+    for alt in alts:
+        first = None if first is None or alt.first is None else first | alt.first
+    nullable = any(alt.nullable for alt in alts)
     plain = [a for a in alts if a.word is not None]
     if len(plain) >= TRIE_FROM:
         sep = plain[0].regex[len(re.escape(plain[0].word or "")) :]  # " " between words, "" in compact files
         rest = [a.regex for a in alts if a.word is None]
         trie = "(?:" + _trie(a.word or "" for a in plain) + ")" + sep
-        return _Node("(?:" + "|".join([trie, *rest]) + ")", anchors, words, required=required)
-    return _Node("(?:" + "|".join(a.regex for a in alts) + ")", anchors, words, required=required)
+        regex = "(?:" + "|".join([trie, *rest]) + ")"
+        return _Node(regex, anchors, words, required=required, first=first, nullable=nullable)
+    regex = "(?:" + "|".join(a.regex for a in alts) + ")"
+    return _Node(regex, anchors, words, required=required, first=first, nullable=nullable)
 
 
 # -- loading ------------------------------------------------------------------------------------------
@@ -493,6 +528,7 @@ def _rule_file(
             vocabulary |= {w for w in node.words if w.isalpha()}
         lead = "" if compact else "(?<= )"
         requires, gates = _requirements(nodes, interned, compact)
+        parts = _parts(nodes, interned) if requires and not compact else ()
         rules.append(
             Rule(
                 id=rid,
@@ -511,12 +547,43 @@ def _rule_file(
                 counter=tuple(str(x) for x in raw.get("counter", ())),
                 requires=requires,
                 gates=gates,
+                parts=parts,
             )
         )
     return RuleFile(name, lang, kind, tuple(rules), frozenset(vocabulary))
 
 
 REQUIREMENTS_PER_PATTERN = 2  # the most selective groups are tested; the rest rarely decide
+
+
+def _parts(
+    patterns: Sequence[_Node], interned: dict[tuple[bool, frozenset[str]], Requirement]
+) -> tuple[Part, ...]:
+    """A rule's patterns one by one, when their union is their alternation in this order (``_union``
+    makes a trie of a dozen plain words, which orders them otherwise) and each requires some word."""
+    if sum(p.word is not None for p in patterns) >= TRIE_FROM:
+        return ()
+    parts = []
+    for pattern in patterns:
+        groups = sorted(set(pattern.required), key=_rarity, reverse=True)
+        requires = tuple(_requirement((False, g), interned) for g in groups)
+        parts.append(Part(LazyRegex(" " + _first_word(pattern) + pattern.regex), requires))
+    return tuple(parts)
+
+
+def _first_word(pattern: _Node) -> str:
+    """A look-ahead for the words a pattern's match may begin with, or nothing (any word may).
+
+    Many patterns open with a long macro (``{group}``: hundreds of phrases, some optional words before
+    the noun) that the engine tries branch by branch at every word of the clause; a trie of its first
+    words rejects a word in a few character tests, and the pattern is tried only where one stands."""
+    first = pattern.first
+    if first is None or pattern.nullable or not first or any(" " in w for w in first):
+        return ""
+    words = [w for w in first if not w.endswith("*")]
+    stems = [w[:-1] for w in first if w.endswith("*")]
+    branches = ([f"(?:{_trie(words)}) "] if words else []) + ([_trie(stems)] if stems else [])
+    return "(?=" + "|".join(branches) + ")"
 
 
 def _requirements(
@@ -631,6 +698,8 @@ class RuleSet:
         """Compile every pattern now (start-up warm-up, tests), instead of on first use."""
         for rule in self.rules:
             rule.regex.compiled()
+            for part in rule.parts:
+                part.regex.compiled()
             if rule.unless is not None:
                 rule.unless.compiled()
 
