@@ -402,13 +402,17 @@ class RiskDetector:
         """The rules worth trying on ``clause``: those with an anchor word in it, and the anchorless."""
         # One dict built from every token's (id, rule) pairs at C speed: a rule keeps the place of its
         # first token, as a loop over the tokens would give it (the order of hits decides the cues).
+        # The distinct tokens in the clause's order, not its ``vocabulary`` set, whose order follows
+        # the strings' hashes: the cue reported would otherwise change with PYTHONHASHSEED.
         found: dict[str, Rule] = dict(
-            chain.from_iterable(looked_up(self._by_token, clause.vocabulary, self._anchored))
+            chain.from_iterable(
+                looked_up(self._by_token, tuple(dict.fromkeys(clause.tokens)), self._anchored)
+            )
         )
         if clause.cjk:
             compact = clause.compact
             index = self._rules.compact_by_char
-            for ch in set(compact).intersection(index):
+            for ch in [ch for ch in dict.fromkeys(compact) if ch in index]:
                 for word, rule in index[ch]:
                     if rule.id not in found and rule.kind in RISK_KINDS and word in compact:
                         found[rule.id] = rule
