@@ -148,7 +148,7 @@ class ConversationLocks(RepositoryPart):
         return conn
 
     def _start_heartbeat(self) -> None:
-        """The thread that keeps the lock session from looking idle (``LOCK_IDLE_SECONDS``).
+        """The thread that keeps the lock session from looking idle (its ``idle_session_timeout``).
 
         A thread, not a task: a busy event loop must not cost the locks of turns that are running; a
         frozen process stops it with everything else, which is the point."""
