@@ -491,6 +491,7 @@ class FaultConfig:
     seed: int = 1
     lease: float = 5.0  # HAVEN_INBOX_LEASE_SECONDS
     shutdown: float = 2.0  # HAVEN_SHUTDOWN_SECONDS
+    recovery: float = 5.0  # HAVEN_RECOVERY_SECONDS
     timeout: float = 600.0  # for the whole run, start-up excluded
     settle: float = 2.0  # quiet time that counts as "done" once every message has an answer
     log_level: str = "WARNING"  # the Haven processes' HAVEN_LOG_LEVEL
@@ -527,7 +528,7 @@ class FaultResult:
             (
                 "setting",
                 f"{cfg.processes} processes, 1 PostgreSQL, model {cfg.latency:g} s, lease {cfg.lease:g} s, "
-                f"shutdown {cfg.shutdown:g} s, seed {cfg.seed}",
+                f"shutdown {cfg.shutdown:g} s, recovery every {cfg.recovery:g} s, seed {cfg.seed}",
             ),
             ("faults", "; ".join(self.events) or "none"),
             ("messages sent", f"{self.sent} in {cfg.conversations} threads"),
@@ -570,6 +571,7 @@ async def run_faults(
             model,
             HAVEN_INBOX_LEASE_SECONDS=cfg.lease,
             HAVEN_SHUTDOWN_SECONDS=cfg.shutdown,
+            HAVEN_RECOVERY_SECONDS=cfg.recovery,
             HAVEN_LOG_LEVEL=cfg.log_level,
         )
         cluster = Cluster(cfg.processes, env, workdir)
@@ -751,6 +753,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--no-term", action="store_true", help="no SIGTERM")
     p.add_argument("--lease", type=float, default=5.0, help="HAVEN_INBOX_LEASE_SECONDS")
     p.add_argument("--shutdown", type=float, default=2.0, help="HAVEN_SHUTDOWN_SECONDS")
+    p.add_argument("--recovery", type=float, default=5.0, help="HAVEN_RECOVERY_SECONDS")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--timeout", type=float, default=600.0)
     p.add_argument("--logs", type=Path, help="keep the Haven processes' logs in this directory")
@@ -768,6 +771,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         term=not a.no_term,
         lease=a.lease,
         shutdown=a.shutdown,
+        recovery=a.recovery,
         seed=a.seed,
         timeout=a.timeout,
     )

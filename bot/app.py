@@ -80,7 +80,7 @@ async def initialize(
 ) -> Services:
     if migrate:
         await upgrade(settings.database_url)
-    repo = Repository(open_database(settings.database_url))
+    repo = Repository(open_database(settings.database_url), lock_idle_seconds=settings.lock_idle_seconds)
     model = model or build_model(settings)
     engine = Engine(
         repo,
@@ -92,6 +92,7 @@ async def initialize(
             turn_deadline_seconds=settings.turn_deadline_seconds,
             inbox_lease_seconds=settings.inbox_lease_seconds,
             lock_wait_seconds=settings.lock_wait_seconds,
+            recovery_seconds=settings.recovery_seconds,
             files=file_limits(settings),
         ),
         # The repository is the inbox too; the owner id names this process in it (and in the logs).

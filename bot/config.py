@@ -43,6 +43,13 @@ class Settings(BaseSettings):
     inbox_lease_seconds: float = Field(default=60.0, ge=1, alias="HAVEN_INBOX_LEASE_SECONDS")
     # A turn waits at most this long for its conversation's lock, then leaves its message to recovery.
     lock_wait_seconds: float = Field(default=30.0, gt=0, alias="HAVEN_LOCK_WAIT_SECONDS")
+    # How often each process looks for inbox entries whose holder is gone (``Engine.recover``): a crashed
+    # or stopped process's messages are answered within the lease plus this long.
+    recovery_seconds: float = Field(default=5.0, gt=0, alias="HAVEN_RECOVERY_SECONDS")
+    # PostgreSQL: a frozen process (SIGSTOP, a stalled VM) gives up its conversations' locks after this
+    # long (``storage.conversation_locks``); a running one keeps them with a heartbeat. Whole milliseconds
+    # reach the server, and a live process must never look idle: at least a second.
+    lock_idle_seconds: float = Field(default=10.0, ge=1, alias="HAVEN_LOCK_IDLE_SECONDS")
     # `haven run`/`chat` check the key and HAVEN_MODEL with one token count at start; true skips it.
     skip_model_check: bool = Field(default=False, alias="HAVEN_SKIP_MODEL_CHECK")
     # Prices for the usage report's cost estimate (bot.pricing), merged over the built-in list prices:

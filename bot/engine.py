@@ -135,8 +135,8 @@ CRISIS_TOOL_SOURCE = "crisis_tool"
 VERIFIER_SOURCE = "verifier"
 # The longest dedupe key storage keeps (``ConversationStore.claim_event``).
 MAX_DEDUPE_KEY = 128
-# Recovery (``Engine.recover``): every process looks this often (by default; ``EngineOptions``) for inbox
-# entries whose holder is gone, and takes at most this many at a time (the rest wait for the next look).
+# Recovery (``Engine.recover``): every process looks this often (by default; HAVEN_RECOVERY_SECONDS) for
+# inbox entries whose holder is gone, and takes at most this many at a time (the rest wait for the next look).
 RECOVERY_SECONDS = 5.0
 RECOVERY_BATCH = 20
 # How many times an entry may be taken (its acceptance counts as the first) and still be tried: past it
@@ -162,7 +162,7 @@ class EngineOptions:
     # may wait for its conversation's lock before it stops waiting and leaves its entry to recovery.
     inbox_lease_seconds: float = 60.0
     lock_wait_seconds: float = 30.0
-    # How often recovery looks for entries whose holder is gone (tests make it short).
+    # How often recovery looks for entries whose holder is gone (HAVEN_RECOVERY_SECONDS).
     recovery_seconds: float = RECOVERY_SECONDS
     # Attached files: how many, how large, how many PDF pages (``bot.files``; HAVEN_FILES_* settings).
     files: FileLimits = field(default_factory=FileLimits)

@@ -23,11 +23,13 @@ log = logging.getLogger(__name__)
 LOCK_POLL_FIRST = 0.002
 LOCK_POLL_MAX = 0.1
 # A frozen holder (SIGSTOP, a stalled VM) keeps its TCP connection — the kernel still answers keepalives —
-# so its advisory locks would outlive it. The lock session is ended by the server after this long without
-# a statement (``idle_session_timeout``, PostgreSQL 14+) and kept busy by a heartbeat thread meanwhile:
-# a live process never loses its locks, a frozen one gives them up within this many milliseconds.
-LOCK_SESSION_IDLE_MS = 10_000
-LOCK_HEARTBEAT_SECONDS = 2.0
+# so its advisory locks would outlive it. The lock session is ended by the server after ``idle_seconds``
+# without a statement (``idle_session_timeout``, PostgreSQL 14+; HAVEN_LOCK_IDLE_SECONDS, this by
+# default) and kept busy by a heartbeat thread meanwhile: a live process never loses its locks, a frozen
+# one gives them up within the idle limit.
+LOCK_IDLE_SECONDS = 10.0
+# Heartbeats per idle limit: a live process's lock session survives four missed beats (a busy machine).
+HEARTBEATS_PER_IDLE = 5
 
 
 def _lock_id(key: str) -> int:
@@ -45,8 +47,10 @@ class ConversationLocks(RepositoryPart):
     _background: set[asyncio.Future[Any]]
     _heartbeat: threading.Thread | None
     _heartbeat_stop: threading.Event
+    _idle_ms: int
+    _heartbeat_seconds: float
 
-    def _init_locks(self, database: Database) -> None:
+    def _init_locks(self, database: Database, idle_seconds: float) -> None:
         # In-process per-conversation locks; cross-process exclusion comes from the database below.
         self._locks = KeyedLocks()
         # PostgreSQL: one autocommit session holds this process's advisory locks (see conversation_lock).
@@ -57,6 +61,8 @@ class ConversationLocks(RepositoryPart):
         self._background = set()
         self._heartbeat = None
         self._heartbeat_stop = threading.Event()
+        self._idle_ms = max(1, round(idle_seconds * 1000))
+        self._heartbeat_seconds = idle_seconds / HEARTBEATS_PER_IDLE
 
     async def _drain_unlocks(self) -> None:
         if self._background:
@@ -130,7 +136,7 @@ class ConversationLocks(RepositoryPart):
         if conn is None or conn.closed or conn.invalidated:
             conn = self._db.sync_engine.connect().execution_options(isolation_level="AUTOCOMMIT")
             try:
-                conn.exec_driver_sql(f"SET idle_session_timeout = {LOCK_SESSION_IDLE_MS}")
+                conn.exec_driver_sql(f"SET idle_session_timeout = {self._idle_ms}")
             except DBAPIError:
                 # Before PostgreSQL 14: a frozen holder's locks last until it resumes or its host is gone.
                 log.warning("lock session: idle_session_timeout unavailable; frozen holders keep locks")
@@ -142,7 +148,7 @@ class ConversationLocks(RepositoryPart):
         return conn
 
     def _start_heartbeat(self) -> None:
-        """The thread that keeps the lock session from looking idle (``LOCK_SESSION_IDLE_MS``).
+        """The thread that keeps the lock session from looking idle (its ``idle_session_timeout``).
 
         A thread, not a task: a busy event loop must not cost the locks of turns that are running; a
         frozen process stops it with everything else, which is the point."""
@@ -156,7 +162,7 @@ class ConversationLocks(RepositoryPart):
         beat.start()
 
     def _beat(self, stop: threading.Event) -> None:
-        while not stop.wait(LOCK_HEARTBEAT_SECONDS):
+        while not stop.wait(self._heartbeat_seconds):
             with self._lock_conn_mutex:
                 conn = self._lock_conn
                 if conn is None or conn.closed or conn.invalidated:
@@ -221,6 +227,6 @@ class ConversationLocks(RepositoryPart):
         self._heartbeat_stop.set()
         heartbeat, self._heartbeat = self._heartbeat, None
         if heartbeat is not None and heartbeat is not threading.current_thread():
-            heartbeat.join(timeout=LOCK_HEARTBEAT_SECONDS + 1)
+            heartbeat.join(timeout=self._heartbeat_seconds + 1)
         with self._lock_conn_mutex:
             self._drop_lock_session()

@@ -15,7 +15,7 @@ PostgreSQL session bounds its waits (``postgres_session_args``): a statement wai
 ``PG_LOCK_TIMEOUT_MS`` for a lock, a session idle in a transaction is ended after
 ``PG_IDLE_IN_TRANSACTION_MS``, and TCP keepalives on both ends notice a dead peer within about 30 s, so a
 dead holder's advisory locks and sessions go away within a minute (a frozen one's, whose kernel still
-answers keepalives, within ``conversation_locks.LOCK_SESSION_IDLE_MS``).
+answers keepalives, within the lock session's idle limit: ``conversation_locks.LOCK_IDLE_SECONDS``).
 """
 
 from __future__ import annotations

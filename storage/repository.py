@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from bot.types import DecisionRecord
 from storage.admin_audit import AdminAuditQueries
 from storage.audit import AuditQueries
-from storage.conversation_locks import ConversationLocks
+from storage.conversation_locks import LOCK_IDLE_SECONDS, ConversationLocks
 from storage.conversations import ConversationQueries
 from storage.db import Database
 from storage.history_cache import HISTORY_CACHE_CONVERSATIONS, HISTORY_CACHE_MESSAGES, HistoryCache
@@ -57,15 +57,22 @@ class Repository(
     """Implements ``bot.ports.ConversationStore``, ``bot.ports.AdminStore`` and ``bot.ports.InboxStore``.
 
     ``clock`` (UTC, default the wall clock) times the inbox's leases; tests move it instead of sleeping.
+    ``lock_idle_seconds``: how soon a frozen process's advisory locks are freed (``conversation_locks``).
     """
 
-    def __init__(self, database: Database, *, clock: Callable[[], datetime] | None = None) -> None:
+    def __init__(
+        self,
+        database: Database,
+        *,
+        clock: Callable[[], datetime] | None = None,
+        lock_idle_seconds: float = LOCK_IDLE_SECONDS,
+    ) -> None:
         self._db = database
         self._clock = clock or _utcnow
         self._dialect = database.dialect.name
         self._sql = Statements(self._dialect)
         self._history_cache = HistoryCache(HISTORY_CACHE_CONVERSATIONS, HISTORY_CACHE_MESSAGES)
-        self._init_locks(database)
+        self._init_locks(database, lock_idle_seconds)
         self._init_inbox()
 
     @property

@@ -12,12 +12,14 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, cast
 
 import pytest
 
 import bot.engine
 from bot.admission import RESTARTING_NOTE
+from bot.config import SettingsError, load_settings
 from bot.engine import MAX_ATTEMPTS, Engine, EngineOptions
 from bot.locks import KeyedLocks
 from bot.model import ChunkSink, ModelError, ModelReply, ModelRequest
@@ -40,6 +42,8 @@ from bot.types import (
     WorkspaceSettings,
 )
 from fakes import MemoryStore, ScriptedModel
+from fakes.harness import make_settings, services_for
+from storage.conversation_locks import HEARTBEATS_PER_IDLE, LOCK_IDLE_SECONDS
 
 THREAD = ThreadRef("slack", "T1", "C1", "100.1")
 ALICE = Author("U1", "Alice")
@@ -644,3 +648,36 @@ async def test_a_forks_first_message_is_on_the_inbox_and_recovered_in_the_new_th
     done = await entry_of(store, sink.drawn[0][0])
     assert done.delivered and done.message.thread == new_thread and done.message.text == "plan my month"
     assert await alive.recover({"slack": sink}) == 0 and await store.pending() == 0
+
+
+# -- the settings that time recovery and a frozen holder's locks -----------------------------------------
+
+
+def test_recovery_and_lock_idle_settings_default_to_5_s_and_10_s_and_refuse_nonsense(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    defaults = load_settings(_env_file=None)
+    assert (defaults.recovery_seconds, defaults.lock_idle_seconds) == (5.0, 10.0)
+    assert EngineOptions().recovery_seconds == 5.0 and LOCK_IDLE_SECONDS == 10.0
+    monkeypatch.setenv("HAVEN_RECOVERY_SECONDS", "0.5")
+    monkeypatch.setenv("HAVEN_LOCK_IDLE_SECONDS", "2.5")
+    s = load_settings(_env_file=None)
+    assert (s.recovery_seconds, s.lock_idle_seconds) == (0.5, 2.5)
+    # A lock session idle for under a second: a live process's heartbeat could miss it on a busy host.
+    for name, value in (("HAVEN_RECOVERY_SECONDS", "0"), ("HAVEN_LOCK_IDLE_SECONDS", "0.5")):
+        monkeypatch.setenv(name, value)
+        with pytest.raises(SettingsError, match=f"^invalid setting {name}: "):
+            load_settings(_env_file=None)
+        monkeypatch.delenv(name)
+
+
+async def test_the_recovery_and_lock_idle_settings_reach_the_engine_and_the_lock_session(
+    tmp_path: Path,
+) -> None:
+    settings = make_settings(
+        f"sqlite:///{tmp_path}/haven.db", HAVEN_RECOVERY_SECONDS=0.5, HAVEN_LOCK_IDLE_SECONDS=2.5
+    )
+    async with services_for(settings) as services:
+        assert services.engine._options.recovery_seconds == 0.5
+        assert services.repo._idle_ms == 2500
+        assert services.repo._heartbeat_seconds == 2.5 / HEARTBEATS_PER_IDLE

@@ -25,7 +25,6 @@ from bot.types import (
     WorkspaceSettings,
 )
 from fakes.postgres import PostgresServer
-from storage import conversation_locks
 from storage.db import Database, normalize_url, open_database, upgrade
 from storage.maintenance import Maintenance
 from storage.repository import Repository
@@ -576,15 +575,14 @@ async def test_advisory_lock_spans_processes(postgres_url: str) -> None:
 
 @pytest.mark.postgres
 async def test_a_live_holder_keeps_its_lock_past_the_idle_limit_and_a_frozen_one_gives_it_up(
-    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+    postgres_url: str,
 ) -> None:
     """The lock session's heartbeat keeps a running turn's lock however long the model takes; when
     the heartbeat stops (the process is frozen: SIGSTOP, a stalled VM), the server ends the session
-    after the idle limit and another process gets the lock. Limits shortened from 10 s / 2 s."""
-    monkeypatch.setattr(conversation_locks, "LOCK_SESSION_IDLE_MS", 600)
-    monkeypatch.setattr(conversation_locks, "LOCK_HEARTBEAT_SECONDS", 0.1)
+    after the idle limit and another process gets the lock. The limit shortened from 10 s."""
     await upgrade(postgres_url)
-    a, b = Repository(open_database(postgres_url)), Repository(open_database(postgres_url))
+    a = Repository(open_database(postgres_url), lock_idle_seconds=0.6)
+    b = Repository(open_database(postgres_url), lock_idle_seconds=0.6)
     try:
         entered, release = asyncio.Event(), asyncio.Event()
 

@@ -5,9 +5,10 @@ Real HTTP with signed requests, the scripted model and the mock Slack (``bench/f
 ``SlackSender``, ``FaultModel``). Slack's part is played as Slack plays it: each event goes to one process,
 and an event not acknowledged with 200 within 3 s (a 503 while the database is away, a refused
 connection to a dead process) is delivered again until it is. Leases are short
-(``HAVEN_INBOX_LEASE_SECONDS=3``) and so is the drain (``HAVEN_SHUTDOWN_SECONDS=2``), so each test takes
-seconds: a crashed process's entry is taken over within the lease plus one recovery round
-(``bot.engine.RECOVERY_SECONDS``).
+(``HAVEN_INBOX_LEASE_SECONDS=3``), and so are the drain (``HAVEN_SHUTDOWN_SECONDS=2``), the recovery
+round (``HAVEN_RECOVERY_SECONDS=1``) and, where a process is frozen, the lock session's idle limit
+(``HAVEN_LOCK_IDLE_SECONDS=3``), so each test takes seconds: a crashed process's entry is taken over
+within the lease plus one recovery round.
 
 A reply drawn into Slack while the database is away cannot be marked delivered; recovery draws that
 stored result again and finds the first drawing by its message metadata, so nothing is posted twice
@@ -49,7 +50,6 @@ from bench.faults import (
 )
 from bench.load import USERS
 from bot.config import Settings
-from bot.engine import RECOVERY_SECONDS
 from fakes.mock_slack import MockSlack
 from fakes.postgres import PostgresServer, to_libpq_url, unique_database_name
 from fakes.slack_harness import CHANNEL, TEAM, signed_headers
@@ -58,13 +58,22 @@ pytestmark = pytest.mark.postgres
 
 LEASE = 3.0
 SHUTDOWN = 2.0
+RECOVERY = 1.0
 # A crashed holder's entry: its lease runs out, then the next recovery round takes it; a little slack.
-TAKE_OVER = LEASE + RECOVERY_SECONDS + 5.0
+TAKE_OVER = LEASE + RECOVERY + 5.0
 # HAVEN_LOCK_WAIT_SECONDS's default: how long a turn waits for its conversation's lock.
 LOCK_WAIT = Settings.model_fields["lock_wait_seconds"].default
+# HAVEN_LOCK_IDLE_SECONDS where a process is frozen: its lock session is ended after this long.
+LOCK_IDLE = 3.0
+# A model call the frozen process waits on answers this long after it was asked: most often after the
+# thaw, the take-over (the idle limit and one turn) being done by then; else on the thaw, which is the
+# same test (the stale turn then finds its hold gone when it stores the answer).
+FROZEN_CALL = LOCK_IDLE + 2.0
 # How long a process's first model request may take to arrive: its first turn builds the detectors and
 # imports the Anthropic SDK (3-4 s of CPU, both loaded on first use), longer on a busy machine.
 FIRST_CALL_SECONDS = 20
+# The threads of ``World.warm_up``'s questions, one per process (the tests' own threads are below 10).
+WARM_UP = 90
 
 
 @dataclass
@@ -91,6 +100,17 @@ class World:
             await self.sender.reply(
                 words, ts=message_ts(self.epoch, c, k), user=user, thread_ts=root_ts(self.epoch, c), to=to
             )
+
+    async def warm_up(self) -> None:
+        """One question to each process, side by side: a process's first turn builds the detectors and
+        imports the Anthropic SDK (3-4 s of CPU), which a test's faults and timings are not about; done
+        at once, not one process after the other inside the test."""
+
+        async def first_turn(slot: int) -> None:
+            await self.ask(WARM_UP + slot, 0, to=slot)
+            assert await self.answered(WARM_UP + slot, 0, FIRST_CALL_SECONDS), self.cluster.logs()
+
+        await asyncio.gather(*(first_turn(slot) for slot in range(self.cluster.n)))
 
     async def answered(self, c: int, k: int, seconds: float) -> bool:
         return await wait_until(lambda: self.tally({(c, k)}).answered == 1, seconds)
@@ -121,7 +141,15 @@ def migrated(postgres_server: PostgresServer) -> Iterator[str]:
 
 
 @pytest.fixture
-async def world(postgres_server: PostgresServer, migrated: str, tmp_path: Path) -> AsyncIterator[World]:
+def settings() -> dict[str, float]:
+    """Haven settings of a test's processes beyond this file's (a test parametrises it to change them)."""
+    return {}
+
+
+@pytest.fixture
+async def world(
+    postgres_server: PostgresServer, migrated: str, tmp_path: Path, settings: dict[str, float]
+) -> AsyncIterator[World]:
     name = unique_database_name("faults")
     with postgres_server.connect() as conn:
         conn.execute(
@@ -129,7 +157,15 @@ async def world(postgres_server: PostgresServer, migrated: str, tmp_path: Path) 
         )
     url = postgres_server.url_for(name)
     with mocks(latency=0.05) as (model, slack):
-        env = fault_env(url, slack, model, HAVEN_INBOX_LEASE_SECONDS=LEASE, HAVEN_SHUTDOWN_SECONDS=SHUTDOWN)
+        env = fault_env(
+            url,
+            slack,
+            model,
+            HAVEN_INBOX_LEASE_SECONDS=LEASE,
+            HAVEN_SHUTDOWN_SECONDS=SHUTDOWN,
+            HAVEN_RECOVERY_SECONDS=RECOVERY,
+            **settings,
+        )
         cluster = Cluster(2, env, tmp_path)
         try:
             cluster.start()
@@ -161,7 +197,8 @@ async def test_a_10_s_database_outage_under_traffic_loses_nothing_and_doubles_no
     in the thread by its mark when recovery draws the stored result again."""
     cfg = FaultConfig(
         messages=30, conversations=6, latency=0.05, gap=0.3, db_stop=10.0, stop_during_post=True,
-        kill=False, term=False, lease=LEASE, shutdown=SHUTDOWN, seed=3, timeout=75.0, settle=1.5,
+        kill=False, term=False, lease=LEASE, shutdown=SHUTDOWN, recovery=RECOVERY, seed=3, timeout=75.0,
+        settle=1.5,
         log_level="INFO",
     )  # fmt: skip
     with postgres_server.temporary_database(hint="faults_outage", template=migrated) as url:
@@ -184,6 +221,7 @@ async def test_kill_9_mid_model_call_and_mid_stream_answered_once_by_the_other_p
     round; thread 1's half-written message is finished in place, not posted again. Process 0, started
     again, runs recovery too and answers nothing twice."""
     w, q = world, {(0, 0), (1, 0)}
+    await w.warm_up()
     w.model.plan(0, 0, delay=60)  # the first model call for Q0-0 hangs
     w.model.plan(1, 0, stall=60)  # Q1-0 streams the first third of a long reply, then hangs
     await asyncio.gather(w.ask(0, 0, to=0), w.ask(1, 0, to=0))
@@ -241,6 +279,7 @@ async def test_sigterm_with_a_turn_longer_than_the_drain_every_queued_message_an
     once each, in order."""
     w = world
     q = {(0, k) for k in range(queued + 2)}
+    await w.warm_up()
     await w.ask(0, 0, to=0)
     assert await w.answered(0, 0, 10), report(w, q)
     w.model.plan(0, 1, delay=15)  # a 15 s turn: far longer than HAVEN_SHUTDOWN_SECONDS
@@ -256,7 +295,7 @@ async def test_sigterm_with_a_turn_longer_than_the_drain_every_queued_message_an
     assert time.monotonic() - termed < SHUTDOWN + 10
     # Released at shutdown: the other process takes them at its next recovery round, in order.
     done = lambda: w.tally(q).answered + len(w.tally(q).other_replies) >= len(q)  # noqa: E731
-    assert await wait_until(done, RECOVERY_SECONDS + 15), report(w, q)
+    assert await wait_until(done, RECOVERY + 15), report(w, q)
     await w.settled()
     t = w.tally(q)
     if t.other_replies:
@@ -264,16 +303,19 @@ async def test_sigterm_with_a_turn_longer_than_the_drain_every_queued_message_an
     assert t.answered == len(q) and t.duplicates == 0 and t.out_of_order == [], report(w, q)
 
 
+@pytest.mark.parametrize("settings", [{"HAVEN_LOCK_IDLE_SECONDS": LOCK_IDLE}], ids=["lock-idle-3s"])
 async def test_a_frozen_lock_holder_gives_way_to_the_other_process_within_the_lock_wait(world: World) -> None:
     """Process 0 is frozen (SIGSTOP) in the middle of a turn, holding thread 0's lock: its TCP
     connections stay up (the kernel answers keepalives), so only the lock session's idle limit
-    (``LOCK_SESSION_IDLE_MS``, kept at bay by a heartbeat while a process runs) frees the lock. The
-    next message of the thread, sent to process 1, is answered within the lock wait — and so is the
-    frozen turn's message, first, in order. Thawed, process 0 finds its turn taken and draws nothing."""
+    (``HAVEN_LOCK_IDLE_SECONDS``, kept at bay by a heartbeat while a process runs) frees the lock. The
+    next message of the thread, sent to process 1, is answered within the lock wait, not before the
+    idle limit — and so is the frozen turn's message, first, in order. Thawed, process 0 finds its turn
+    taken and draws nothing."""
     w, q = world, {(0, 0), (0, 1), (0, 2)}
+    await w.warm_up()
     await w.ask(0, 0, to=0)
     assert await w.answered(0, 0, 10), report(w, q)
-    w.model.plan(0, 1, delay=14)  # process 0's model call for Q0-1 answers only after it is thawed
+    w.model.plan(0, 1, delay=FROZEN_CALL)  # process 0's model call for Q0-1 answers after the thaw
     await w.ask(0, 1, to=0)
     assert await wait_until(lambda: w.model.requested(0, 1), FIRST_CALL_SECONDS), report(w, q)
     w.cluster.signal(0, signal.SIGSTOP)
@@ -285,8 +327,11 @@ async def test_a_frozen_lock_holder_gives_way_to_the_other_process_within_the_lo
     finally:
         w.cluster.signal(0, signal.SIGCONT)
     assert took < LOCK_WAIT, report(w, q)
+    # The lock was the frozen process's until the server ended its session: no sooner than the idle
+    # limit after its last heartbeat (a fifth of the limit apart), which came before the freeze.
+    assert took > LOCK_IDLE * 4 / 5, report(w, q)
     # The frozen call's answer arrives after the thaw; process 0's turn must not draw it.
-    await asyncio.sleep(max(0.0, 14 - (time.monotonic() - frozen)) + 1)
+    await asyncio.sleep(max(0.0, FROZEN_CALL - (time.monotonic() - frozen)) + 1)
     await w.settled()
     t = w.tally(q)
     assert t.counts == {(0, 0): 1, (0, 1): 1, (0, 2): 1}, report(w, q)

@@ -46,6 +46,7 @@ SECOND_TOKEN = "xoxb-second-workspace-token"
 SECOND_BOT = "USECONDBOT"
 CAROL = "UCAROL001"  # a person in the second workspace
 ROOM = "CROOM0001"
+RECOVERY = 0.5  # HAVEN_RECOVERY_SECONDS
 
 
 @dataclass
@@ -126,6 +127,8 @@ async def site(database_url: str, slack_mock: MockSlack, anthropic: FakeAnthropi
         SLACK_API_URL=slack_mock.api_url,
         PORT=port,
         HAVEN_BIND_ADDRESS="127.0.0.1",
+        # A turn that could not draw its reply is drawn by the next recovery round: soon, not in 5 s.
+        HAVEN_RECOVERY_SECONDS=RECOVERY,
     )
     slack_mock.add_user(CAROL, "carol", team_id=SECOND)
     async with services_for(settings) as services:
