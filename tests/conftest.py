@@ -13,7 +13,7 @@ from storage.db import open_database, upgrade, upgrade_sync
 from storage.maintenance import Maintenance
 from storage.repository import Repository
 
-# Files of tests that run real ``haven`` processes, 10-35 s each, longest first. They go to the front of
+# Files of tests that run real ``haven`` processes, 5-25 s each, longest first. They go to the front of
 # the run: xdist hands each worker a contiguous share and a worker that runs dry takes from the end of
 # the other's, so one of them started last would leave a worker idle while it runs to its end.
 RUN_FIRST = (
