@@ -63,9 +63,22 @@ def _serial_id() -> Column[int]:
     return Column(Integer, primary_key=True)
 
 
+# Every table that is scoped to a workspace names it the same way (and every query filters on it).
+def _platform(*, primary_key: bool = False) -> Column[str]:
+    if primary_key:
+        return Column(String(16), primary_key=True)
+    return Column(String(16), nullable=False)
+
+
+def _workspace(*, primary_key: bool = False, index: bool = False) -> Column[str]:
+    if primary_key:
+        return Column(String(64), primary_key=True)
+    return Column(String(64), nullable=False, index=index)
+
+
 class WorkspaceColumns(TypedColumns):
-    platform = Column(String(16), primary_key=True)
-    workspace = Column(String(64), primary_key=True)
+    platform = _platform(primary_key=True)
+    workspace = _workspace(primary_key=True)
     crisis_message = Column(Text, nullable=True)
     crisis_locales = Column(JSON, nullable=False)
     ending_enabled = Column(Boolean, nullable=False, default=True)
@@ -88,8 +101,8 @@ WORKSPACES = Table("workspaces", metadata, WorkspaceColumns)
 
 class ConversationColumns(TypedColumns):
     id = Column(String(32), primary_key=True, default=new_id)
-    platform = Column(String(16), nullable=False)
-    workspace = Column(String(64), nullable=False)
+    platform = _platform()
+    workspace = _workspace()
     channel = Column(String(64), nullable=False)
     thread = Column(String(64), nullable=False)
     status = Column(String(16), nullable=False, default="active")  # active | ended
@@ -123,8 +136,8 @@ CONVERSATIONS = Table(
 class MessageColumns(TypedColumns):
     id = _serial_id()
     conversation_id = _conversation_fk()
-    platform = Column(String(16), nullable=False)
-    workspace = Column(String(64), nullable=False)
+    platform = _platform()
+    workspace = _workspace()
     seq = Column(Integer, nullable=False)
     role = Column(String(16), nullable=False)  # user | assistant
     # "text": a person's message; "tool_use"/"tool_result": model plumbing, never shown or forked.
@@ -154,8 +167,8 @@ MESSAGES = Table(
 
 class ProcessedEventColumns(TypedColumns):
     id = _serial_id()
-    platform = Column(String(16), nullable=False)
-    workspace = Column(String(64), nullable=False)
+    platform = _platform()
+    workspace = _workspace()
     dedupe_key = Column(String(128), nullable=False)
     created_at = _ts(index=True)
 
@@ -173,8 +186,8 @@ class DecisionColumns(TypedColumns):
 
     id = _serial_id()
     conversation_id = _conversation_fk(index=True)
-    platform = Column(String(16), nullable=False)
-    workspace = Column(String(64), nullable=False, index=True)
+    platform = _platform()
+    workspace = _workspace(index=True)
     decision = Column(String(16), nullable=False)
     reason = Column(String(32), nullable=True)
     note = Column(Text, nullable=True)
@@ -191,8 +204,8 @@ class FeedbackColumns(TypedColumns):
 
     id = _serial_id()
     conversation_id = _conversation_fk(index=True)
-    platform = Column(String(16), nullable=False)
-    workspace = Column(String(64), nullable=False, index=True)
+    platform = _platform()
+    workspace = _workspace(index=True)
     user_id = Column(String(64), nullable=False)
     comment = Column(Text, nullable=True)
     # The first report; ``updated_at`` is the last submission (the same time until one edits it).
@@ -213,8 +226,8 @@ class ReminderColumns(TypedColumns):
 
     id = _serial_id()
     conversation_id = _conversation_fk()
-    platform = Column(String(16), nullable=False)
-    workspace = Column(String(64), nullable=False)
+    platform = _platform()
+    workspace = _workspace()
     user_id = Column(String(64), nullable=False)
     created_at = _ts()
 
@@ -232,8 +245,8 @@ class ModelUsageColumns(TypedColumns):
 
     id = _serial_id()
     conversation_id = Column(String(32), nullable=False, index=True)
-    platform = Column(String(16), nullable=False)
-    workspace = Column(String(64), nullable=False)
+    platform = _platform()
+    workspace = _workspace()
     model = Column(String(64), nullable=False)
     purpose = Column(String(16), nullable=False, default="turn")  # turn | verify
     input_tokens = Column(Integer, nullable=False, default=0)
@@ -287,8 +300,8 @@ class InboxColumns(TypedColumns):
 
     # A serial number (the port's ids are its decimal strings): the order of acceptance, oldest first.
     id = _serial_id()
-    platform = Column(String(16), nullable=False)
-    workspace = Column(String(64), nullable=False)
+    platform = _platform()
+    workspace = _workspace()
     dedupe_key = Column(String(128), nullable=False)
     channel = Column(String(64), nullable=False)
     thread = Column(String(64), nullable=False)
@@ -324,8 +337,8 @@ class AdminAuditColumns(TypedColumns):
     Written in the transaction that saves the change (``save_settings``); crisis texts only summarised."""
 
     id = _serial_id()
-    platform = Column(String(16), nullable=False)
-    workspace = Column(String(64), nullable=False)
+    platform = _platform()
+    workspace = _workspace()
     actor_id = Column(String(64), nullable=False)
     actor_name = Column(String(128), nullable=True)
     action = Column(String(32), nullable=False)  # settings.set | resources.set | …
@@ -347,8 +360,8 @@ class DepartedWorkspaceColumns(TypedColumns):
     """A workspace Haven was removed from (Slack ``app_uninstalled``, Discord guild removal): what
     ``haven admin purge`` asks before deleting its data. Cleared when Haven is installed there again."""
 
-    platform = Column(String(16), primary_key=True)
-    workspace = Column(String(64), primary_key=True)
+    platform = _platform(primary_key=True)
+    workspace = _workspace(primary_key=True)
     reason = Column(String(32), nullable=False)  # app_uninstalled | guild_remove | …
     departed_at = _ts()
 
