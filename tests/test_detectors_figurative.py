@@ -59,7 +59,7 @@ EVERYDAY_REACTIONS = [
     "i'm losing my mind over this jigsaw",
     "i'm going insane with this noise",
     "i was crying laughing at that video",
-    "i wish i could disappear for a week on a beach",
+    "some weeks i wish i could disappear on a beach somewhere",
     "the queue at the bakery honestly made me wanna die",
 ]
 
