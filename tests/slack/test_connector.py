@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import pytest
 
 from adapters.slack import SlackConnector
 from adapters.slack.connector import SlackConfigError
+from bot.app import Services
 from fakes.fake_anthropic import FakeAnthropic, delay, text
 from fakes.harness import make_settings, services_for
 from fakes.mock_slack import TEAM_ID, MockSlack
@@ -49,6 +51,21 @@ def http_settings(tmp_path: Path, slack_mock: MockSlack, anthropic: FakeAnthropi
         SLACK_API_URL=slack_mock.api_url,
         PORT=port,
     )
+
+
+@asynccontextmanager
+async def http_connector(
+    tmp_path: Path, slack_mock: MockSlack, anthropic: FakeAnthropic
+) -> AsyncIterator[tuple[Services, SlackConnector, str]]:
+    """A connected HTTP-mode connector on a free port, and its events URL; disconnected on the way out."""
+    port = free_port()
+    async with services_for(http_settings(tmp_path, slack_mock, anthropic, port)) as services:
+        connector = SlackConnector(services, host="127.0.0.1")
+        await connector.connect()
+        try:
+            yield services, connector, f"http://127.0.0.1:{port}/slack/events"
+        finally:
+            await connector.disconnect()
 
 
 def mention_envelope(ts: str, words: str = "hello") -> dict[str, Any]:
@@ -190,27 +207,18 @@ async def test_web_api_calls_share_one_keep_alive_session(
 ) -> None:
     """slack_sdk opens a connection per call unless given a session: the connector gives its client one
     at connect, Bolt's per-request clients take it, and disconnect closes it."""
-    port = free_port()
-    settings = http_settings(tmp_path, slack_mock, anthropic, port)
     anthropic.enqueue(text("Kept alive."))
-    async with services_for(settings) as services:
-        connector = SlackConnector(services, host="127.0.0.1")
-        await connector.connect()
+    async with http_connector(tmp_path, slack_mock, anthropic) as (_, connector, url):
         session = connector._client.session
-        try:
-            assert isinstance(session, aiohttp.ClientSession) and not session.closed
-            async with aiohttp.ClientSession() as http:
-                body = json.dumps(mention_envelope("1700000300.000001", "stay connected"))
-                async with http.post(
-                    f"http://127.0.0.1:{port}/slack/events", data=body, headers=signed_headers(body)
-                ) as resp:
-                    assert resp.status == 200
-            await eventually(lambda: slack_mock.calls_to("chat.postMessage"))
-            # The turn's calls went through the session: its pool keeps their connection open.
-            pooled = session.connector._conns if session.connector is not None else {}  # type: ignore[attr-defined]
-            assert sum(len(c) for c in pooled.values()) >= 1
-        finally:
-            await connector.disconnect()
+        assert isinstance(session, aiohttp.ClientSession) and not session.closed
+        async with aiohttp.ClientSession() as http:
+            body = json.dumps(mention_envelope("1700000300.000001", "stay connected"))
+            async with http.post(url, data=body, headers=signed_headers(body)) as resp:
+                assert resp.status == 200
+        await eventually(lambda: slack_mock.calls_to("chat.postMessage"))
+        # The turn's calls went through the session: its pool keeps their connection open.
+        pooled = session.connector._conns if session.connector is not None else {}  # type: ignore[attr-defined]
+        assert sum(len(c) for c in pooled.values()) >= 1
     assert session.closed and connector._client.session is None
 
 
@@ -220,26 +228,18 @@ async def test_a_burst_of_first_events_makes_no_auth_test_of_its_own(
     """Bolt's single-workspace authorization calls ``auth.test`` at the first request, and once more for
     every request that arrives before that answered; the connector hands it the one it made at
     connect, so a burst's acknowledgements make none."""
-    port = free_port()
-    settings = http_settings(tmp_path, slack_mock, anthropic, port)
-    async with services_for(settings) as services:
-        connector = SlackConnector(services, host="127.0.0.1")
-        await connector.connect()
+    async with http_connector(tmp_path, slack_mock, anthropic) as (_, _, url):
         assert slack_mock.count("auth.test") == 1  # the connector's check of the token
         slack_mock.delays["auth.test"] = 0.5  # were Bolt to ask, the burst would overlap its call
-        try:
-            async with aiohttp.ClientSession() as http:
+        async with aiohttp.ClientSession() as http:
 
-                async def send(i: int) -> int:
-                    body = json.dumps(mention_envelope(f"1700000400.{i:06d}", "hello"))
-                    url = f"http://127.0.0.1:{port}/slack/events"
-                    async with http.post(url, data=body, headers=signed_headers(body)) as resp:
-                        return resp.status
+            async def send(i: int) -> int:
+                body = json.dumps(mention_envelope(f"1700000400.{i:06d}", "hello"))
+                async with http.post(url, data=body, headers=signed_headers(body)) as resp:
+                    return resp.status
 
-                assert await asyncio.gather(*(send(i) for i in range(20))) == [200] * 20
-            await eventually(lambda: len(slack_mock.calls_to("chat.postMessage")) == 20)
-        finally:
-            await connector.disconnect()
+            assert await asyncio.gather(*(send(i) for i in range(20))) == [200] * 20
+        await eventually(lambda: len(slack_mock.calls_to("chat.postMessage")) == 20)
     assert slack_mock.count("auth.test") == 1
 
 
@@ -252,13 +252,8 @@ async def test_http_mode_records_a_persons_message_before_bolt_and_leaves_the_re
     before; with the database away, the short path answers 503 and records nothing."""
     from bot.ports import StorageUnavailable
 
-    port = free_port()
-    settings = http_settings(tmp_path, slack_mock, anthropic, port)
     anthropic.enqueue(text("Answered once."))
-    async with services_for(settings) as services:
-        connector = SlackConnector(services, host="127.0.0.1")
-        await connector.connect()
-        url = f"http://127.0.0.1:{port}/slack/events"
+    async with http_connector(tmp_path, slack_mock, anthropic) as (services, connector, url):
         dispatched: list[str] = []
         bolt_dispatch = connector.bot.app.async_dispatch
 
@@ -267,41 +262,38 @@ async def test_http_mode_records_a_persons_message_before_bolt_and_leaves_the_re
             return await bolt_dispatch(req)
 
         monkeypatch.setattr(connector.bot.app, "async_dispatch", counting)
-        try:
-            async with aiohttp.ClientSession() as http:
+        async with aiohttp.ClientSession() as http:
 
-                async def post(payload: dict[str, Any], secret: str = SIGNING_SECRET) -> tuple[int, str]:
-                    body = json.dumps(payload)
-                    async with http.post(url, data=body, headers=signed_headers(body, secret=secret)) as r:
-                        return r.status, await r.text()
+            async def post(payload: dict[str, Any], secret: str = SIGNING_SECRET) -> tuple[int, str]:
+                body = json.dumps(payload)
+                async with http.post(url, data=body, headers=signed_headers(body, secret=secret)) as r:
+                    return r.status, await r.text()
 
-                ts = "1700000500.000001"
-                mention = mention_envelope(ts, "hello there")
-                copy = SlackHarness.envelope(
-                    SlackHarness.message(f"<@{BOT}> hello there", ts=ts, kind="message"), event_id="EvCopy"
-                )
-                assert (await post(mention, secret="wrong"))[0] == 401  # Bolt's verification, as ever
-                assert dispatched == ["event_callback"]
-                assert (await post(mention))[0] == 200
-                assert (await post(copy))[0] == 200  # left to its app_mention: acknowledged, not dispatched
-                post_ = await eventually(lambda: slack_mock.calls_to("chat.postMessage"))
-                assert [post_words(p) for p in post_] == ["Answered once."]
-                # The mention was dispatched to Bolt once, after it was recorded; the copy never.
-                assert dispatched == ["event_callback", "event_callback"]
-                own = SlackHarness.message("a reply of Haven's", ts="1700000500.000009", kind="message")
-                own.update(user=BOT, bot_id="B-HAVEN")
-                assert (await post(SlackHarness.envelope(own)))[0] == 200
-                status, answer = await post({"type": "url_verification", "challenge": "c-123"})
-                assert (status, json.loads(answer)) == (200, {"challenge": "c-123"})
-                assert len(dispatched) == 4  # both through Bolt
+            ts = "1700000500.000001"
+            mention = mention_envelope(ts, "hello there")
+            copy = SlackHarness.envelope(
+                SlackHarness.message(f"<@{BOT}> hello there", ts=ts, kind="message"), event_id="EvCopy"
+            )
+            assert (await post(mention, secret="wrong"))[0] == 401  # Bolt's verification, as ever
+            assert dispatched == ["event_callback"]
+            assert (await post(mention))[0] == 200
+            assert (await post(copy))[0] == 200  # left to its app_mention: acknowledged, not dispatched
+            post_ = await eventually(lambda: slack_mock.calls_to("chat.postMessage"))
+            assert [post_words(p) for p in post_] == ["Answered once."]
+            # The mention was dispatched to Bolt once, after it was recorded; the copy never.
+            assert dispatched == ["event_callback", "event_callback"]
+            own = SlackHarness.message("a reply of Haven's", ts="1700000500.000009", kind="message")
+            own.update(user=BOT, bot_id="B-HAVEN")
+            assert (await post(SlackHarness.envelope(own)))[0] == 200
+            status, answer = await post({"type": "url_verification", "challenge": "c-123"})
+            assert (status, json.loads(answer)) == (200, {"challenge": "c-123"})
+            assert len(dispatched) == 4  # both through Bolt
 
-                async def unavailable(msg: Any) -> Any:
-                    raise StorageUnavailable("OperationalError")
+            async def unavailable(msg: Any) -> Any:
+                raise StorageUnavailable("OperationalError")
 
-                monkeypatch.setattr(services.engine, "accept", unavailable)
-                later = mention_envelope("1700000600.000001", "are you there")
-                assert (await post(later))[0] == 503  # Slack delivers it again later
-                assert len(dispatched) == 4
-        finally:
-            await connector.disconnect()
+            monkeypatch.setattr(services.engine, "accept", unavailable)
+            later = mention_envelope("1700000600.000001", "are you there")
+            assert (await post(later))[0] == 503  # Slack delivers it again later
+            assert len(dispatched) == 4
     assert len(slack_mock.calls_to("chat.postMessage")) == 1
