@@ -57,7 +57,7 @@ class LazyRegex:
     """A regular expression compiled on first use.
 
     Lexicons inlined into patterns make some rules' expressions long, and compiling all of them takes
-    seconds; a process compiles only the rules its messages reach (``RuleSet.compile_all`` warms up).
+    seconds; a process compiles only the patterns its messages reach.
     The detector runs in worker threads, and several first messages arrive at once: one thread
     compiles, the others wait for it, instead of each burning the same second of CPU.
     """
@@ -693,15 +693,6 @@ class RuleSet:
     def rules(self) -> Iterable[Rule]:
         for f in self.files:
             yield from f.rules
-
-    def compile_all(self) -> None:
-        """Compile every pattern now (start-up warm-up, tests), instead of on first use."""
-        for rule in self.rules:
-            rule.regex.compiled()
-            for part in rule.parts:
-                part.regex.compiled()
-            if rule.unless is not None:
-                rule.unless.compiled()
 
 
 def load_rule_files(files: Iterable[tuple[str, str]] | None = None) -> RuleSet:
