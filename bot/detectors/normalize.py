@@ -341,12 +341,14 @@ class Clause:
     # Both strings are read by every rule tried on the clause, so they are built once.
     text: str = field(init=False)
     compact: str = field(init=False)  # the clause without spaces, for scripts that do not separate words
-    vocabulary: frozenset[str] = field(init=False)  # its distinct tokens, for look-ups by word
+    # Its distinct tokens in the order they come, for look-ups by word: a tuple, not a set, whose order
+    # would follow the strings' hashes (PYTHONHASHSEED) and, through the rules tried first, the cue named.
+    vocabulary: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "text", " " + " ".join(self.tokens) + " ")
         object.__setattr__(self, "compact", "".join(self.tokens))
-        object.__setattr__(self, "vocabulary", frozenset(self.tokens))
+        object.__setattr__(self, "vocabulary", tuple(dict.fromkeys(self.tokens)))
 
 
 class Normalizer:

@@ -402,12 +402,8 @@ class RiskDetector:
         """The rules worth trying on ``clause``: those with an anchor word in it, and the anchorless."""
         # One dict built from every token's (id, rule) pairs at C speed: a rule keeps the place of its
         # first token, as a loop over the tokens would give it (the order of hits decides the cues).
-        # The distinct tokens in the clause's order, not its ``vocabulary`` set, whose order follows
-        # the strings' hashes: the cue reported would otherwise change with PYTHONHASHSEED.
         found: dict[str, Rule] = dict(
-            chain.from_iterable(
-                looked_up(self._by_token, tuple(dict.fromkeys(clause.tokens)), self._anchored)
-            )
+            chain.from_iterable(looked_up(self._by_token, clause.vocabulary, self._anchored))
         )
         if clause.cjk:
             compact = clause.compact
