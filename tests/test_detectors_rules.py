@@ -13,8 +13,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bot.detectors.patterns import PatternError
 from bot.detectors.risk import RiskDetector, RiskLevel, default_detector
-from bot.detectors.rules import PatternError, Rule, load_rule_files
+from bot.detectors.rules import Rule, load_rule_files
 
 DETECTOR = default_detector()
 RULES: list[Rule] = list(DETECTOR._rules.rules)
@@ -188,7 +189,7 @@ def test_concurrent_first_uses_compile_a_pattern_once(monkeypatch: pytest.Monkey
     import time
     from types import SimpleNamespace
 
-    from bot.detectors import rules as rules_module
+    from bot.detectors import patterns as patterns_module
 
     calls: list[str] = []
 
@@ -197,8 +198,8 @@ def test_concurrent_first_uses_compile_a_pattern_once(monkeypatch: pytest.Monkey
         time.sleep(0.05)  # long enough for every thread to arrive while the first compiles
         return re.compile(pattern)
 
-    monkeypatch.setattr(rules_module, "re", SimpleNamespace(compile=slow_compile))
-    lazy = rules_module.LazyRegex(r"(?<= )die ")
+    monkeypatch.setattr(patterns_module, "re", SimpleNamespace(compile=slow_compile))
+    lazy = patterns_module.LazyRegex(r"(?<= )die ")
     results: list[re.Pattern[str]] = []
     threads = [threading.Thread(target=lambda: results.append(lazy.compiled())) for _ in range(8)]
     for t in threads:

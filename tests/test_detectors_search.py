@@ -9,8 +9,9 @@ from itertools import islice
 import pytest
 
 from bot.detectors.normalize import Clause
+from bot.detectors.patterns import LazyRegex
 from bot.detectors.risk import MAX_MATCHES, _Searches, _windows, default_detector
-from bot.detectors.rules import LazyRegex, Rule
+from bot.detectors.rules import Rule
 from bot.detectors.search import first_matches
 
 DETECTOR = default_detector()

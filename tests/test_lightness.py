@@ -34,7 +34,9 @@ from storage.db import alembic_config, at_head, script_heads, upgrade_sync
 ROOT = Path(__file__).resolve().parents[1]
 HEAVY = frozenset({"anthropic", "discord", "slack_bolt", "slack_sdk", "alembic"})
 # Built by the first message that needs them (25–45 MB), never by an idle process.
-DETECTOR_TABLES = frozenset({"bot.detectors.risk", "bot.detectors.abuse", "bot.detectors.rules"})
+DETECTOR_TABLES = frozenset(
+    {"bot.detectors.risk", "bot.detectors.abuse", "bot.detectors.rules", "bot.detectors.patterns"}
+)
 # Never needed on SQLite (storage.db.dialect_insert).
 NOT_ON_SQLITE = frozenset({"sqlalchemy.dialects.postgresql"})
 # storage/models.py declares typed Core tables: the ORM (about 6 MB) is never imported.

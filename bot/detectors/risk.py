@@ -25,7 +25,8 @@ from itertools import chain, islice
 from bot.detectors.context import ContextWords, judge
 from bot.detectors.memo import looked_up
 from bot.detectors.normalize import WITHOUT_SPACES, Clause, Normalizer
-from bot.detectors.rules import LazyRegex, Requirement, Rule, RuleSet, load_rule_files
+from bot.detectors.patterns import LazyRegex, Requirement
+from bot.detectors.rules import Rule, RuleSet, load_rule_files
 from bot.detectors.search import PartTest, first_matches
 from bot.types import RiskAssessment, RiskLevel
 

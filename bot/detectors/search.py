@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import islice
 
-from bot.detectors.rules import LazyRegex
+from bot.detectors.patterns import LazyRegex
 
 Span = tuple[int, int]
 
