@@ -102,7 +102,7 @@ _PIECES = sorted(
 
 def _prefilter_holds(text: str) -> None:
     for clause in DETECTOR.normalizer.clauses(text):
-        tried = {r.id for r in DETECTOR.candidates(clause)}
+        tried = {r.id for r in DETECTOR.index.candidates(clause)}
         for rule in RULES:
             if rule.kind not in ("self_harm", "harm_to_others"):
                 continue

@@ -10,9 +10,10 @@ import pytest
 
 from bot.detectors.normalize import Clause
 from bot.detectors.patterns import LazyRegex
-from bot.detectors.risk import MAX_MATCHES, _Searches, _windows, default_detector
+from bot.detectors.risk import MAX_MATCHES, _windows, default_detector
 from bot.detectors.rules import Rule
 from bot.detectors.search import first_matches
+from bot.detectors.selection import WindowMemo
 
 DETECTOR = default_detector()
 SPLIT = tuple(r for r in DETECTOR._rules.rules if r.parts)
@@ -53,7 +54,7 @@ def test_patterns_one_by_one_match_as_the_union(rule: Rule) -> None:
         expected = _finditer(rule, clause.text)
         assert first_matches(rule.regex, every, clause.text, MAX_MATCHES) == expected, clause.text
         # What the detector searches: the patterns whose required words the clause holds.
-        viable = DETECTOR._parts(rule, clause, _Searches())
+        viable = DETECTOR.index.parts(rule, clause, WindowMemo())
         assert viable is not None
         assert first_matches(rule.regex, viable, clause.text, MAX_MATCHES) == expected, clause.text
         compared += 1

@@ -5,16 +5,18 @@ from __future__ import annotations
 
 import pytest
 
-from bot.detectors.risk import ANY_WORD, default_detector
+from bot.detectors.risk import default_detector
+from bot.detectors.selection import ANY_WORD
 
 DETECTOR = default_detector()
+INDEX = DETECTOR.index
 RULES = tuple(DETECTOR._rules.rules)
 SAMPLES = tuple(dict.fromkeys(t for r in RULES for t in (*r.examples, *r.counter)))
 
 
 def _form(text: str) -> str:
     (clause,) = DETECTOR.normalizer.clauses(text)
-    return DETECTOR._form(clause, {}, {}).text
+    return INDEX.form(clause, {}, {}).text
 
 
 @pytest.mark.parametrize(
@@ -34,7 +36,7 @@ def test_shape_keeps_the_words_rules_read(text: str, form: str) -> None:
 
 
 def test_stand_in_is_read_by_nothing() -> None:
-    assert not DETECTOR._is_read(ANY_WORD)
+    assert not INDEX.is_read(ANY_WORD)
 
 
 def _hits(text: str) -> set[tuple[str, str]]:
@@ -46,7 +48,7 @@ def test_words_no_rule_reads_are_interchangeable(filler: tuple[str, str]) -> Non
     """Every rule's example and counter-example with an unread word added, once with each of two:
     the hits are the same, as the shapes assume."""
     one, other = filler
-    assert not DETECTOR._is_read(one) and not DETECTOR._is_read(other)
+    assert not INDEX.is_read(one) and not INDEX.is_read(other)
     for text in SAMPLES:
         if any(c.cjk for c in DETECTOR.normalizer.clauses(text)):
             continue  # read by characters, where a word's length counts: never shaped
@@ -63,11 +65,11 @@ def test_requirement_numbers_agree_with_may_match() -> None:
         for clause in DETECTOR.normalizer.clauses(text):
             if clause.cjk:
                 continue
-            met = DETECTOR._met(clause)
+            met = INDEX.met(clause)
             for rule in RULES:
-                test = DETECTOR._tests.get(rule.id)
-                if test is not None:
-                    assert test.holds(met) == rule.may_match(clause), (rule.id, text)
+                holds = INDEX.holds(rule, met)
+                if holds is not None:
+                    assert holds == rule.may_match(clause), (rule.id, text)
                     checked += 1
     assert checked > 10_000
 
@@ -84,5 +86,5 @@ def test_a_cleared_detector_reads_the_same() -> None:
     text = "they should all die 5. i hate my life 42, if i fail, i will kill myself."
     before = DETECTOR.assess(text)
     DETECTOR.clear_cache()
-    assert not DETECTOR._shape_of and not DETECTOR._met_of and not DETECTOR._by_token
+    assert INDEX.memoised() == 0
     assert DETECTOR.assess(text) == before
