@@ -11,7 +11,8 @@ import unicodedata
 import pytest
 
 from bot.detectors import RiskLevel, assess_risk
-from bot.detectors.normalize import Normalizer, fold_text, format_characters
+from bot.detectors.fold import fold_text, format_characters
+from bot.detectors.normalize import Normalizer
 from bot.detectors.risk import default_detector
 
 KILL = "i want to kill myself"

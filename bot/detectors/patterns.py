@@ -24,7 +24,8 @@ import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
-from bot.detectors.normalize import Clause, fold_text
+from bot.detectors.fold import fold_text
+from bot.detectors.normalize import Clause
 
 __all__ = ["Compiler", "LazyRegex", "Node", "Part", "PatternError", "Requirement", "trie", "union"]
 

@@ -29,7 +29,8 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 
-from bot.detectors.normalize import Clause, fold_text
+from bot.detectors.fold import fold_text
+from bot.detectors.normalize import Clause
 from bot.detectors.patterns import (
     PIECE,
     TRIE_FROM,
