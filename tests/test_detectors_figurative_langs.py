@@ -138,17 +138,6 @@ GERMAN = [
     "der Zug hat schon wieder Verspätung und ich will sterben",
 ]
 
-# A bare wish in one clause and the everyday event in the next: rules read one clause at a time, so the
-# wish is judged alone and keeps its level. These wait for a rule that may read the neighbouring clause.
-ACROSS_A_COMMA = [
-    "me quiero morir, se me olvidó el paraguas otra vez",
-    "quiero morir, otra vez perdí el autobús",
-    "quero morrer, perdi o ônibus de novo",
-    "voglio morire, ho perso di nuovo il treno",
-    "j'ai envie de mourir, encore un lundi",
-    "ich will sterben, schon wieder Montag",
-]
-
 # -- literal: the level each had before the figurative exceptions, unchanged ----------------------------
 
 LITERAL_LIKELY = [
@@ -204,6 +193,16 @@ LITERAL_STRESSOR_LIKELY = [
 ]
 
 # Killing oneself, unlike dying, is not hyperbole even next to an everyday event (as in English).
+# A weekday is an everyday event only when generic or repeated ("los lunes"): a wish to die on a named
+# day is a plan, and keeps its level.
+NAMED_DAY_LIKELY = [
+    "quiero morir el lunes",
+    "quero morrer na segunda feira",
+    "voglio morire lunedì",
+    "je veux mourir ce lundi",
+    "ich will sterben vor dem Montag",
+]
+
 KILL_ONESELF_WITH_EVERYDAY_EVENT_LIKELY = [
     "después del partido me quiero matar",
     "depois do jogo quero me matar",
@@ -218,14 +217,9 @@ def test_figurative_death_and_despair_raises_nothing(text: str) -> None:
     assert assess_risk(text).level is NONE, text
 
 
-@pytest.mark.xfail(strict=True, reason="the everyday event is in the next clause, out of the rule's sight")
-@pytest.mark.parametrize("text", ACROSS_A_COMMA)
-def test_a_wish_with_its_everyday_event_across_a_comma(text: str) -> None:
-    assert assess_risk(text).level is NONE, text
-
-
 @pytest.mark.parametrize(
-    "text", LITERAL_LIKELY + LITERAL_STRESSOR_LIKELY + KILL_ONESELF_WITH_EVERYDAY_EVENT_LIKELY
+    "text",
+    LITERAL_LIKELY + LITERAL_STRESSOR_LIKELY + KILL_ONESELF_WITH_EVERYDAY_EVENT_LIKELY + NAMED_DAY_LIKELY,
 )
 def test_literal_statements_keep_their_level(text: str) -> None:
     assert assess_risk(text).level is LIKELY, text
