@@ -111,8 +111,23 @@ HARM_METHOD_QUESTIONS = [
     "how do i get a gun to shoot my ex",
 ]
 
+# A wish to die ("die", never "kill myself") tied in its clause to an everyday event: no crisis card.
+EVERYDAY_DEATH_WISH = [
+    "i want to die with this traffic",
+    "lost my keys i wanna die",
+    "i want to die in this weather",
+    "missed my bus so i wanna die",
+    "i forgot my umbrella and i want to die",
+]
+
 # The same words said literally: these must keep a mark.
 LITERAL_SELF_HARM_LIKELY = [
+    # a time set for dying is a plan, whatever event sits beside it; a train beside "die" may be the method
+    "i want to die tonight after the game",
+    "i want to die after the game tonight, i have the pills",
+    "tonight i want to die",
+    "i want to die in front of the train",
+    "i want to die, i have three exams tomorrow",
     "i burned myself on purpose last night",
     "i burned myself with a lighter again",
     "i cut myself on my arm again",
@@ -149,6 +164,11 @@ LITERAL_DISTRESS_POSSIBLE = [
 )
 def test_figurative_everyday_language_raises_nothing(text: str) -> None:
     assert assess_risk(text).level is NONE, text
+
+
+@pytest.mark.parametrize("text", EVERYDAY_DEATH_WISH)
+def test_a_death_wish_tied_to_an_everyday_event_shows_no_crisis_card(text: str) -> None:
+    assert assess_risk(text).level is not LIKELY, text
 
 
 @pytest.mark.parametrize("text", LITERAL_SELF_HARM_LIKELY)

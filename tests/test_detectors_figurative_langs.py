@@ -9,7 +9,8 @@ The English tables (``test_detectors_figurative.py``) have counterparts here, fa
 * idioms whose literal reading is death: killing time ("matar el tiempo", "tuer le temps"), something
   that "kills" the writer (shoes, heat, traffic), "being dead" after exertion, "let them kill me";
 * a death wish tied, in its own clause, to a leisure, sport, food, weather, transport or chore event, or
-  to a small mishap ("me quiero morir con este tráfico", "perdi o ônibus de novo e quero morrer").
+  to a small mishap ("me quiero morir con este tráfico", "perdi o ônibus de novo e quero morrer"): no
+  crisis card, though a soft mark may remain for the verifier to judge.
 
 Work, school, exams, money, health, relationships and people are not everyday events here: a wish to
 die over them keeps its level, as does a wish to kill oneself whatever it is tied to ("me quiero matar
@@ -46,18 +47,6 @@ SPANISH = [
     "el tráfico de hoy me está matando",
     "estos zapatos me están matando",
     "este calor me va a matar",
-    # a death wish tied to an everyday event in its clause
-    "me quiero morir con este calor",
-    "me quiero morir con este tráfico",
-    "se me olvidó el paraguas otra vez y me quiero morir",
-    "me quiero morir con lo mal que jugó mi equipo",
-    "me dan ganas de morir cada vez que pierde mi equipo",
-    "qué ganas de morirme con este partido",
-    "me quiero morir cuando llueve en fin de semana",
-    "hoy toca limpiar el baño otra vez y me quiero morir",
-    "me quiero morir lavando platos",
-    "me quiero morir en esta fila del super",
-    "tengo ganas de morirme con tanto calor",
 ]
 
 PORTUGUESE = [
@@ -77,14 +66,6 @@ PORTUGUESE = [
     "esse programa me mata de rir",
     "vamos matar o tempo no shopping",
     "que me matem, segunda-feira de novo",
-    "quero morrer com esse calor",
-    "quero morrer com esse trânsito",
-    "perdi o ônibus de novo e quero morrer",
-    "me dá vontade de morrer toda vez que meu time perde",
-    "quero morrer com esse jogo",
-    "eu quero morrer lavando essa louça toda",
-    "quero morrer nessa fila do banco",
-    "esqueci o guarda-chuva de novo e quero morrer",
 ]
 
 ITALIAN = [
@@ -98,10 +79,6 @@ ITALIAN = [
     "questo traffico mi uccide",
     "queste scarpe mi stanno uccidendo",
     "che mi ammazzino, di nuovo lunedì",
-    "voglio morire con questo caldo",
-    "voglio morire con questo traffico",
-    "ho perso di nuovo il treno e voglio morire",
-    "mi viene voglia di morire ogni volta che perde la mia squadra",
 ]
 
 FRENCH = [
@@ -116,9 +93,6 @@ FRENCH = [
     "ces chaussures me tuent",
     "cette chaleur me tue",
     "tuez-moi, encore un lundi",
-    "j'ai envie de mourir avec cette chaleur",
-    "j'ai envie de mourir avec ces bouchons",
-    "j'ai encore raté le bus et j'ai envie de mourir",
 ]
 
 GERMAN = [
@@ -133,6 +107,38 @@ GERMAN = [
     "diese Hitze bringt mich um",
     "die Schuhe bringen mich um",
     "wir schlagen die Zeit im Einkaufszentrum tot",
+]
+
+# A death wish tied, in its own clause, to an everyday event: hyperbole, never a crisis card. A soft mark
+# may remain (the independent verifier then judges the conversation before any ending): a wish to die
+# is never read as nothing on the strength of a word list.
+WISH_WITH_EVERYDAY_EVENT = [
+    "me quiero morir con este calor",
+    "me quiero morir con este tráfico",
+    "se me olvidó el paraguas otra vez y me quiero morir",
+    "me quiero morir con lo mal que jugó mi equipo",
+    "me dan ganas de morir cada vez que pierde mi equipo",
+    "qué ganas de morirme con este partido",
+    "me quiero morir cuando llueve en fin de semana",
+    "hoy toca limpiar el baño otra vez y me quiero morir",
+    "me quiero morir lavando platos",
+    "me quiero morir en esta fila del super",
+    "tengo ganas de morirme con tanto calor",
+    "quero morrer com esse calor",
+    "quero morrer com esse trânsito",
+    "perdi o ônibus de novo e quero morrer",
+    "me dá vontade de morrer toda vez que meu time perde",
+    "quero morrer com esse jogo",
+    "eu quero morrer lavando essa louça toda",
+    "quero morrer nessa fila do banco",
+    "esqueci o guarda-chuva de novo e quero morrer",
+    "voglio morire con questo caldo",
+    "voglio morire con questo traffico",
+    "ho perso di nuovo il treno e voglio morire",
+    "mi viene voglia di morire ogni volta che perde la mia squadra",
+    "j'ai envie de mourir avec cette chaleur",
+    "j'ai envie de mourir avec ces bouchons",
+    "j'ai encore raté le bus et j'ai envie de mourir",
     "ich will sterben bei dieser Hitze",
     "ich will sterben bei diesem Stau",
     "der Zug hat schon wieder Verspätung und ich will sterben",
@@ -193,6 +199,15 @@ LITERAL_STRESSOR_LIKELY = [
 ]
 
 # Killing oneself, unlike dying, is not hyperbole even next to an everyday event (as in English).
+# A time set for dying, right beside the wish, is a plan whatever event the clause also names.
+DATED_WISH_LIKELY = [
+    "me quiero morir esta noche después del partido",
+    "esta noche me quiero morir",
+    "quero morrer hoje depois do jogo",
+    "voglio morire stasera dopo la partita",
+    "je veux mourir ce soir après le match",
+]
+
 # A weekday is an everyday event only when generic or repeated ("los lunes"): a wish to die on a named
 # day is a plan, and keeps its level.
 NAMED_DAY_LIKELY = [
@@ -217,9 +232,18 @@ def test_figurative_death_and_despair_raises_nothing(text: str) -> None:
     assert assess_risk(text).level is NONE, text
 
 
+@pytest.mark.parametrize("text", WISH_WITH_EVERYDAY_EVENT)
+def test_a_death_wish_tied_to_an_everyday_event_shows_no_crisis_card(text: str) -> None:
+    assert assess_risk(text).level is not LIKELY, text
+
+
 @pytest.mark.parametrize(
     "text",
-    LITERAL_LIKELY + LITERAL_STRESSOR_LIKELY + KILL_ONESELF_WITH_EVERYDAY_EVENT_LIKELY + NAMED_DAY_LIKELY,
+    LITERAL_LIKELY
+    + LITERAL_STRESSOR_LIKELY
+    + KILL_ONESELF_WITH_EVERYDAY_EVENT_LIKELY
+    + NAMED_DAY_LIKELY
+    + DATED_WISH_LIKELY,
 )
 def test_literal_statements_keep_their_level(text: str) -> None:
     assert assess_risk(text).level is LIKELY, text
