@@ -150,6 +150,12 @@ LITERAL_DISTRESS_POSSIBLE = [
     "my life is falling apart",
     "i feel empty even at the gym now",
     "i cry on the bus every day and nobody notices",
+    # depression screening language in plain words (PHQ-9 anhedonia, hopelessness, withdrawal, masking)
+    "i've lost interest in everything",
+    "i don't see the point anymore",
+    "nothing i do matters",
+    "i've been isolating myself from everyone",
+    "i'm tired of pretending i'm fine",
 ]
 
 
