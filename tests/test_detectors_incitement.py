@@ -12,7 +12,9 @@ open fire") and "sofort schießen" after "wenn ...": a comma ends the clause, an
 like sport or photography; a denouncing "er sagte, ..." before a comma is out of the clause's reach;
 calls that lean on history or ellipsis ("finish the job from 1945", "if the police won't, we will"),
 "verschwinden, für immer", and a religion as the object of "wiped out" (also said of religion as an
-idea) would need context a clause does not hold.
+idea) would need context a clause does not hold. "Took care of them for good" and "finish them off once
+and for all" with a bare "them" are said of leaks and dishes as often: they count only as a weak cue,
+with a second weak family such as dehumanisation.
 """
 
 from __future__ import annotations
@@ -30,12 +32,12 @@ EN_CALLS = [
     "send the jews to the ovens again",
     "give the traitors the rope",
     "we should make those people disappear for good",
-    "it's time we took care of them for good",
+    "it's time we took care of those traitors for good",
     "why hasn't anyone shot them yet",
     "if they come here, shoot on sight",
     "hanging them is the only answer",
     "muslims should be shot on sight",
-    "we need to finish them off once and for all",
+    "we need to finish every one of them off once and for all",
     "drive a truck into their march",
     "burn their mosques with them inside",
     "take up arms against the invaders",
@@ -140,6 +142,14 @@ EN_CALLS = [
     "the whole tribe needs a bullet",
     "we should bring back lynching for these people",
     "somebody should torch the whole refugee centre tonight",
+    "round up every last one of those illegals and put them down",
+    "why won't anyone just hang the traitors",
+    "they don't deserve to live, not one of them",
+    "set fire to their homes while they sleep inside",
+    "the only language these savages understand is the rope",
+    "take them all out back and put them down",
+    "shoot on sight anyone who looks like them",
+    "those immigrants have no right to exist",
 ]
 
 EN_NOT_CALLS = [
@@ -235,6 +245,36 @@ EN_NOT_CALLS = [
     "they'll be wiped out in the next election",
     "our striker shot them down in the final minute",
     "finish them off in the second half",
+    "the vet said it's time to put the old dog down like we did with the cat",
+    "we took care of them for good, the roof leaks are fixed",
+    "finish them off once and for all, those dishes have been there all week",
+    "why don't we just kill the lights and watch the movie",
+    "why has no one shot this idea down yet",
+    "how long until someone finally shoots the sequel",
+    "i hope the photographer shoots them on sight at the wedding",
+    "they don't deserve to live in such a dump",
+    "open fire on the enemy base in the next mission",
+    "the director will pull the trigger on the new series soon",
+    "the only thing toddlers understand is a routine",
+    "let them drown in paperwork",
+    "the startup was put out of its misery last year",
+    "our boys put them to the sword in the cup final",
+    "make sure none of them gets cold, bring blankets",
+    "leave no one behind",
+    "send them my love",
+    "the band will be first on stage",
+    "the first against the wall in the queue was my brother",
+    "why are they still breathing so loudly in the library",
+    "spray them with the hose, the plants need water",
+    "the fire started in the kitchen with the family still inside, police said",
+    "they sank the boats in the harbour exercise",
+    "shooting a few of them would make a nice album",
+    "load your camera and go find some birds",
+    "killing them with kindness would teach them more",
+    "lynching is a dark chapter in american history",
+    "the crowd went wild when the band opened fire with their first song",
+    "he had no right to live in that house rent free",
+    "the team deserves nothing but praise",
 ]
 
 DE_CALLS = [
@@ -307,6 +347,9 @@ DE_CALLS = [
     "diese brut muss ausgerottet werden",
     "wir sollten mit ihnen kurzen prozess machen",
     "alle politiker an den galgen",
+    "bringen wir sie alle um",
+    "die ungläubigen gehören geköpft",
+    "solche leute verdienen nichts als eine kugel",
 ]
 
 DE_NOT_CALLS = [
@@ -342,6 +385,17 @@ DE_NOT_CALLS = [
     "in der doku wurden die hinrichtungen gezeigt",
     "die polizei hat auf den täter geschossen",
     "die spd wurde regelrecht hingerichtet bei der wahl",
+    "die mannschaft hat den tod nicht verdient, sie hat gut gespielt",
+    "er hat eine kugel eis verdient",
+    "wir hängen die bilder im flur auf",
+    "wir bringen die kinder um acht ins bett",
+    "die moschee wurde gestern angezündet, die polizei ermittelt",
+    "mit dem bus durch die innenstadt fahren",
+    "mit dem problem machen wir kurzen prozess",
+    "kein mensch verdient den tod",
+    "aufräumen ist die einzige lösung für dein zimmer",
+    "lasst die kinder im see baden",
+    "die ganze familie kommt an den galgen? nein, an den tisch",
 ]
 
 
