@@ -7,14 +7,17 @@ call must keep at least a soft mark as a threat to others; the hostile but non-v
 vote out, ban, jail, sports and election idioms), quoted or condemned threats, news and history must
 stay unmarked. Written by hand from how incitement is phrased, none copied from any evaluation file.
 
-Known gaps, not asserted: a bare "open fire" clause after a conditional one ("whenever they show up,
-open fire") and "sofort schießen" after "wenn ...": a comma ends the clause, and alone the order reads
-like sport or photography; a denouncing "er sagte, ..." before a comma is out of the clause's reach;
-calls that lean on history or ellipsis ("finish the job from 1945", "if the police won't, we will"),
-"verschwinden, für immer", and a religion as the object of "wiped out" (also said of religion as an
-idea) would need context a clause does not hold. "Took care of them for good" and "finish them off once
-and for all" with a bare "them" are said of leaks and dishes as often: they count only as a weak cue,
-with a second weak family such as dehumanisation.
+Known gaps, not asserted (each needs context a single clause does not hold):
+
+* a bare order after a comma: "whenever they show up, open fire", "wenn die herkommen, sofort
+  schießen" (alone, the order reads like sport or photography);
+* a denouncing "er sagte, ..." before a comma;
+* calls that lean on history or ellipsis: "finish the job from 1945", "if the police won't, we
+  will", "the treatment they got in the 40s, gas", a machine-gun nest "for" people, "verschwinden,
+  für immer";
+* a religion as the object of "wiped out" (also said of religion as an idea);
+* "took care of them for good", "finish them off once and for all" with a bare "them": said of leaks
+  and dishes as often, so only a weak cue that counts with a second weak family (dehumanisation).
 """
 
 from __future__ import annotations
@@ -150,6 +153,23 @@ EN_CALLS = [
     "take them all out back and put them down",
     "shoot on sight anyone who looks like them",
     "those immigrants have no right to exist",
+    "every single one of those mexicans should be shot at the border",
+    "i say we burn down every synagogue in the state",
+    "they're parasites and we should exterminate them",
+    "time for the jews to go back in the ovens",
+    "we need to start killing republicans before they kill us",
+    "shoot the feminists, all of them",
+    "muslims deserve to be wiped off the map",
+    "why is no one putting a bullet in these commies",
+    "fill the trenches with liberal corpses",
+    "a few dead cops would make them think twice",
+    "hang every immigrant from the nearest bridge",
+    "somebody should run a truck through the pride parade",
+    "put a bomb in their mosque during friday prayers",
+    "i hope the army mows the protesters down",
+    "those refugees deserve a bullet between the eyes",
+    "every christian should be thrown to the lions again",
+    "kill the infidels wherever you find them",
 ]
 
 EN_NOT_CALLS = [
@@ -275,6 +295,16 @@ EN_NOT_CALLS = [
     "the crowd went wild when the band opened fire with their first song",
     "he had no right to live in that house rent free",
     "the team deserves nothing but praise",
+    "every single one of those politicians should be voted out",
+    "i say we boycott every store that sponsors them",
+    "they're parasites on the welfare system",
+    "we need to start fining polluters before it's too late",
+    "deport the illegals and build the wall",
+    "i wish the protesters would go home",
+    "the report describes how the army mowed the protesters down in 1989",
+    "comedians keep killing it at the pride parade",
+    "they got crushed in the debate",
+    "that referee should be sacked",
 ]
 
 DE_CALLS = [
@@ -350,6 +380,16 @@ DE_CALLS = [
     "bringen wir sie alle um",
     "die ungläubigen gehören geköpft",
     "solche leute verdienen nichts als eine kugel",
+    "jeder einzelne flüchtling gehört erschossen",
+    "brennt die synagogen nieder",
+    "die kanaken sollte man alle aufhängen",
+    "wir müssen die juden vergasen",
+    "knallt die bullen ab",
+    "die moslems gehören ausgerottet",
+    "ab an die wand mit den grünen",
+    "die politiker sollten alle erhängt werden",
+    "jagt die ausländer und schlagt sie tot",
+    "mit dem lkw in die flüchtlinge rein",
 ]
 
 DE_NOT_CALLS = [
@@ -396,6 +436,11 @@ DE_NOT_CALLS = [
     "aufräumen ist die einzige lösung für dein zimmer",
     "lasst die kinder im see baden",
     "die ganze familie kommt an den galgen? nein, an den tisch",
+    "jeder einzelne politiker gehört abgewählt",
+    "die grünen sind eine katastrophe",
+    "wir müssen die ausländer besser integrieren",
+    "die bullen haben mich gestern angehalten",
+    "die partei gehört verboten",
 ]
 
 
