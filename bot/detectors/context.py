@@ -2,9 +2,10 @@
 
 A message can joke in one sentence and mean it in the next ("lol my cat knocked my coffee over. anyway.
 tonight i will kill myself"), so nothing here looks beyond the clause of the match, except a clause
-made only of laughter right after it ("i want to die. lol") and a conditional clause right before it
-("if this deploy fails, i'll kill myself"). A negated explicit wish to die keeps a soft mark; every
-other negated match counts for nothing.
+made only of laughter right after it ("i want to die. lol"), a conditional clause right before it
+("if this deploy fails, i'll kill myself") and a clause right before it that hands the words to someone
+else ("he said, they should all be shot"), which counts as a quotation. A negated explicit wish to die
+keeps a soft mark; every other negated match counts for nothing.
 
 Context words belong to a language: Spanish "no" negates a Spanish rule, Polish "w" ("in") is not
 Japanese laughter. Only laughter crosses languages, through the English list (``lol``, ``haha``, ``xd``).
@@ -43,6 +44,9 @@ class ContextWords:
     subjects: frozenset[str]
     neg_raisers: frozenset[str]
     ability: frozenset[str]
+    reporting: frozenset[str]
+    first_person: frozenset[str]
+    second_person: frozenset[str]
     negator_re: re.Pattern[str] | None  # for compact rules: negators as substrings
     joke_re: re.Pattern[str] | None
     conditional_re: re.Pattern[str] | None
@@ -61,6 +65,9 @@ class ContextWords:
             lang.subjects if lang else frozenset(),
             lang.neg_raisers if lang else frozenset(),
             lang.ability if lang else frozenset(),
+            lang.reporting if lang else frozenset(),
+            lang.first_person if lang else frozenset(),
+            lang.second_person if lang else frozenset(),
             _substrings(negators),
             _substrings(own_jokes),
             _substrings(conditionals),
@@ -112,6 +119,17 @@ def _negated_verdict(rule: Rule) -> Verdict:
     return Verdict(None, "negated")
 
 
+def _reported(clause: Clause, before: Clause | None, words: ContextWords) -> bool:
+    """The clause before ends in a verb of saying whose speaker is not the writer ("my uncle said,",
+    "sie schrieb:"), and what follows is not said to the writer: someone else's words, as if quoted.
+    "i said, ..." stays the writer's own, and "he said, i will kill you" is a threat the writer received."""
+    if before is None or not before.tokens or before.tokens[-1] not in words.reporting:
+        return False
+    if any(t in words.first_person for t in before.tokens):
+        return False
+    return not any(t in words.second_person for t in clause.tokens)
+
+
 def is_laughter(clause: Clause | None, words: ContextWords) -> bool:
     return clause is not None and all(t in words.jokes for t in clause.tokens)
 
@@ -155,7 +173,8 @@ def judge(
         last = max(first + 1, _start_token(clause.text, end))
         if rule.negatable and _negated(tokens, first, words):
             return _negated_verdict(rule)
-    if rule.quotable and any(clause.quoted[first:last]) and all(clause.quoted[first:last]):
+    quoted = any(clause.quoted[first:last]) and all(clause.quoted[first:last])
+    if rule.quotable and (quoted or _reported(clause, before, words)):
         # Someone else's words: a quoted or denounced threat is not the writer's, a quoted wish to die
         # may still be about the writer, so it keeps a soft mark.
         if rule.kind != "self_harm":

@@ -137,6 +137,12 @@ class LanguageData:
     # "can not kill myself" denies an ability, not the wish: a negator right after these verbs does not
     # cancel the match that follows it.
     ability: frozenset[str] = frozenset()
+    # A clause that ends in one of these verbs of saying ("he said, ...", "er schrieb: ...") hands the
+    # next clause to someone else, unless its speaker is one of ``first_person`` ("i said, ...") or the
+    # words reported are addressed to ``second_person`` (the writer: "he said, i will kill you").
+    reporting: frozenset[str] = frozenset()
+    first_person: frozenset[str] = frozenset()
+    second_person: frozenset[str] = frozenset()
 
 
 # -- loading ---------------------------------------------------------------------------------------
@@ -166,6 +172,9 @@ def _language(name: str, data: Mapping[str, object]) -> LanguageData:
         subjects=words("subjects"),
         neg_raisers=words("neg_raisers"),
         ability=words("ability"),
+        reporting=words("reporting"),
+        first_person=words("first_person"),
+        second_person=words("second_person"),
     )
 
 

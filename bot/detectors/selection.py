@@ -105,6 +105,9 @@ class RuleIndex:
                 lang.subjects,
                 lang.neg_raisers,
                 lang.ability,
+                lang.reporting,
+                lang.first_person,
+                lang.second_person,
             )
             for entry in group
             for w in (entry, *entry.split())
