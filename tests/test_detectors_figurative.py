@@ -118,6 +118,10 @@ EVERYDAY_DEATH_WISH = [
     "i want to die in this weather",
     "missed my bus so i wanna die",
     "i forgot my umbrella and i want to die",
+    # split by a comma: a clause that is only the wish, beside the event
+    "i want to die, my team lost again",
+    "ugh i want to die, the wifi is down again",
+    "my team lost again, i want to die",
 ]
 
 # The same words said literally: these must keep a mark.
@@ -128,6 +132,9 @@ LITERAL_SELF_HARM_LIKELY = [
     "tonight i want to die",
     "i want to die in front of the train",
     "i want to die, i have three exams tomorrow",
+    "i want to die, nobody cares about me",
+    "i want to die tonight, my team lost",
+    "i want to kill myself, the traffic is insane",
     "i burned myself on purpose last night",
     "i burned myself with a lighter again",
     "i cut myself on my arm again",

@@ -144,6 +144,16 @@ WISH_WITH_EVERYDAY_EVENT = [
     "der Zug hat schon wieder Verspätung und ich will sterben",
 ]
 
+# The same, split by a comma: a clause that is only the wish, beside a clause naming the event.
+ACROSS_A_COMMA = [
+    "me quiero morir, se me olvidó el paraguas otra vez",
+    "quiero morir, otra vez perdí el autobús",
+    "quero morrer, perdi o ônibus de novo",
+    "voglio morire, ho perso di nuovo il treno",
+    "j'ai envie de mourir, encore un lundi",
+    "ich will sterben, schon wieder Montag",
+]
+
 # -- literal: the level each had before the figurative exceptions, unchanged ----------------------------
 
 LITERAL_LIKELY = [
@@ -232,7 +242,7 @@ def test_figurative_death_and_despair_raises_nothing(text: str) -> None:
     assert assess_risk(text).level is NONE, text
 
 
-@pytest.mark.parametrize("text", WISH_WITH_EVERYDAY_EVENT)
+@pytest.mark.parametrize("text", WISH_WITH_EVERYDAY_EVENT + ACROSS_A_COMMA)
 def test_a_death_wish_tied_to_an_everyday_event_shows_no_crisis_card(text: str) -> None:
     assert assess_risk(text).level is not LIKELY, text
 

@@ -4,8 +4,9 @@ A message can joke in one sentence and mean it in the next ("lol my cat knocked 
 tonight i will kill myself"), so nothing here looks beyond the clause of the match, except a clause
 made only of laughter right after it ("i want to die. lol"), a conditional clause right before it
 ("if this deploy fails, i'll kill myself") and a clause right before it that hands the words to someone
-else ("he said, they should all be shot"), which counts as a quotation. A negated explicit wish to die
-keeps a soft mark; every other negated match counts for nothing.
+else ("he said, they should all be shot"), which counts as a quotation; and, for rules that name them,
+a clause beside a bare wish that makes it hyperbole ("i want to die, my team lost again"). A negated
+explicit wish to die keeps a soft mark; every other negated match counts for nothing.
 
 Context words belong to a language: Spanish "no" negates a Spanish rule, Polish "w" ("in") is not
 Japanese laughter. Only laughter crosses languages, through the English list (``lol``, ``haha``, ``xd``).
@@ -130,6 +131,14 @@ def _reported(clause: Clause, before: Clause | None, words: ContextWords) -> boo
     return not any(t in words.second_person for t in clause.tokens)
 
 
+def _hyperbole_beside(rule: Rule, clause: Clause, before: Clause | None, after: Clause | None) -> bool:
+    """The clause is only the rule's ``alone`` phrase ("ugh i want to die") and a neighbour names what
+    makes it hyperbole ("my team lost again")."""
+    if rule.alone is None or rule.beside is None or rule.alone.search(clause.text) is None:
+        return False
+    return any(n is not None and rule.beside.search(n.text) is not None for n in (before, after))
+
+
 def is_laughter(clause: Clause | None, words: ContextWords) -> bool:
     return clause is not None and all(t in words.jokes for t in clause.tokens)
 
@@ -162,7 +171,7 @@ def judge(
             rule.unless is not None
             and rule.unless.search(clause.compact if rule.compact else clause.text) is not None
         )
-    if idiom:
+    if idiom or _hyperbole_beside(rule, clause, before, after):
         return Verdict(None, "idiom")
     if rule.compact:
         if rule.negatable and _compact_negated(clause.compact, start, words):

@@ -79,6 +79,10 @@ class Rule:
     # those whose words it holds (``search.first_matches``), not for all seventy of a long rule. Empty:
     # only ``regex`` is read (files without spaces, a pattern that requires no word, a trie of words).
     parts: tuple[Part, ...] = ()
+    # Hyperbole split by a comma ("i want to die, my team lost again"): a clause that is nothing but
+    # ``alone`` (read from its first word), next to a clause that ``beside`` matches, does not count.
+    alone: LazyRegex | None = None
+    beside: LazyRegex | None = None
 
     def may_match(self, clause: Clause, known: dict[Requirement, bool] | None = None) -> bool:
         """False when no match is possible: a test on words, far cheaper than a search of the clause.
@@ -203,10 +207,14 @@ def _rule_file(
         try:
             nodes = [compiler.compile(p) for p in raw["patterns"]]
             unless_nodes = [compiler.compile(p) for p in raw.get("unless", ())]
+            alone_nodes = [compiler.compile(p) for p in raw.get("when_alone", ())]
+            beside_nodes = [compiler.compile(p) for p in raw.get("unless_beside", ())]
         except PatternError as exc:
             raise PatternError(f"{name}: rule {rid}: {exc}") from None
         whole = union(nodes)
-        for node in (*nodes, *unless_nodes):
+        if bool(alone_nodes) != bool(beside_nodes):
+            raise PatternError(f"{name}: rule {rid}: when_alone and unless_beside go together")
+        for node in (*nodes, *unless_nodes, *alone_nodes, *beside_nodes):
             vocabulary |= {w for w in node.words if w.isalpha()}
         lead = "" if compact else "(?<= )"
         requires, gates = _requirements(nodes, interned, compact)
@@ -230,6 +238,8 @@ def _rule_file(
                 requires=requires,
                 gates=gates,
                 parts=parts,
+                alone=LazyRegex("^ " + union(alone_nodes).regex) if alone_nodes else None,
+                beside=LazyRegex(lead + union(beside_nodes).regex) if beside_nodes else None,
             )
         )
     return RuleFile(name, lang, kind, tuple(rules), frozenset(vocabulary))
@@ -358,6 +368,8 @@ def _phrases(parsed: Iterable[tuple[str, Mapping[str, object]]]) -> Iterator[str
         for raw in data.get("rule", ()):  # type: ignore[attr-defined]
             yield from (str(p) for p in raw.get("patterns", ()))
             yield from (str(p) for p in raw.get("unless", ()))
+            yield from (str(p) for p in raw.get("when_alone", ()))
+            yield from (str(p) for p in raw.get("unless_beside", ()))
 
 
 @dataclass(frozen=True)
