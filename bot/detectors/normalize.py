@@ -7,16 +7,11 @@ token, so the whole pass is linear in the length of the message: every regular e
 has no nested repetition or starts only at a word boundary, each distinct token is repaired once per
 call (and memoised across calls), and repairing a token is a few table look-ups whatever its shape.
 
-Steps, in order (1–3 in ``fold.py``):
+Steps, in order:
 
-1. NFKC (full-width and stylised letters become plain ones), then every format character (Unicode
-   category Cf: zero-width spaces and joiners, U+2063, U+180E, ...) and other default-ignorable
-   characters (U+034F, variation selectors, Hangul fillers) are dropped; every Unicode space becomes
-   a space and every line separator (U+0085, U+2028, U+2029, CR, VT, FF) a line break.
-2. Look-alike letters are folded to Latin with Unicode's confusables data (as shipped by the
-   ``confusable_homoglyphs`` package) — only inside words that mix Latin with other letters, or in
-   messages written mostly in Latin letters, so Russian or Greek text stays Russian or Greek.
-3. Latin letters lose their accents; everything is casefolded; typographic quotes become ASCII.
+1–3. Characters are folded (``fold.py``): NFKC, format and other invisible characters dropped, Unicode
+   spaces and line separators made plain, look-alike letters folded to Latin where the text is Latin,
+   accents off, casefolded, typographic quotes made ASCII.
 4. Words are split into clauses at sentence punctuation; a single line break or a hyphen between words
    does not end a clause.
 5. Per token: leetspeak inside words (``k1ll``, ``d13``, ``k!ll``) and stretched letters (``dieeee``,
