@@ -35,7 +35,15 @@ ROOT = Path(__file__).resolve().parents[1]
 HEAVY = frozenset({"anthropic", "discord", "slack_bolt", "slack_sdk", "alembic"})
 # Built by the first message that needs them (25–45 MB), never by an idle process.
 DETECTOR_TABLES = frozenset(
-    {"bot.detectors.risk", "bot.detectors.abuse", "bot.detectors.rules", "bot.detectors.patterns"}
+    {
+        "bot.detectors.risk",
+        "bot.detectors.abuse",
+        "bot.detectors.rules",
+        "bot.detectors.patterns",
+        "bot.detectors.selection",
+        "bot.detectors.normalize",
+        "bot.detectors.fold",
+    }
 )
 # Never needed on SQLite (storage.db.dialect_insert).
 NOT_ON_SQLITE = frozenset({"sqlalchemy.dialects.postgresql"})
