@@ -312,15 +312,216 @@ ORDINARY: dict[str, list[str]] = {
 }
 
 
+# -- a second round, written after the first rules, to find the wording they missed ---------------------
+
+DISTRESS_SECOND: dict[str, list[str]] = {
+    "de": [
+        "ich fühle mich total ausgebrannt und leer",
+        "keiner interessiert sich für mich",
+        "ich bin für alle nur eine belastung",
+        "ich heule mich jede nacht in den schlaf",
+        "ich komme morgens kaum noch aus dem bett",
+        "ich fühle mich wie ein versager",
+        "ich bin so traurig und weiß nicht warum",
+        "ich fühle mich so allein mit allem",
+        "es wird einfach nicht besser",
+        "ich habe keine kraft mehr für irgendwas",
+    ],
+    "fr": [
+        "je me sens complètement vide à l'intérieur",
+        "je suis fatiguée de tout",
+        "personne ne m'écoute jamais",
+        "je n'arrive plus à sortir du lit",
+        "je me sens comme une moins que rien",
+        "je suis malheureuse depuis des mois",
+        "je pleure sans arrêt",
+        "je me sens de trop partout",
+        "ma vie est vide",
+        "j'ai perdu goût à tout",
+    ],
+    "it": [
+        "mi sento vuoto e inutile",
+        "nessuno mi capisce",
+        "sono stanco di tutto e di tutti",
+        "non ho più la forza di andare avanti",
+        "mi sento sempre più sola",
+        "piango ogni notte",
+        "sono triste tutto il tempo",
+        "non mi interessa più niente",
+        "mi sento un fallito",
+        "ogni giorno è più difficile",
+    ],
+    "pt": [
+        "me sinto um lixo",
+        "ninguém liga pra mim",
+        "estou esgotada de tudo",
+        "não tenho vontade de nada",
+        "choro sem motivo todos os dias",
+        "me sinto tão sozinha no mundo",
+        "nada mais faz sentido",
+        "sou um fardo pra minha família",
+        "não consigo parar de chorar",
+        "me sinto vazio por dentro",
+    ],
+    "ru": [
+        "мне так плохо на душе",
+        "я никому не нужен",
+        "я очень устал от жизни",
+        "мне одиноко каждый вечер",
+        "я постоянно плачу",
+        "я чувствую себя бесполезным",
+        "нет сил ни на что",
+        "никто меня не понимает",
+        "я чувствую пустоту внутри",
+        "мне ничего не интересно",
+    ],
+    "nl": [
+        "ik voel me zo alleen",
+        "niemand begrijpt me",
+        "ik ben het allemaal zat",
+        "ik voel me waardeloos",
+        "ik huil de hele tijd",
+        "ik heb nergens meer plezier in",
+        "ik voel me leeg vanbinnen",
+        "ik ben zo verschrikkelijk moe van alles",
+        "het leven heeft geen zin meer",
+        "ik ben een last",
+    ],
+    "pl": [
+        "czuję się taki samotny",
+        "nikt mnie nie rozumie",
+        "nie mam już siły na nic",
+        "ciągle płaczę",
+        "czuję się pusty w środku",
+        "jestem do niczego",
+        "nic mnie już nie cieszy",
+        "mam wszystkiego dość",
+        "czuję się niepotrzebna",
+        "jestem bardzo smutna",
+    ],
+    "tr": [
+        "kendimi çok boş hissediyorum",
+        "kimse beni anlamıyor",
+        "artık hiçbir şeyden zevk almıyorum",
+        "sürekli ağlıyorum",
+        "kendimi değersiz hissediyorum",
+        "çok yalnızım",
+        "hayatım çok anlamsız",
+        "her şeyden yoruldum",
+        "kimsem yok",
+        "içim çok sıkışıyor ve ağlamak istiyorum",
+    ],
+}
+
+ORDINARY_SECOND: dict[str, list[str]] = {
+    "de": [
+        "der kühlschrank ist leer",
+        "ich bin müde, war ein langer tag",
+        "das ende vom film war traurig",
+        "unser team ist am boden nach der niederlage",
+        "die straßen sind leer am sonntag",
+        "ich habe keine kraft mehr im arm nach dem training",
+        "das spiel gestern war ein kampf",
+        "mein laptop ist kaputt",
+        "ich fühle nichts mehr im kleinen zeh",
+        "der laden war total leer",
+    ],
+    "fr": [
+        "la bouteille est vide",
+        "le film m'a rendu triste",
+        "je suis crevé après le match",
+        "mon portable n'a plus de batterie",
+        "le quartier est vide en août",
+        "rien ne marche avec cette imprimante",
+        "je n'ai personne pour garder le chat ce week-end",
+        "c'est triste pour l'équipe",
+        "chaque jour est une nouvelle aventure",
+        "le serveur est mort",
+    ],
+    "it": [
+        "la bottiglia è vuota",
+        "sono stanco morto dopo la partita",
+        "che film triste",
+        "non ho nessuno per il turno di domenica",
+        "la strada era vuota",
+        "il computer è morto di nuovo",
+        "ogni giorno è una nuova avventura",
+        "non riesco a capire questo esercizio",
+        "niente di nuovo al lavoro",
+        "il bar era triste senza musica",
+    ],
+    "pt": [
+        "o copo está vazio",
+        "que jogo triste",
+        "estou morto de cansaço depois da academia",
+        "a rua estava vazia",
+        "não tenho ninguém pra cobrir meu turno",
+        "a bateria do celular morreu",
+        "cada dia é uma nova aventura",
+        "nada funciona nessa impressora",
+        "o filme é muito triste",
+        "estou com preguiça hoje",
+    ],
+    "ru": [
+        "бутылка пустая",
+        "какой грустный фильм",
+        "я устал после тренировки",
+        "улица была пустая",
+        "ноутбук сломался",
+        "мне жаль, что матч отменили",
+        "ничего не работает в этом принтере",
+        "мне скучно дома",
+        "батарея разрядилась",
+        "каждый день новое приключение",
+    ],
+    "nl": [
+        "de fles is leeg",
+        "wat een verdrietige film",
+        "ik ben kapot na het sporten",
+        "de straat was leeg",
+        "mijn laptop is kapot",
+        "niets werkt met deze printer",
+        "ik heb niemand voor de dienst van zondag",
+        "elke dag is een nieuw avontuur",
+        "ik heb geen zin in koken vandaag",
+        "de batterij is leeg",
+    ],
+    "pl": [
+        "butelka jest pusta",
+        "co za smutny film",
+        "jestem padnięty po siłowni",
+        "ulica była pusta",
+        "laptop się zepsuł",
+        "nic nie działa w tej drukarce",
+        "każdy dzień to nowa przygoda",
+        "nie mam nikogo na zmianę w niedzielę",
+        "nie chce mi się dzisiaj gotować",
+        "bateria padła",
+    ],
+    "tr": [
+        "şişe boş",
+        "ne kadar hüzünlü bir film",
+        "antrenmandan sonra çok yoruldum",
+        "sokak bomboştu",
+        "bilgisayarım bozuldu",
+        "bu yazıcıda hiçbir şey çalışmıyor",
+        "her gün yeni bir macera",
+        "pazar vardiyası için kimsem yok",
+        "bugün yemek yapmaya hiç canım yok",
+        "pilim bitti",
+    ],
+}
+
+
 def _cases(table: dict[str, list[str]]) -> list[tuple[str, str]]:
     return [(lang, text) for lang, texts in table.items() for text in texts]
 
 
-@pytest.mark.parametrize(("lang", "text"), _cases(DISTRESS))
+@pytest.mark.parametrize(("lang", "text"), _cases(DISTRESS) + _cases(DISTRESS_SECOND))
 def test_distress_in_plain_words_gets_the_soft_mark(lang: str, text: str) -> None:
     assert assess_risk(text).level is POSSIBLE, (lang, text)
 
 
-@pytest.mark.parametrize(("lang", "text"), _cases(ORDINARY))
+@pytest.mark.parametrize(("lang", "text"), _cases(ORDINARY) + _cases(ORDINARY_SECOND))
 def test_the_same_words_about_other_things_raise_nothing(lang: str, text: str) -> None:
     assert assess_risk(text).level is NONE, (lang, text)
