@@ -513,15 +513,201 @@ ORDINARY_SECOND: dict[str, list[str]] = {
 }
 
 
+# -- a third round, harder on both sides: invisibility, apathy, pretending to be fine; and the same
+# constructions said of costumes, exertion, meetings, food and code -----------------------------------
+
+DISTRESS_THIRD: dict[str, list[str]] = {
+    "de": [
+        "ich fühle mich so unverstanden und allein",
+        "ich bin einfach nur noch traurig",
+        "ich will niemandem zur last fallen, aber ich schaffe es nicht mehr",
+        "nichts ergibt mehr einen sinn",
+        "ich fühle mich innerlich tot",
+        "mein leben ist so leer",
+        "ich hab das gefühl, niemand sieht mich",
+        "ich bin nur noch erschöpft und leer",
+    ],
+    "fr": [
+        "je me sens invisible aux yeux de tous",
+        "j'ai l'impression que personne ne tient à moi",
+        "je suis à bout de forces",
+        "je ne vois plus l'intérêt de rien",
+        "je me sens mal dans ma peau depuis des mois",
+        "je suis triste à en pleurer tous les jours",
+        "je déprime complètement",
+        "j'ai le cafard depuis des semaines",
+    ],
+    "it": [
+        "mi sento invisibile",
+        "non ce la faccio più a fingere che vada tutto bene",
+        "sono sempre triste",
+        "non trovo più un senso in niente",
+        "mi sento così vuota che fa male",
+        "nessuno si accorge di me",
+        "sono esausta di tutto",
+        "mi sento uno schifo tutti i giorni",
+    ],
+    "pt": [
+        "me sinto invisível pra todo mundo",
+        "não vejo mais sentido em nada",
+        "tô muito pra baixo esses dias",
+        "não aguento mais fingir que está tudo bem",
+        "me sinto um nada",
+        "ninguém percebe que eu existo",
+        "estou exausta de tudo",
+        "tô mal demais",
+    ],
+    "ru": [
+        "я чувствую себя никому не нужной",
+        "мне всё безразлично",
+        "у меня нет сил жить так дальше",
+        "я не вижу смысла ни в чём",
+        "мне очень одиноко",
+        "никто меня не замечает",
+        "я просто разбита",
+        "мне хочется плакать",
+    ],
+    "nl": [
+        "ik voel me onzichtbaar",
+        "ik zie nergens het nut meer van in",
+        "ik zit er helemaal doorheen",
+        "ik kan niet meer doen alsof alles goed gaat",
+        "ik voel me heel somber",
+        "niemand ziet mij staan",
+        "ik ben kapot van binnen",
+        "ik wil alleen maar huilen",
+    ],
+    "pl": [
+        "czuję się niewidzialna",
+        "nie widzę w niczym sensu",
+        "jestem wykończona psychicznie",
+        "mam ochotę tylko płakać",
+        "czuję się okropnie",
+        "nikt mnie nie zauważa",
+        "jest mi smutno cały czas",
+        "nie mam siły udawać, że wszystko jest w porządku",
+    ],
+    "tr": [
+        "kendimi görünmez hissediyorum",
+        "hiçbir şeyin anlamı yok",
+        "çok mutsuz ve yalnızım",
+        "her şey üstüme geliyor",
+        "artık hiçbir şey yapmak istemiyorum",
+        "kimse beni fark etmiyor",
+        "çok üzgünüm ve ağlıyorum",
+        "ruhen çok yorgunum",
+    ],
+}
+
+ORDINARY_THIRD: dict[str, list[str]] = {
+    "de": [
+        "ich fühle mich nach dem essen leer im magen",
+        "keiner interessiert sich für das spiel",
+        "das leben in der stadt ist teuer",
+        "ich komme heute nicht aus dem bett, mein rücken tut weh",
+        "die wohnung ist leer, wir ziehen um",
+        "ich schaffe es nicht mehr zum bäcker",
+        "nichts ergibt sinn in diesem code",
+    ],
+    "fr": [
+        "je me sens seul dans ce jeu sans mes coéquipiers",
+        "personne ne m'écoute en réunion, c'est agaçant",
+        "je suis à bout de souffle après la course",
+        "je ne vois plus l'écran, il est trop sombre",
+        "le stade était vide et triste",
+        "je n'arrive plus à me connecter au wifi",
+        "j'ai perdu mes clés",
+        "chaque jour est une occasion d'apprendre",
+    ],
+    "it": [
+        "mi sento solo un po' raffreddato",
+        "nessuno si accorge delle buche in questa strada",
+        "sono esausta dopo la maratona",
+        "non trovo più le chiavi della macchina",
+        "questa canzone è triste ma bellissima",
+        "non ce la faccio più a mangiare, sono pieno",
+        "ogni giorno è una scoperta",
+        "il frigo è vuoto di nuovo",
+    ],
+    "pt": [
+        "me sinto cheio depois do almoço",
+        "ninguém percebe que o ônibus atrasou",
+        "estou exausto depois da corrida",
+        "não vejo mais o sinal do wifi",
+        "essa música é triste demais",
+        "não aguento mais esse calor",
+        "tô mal de grana esse mês",
+        "cada dia é um aprendizado",
+    ],
+    "ru": [
+        "мне безразлично, какой фильм смотреть",
+        "у меня нет сил после пробежки",
+        "я не вижу смысла покупать новый телефон",
+        "никто не замечает ямы на дороге",
+        "я разбил телефон",
+        "мне хочется пиццы",
+        "холодильник опять пустой",
+    ],
+    "nl": [
+        "ik voel me onzichtbaar in dit camouflagepak",
+        "ik zie het nut van deze vergadering niet",
+        "ik zit helemaal door mijn data heen",
+        "niemand ziet de fout in deze code",
+        "wat een sombere dag vandaag",
+        "mijn fiets is kapot",
+        "ik wil alleen maar slapen na die lange dienst",
+        "de straten zijn leeg",
+    ],
+    "pl": [
+        "czuję się niewidzialny w tym stroju",
+        "nie widzę sensu kupować nowego auta",
+        "jestem wykończony po przeprowadzce",
+        "mam ochotę na pizzę",
+        "czuję się okropnie po tym kebabie",
+        "nikt nie zauważa dziur w drodze",
+        "smutno, że wakacje się skończyły",
+        "nie mam siły na zakupy dzisiaj",
+    ],
+    "tr": [
+        "bu kıyafetle kendimi görünmez hissediyorum",
+        "bu toplantının anlamı yok",
+        "maçı kaybettik, çok üzgünüm",
+        "trafik üstüme üstüme geliyor",
+        "bugün dışarı çıkmak istemiyorum",
+        "kimse yoldaki çukuru fark etmiyor",
+        "soğan doğrarken ağlıyorum",
+        "uzun yürüyüşten sonra çok yorgunum",
+    ],
+}
+
+# Known false marks, kept so that a fix shows. A German feeling's reason follows a comma ("traurig, dass"),
+# and a rule's exceptions read only the clause the feeling is in, so the reason cannot excuse it.
+KNOWN_FALSE_MARKS = [
+    "ich bin traurig, dass der urlaub vorbei ist",
+]
+
+
 def _cases(table: dict[str, list[str]]) -> list[tuple[str, str]]:
     return [(lang, text) for lang, texts in table.items() for text in texts]
 
 
-@pytest.mark.parametrize(("lang", "text"), _cases(DISTRESS) + _cases(DISTRESS_SECOND))
+@pytest.mark.parametrize(
+    ("lang", "text"), _cases(DISTRESS) + _cases(DISTRESS_SECOND) + _cases(DISTRESS_THIRD)
+)
 def test_distress_in_plain_words_gets_the_soft_mark(lang: str, text: str) -> None:
     assert assess_risk(text).level is POSSIBLE, (lang, text)
 
 
-@pytest.mark.parametrize(("lang", "text"), _cases(ORDINARY) + _cases(ORDINARY_SECOND))
+@pytest.mark.parametrize(
+    ("lang", "text"), _cases(ORDINARY) + _cases(ORDINARY_SECOND) + _cases(ORDINARY_THIRD)
+)
 def test_the_same_words_about_other_things_raise_nothing(lang: str, text: str) -> None:
     assert assess_risk(text).level is NONE, (lang, text)
+
+
+@pytest.mark.xfail(
+    strict=True, reason="exceptions are scoped to the feeling's clause; the reason is in the next"
+)
+@pytest.mark.parametrize("text", KNOWN_FALSE_MARKS)
+def test_known_false_marks(text: str) -> None:
+    assert assess_risk(text).level is NONE, text
