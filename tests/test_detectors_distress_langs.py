@@ -10,7 +10,9 @@ which is kept for explicit intent. The second table uses the same words of thing
 film, a match, the weather or a shop, and of ordinary tiredness and boredom: nothing to mark.
 
 Every sentence was written by hand for these tables (PHQ-9, hopelessness and belonging themes), none taken
-from a data set.
+from a data set. They came in rounds, each written before the rules for it: a round written after the
+rules only shows what they fitted, so each new round measured how far the rules carried to unseen wording
+(the second and later rounds began with a third to a fifth of their distress sentences marked).
 """
 
 from __future__ import annotations
@@ -687,20 +689,192 @@ KNOWN_FALSE_MARKS = [
 ]
 
 
-def _cases(table: dict[str, list[str]]) -> list[tuple[str, str]]:
-    return [(lang, text) for lang, texts in table.items() for text in texts]
+# -- a fourth round, measured before any rule was written for it: it found mostly gaps in the
+# lexicons (lost, burnt out, a nobody, smothered), wanting to cry, nobody asking after the writer, and
+# exhaustion qualified as mental or emotional ----------------------------------------------------------
+
+DISTRESS_FOURTH: dict[str, list[str]] = {
+    "de": [
+        "ich halte das alles nicht mehr aus",
+        "ich fühle mich wie ein niemand",
+        "seit monaten bin ich nur noch müde und traurig",
+        "ich habe niemanden, der mich versteht",
+        "ich will einfach nur noch weinen",
+        "ich fühle mich so hilflos und klein",
+        "ich sehe keinen sinn mehr in irgendwas",
+        "keiner würde merken, wenn ich weg wäre",
+    ],
+    "fr": [
+        "je me sens nul à chier",
+        "je ne supporte plus ma vie",
+        "j'ai envie de pleurer tout le temps",
+        "personne ne se soucie de moi",
+        "je me sens complètement perdue",
+        "je suis épuisé moralement",
+        "rien ne va dans ma vie",
+    ],
+    "it": [
+        "sono a pezzi",
+        "mi sento uno zero",
+        "non ho voglia di vedere nessuno",
+        "ho sempre voglia di piangere",
+        "mi sento stanca dentro",
+        "nessuno mi cerca mai",
+        "mi sento schiacciata da tutto",
+        "la mia vita è vuota",
+    ],
+    "pt": [
+        "tô me sentindo um zero à esquerda",
+        "ninguém me procura",
+        "tenho vontade de chorar o tempo todo",
+        "to exausto mentalmente",
+        "não sei mais quem eu sou",
+        "me sinto sufocada",
+        "tá tudo dando errado na minha vida",
+        "to muito desanimada com tudo",
+    ],
+    "ru": [
+        "я в полном отчаянии",
+        "мне постоянно грустно",
+        "я совсем одна",
+        "у меня ничего не получается в жизни",
+        "я ненавижу свою жизнь",
+        "мне тоскливо каждый день",
+        "я как будто пустая оболочка",
+        "я устала быть сильной",
+    ],
+    "nl": [
+        "ik voel me zo klein en nutteloos",
+        "niemand vraagt ooit hoe het met me gaat",
+        "ik wil de hele dag huilen",
+        "ik voel me zo verloren",
+        "alles is zwaar",
+        "ik ben mezelf kwijt",
+        "ik lig elke avond te huilen",
+    ],
+    "pl": [
+        "czuję się zagubiona",
+        "nikt o mnie nie pyta",
+        "chce mi się płakać cały czas",
+        "jestem kompletnie wypalony",
+        "wszystko mnie przytłacza",
+        "nie potrafię się już cieszyć",
+        "czuję się jak nikt",
+        "nie mam po co wstawać rano",
+    ],
+    "tr": [
+        "kendimi kaybolmuş hissediyorum",
+        "kimse halimi sormuyor",
+        "sürekli ağlamak istiyorum",
+        "hiçbir şey yolunda gitmiyor",
+        "yaşadığım hayattan nefret ediyorum",
+        "çok çaresizim",
+        "her şey çok ağır geliyor",
+        "kendimi bir hiç gibi hissediyorum",
+    ],
+}
+
+ORDINARY_FOURTH: dict[str, list[str]] = {
+    "de": [
+        "ich halte die hitze nicht mehr aus",
+        "die nachrichten machen mich traurig",
+        "ich bin nach dem umzug fix und fertig",
+        "keiner hat bemerkt, dass der drucker kaputt ist",
+        "ich muss bei dem film immer weinen",
+        "der tank ist fast leer",
+        "ich sehe keinen sinn in diesem meeting",
+        "die party war leer und langweilig",
+    ],
+    "fr": [
+        "je ne supporte plus cette chaleur",
+        "la batterie est vide",
+        "le dernier épisode m'a fait pleurer",
+        "je suis vidé après le déménagement",
+        "personne ne se soucie de la propreté ici",
+        "je suis perdu dans cette ville, où est la gare ?",
+        "rien ne va avec cette version du logiciel",
+        "la plage était déserte",
+    ],
+    "it": [
+        "il negozio è a pezzi dopo il temporale",
+        "la scatola è vuota",
+        "questo libro mi fa piangere ogni volta",
+        "sono stanca dopo il viaggio",
+        "nessuno mi ha chiamato per il colloquio",
+        "mi sento perso senza il navigatore",
+        "la mia vita è piena di impegni",
+        "che noia questa riunione",
+    ],
+    "pt": [
+        "a caixa está vazia",
+        "essa novela me faz chorar",
+        "tô exausto depois da viagem",
+        "ninguém me avisou da reunião",
+        "estou perdido, onde fica a estação?",
+        "tá tudo dando errado com essa impressora",
+        "tô desanimado com o meu time",
+        "o shopping estava vazio",
+    ],
+    "ru": [
+        "я в отчаянии от этого принтера",
+        "в магазине было пусто",
+        "этот сериал постоянно заставляет плакать",
+        "я устала после поездки",
+        "никто не позвонил насчёт собеседования",
+        "я заблудилась, где вокзал?",
+        "у меня ничего не получается с этим кодом",
+        "мне скучно на лекции",
+    ],
+    "nl": [
+        "ik ben mijn sleutels kwijt",
+        "de doos is leeg",
+        "ik moet altijd huilen bij die film",
+        "ik ben op na de verhuizing",
+        "niemand heeft me gebeld over het sollicitatiegesprek",
+        "ik ben verdwaald, waar is het station?",
+        "alles gaat mis met deze printer",
+        "wat een saaie vergadering",
+    ],
+    "pl": [
+        "zgubiłam się, gdzie jest dworzec?",
+        "pudełko jest puste",
+        "ten serial zawsze doprowadza mnie do płaczu",
+        "jestem wykończony po podróży",
+        "nikt nie zadzwonił w sprawie rozmowy",
+        "wszystko idzie nie tak z tą drukarką",
+        "nudzę się na wykładzie",
+        "sklep był pusty",
+    ],
+    "tr": [
+        "kutu boş",
+        "bu dizi beni hep ağlatıyor",
+        "yolculuktan sonra çok yorgunum",
+        "kimse mülakat için aramadı",
+        "kayboldum, istasyon nerede?",
+        "bu yazıcıyla hiçbir şey yolunda gitmiyor",
+        "derste çok sıkıldım",
+        "market boştu",
+    ],
+}
+
+# Known misses: words that are as often ordinary as not (French "vidée" after a move or a race, Dutch
+# "ik ben op", also "I am up"), left unmarked rather than marking every tired evening.
+KNOWN_MISSES = [
+    "je suis vidée",
+    "ik ben op",
+]
 
 
-@pytest.mark.parametrize(
-    ("lang", "text"), _cases(DISTRESS) + _cases(DISTRESS_SECOND) + _cases(DISTRESS_THIRD)
-)
+def _cases(*tables: dict[str, list[str]]) -> list[tuple[str, str]]:
+    return [(lang, text) for table in tables for lang, texts in table.items() for text in texts]
+
+
+@pytest.mark.parametrize(("lang", "text"), _cases(DISTRESS, DISTRESS_SECOND, DISTRESS_THIRD, DISTRESS_FOURTH))
 def test_distress_in_plain_words_gets_the_soft_mark(lang: str, text: str) -> None:
     assert assess_risk(text).level is POSSIBLE, (lang, text)
 
 
-@pytest.mark.parametrize(
-    ("lang", "text"), _cases(ORDINARY) + _cases(ORDINARY_SECOND) + _cases(ORDINARY_THIRD)
-)
+@pytest.mark.parametrize(("lang", "text"), _cases(ORDINARY, ORDINARY_SECOND, ORDINARY_THIRD, ORDINARY_FOURTH))
 def test_the_same_words_about_other_things_raise_nothing(lang: str, text: str) -> None:
     assert assess_risk(text).level is NONE, (lang, text)
 
@@ -711,3 +885,9 @@ def test_the_same_words_about_other_things_raise_nothing(lang: str, text: str) -
 @pytest.mark.parametrize("text", KNOWN_FALSE_MARKS)
 def test_known_false_marks(text: str) -> None:
     assert assess_risk(text).level is NONE, text
+
+
+@pytest.mark.xfail(strict=True, reason="ambiguous words left unmarked on purpose")
+@pytest.mark.parametrize("text", KNOWN_MISSES)
+def test_known_misses(text: str) -> None:
+    assert assess_risk(text).level is POSSIBLE, text
