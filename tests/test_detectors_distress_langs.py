@@ -865,16 +865,222 @@ KNOWN_MISSES = [
 ]
 
 
+# -- a fifth round, measured before any rule was written for it: not being able to stop crying, being
+# a burden said as a feeling ("I have the feeling that ..."), emptiness inside, everything feeling
+# pointless or heavy; and a wider sample of everyday posts (trains, reports, pharmacies, prices) -------
+
+DISTRESS_FIFTH: dict[str, list[str]] = {
+    "de": [
+        "ich fühle mich total verloren im leben",
+        "mir fehlt jede kraft",
+        "ich kann nicht aufhören zu weinen",
+        "ich habe das gefühl, dass ich allen zur last falle",
+        "ich bin innerlich komplett leer",
+        "niemand meldet sich bei mir",
+        "ich fühle mich wertlos und dumm",
+        "alles fühlt sich so sinnlos an",
+    ],
+    "fr": [
+        "je me sens abandonnée par tout le monde",
+        "j'arrive plus à rien",
+        "je suis au bout de ma vie",
+        "tout me paraît insurmontable",
+        "je me sens inutile depuis des mois",
+        "je ne fais que pleurer",
+        "je suis tellement seule que ça fait mal",
+        "j'ai l'impression de couler",
+    ],
+    "it": [
+        "mi sento così inutile",
+        "non ho la forza di fare niente",
+        "mi viene da piangere continuamente",
+        "sono sola e nessuno mi capisce",
+        "mi sento in trappola",
+        "non riesco a smettere di piangere",
+        "mi sento vuoto da mesi",
+        "è tutto così pesante",
+    ],
+    "pt": [
+        "me sinto abandonada",
+        "não consigo fazer mais nada direito",
+        "tô cansado de ser sozinho",
+        "sinto que sou um estorvo",
+        "tô sem forças pra nada",
+        "tudo parece pesado demais",
+        "não paro de chorar",
+        "estou me afogando em tristeza",
+    ],
+    "ru": [
+        "я чувствую себя брошенной",
+        "мне не хочется ничего делать",
+        "я не могу перестать плакать",
+        "мне кажется, что я всем мешаю",
+        "у меня внутри пустота",
+        "мне очень тяжело жить",
+        "я никому не интересна",
+        "всё навалилось и я не справляюсь",
+    ],
+    "nl": [
+        "ik voel me in de steek gelaten",
+        "ik kan niks meer opbrengen",
+        "ik kan niet stoppen met huilen",
+        "ik heb het gevoel dat ik iedereen tot last ben",
+        "vanbinnen ben ik helemaal leeg",
+        "ik voel me echt rot",
+        "het voelt allemaal zo zinloos",
+        "ik ben zo eenzaam dat het pijn doet",
+    ],
+    "pl": [
+        "czuję się opuszczona",
+        "nic mi nie wychodzi",
+        "nie mogę przestać płakać",
+        "mam wrażenie, że wszystkim przeszkadzam",
+        "w środku czuję tylko pustkę",
+        "jest mi bardzo ciężko",
+        "nikogo nie obchodzę",
+        "wszystko wydaje się bez sensu",
+    ],
+    "tr": [
+        "kendimi terk edilmiş hissediyorum",
+        "hiçbir şeye gücüm yetmiyor",
+        "ağlamayı durduramıyorum",
+        "herkese yük olduğumu düşünüyorum",
+        "içimde derin bir boşluk var",
+        "çok zor günler geçiriyorum",
+        "her şey anlamsız geliyor",
+    ],
+}
+
+ORDINARY_FIFTH: dict[str, list[str]] = {
+    "de": [
+        "wir haben den zug verpasst, typisch",
+        "der bericht ist leer, bitte noch mal senden",
+        "das trikot ist total kaputt nach dem spiel",
+        "ich bin heute müde, gestern war die party",
+        "die kinder weinen, weil es regnet",
+        "ich halte das training nicht mehr lange durch",
+        "die straßenbahn ist heute leer",
+        "ich fühle mich nach dem urlaub erholt",
+        "ich kann das rezept nicht mehr finden",
+        "es wird morgen wieder kälter",
+        "mein bruder fühlt sich allein im internat",
+        "wie lange hat die apotheke offen?",
+    ],
+    "fr": [
+        "on a raté le train, comme d'habitude",
+        "le rapport est vide, renvoie-le",
+        "le maillot est déchiré après le match",
+        "je suis fatigué, hier c'était la fête",
+        "les enfants pleurent parce qu'il pleut",
+        "la rame est vide ce matin",
+        "je me sens reposé après les vacances",
+        "je ne trouve plus la recette",
+        "il fera plus froid demain",
+        "mon frère se sent seul à l'internat",
+        "à quelle heure ferme la pharmacie ?",
+        "ce prix est insupportable",
+    ],
+    "it": [
+        "abbiamo perso il treno, come al solito",
+        "il rapporto è vuoto, rimandalo",
+        "la maglia è rotta dopo la partita",
+        "sono stanco, ieri c'era la festa",
+        "i bambini piangono perché piove",
+        "il tram è vuoto stamattina",
+        "mi sento riposato dopo le vacanze",
+        "non trovo più la ricetta",
+        "domani farà più freddo",
+        "mio fratello si sente solo in collegio",
+        "a che ora chiude la farmacia?",
+        "questo prezzo è insopportabile",
+    ],
+    "pt": [
+        "perdemos o trem, como sempre",
+        "o relatório está vazio, manda de novo",
+        "a camisa rasgou depois do jogo",
+        "tô cansado, ontem teve festa",
+        "as crianças choram porque está chovendo",
+        "o metrô está vazio hoje",
+        "me sinto descansado depois das férias",
+        "não acho mais a receita",
+        "amanhã vai esfriar",
+        "meu irmão se sente sozinho no internato",
+        "que horas fecha a farmácia?",
+        "esse preço é insuportável",
+    ],
+    "ru": [
+        "мы опять опоздали на поезд",
+        "отчёт пустой, пришли ещё раз",
+        "футболка порвалась после матча",
+        "я устал, вчера была вечеринка",
+        "дети плачут, потому что идёт дождь",
+        "метро сегодня пустое",
+        "я чувствую себя отдохнувшим после отпуска",
+        "не могу найти рецепт",
+        "завтра будет холоднее",
+        "брат чувствует себя одиноким в интернате",
+        "во сколько закрывается аптека?",
+        "эта цена невыносима",
+    ],
+    "nl": [
+        "we hebben de trein weer gemist",
+        "het rapport is leeg, stuur het opnieuw",
+        "het shirt is gescheurd na de wedstrijd",
+        "ik ben moe, gisteren was het feest",
+        "de kinderen huilen omdat het regent",
+        "de tram is leeg vanochtend",
+        "ik voel me uitgerust na de vakantie",
+        "ik kan het recept niet meer vinden",
+        "morgen wordt het kouder",
+        "mijn broer voelt zich alleen op het internaat",
+        "hoe laat sluit de apotheek?",
+        "deze prijs is niet te doen",
+    ],
+    "pl": [
+        "znowu spóźniliśmy się na pociąg",
+        "raport jest pusty, wyślij jeszcze raz",
+        "koszulka się podarła po meczu",
+        "jestem zmęczony, wczoraj była impreza",
+        "dzieci płaczą, bo pada deszcz",
+        "tramwaj jest dziś pusty",
+        "czuję się wypoczęty po urlopie",
+        "nie mogę znaleźć przepisu",
+        "jutro będzie zimniej",
+        "brat czuje się samotny w internacie",
+        "o której zamykają aptekę?",
+        "ta cena jest nie do przyjęcia",
+    ],
+    "tr": [
+        "yine treni kaçırdık",
+        "rapor boş, tekrar gönder",
+        "forma maçtan sonra yırtıldı",
+        "yorgunum, dün parti vardı",
+        "yağmur yağdığı için çocuklar ağlıyor",
+        "metro bugün boş",
+        "tatilden sonra dinlenmiş hissediyorum",
+        "tarifi bulamıyorum",
+        "yarın hava soğuyacak",
+        "kardeşim yurtta kendini yalnız hissediyor",
+        "eczane saat kaçta kapanıyor?",
+        "bu fiyat çok fazla",
+    ],
+}
+
+
 def _cases(*tables: dict[str, list[str]]) -> list[tuple[str, str]]:
     return [(lang, text) for table in tables for lang, texts in table.items() for text in texts]
 
 
-@pytest.mark.parametrize(("lang", "text"), _cases(DISTRESS, DISTRESS_SECOND, DISTRESS_THIRD, DISTRESS_FOURTH))
+@pytest.mark.parametrize(
+    ("lang", "text"), _cases(DISTRESS, DISTRESS_SECOND, DISTRESS_THIRD, DISTRESS_FOURTH, DISTRESS_FIFTH)
+)
 def test_distress_in_plain_words_gets_the_soft_mark(lang: str, text: str) -> None:
     assert assess_risk(text).level is POSSIBLE, (lang, text)
 
 
-@pytest.mark.parametrize(("lang", "text"), _cases(ORDINARY, ORDINARY_SECOND, ORDINARY_THIRD, ORDINARY_FOURTH))
+@pytest.mark.parametrize(
+    ("lang", "text"), _cases(ORDINARY, ORDINARY_SECOND, ORDINARY_THIRD, ORDINARY_FOURTH, ORDINARY_FIFTH)
+)
 def test_the_same_words_about_other_things_raise_nothing(lang: str, text: str) -> None:
     assert assess_risk(text).level is NONE, (lang, text)
 
