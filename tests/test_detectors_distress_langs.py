@@ -682,10 +682,13 @@ ORDINARY_THIRD: dict[str, list[str]] = {
     ],
 }
 
-# Known false marks, kept so that a fix shows. A German feeling's reason follows a comma ("traurig, dass"),
-# and a rule's exceptions read only the clause the feeling is in, so the reason cannot excuse it.
+# Known false marks, kept so that a fix shows. What excuses the feeling follows a comma (German "traurig,
+# dass", a Dutch subject put after the clause, a Turkish reason), and a rule's exceptions read only the
+# clause the feeling is in, so the excuse cannot reach it.
 KNOWN_FALSE_MARKS = [
     "ich bin traurig, dass der urlaub vorbei ist",
+    "het voelt allemaal zo zinloos, die vergadering",
+    "içim bomboş, kahvaltı yapmadım",
 ]
 
 
@@ -862,6 +865,11 @@ ORDINARY_FOURTH: dict[str, list[str]] = {
 KNOWN_MISSES = [
     "je suis vidée",
     "ik ben op",
+    # the same clause limit as above: what the writer is tired of, or indifferent to, follows a comma
+    "ich bin es leid, immer stark zu sein",
+    "мне всё равно, что со мной будет",
+    # as often "I don't mind" as despair
+    "wszystko mi jedno",
 ]
 
 
@@ -1067,19 +1075,202 @@ ORDINARY_FIFTH: dict[str, list[str]] = {
 }
 
 
+# -- a sixth round, adversarial on the ordinary side: the earlier rounds' own constructions said of
+# joy, weddings, lifts, satnavs, marathons, onions, games and suitcases; its distress side found shame
+# at oneself, withdrawal, apathy, no motivation, feeling like a ghost, having lost oneself ------------
+
+DISTRESS_SIXTH: dict[str, list[str]] = {
+    "de": [
+        "ich bin so erschöpft vom leben",
+        "ich fühle mich von allen im stich gelassen",
+        "ich kann mich über nichts mehr freuen",
+        "mir ist alles egal geworden",
+        "ich fühle mich so unnütz",
+        "ich ziehe mich von allen zurück",
+        "ich hab einfach keine hoffnung mehr",
+    ],
+    "fr": [
+        "je n'ai plus aucune motivation",
+        "je me sens comme un fantôme",
+        "j'ai plus envie de voir personne",
+        "je m'isole de tout le monde",
+        "tout m'est égal maintenant",
+        "j'ai honte de moi",
+        "je me sens tellement faible",
+        "je suis épuisée de faire semblant",
+    ],
+    "it": [
+        "non mi importa più di niente",
+        "mi sto isolando da tutti",
+        "mi vergogno di me stessa",
+        "mi sento un fantasma",
+        "sono stanca di fingere",
+        "non ho più motivazione",
+        "mi sento debole e sola",
+        "mi sento persa da mesi",
+    ],
+    "pt": [
+        "não tenho mais motivação pra nada",
+        "me sinto um fantasma",
+        "estou me isolando de todo mundo",
+        "tenho vergonha de mim",
+        "cansei de fingir que estou bem",
+        "nada mais importa",
+        "me sinto fraca e sozinha",
+        "não sinto vontade de viver",
+    ],
+    "ru": [
+        "у меня нет никакой мотивации",
+        "я чувствую себя призраком",
+        "я закрылась от всех",
+        "мне стыдно за себя",
+        "я устала притворяться",
+        "я чувствую себя слабой",
+        "я потеряла себя",
+    ],
+    "nl": [
+        "ik heb geen motivatie meer",
+        "ik voel me een spook",
+        "ik sluit me af van iedereen",
+        "ik schaam me voor mezelf",
+        "het maakt me allemaal niet meer uit",
+        "ik ben het zat om te doen alsof",
+        "ik voel me zo zwak",
+        "ik ben mezelf helemaal verloren",
+    ],
+    "pl": [
+        "nie mam żadnej motywacji",
+        "czuję się jak duch",
+        "odcinam się od wszystkich",
+        "wstydzę się siebie",
+        "mam dość udawania",
+        "czuję się słaba i samotna",
+        "straciłam siebie",
+    ],
+    "tr": [
+        "hiç motivasyonum kalmadı",
+        "kendimi bir hayalet gibi hissediyorum",
+        "herkesten uzaklaşıyorum",
+        "kendimden utanıyorum",
+        "artık hiçbir şey umurumda değil",
+        "iyiymiş gibi davranmaktan yoruldum",
+        "kendimi çok zayıf hissediyorum",
+        "kendimi kaybettim",
+    ],
+}
+
+ORDINARY_SIXTH: dict[str, list[str]] = {
+    "de": [
+        "ich kann nicht aufhören zu lachen",
+        "niemand ruft mich an, mein handy ist aus",
+        "alles fühlt sich schwer an nach dem festessen",
+        "ich bin innerlich ganz ruhig vor der prüfung",
+        "ich falle meinem nachbarn nur kurz zur last mit dem paket",
+        "mir fehlt die kraft für den letzten kilometer",
+        "ich will nur noch schlafen, der flug war lang",
+        "ich halte das alles nicht mehr aus im stau",
+        "nichts macht mir mehr spaß als radfahren",
+        "ich fühle mich wie ein kind an weihnachten",
+    ],
+    "fr": [
+        "je ne fais que dormir le dimanche",
+        "tout me paraît plus simple avec ce logiciel",
+        "j'ai envie de pleurer de joie",
+        "personne ne me demande mon avis en réunion",
+        "je n'arrive à rien avec cette recette",
+        "je suis au bout de ma vie de célibataire",
+        "je me sens invisible sous cette cape",
+        "j'arrête pas de pleurer devant ce film",
+        "je ne supporte plus personne au bureau aujourd'hui",
+        "rien ne va plus, faites vos jeux",
+    ],
+    "it": [
+        "mi viene da piangere dalla gioia",
+        "piango sempre ai matrimoni",
+        "è tutto così buio in cantina",
+        "nessuno mi chiama mai per giocare a calcetto",
+        "mi sento in trappola in questo ascensore bloccato",
+        "sono a pezzi dopo la maratona",
+        "ho voglia di piangere per questo finale",
+        "mi sento un fallito quando perdo a scacchi",
+        "la mia vita è piena e felice",
+    ],
+    "pt": [
+        "tô sem forças depois da academia",
+        "tudo parece pesado nessa mudança",
+        "não consigo fazer nada com esse aplicativo",
+        "tenho vontade de chorar de alegria",
+        "ninguém me liga depois das dez",
+        "tô cansado de ficar sozinho no plantão",
+        "me sinto perdido sem o gps",
+        "nada dá certo pra mim nesse jogo",
+        "to desanimado com o tempo",
+        "me sentindo ótima hoje",
+    ],
+    "ru": [
+        "не могу перестать смеяться",
+        "мне не хочется ничего делать в такую жару",
+        "я всем мешаю своим храпом",
+        "внутри меня бабочки",
+        "я чувствую себя в ловушке в этой пробке",
+        "мне тяжело жить в общежитии с соседями",
+        "у меня ничего не получается с этим тестом",
+        "я совсем одна дома на выходных",
+        "хочется плакать от этой музыки",
+        "я в отчаянии от этих пробок",
+    ],
+    "nl": [
+        "ik kan niet stoppen met lachen",
+        "ik lig in bed te lezen",
+        "ik ben mijn telefoon weer kwijt",
+        "vanbinnen ben ik helemaal rustig",
+        "niemand vraagt naar mij op het feest, ik ken er niemand",
+        "ik wil de hele dag slapen",
+        "alles is zwaar in die koffer",
+        "ik voel me in de steek gelaten door de ns",
+        "ik kan niks meer opbrengen na die marathon",
+    ],
+    "pl": [
+        "nie mogę przestać się śmiać",
+        "nic mi nie wychodzi z tym ciastem",
+        "czuję pustkę w lodówce",
+        "wszystko wydaje się bez sensu w tym serialu",
+        "nikt do mnie nie dzwoni po dziesiątej",
+        "jestem kompletnie wypalony słońcem",
+        "mam ochotę płakać ze szczęścia",
+        "czuję się zagubiony w tym mieście",
+        "nie mam po co jechać do sklepu",
+        "wszystko mnie przerasta w tej grze",
+    ],
+    "tr": [
+        "gülmeyi durduramıyorum",
+        "her şey anlamsız geliyor bu filmde",
+        "bu oyunda kendimi kaybolmuş hissediyorum",
+        "hiçbir şey yolunda gitmiyor bu projede",
+        "kimse halimi sormuyor diye şaka yaptı",
+        "çok zor günler geçirdik ama atlattık",
+        "soğan doğrarken ağlamayı durduramıyorum",
+        "mutluluktan ağlamak istiyorum",
+        "her şey çok ağır geliyor bu valizde",
+    ],
+}
+
+
 def _cases(*tables: dict[str, list[str]]) -> list[tuple[str, str]]:
     return [(lang, text) for table in tables for lang, texts in table.items() for text in texts]
 
 
 @pytest.mark.parametrize(
-    ("lang", "text"), _cases(DISTRESS, DISTRESS_SECOND, DISTRESS_THIRD, DISTRESS_FOURTH, DISTRESS_FIFTH)
+    ("lang", "text"),
+    _cases(DISTRESS, DISTRESS_SECOND, DISTRESS_THIRD, DISTRESS_FOURTH, DISTRESS_FIFTH, DISTRESS_SIXTH),
 )
 def test_distress_in_plain_words_gets_the_soft_mark(lang: str, text: str) -> None:
     assert assess_risk(text).level is POSSIBLE, (lang, text)
 
 
 @pytest.mark.parametrize(
-    ("lang", "text"), _cases(ORDINARY, ORDINARY_SECOND, ORDINARY_THIRD, ORDINARY_FOURTH, ORDINARY_FIFTH)
+    ("lang", "text"),
+    _cases(ORDINARY, ORDINARY_SECOND, ORDINARY_THIRD, ORDINARY_FOURTH, ORDINARY_FIFTH, ORDINARY_SIXTH),
 )
 def test_the_same_words_about_other_things_raise_nothing(lang: str, text: str) -> None:
     assert assess_risk(text).level is NONE, (lang, text)
