@@ -1614,6 +1614,77 @@ ORDINARY_EIGHTH: dict[str, list[str]] = {
 }
 
 
+# -- a ninth round's ordinary side: tiredness before bed, an empty shop, Mondays, a photo smile, alone at
+# a party. Its distress side stays out of these tables: it is the held-out measure of the rules above ---
+
+ORDINARY_NINTH: dict[str, list[str]] = {
+    "de": [
+        "ich habe keine energie mehr, ich gehe ins bett",
+        "der laden war am samstag leer",
+        "ich hasse montage",
+        "die maschine funktioniert nur noch mit glück",
+        "ich lächle für das passfoto",
+        "ich bin alleine auf der party, kommt noch wer?",
+    ],
+    "fr": [
+        "je n'ai plus d'énergie, je vais me coucher",
+        "le magasin était vide samedi",
+        "je déteste les lundis",
+        "la machine ne marche plus qu'à moitié",
+        "je souris pour la photo",
+        "je suis seul à la fête, quelqu'un vient ?",
+    ],
+    "it": [
+        "non ho più energia, vado a dormire",
+        "il negozio era vuoto sabato",
+        "odio i lunedì",
+        "la macchina funziona a metà",
+        "sorrido per la foto",
+        "sono solo alla festa, viene qualcuno?",
+    ],
+    "pt": [
+        "to sem energia, vou dormir",
+        "a loja estava vazia no sábado",
+        "odeio segunda-feira",
+        "a máquina funciona pela metade",
+        "sorrio pra foto",
+        "to sozinho na festa, alguém vem?",
+    ],
+    "ru": [
+        "нет энергии, пойду спать",
+        "в магазине в субботу было пусто",
+        "ненавижу понедельники",
+        "машина работает через раз",
+        "улыбаюсь для фото",
+        "я один на вечеринке, кто-нибудь придёт?",
+    ],
+    "nl": [
+        "ik heb geen energie meer, ik ga slapen",
+        "de winkel was zaterdag leeg",
+        "ik haat maandagen",
+        "de machine werkt maar half",
+        "ik lach voor de foto",
+        "ik ben alleen op het feest, komt er nog iemand?",
+    ],
+    "pl": [
+        "nie mam energii, idę spać",
+        "sklep był w sobotę pusty",
+        "nienawidzę poniedziałków",
+        "maszyna działa na pół gwizdka",
+        "uśmiecham się do zdjęcia",
+        "jestem sam na imprezie, ktoś przyjdzie?",
+    ],
+    "tr": [
+        "enerjim kalmadı, yatıyorum",
+        "market cumartesi boştu",
+        "pazartesilerden nefret ediyorum",
+        "makine yarım yamalak çalışıyor",
+        "fotoğraf için gülümsüyorum",
+        "partide yalnızım, gelen var mı?",
+    ],
+}
+
+
 def _cases(*tables: dict[str, list[str]]) -> list[tuple[str, str]]:
     return [(lang, text) for table in tables for lang, texts in table.items() for text in texts]
 
@@ -1646,6 +1717,7 @@ def test_distress_in_plain_words_gets_the_soft_mark(lang: str, text: str) -> Non
         ORDINARY_SIXTH,
         ORDINARY_SEVENTH,
         ORDINARY_EIGHTH,
+        ORDINARY_NINTH,
     ),
 )
 def test_the_same_words_about_other_things_raise_nothing(lang: str, text: str) -> None:
