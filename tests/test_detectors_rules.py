@@ -86,11 +86,30 @@ def test_pattern_syntax_compiles_to_word_bounded_regexes() -> None:
         'lang = "xx"\nkind = "self_harm"\n[[rule]]\nid = "a"\npatterns = ["die"]\n',
         'lang = "xx"\nkind = "self_harm"\n[[rule]]\nid = "a"\nlevel = "maybe"\npatterns = ["die"]\n'
         'examples = ["x"]\n',
+        # a clause read alone needs the neighbour that makes it hyperbole, and the other way round
+        'lang = "xx"\nkind = "self_harm"\n[[rule]]\nid = "a"\npatterns = ["die"]\nwhen_alone = ["die $"]\n'
+        'examples = ["x"]\n',
     ],
 )
 def test_bad_rule_files_fail_loudly(body: str) -> None:
     with pytest.raises(PatternError):
         load_rule_files(_file(body))
+
+
+def test_a_bare_clause_beside_its_neighbour_is_read_from_the_clause_start() -> None:
+    rules = load_rule_files(
+        _file(
+            'lang = "xx"\nkind = "self_harm"\n[[rule]]\nid = "a"\nlevel = "likely"\n'
+            'patterns = ["{me} want to die"]\nwhen_alone = ["{me} want to die $"]\n'
+            'unless_beside = ["rain"]\nexamples = ["x"]\n'
+        )
+    )
+    (rule,) = rules.rules
+    assert rule.alone is not None and rule.beside is not None
+    assert rule.alone.search(" i really want to die ")
+    assert not rule.alone.search(" so i want to die ")  # from the clause's first word
+    assert not rule.alone.search(" i want to die today ")  # to its end
+    assert rule.beside.search(" the rain again ")
 
 
 _WORDS = sorted({w for r in RULES if not r.compact for ex in (*r.examples, *r.counter) for w in ex.split()})
