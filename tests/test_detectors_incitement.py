@@ -173,6 +173,11 @@ EN_CALLS = [
 ]
 
 EN_NOT_CALLS = [
+    # the words of violence in idioms of sport, debate and photography
+    "shoot on sight photography tips",
+    "throw them to the lions in the debate",
+    "throw them to the wolves, the board will decide",
+    "mow them down in the first round of the tournament",
     "deport them all",
     "vote them out in november",
     "ban them from entering the country",
