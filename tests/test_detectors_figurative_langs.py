@@ -154,6 +154,22 @@ ACROSS_A_COMMA = [
     "ich will sterben, schon wieder Montag",
 ]
 
+# A feeling tied in its clause to an everyday event is a reaction to it, as in English.
+FEELING_WITH_EVERYDAY_EVENT = [
+    "ich fühle mich so leer nach dem Spiel",
+    "je me sens vide après le match",
+    "mi sento inutile con questa pioggia",
+    "me siento sola con este calor",
+]
+
+# The same feelings with nothing to tie them to keep their soft mark.
+FEELING_ALONE_POSSIBLE = [
+    "ich fühle mich so leer und wertlos",
+    "je me sens vide depuis des mois",
+    "mi sento inutile, nessuno mi vuole",
+    "me siento inútil y sola, nadie me quiere",
+]
+
 # -- literal: the level each had before the figurative exceptions, unchanged ----------------------------
 
 LITERAL_LIKELY = [
@@ -257,3 +273,13 @@ def test_a_death_wish_tied_to_an_everyday_event_shows_no_crisis_card(text: str) 
 )
 def test_literal_statements_keep_their_level(text: str) -> None:
     assert assess_risk(text).level is LIKELY, text
+
+
+@pytest.mark.parametrize("text", FEELING_WITH_EVERYDAY_EVENT)
+def test_a_feeling_tied_to_an_everyday_event_raises_nothing(text: str) -> None:
+    assert assess_risk(text).level is NONE, text
+
+
+@pytest.mark.parametrize("text", FEELING_ALONE_POSSIBLE)
+def test_the_same_feeling_untied_keeps_its_soft_mark(text: str) -> None:
+    assert assess_risk(text).level is POSSIBLE, text
