@@ -213,6 +213,8 @@ LITERAL_LIKELY = [
 LITERAL_STRESSOR_LIKELY = [
     "me quiero morir, mañana tengo examen y no he estudiado nada",
     "me quiero morir con todo lo del trabajo",
+    "me quiero morir con este examen",
+    "me quiero morir con esta tarea de química",
     "me quiero morir con mi familia así",
     "quero morrer, amanhã tenho prova e não estudei nada",
     "quero morrer com essa prova",
