@@ -162,8 +162,22 @@ FEELING_WITH_EVERYDAY_EVENT = [
     "me siento sola con este calor",
 ]
 
+# Lost, exhausted or useless *with* a device, software, a form or a chore: frustration with a task.
+FEELING_ABOUT_A_TASK = [
+    "je me sens perdu avec cette nouvelle version du logiciel",
+    "ich bin total erschöpft von der Steuererklärung",
+    "ich fühle mich nutzlos ohne Internet",
+    "mi sento perso con questo nuovo telefono",
+    "me siento inútil sin internet",
+    "ik voel me nutteloos zonder koffie",
+]
+
 # The same feelings with nothing to tie them to keep their soft mark.
 FEELING_ALONE_POSSIBLE = [
+    "je me sens perdu depuis des mois",
+    "ich fühle mich nutzlos und leer",
+    "mi sento persa e sola",
+    "ik voel me nutteloos",
     "ich fühle mich so leer und wertlos",
     "je me sens vide depuis des mois",
     "mi sento inutile, nessuno mi vuole",
@@ -277,7 +291,7 @@ def test_literal_statements_keep_their_level(text: str) -> None:
     assert assess_risk(text).level is LIKELY, text
 
 
-@pytest.mark.parametrize("text", FEELING_WITH_EVERYDAY_EVENT)
+@pytest.mark.parametrize("text", FEELING_WITH_EVERYDAY_EVENT + FEELING_ABOUT_A_TASK)
 def test_a_feeling_tied_to_an_everyday_event_raises_nothing(text: str) -> None:
     assert assess_risk(text).level is NONE, text
 
