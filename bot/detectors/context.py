@@ -182,8 +182,10 @@ def judge(
         last = max(first + 1, _start_token(clause.text, end))
         if rule.negatable and _negated(tokens, first, words):
             return _negated_verdict(rule)
-    quoted = any(clause.quoted[first:last]) and all(clause.quoted[first:last])
-    if rule.quotable and (quoted or _reported(clause, before, words)):
+    if rule.quotable and (
+        (any(clause.quoted[first:last]) and all(clause.quoted[first:last]))
+        or _reported(clause, before, words)
+    ):
         # Someone else's words: a quoted or denounced threat is not the writer's, a quoted wish to die
         # may still be about the writer, so it keeps a soft mark.
         if rule.kind != "self_harm":

@@ -88,10 +88,6 @@ class RiskDetector:
             for group in family.values()
             for r in group
         }
-        # Rules whose grammar is a whole conditional sentence ("if only it were quick, i'd go through with
-        # it"): the comma after the condition ends a clause, so they also read a clause that holds a
-        # conditional word joined with the clause after it.
-        self._conditional_rules = tuple(r for r in rules.rules if r.conditional_form and r.kind in RISK_KINDS)
         self._conditionals = frozenset(w for lang in rules.languages.values() for w in lang.conditionals)
 
     @property
@@ -200,7 +196,7 @@ class RiskDetector:
                     hit = self._read(rule, shape, form_before, form_after, searches)
                     if hit is not None:
                         yield hit
-            if self._conditional_rules and not self._conditionals.isdisjoint(clause.tokens):
+            if self._index.conditional_rules and not self._conditionals.isdisjoint(clause.tokens):
                 busy = True
                 if form_after is not None:
                     rest = forms[i + 2 : i + 3]
@@ -227,7 +223,7 @@ class RiskDetector:
         if len(clause.tokens) + len(after.tokens) > WINDOW or self._conditionals.isdisjoint(clause.tokens):
             return
         joined = Clause(clause.tokens + after.tokens, clause.quoted + after.quoted, clause.cjk or after.cjk)
-        for rule in self._index.viable(joined, searches, self._conditional_rules):
+        for rule in self._index.viable(joined, searches, self._index.conditional_rules):
             if rule.id in settled:
                 continue
             hit = self._read(rule, joined, before, rest[0] if rest else None, searches)

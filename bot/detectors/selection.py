@@ -118,8 +118,11 @@ class RuleIndex:
         # beginnings compares each of them, about 25 µs per new token.
         self._beginning_lengths = tuple(sorted({len(b) for b in self._read_beginnings}))
         self._read_endings = tuple(sorted(lexicon.endings))
-        conditional = (r for r in rules.rules if r.conditional_form and r.kind in kinds)
-        self._shapes = not any(r.compact for r in conditional) and not self.is_read(ANY_WORD)
+        # Rules whose grammar is a whole conditional sentence ("if only it were quick, i'd go through with
+        # it"): the comma after the condition ends a clause, so the detector also reads a clause that holds
+        # a conditional word joined with the clause after it.
+        self.conditional_rules = tuple(r for r in rules.rules if r.conditional_form and r.kind in kinds)
+        self._shapes = not any(r.compact for r in self.conditional_rules) and not self.is_read(ANY_WORD)
         self._shape_of: dict[str, str] = {}  # token -> itself, or ANY_WORD (memo)
 
     def clear_cache(self) -> None:
