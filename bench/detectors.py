@@ -28,7 +28,6 @@ if str(ROOT) not in sys.path:  # runnable as a plain script, without installing 
 
 from bot.detectors import assess_risk, is_abusive, is_end_request  # noqa: E402
 from bot.detectors.risk import default_detector  # noqa: E402
-from bot.detectors.rules import load_rule_files  # noqa: E402
 from bot.eval import ENV_VAR, default_data_dir, evaluate, format_table, iter_messages  # noqa: E402
 
 
@@ -131,7 +130,7 @@ def joined_rule_texts() -> list[tuple[str, str]]:
     """The rules' own examples and counter-examples joined up to the cap: distinct real sentences, each
     waking the rules it was written for, and the counter-examples (near misses, none a crisis) read to
     the end. Joined by spaces they make a few long clauses read in overlapping windows."""
-    rules = list(load_rule_files().rules)
+    rules = list(default_detector().rules.rules)  # the tables the timed detector reads, loaded once
     examples = [e for r in rules for e in r.examples]
     counters = [c for r in rules for c in r.counter]
     threats = [e for r in rules if r.kind == "harm_to_others" for e in r.examples]

@@ -159,7 +159,7 @@ def test_work_on_distinct_clauses_grows_linearly(phrase: str, end: str) -> None:
 # The rules' own examples and counter-examples: distinct real sentences that wake the rules they were
 # written for (the counter-examples are near misses, none a crisis, so a message of them is read to the
 # end). Joined by spaces they make long clauses, read in overlapping windows.
-RULES = tuple(default_detector()._rules.rules)
+RULES = tuple(default_detector().rules.rules)
 RULE_TEXTS = {
     "examples": [e for r in RULES for e in r.examples],
     "counter": [c for r in RULES for c in r.counter],

@@ -18,7 +18,7 @@ from bot.detectors.risk import RiskDetector, RiskLevel, default_detector
 from bot.detectors.rules import Rule, load_rule_files
 
 DETECTOR = default_detector()
-RULES: list[Rule] = list(DETECTOR._rules.rules)
+RULES: list[Rule] = list(DETECTOR.rules.rules)
 
 
 def _level(rule: Rule) -> RiskLevel:

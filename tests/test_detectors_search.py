@@ -16,8 +16,8 @@ from bot.detectors.search import first_matches
 from bot.detectors.selection import WindowMemo
 
 DETECTOR = default_detector()
-SPLIT = tuple(r for r in DETECTOR._rules.rules if r.parts)
-SAMPLES = [t for r in DETECTOR._rules.rules for t in (*r.examples, *r.counter)]
+SPLIT = tuple(r for r in DETECTOR.rules.rules if r.parts)
+SAMPLES = [t for r in DETECTOR.rules.rules for t in (*r.examples, *r.counter)]
 
 
 def _clauses() -> list[Clause]:

@@ -10,7 +10,7 @@ from bot.detectors.selection import ANY_WORD
 
 DETECTOR = default_detector()
 INDEX = DETECTOR.index
-RULES = tuple(DETECTOR._rules.rules)
+RULES = tuple(DETECTOR.rules.rules)
 SAMPLES = tuple(dict.fromkeys(t for r in RULES for t in (*r.examples, *r.counter)))
 
 

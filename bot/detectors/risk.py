@@ -95,6 +95,10 @@ class RiskDetector:
         return self._normalizer
 
     @property
+    def rules(self) -> RuleSet:
+        return self._rules
+
+    @property
     def index(self) -> RuleIndex:
         return self._index
 
